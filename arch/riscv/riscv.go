@@ -1,0 +1,207 @@
+// Package riscv is the riscv64 front end: its MMU (Sv48 or Sv57, R/W/X/U
+// permission bits, SUM), its trap entry (scause 12, 13 and 15), and its
+// reactions to the generic handler's verdict (arch/riscv/mm/fault.c).
+//
+// Where it differs from x86_64: exec-only memory is not readable (a load
+// needs VM_READ or VM_WRITE), an instruction fetch needs VM_EXEC, an
+// address above the user range is a plain SEGV_MAPERR at that address (no
+// #GP, no vsyscall page), access errors under the per-VMA lock are final,
+// and poison is reported as SIGBUS BUS_ADRERR without si_addr_lsb.
+//
+// The front end never reads VM_FAULT_* bits.
+package riscv
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/fault"
+	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+)
+
+// scause values of the page-fault exceptions.
+const (
+	ExcInstPageFault  = 12
+	ExcLoadPageFault  = 13
+	ExcStorePageFault = 15
+)
+
+// Arch is the riscv64 architecture of one machine.
+type Arch struct {
+	cfg     config.Kernel
+	handler *fault.Handler
+	levels  int
+}
+
+// New returns the riscv64 architecture for a kernel configured as cfg:
+// Sv48, or Sv57 with pgtable_levels=5.
+func New(cfg config.Kernel) *Arch {
+	a := &Arch{cfg: cfg, levels: 4}
+	if cfg.PgtableLevels == 5 {
+		a.levels = 5
+	}
+	a.handler = fault.NewHandler(policy{}, &a.cfg)
+	return a
+}
+
+// Handler returns the generic handler the front end calls.
+func (a *Arch) Handler() *fault.Handler { return a.handler }
+
+// Name implements kernel.Arch.
+func (a *Arch) Name() string { return "riscv64" }
+
+// RetByte implements kernel.Arch: the first byte of c.ret (0x8082).
+func (a *Arch) RetByte() byte { return 0x82 }
+
+// TaskSize implements mm.Arch: half the range the page tables translate
+// (TASK_SIZE_64: 1<<47 with Sv48, 1<<56 with Sv57).
+func (a *Arch) TaskSize() uint64 { return 1 << (12 + 9*a.levels - 1) }
+
+// MmapBase implements mm.Arch; the default map window stays below 47 bits.
+func (a *Arch) MmapBase() uint64 { return min(a.TaskSize(), 1<<47) - 256<<20 }
+
+// PageProt implements mm.Arch (the riscv protection_map): exec-only is X
+// alone; write implies read; private writable memory starts read-only.
+func (a *Arch) PageProt(flags mm.VMFlags, _ int) pgtable.PTE {
+	if flags&mm.VMAccessFlags == 0 {
+		return 0
+	}
+	p := pgtable.User
+	if flags&(mm.VMRead|mm.VMWrite) != 0 {
+		p |= pgtable.Read
+	}
+	if flags&mm.VMWrite != 0 && flags&mm.VMShared != 0 {
+		p |= pgtable.Write
+	}
+	if flags&mm.VMExec != 0 {
+		p |= pgtable.Exec
+	}
+	return p
+}
+
+// AccessPermitted implements mm.Arch: riscv has no protection keys.
+func (a *Arch) AccessPermitted(*mm.VMA, bool, bool, bool) bool { return true }
+
+// MprotectPKey implements mm.Arch.
+func (a *Arch) MprotectPKey(mm.Prot, int) int { return 0 }
+
+// AccessOK implements kernel.Arch (__access_ok).
+func (a *Arch) AccessOK(addr, size uint64) bool {
+	ts := a.TaskSize()
+	return size <= ts && addr <= ts-size
+}
+
+func scause(acc mm.Access) uint64 {
+	switch acc {
+	case mm.AccessWrite:
+		return ExcStorePageFault
+	case mm.AccessExec:
+		return ExcInstPageFault
+	}
+	return ExcLoadPageFault
+}
+
+// Translate implements kernel.Arch: the MMU. Any address without a valid
+// user entry is a page fault on that exact address.
+func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
+	r.Trap, r.HW = int(scause(r.Access)), scause(r.Access)
+	m := t.MM()
+	if m == nil || r.Addr >= a.TaskSize() {
+		return nil
+	}
+	table, i := m.PT.Lookup(r.Addr)
+	if table == nil {
+		return nil
+	}
+	pte := table.Load(i)
+	if !pte.Present() || !pte.Has(pgtable.User) {
+		return nil
+	}
+	if !r.User && !r.UAccess {
+		return nil // S-mode may touch user pages only with SUM set
+	}
+	var ok bool
+	switch r.Access {
+	case mm.AccessRead:
+		ok = pte.Has(pgtable.Read) // no MXR: execute-only is unreadable
+	case mm.AccessWrite:
+		ok = pte.Has(pgtable.Write)
+	case mm.AccessExec:
+		ok = pte.Has(pgtable.Exec) && r.User
+	}
+	if !ok {
+		return nil
+	}
+	bits := pgtable.Accessed
+	if r.Access == mm.AccessWrite {
+		bits |= pgtable.Dirty
+	}
+	table.SetBits(i, bits)
+	return m.Phys().Lookup(pte.PFN())
+}
+
+// Trap implements kernel.Arch (handle_page_fault).
+func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
+	if !r.User && r.Addr < a.TaskSize() && !r.UAccess {
+		// "access to user memory without uaccess routines": fix up if the
+		// instruction can be, else die.
+		return noContext(r)
+	}
+	req := fault.Request{
+		Addr: r.Addr, Access: r.Access, User: r.User,
+		HasFixup: kernel.SearchExceptionTables(r.Insn),
+		NoFault:  r.NoFault,
+	}
+	res := a.handler.Handle(t, req)
+	switch res.Verdict {
+	case fault.Done, fault.Signal, fault.OOM:
+		return kernel.Restart
+	case fault.Livelock:
+		return kernel.Livelock
+	case fault.BadArea, fault.AccessErr, fault.SigBus:
+		t.ForceSigFault(kernel.SigInfo{Signo: res.Signo, Code: res.Code, Addr: res.Addr})
+		return kernel.Restart
+	case fault.HWPoison:
+		// mm_fault_error: riscv raises a plain SIGBUS for poison, with no
+		// BUS_MCEERR_AR and no si_addr_lsb.
+		t.ForceSigFault(kernel.SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_ADRERR, Addr: res.Addr})
+		return kernel.Restart
+	case fault.KernFixup:
+		return noContext(r)
+	}
+	panic("riscv: unknown verdict " + res.Verdict.String())
+}
+
+// noContext applies an exception-table fixup or dies (no_context).
+func noContext(r *kernel.Regs) kernel.TrapAction {
+	if kernel.SearchExceptionTables(r.Insn) {
+		return kernel.Fixup
+	}
+	return kernel.Oops
+}
+
+// policy is the riscv part of the generic handler.
+type policy struct{}
+
+// AccessError implements fault.Arch (access_error): a fetch needs
+// VM_EXEC, a load VM_READ or VM_WRITE, a store VM_WRITE.
+func (policy) AccessError(v *mm.VMA, req *fault.Request) abi.Code {
+	var need mm.VMFlags
+	switch req.Access {
+	case mm.AccessExec:
+		need = mm.VMExec
+	case mm.AccessWrite:
+		need = mm.VMWrite
+	default:
+		need = mm.VMRead | mm.VMWrite
+	}
+	if v.Flags&need == 0 {
+		return abi.SEGV_ACCERR
+	}
+	return 0
+}
+
+// ReportsAccessErrorUnderVMALock implements fault.Arch.
+func (policy) ReportsAccessErrorUnderVMALock() bool { return true }

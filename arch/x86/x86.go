@@ -1,0 +1,369 @@
+// Package x86 is the x86_64 front end: its MMU (page-table permission
+// bits, canonical addresses, SMAP, protection keys, the vsyscall page),
+// its trap entry (the page-fault error code, #GP), and its reactions to
+// the generic handler's verdict: a signal with si_code and si_addr, an
+// exception-table fixup, or an oops (arch/x86/mm/fault.c).
+//
+// The front end never reads VM_FAULT_* bits: it hands the fault to
+// package fault and acts on the Result.
+package x86
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/fault"
+	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+)
+
+// Page-fault error code bits (X86_PF_*).
+const (
+	PFProt  uint64 = 1 << 0 // protection violation on a present entry
+	PFWrite uint64 = 1 << 1
+	PFUser  uint64 = 1 << 2 // CPL 3
+	PFRsvd  uint64 = 1 << 3 // reserved bit set in an entry
+	PFInstr uint64 = 1 << 4 // instruction fetch
+	PFPK    uint64 = 1 << 5 // protection-key violation
+)
+
+// Trap numbers.
+const (
+	TrapGP = 13 // #GP: general protection (non-canonical addresses)
+	TrapPF = 14 // #PF: page fault
+)
+
+// VsyscallAddr is the address of the legacy vsyscall page.
+const VsyscallAddr uint64 = 0xffffffffff600000
+
+// execOnlyPKey is the key the kernel gives PROT_EXEC-only mappings when
+// protection keys are on (execute_only_pkey): PKRU denies data access.
+const execOnlyPKey = 1
+
+// Arch is the x86_64 architecture of one machine.
+type Arch struct {
+	cfg     config.Kernel
+	handler *fault.Handler
+	vabits  uint // 48, or 57 with 5-level paging
+	vsys    *phys.Page
+}
+
+// New returns the x86_64 architecture for a kernel configured as cfg.
+func New(cfg config.Kernel) *Arch {
+	a := &Arch{cfg: cfg, vabits: 48}
+	if cfg.PgtableLevels == 5 {
+		a.vabits = 57
+	}
+	a.handler = fault.NewHandler(policy{a}, &a.cfg)
+	if cfg.Vsyscall == config.VsyscallEmulate {
+		a.vsys = vsyscallPage()
+	}
+	return a
+}
+
+// Handler returns the generic handler the front end calls.
+func (a *Arch) Handler() *fault.Handler { return a.handler }
+
+// Name implements kernel.Arch.
+func (a *Arch) Name() string { return "x86_64" }
+
+// RetByte implements kernel.Arch: ret is 0xc3.
+func (a *Arch) RetByte() byte { return 0xc3 }
+
+// TaskSize implements mm.Arch: TASK_SIZE_MAX, one page below the end of
+// the lower canonical half.
+func (a *Arch) TaskSize() uint64 { return 1<<(a.vabits-1) - phys.PageSize }
+
+// MmapBase implements mm.Arch. With 5-level paging the default map window
+// stays below 47 bits.
+func (a *Arch) MmapBase() uint64 { return 1<<47 - phys.PageSize - 256<<20 }
+
+// canonical reports whether addr's bits above the virtual-address width
+// are copies of its top bit.
+func (a *Arch) canonical(addr uint64) bool {
+	top := int64(addr) >> (a.vabits - 1)
+	return top == 0 || top == -1
+}
+
+// PageProt implements mm.Arch (the x86 protection_map): every accessible
+// mapping is readable (a PTE cannot be write-only or execute-only); write
+// permission is given up front only to shared mappings; NX unless exec.
+func (a *Arch) PageProt(flags mm.VMFlags, pkey int) pgtable.PTE {
+	if flags&mm.VMAccessFlags == 0 {
+		return 0 // PAGE_NONE
+	}
+	p := pgtable.User | pgtable.Read | pgtable.PKeyBits(pkey)
+	if flags&mm.VMWrite != 0 && flags&mm.VMShared != 0 {
+		p |= pgtable.Write
+	}
+	if flags&mm.VMExec != 0 {
+		p |= pgtable.Exec
+	}
+	return p
+}
+
+// AccessPermitted implements mm.Arch (arch_vma_access_permitted): PKRU
+// denies data access to the execute-only key; it never blocks a fetch.
+func (a *Arch) AccessPermitted(v *mm.VMA, write, exec, foreign bool) bool {
+	if !a.cfg.PKeys || exec || foreign {
+		return true
+	}
+	return v.PKey != execOnlyPKey
+}
+
+// MprotectPKey implements mm.Arch (arch_override_mprotect_pkey).
+func (a *Arch) MprotectPKey(prot mm.Prot, pkey int) int {
+	if !a.cfg.PKeys {
+		return 0
+	}
+	if prot == mm.ProtExec {
+		return execOnlyPKey
+	}
+	if pkey == execOnlyPKey {
+		return 0
+	}
+	return pkey
+}
+
+// AccessOK implements kernel.Arch (access_ok): the whole range lies below
+// TASK_SIZE_MAX.
+func (a *Arch) AccessOK(addr, size uint64) bool {
+	end := addr + size
+	return end >= addr && end <= a.TaskSize()
+}
+
+func isVsyscall(addr uint64) bool { return addr&phys.PageMask == VsyscallAddr }
+
+// Translate implements kernel.Arch: the MMU.
+func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
+	if !a.canonical(r.Addr) {
+		r.Trap, r.HW = TrapGP, 0
+		return nil
+	}
+	ec := uint64(0)
+	if r.User {
+		ec |= PFUser
+	}
+	switch r.Access {
+	case mm.AccessWrite:
+		ec |= PFWrite
+	case mm.AccessExec:
+		ec |= PFInstr
+	}
+	r.Trap = TrapPF
+	if isVsyscall(r.Addr) {
+		return a.translateVsyscall(r, ec)
+	}
+	if r.Addr >= a.TaskSize() {
+		// Kernel memory is never user-accessible; the model does not map
+		// the kernel half at all.
+		r.HW = ec
+		return nil
+	}
+	m := t.MM()
+	if m == nil {
+		r.HW = ec
+		return nil
+	}
+	table, i := m.PT.Lookup(r.Addr)
+	if table == nil {
+		r.HW = ec
+		return nil
+	}
+	pte := table.Load(i)
+	if !pte.Present() {
+		r.HW = ec
+		return nil
+	}
+	ok := pte.Has(pgtable.User)
+	switch r.Access {
+	case mm.AccessRead:
+		ok = ok && pte.Has(pgtable.Read)
+	case mm.AccessWrite:
+		ok = ok && pte.Has(pgtable.Write)
+	case mm.AccessExec:
+		ok = ok && pte.Has(pgtable.Exec) && r.User // SMEP: never run user pages in the kernel
+	}
+	if !r.User && !r.UAccess {
+		ok = false // SMAP: user pages are off limits outside uaccess routines
+	}
+	if ok && r.Access != mm.AccessExec && a.cfg.PKeys && pte.PKey() == execOnlyPKey {
+		r.HW = ec | PFProt | PFPK
+		return nil
+	}
+	if !ok {
+		r.HW = ec | PFProt
+		return nil
+	}
+	bits := pgtable.Accessed
+	if r.Access == mm.AccessWrite {
+		bits |= pgtable.Dirty
+	}
+	table.SetBits(i, bits)
+	return m.Phys().Lookup(pte.PFN())
+}
+
+// translateVsyscall maps the vsyscall page: with vsyscall=emulate it is a
+// real read-only, non-executable user page; otherwise it has no entry.
+func (a *Arch) translateVsyscall(r *kernel.Regs, ec uint64) *phys.Page {
+	if a.cfg.Vsyscall != config.VsyscallEmulate || !r.User {
+		r.HW = ec
+		return nil
+	}
+	if r.Access != mm.AccessRead {
+		r.HW = ec | PFProt
+		return nil
+	}
+	return a.vsys
+}
+
+// vsyscallPage returns the contents of the emulated vsyscall page: three
+// entries of "mov $nr, %rax; syscall; ret", padded with int3.
+func vsyscallPage() *phys.Page {
+	p := phys.NewReserved()
+	d := p.Data()
+	for i := range d {
+		d[i] = 0xcc
+	}
+	for i, nr := range []uint32{96, 201, 309} { // gettimeofday, time, getcpu
+		copy(d[i*0x400:], []byte{0x48, 0xc7, 0xc0, byte(nr), byte(nr >> 8), 0, 0, 0x0f, 0x05, 0xc3})
+	}
+	return p
+}
+
+// Trap implements kernel.Arch: the #GP and #PF entries.
+func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
+	if r.Trap == TrapGP {
+		// A non-canonical address: #GP, not a page fault. The signal
+		// carries no address (exc_general_protection).
+		if r.User {
+			t.ForceSig(abi.SIGSEGV)
+			return kernel.Restart
+		}
+		return fixupOrOops(r)
+	}
+	if r.Addr >= a.TaskSize() && !isVsyscall(r.Addr) {
+		return a.kernAddrFault(t, r)
+	}
+	return a.userAddrFault(t, r)
+}
+
+// kernAddrFault handles a fault on a kernel address, from either mode
+// (do_kern_addr_fault): no lock, no VMA; a bad area.
+func (a *Arch) kernAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
+	return a.react(t, r, fault.NoVMA(a.request(r)))
+}
+
+func (a *Arch) request(r *kernel.Regs) fault.Request {
+	return fault.Request{
+		Addr: r.Addr, Access: r.Access, User: r.User,
+		Prot:     r.HW&PFProt != 0,
+		PKey:     r.HW&PFPK != 0,
+		HasFixup: kernel.SearchExceptionTables(r.Insn),
+		NoFault:  r.NoFault,
+	}
+}
+
+// userAddrFault handles a fault on a user address (do_user_addr_fault).
+func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
+	ec := r.HW
+	switch {
+	case ec&(PFUser|PFInstr) == PFInstr:
+		return kernel.Oops // the kernel tried to execute user memory
+	case ec&PFRsvd != 0:
+		return kernel.Oops // pgtable_bad: corrupted page tables
+	case !r.User && !r.UAccess && ec&PFUser == 0:
+		return kernel.Oops // SMAP: a kernel access outside uaccess, no fixup looked for
+	}
+	if isVsyscall(r.Addr) {
+		if act, ok := a.emulateVsyscall(t, r); ok {
+			return act
+		}
+	}
+	return a.react(t, r, a.handler.Handle(t, a.request(r)))
+}
+
+// emulateVsyscall emulates a call into the vsyscall page
+// (emulate_vsyscall). It reports false when the fault is not one it
+// handles (reads, writes, vsyscall=none): the fault then goes on and ends
+// as a bad area, since no VMA covers the page.
+func (a *Arch) emulateVsyscall(t *kernel.Task, r *kernel.Regs) (kernel.TrapAction, bool) {
+	ec := r.HW
+	if ec&(PFWrite|PFUser) != PFUser || ec&PFInstr == 0 || a.cfg.Vsyscall == config.VsyscallNone {
+		return 0, false
+	}
+	off := r.Addr - VsyscallAddr
+	if off&^0xc00 != 0 || off>>10 >= 3 {
+		// A misaligned entry: SIGSEGV with no address (force_sig).
+		t.ForceSig(abi.SIGSEGV)
+		return kernel.Restart, true
+	}
+	// gettimeofday, time or getcpu ran and returned to the caller.
+	return kernel.Emulated, true
+}
+
+// react acts on the generic handler's verdict.
+func (a *Arch) react(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
+	switch res.Verdict {
+	case fault.Done, fault.Signal, fault.OOM:
+		// Signal: the pending signal is delivered on return to user mode.
+		// OOM: pagefault_out_of_memory; the memcg OOM killer, if it ran,
+		// left a fatal signal; otherwise the fault is retried.
+		return kernel.Restart
+	case fault.Livelock:
+		return kernel.Livelock
+	case fault.BadArea, fault.AccessErr, fault.SigBus, fault.HWPoison:
+		if r.HW&PFUser == 0 {
+			return kernel.Oops // an implicit supervisor access from user mode
+		}
+		t.ForceSigFault(kernel.SigInfo{Signo: res.Signo, Code: res.Code, Addr: res.Addr, LSB: res.LSB, PKey: res.PKey})
+		return kernel.Restart
+	case fault.KernFixup:
+		return fixupOrOops(r)
+	}
+	panic("x86: unknown verdict " + res.Verdict.String())
+}
+
+// fixupOrOops applies the faulting instruction's exception-table entry,
+// or crashes (kernelmode_fixup_or_oops).
+func fixupOrOops(r *kernel.Regs) kernel.TrapAction {
+	if kernel.SearchExceptionTables(r.Insn) {
+		return kernel.Fixup
+	}
+	return kernel.Oops
+}
+
+// policy is the x86 part of the generic handler.
+type policy struct{ a *Arch }
+
+// AccessError implements fault.Arch (access_error, then
+// bad_area_access_error's pkey classification). An instruction fetch is
+// checked as a read: a fetch from a readable non-executable page maps it
+// first, and the refault on the present NX entry is the access error.
+func (p policy) AccessError(v *mm.VMA, req *fault.Request) abi.Code {
+	write, exec := req.Access == mm.AccessWrite, req.Access == mm.AccessExec
+	pkeyDenied := p.a.cfg.PKeys && (req.PKey || !p.a.AccessPermitted(v, write, exec, false))
+	var denied bool
+	switch {
+	case pkeyDenied:
+		denied = true
+	case write:
+		denied = v.Flags&mm.VMWrite == 0
+	case req.Prot:
+		denied = true // a read of a present entry that faulted
+	default:
+		denied = !v.Accessible()
+	}
+	switch {
+	case !denied:
+		return 0
+	case pkeyDenied:
+		return abi.SEGV_PKUERR
+	}
+	return abi.SEGV_ACCERR
+}
+
+// ReportsAccessErrorUnderVMALock implements fault.Arch: x86 retries under
+// the mmap lock, which classifies pkey errors.
+func (p policy) ReportsAccessErrorUnderVMALock() bool { return false }

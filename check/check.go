@@ -1,0 +1,255 @@
+// Package check compares what happened when a statement ran (an
+// Observation, from the model or from the host kernel) with what its
+// scenario expects, and prints both the way the scenario language writes
+// them.
+package check
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/scenario"
+)
+
+// Observation is the outcome a statement had, with addresses resolved.
+type Observation struct {
+	Kind     scenario.OutcomeKind
+	HasValue bool
+	Value    uint64 // OutOK: the byte read or the count; OutCount: the count
+	Signal   abi.Signal
+	Code     abi.Code
+	Addr     uint64 // OutSignal si_addr; OutFault the page address
+	LSB      int
+	Errno    abi.Errno
+	// OutFault flags.
+	Write, WP, Minor bool
+}
+
+// Env resolves what an expectation names: region addresses and the
+// architecture's ret byte.
+type Env interface {
+	// Resolve returns the address an expression denotes, or false when
+	// its region is not bound.
+	Resolve(a scenario.Addr) (uint64, bool)
+	// RetByte is the architecture's `ret`.
+	RetByte() byte
+	// Symbolize writes addr relative to the nearest region, if any.
+	Symbolize(addr uint64) string
+}
+
+// Match reports whether obs satisfies want; a nil want means the statement
+// must not fail. When it does not match, the string explains what could
+// not be compared (an unbound region), or is empty.
+func Match(want *scenario.Outcome, obs Observation, env Env) (bool, string) {
+	if want == nil {
+		return obs.Kind == scenario.OutOK, ""
+	}
+	if want.Kind != obs.Kind {
+		return false, ""
+	}
+	switch want.Kind {
+	case scenario.OutOK:
+		if !want.HasValue {
+			return true, ""
+		}
+		v := want.Value
+		if want.ValueRet {
+			v = uint64(env.RetByte())
+		}
+		return obs.HasValue && obs.Value == v, ""
+	case scenario.OutSignal:
+		addr, ok := env.Resolve(want.Addr)
+		if !ok {
+			return false, fmt.Sprintf("region %s is not bound", want.Addr.Name)
+		}
+		if abi.Signal(want.Signal) != obs.Signal || abi.Code(want.Code) != obs.Code || addr != obs.Addr {
+			return false, ""
+		}
+		return !want.HasLSB || want.LSB == obs.LSB, ""
+	case scenario.OutErrno:
+		return abi.Errno(want.Errno) == obs.Errno, ""
+	case scenario.OutKilled:
+		return abi.Signal(want.Signal) == obs.Signal, ""
+	case scenario.OutFault:
+		addr, ok := env.Resolve(want.Addr)
+		if !ok {
+			return false, fmt.Sprintf("region %s is not bound", want.Addr.Name)
+		}
+		return addr == obs.Addr && want.FaultWrite == obs.Write && want.FaultWP == obs.WP && want.FaultMinor == obs.Minor, ""
+	case scenario.OutCount:
+		return want.Count == obs.Value, ""
+	}
+	return true, "" // blocked, oops, livelock: the kind is everything
+}
+
+// Expected prints an expectation as the language writes it; nil is "ok"
+// (the statement must not fail).
+func Expected(want *scenario.Outcome, env Env) string {
+	if want == nil {
+		return "ok (no expectation: must not fail)"
+	}
+	switch want.Kind {
+	case scenario.OutOK:
+		switch {
+		case want.ValueRet:
+			return fmt.Sprintf("ok ret (%#x)", env.RetByte())
+		case want.HasValue:
+			return fmt.Sprintf("ok %#x", want.Value)
+		}
+		return "ok"
+	case scenario.OutSignal:
+		s := fmt.Sprintf("%s %s @%s", abi.Signal(want.Signal), abi.CodeName(abi.Signal(want.Signal), abi.Code(want.Code)), addrText(want.Addr, env))
+		if want.HasLSB {
+			s += fmt.Sprintf(" lsb=%d", want.LSB)
+		}
+		return s
+	case scenario.OutErrno:
+		return abi.Errno(want.Errno).String()
+	case scenario.OutKilled:
+		return "killed " + abi.Signal(want.Signal).String()
+	case scenario.OutBlocked:
+		return "blocked"
+	case scenario.OutFault:
+		return "fault @" + addrText(want.Addr, env) + faultFlags(want.FaultWrite, want.FaultWP, want.FaultMinor)
+	case scenario.OutOops:
+		return "oops"
+	case scenario.OutLivelock:
+		return "livelock"
+	case scenario.OutCount:
+		return fmt.Sprint(want.Count)
+	}
+	return "?"
+}
+
+func addrText(a scenario.Addr, env Env) string {
+	v, ok := env.Resolve(a)
+	name := a.Name
+	if name == "" {
+		return fmt.Sprintf("%#x", v)
+	}
+	if a.Offset != 0 {
+		if int64(a.Offset) < 0 {
+			name += fmt.Sprintf("-%#x", -a.Offset)
+		} else {
+			name += fmt.Sprintf("+%#x", a.Offset)
+		}
+	}
+	if !ok {
+		return name + " (unbound)"
+	}
+	return fmt.Sprintf("%s (%#x)", name, v)
+}
+
+func faultFlags(write, wp, minor bool) string {
+	var b strings.Builder
+	if write {
+		b.WriteString(" write")
+	}
+	if wp {
+		b.WriteString(" wp")
+	}
+	if minor {
+		b.WriteString(" minor")
+	}
+	return b.String()
+}
+
+// Observed prints an observation as the language writes it.
+func Observed(obs Observation, env Env) string {
+	switch obs.Kind {
+	case scenario.OutOK:
+		if obs.HasValue {
+			return fmt.Sprintf("ok %#x", obs.Value)
+		}
+		return "ok"
+	case scenario.OutSignal:
+		s := fmt.Sprintf("%s %s @%s", obs.Signal, abi.CodeName(obs.Signal, obs.Code), env.Symbolize(obs.Addr))
+		if obs.Signal == abi.SIGBUS {
+			s += fmt.Sprintf(" lsb=%d", obs.LSB)
+		}
+		return s
+	case scenario.OutErrno:
+		return obs.Errno.String()
+	case scenario.OutKilled:
+		return "killed " + obs.Signal.String()
+	case scenario.OutBlocked:
+		return "blocked"
+	case scenario.OutFault:
+		return "fault @" + env.Symbolize(obs.Addr) + faultFlags(obs.Write, obs.WP, obs.Minor)
+	case scenario.OutOops:
+		return "oops"
+	case scenario.OutLivelock:
+		return "livelock"
+	case scenario.OutCount:
+		return fmt.Sprint(obs.Value)
+	}
+	return "?"
+}
+
+// Region is a bound region name.
+type Region struct {
+	Name       string
+	Start, Len uint64
+}
+
+// Regions is a set of bound regions; it implements Env's address parts.
+type Regions struct {
+	byName map[string]Region
+	Ret    byte
+}
+
+// NewRegions returns an empty set for an architecture whose ret is ret.
+func NewRegions(ret byte) *Regions { return &Regions{byName: map[string]Region{}, Ret: ret} }
+
+// Bind binds name to [start, start+n).
+func (r *Regions) Bind(name string, start, n uint64) {
+	r.byName[name] = Region{Name: name, Start: start, Len: n}
+}
+
+// Lookup returns the region bound to name.
+func (r *Regions) Lookup(name string) (Region, bool) {
+	g, ok := r.byName[name]
+	return g, ok
+}
+
+// Resolve implements Env.
+func (r *Regions) Resolve(a scenario.Addr) (uint64, bool) {
+	if a.Name == "" {
+		return a.Offset, true
+	}
+	g, ok := r.byName[a.Name]
+	if !ok {
+		return 0, false
+	}
+	return g.Start + a.Offset, true
+}
+
+// RetByte implements Env.
+func (r *Regions) RetByte() byte { return r.Ret }
+
+// Symbolize implements Env: NAME+off for an address in or just past a
+// region (the region starting closest below it), else the number.
+func (r *Regions) Symbolize(addr uint64) string {
+	var best *Region
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		g := r.byName[n]
+		if g.Start <= addr && addr-g.Start <= g.Len+1<<20 && (best == nil || g.Start > best.Start) {
+			gg := g
+			best = &gg
+		}
+	}
+	if best == nil {
+		return fmt.Sprintf("%#x", addr)
+	}
+	if addr == best.Start {
+		return fmt.Sprintf("%s (%#x)", best.Name, addr)
+	}
+	return fmt.Sprintf("%s+%#x (%#x)", best.Name, addr-best.Start, addr)
+}

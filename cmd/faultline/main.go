@@ -1,0 +1,68 @@
+// Command faultline runs page-fault scenarios on a model of the Linux
+// fault path, with one generic page-fault handler under thin
+// architecture front ends.
+//
+// Usage:
+//
+//	faultline run [PATH...] [--arch ARCH] [--json]
+//	faultline help [COMMAND]
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError ends the program with a status.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the command line args and returns the exit status.
+func execute(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "faultline:", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "faultline:", err)
+	return 2
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "faultline",
+		Short: "Run page-fault scenarios on a model of the Linux fault path",
+		Long: `faultline models the Linux page-fault path with one generic fault handler
+(the generic_page_fault() proposed on the kernel lists) under thin
+architecture front ends, and runs scenarios — small .fault files that map
+memory, fault, and state the expected outcome — on it.
+
+The scenario language is described in docs/scenario-format.md.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRunCmd(stdout, stderr))
+	return root
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/runner"
+	"github.com/faultline/faultline/scenario"
+	"github.com/faultline/faultline/scenarios"
+)
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var arch string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "run [PATH...]",
+		Short: "Run scenarios on the model and check every expectation",
+		Long: `Run scenario files, or every .fault file under the given directories, on the
+model, for every architecture each scenario names (default: every modeled
+architecture; --arch narrows). Without a PATH the corpus built into the
+binary runs.
+
+Each scenario and architecture prints one line — PASS, FAIL, SKIP (a
+statement the model does not support yet, or an architecture it does not
+model) or ERROR — and a failure prints the statement, the expected and the
+actual outcome. A summary follows.
+
+Exit status: 0 when every expectation held, 1 when one did not (or the run
+broke), 2 when a file has errors.
+
+Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
+		Example: `  faultline run
+  faultline run --arch x86_64 scenarios/
+  faultline run --json my.fault`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if arch != "" && !machine.Modeled(arch) {
+				return &exitError{2, fmt.Sprintf("--arch %s: not a modeled architecture (modeled: %s)", arch, strings.Join(machine.Arches(), ", "))}
+			}
+			files, err := loadFiles(args)
+			if err != nil {
+				return &exitError{2, err.Error()}
+			}
+			return runScenarios(files, arch, asJSON, stdout, stderr)
+		},
+	}
+	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+// source is one scenario file to run.
+type source struct {
+	name string
+	src  []byte
+}
+
+// loadFiles reads the files and directories named, or the built-in corpus.
+func loadFiles(paths []string) ([]source, error) {
+	if len(paths) == 0 {
+		var out []source
+		for _, f := range scenarios.All() {
+			out = append(out, source{f.Name, f.Src})
+		}
+		return out, nil
+	}
+	var out []source
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			src, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, source{p, src})
+			continue
+		}
+		var names []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && strings.HasSuffix(path, ".fault") {
+				names = append(names, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%s: no .fault files", p)
+		}
+		for _, n := range names {
+			src, err := os.ReadFile(n)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, source{n, src})
+		}
+	}
+	return out, nil
+}
+
+// summary counts the reports of a run.
+type summary struct {
+	Scenarios  int     `json:"scenarios"`
+	Runs       int     `json:"runs"`
+	Passed     int     `json:"passed"`
+	Failed     int     `json:"failed"`
+	Skipped    int     `json:"skipped"`
+	Errors     int     `json:"errors"`
+	FileErrors int     `json:"file_errors"`
+	Seconds    float64 `json:"seconds"`
+}
+
+type jsonRun struct {
+	Reports    []runner.Report `json:"reports"`
+	FileErrors []string        `json:"file_errors,omitempty"`
+	Summary    summary         `json:"summary"`
+}
+
+func runScenarios(files []source, only string, asJSON bool, stdout, stderr io.Writer) error {
+	start := time.Now()
+	var sum summary
+	var fileErrs []string
+	var reports []runner.Report
+	for _, f := range files {
+		s, err := scenario.Parse(f.name, f.src)
+		if err != nil {
+			sum.FileErrors++
+			for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+				fileErrs = append(fileErrs, line)
+				if !asJSON {
+					fmt.Fprintln(stderr, line)
+				}
+			}
+			continue
+		}
+		sum.Scenarios++
+		run, notModeled := runner.Arches(s, only)
+		for _, a := range run {
+			rep := runner.Run(s, a, runner.Options{})
+			reports = append(reports, rep)
+			if !asJSON {
+				printReport(stdout, rep)
+			}
+		}
+		for _, a := range notModeled {
+			rep := runner.Report{Scenario: s.Name, File: f.name, Arch: a, Status: runner.Skip, Reason: "architecture not modeled yet"}
+			reports = append(reports, rep)
+			if !asJSON {
+				printReport(stdout, rep)
+			}
+		}
+	}
+	for _, r := range reports {
+		sum.Runs++
+		switch r.Status {
+		case runner.Pass:
+			sum.Passed++
+		case runner.Fail:
+			sum.Failed++
+		case runner.Skip:
+			sum.Skipped++
+		case runner.Error:
+			sum.Errors++
+		}
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(jsonRun{Reports: reports, FileErrors: fileErrs, Summary: sum}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped, %d errors: %d runs of %d scenarios in %.2fs",
+			sum.Passed, sum.Failed, sum.Skipped, sum.Errors, sum.Runs, sum.Scenarios, sum.Seconds)
+		if sum.FileErrors > 0 {
+			fmt.Fprintf(stdout, "; %d files with errors", sum.FileErrors)
+		}
+		fmt.Fprintln(stdout)
+	}
+	switch {
+	case sum.FileErrors > 0:
+		return &exitError{code: 2}
+	case sum.Failed > 0 || sum.Errors > 0:
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r runner.Report) {
+	fmt.Fprintf(w, "%-5s %-8s %s", r.Status, r.Arch, r.Scenario)
+	switch r.Status {
+	case runner.Pass:
+		fmt.Fprintf(w, " (%d checks)\n", r.Checked)
+	case runner.Fail:
+		fmt.Fprintf(w, " (%d of %d checks failed)\n", len(r.Failures), r.Checked)
+	default:
+		fmt.Fprintf(w, ": %s\n", r.Reason)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "      %s: %s\n", f.Pos, f.Stmt)
+		fmt.Fprintf(w, "        expected: %s\n", f.Expected)
+		fmt.Fprintf(w, "        actual:   %s\n", f.Actual)
+		if f.Note != "" {
+			fmt.Fprintf(w, "        note:     %s\n", f.Note)
+		}
+	}
+}

@@ -1,0 +1,318 @@
+// Package config is the kernel configuration a model is built with: the
+// build and boot options that change observable fault outcomes (the
+// `config` keys of the scenario language). A Kernel value is immutable once
+// a model is built from it; two models never share one by reference.
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Vsyscall is the x86_64 vsyscall mode (the vsyscall= boot option).
+type Vsyscall int
+
+// Vsyscall modes.
+const (
+	VsyscallXOnly   Vsyscall = iota // CONFIG_LEGACY_VSYSCALL_XONLY: execute-only, emulated
+	VsyscallEmulate                 // readable page, calls emulated
+	VsyscallNone                    // no vsyscall page
+)
+
+func (v Vsyscall) String() string {
+	switch v {
+	case VsyscallXOnly:
+		return "xonly"
+	case VsyscallEmulate:
+		return "emulate"
+	case VsyscallNone:
+		return "none"
+	}
+	return "vsyscall?"
+}
+
+// THP is the transparent huge page mode for anonymous memory.
+type THP int
+
+// THP modes (/sys/kernel/mm/transparent_hugepage/enabled).
+const (
+	THPMadvise THP = iota
+	THPAlways
+	THPNever
+)
+
+func (t THP) String() string {
+	switch t {
+	case THPAlways:
+		return "always"
+	case THPMadvise:
+		return "madvise"
+	case THPNever:
+		return "never"
+	}
+	return "thp?"
+}
+
+// Kernel is one kernel configuration.
+type Kernel struct {
+	// MemoryFailure is CONFIG_MEMORY_FAILURE: poison is reported as
+	// BUS_MCEERR_AR with the page shift, else as BUS_ADRERR.
+	MemoryFailure bool
+	// ZeroPage: read faults on anonymous private memory map the shared zero
+	// page (off: pvm_no_zero_page, a new zeroed page each time).
+	ZeroPage bool
+	// Vsyscall is the x86_64 vsyscall mode.
+	Vsyscall Vsyscall
+	// StackGuardGap is the gap kept below a growing stack, in pages.
+	StackGuardGap uint64
+	// PKeys: x86_64 memory protection keys (exec-only pages, SEGV_PKUERR).
+	PKeys bool
+	// THP is the transparent huge page mode.
+	THP THP
+	// Swap is the swap space in bytes.
+	Swap uint64
+	// MmapMinAddr is vm.mmap_min_addr: no stack grows below it.
+	MmapMinAddr uint64
+	// PgtableLevels is 4 (x86_64 4-level, riscv64 Sv48) or 5 (x86_64 LA57,
+	// riscv64 Sv57).
+	PgtableLevels int
+}
+
+// Default returns the configuration of a stock x86_64 distribution kernel,
+// the defaults of the scenario language.
+func Default() Kernel {
+	return Kernel{
+		MemoryFailure: true,
+		ZeroPage:      true,
+		Vsyscall:      VsyscallXOnly,
+		StackGuardGap: 256,
+		PKeys:         false,
+		THP:           THPMadvise,
+		Swap:          0,
+		MmapMinAddr:   65536,
+		PgtableLevels: 4,
+	}
+}
+
+// key describes one configuration key: how to set it and how to show it.
+type key struct {
+	name   string
+	values string // for help and errors
+	set    func(k *Kernel, v string) error
+	get    func(k Kernel) string
+}
+
+func parseYN(v string) (bool, error) {
+	switch v {
+	case "y":
+		return true, nil
+	case "n":
+		return false, nil
+	}
+	return false, fmt.Errorf("want y or n")
+}
+
+func showYN(b bool) string {
+	if b {
+		return "y"
+	}
+	return "n"
+}
+
+var keys = []key{
+	{"memory_failure", "y|n",
+		func(k *Kernel, v string) (err error) { k.MemoryFailure, err = parseYN(v); return },
+		func(k Kernel) string { return showYN(k.MemoryFailure) }},
+	{"zero_page", "on|off",
+		func(k *Kernel, v string) error {
+			switch v {
+			case "on":
+				k.ZeroPage = true
+			case "off":
+				k.ZeroPage = false
+			default:
+				return fmt.Errorf("want on or off")
+			}
+			return nil
+		},
+		func(k Kernel) string {
+			if k.ZeroPage {
+				return "on"
+			}
+			return "off"
+		}},
+	{"vsyscall", "xonly|emulate|none",
+		func(k *Kernel, v string) error {
+			for m := VsyscallXOnly; m <= VsyscallNone; m++ {
+				if m.String() == v {
+					k.Vsyscall = m
+					return nil
+				}
+			}
+			return fmt.Errorf("want xonly, emulate or none")
+		},
+		func(k Kernel) string { return k.Vsyscall.String() }},
+	{"stack_guard_gap", "pages",
+		func(k *Kernel, v string) error {
+			n, err := ParseNumber(v)
+			if err != nil {
+				return err
+			}
+			k.StackGuardGap = n
+			return nil
+		},
+		func(k Kernel) string { return strconv.FormatUint(k.StackGuardGap, 10) }},
+	{"pkeys", "y|n",
+		func(k *Kernel, v string) (err error) { k.PKeys, err = parseYN(v); return },
+		func(k Kernel) string { return showYN(k.PKeys) }},
+	{"thp", "always|madvise|never",
+		func(k *Kernel, v string) error {
+			for _, m := range []THP{THPAlways, THPMadvise, THPNever} {
+				if m.String() == v {
+					k.THP = m
+					return nil
+				}
+			}
+			return fmt.Errorf("want always, madvise or never")
+		},
+		func(k Kernel) string { return k.THP.String() }},
+	{"swap", "size",
+		func(k *Kernel, v string) error {
+			n, err := ParseSize(v)
+			if err != nil {
+				return err
+			}
+			k.Swap = n
+			return nil
+		},
+		func(k Kernel) string { return strconv.FormatUint(k.Swap, 10) }},
+	{"mmap_min_addr", "bytes",
+		func(k *Kernel, v string) error {
+			n, err := ParseSize(v)
+			if err != nil {
+				return err
+			}
+			k.MmapMinAddr = n
+			return nil
+		},
+		func(k Kernel) string { return strconv.FormatUint(k.MmapMinAddr, 10) }},
+	{"pgtable_levels", "4|5",
+		func(k *Kernel, v string) error {
+			switch v {
+			case "4":
+				k.PgtableLevels = 4
+			case "5":
+				k.PgtableLevels = 5
+			default:
+				return fmt.Errorf("want 4 or 5")
+			}
+			return nil
+		},
+		func(k Kernel) string { return strconv.Itoa(k.PgtableLevels) }},
+}
+
+func lookup(name string) (key, bool) {
+	for _, k := range keys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// Keys lists the configuration keys, sorted.
+func Keys() []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Values describes the values key takes ("y|n"), or "" for an unknown key.
+func Values(name string) string {
+	k, _ := lookup(name)
+	return k.values
+}
+
+// Set sets key to value. The error says what was wrong.
+func (k *Kernel) Set(name, value string) error {
+	kk, ok := lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown config key %q (known: %s)", name, strings.Join(Keys(), ", "))
+	}
+	if err := kk.set(k, value); err != nil {
+		return fmt.Errorf("config %s=%s: %v (%s)", name, value, err, kk.values)
+	}
+	return nil
+}
+
+// Get returns the value of key as a scenario would write it.
+func (k Kernel) Get(name string) (string, bool) {
+	kk, ok := lookup(name)
+	if !ok {
+		return "", false
+	}
+	return kk.get(k), true
+}
+
+// String shows every key=value, sorted by key.
+func (k Kernel) String() string {
+	var b strings.Builder
+	for i, name := range Keys() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		v, _ := k.Get(name)
+		b.WriteString(name + "=" + v)
+	}
+	return b.String()
+}
+
+// ParseNumber parses a decimal or 0x-prefixed hexadecimal number.
+func ParseNumber(s string) (uint64, error) {
+	var n uint64
+	var err error
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		if len(s) == 2 {
+			return 0, fmt.Errorf("want hex digits after 0x")
+		}
+		n, err = strconv.ParseUint(s[2:], 16, 64)
+	} else {
+		n, err = strconv.ParseUint(s, 10, 64)
+	}
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return 0, fmt.Errorf("number %s does not fit in 64 bits", s)
+		}
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return n, nil
+}
+
+// Size units of the scenario language: p = 4096-byte pages, k, M, G binary.
+var sizeUnits = map[byte]uint64{'p': 4096, 'k': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
+
+// ParseSize parses a size: a number, or a number followed by a unit
+// (p, k, M, G), as "3p", "2M" or "0x10p". No unit letter is a hex digit.
+func ParseSize(s string) (uint64, error) {
+	if s == "" {
+		return 0, fmt.Errorf("want a size")
+	}
+	mult := uint64(1)
+	if u, ok := sizeUnits[s[len(s)-1]]; ok {
+		mult = u
+		s = s[:len(s)-1]
+	}
+	n, err := ParseNumber(s)
+	if err != nil {
+		return 0, err
+	}
+	if n > ^uint64(0)/mult {
+		return 0, fmt.Errorf("size does not fit in 64 bits")
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,386 @@
+// Package fault is the generic page-fault handler: one entry point that
+// takes a fault from an architecture front end and returns the final
+// verdict, what to do, as the generic_page_fault() proposed on the kernel
+// lists (Peter Xu, 1 Feb 2023) would.
+//
+// Handle takes the per-VMA lock or the mmap lock, finds the VMA, expands a
+// growsdown stack, checks access with the architecture's rules, calls
+// handle_mm_fault, retries after the lock was dropped (with
+// FAULT_FLAG_TRIED, as often as needed), notices pending signals, and
+// decodes the VM_FAULT_* bits once, here, into a Verdict. It always
+// releases what it took, also when handle_mm_fault already released it.
+// Front ends never see VM_FAULT_* bits: they act on the Result.
+package fault
+
+import (
+	"fmt"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/memory"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/vmfault"
+)
+
+// Verdict is what the architecture must do about a fault.
+type Verdict int
+
+// Verdicts. The zero value is Done.
+const (
+	// Done: the fault is resolved; return to the instruction.
+	Done Verdict = iota
+	// Signal: a signal is pending and the fault was abandoned; return so
+	// that it is delivered (user mode only; kernel mode gets KernFixup).
+	Signal
+	// BadArea: no mapping (no VMA, stack expansion refused,
+	// VM_FAULT_SIGSEGV such as a guard marker): SIGSEGV SEGV_MAPERR.
+	BadArea
+	// AccessErr: the mapping forbids the access: SIGSEGV SEGV_ACCERR, or
+	// SEGV_PKUERR for a protection key.
+	AccessErr
+	// SigBus: VM_FAULT_SIGBUS: SIGBUS BUS_ADRERR.
+	SigBus
+	// HWPoison: a poisoned page: SIGBUS BUS_MCEERR_AR with the page shift
+	// in si_addr_lsb.
+	HWPoison
+	// OOM: VM_FAULT_OOM in user mode: pagefault_out_of_memory, then retry.
+	OOM
+	// KernFixup: a kernel-mode fault failed; apply the exception-table
+	// fixup, else oops. Result.Cause says why.
+	KernFixup
+	// Livelock: the fault kept retrying past the model's bound.
+	Livelock
+)
+
+var verdictNames = [...]string{
+	Done: "Done", Signal: "Signal", BadArea: "BadArea", AccessErr: "AccessErr",
+	SigBus: "SigBus", HWPoison: "HWPoison", OOM: "OOM", KernFixup: "KernFixup",
+	Livelock: "Livelock",
+}
+
+func (v Verdict) String() string {
+	if v >= 0 && int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// Request is one fault as a front end decoded it.
+type Request struct {
+	Addr   uint64
+	Access mm.Access
+	// User: the faulting instruction ran in user mode (FAULT_FLAG_USER).
+	User bool
+	// Prot: the hardware found a present entry that forbids the access
+	// (x86 X86_PF_PROT). Architectures whose access rules do not need it
+	// leave it false.
+	Prot bool
+	// PKey: the hardware reported a protection-key violation (X86_PF_PK).
+	PKey bool
+	// HasFixup: kernel mode; the faulting instruction has an
+	// exception-table entry. A kernel fault without one does not sleep
+	// for the mmap lock.
+	HasFixup bool
+	// NoFault: page faults are disabled or the context cannot sleep
+	// (faulthandler_disabled): no lock is taken, the fault fails.
+	NoFault bool
+}
+
+// Result is the final outcome of a fault.
+type Result struct {
+	Verdict Verdict
+	// Cause is, for KernFixup, the verdict a user-mode access would have
+	// got (BadArea, AccessErr, SigBus, HWPoison, OOM or Signal).
+	Cause Verdict
+	// Signo and Code are the signal and si_code the verdict implies for a
+	// user-mode access (also kept for KernFixup: one answer, where x86
+	// passes three different ones to kernelmode_fixup_or_oops). Zero for
+	// Done, Signal, OOM and Livelock.
+	Signo abi.Signal
+	Code  abi.Code
+	Addr  uint64
+	// LSB is si_addr_lsb for HWPoison: the page shift of the poisoned page.
+	LSB uint8
+	// PKey is the VMA's protection key for SEGV_PKUERR (si_pkey).
+	PKey int
+	// Major: the resolved fault needed I/O or was retried.
+	Major bool
+	// Retries counts the retries, by reason.
+	Retries Retries
+}
+
+// Retries counts why a fault was retried.
+type Retries struct {
+	// VMALock: the per-VMA-lock attempt returned VM_FAULT_RETRY and the
+	// fault went on under the mmap lock.
+	VMALock int
+	// Dropped: handle_mm_fault dropped the mmap lock and returned
+	// VM_FAULT_RETRY (I/O, a userfaultfd wait).
+	Dropped int
+}
+
+// Total returns every retry.
+func (r Retries) Total() int { return r.VMALock + r.Dropped }
+
+// Task is the faulting task, as the handler needs it.
+type Task interface {
+	memory.Faulter
+	MM() *mm.MM
+	// SignalPending is signal_pending(current).
+	SignalPending() bool
+	// FatalSignalPending is fatal_signal_pending(current).
+	FatalSignalPending() bool
+}
+
+// Arch is the architecture's part of the generic path: its access rules,
+// which differ and are ABI (Al Viro, 2023: pass what must intersect
+// vm_flags).
+type Arch interface {
+	// AccessError reports whether vma forbids req, and how: 0 when it is
+	// allowed, else abi.SEGV_ACCERR or abi.SEGV_PKUERR (each arch's
+	// access_error and bad_area_access_error).
+	AccessError(vma *mm.VMA, req *Request) abi.Code
+	// ReportsAccessErrorUnderVMALock: an access error found under the
+	// per-VMA lock is final (arm64, riscv). When false (x86) the fault
+	// retries under the mmap lock, which reports it.
+	ReportsAccessErrorUnderVMALock() bool
+}
+
+// Resolver is handle_mm_fault: memory.HandleMMFault, or a test double.
+// Postconditions as memory.HandleMMFault: with vmfault.Retry or
+// vmfault.Completed in the result the fault lock has been released.
+type Resolver func(vma *mm.VMA, addr uint64, flags vmfault.Flags, t memory.Faulter) vmfault.Reason
+
+// Handler is the generic page-fault handler of one machine.
+type Handler struct {
+	Arch    Arch
+	Resolve Resolver
+	// MemoryFailure is CONFIG_MEMORY_FAILURE: with it, poison is reported
+	// as BUS_MCEERR_AR with the page shift; without, as BUS_ADRERR.
+	MemoryFailure bool
+	// MaxRetries bounds the retries of one fault; past it the verdict is
+	// Livelock. The kernel has no bound; the model needs one.
+	MaxRetries int
+}
+
+// NewHandler returns a handler for arch on a kernel configured as cfg,
+// resolving faults with memory.HandleMMFault.
+func NewHandler(arch Arch, cfg *config.Kernel) *Handler {
+	return &Handler{Arch: arch, Resolve: memory.HandleMMFault, MemoryFailure: cfg.MemoryFailure, MaxRetries: 10000}
+}
+
+// lockHeld is the lock a fault holds.
+type lockHeld int
+
+const (
+	noLock   lockHeld = iota
+	vmaLock           // the per-VMA read lock
+	mmapLock          // the mmap lock, for reading
+)
+
+// faultState is one fault in progress: what it holds and has learnt.
+type faultState struct {
+	h     *Handler
+	t     Task
+	m     *mm.MM
+	req   *Request
+	flags vmfault.Flags
+	vma   *mm.VMA
+	held  lockHeld
+	res   Result
+}
+
+// release drops whatever the fault holds.
+func (fs *faultState) release() {
+	switch fs.held {
+	case vmaLock:
+		fs.vma.EndRead()
+	case mmapLock:
+		fs.m.MmapReadUnlock()
+	}
+	fs.held = noLock
+}
+
+// resolve calls handle_mm_fault; when the result says the lock was
+// released, the fault no longer holds it.
+func (fs *faultState) resolve() vmfault.Reason {
+	flags := fs.flags
+	if fs.held == vmaLock {
+		flags |= vmfault.FlagVMALock
+	}
+	ret := fs.h.Resolve(fs.vma, fs.req.Addr, flags, fs.t)
+	if ret&(vmfault.Retry|vmfault.Completed) != 0 {
+		fs.held = noLock
+	}
+	return ret
+}
+
+// signalPending is fault_signal_pending: after VM_FAULT_RETRY, a fatal
+// signal ends any fault; any signal ends a user-mode fault. A kernel-mode
+// fault with only a non-fatal signal pending retries.
+func (fs *faultState) signalPending(ret vmfault.Reason) bool {
+	if ret&vmfault.Retry == 0 {
+		return false
+	}
+	return fs.t.FatalSignalPending() || fs.req.User && fs.t.SignalPending()
+}
+
+// Handle resolves one fault and returns its final result. Whatever path
+// it takes, it returns holding no lock.
+func (h *Handler) Handle(t Task, req Request) Result {
+	fs := faultState{h: h, t: t, req: &req, flags: vmfault.FlagDefault}
+	fs.res.Addr = req.Addr
+	if req.User {
+		fs.flags |= vmfault.FlagUser
+	}
+	switch req.Access {
+	case mm.AccessWrite:
+		fs.flags |= vmfault.FlagWrite
+	case mm.AccessExec:
+		fs.flags |= vmfault.FlagInstruction
+	}
+	if fs.m = t.MM(); fs.m == nil || req.NoFault {
+		// No user context, or faults disabled: never take a lock
+		// (bad_area_nosemaphore).
+		return fs.fail(BadArea, abi.SEGV_MAPERR)
+	}
+	if req.User {
+		if res, final := fs.underVMALock(); final {
+			return res
+		}
+	}
+	return fs.underMmapLock()
+}
+
+// underVMALock tries the fault under the per-VMA lock alone (phase A of
+// the architectures' handlers). It reports false when the fault must go on
+// under the mmap lock.
+func (fs *faultState) underVMALock() (Result, bool) {
+	v := fs.m.LockVMAUnderRCU(fs.req.Addr)
+	if v == nil {
+		return Result{}, false
+	}
+	fs.vma, fs.held = v, vmaLock
+	if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
+		pkey := v.PKey
+		fs.release()
+		if !fs.h.Arch.ReportsAccessErrorUnderVMALock() {
+			return Result{}, false
+		}
+		fs.res.PKey = pkey
+		return fs.fail(AccessErr, code), true
+	}
+	ret := fs.resolve()
+	fs.release()
+	if ret&vmfault.Retry == 0 {
+		return fs.decode(ret), true
+	}
+	fs.res.Retries.VMALock++
+	if ret&vmfault.Major != 0 {
+		// It waited for I/O: account the mmap-lock attempt as major.
+		fs.flags |= vmfault.FlagTried
+	}
+	if fs.signalPending(ret) {
+		return fs.signal(), true
+	}
+	return Result{}, false
+}
+
+// underMmapLock runs the fault under the mmap lock, retrying as long as
+// handle_mm_fault drops the lock (phase B, lock_mm_and_find_vma).
+func (fs *faultState) underMmapLock() Result {
+	for {
+		v := fs.m.LockAndFindVMA(fs.req.Addr, fs.t, fs.req.User, fs.req.HasFixup)
+		if v == nil {
+			return fs.fail(BadArea, abi.SEGV_MAPERR) // no lock is held
+		}
+		fs.vma, fs.held = v, mmapLock
+		if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
+			fs.res.PKey = v.PKey
+			fs.release()
+			return fs.fail(AccessErr, code)
+		}
+		ret := fs.resolve()
+		if fs.signalPending(ret) {
+			return fs.signal()
+		}
+		if ret&vmfault.Completed != 0 {
+			return fs.decode(ret)
+		}
+		if ret&vmfault.Retry == 0 {
+			fs.release()
+			return fs.decode(ret)
+		}
+		fs.res.Retries.Dropped++
+		if fs.res.Retries.Total() > fs.h.MaxRetries {
+			return fs.final(Livelock)
+		}
+		fs.flags |= vmfault.FlagTried
+	}
+}
+
+// final sets the verdict; in kernel mode every failure becomes KernFixup.
+// Preconditions: no lock is held.
+func (fs *faultState) final(v Verdict) Result {
+	fs.res.Verdict = v
+	if !fs.req.User && v != Done && v != Livelock {
+		fs.res.Cause, fs.res.Verdict = v, KernFixup
+	}
+	return fs.res
+}
+
+// fail ends the fault with a SIGSEGV verdict and its si_code.
+func (fs *faultState) fail(v Verdict, code abi.Code) Result {
+	fs.res.Signo, fs.res.Code = abi.SIGSEGV, code
+	return fs.final(v)
+}
+
+// signal ends the fault because a signal is pending after a retry.
+func (fs *faultState) signal() Result { return fs.final(Signal) }
+
+// decode turns handle_mm_fault's bits into the verdict: the one place
+// VM_FAULT_* bits are read. Preconditions: no lock is held.
+func (fs *faultState) decode(ret vmfault.Reason) Result {
+	if ret&vmfault.Error == 0 {
+		fs.res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
+		return fs.final(Done)
+	}
+	if !fs.req.User && fs.t.FatalSignalPending() {
+		return fs.final(Signal) // the task is dying: fix up, no signal
+	}
+	switch {
+	case ret&vmfault.OOM != 0:
+		return fs.final(OOM)
+	case ret&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0:
+		// A small page wins if both bits are set, as in do_sigbus.
+		shift := uint(phys.PageShift)
+		if ret&vmfault.HWPoison == 0 {
+			shift = memory.HStateShift(ret.HIndex())
+		}
+		fs.res.Signo = abi.SIGBUS
+		if fs.h.MemoryFailure {
+			fs.res.Code, fs.res.LSB = abi.BUS_MCEERR_AR, uint8(shift)
+		} else {
+			fs.res.Code = abi.BUS_ADRERR // no CONFIG_MEMORY_FAILURE: plain SIGBUS
+		}
+		return fs.final(HWPoison)
+	case ret&vmfault.SigBus != 0:
+		fs.res.Signo, fs.res.Code = abi.SIGBUS, abi.BUS_ADRERR
+		return fs.final(SigBus)
+	case ret&vmfault.SigSegv != 0:
+		return fs.fail(BadArea, abi.SEGV_MAPERR)
+	}
+	// VM_FAULT_FALLBACK leaking out of handle_mm_fault is a kernel bug (BUG()).
+	panic(fmt.Sprintf("fault: handle_mm_fault returned %v", ret))
+}
+
+// NoVMA returns the result of a fault that never reaches a VMA: an
+// address the architecture knows is outside user space, handled without
+// any lock (bad_area_nosemaphore). Front ends use it for their early
+// cases so that the signal table stays in one place.
+func NoVMA(req Request) Result {
+	fs := faultState{req: &req}
+	fs.res.Addr = req.Addr
+	return fs.fail(BadArea, abi.SEGV_MAPERR)
+}

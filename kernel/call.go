@@ -1,0 +1,146 @@
+package kernel
+
+import (
+	"fmt"
+
+	"github.com/faultline/faultline/abi"
+)
+
+// OutcomeKind classifies what a call on behalf of an actor ended with.
+type OutcomeKind int
+
+// Outcome kinds.
+const (
+	OutOK       OutcomeKind = iota // succeeded (Value holds a result when HasValue)
+	OutSignal                      // a synchronous fault signal was delivered (Info)
+	OutErrno                       // a system call failed (Errno)
+	OutKilled                      // the task's process was ended by Signal
+	OutOops                        // the kernel crashed in this task (model only)
+	OutLivelock                    // an access never completes (model only)
+)
+
+// Outcome is the result of one call: an access or a system call.
+type Outcome struct {
+	Kind     OutcomeKind
+	HasValue bool
+	Value    uint64
+	Info     SigInfo
+	Errno    abi.Errno
+	Signal   abi.Signal
+}
+
+// OK returns a successful outcome without a value.
+func OK() Outcome { return Outcome{Kind: OutOK} }
+
+// OKValue returns a successful outcome carrying v.
+func OKValue(v uint64) Outcome { return Outcome{Kind: OutOK, HasValue: true, Value: v} }
+
+// Err returns a failed system call.
+func Err(e abi.Errno) Outcome {
+	if e == 0 {
+		return OK()
+	}
+	return Outcome{Kind: OutErrno, Errno: e}
+}
+
+func (o Outcome) String() string {
+	switch o.Kind {
+	case OutOK:
+		if o.HasValue {
+			return fmt.Sprintf("ok %#x", o.Value)
+		}
+		return "ok"
+	case OutSignal:
+		s := fmt.Sprintf("%s %s @%#x", o.Info.Signo, abi.CodeName(o.Info.Signo, o.Info.Code), o.Info.Addr)
+		if o.Info.Signo == abi.SIGBUS {
+			s += fmt.Sprintf(" lsb=%d", o.Info.LSB)
+		}
+		return s
+	case OutErrno:
+		return o.Errno.String()
+	case OutKilled:
+		return "killed " + o.Signal.String()
+	case OutOops:
+		return "oops"
+	case OutLivelock:
+		return "livelock"
+	}
+	return "outcome?"
+}
+
+// call runs fn as the task's call into the kernel and returns to user
+// mode afterwards, delivering what is pending. A dead task does nothing:
+// its outcome is the signal that killed it.
+func (t *Task) call(fn func() Outcome) Outcome {
+	p := t.proc
+	p.mu.Lock()
+	if t.dead {
+		sig := t.death
+		p.mu.Unlock()
+		return Outcome{Kind: OutKilled, Signal: sig}
+	}
+	t.active = true
+	p.mu.Unlock()
+	return t.exitToUser(fn())
+}
+
+// returnToUser delivers pending signals as an access returns to user mode
+// in the middle of a call (a faulting instruction about to restart). It
+// reports true when the call ends there: a fatal signal, or a fault
+// signal, which the runner's handler catches (it does not return to the
+// instruction).
+func (t *Task) returnToUser() (Outcome, bool) {
+	p := t.proc
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.fatalPendingLocked() {
+		return Outcome{Kind: OutKilled, Signal: p.exit}, true
+	}
+	if t.fault != nil {
+		info := *t.fault
+		t.fault = nil
+		t.caught[info.Signo]++
+		t.deliverLocked()
+		return Outcome{Kind: OutSignal, Info: info}, true
+	}
+	t.deliverLocked()
+	return Outcome{}, false
+}
+
+// exitToUser ends a call (exit_to_user_mode): the task dies if a fatal
+// signal is pending or it oopsed; otherwise a pending fault signal
+// becomes the outcome and caught signals run their handlers.
+func (t *Task) exitToUser(out Outcome) Outcome {
+	p := t.proc
+	p.mu.Lock()
+	t.active = false
+	if t.oopsed || t.fatalPendingLocked() {
+		if t.oopsed && p.exit == 0 && p.live == 1 {
+			p.exit = abi.SIGKILL // make_task_dead: the last thread takes the process
+		}
+		t.exitLocked()
+		sig := t.death
+		p.mu.Unlock()
+		p.mm.Put()
+		if t.oopsed {
+			return Outcome{Kind: OutOops}
+		}
+		return Outcome{Kind: OutKilled, Signal: sig}
+	}
+	if t.fault != nil {
+		info := *t.fault
+		t.fault = nil
+		t.caught[info.Signo]++
+		out = Outcome{Kind: OutSignal, Info: info}
+	}
+	t.deliverLocked()
+	p.mu.Unlock()
+	return out
+}
+
+// oops records that the kernel crashed on t's behalf (die / make_task_dead).
+func (t *Task) oops() {
+	t.proc.mu.Lock()
+	t.oopsed = true
+	t.proc.mu.Unlock()
+}

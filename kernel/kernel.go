@@ -1,0 +1,206 @@
+// Package kernel models the kernel around the fault path: processes and
+// threads with pending signals and handlers, user-mode and kernel-mode
+// accesses, copy_to_user/copy_from_user with an exception table, and the
+// few system calls scenarios make.
+//
+// Accesses go through the machine's Arch: it translates an address as the
+// MMU does and, on a miss, runs the architecture's trap handler, which
+// calls the generic fault handler and acts on its verdict. The kernel
+// package never imports an architecture; an Arch is handed to New.
+package kernel
+
+import (
+	"sync"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
+)
+
+// Arch is one architecture: the address-space rules, the MMU and the trap
+// handler.
+type Arch interface {
+	mm.Arch
+	// Name is the architecture's Linux name ("x86_64").
+	Name() string
+	// RetByte is the first byte of the architecture's shortest return
+	// instruction (the scenario language's `ret`).
+	RetByte() byte
+	// AccessOK reports whether [addr, addr+size) is a user range a
+	// uaccess may touch (access_ok).
+	AccessOK(addr, size uint64) bool
+	// Translate is the MMU: it walks t's page tables for the access in r
+	// and returns the frame, setting the accessed and dirty bits. On a
+	// miss it returns nil and records the trap in r (r.Trap, r.HW).
+	Translate(t *Task, r *Regs) *phys.Page
+	// Trap runs the architecture's handler for the trap Translate
+	// recorded, on t, and says what happens to the access.
+	Trap(t *Task, r *Regs) TrapAction
+}
+
+// Insn identifies the instruction that makes an access: user code, or one
+// of the kernel's instructions, which may have an exception-table entry.
+type Insn int
+
+// Instructions.
+const (
+	InsnUser         Insn = iota // user code
+	InsnCopyToUser               // the store of copy_to_user (has a fixup)
+	InsnCopyFromUser             // the load of copy_from_user (has a fixup)
+	InsnBuggyDeref               // a kernel dereference of a user pointer with no fixup
+)
+
+func (i Insn) String() string {
+	switch i {
+	case InsnUser:
+		return "user"
+	case InsnCopyToUser:
+		return "copy_to_user"
+	case InsnCopyFromUser:
+		return "copy_from_user"
+	case InsnBuggyDeref:
+		return "kderef"
+	}
+	return "insn?"
+}
+
+// SearchExceptionTables reports whether insn has an exception-table entry
+// (search_exception_tables).
+func SearchExceptionTables(insn Insn) bool {
+	return insn == InsnCopyToUser || insn == InsnCopyFromUser
+}
+
+// Regs describes one access and, after a miss, the trap it took: what an
+// architecture's trap handler reads from pt_regs and its fault registers.
+type Regs struct {
+	Addr   uint64
+	Access mm.Access
+	User   bool // the access ran in user mode (user_mode(regs))
+	Insn   Insn
+	// UAccess: kernel mode with user access enabled (x86 EFLAGS.AC, riscv
+	// SSTATUS.SUM), as inside a uaccess routine.
+	UAccess bool
+	// NoFault: page faults are disabled (pagefault_disable), or the
+	// context cannot sleep.
+	NoFault bool
+
+	// Filled by Translate on a miss: the trap number and the hardware's
+	// fault information (x86 error code, riscv scause).
+	Trap int
+	HW   uint64
+}
+
+// TrapAction is what a trap handler decided for the access.
+type TrapAction int
+
+// Trap actions.
+const (
+	// Restart: return and run the instruction again (after delivering any
+	// signal the handler queued, for a user-mode access).
+	Restart TrapAction = iota
+	// Emulated: the handler completed the instruction itself (vsyscall).
+	Emulated
+	// Fixup: kernel mode; the exception-table entry was applied and the
+	// uaccess routine reports failure.
+	Fixup
+	// Oops: kernel mode with no fixup; the kernel would crash.
+	Oops
+	// Livelock: the fault cannot make progress (the model's bound).
+	Livelock
+)
+
+func (a TrapAction) String() string {
+	switch a {
+	case Restart:
+		return "restart"
+	case Emulated:
+		return "emulated"
+	case Fixup:
+		return "fixup"
+	case Oops:
+		return "oops"
+	case Livelock:
+		return "livelock"
+	}
+	return "action?"
+}
+
+// Observer learns when tasks sleep and wake; the scenario runner uses it
+// to tell that a statement has blocked.
+type Observer interface {
+	TaskBlocked(t *Task)
+	TaskRunning(t *Task)
+}
+
+// Kernel is one modeled machine.
+type Kernel struct {
+	cfg  config.Kernel
+	arch Arch
+	phys *phys.Allocator
+
+	// MaxRestarts bounds how often one access may fault and restart
+	// before it is reported as a livelock.
+	MaxRestarts int
+
+	mu     sync.Mutex // guards nextID and procs
+	nextID int
+	procs  []*Process
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	obs      Observer
+}
+
+// New returns a machine with configuration cfg and architecture arch.
+func New(cfg config.Kernel, arch Arch) *Kernel {
+	return &Kernel{cfg: cfg, arch: arch, phys: phys.NewAllocator(), MaxRestarts: 1000, nextID: 1, stop: make(chan struct{})}
+}
+
+// Config returns the configuration.
+func (k *Kernel) Config() *config.Kernel { return &k.cfg }
+
+// Arch returns the architecture.
+func (k *Kernel) Arch() Arch { return k.arch }
+
+// Phys returns the page allocator.
+func (k *Kernel) Phys() *phys.Allocator { return k.phys }
+
+// SetObserver installs o; call it before any task runs.
+func (k *Kernel) SetObserver(o Observer) { k.obs = o }
+
+// Shutdown interrupts every sleep, now and later: the bound on every wait.
+func (k *Kernel) Shutdown() { k.stopOnce.Do(func() { close(k.stop) }) }
+
+func (k *Kernel) newID() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id := k.nextID
+	k.nextID++
+	return id
+}
+
+// Spawn starts a new process with an empty address space and one task.
+func (k *Kernel) Spawn(name string) *Task {
+	p := &Process{k: k, PID: k.newID()}
+	p.mm = mm.New(k.arch, &k.cfg, k.phys)
+	t := &Task{k: k, proc: p, TID: p.PID, Name: name}
+	p.threads = []*Task{t}
+	p.live = 1
+	k.mu.Lock()
+	k.procs = append(k.procs, p)
+	k.mu.Unlock()
+	return t
+}
+
+// KillAll ends every process with SIGKILL, as at the end of a run.
+func (k *Kernel) KillAll() {
+	k.mu.Lock()
+	procs := append([]*Process(nil), k.procs...)
+	k.mu.Unlock()
+	for _, p := range procs {
+		if t := p.anyLive(); t != nil {
+			t.SendSignal(abi.SIGKILL)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package kernel
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/memory"
+	"github.com/faultline/faultline/mm"
+)
+
+// MmapArgs are the arguments of mmap(2) for anonymous memory.
+type MmapArgs struct {
+	Addr                                   uint64 // with Fixed: the exact address (MAP_FIXED_NOREPLACE)
+	Length                                 uint64
+	Prot                                   mm.Prot
+	Shared                                 bool
+	Fixed                                  bool
+	GrowsDown, Populate, Locked, NoReserve bool
+}
+
+// Mmap maps anonymous memory and returns its address in the outcome's
+// value (do_mmap, then mm_populate for MAP_POPULATE and MAP_LOCKED).
+// Shared anonymous memory is a new shmem object.
+func (t *Task) Mmap(a MmapArgs) Outcome {
+	return t.call(func() Outcome {
+		m := t.MM()
+		req := mm.MapRequest{Addr: a.Addr, Length: a.Length, Prot: a.Prot}
+		if a.Fixed {
+			req.Flags |= mm.MapFixedNoReplace
+		}
+		if a.GrowsDown {
+			req.Flags |= mm.MapGrowsDown
+		}
+		if a.Locked {
+			req.Flags |= mm.MapLocked
+		}
+		if a.NoReserve {
+			req.Flags |= mm.MapNoReserve
+		}
+		var shm *memory.Shmem
+		if a.Shared {
+			req.Flags |= mm.MapShared
+			shm = memory.NewShmem(t.k.phys, a.Length)
+			req.Ops = shm
+		}
+		addr, err := m.Mmap(t, req)
+		if err != 0 {
+			if shm != nil {
+				shm.Close(nil)
+			}
+			return Err(err)
+		}
+		if a.Populate || a.Locked {
+			end := addr + (a.Length+0xfff)&^0xfff
+			memory.Populate(m, t, addr, end, memory.PopulateMap) // errors are ignored
+		}
+		return OKValue(addr)
+	})
+}
+
+// Munmap is munmap(2).
+func (t *Task) Munmap(addr, length uint64) Outcome {
+	return t.call(func() Outcome { return Err(t.MM().Munmap(t, addr, length)) })
+}
+
+// Mprotect is mprotect(2).
+func (t *Task) Mprotect(addr, length uint64, prot mm.Prot) Outcome {
+	return t.call(func() Outcome { return Err(t.MM().Mprotect(t, addr, length, prot)) })
+}
+
+// Advice is an madvise(2) advice.
+type Advice int
+
+// Advices the model supports.
+const (
+	MadvDontneed Advice = iota
+	MadvPopulateRead
+	MadvPopulateWrite
+	MadvGuardInstall
+	MadvGuardRemove
+	MadvRandom
+)
+
+// Madvise is madvise(2).
+func (t *Task) Madvise(addr, length uint64, advice Advice) Outcome {
+	return t.call(func() Outcome {
+		m := t.MM()
+		switch advice {
+		case MadvPopulateRead, MadvPopulateWrite:
+			end, err := mm.CheckRange(addr, length)
+			if err != 0 || end == addr {
+				return Err(err)
+			}
+			mode := memory.PopulateRead
+			if advice == MadvPopulateWrite {
+				mode = memory.PopulateWrite
+			}
+			return Err(memory.Populate(m, t, addr, end, mode))
+		case MadvDontneed:
+			return Err(m.Madvise(t, addr, length, mm.AdviceDontneed))
+		case MadvGuardInstall:
+			return Err(m.Madvise(t, addr, length, mm.AdviceGuardInstall))
+		case MadvGuardRemove:
+			return Err(m.Madvise(t, addr, length, mm.AdviceGuardRemove))
+		case MadvRandom:
+			return Err(m.Madvise(t, addr, length, mm.AdviceRandom))
+		}
+		return Err(abi.EINVAL)
+	})
+}
+
+// SetStackLimit is setrlimit(RLIMIT_STACK) for the task's process.
+func (t *Task) SetStackLimit(n uint64) Outcome {
+	return t.call(func() Outcome {
+		t.MM().SetStackLimit(n)
+		return OK()
+	})
+}
+
+// Sigaction sets the disposition of sig for the task's process.
+func (t *Task) Sigaction(sig abi.Signal, act SigAction) Outcome {
+	return t.call(func() Outcome { return Err(t.SetAction(sig, act)) })
+}
+
+// Kill sends sig to target (tgkill).
+func (t *Task) Kill(target *Task, sig abi.Signal) Outcome {
+	return t.call(func() Outcome {
+		if sig <= 0 || sig >= abi.NSig {
+			return Err(abi.EINVAL)
+		}
+		target.SendSignal(sig)
+		return OK()
+	})
+}
+
+// Clone creates a thread of the task's process, sharing its address space.
+func (t *Task) Clone(name string) (*Task, Outcome) {
+	var nt *Task
+	out := t.call(func() Outcome {
+		p := t.proc
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.exit != 0 {
+			return Outcome{Kind: OutKilled, Signal: p.exit}
+		}
+		nt = &Task{k: t.k, proc: p, TID: t.k.newID(), Name: name}
+		p.threads = append(p.threads, nt)
+		p.live++
+		p.mm.Get()
+		return OK()
+	})
+	if out.Kind != OutOK {
+		return nil, out
+	}
+	return nt, out
+}
+
+// Fork creates a child process with a copy-on-write copy of the address
+// space and the same signal dispositions.
+func (t *Task) Fork(name string) (*Task, Outcome) {
+	var child *Task
+	out := t.call(func() Outcome {
+		cm, err := t.MM().Dup(t)
+		if err != 0 {
+			return Err(err)
+		}
+		p := &Process{k: t.k, PID: t.k.newID(), mm: cm}
+		t.proc.mu.Lock()
+		p.actions = t.proc.actions
+		t.proc.mu.Unlock()
+		child = &Task{k: t.k, proc: p, TID: p.PID, Name: name}
+		p.threads = []*Task{child}
+		p.live = 1
+		t.k.mu.Lock()
+		t.k.procs = append(t.k.procs, p)
+		t.k.mu.Unlock()
+		return OK()
+	})
+	if out.Kind != OutOK {
+		return nil, out
+	}
+	return child, out
+}

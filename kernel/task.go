@@ -1,0 +1,331 @@
+package kernel
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/sched"
+)
+
+// SigAction is what a process does with a signal.
+type SigAction int
+
+// Signal dispositions.
+const (
+	SigDefault SigAction = iota
+	SigIgnore
+	SigCatch
+)
+
+// Process is a thread group: tasks sharing one address space and one set
+// of signal dispositions.
+type Process struct {
+	k   *Kernel
+	PID int
+	mm  *mm.MM
+
+	mu      sync.Mutex // the siglock: guards everything below and each task's signal state
+	actions [abi.NSig]SigAction
+	threads []*Task
+	live    int        // threads not yet exited
+	exit    abi.Signal // the fatal signal ending the process (SIGNAL_GROUP_EXIT), or 0
+}
+
+// MM returns the address space.
+func (p *Process) MM() *mm.MM { return p.mm }
+
+// Exited reports whether every thread has exited.
+func (p *Process) Exited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live == 0
+}
+
+func (p *Process) anyLive() *Task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.threads {
+		if !t.dead {
+			return t
+		}
+	}
+	return nil
+}
+
+// SigInfo is a synchronous fault signal as a handler would see it.
+type SigInfo struct {
+	Signo abi.Signal
+	Code  abi.Code
+	Addr  uint64
+	LSB   uint8 // si_addr_lsb
+	PKey  int   // si_pkey, for SEGV_PKUERR
+}
+
+// Task is one thread.
+type Task struct {
+	k    *Kernel
+	proc *Process
+	TID  int
+	Name string
+
+	// Guarded by proc.mu.
+	pending  uint64   // pending signals, a bit per number
+	fault    *SigInfo // a forced fault signal not yet delivered
+	caught   [abi.NSig]int
+	active   bool          // running a call on behalf of its actor
+	intr     chan struct{} // closed to interrupt the current sleep
+	intrMode sched.Mode
+	dead     bool
+	death    abi.Signal // what ended the task
+	oopsed   bool
+
+	minFlt, majFlt atomic.Int64
+
+	sleepMu sync.Mutex // guards asleep; taken inside proc.mu and Event locks
+	asleep  bool
+}
+
+// Process returns the task's thread group.
+func (t *Task) Process() *Process { return t.proc }
+
+// Kernel returns the machine the task runs on.
+func (t *Task) Kernel() *Kernel { return t.k }
+
+// MM returns the task's address space (nil for a kernel thread).
+func (t *Task) MM() *mm.MM { return t.proc.mm }
+
+// Faults returns the task's minor and major fault counts.
+func (t *Task) Faults() (minor, major int64) { return t.minFlt.Load(), t.majFlt.Load() }
+
+// AccountFault counts a completed fault (memory.Faulter).
+func (t *Task) AccountFault(major bool) {
+	if major {
+		t.majFlt.Add(1)
+	} else {
+		t.minFlt.Add(1)
+	}
+}
+
+// Caught returns how many times the task's handler for sig has run.
+func (t *Task) Caught(sig abi.Signal) int {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	return t.caught[sig]
+}
+
+// Dead reports whether the task has exited, and the signal that ended it.
+func (t *Task) Dead() (bool, abi.Signal) {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	return t.dead, t.death
+}
+
+func sigBit(s abi.Signal) uint64 { return 1 << uint(s) }
+
+// fatalPendingLocked is fatal_signal_pending. Preconditions: proc.mu.
+func (t *Task) fatalPendingLocked() bool {
+	return t.proc.exit != 0 || t.pending&sigBit(abi.SIGKILL) != 0
+}
+
+// signalPendingLocked is signal_pending. Preconditions: proc.mu.
+func (t *Task) signalPendingLocked() bool {
+	return t.fatalPendingLocked() || t.pending != 0 || t.fault != nil
+}
+
+// SignalPending reports whether any signal is pending (signal_pending).
+func (t *Task) SignalPending() bool {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	return t.signalPendingLocked()
+}
+
+// FatalSignalPending reports whether the task is being killed
+// (fatal_signal_pending).
+func (t *Task) FatalSignalPending() bool {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	return t.fatalPendingLocked()
+}
+
+// Sleep implements sched.Sleeper for the task: it blocks until ev fires,
+// a signal that mode lets through arrives, or the machine shuts down. A
+// signal pending already interrupts at once.
+func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
+	p := t.proc
+	p.mu.Lock()
+	if t.interruptsLocked(mode) {
+		p.mu.Unlock()
+		return ev.Fired()
+	}
+	intr := make(chan struct{})
+	t.intr, t.intrMode = intr, mode
+	p.mu.Unlock()
+
+	t.setAsleep()
+	if !ev.Wait(t) {
+		t.Woken() // fired before we could register
+	}
+	select {
+	case <-ev.Done():
+	case <-intr:
+	case <-t.k.stop:
+	}
+	woken := ev.Cancel(t)
+	t.Woken() // no-op when a waker already said so
+	p.mu.Lock()
+	t.intr = nil
+	p.mu.Unlock()
+	return woken
+}
+
+// setAsleep tells the observer the task stopped running.
+func (t *Task) setAsleep() {
+	t.sleepMu.Lock()
+	t.asleep = true
+	if t.k.obs != nil {
+		t.k.obs.TaskBlocked(t)
+	}
+	t.sleepMu.Unlock()
+}
+
+// Woken implements sched.Waiter: the task is runnable again. Wakers call
+// it before the task can run, so an observer never misses a wake.
+func (t *Task) Woken() {
+	t.sleepMu.Lock()
+	if t.asleep {
+		t.asleep = false
+		if t.k.obs != nil {
+			t.k.obs.TaskRunning(t)
+		}
+	}
+	t.sleepMu.Unlock()
+}
+
+// interruptsLocked is signal_pending_state. Preconditions: proc.mu.
+func (t *Task) interruptsLocked(mode sched.Mode) bool {
+	switch mode {
+	case sched.Interruptible:
+		return t.signalPendingLocked()
+	case sched.Killable:
+		return t.fatalPendingLocked()
+	}
+	return false
+}
+
+// wakeLocked interrupts the task's sleep if mode allows (signal_wake_up).
+// Preconditions: proc.mu.
+func (t *Task) wakeLocked() {
+	if t.intr != nil && t.interruptsLocked(t.intrMode) {
+		t.Woken()
+		close(t.intr)
+		t.intr = nil
+	}
+}
+
+// SendSignal sends sig to t (tgkill): a fatal one ends the whole process,
+// a caught one runs t's handler at its next return to user mode (at once
+// when t is idle in user mode), an ignored one is dropped.
+func (t *Task) SendSignal(sig abi.Signal) {
+	p := t.proc
+	var exited []*Task
+	p.mu.Lock()
+	if p.exit != 0 || t.dead || sig <= 0 || sig >= abi.NSig {
+		p.mu.Unlock()
+		return
+	}
+	act := p.actions[sig]
+	def := sig.Default()
+	switch {
+	case sig == abi.SIGKILL || act == SigDefault && (def == abi.ActTerm || def == abi.ActCore):
+		// complete_signal: a fatal signal takes the whole group down.
+		p.exit = sig
+		for _, th := range p.threads {
+			if th.dead {
+				continue
+			}
+			th.pending |= sigBit(abi.SIGKILL)
+			th.wakeLocked()
+			if !th.active {
+				th.exitLocked()
+				exited = append(exited, th)
+			}
+		}
+	case act == SigIgnore || act == SigDefault:
+		// Ignored, by choice or by default (SIGCHLD, SIGURG, SIGWINCH; stop
+		// and continue signals are not modeled and are dropped too).
+	default:
+		t.pending |= sigBit(sig)
+		t.wakeLocked()
+		if !t.active {
+			t.deliverLocked()
+		}
+	}
+	p.mu.Unlock()
+	for range exited {
+		p.mm.Put()
+	}
+}
+
+// ForceSigFault queues a synchronous fault signal for the task
+// (force_sig_fault): it is delivered when the access returns to user
+// mode, before any other signal.
+func (t *Task) ForceSigFault(info SigInfo) {
+	t.proc.mu.Lock()
+	if t.fault == nil {
+		i := info
+		t.fault = &i
+	}
+	t.proc.mu.Unlock()
+}
+
+// ForceSig queues a synchronous signal with si_code SI_KERNEL and no
+// address (force_sig).
+func (t *Task) ForceSig(sig abi.Signal) {
+	t.ForceSigFault(SigInfo{Signo: sig, Code: abi.SI_KERNEL})
+}
+
+// deliverLocked runs the handlers of the pending, caught signals.
+// Preconditions: proc.mu; no fatal signal is pending.
+func (t *Task) deliverLocked() {
+	for s := abi.Signal(1); s < abi.NSig; s++ {
+		if t.pending&sigBit(s) == 0 {
+			continue
+		}
+		t.pending &^= sigBit(s)
+		if t.proc.actions[s] == SigCatch {
+			t.caught[s]++
+		}
+	}
+}
+
+// exitLocked marks t dead with the group's exit signal. The caller drops
+// t's address-space reference after releasing proc.mu.
+// Preconditions: proc.mu; t is not dead.
+func (t *Task) exitLocked() {
+	t.dead = true
+	t.death = t.proc.exit
+	if t.death == 0 {
+		t.death = abi.SIGKILL
+	}
+	t.active = false
+	t.proc.live--
+}
+
+// SetAction sets the disposition of sig (sigaction). SIGKILL and SIGSTOP
+// keep theirs.
+func (t *Task) SetAction(sig abi.Signal, act SigAction) abi.Errno {
+	if sig <= 0 || sig >= abi.NSig || !sig.Catchable() {
+		return abi.EINVAL
+	}
+	t.proc.mu.Lock()
+	t.proc.actions[sig] = act
+	if act == SigIgnore {
+		for _, th := range t.proc.threads {
+			th.pending &^= sigBit(sig)
+		}
+	}
+	t.proc.mu.Unlock()
+	return 0
+}

@@ -1,0 +1,183 @@
+package kernel
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
+)
+
+// Read loads one byte at addr in user mode.
+func (t *Task) Read(addr uint64) Outcome {
+	return t.call(func() Outcome { return t.userAccess(mm.AccessRead, addr, 0) })
+}
+
+// Write stores v at addr in user mode.
+func (t *Task) Write(addr uint64, v byte) Outcome {
+	return t.call(func() Outcome { return t.userAccess(mm.AccessWrite, addr, v) })
+}
+
+// Exec fetches and runs the instruction at addr in user mode; the model
+// treats every instruction as an immediate return.
+func (t *Task) Exec(addr uint64) Outcome {
+	return t.call(func() Outcome { return t.userAccess(mm.AccessExec, addr, 0) })
+}
+
+// Touch makes one access per page from addr for size bytes and stops at
+// the first one that does not succeed.
+func (t *Task) Touch(addr, size uint64, acc mm.Access, v byte) Outcome {
+	return t.call(func() Outcome {
+		for off := uint64(0); off < size; off += phys.PageSize {
+			if out := t.userAccess(acc, addr+off, v); out.Kind != OutOK {
+				return out
+			}
+		}
+		return OK()
+	})
+}
+
+// userAccess runs one user-mode instruction that accesses addr: the MMU
+// translates; a miss traps into the architecture, and the instruction
+// restarts after pending signals are delivered, until it completes or a
+// delivered signal ends it.
+func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
+	arch := t.k.arch
+	r := Regs{Addr: addr, Access: acc, User: true, Insn: InsnUser}
+	for n := 0; n <= t.k.MaxRestarts; n++ {
+		if page := arch.Translate(t, &r); page != nil {
+			return access(page, addr, acc, v)
+		}
+		switch arch.Trap(t, &r) {
+		case Emulated:
+			return OK()
+		case Livelock:
+			return Outcome{Kind: OutLivelock}
+		case Oops, Fixup:
+			t.oops()
+			return Outcome{Kind: OutOops}
+		}
+		if out, stop := t.returnToUser(); stop {
+			return out
+		}
+		r.Trap, r.HW = 0, 0
+	}
+	return Outcome{Kind: OutLivelock}
+}
+
+// access performs the load, store or fetch on the translated frame.
+func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
+	off := addr & (phys.PageSize - 1)
+	switch acc {
+	case mm.AccessRead:
+		return OKValue(uint64(page.Data()[off]))
+	case mm.AccessWrite:
+		page.Data()[off] = v
+	}
+	return OK()
+}
+
+// kernelTranslate translates for a kernel-mode access, taking and handling
+// faults until the access can proceed or the trap handler gives up.
+// Kernel-mode faults never deliver signals on the way.
+func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
+	arch := t.k.arch
+	for n := 0; n <= t.k.MaxRestarts; n++ {
+		if page := arch.Translate(t, r); page != nil {
+			return page, Restart
+		}
+		if act := arch.Trap(t, r); act != Restart {
+			return nil, act
+		}
+		r.Trap, r.HW = 0, 0
+	}
+	return nil, Livelock
+}
+
+// copyUser copies size bytes between the kernel and user memory at addr,
+// a page at a time as copy_to_user/copy_from_user do; fill is the byte
+// stored by a copy to user memory. It returns the bytes copied before the
+// first fault the exception table fixed up, and the action that ended the
+// copy early (Restart when it completed).
+func (t *Task) copyUser(addr, size uint64, toUser bool, fill byte) (uint64, TrapAction) {
+	acc, insn := mm.AccessRead, InsnCopyFromUser
+	if toUser {
+		acc, insn = mm.AccessWrite, InsnCopyToUser
+	}
+	var done uint64
+	for done < size {
+		a := addr + done
+		r := Regs{Addr: a, Access: acc, Insn: insn, UAccess: true}
+		page, act := t.kernelTranslate(&r)
+		if page == nil {
+			return done, act
+		}
+		off := a & (phys.PageSize - 1)
+		n := min(size-done, phys.PageSize-off)
+		if toUser {
+			data := page.Data()[off : off+n]
+			for i := range data {
+				data[i] = fill
+			}
+		}
+		done += n
+	}
+	return done, Restart
+}
+
+// uaccessResult turns a copy's end into the system call's result: the
+// bytes copied, EFAULT when nothing was, or the crash.
+func (t *Task) uaccessResult(done uint64, act TrapAction) Outcome {
+	switch act {
+	case Oops:
+		t.oops()
+		return Outcome{Kind: OutOops}
+	case Livelock:
+		return Outcome{Kind: OutLivelock}
+	case Fixup:
+		if done == 0 {
+			return Err(abi.EFAULT)
+		}
+	}
+	return OKValue(done)
+}
+
+// KRead is read(2) of size bytes of fill from a regular file into user
+// memory at addr: a copy that faults part-way returns the bytes copied
+// before the faulting page, EFAULT when none were, as a disk file system's
+// read does.
+func (t *Task) KRead(addr, size uint64, fill byte) Outcome {
+	return t.call(func() Outcome {
+		if !t.k.arch.AccessOK(addr, size) {
+			return Err(abi.EFAULT)
+		}
+		return t.uaccessResult(t.copyUser(addr, size, true, fill))
+	})
+}
+
+// KWrite is write(2) of size bytes of user memory at addr into a regular
+// file, with KRead's partial-copy rule.
+func (t *Task) KWrite(addr, size uint64) Outcome {
+	return t.call(func() Outcome {
+		if !t.k.arch.AccessOK(addr, size) {
+			return Err(abi.EFAULT)
+		}
+		return t.uaccessResult(t.copyUser(addr, size, false, 0))
+	})
+}
+
+// KDeref is a kernel access to user memory through an instruction with no
+// exception-table entry, with user access enabled: a fault the handler
+// resolves is harmless, any other is an oops. Model only.
+func (t *Task) KDeref(addr uint64, write bool) Outcome {
+	return t.call(func() Outcome {
+		acc := mm.AccessRead
+		if write {
+			acc = mm.AccessWrite
+		}
+		r := Regs{Addr: addr, Access: acc, Insn: InsnBuggyDeref, UAccess: true}
+		page, act := t.kernelTranslate(&r)
+		if page == nil {
+			return t.uaccessResult(0, act)
+		}
+		return access(page, addr, acc, 0x41)
+	})
+}

@@ -1,0 +1,367 @@
+// Package memory resolves page faults: HandleMMFault is handle_mm_fault,
+// and returns the real VM_FAULT_* bits. It has one function per path, as
+// mm/memory.c does: do_anonymous_page, do_fault (read, COW and shared),
+// do_wp_page, the PTE-marker and swap-entry paths.
+//
+// Backings (shmem now; files, hugetlb and userfaultfd later) plug in
+// through the Backing interface, as vm_operations_struct does.
+package memory
+
+import (
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/vmfault"
+)
+
+// Faulter is the task a fault is resolved for (the kernel's current).
+type Faulter interface {
+	sched.Sleeper
+	// AccountFault counts a completed fault against the task: major or
+	// minor (current->maj_flt / min_flt).
+	AccountFault(major bool)
+}
+
+// Backing supplies the pages of a VMA that is not anonymous private memory.
+type Backing interface {
+	mm.VMOperations
+	// Fault finds or creates the page at f.PgOff and returns it in f.Page
+	// with a reference the caller owns (vm_operations_struct.fault). It
+	// may drop the fault lock and return vmfault.Retry; it never returns
+	// Retry together with an error bit.
+	Fault(f *Fault) vmfault.Reason
+}
+
+// Fault is the state of one fault being resolved (struct vm_fault).
+type Fault struct {
+	VMA         *mm.VMA
+	Address     uint64 // page-aligned
+	RealAddress uint64 // as faulted
+	PgOff       uint64
+	Flags       vmfault.Flags
+	Task        Faulter
+	// Page is set by Backing.Fault.
+	Page *phys.Page
+
+	table *pgtable.Table
+	index int
+	orig  pgtable.PTE
+}
+
+func (f *Fault) write() bool { return f.Flags&vmfault.FlagWrite != 0 }
+
+// HStateShift returns the page shift of huge-page state idx
+// (hstate_index_to_shift): 2 MiB pages first, then 1 GiB.
+func HStateShift(idx int) uint {
+	switch idx {
+	case 0:
+		return 21
+	case 1:
+		return 30
+	}
+	return 0
+}
+
+// HandleMMFault resolves a fault at addr in vma (handle_mm_fault). The
+// caller holds the mmap lock for reading, or vma's read lock when flags
+// has vmfault.FlagVMALock.
+//
+// Postconditions: when the result has vmfault.Retry or vmfault.Completed
+// the fault lock has been released; otherwise the caller still holds it.
+func HandleMMFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
+	ret := sanitizeFaultFlags(vma, flags)
+	if ret == 0 {
+		write := flags&vmfault.FlagWrite != 0
+		exec := flags&vmfault.FlagInstruction != 0
+		if !vma.MM().Arch().AccessPermitted(vma, write, exec, flags&vmfault.FlagRemote != 0) {
+			ret = vmfault.SigSegv
+		} else {
+			ret = handlePTEFault(vma, addr, flags, t)
+		}
+	}
+	accountFault(t, flags, ret)
+	return ret
+}
+
+// sanitizeFaultFlags rejects flag combinations no fault may carry
+// (sanitize_fault_flags).
+func sanitizeFaultFlags(vma *mm.VMA, flags vmfault.Flags) vmfault.Reason {
+	if flags&vmfault.FlagUnshare != 0 && flags&vmfault.FlagWrite != 0 {
+		return vmfault.SigSegv
+	}
+	if flags&vmfault.FlagWrite != 0 && vma.Flags&mm.VMMayWrite == 0 {
+		return vmfault.SigSegv
+	}
+	if flags&vmfault.FlagVMALock != 0 && flags&vmfault.FlagRetryNowait != 0 {
+		return vmfault.SigSegv
+	}
+	return 0
+}
+
+// accountFault counts a finished fault (mm_account_fault): retried
+// attempts count when they complete; failures are not maj/min faults; a
+// fault that needed I/O or was retried is major.
+func accountFault(t Faulter, flags vmfault.Flags, ret vmfault.Reason) {
+	if ret&vmfault.Retry != 0 || ret&vmfault.Error != 0 {
+		return
+	}
+	t.AccountFault(ret&vmfault.Major != 0 || flags&vmfault.FlagTried != 0)
+}
+
+// handlePTEFault dispatches on the entry at addr (__handle_mm_fault and
+// handle_pte_fault).
+func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
+	table, i := vma.MM().PT.Alloc(addr)
+	f := Fault{
+		VMA: vma, Address: addr & phys.PageMask, RealAddress: addr,
+		PgOff: vma.PageOffset(addr), Flags: flags, Task: t,
+		table: table, index: i, orig: table.Load(i),
+	}
+	pte := f.orig
+	switch {
+	case pte.None():
+		return doPTEMissing(&f)
+	case pte.Has(pgtable.ProtNone):
+		return doNUMAPage(&f)
+	case !pte.Present():
+		return doSwapPage(&f)
+	case f.write() && !pte.Has(pgtable.Write):
+		return doWPPage(&f)
+	}
+	// The entry allows the access (another thread resolved it, or only the
+	// accessed/dirty bits were missing): mark it and let the access retry.
+	table.Lock()
+	if table.Load(i) == pte {
+		b := pgtable.Accessed
+		if f.write() {
+			b |= pgtable.Dirty
+		}
+		table.Store(i, pte|b)
+	}
+	table.Unlock()
+	return 0
+}
+
+// doPTEMissing handles an empty entry (do_pte_missing).
+func doPTEMissing(f *Fault) vmfault.Reason {
+	if f.VMA.Anonymous() {
+		return doAnonymousPage(f)
+	}
+	// A backing's ->fault keeps its vm_fault: hand it a copy, so that the
+	// anonymous path's Fault stays on the stack.
+	return doFault(*f)
+}
+
+// installLocked sets the entry if it is still what the fault saw. It
+// reports false when the fault raced with another resolver; the caller
+// then drops what it prepared. Preconditions: the table lock is held.
+func (f *Fault) installLocked(pte pgtable.PTE) bool {
+	if f.table.Load(f.index) != f.orig {
+		return false
+	}
+	f.table.Store(f.index, pte)
+	return true
+}
+
+// doAnonymousPage maps fresh anonymous memory (do_anonymous_page): the
+// shared zero page for a read when the configuration has one, else a new
+// zeroed page, writable at once when the VMA is.
+func doAnonymousPage(f *Fault) vmfault.Reason {
+	vma := f.VMA
+	if vma.Shared() {
+		return vmfault.SigBus // shared memory without a backing
+	}
+	m := vma.MM()
+	if !f.write() && m.Config().ZeroPage {
+		zero := m.Phys().ZeroPage()
+		pte := pgtable.MkPTE(zero.PFN(), vma.PageProt&^pgtable.Write) | pgtable.Special
+		f.table.Lock()
+		f.installLocked(pte)
+		f.table.Unlock()
+		return 0
+	}
+	page, err := m.Phys().Alloc(phys.FlagAnon)
+	if err != nil {
+		return vmfault.OOM
+	}
+	pte := pgtable.MkPTE(page.PFN(), vma.PageProt) | pgtable.Accessed
+	if vma.Flags&mm.VMWrite != 0 {
+		pte |= pgtable.Write | pgtable.Dirty
+	}
+	f.table.Lock()
+	if !f.installLocked(pte) {
+		f.table.Unlock()
+		page.Put()
+		return 0
+	}
+	page.AddMap()
+	f.table.Unlock()
+	return 0
+}
+
+// doFault asks the backing for the page (do_fault): a read maps the
+// backing's page; a private write maps a copy (do_cow_fault); a shared
+// write maps the backing's page writable and dirty (do_shared_fault).
+func doFault(vmf Fault) vmfault.Reason {
+	f := &vmf
+	b, ok := f.VMA.Ops.(Backing)
+	if !ok {
+		return vmfault.SigBus // no ->fault
+	}
+	switch {
+	case !f.write():
+		return doReadFault(f, b)
+	case !f.VMA.Shared():
+		return doCOWFault(f, b)
+	}
+	return doSharedFault(f, b)
+}
+
+func doReadFault(f *Fault, b Backing) vmfault.Reason {
+	ret := b.Fault(f)
+	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
+		return ret
+	}
+	return ret | f.finishFault(f.Page, f.VMA.PageProt, false)
+}
+
+func doCOWFault(f *Fault, b Backing) vmfault.Reason {
+	m := f.VMA.MM()
+	page, err := m.Phys().Alloc(phys.FlagAnon)
+	if err != nil {
+		return vmfault.OOM
+	}
+	ret := b.Fault(f)
+	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
+		page.Put()
+		return ret
+	}
+	*page.Data() = *f.Page.Data()
+	f.Page.Put()
+	return ret | f.finishFault(page, f.VMA.PageProt|pgtable.Write, true)
+}
+
+func doSharedFault(f *Fault, b Backing) vmfault.Reason {
+	ret := b.Fault(f)
+	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
+		return ret
+	}
+	f.Page.SetFlags(phys.FlagDirty)
+	return ret | f.finishFault(f.Page, f.VMA.PageProt, true)
+}
+
+// finishFault maps page, whose reference the fault owns, at the faulting
+// entry (finish_fault). A lost race drops the page.
+func (f *Fault) finishFault(page *phys.Page, prot pgtable.PTE, dirty bool) vmfault.Reason {
+	pte := pgtable.MkPTE(page.PFN(), prot) | pgtable.Accessed
+	if dirty {
+		pte |= pgtable.Dirty
+	}
+	f.table.Lock()
+	if !f.installLocked(pte) {
+		f.table.Unlock()
+		page.Put()
+		return 0
+	}
+	page.AddMap()
+	f.table.Unlock()
+	return 0
+}
+
+// doWPPage handles a write to a present, write-protected entry
+// (do_wp_page): shared memory is made writable; a private anonymous page
+// nobody else holds is reused; anything else is copied (wp_page_copy),
+// the zero page into a fresh zeroed page.
+func doWPPage(f *Fault) vmfault.Reason {
+	vma, pte := f.VMA, f.orig
+	if vma.Shared() {
+		return f.reuse(pte)
+	}
+	m := vma.MM()
+	var old *phys.Page
+	if !pte.Has(pgtable.Special) {
+		old = m.Phys().Lookup(pte.PFN())
+	}
+	if old != nil && old.Has(phys.FlagAnon) && old.Refs() == 1 && old.MapCount() == 1 {
+		return f.reuse(pte) // wp_can_reuse_anon_folio
+	}
+	return wpPageCopy(f, old)
+}
+
+// reuse makes the entry writable in place (wp_page_reuse).
+func (f *Fault) reuse(pte pgtable.PTE) vmfault.Reason {
+	f.table.Lock()
+	f.installLocked(pte | pgtable.Write | pgtable.Dirty | pgtable.Accessed)
+	f.table.Unlock()
+	return 0
+}
+
+// wpPageCopy replaces the entry by a private copy of old (nil: the zero
+// page) (wp_page_copy).
+func wpPageCopy(f *Fault, old *phys.Page) vmfault.Reason {
+	m := f.VMA.MM()
+	page, err := m.Phys().Alloc(phys.FlagAnon)
+	if err != nil {
+		return vmfault.OOM
+	}
+	if old != nil {
+		*page.Data() = *old.Data()
+	}
+	pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | pgtable.Write | pgtable.Dirty | pgtable.Accessed
+	f.table.Lock()
+	if !f.installLocked(pte) {
+		f.table.Unlock()
+		page.Put()
+		return 0
+	}
+	page.AddMap()
+	f.table.Unlock()
+	if old != nil {
+		old.RemoveMap()
+		old.Put()
+	}
+	return 0
+}
+
+// doNUMAPage restores access to a ProtNone entry of an accessible VMA
+// (do_numa_page, where NUMA balancing made it inaccessible).
+func doNUMAPage(f *Fault) vmfault.Reason {
+	pte := (f.orig&^pgtable.ProtNone | pgtable.Present).WithPerm(f.VMA.PageProt)
+	f.table.Lock()
+	f.installLocked(pte)
+	f.table.Unlock()
+	return 0
+}
+
+// doSwapPage handles a non-present, non-empty entry (do_swap_page): PTE
+// markers, and swap entries (not modeled yet: SIGBUS, as for an entry
+// the kernel cannot interpret).
+func doSwapPage(f *Fault) vmfault.Reason {
+	if f.orig.IsMarker() {
+		return handlePTEMarker(f)
+	}
+	return vmfault.SigBus
+}
+
+// handlePTEMarker resolves a PTE marker (handle_pte_marker): poison is
+// VM_FAULT_HWPOISON before anything else; a guard region is SIGSEGV; a
+// bare uffd-wp marker on a VMA no longer registered is dropped and the
+// entry faulted in as missing.
+func handlePTEMarker(f *Fault) vmfault.Reason {
+	mk := f.orig.Marker()
+	switch {
+	case mk&pgtable.MarkerPoisoned != 0:
+		return vmfault.HWPoison
+	case mk&pgtable.MarkerGuard != 0:
+		return vmfault.SigSegv
+	case mk&pgtable.MarkerUffdWP != 0:
+		f.table.Lock()
+		if f.installLocked(0) {
+			f.orig = 0
+		}
+		f.table.Unlock()
+		return doPTEMissing(f)
+	}
+	return vmfault.SigBus
+}

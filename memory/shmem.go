@@ -1,0 +1,82 @@
+package memory
+
+import (
+	"sync"
+
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/vmfault"
+)
+
+// Shmem is shared anonymous memory: an unnamed in-memory object whose pages
+// every mapping shares, across fork too (shmem_zero_setup). Its pages live
+// in its own cache, which holds one reference to each.
+type Shmem struct {
+	alloc *phys.Allocator
+	pages uint64 // size in pages
+
+	mu    sync.Mutex // guards cache and users
+	cache map[uint64]*phys.Page
+	users int // VMAs referring to the object
+}
+
+// NewShmem returns an object of size bytes; the mapping that creates it is
+// its first user.
+func NewShmem(alloc *phys.Allocator, size uint64) *Shmem {
+	return &Shmem{alloc: alloc, pages: (size + phys.PageSize - 1) >> phys.PageShift, cache: map[uint64]*phys.Page{}, users: 1}
+}
+
+// Name implements mm.VMOperations.
+func (s *Shmem) Name() string { return "shmem" }
+
+// Open implements mm.VMOperations.
+func (s *Shmem) Open(*mm.VMA) {
+	s.mu.Lock()
+	s.users++
+	s.mu.Unlock()
+}
+
+// Close implements mm.VMOperations: the last user frees the pages.
+func (s *Shmem) Close(*mm.VMA) {
+	s.mu.Lock()
+	s.users--
+	var drop []*phys.Page
+	if s.users == 0 {
+		for k, p := range s.cache {
+			drop = append(drop, p)
+			delete(s.cache, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range drop {
+		p.Put()
+	}
+}
+
+// Fault implements Backing (shmem_fault): the cached page, or a new zeroed
+// one; beyond the object's size, SIGBUS.
+func (s *Shmem) Fault(f *Fault) vmfault.Reason {
+	if f.PgOff >= s.pages {
+		return vmfault.SigBus
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.cache[f.PgOff]
+	if p == nil {
+		var err error
+		if p, err = s.alloc.Alloc(phys.FlagShmem); err != nil {
+			return vmfault.OOM
+		}
+		s.cache[f.PgOff] = p
+	}
+	p.Get()
+	f.Page = p
+	return 0
+}
+
+// CachedPages returns how many pages the object holds.
+func (s *Shmem) CachedPages() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.cache)
+}

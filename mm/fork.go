@@ -1,0 +1,98 @@
+package mm
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/sched"
+)
+
+// Dup returns a copy of the address space for a fork child (dup_mm):
+// every VMA is copied; private memory is shared copy-on-write, both
+// parent and child entries write-protected; shared memory is not copied
+// entry by entry (the child faults it in from the backing) except for PTE
+// markers, which a child inherits everywhere. userfaultfd registrations
+// are not inherited.
+func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
+	if !m.MmapWriteLock(t, sched.Killable) {
+		return nil, abi.EINTR
+	}
+	defer m.MmapWriteUnlock()
+
+	c := New(m.arch, m.cfg, m.phys)
+	c.stackLimit.Store(m.stackLimit.Load())
+	m.VMAs(func(v *VMA) bool {
+		// No fault may run on the parent's VMAs while their entries are copied.
+		v.StartWrite()
+		nv := &VMA{
+			mm: c, Start: v.Start, End: v.End,
+			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor),
+			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey,
+		}
+		nv.PageProt = m.arch.PageProt(nv.Flags, nv.PKey)
+		if nv.Ops != nil {
+			nv.Ops.Open(nv)
+		}
+		c.insertLocked(nv)
+		m.copyPageRange(c, v)
+		return true
+	})
+	c.publish()
+	return c, 0
+}
+
+// copyPageRange copies v's entries into child (copy_page_range).
+func (m *MM) copyPageRange(child *MM, v *VMA) {
+	cow := v.IsCOW()
+	m.PT.Range(v.Start, v.End, func(addr uint64, t *pgtable.Table, i int) bool {
+		pte := t.Load(i)
+		switch {
+		case pte.None():
+			return true
+		case pte.IsMarker():
+			if mk := pte.Marker() &^ pgtable.MarkerUffdWP; mk != 0 {
+				ct, ci := child.PT.Alloc(addr)
+				ct.Lock()
+				ct.Store(ci, pgtable.MkMarker(mk))
+				ct.Unlock()
+			}
+			return true
+		case !pte.Mapped() || v.Shared():
+			return true // swap entries come with swap support; shared memory refaults
+		}
+		if cow && pte.Has(pgtable.Write) {
+			t.Lock()
+			pte &^= pgtable.Write
+			t.Store(i, pte)
+			t.Unlock()
+		}
+		if !pte.Has(pgtable.Special) {
+			if p := m.phys.Lookup(pte.PFN()); p != nil {
+				p.Get()
+				p.AddMap()
+			}
+		}
+		ct, ci := child.PT.Alloc(addr)
+		ct.Lock()
+		ct.Store(ci, pte&^pgtable.Accessed)
+		ct.Unlock()
+		return true
+	})
+}
+
+// exitMmap tears the address space down (exit_mmap): every VMA is
+// unmapped and its pages released.
+func (m *MM) exitMmap() {
+	// The last user is gone; nobody can contend for the lock.
+	if !m.mmapLock.TryLock() {
+		panic("mm: exit_mmap with the mmap lock held")
+	}
+	for _, v := range m.vmasIn(0, ^uint64(0)) {
+		v.StartWrite()
+		m.removeLocked(v)
+		m.zapLocked(v, v.Start, v.End, true)
+		if v.Ops != nil {
+			v.Ops.Close(v)
+		}
+	}
+	m.MmapWriteUnlock()
+}

@@ -1,0 +1,167 @@
+package mm
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/sched"
+)
+
+// Advice is an madvise advice the address space handles itself. The
+// populate advices fault pages in, which is the resolver's job
+// (package memory).
+type Advice int
+
+// Advices.
+const (
+	AdviceDontneed     Advice = iota // MADV_DONTNEED
+	AdviceGuardInstall               // MADV_GUARD_INSTALL
+	AdviceGuardRemove                // MADV_GUARD_REMOVE
+	AdviceRandom                     // MADV_RANDOM
+)
+
+// CheckRange validates an madvise-style range and returns its page-aligned
+// end. A zero length is valid and empty.
+func CheckRange(addr, length uint64) (uint64, abi.Errno) {
+	if addr&^pageMask != 0 {
+		return 0, abi.EINVAL
+	}
+	length, ok := pageAlign(length)
+	end := addr + length
+	if !ok || end < addr {
+		return 0, abi.EINVAL
+	}
+	return end, 0
+}
+
+// WalkRangeLocked calls fn for each VMA intersecting [start, end) with the
+// intersection, in order (madvise_walk_vmas). It returns the first error
+// fn returns, else ENOMEM if part of the range is unmapped, else 0; the
+// VMAs after a hole are still visited.
+// Preconditions: the mmap lock is held; fn may not change the VMA index.
+func (m *MM) WalkRangeLocked(start, end uint64, fn func(v *VMA, s, e uint64) abi.Errno) abi.Errno {
+	var unmapped abi.Errno
+	pos := start
+	for _, v := range m.vmasIn(start, end) {
+		if v.Start > pos {
+			unmapped = abi.ENOMEM
+		}
+		s, e := max(pos, v.Start), min(end, v.End)
+		if err := fn(v, s, e); err != 0 {
+			return err
+		}
+		pos = e
+	}
+	if pos < end {
+		unmapped = abi.ENOMEM
+	}
+	return unmapped
+}
+
+// Madvise applies advice to [addr, addr+length) (do_madvise).
+func (m *MM) Madvise(t sched.Sleeper, addr, length uint64, advice Advice) abi.Errno {
+	end, err := CheckRange(addr, length)
+	if err != 0 || end == addr {
+		return err
+	}
+	switch advice {
+	case AdviceRandom:
+		// Changing vm_flags may split VMAs: the write lock.
+		if !m.MmapWriteLock(t, sched.Killable) {
+			return abi.EINTR
+		}
+		defer m.MmapWriteUnlock()
+		return m.setFlagsLocked(addr, end, VMRandRead)
+	default:
+		if !m.MmapReadLock(t, sched.Killable) {
+			return abi.EINTR
+		}
+		defer m.MmapReadUnlock()
+	}
+	return m.WalkRangeLocked(addr, end, func(v *VMA, s, e uint64) abi.Errno {
+		switch advice {
+		case AdviceDontneed:
+			return m.dontneed(v, s, e)
+		case AdviceGuardInstall:
+			return m.guardInstall(v, s, e)
+		case AdviceGuardRemove:
+			return m.guardRemove(v, s, e)
+		}
+		return abi.EINVAL
+	})
+}
+
+// setFlagsLocked sets flag on every VMA in [start, end), splitting at the
+// edges and merging afterwards (madvise_update_vma).
+// Preconditions: write lock.
+func (m *MM) setFlagsLocked(start, end uint64, flag VMFlags) abi.Errno {
+	var err abi.Errno
+	pos := start
+	for pos < end {
+		v := m.FindVMA(pos)
+		if v == nil || v.Start >= end {
+			return abi.ENOMEM
+		}
+		if v.Start > pos {
+			err = abi.ENOMEM
+			pos = v.Start
+		}
+		stop := min(end, v.End)
+		if v.Flags&flag == 0 {
+			v = m.changeRangeLocked(v, pos, stop, func(v *VMA) { v.Flags |= flag })
+			m.mergeAroundLocked(v)
+		}
+		pos = stop
+	}
+	return err
+}
+
+// dontneed drops the pages of [s, e) of v (madvise_dontneed_single_vma);
+// markers stay. The next access faults in fresh memory (or the shmem page
+// again).
+func (m *MM) dontneed(v *VMA, s, e uint64) abi.Errno {
+	if v.Flags&VMLocked != 0 {
+		return abi.EINVAL
+	}
+	m.zapLocked(v, s, e, false)
+	return 0
+}
+
+// guardInstall replaces the entries of [s, e) by guard markers
+// (madvise_guard_install): whatever was mapped is thrown away, and any
+// access faults with VM_FAULT_SIGSEGV.
+func (m *MM) guardInstall(v *VMA, s, e uint64) abi.Errno {
+	if v.Flags&(VMLocked|VMHugetlb) != 0 {
+		return abi.EINVAL
+	}
+	for a := s; a < e; a += pageSize {
+		t, i := m.PT.Alloc(a)
+		t.Lock()
+		old := t.Load(i)
+		t.Store(i, pgtable.MkMarker(pgtable.MarkerGuard|old.Marker()&^pgtable.MarkerGuard))
+		t.Unlock()
+		if old.Mapped() {
+			m.releaseMapped(old)
+		}
+	}
+	return 0
+}
+
+// guardRemove clears the guard markers of [s, e) (madvise_guard_remove).
+func (m *MM) guardRemove(v *VMA, s, e uint64) abi.Errno {
+	if v.Flags&VMHugetlb != 0 {
+		return abi.EINVAL
+	}
+	m.PT.Range(s, e, func(_ uint64, t *pgtable.Table, i int) bool {
+		if old := t.Load(i); old.IsMarker() && old.Marker()&pgtable.MarkerGuard != 0 {
+			t.Lock()
+			if rest := old.Marker() &^ pgtable.MarkerGuard; rest != 0 {
+				t.Store(i, pgtable.MkMarker(rest))
+			} else {
+				t.Store(i, 0)
+			}
+			t.Unlock()
+		}
+		return true
+	})
+	return 0
+}

@@ -1,0 +1,359 @@
+// Package mm models a process address space: the MM (mm_struct) with its
+// VMAs in an ordered index, the mmap lock and the per-VMA locks, and the
+// operations that change the map (mmap, munmap, mprotect, madvise, stack
+// expansion, fork).
+//
+// Lock order (outermost first):
+//
+//	mmap lock (MM.mmapLock, an RWSem)
+//	  VMA lock (VMA.lock): taken alone by fault readers (TryStartRead),
+//	  or by a writer of the mmap lock to mark the VMA (StartWrite)
+//	    page-table allocation lock (pgtable.PageTable)
+//	      PTE table lock (pgtable.Table)
+//	        page reference and map counts (atomic)
+//
+// Functions whose name ends in Locked expect the caller to hold the mmap
+// lock in the mode their Preconditions say; functions that release a lock
+// say so in Postconditions.
+package mm
+
+import (
+	"sync/atomic"
+
+	"github.com/google/btree"
+
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
+)
+
+const (
+	pageShift = phys.PageShift
+	pageSize  = phys.PageSize
+	pageMask  = phys.PageMask
+)
+
+// Access is the kind of a memory access.
+type Access int
+
+// Accesses.
+const (
+	AccessRead Access = iota
+	AccessWrite
+	AccessExec
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	case AccessExec:
+		return "exec"
+	}
+	return "access?"
+}
+
+// Arch is what the address space needs to know of the architecture.
+type Arch interface {
+	// PageProt returns the PTE permission bits for a VMA's flags and
+	// protection key (vm_get_page_prot, the protection_map).
+	PageProt(flags VMFlags, pkey int) pgtable.PTE
+	// TaskSize is the end of the user address range (TASK_SIZE).
+	TaskSize() uint64
+	// MmapBase is where top-down address allocation starts (mmap_base).
+	MmapBase() uint64
+	// AccessPermitted reports whether protection keys allow the access
+	// (arch_vma_access_permitted); architectures without keys return true.
+	AccessPermitted(v *VMA, write, exec, foreign bool) bool
+	// MprotectPKey returns the protection key a VMA gets for prot
+	// (arch_override_mprotect_pkey: x86's execute-only key), given its
+	// current key.
+	MprotectPKey(prot Prot, pkey int) int
+}
+
+// vmaItem is one entry of the VMA index, ordered by end address, so the
+// first item ending above an address is the VMA find_vma returns.
+type vmaItem struct {
+	end uint64
+	vma *VMA
+}
+
+func vmaLess(a, b vmaItem) bool { return a.end < b.end }
+
+type vmaTree = btree.BTreeG[vmaItem]
+
+// MM is an address space (mm_struct).
+type MM struct {
+	arch Arch
+	cfg  *config.Kernel
+	phys *phys.Allocator
+
+	// PT is the address space's page tables.
+	PT *pgtable.PageTable
+
+	mmapLock RWSem
+	// lockSeq is mm_lock_seq: a VMA is write-locked while its own
+	// sequence equals this one; releasing the mmap write lock bumps it.
+	lockSeq atomic.Uint64
+
+	// tree indexes the VMAs. Guarded by the mmap lock: written under the
+	// write lock, read under either mode.
+	tree *vmaTree
+	// rcu is a read-only snapshot of tree for lookups without the mmap
+	// lock (lock_vma_under_rcu). A writer publishes a new snapshot when it
+	// releases or downgrades the write lock; the btree's copy-on-write
+	// clones keep old snapshots intact for readers still using them.
+	rcu   atomic.Pointer[vmaTree]
+	dirty bool // tree changed since the last publish; guarded by the write lock
+
+	vmaReaders atomic.Int64 // VMA read locks held, for invariant checks
+
+	// stackLimit is RLIMIT_STACK of the owning process, in bytes.
+	stackLimit atomic.Uint64
+	users      atomic.Int32 // tasks using the mm (mm_users)
+}
+
+// New returns an empty address space. cfg must not change afterwards.
+func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
+	levels := cfg.PgtableLevels
+	if levels == 0 {
+		levels = 4
+	}
+	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels), tree: btree.NewG(8, vmaLess)}
+	m.lockSeq.Store(1)
+	m.rcu.Store(m.tree.Clone())
+	m.stackLimit.Store(8 << 20)
+	m.users.Store(1)
+	return m
+}
+
+// Arch returns the architecture the address space was built for.
+func (m *MM) Arch() Arch { return m.arch }
+
+// Config returns the kernel configuration.
+func (m *MM) Config() *config.Kernel { return m.cfg }
+
+// Phys returns the page allocator the address space uses.
+func (m *MM) Phys() *phys.Allocator { return m.phys }
+
+// StackLimit returns RLIMIT_STACK in bytes.
+func (m *MM) StackLimit() uint64 { return m.stackLimit.Load() }
+
+// SetStackLimit sets RLIMIT_STACK; it takes effect for the next expansion.
+func (m *MM) SetStackLimit(n uint64) { m.stackLimit.Store(n) }
+
+// Get takes a user reference (mmget); Put drops it and tears the address
+// space down when it was the last (mmput → exit_mmap).
+func (m *MM) Get() { m.users.Add(1) }
+
+// Put drops a user reference; see Get.
+func (m *MM) Put() {
+	if m.users.Add(-1) == 0 {
+		m.exitMmap()
+	}
+}
+
+// --- the mmap lock ---
+
+// MmapReadTryLock is mmap_read_trylock.
+func (m *MM) MmapReadTryLock() bool { return m.mmapLock.TryRLock() }
+
+// MmapReadLock takes the mmap lock for reading in mode
+// (mmap_read_lock_killable and kin); false means a signal ended the wait.
+func (m *MM) MmapReadLock(t sched.Sleeper, mode sched.Mode) bool {
+	return m.mmapLock.RLock(t, mode)
+}
+
+// MmapReadUnlock is mmap_read_unlock.
+func (m *MM) MmapReadUnlock() { m.mmapLock.RUnlock() }
+
+// MmapWriteLock takes the mmap lock for writing in mode; false means a
+// signal ended the wait (mmap_write_lock_killable → -EINTR).
+func (m *MM) MmapWriteLock(t sched.Sleeper, mode sched.Mode) bool {
+	return m.mmapLock.Lock(t, mode)
+}
+
+// MmapWriteTryLock is mmap_write_trylock.
+func (m *MM) MmapWriteTryLock() bool { return m.mmapLock.TryLock() }
+
+// MmapWriteUnlock releases the write lock: the changes become visible to
+// lockless lookups and every VMA write lock ends (vma_end_write_all).
+func (m *MM) MmapWriteUnlock() {
+	m.publish()
+	m.lockSeq.Add(1)
+	m.mmapLock.Unlock()
+}
+
+// MmapWriteDowngrade turns the write lock into a read lock
+// (mmap_write_downgrade), ending the VMA write locks.
+func (m *MM) MmapWriteDowngrade() {
+	m.publish()
+	m.lockSeq.Add(1)
+	m.mmapLock.Downgrade()
+}
+
+func (m *MM) publish() {
+	if m.dirty {
+		m.rcu.Store(m.tree.Clone())
+		m.dirty = false
+	}
+}
+
+// LockState reports the mmap lock's holders and the VMA read locks held,
+// for tests that check nothing is left locked.
+func (m *MM) LockState() (readers int, writer bool, vmaReaders int64) {
+	r, w, _ := m.mmapLock.State()
+	return r, w, m.vmaReaders.Load()
+}
+
+// --- lookups ---
+
+// FindVMA returns the first VMA that ends above addr, or nil (find_vma).
+// The VMA may start above addr. Preconditions: the mmap lock is held.
+func (m *MM) FindVMA(addr uint64) *VMA { return findIn(m.tree, addr) }
+
+func findIn(t *vmaTree, addr uint64) *VMA {
+	if addr == ^uint64(0) {
+		return nil // no VMA can end above the last address
+	}
+	var v *VMA
+	t.AscendGreaterOrEqual(vmaItem{end: addr + 1}, func(it vmaItem) bool {
+		v = it.vma
+		return false
+	})
+	return v
+}
+
+// VMALookup returns the VMA containing addr, or nil (vma_lookup).
+// Preconditions: the mmap lock is held.
+func (m *MM) VMALookup(addr uint64) *VMA {
+	if v := m.FindVMA(addr); v != nil && v.Start <= addr {
+		return v
+	}
+	return nil
+}
+
+// prevVMA returns the VMA below v, or nil (vma_prev).
+// Preconditions: the mmap lock is held.
+func (m *MM) prevVMA(v *VMA) *VMA {
+	var p *VMA
+	m.tree.DescendLessOrEqual(vmaItem{end: v.Start}, func(it vmaItem) bool {
+		p = it.vma
+		return false
+	})
+	return p
+}
+
+// nextVMA returns the VMA above v, or nil. Preconditions: the mmap lock is held.
+func (m *MM) nextVMA(v *VMA) *VMA { return m.FindVMA(v.End) }
+
+// VMAs calls fn for each VMA in address order until fn returns false.
+// Preconditions: the mmap lock is held.
+func (m *MM) VMAs(fn func(v *VMA) bool) {
+	m.tree.Ascend(func(it vmaItem) bool { return fn(it.vma) })
+}
+
+// VMACount returns the number of VMAs. Preconditions: the mmap lock is held.
+func (m *MM) VMACount() int { return m.tree.Len() }
+
+// LockVMAUnderRCU finds the VMA containing addr and read-locks it without
+// taking the mmap lock (lock_vma_under_rcu). It returns nil when no VMA
+// contains addr or the VMA is being changed; the caller then falls back to
+// the mmap lock. It never sleeps and never expands a stack.
+//
+// Postconditions: a non-nil VMA is read-locked; release it with EndRead.
+func (m *MM) LockVMAUnderRCU(addr uint64) *VMA {
+	v := findIn(m.rcu.Load(), addr)
+	if v == nil || !v.Contains(addr) {
+		return nil
+	}
+	if !v.TryStartRead() {
+		return nil
+	}
+	// The snapshot may be stale: recheck under the lock.
+	if v.Detached() || !v.Contains(addr) {
+		v.EndRead()
+		return nil
+	}
+	return v
+}
+
+// ReleaseFaultLock releases the lock a fault holds on v: the VMA lock when
+// it runs under it, else the mmap read lock (release_fault_lock).
+func ReleaseFaultLock(v *VMA, vmaLocked bool) {
+	if vmaLocked {
+		v.EndRead()
+	} else {
+		v.mm.MmapReadUnlock()
+	}
+}
+
+// lockCarefully takes the mmap lock for a fault: trylock first; for a
+// kernel-mode fault whose instruction has no exception-table entry give up
+// rather than sleep (it may be a kernel bug that already holds the lock);
+// else sleep killably (get_mmap_lock_carefully, and its write twin).
+func (m *MM) lockCarefully(t sched.Sleeper, write, user, hasFixup bool) bool {
+	if write {
+		if m.mmapLock.TryLock() {
+			return true
+		}
+	} else if m.mmapLock.TryRLock() {
+		return true
+	}
+	if !user && !hasFixup {
+		return false
+	}
+	if write {
+		return m.mmapLock.Lock(t, sched.Killable)
+	}
+	return m.mmapLock.RLock(t, sched.Killable)
+}
+
+// LockAndFindVMA takes the mmap lock for reading and returns the VMA for a
+// fault at addr, expanding a growsdown stack if addr is just below one
+// (lock_mm_and_find_vma). Stack expansion needs the write lock: the read
+// lock is dropped, the write lock taken, the VMA looked up again and
+// expanded, and the lock downgraded.
+//
+// user says the fault came from user mode; hasFixup that the faulting
+// kernel instruction has an exception-table entry.
+//
+// Postconditions: on success the mmap lock is held for reading; on nil
+// (no VMA, expansion refused, or a fatal signal while waiting) no lock is
+// held.
+func (m *MM) LockAndFindVMA(addr uint64, t sched.Sleeper, user, hasFixup bool) *VMA {
+	if !m.lockCarefully(t, false, user, hasFixup) {
+		return nil
+	}
+	v := m.FindVMA(addr)
+	if v != nil && v.Start <= addr {
+		return v
+	}
+	if v == nil || v.Flags&VMGrowsDown == 0 {
+		m.MmapReadUnlock()
+		return nil
+	}
+
+	// There is no atomic upgrade: drop the read lock and take the write
+	// lock, then look again, as the map may have changed meanwhile.
+	m.MmapReadUnlock()
+	if !m.lockCarefully(t, true, user, hasFixup) {
+		return nil
+	}
+	v = m.FindVMA(addr)
+	if v == nil {
+		m.MmapWriteUnlock()
+		return nil
+	}
+	if v.Start > addr {
+		if v.Flags&VMGrowsDown == 0 || m.ExpandStackLocked(v, addr) != nil {
+			m.MmapWriteUnlock()
+			return nil
+		}
+	}
+	m.MmapWriteDowngrade()
+	return v
+}

@@ -1,0 +1,479 @@
+package mm
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
+)
+
+// Prot is an mmap/mprotect protection (PROT_*).
+type Prot uint8
+
+// PROT_* bits.
+const (
+	ProtNone  Prot = 0
+	ProtRead  Prot = 1
+	ProtWrite Prot = 2
+	ProtExec  Prot = 4
+)
+
+func (p Prot) String() string {
+	s := ""
+	if p&ProtRead != 0 {
+		s += "r"
+	}
+	if p&ProtWrite != 0 {
+		s += "w"
+	}
+	if p&ProtExec != 0 {
+		s += "x"
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (p Prot) vmFlags() VMFlags {
+	var f VMFlags
+	if p&ProtRead != 0 {
+		f |= VMRead
+	}
+	if p&ProtWrite != 0 {
+		f |= VMWrite
+	}
+	if p&ProtExec != 0 {
+		f |= VMExec
+	}
+	return f
+}
+
+// MapFlags are mmap flags (MAP_*), as the address space sees them.
+type MapFlags uint32
+
+// MAP_* flags.
+const (
+	MapShared         MapFlags = 1 << 0
+	MapFixedNoReplace MapFlags = 1 << 1
+	MapGrowsDown      MapFlags = 1 << 2
+	MapLocked         MapFlags = 1 << 3
+	MapNoReserve      MapFlags = 1 << 4
+	MapHugetlb        MapFlags = 1 << 5
+)
+
+// MapRequest describes one mapping to create.
+type MapRequest struct {
+	Addr   uint64 // with MapFixedNoReplace: the exact address
+	Length uint64
+	Prot   Prot
+	Flags  MapFlags
+	// Ops is the backing; nil for anonymous private memory. PgOff is the
+	// backing offset in pages.
+	Ops   VMOperations
+	PgOff uint64
+}
+
+func pageAlign(n uint64) (uint64, bool) {
+	a := (n + pageSize - 1) & pageMask
+	return a, a >= n
+}
+
+// Mmap creates a mapping and returns its address (do_mmap). It takes the
+// mmap lock for writing, killably, on t's behalf. Populating the new
+// mapping (MAP_POPULATE, MAP_LOCKED) is the caller's, after the lock is
+// released, as mm_populate runs after do_mmap.
+func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
+	if r.Length == 0 {
+		return 0, abi.EINVAL
+	}
+	length, ok := pageAlign(r.Length)
+	if !ok || length > m.arch.TaskSize() {
+		return 0, abi.ENOMEM
+	}
+	if !m.MmapWriteLock(t, sched.Killable) {
+		return 0, abi.EINTR
+	}
+	defer m.MmapWriteUnlock()
+
+	addr := r.Addr
+	if r.Flags&MapFixedNoReplace != 0 {
+		if addr&^pageMask != 0 {
+			return 0, abi.EINVAL
+		}
+		if addr > m.arch.TaskSize()-length {
+			return 0, abi.ENOMEM
+		}
+		if v := m.FindVMA(addr); v != nil && v.Start < addr+length {
+			return 0, abi.EEXIST
+		}
+	} else {
+		var ok bool
+		if addr, ok = m.unmappedAreaTopDownLocked(length); !ok {
+			return 0, abi.ENOMEM
+		}
+	}
+
+	flags := r.Prot.vmFlags() | VMMayRead | VMMayWrite | VMMayExec
+	if r.Flags&MapShared != 0 {
+		flags |= VMShared | VMMayShare
+	}
+	if r.Flags&MapGrowsDown != 0 {
+		flags |= VMGrowsDown
+	}
+	if r.Flags&MapLocked != 0 {
+		flags |= VMLocked
+	}
+	if r.Flags&MapNoReserve != 0 {
+		flags |= VMNoReserve
+	}
+	if r.Flags&MapHugetlb != 0 {
+		flags |= VMHugetlb
+	}
+	pgoff := r.PgOff
+	if r.Ops == nil {
+		pgoff = addr >> pageShift
+	}
+	v := &VMA{mm: m, Start: addr, End: addr + length, Flags: flags, PgOff: pgoff, Ops: r.Ops}
+	v.PKey = m.arch.MprotectPKey(r.Prot, 0)
+	v.PageProt = m.arch.PageProt(flags, v.PKey)
+	m.insertLocked(v)
+	m.mergeAroundLocked(v)
+	return addr, 0
+}
+
+// vmStartGap is the lowest address a mapping may end at below v: a
+// growsdown VMA keeps stack_guard_gap free below it (vm_start_gap).
+func (m *MM) vmStartGap(v *VMA) uint64 {
+	if v.Flags&VMGrowsDown == 0 {
+		return v.Start
+	}
+	gap := m.cfg.StackGuardGap << pageShift
+	if v.Start < gap {
+		return 0
+	}
+	return v.Start - gap
+}
+
+// unmappedAreaTopDownLocked finds the highest free range of length below
+// mmap_base (unmapped_area_topdown). It walks VMAs downward from the base,
+// so it costs what lies above the first fitting gap; the maple tree's gap
+// tracking makes the kernel's search logarithmic, which this model does
+// not need for scenario-sized maps.
+// Preconditions: the mmap lock is held for writing.
+func (m *MM) unmappedAreaTopDownLocked(length uint64) (uint64, bool) {
+	low := m.cfg.MmapMinAddr
+	if low < pageSize {
+		low = pageSize
+	}
+	top := m.arch.MmapBase()
+	var found uint64
+	ok := false
+	m.tree.Descend(func(it vmaItem) bool {
+		v := it.vma
+		sg := m.vmStartGap(v)
+		if sg >= top {
+			return true // above the candidate range, with its gap
+		}
+		if v.End <= top && top-v.End >= length {
+			found, ok = top-length, true
+			return false
+		}
+		top = sg
+		return top >= low+length
+	})
+	if ok {
+		return found, true
+	}
+	if top >= low && top-low >= length {
+		return top - length, true
+	}
+	return 0, false
+}
+
+// --- the VMA index ---
+
+// insertLocked adds v to the index. Preconditions: write lock.
+func (m *MM) insertLocked(v *VMA) {
+	m.tree.ReplaceOrInsert(vmaItem{end: v.End, vma: v})
+	m.dirty = true
+}
+
+// removeLocked takes v out of the index and marks it detached.
+// Preconditions: write lock; v is write-locked.
+func (m *MM) removeLocked(v *VMA) {
+	m.tree.Delete(vmaItem{end: v.End})
+	v.detached.Store(true)
+	m.dirty = true
+}
+
+// setEndLocked moves v's end, re-keying the index.
+// Preconditions: write lock; v is write-locked.
+func (m *MM) setEndLocked(v *VMA, end uint64) {
+	m.tree.Delete(vmaItem{end: v.End})
+	v.End = end
+	m.tree.ReplaceOrInsert(vmaItem{end: v.End, vma: v})
+	m.dirty = true
+}
+
+// splitLocked splits v at addr and returns the upper part; v keeps the
+// lower (__split_vma). Preconditions: write lock; v.Start < addr < v.End.
+func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
+	v.StartWrite()
+	hi := &VMA{
+		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
+		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey,
+	}
+	if hi.Ops != nil {
+		hi.Ops.Open(hi)
+	}
+	m.setEndLocked(v, addr)
+	m.insertLocked(hi)
+	return hi
+}
+
+// mergeable reports whether b can be folded into a, which ends where b
+// starts (is_mergeable_vma and the pgoff check of can_vma_merge_*).
+func mergeable(a, b *VMA) bool {
+	return a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops &&
+		a.PKey == b.PKey && a.PageProt == b.PageProt &&
+		a.PgOff+a.Pages() == b.PgOff
+}
+
+// mergeAroundLocked folds v's neighbours into one VMA where they are
+// compatible (vma_merge). It returns the VMA now covering v's range.
+// Preconditions: write lock.
+func (m *MM) mergeAroundLocked(v *VMA) *VMA {
+	if p := m.prevVMA(v); p != nil && mergeable(p, v) {
+		m.absorbLocked(p, v)
+		v = p
+	}
+	if n := m.nextVMA(v); n != nil && mergeable(v, n) {
+		m.absorbLocked(v, n)
+	}
+	return v
+}
+
+// absorbLocked extends a over b, which follows it, and removes b.
+func (m *MM) absorbLocked(a, b *VMA) {
+	a.StartWrite()
+	b.StartWrite()
+	end := b.End
+	m.removeLocked(b)
+	if b.Ops != nil {
+		b.Ops.Close(b)
+	}
+	m.setEndLocked(a, end)
+}
+
+// isolateLocked splits VMAs so that [start, end) is covered by whole VMAs
+// and returns the first VMA inside the range (or nil).
+// Preconditions: write lock.
+func (m *MM) isolateLocked(start, end uint64) {
+	if v := m.FindVMA(start); v != nil && v.Start < start && start < v.End {
+		m.splitLocked(v, start)
+	}
+	if v := m.FindVMA(end); v != nil && v.Start < end && end < v.End {
+		m.splitLocked(v, end)
+	}
+}
+
+// vmasIn returns the VMAs intersecting [start, end) in order.
+// Preconditions: the mmap lock is held.
+func (m *MM) vmasIn(start, end uint64) []*VMA {
+	var out []*VMA
+	m.tree.AscendGreaterOrEqual(vmaItem{end: start + 1}, func(it vmaItem) bool {
+		if it.vma.Start >= end {
+			return false
+		}
+		out = append(out, it.vma)
+		return true
+	})
+	return out
+}
+
+// Munmap removes every mapping in [addr, addr+length) (do_vmi_munmap).
+// Unmapped parts of the range are not an error.
+func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
+	length, ok := pageAlign(length)
+	if addr&^pageMask != 0 || !ok || addr > m.arch.TaskSize() || length > m.arch.TaskSize()-addr {
+		return abi.EINVAL
+	}
+	if length == 0 {
+		return abi.EINVAL
+	}
+	if !m.MmapWriteLock(t, sched.Killable) {
+		return abi.EINTR
+	}
+	defer m.MmapWriteUnlock()
+	m.unmapLocked(addr, addr+length)
+	return 0
+}
+
+// unmapLocked removes [start, end). Preconditions: write lock.
+func (m *MM) unmapLocked(start, end uint64) {
+	m.isolateLocked(start, end)
+	for _, v := range m.vmasIn(start, end) {
+		v.StartWrite()
+		m.removeLocked(v)
+		m.zapLocked(v, v.Start, v.End, true)
+		if v.Ops != nil {
+			v.Ops.Close(v)
+		}
+	}
+}
+
+// zapLocked unmaps the pages of v in [start, end) (zap_page_range):
+// mapped frames lose a mapping and a reference; swap entries are dropped;
+// PTE markers go only when dropMarkers (munmap, exit) and stay for
+// MADV_DONTNEED.
+// Preconditions: the mmap lock is held; nothing else maps these entries
+// concurrently (the VMA is write-locked or the caller holds the write lock).
+func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
+	m.PT.Range(start, end, func(_ uint64, t *pgtable.Table, i int) bool {
+		pte := t.Load(i)
+		switch {
+		case pte.None():
+		case pte.Mapped():
+			t.Lock()
+			t.Store(i, 0)
+			t.Unlock()
+			m.releaseMapped(pte)
+		case pte.IsMarker():
+			if dropMarkers {
+				t.Lock()
+				t.Store(i, 0)
+				t.Unlock()
+			}
+		default: // swap entries: the slot is freed with the entry
+			t.Lock()
+			t.Store(i, 0)
+			t.Unlock()
+		}
+		return true
+	})
+}
+
+// releaseMapped drops the mapping and reference a mapped PTE held.
+func (m *MM) releaseMapped(pte pgtable.PTE) {
+	if pte.Has(pgtable.Special) {
+		return
+	}
+	if p := m.phys.Lookup(pte.PFN()); p != nil {
+		p.RemoveMap()
+		p.Put()
+	}
+}
+
+// Mprotect changes the protection of [addr, addr+length)
+// (do_mprotect_pkey). It stops with ENOMEM at the first hole, keeping the
+// changes made below it.
+func (m *MM) Mprotect(t sched.Sleeper, addr, length uint64, prot Prot) abi.Errno {
+	if addr&^pageMask != 0 {
+		return abi.EINVAL
+	}
+	if length == 0 {
+		return 0
+	}
+	length, ok := pageAlign(length)
+	end := addr + length
+	if !ok || end <= addr {
+		return abi.ENOMEM
+	}
+	if !m.MmapWriteLock(t, sched.Killable) {
+		return abi.EINTR
+	}
+	defer m.MmapWriteUnlock()
+
+	v := m.FindVMA(addr)
+	if v == nil || v.Start > addr {
+		return abi.ENOMEM
+	}
+	want := prot.vmFlags()
+	pos := addr
+	for pos < end {
+		v = m.FindVMA(pos)
+		if v == nil || v.Start > pos {
+			return abi.ENOMEM
+		}
+		// The new protection must be within what the mapping may ever have.
+		if want&VMRead != 0 && v.Flags&VMMayRead == 0 ||
+			want&VMWrite != 0 && v.Flags&VMMayWrite == 0 ||
+			want&VMExec != 0 && v.Flags&VMMayExec == 0 {
+			return abi.EACCES
+		}
+		stop := min(end, v.End)
+		flags := v.Flags&^vmProtMask | want
+		pkey := m.arch.MprotectPKey(prot, v.PKey)
+		m.mprotectFixupLocked(v, pos, stop, flags, pkey)
+		pos = stop
+	}
+	return 0
+}
+
+// mprotectFixupLocked gives [start, end) of v new flags and key
+// (mprotect_fixup). Preconditions: write lock.
+func (m *MM) mprotectFixupLocked(v *VMA, start, end uint64, flags VMFlags, pkey int) {
+	if flags == v.Flags && pkey == v.PKey {
+		return
+	}
+	v = m.changeRangeLocked(v, start, end, func(v *VMA) {
+		v.Flags = flags
+		v.PKey = pkey
+		v.PageProt = m.arch.PageProt(flags, pkey)
+	})
+	m.changeProtectionLocked(v, v.Start, v.End)
+	m.mergeAroundLocked(v)
+}
+
+// changeRangeLocked isolates [start, end) of v into its own VMA, applies
+// set to it under its write lock, and returns it. Preconditions: write lock.
+func (m *MM) changeRangeLocked(v *VMA, start, end uint64, set func(*VMA)) *VMA {
+	if v.Start < start {
+		v = m.splitLocked(v, start)
+	}
+	if end < v.End {
+		m.splitLocked(v, end)
+	}
+	v.StartWrite()
+	set(v)
+	m.dirty = true
+	return v
+}
+
+// changeProtectionLocked rewrites the mapped PTEs of [start, end) of v for
+// its new protection (change_protection). A PROT_NONE VMA keeps its
+// frames behind ProtNone entries. Private writable memory stays
+// write-protected unless the frame is an exclusive anonymous page
+// (can_change_pte_writable); the next write fault decides otherwise.
+func (m *MM) changeProtectionLocked(v *VMA, start, end uint64) {
+	m.PT.Range(start, end, func(_ uint64, t *pgtable.Table, i int) bool {
+		old := t.Load(i)
+		if !old.Mapped() {
+			return true
+		}
+		var pte pgtable.PTE
+		if !v.Accessible() {
+			pte = (old &^ pgtable.Present) | pgtable.ProtNone
+		} else {
+			perm := v.PageProt
+			if v.Flags&VMWrite != 0 && !v.Shared() && !old.Has(pgtable.Special) {
+				if old.Has(pgtable.Write) || m.exclusiveAnon(old) {
+					perm |= pgtable.Write
+				}
+			}
+			pte = (old&^pgtable.ProtNone | pgtable.Present).WithPerm(perm)
+		}
+		t.Lock()
+		t.Store(i, pte)
+		t.Unlock()
+		return true
+	})
+}
+
+// exclusiveAnon reports whether pte maps an anonymous page no one else
+// maps or holds (PageAnonExclusive, approximated by the counts).
+func (m *MM) exclusiveAnon(pte pgtable.PTE) bool {
+	p := m.phys.Lookup(pte.PFN())
+	return p != nil && p.Has(phys.FlagAnon) && p.Refs() == 1 && p.MapCount() == 1
+}

@@ -1,0 +1,32 @@
+package mm
+
+import "github.com/faultline/faultline/abi"
+
+// ExpandStackLocked grows the growsdown VMA v down to cover addr
+// (expand_downwards, with acct_stack_growth's RLIMIT_STACK check).
+//
+// The new start must not be below mmap_min_addr; an accessible VMA below
+// that is not itself a growsdown stack must stay at least stack_guard_gap
+// away (a PROT_NONE neighbour does not count); and the grown VMA may be at
+// most RLIMIT_STACK bytes — exactly the limit is allowed.
+//
+// Preconditions: the mmap lock is held for writing; v.Start > addr.
+func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
+	addr &= pageMask
+	if addr < m.cfg.MmapMinAddr {
+		return abi.EPERM
+	}
+	if prev := m.prevVMA(v); prev != nil && prev.Flags&VMGrowsDown == 0 && prev.Accessible() {
+		if addr < prev.End || addr-prev.End < m.cfg.StackGuardGap<<pageShift {
+			return abi.ENOMEM
+		}
+	}
+	if v.End-addr > m.StackLimit() {
+		return abi.ENOMEM
+	}
+	v.StartWrite()
+	v.PgOff -= (v.Start - addr) >> pageShift
+	v.Start = addr
+	m.dirty = true
+	return nil
+}

@@ -1,0 +1,324 @@
+// Package pgtable models multi-level page tables of 512 entries per table,
+// as x86_64 (4 or 5 levels) and riscv64 (Sv48, Sv57) use them.
+//
+// A PTE is one 64-bit entry in faultline's own encoding: present entries
+// carry a frame number and permission bits; non-present entries are empty,
+// swap entries, or PTE markers (guard, uffd-wp, poison). How the permission
+// bits are derived from a VMA (the protection map) and how the MMU reads
+// them is each architecture's business.
+//
+// Entries are read and written atomically: the hardware walk (the MMU, and
+// lock_vma_under_rcu-style readers) reads without locks, while writers hold
+// the table's lock (the split page-table lock) or the page-table
+// allocation lock.
+package pgtable
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/faultline/faultline/phys"
+)
+
+// Geometry.
+const (
+	EntriesPerTable = 512
+	levelBits       = 9
+)
+
+// PTE is one page-table entry.
+type PTE uint64
+
+// Present-entry bits.
+const (
+	Present  PTE = 1 << 0 // the MMU may use the entry
+	Read     PTE = 1 << 1
+	Write    PTE = 1 << 2
+	Exec     PTE = 1 << 3
+	User     PTE = 1 << 4 // user-mode accessible
+	Accessed PTE = 1 << 5
+	Dirty    PTE = 1 << 6
+	Huge     PTE = 1 << 7 // a leaf above the last level
+	Special  PTE = 1 << 8 // no page refcount behind it (the zero page)
+	// ProtNone marks a mapped page whose VMA forbids every access
+	// (mprotect PROT_NONE): Present is clear, the frame is kept.
+	ProtNone PTE = 1 << 9
+	UffdWP   PTE = 1 << 10 // write-protected for userfaultfd
+
+	pkeyShift = 52
+	// PKeyMask holds the protection key of the page (x86 bits 59-62;
+	// here bits 52-55).
+	PKeyMask PTE = 0xf << pkeyShift
+
+	permMask = Read | Write | Exec | User | PKeyMask
+	pfnShift = 12
+	pfnMask  = PTE(1<<40-1) << pfnShift
+)
+
+// Non-present software entries.
+const (
+	swapBit   PTE = 1 << 62 // a swap entry: type and offset follow
+	markerBit PTE = 1 << 61 // a PTE marker: Marker bits follow in bits 1..7
+)
+
+// Marker is a set of PTE marker bits (pte_marker).
+type Marker uint8
+
+// PTE markers.
+const (
+	MarkerUffdWP   Marker = 1 << 0 // PTE_MARKER_UFFD_WP
+	MarkerPoisoned Marker = 1 << 1 // PTE_MARKER_POISONED
+	MarkerGuard    Marker = 1 << 2 // PTE_MARKER_GUARD
+)
+
+// MkPTE makes a present entry for frame pfn with permission bits prot.
+func MkPTE(pfn phys.PFN, prot PTE) PTE {
+	return PTE(pfn)<<pfnShift&pfnMask | prot&^pfnMask | Present
+}
+
+// MkMarker makes a marker entry.
+func MkMarker(m Marker) PTE { return markerBit | PTE(m)<<1 }
+
+// MkSwap makes a swap entry of the given type and offset.
+func MkSwap(typ uint8, offset uint64) PTE {
+	return swapBit | PTE(typ&0x1f)<<56 | PTE(offset)<<pfnShift&pfnMask
+}
+
+// PKeyBits returns the PTE bits for protection key k.
+func PKeyBits(k int) PTE { return PTE(k&0xf) << pkeyShift }
+
+// PKey returns the entry's protection key.
+func (p PTE) PKey() int { return int(p&PKeyMask) >> pkeyShift }
+
+// None reports whether the entry is empty (pte_none).
+func (p PTE) None() bool { return p == 0 }
+
+// Present reports whether the MMU may use the entry.
+func (p PTE) Present() bool { return p&Present != 0 }
+
+// Mapped reports whether the entry maps a frame, accessible or not
+// (present, or PROT_NONE).
+func (p PTE) Mapped() bool { return p&(Present|ProtNone) != 0 }
+
+// PFN returns the frame of a mapped entry.
+func (p PTE) PFN() phys.PFN { return phys.PFN((p & pfnMask) >> pfnShift) }
+
+// Has reports whether every bit of b is set.
+func (p PTE) Has(b PTE) bool { return p&b == b }
+
+// Perm returns the permission bits.
+func (p PTE) Perm() PTE { return p & permMask }
+
+// WithPerm replaces the permission bits by perm.
+func (p PTE) WithPerm(perm PTE) PTE { return p&^permMask | perm&permMask }
+
+// IsMarker reports whether the entry is a PTE marker.
+func (p PTE) IsMarker() bool { return !p.Mapped() && p&markerBit != 0 }
+
+// Marker returns the marker bits of a marker entry.
+func (p PTE) Marker() Marker {
+	if !p.IsMarker() {
+		return 0
+	}
+	return Marker(p>>1) & 0x7f
+}
+
+// IsSwap reports whether the entry is a swap entry.
+func (p PTE) IsSwap() bool { return !p.Mapped() && p&swapBit != 0 }
+
+// SwapType and SwapOffset decode a swap entry.
+func (p PTE) SwapType() uint8 { return uint8(p>>56) & 0x1f }
+
+// SwapOffset returns the swap slot of a swap entry.
+func (p PTE) SwapOffset() uint64 { return uint64((p & pfnMask) >> pfnShift) }
+
+func (p PTE) String() string {
+	switch {
+	case p.None():
+		return "none"
+	case p.IsMarker():
+		var m []string
+		mk := p.Marker()
+		if mk&MarkerGuard != 0 {
+			m = append(m, "guard")
+		}
+		if mk&MarkerPoisoned != 0 {
+			m = append(m, "poison")
+		}
+		if mk&MarkerUffdWP != 0 {
+			m = append(m, "uffd-wp")
+		}
+		return "marker(" + strings.Join(m, ",") + ")"
+	case p.IsSwap():
+		return fmt.Sprintf("swap(%d,%d)", p.SwapType(), p.SwapOffset())
+	}
+	bits := []struct {
+		b PTE
+		c byte
+	}{{Read, 'r'}, {Write, 'w'}, {Exec, 'x'}, {User, 'u'}, {Accessed, 'a'}, {Dirty, 'd'}, {Special, 's'}, {UffdWP, 'W'}}
+	var b strings.Builder
+	for _, x := range bits {
+		if p&x.b != 0 {
+			b.WriteByte(x.c)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	state := "present"
+	if !p.Present() {
+		state = "protnone"
+	}
+	return fmt.Sprintf("%s(pfn=%d,%s)", state, p.PFN(), b.String())
+}
+
+// Table is one page table of 512 entries. At level 1 (the PTE level) the
+// entries are leaf PTEs; above, an entry points to the next table or,
+// with Huge set, is a leaf itself.
+type Table struct {
+	level   int
+	ptl     sync.Mutex // the split page-table lock: writers of entries hold it
+	entries [EntriesPerTable]atomic.Uint64
+	next    [EntriesPerTable]atomic.Pointer[Table]
+}
+
+// Level returns the table's level (1 for a PTE table).
+func (t *Table) Level() int { return t.level }
+
+// Lock takes the table's page-table lock (pte_offset_map_lock).
+func (t *Table) Lock() { t.ptl.Lock() }
+
+// Unlock releases the page-table lock.
+func (t *Table) Unlock() { t.ptl.Unlock() }
+
+// Load reads entry i (ptep_get).
+func (t *Table) Load(i int) PTE { return PTE(t.entries[i].Load()) }
+
+// Store writes entry i (set_pte_at). Preconditions: the caller holds the lock.
+func (t *Table) Store(i int, p PTE) { t.entries[i].Store(uint64(p)) }
+
+// CompareAndSwap replaces entry i if it still holds old.
+func (t *Table) CompareAndSwap(i int, old, new PTE) bool {
+	return t.entries[i].CompareAndSwap(uint64(old), uint64(new))
+}
+
+// SetBits sets bits in entry i if it is present, as the MMU sets the
+// accessed and dirty bits, and returns the entry as it was.
+func (t *Table) SetBits(i int, b PTE) PTE {
+	for {
+		old := t.entries[i].Load()
+		if PTE(old)&Present == 0 || PTE(old)&b == b {
+			return PTE(old)
+		}
+		if t.entries[i].CompareAndSwap(old, old|uint64(b)) {
+			return PTE(old)
+		}
+	}
+}
+
+// PageTable is one address space's page tables.
+type PageTable struct {
+	levels int
+	root   *Table
+	mu     sync.Mutex // page_table_lock: guards allocation of tables
+	tables atomic.Int64
+}
+
+// New returns empty page tables of the given depth (4 or 5).
+func New(levels int) *PageTable {
+	if levels < 2 || levels > 6 {
+		panic("pgtable: bad level count")
+	}
+	pt := &PageTable{levels: levels, root: &Table{level: levels}}
+	pt.tables.Store(1)
+	return pt
+}
+
+// Levels returns the depth.
+func (pt *PageTable) Levels() int { return pt.levels }
+
+// VABits returns the number of virtual-address bits the tables translate.
+func (pt *PageTable) VABits() uint { return uint(pfnShift + levelBits*pt.levels) }
+
+// Tables returns how many tables exist.
+func (pt *PageTable) Tables() int64 { return pt.tables.Load() }
+
+// Index returns addr's entry index in a table of the given level.
+func Index(addr uint64, level int) int {
+	return int(addr>>(pfnShift+levelBits*(level-1))) & (EntriesPerTable - 1)
+}
+
+// LevelSize returns the bytes one entry of a level-l table maps.
+func LevelSize(level int) uint64 { return 1 << (pfnShift + levelBits*(level-1)) }
+
+// Lookup walks to the PTE table for addr without locks or allocation, as
+// the MMU walks. It returns nil when a table on the way is missing. Bits of
+// addr above VABits are ignored: canonical-address checks are the
+// architecture's.
+func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
+	t := pt.root
+	for t.level > 1 {
+		n := t.next[Index(addr, t.level)].Load()
+		if n == nil {
+			return nil, 0
+		}
+		t = n
+	}
+	return t, Index(addr, 1)
+}
+
+// Alloc walks to the PTE table for addr, allocating missing tables
+// (pte_alloc). It never fails: table memory is not modeled as limited.
+func (pt *PageTable) Alloc(addr uint64) (*Table, int) {
+	t := pt.root
+	for t.level > 1 {
+		slot := &t.next[Index(addr, t.level)]
+		n := slot.Load()
+		if n == nil {
+			pt.mu.Lock()
+			if n = slot.Load(); n == nil {
+				n = &Table{level: t.level - 1}
+				slot.Store(n)
+				pt.tables.Add(1)
+			}
+			pt.mu.Unlock()
+		}
+		t = n
+	}
+	return t, Index(addr, 1)
+}
+
+// Range calls fn for every PTE slot in [start, end) whose PTE table exists,
+// in address order, with the slot's address. It skips missing tables
+// without visiting their slots, so sparse ranges cost what they map.
+// fn returns false to stop.
+func (pt *PageTable) Range(start, end uint64, fn func(addr uint64, t *Table, i int) bool) {
+	pt.rangeTable(pt.root, 0, start, end, fn)
+}
+
+func (pt *PageTable) rangeTable(t *Table, base, start, end uint64, fn func(uint64, *Table, int) bool) bool {
+	size := LevelSize(t.level)
+	for i := 0; i < EntriesPerTable; i++ {
+		lo := base + uint64(i)*size
+		hi := lo + size
+		if hi <= start {
+			continue
+		}
+		if lo >= end || lo < base { // past the range, or wrapped around
+			return true
+		}
+		if t.level == 1 {
+			if !fn(lo, t, i) {
+				return false
+			}
+			continue
+		}
+		if n := t.next[i].Load(); n != nil {
+			if !pt.rangeTable(n, lo, start, end, fn) {
+				return false
+			}
+		}
+	}
+	return true
+}

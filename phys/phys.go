@@ -1,0 +1,264 @@
+// Package phys models physical memory: 4 KiB page frames with real
+// contents, the shared zero page, and a page allocator that accounts for
+// every frame it hands out.
+//
+// A Page is what the kernel calls a struct page (an order-0 folio): it has
+// a reference count (mappings, page-cache entries and transient users each
+// hold one) and a map count (the page-table entries that map it). A frame
+// returns to the allocator when its last reference is put.
+package phys
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Page geometry.
+const (
+	PageShift = 12
+	PageSize  = 1 << PageShift
+	PageMask  = ^uint64(PageSize - 1)
+)
+
+// PFN is a page frame number.
+type PFN uint64
+
+// PageFlags are per-frame flags.
+type PageFlags uint32
+
+// Page flags.
+const (
+	FlagAnon     PageFlags = 1 << iota // anonymous memory (PageAnon)
+	FlagZero                           // the shared zero page; never freed, never written
+	FlagHWPoison                       // the frame is poisoned (PageHWPoison)
+	FlagDirty                          // the contents differ from the backing store
+	FlagShmem                          // in a shmem (shared anonymous) object's cache
+	FlagReserved                       // a kernel-image frame outside any allocator; never freed
+)
+
+// Page is one physical page frame.
+type Page struct {
+	pfn   PFN
+	alloc *Allocator
+	data  *[PageSize]byte
+
+	refs     atomic.Int32 // references (page_ref_count)
+	mapcount atomic.Int32 // page-table entries mapping the frame (page_mapcount)
+	flags    atomic.Uint32
+}
+
+// PFN returns the frame number.
+func (p *Page) PFN() PFN { return p.pfn }
+
+// Data returns the frame's contents. Writing the zero page is a bug.
+func (p *Page) Data() *[PageSize]byte { return p.data }
+
+// Refs returns the reference count.
+func (p *Page) Refs() int32 { return p.refs.Load() }
+
+// MapCount returns how many page-table entries map the frame.
+func (p *Page) MapCount() int32 { return p.mapcount.Load() }
+
+// Flags returns the page flags.
+func (p *Page) Flags() PageFlags { return PageFlags(p.flags.Load()) }
+
+// Has reports whether all of f are set.
+func (p *Page) Has(f PageFlags) bool { return PageFlags(p.flags.Load())&f == f }
+
+// SetFlags sets f.
+func (p *Page) SetFlags(f PageFlags) { p.flags.Or(uint32(f)) }
+
+// ClearFlags clears f.
+func (p *Page) ClearFlags(f PageFlags) { p.flags.And(^uint32(f)) }
+
+// IsZero reports whether p is the shared zero page.
+func (p *Page) IsZero() bool { return p.Has(FlagZero) }
+
+// pinned reports frames whose counts are never kept: the zero page and
+// reserved kernel frames.
+func (p *Page) pinned() bool { return p.Flags()&(FlagZero|FlagReserved) != 0 }
+
+// NewReserved returns a zeroed frame that belongs to no allocator, as a
+// page of the kernel image does (the vsyscall page). It is never freed.
+func NewReserved() *Page {
+	p := &Page{data: new([PageSize]byte)}
+	p.flags.Store(uint32(FlagReserved))
+	p.refs.Store(1)
+	return p
+}
+
+// Get takes a reference (get_page).
+func (p *Page) Get() {
+	if p.pinned() {
+		return
+	}
+	p.refs.Add(1)
+}
+
+// Put drops a reference (put_page); the last one frees the frame.
+func (p *Page) Put() {
+	if p.pinned() {
+		return
+	}
+	switch n := p.refs.Add(-1); {
+	case n == 0:
+		p.alloc.free(p)
+	case n < 0:
+		panic("phys: page reference count underflow")
+	}
+}
+
+// AddMap accounts one more page-table entry mapping p (folio_add_*_rmap).
+func (p *Page) AddMap() {
+	if !p.pinned() {
+		p.mapcount.Add(1)
+	}
+}
+
+// RemoveMap accounts one page-table entry fewer (folio_remove_rmap_pte).
+func (p *Page) RemoveMap() {
+	if !p.pinned() {
+		if p.mapcount.Add(-1) < 0 {
+			panic("phys: page map count underflow")
+		}
+	}
+}
+
+// ErrNoMemory is returned when the allocator has no frame to give.
+var ErrNoMemory = errors.New("phys: out of memory")
+
+// Stats is the allocator's accounting.
+type Stats struct {
+	InUse  int64 // frames allocated and not yet freed (the zero page excluded)
+	Peak   int64 // the most frames in use at once
+	Allocs int64 // frames handed out
+	Frees  int64 // frames returned
+}
+
+// Allocator hands out page frames. Freed frames are kept on a free list and
+// reused, as the kernel's page allocator does, so a steady state of faults
+// does not allocate Go memory.
+type Allocator struct {
+	// dir maps PFNs to frames without a lock, as vmemmap does: a slot is
+	// written once, before its PFN can appear in any page-table entry.
+	dir [dirSize]atomic.Pointer[[chunkSize]atomic.Pointer[Page]]
+
+	mu       sync.Mutex // guards everything below (the zone lock)
+	nframes  int64      // frames ever created; the next PFN
+	freeList []*Page
+	limit    int64 // frames; 0 means unlimited
+	stats    Stats
+
+	zero *Page
+}
+
+const (
+	chunkShift = 12
+	chunkSize  = 1 << chunkShift
+	dirSize    = 1 << 12 // at most 16M frames (64 GiB) per model
+)
+
+// NewAllocator returns an allocator with no limit. PFN 0 is never used;
+// PFN 1 is the zero page.
+func NewAllocator() *Allocator {
+	a := &Allocator{nframes: 1}
+	a.mu.Lock()
+	a.zero = a.newFrame()
+	a.mu.Unlock()
+	a.zero.flags.Store(uint32(FlagZero))
+	a.zero.refs.Store(1)
+	return a
+}
+
+// SetLimit bounds the frames in use; 0 means no bound.
+func (a *Allocator) SetLimit(frames int64) {
+	a.mu.Lock()
+	a.limit = frames
+	a.mu.Unlock()
+}
+
+// ZeroPage returns the shared zero page (ZERO_PAGE).
+func (a *Allocator) ZeroPage() *Page { return a.zero }
+
+// newFrame creates frame number a.nframes. The caller holds a.mu.
+func (a *Allocator) newFrame() *Page {
+	pfn := PFN(a.nframes)
+	d := pfn >> chunkShift
+	if d >= dirSize {
+		return nil
+	}
+	chunk := a.dir[d].Load()
+	if chunk == nil {
+		chunk = new([chunkSize]atomic.Pointer[Page])
+		a.dir[d].Store(chunk)
+	}
+	p := &Page{pfn: pfn, alloc: a, data: new([PageSize]byte)}
+	chunk[pfn&(chunkSize-1)].Store(p)
+	a.nframes++
+	return p
+}
+
+// Alloc returns a zeroed frame holding one reference, with flags f
+// (alloc_page(__GFP_ZERO)).
+func (a *Allocator) Alloc(f PageFlags) (*Page, error) {
+	a.mu.Lock()
+	if a.limit > 0 && a.stats.InUse >= a.limit {
+		a.mu.Unlock()
+		return nil, ErrNoMemory
+	}
+	var p *Page
+	if n := len(a.freeList); n > 0 {
+		p = a.freeList[n-1]
+		a.freeList = a.freeList[:n-1]
+	} else if p = a.newFrame(); p == nil {
+		a.mu.Unlock()
+		return nil, ErrNoMemory
+	}
+	a.stats.InUse++
+	a.stats.Allocs++
+	if a.stats.InUse > a.stats.Peak {
+		a.stats.Peak = a.stats.InUse
+	}
+	a.mu.Unlock()
+
+	// Frames come back dirty from the free list: clear them outside the lock.
+	clear(p.data[:])
+	p.flags.Store(uint32(f))
+	p.mapcount.Store(0)
+	p.refs.Store(1)
+	return p, nil
+}
+
+func (a *Allocator) free(p *Page) {
+	if p.mapcount.Load() != 0 {
+		panic("phys: freeing a mapped page")
+	}
+	p.flags.Store(0)
+	a.mu.Lock()
+	a.freeList = append(a.freeList, p)
+	a.stats.InUse--
+	a.stats.Frees++
+	a.mu.Unlock()
+}
+
+// Lookup returns the frame pfn (pfn_to_page), or nil for a PFN never handed out.
+// It takes no lock.
+func (a *Allocator) Lookup(pfn PFN) *Page {
+	d := pfn >> chunkShift
+	if pfn == 0 || d >= dirSize {
+		return nil
+	}
+	chunk := a.dir[d].Load()
+	if chunk == nil {
+		return nil
+	}
+	return chunk[pfn&(chunkSize-1)].Load()
+}
+
+// Stats returns a snapshot of the accounting.
+func (a *Allocator) Stats() Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stats
+}

@@ -1,0 +1,621 @@
+// Package runner runs scenarios on the model: one machine per scenario and
+// architecture, one goroutine per actor, every statement checked against
+// its expectation.
+//
+// Actors run one at a time. After each statement the runner waits until
+// no actor is runnable (each is idle, or asleep in the model), so a run is
+// deterministic: a statement that blocks is seen to block, not raced.
+package runner
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/check"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/scenario"
+)
+
+// Status is the result of one scenario on one architecture.
+type Status int
+
+// Statuses.
+const (
+	Pass  Status = iota // every expectation held
+	Fail                // an expectation did not hold
+	Skip                // the scenario could not run (or not to its end) here
+	Error               // the run itself broke: a model bug or a bound hit
+)
+
+func (s Status) String() string {
+	switch s {
+	case Pass:
+		return "PASS"
+	case Fail:
+		return "FAIL"
+	case Skip:
+		return "SKIP"
+	case Error:
+		return "ERROR"
+	}
+	return "?"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Status) MarshalText() ([]byte, error) { return []byte(strings.ToLower(s.String())), nil }
+
+// Failure is one expectation that did not hold.
+type Failure struct {
+	Pos      string `json:"pos"`
+	Stmt     string `json:"statement"`
+	Expected string `json:"expected"`
+	Actual   string `json:"actual"`
+	Note     string `json:"note,omitempty"`
+}
+
+// Report is the result of one scenario on one architecture.
+type Report struct {
+	Scenario   string        `json:"scenario"`
+	File       string        `json:"file"`
+	Arch       string        `json:"arch"`
+	Status     Status        `json:"status"`
+	Statements int           `json:"statements"` // statements run
+	Checked    int           `json:"checked"`    // expectations checked
+	Failures   []Failure     `json:"failures,omitempty"`
+	Reason     string        `json:"reason,omitempty"` // why it was skipped or errored
+	Duration   time.Duration `json:"duration_ns"`
+}
+
+// Options tune a run.
+type Options struct {
+	// Config is the base configuration, before the scenario's pins;
+	// nil means config.Default().
+	Config *config.Kernel
+	// Settle bounds the wall-clock wait for the model to settle after a
+	// statement; past it the run is an Error (a model bug). 0 means 10s.
+	Settle time.Duration
+}
+
+// Unsupported is why a statement cannot run on the model yet.
+type Unsupported struct{ Keyword, Detail string }
+
+func (u Unsupported) Error() string {
+	if u.Detail != "" {
+		return fmt.Sprintf("%s (%s) is not supported by the model yet", u.Keyword, u.Detail)
+	}
+	return fmt.Sprintf("%s is not supported by the model yet", u.Keyword)
+}
+
+// Arches returns the modeled architectures s runs on: its arch header
+// (or every modeled one) narrowed to only when only is not empty, and the
+// names it lists that are not modeled.
+func Arches(s *scenario.Scenario, only string) (run, notModeled []string) {
+	want := s.Arches
+	if len(want) == 0 {
+		want = machine.Arches()
+	}
+	for _, a := range want {
+		switch {
+		case only != "" && a != only:
+		case machine.Modeled(a):
+			run = append(run, a)
+		default:
+			notModeled = append(notModeled, a)
+		}
+	}
+	return run, notModeled
+}
+
+// Run runs s on the model of arch.
+func Run(s *scenario.Scenario, arch string, opts Options) Report {
+	start := time.Now()
+	rep := Report{Scenario: s.Name, File: s.Pos.File, Arch: arch}
+	cfg := config.Default()
+	if opts.Config != nil {
+		cfg = *opts.Config
+	}
+	for _, pin := range s.Config {
+		if err := cfg.Set(pin.Key, pin.Value); err != nil {
+			rep.Status, rep.Reason = Error, fmt.Sprintf("%s: %v", pin.Pos, err)
+			return rep
+		}
+	}
+	k, err := machine.New(arch, cfg)
+	if err != nil {
+		rep.Status, rep.Reason = Skip, err.Error()
+		return rep
+	}
+	settle := opts.Settle
+	if settle == 0 {
+		settle = 10 * time.Second
+	}
+	r := &run{
+		s: s, arch: arch, k: k, rep: &rep, settle: settle,
+		actors:  map[string]*actor{},
+		byTask:  map[*kernel.Task]*actor{},
+		regions: check.NewRegions(k.Arch().RetByte()),
+		notify:  make(chan struct{}, 1),
+	}
+	k.SetObserver(r)
+	r.execute()
+	rep.Duration = time.Since(start)
+	return rep
+}
+
+// actor is one named task and the goroutine that runs its statements.
+type actor struct {
+	name    string
+	task    *kernel.Task
+	cmds    chan func()
+	pending *inflight // a statement that blocked and has not been waited for
+}
+
+// inflight is a statement dispatched to an actor.
+type inflight struct {
+	stmt *scenario.Stmt
+	done bool // guarded by run.mu
+	out  kernel.Outcome
+}
+
+type run struct {
+	s       *scenario.Scenario
+	arch    string
+	k       *kernel.Kernel
+	rep     *Report
+	settle  time.Duration
+	actors  map[string]*actor
+	byTask  map[*kernel.Task]*actor
+	regions *check.Regions
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex // guards running, spawned and inflight results
+	running int        // actors executing and not asleep
+	spawned []spawnRec // tasks created by thread/fork, not yet actors
+	notify  chan struct{}
+}
+
+// adoptSpawned makes the tasks that thread and fork created into actors.
+func (r *run) adoptSpawned() {
+	r.mu.Lock()
+	sp := r.spawned
+	r.spawned = nil
+	r.mu.Unlock()
+	for _, s := range sp {
+		r.addActor(s.name, s.task)
+	}
+}
+
+// TaskBlocked implements kernel.Observer.
+func (r *run) TaskBlocked(*kernel.Task) { r.adjust(-1) }
+
+// TaskRunning implements kernel.Observer.
+func (r *run) TaskRunning(*kernel.Task) { r.adjust(+1) }
+
+func (r *run) adjust(d int) {
+	r.mu.Lock()
+	r.running += d
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// settleDown waits until no actor is runnable. It reports false if the
+// model did not settle within the bound.
+func (r *run) settleDown() bool {
+	deadline := time.NewTimer(r.settle)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		n := r.running
+		r.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-r.notify:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+func (r *run) addActor(name string, t *kernel.Task) {
+	a := &actor{name: name, task: t, cmds: make(chan func())}
+	r.actors[name] = a
+	r.byTask[t] = a
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for f := range a.cmds {
+			f()
+		}
+	}()
+}
+
+// dispatch runs f as actor a and waits for the model to settle. It
+// returns the in-flight record: done, or blocked.
+func (r *run) dispatch(a *actor, st *scenario.Stmt, f func() kernel.Outcome) (*inflight, error) {
+	fl := &inflight{stmt: st}
+	r.adjust(+1)
+	a.cmds <- func() {
+		out := f()
+		r.mu.Lock()
+		fl.out, fl.done = out, true
+		r.mu.Unlock()
+		r.adjust(-1)
+	}
+	if !r.settleDown() {
+		return nil, fmt.Errorf("%s: the model did not settle within %v after this statement (a model bug)", st.Pos, r.settle)
+	}
+	return fl, nil
+}
+
+func (r *run) result(fl *inflight) (kernel.Outcome, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fl.out, fl.done
+}
+
+func (r *run) execute() {
+	main := r.k.Spawn("main")
+	r.addActor("main", main)
+	defer r.teardown()
+	for _, st := range r.s.Body {
+		err := r.step(st)
+		if err == nil {
+			continue
+		}
+		if u, ok := err.(Unsupported); ok {
+			r.rep.Status = Skip
+			r.rep.Reason = fmt.Sprintf("%s: %v", st.Pos, u)
+		} else {
+			r.rep.Status = Error
+			r.rep.Reason = err.Error()
+		}
+		return
+	}
+	if len(r.rep.Failures) > 0 {
+		r.rep.Status = Fail
+	}
+}
+
+// teardown kills every process, ends every sleep, stops the actors and
+// checks that all memory came back.
+func (r *run) teardown() {
+	r.k.KillAll()
+	r.k.Shutdown()
+	for _, a := range r.actors {
+		close(a.cmds)
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.settle):
+		r.fail(Error, "actors did not stop after the run (a model bug)")
+		return
+	}
+	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error {
+		r.fail(Error, fmt.Sprintf("memory accounting: %d pages still in use after every process exited", st.InUse))
+	}
+}
+
+func (r *run) fail(s Status, reason string) {
+	r.rep.Status = s
+	if r.rep.Reason == "" {
+		r.rep.Reason = reason
+	}
+}
+
+// check compares an outcome with st's expectation on this arch.
+func (r *run) check(st *scenario.Stmt, obs check.Observation) {
+	r.rep.Checked++
+	want := st.ExpectFor(r.arch)
+	ok, note := check.Match(want, obs, r.regions)
+	if ok {
+		return
+	}
+	r.rep.Failures = append(r.rep.Failures, Failure{
+		Pos: st.Pos.String(), Stmt: st.Text,
+		Expected: check.Expected(want, r.regions),
+		Actual:   check.Observed(obs, r.regions),
+		Note:     note,
+	})
+}
+
+// observe turns a model outcome into an observation.
+func observe(o kernel.Outcome) check.Observation {
+	switch o.Kind {
+	case kernel.OutOK:
+		return check.Observation{Kind: scenario.OutOK, HasValue: o.HasValue, Value: o.Value}
+	case kernel.OutSignal:
+		return check.Observation{Kind: scenario.OutSignal, Signal: o.Info.Signo, Code: o.Info.Code, Addr: o.Info.Addr, LSB: int(o.Info.LSB)}
+	case kernel.OutErrno:
+		return check.Observation{Kind: scenario.OutErrno, Errno: o.Errno}
+	case kernel.OutKilled:
+		return check.Observation{Kind: scenario.OutKilled, Signal: o.Signal}
+	case kernel.OutOops:
+		return check.Observation{Kind: scenario.OutOops}
+	}
+	return check.Observation{Kind: scenario.OutLivelock}
+}
+
+var blocked = check.Observation{Kind: scenario.OutBlocked}
+
+// addr resolves an address expression, or explains why it cannot.
+func (r *run) addr(a scenario.Addr) (uint64, error) {
+	v, ok := r.regions.Resolve(a)
+	if !ok {
+		return 0, fmt.Errorf("%s: region %s is not bound: its mmap did not succeed", a.Pos, a.Name)
+	}
+	return v, nil
+}
+
+func (r *run) byteVal(b scenario.Byte) byte {
+	if b.Ret {
+		return r.k.Arch().RetByte()
+	}
+	return b.Value
+}
+
+func prot(p scenario.Prot) mm.Prot {
+	var m mm.Prot
+	if p.Read {
+		m |= mm.ProtRead
+	}
+	if p.Write {
+		m |= mm.ProtWrite
+	}
+	if p.Exec {
+		m |= mm.ProtExec
+	}
+	return m
+}
+
+// step runs one statement. Expectation failures are recorded; an error
+// stops the run.
+func (r *run) step(st *scenario.Stmt) error {
+	r.rep.Statements++
+	a := r.actors[st.Actor]
+	if a == nil {
+		return fmt.Errorf("%s: unknown actor %s", st.Pos, st.Actor)
+	}
+	if a.pending != nil {
+		return fmt.Errorf("%s: actor %s is blocked in the statement at %s", st.Pos, st.Actor, a.pending.stmt.Pos)
+	}
+	call, err := r.prepare(a, st)
+	if err != nil {
+		var u Unsupported
+		if ok := asUnsupported(err, &u); ok {
+			return u
+		}
+		// An unresolvable operand is this statement's failure, not the file's.
+		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: st.Text,
+			Expected: check.Expected(st.ExpectFor(r.arch), r.regions), Actual: "not run", Note: err.Error()})
+		return nil
+	}
+	if call == nil {
+		return nil // handled inside prepare (wait, caught)
+	}
+	fl, err := r.dispatch(a, st, call)
+	if err != nil {
+		return err
+	}
+	r.adoptSpawned()
+	out, done := r.result(fl)
+	if !done {
+		a.pending = fl
+		if !st.Background {
+			r.check(st, blocked)
+		}
+		return nil
+	}
+	if !st.Background {
+		r.check(st, observe(out))
+		r.afterward(st, out)
+	} else {
+		a.pending = fl
+	}
+	return nil
+}
+
+func asUnsupported(err error, u *Unsupported) bool {
+	x, ok := err.(Unsupported)
+	if ok {
+		*u = x
+	}
+	return ok
+}
+
+// afterward binds what a successful statement creates.
+func (r *run) afterward(st *scenario.Stmt, out kernel.Outcome) {
+	if m, ok := st.Op.(*scenario.Mmap); ok && out.Kind == kernel.OutOK {
+		r.regions.Bind(m.Name, out.Value, m.Size)
+	}
+}
+
+// prepare turns a statement into the call its actor makes. It returns
+// nil for statements the runner completes itself.
+func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error) {
+	t := a.task
+	switch op := st.Op.(type) {
+	case *scenario.Mmap:
+		if op.File != "" {
+			return nil, Unsupported{"mmap", "file=" + op.File}
+		}
+		if op.Hugetlb {
+			return nil, Unsupported{"mmap", "hugetlb"}
+		}
+		args := kernel.MmapArgs{Length: op.Size, Prot: prot(op.Prot), Shared: op.Shared,
+			GrowsDown: op.GrowsDown, Populate: op.Populate, Locked: op.Locked, NoReserve: op.NoReserve}
+		if op.At != nil {
+			at, err := r.addr(*op.At)
+			if err != nil {
+				return nil, err
+			}
+			args.Addr, args.Fixed = at, true
+		}
+		return func() kernel.Outcome { return t.Mmap(args) }, nil
+	case *scenario.Munmap:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return func() kernel.Outcome { return t.Munmap(addr, op.Size) }, nil
+	case *scenario.Mprotect:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return func() kernel.Outcome { return t.Mprotect(addr, op.Size, prot(op.Prot)) }, nil
+	case *scenario.Madvise:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		adv, ok := advices[op.Advice]
+		if !ok {
+			return nil, Unsupported{"madvise", string(op.Advice)}
+		}
+		return func() kernel.Outcome { return t.Madvise(addr, op.Size, adv) }, nil
+	case *scenario.Rlimit:
+		return func() kernel.Outcome { return t.SetStackLimit(op.Size) }, nil
+	case *scenario.Read:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return func() kernel.Outcome { return t.Read(addr) }, nil
+	case *scenario.Write:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		v := r.byteVal(op.Value)
+		return func() kernel.Outcome { return t.Write(addr, v) }, nil
+	case *scenario.Exec:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return func() kernel.Outcome { return t.Exec(addr) }, nil
+	case *scenario.Touch:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		acc := mm.AccessRead
+		if op.Access == scenario.AccessWrite {
+			acc = mm.AccessWrite
+		}
+		return func() kernel.Outcome { return t.Touch(addr, op.Size, acc, 0x41) }, nil
+	case *scenario.KRead:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		v := r.byteVal(op.Value)
+		return func() kernel.Outcome { return t.KRead(addr, op.Size, v) }, nil
+	case *scenario.KWrite:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return func() kernel.Outcome { return t.KWrite(addr, op.Size) }, nil
+	case *scenario.KDeref:
+		addr, err := r.addr(op.Addr)
+		if err != nil {
+			return nil, err
+		}
+		return func() kernel.Outcome { return t.KDeref(addr, op.Write) }, nil
+	case *scenario.Thread:
+		return r.spawn(op.Name, t.Clone), nil
+	case *scenario.Fork:
+		return r.spawn(op.Name, t.Fork), nil
+	case *scenario.Sigaction:
+		act := map[string]kernel.SigAction{scenario.SigCatch: kernel.SigCatch, scenario.SigIgnore: kernel.SigIgnore, scenario.SigDefault: kernel.SigDefault}[op.Action]
+		return func() kernel.Outcome { return t.Sigaction(abi.Signal(op.Signal), act) }, nil
+	case *scenario.Kill:
+		target := r.actors[op.Target]
+		if target == nil {
+			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+		}
+		return func() kernel.Outcome { return t.Kill(target.task, abi.Signal(op.Signal)) }, nil
+	case *scenario.Caught:
+		target := r.actors[op.Target]
+		if target == nil {
+			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+		}
+		r.check(st, check.Observation{Kind: scenario.OutCount, Value: uint64(target.task.Caught(abi.Signal(op.Signal)))})
+		return nil, nil
+	case *scenario.Wait:
+		target := r.actors[op.Target]
+		if target == nil || target.pending == nil {
+			return nil, fmt.Errorf("%s: wait %s: no statement of %s is pending", st.Pos, op.Target, op.Target)
+		}
+		fl := target.pending
+		out, done := r.result(fl)
+		if !done {
+			r.check(st, blocked)
+			return nil, nil
+		}
+		target.pending = nil
+		r.check(st, observe(out))
+		r.afterward(fl.stmt, out)
+		return nil, nil
+	case *scenario.File, *scenario.Truncate, *scenario.Memlimit, *scenario.Hugepages, *scenario.Uffd:
+		return nil, Unsupported{Keyword: op.Keyword()}
+	}
+	return nil, Unsupported{Keyword: st.Op.Keyword()}
+}
+
+var advices = map[scenario.Advice]kernel.Advice{
+	scenario.AdvDontneed:      kernel.MadvDontneed,
+	scenario.AdvPopulateRead:  kernel.MadvPopulateRead,
+	scenario.AdvPopulateWrite: kernel.MadvPopulateWrite,
+	scenario.AdvGuardInstall:  kernel.MadvGuardInstall,
+	scenario.AdvGuardRemove:   kernel.MadvGuardRemove,
+	scenario.AdvRandom:        kernel.MadvRandom,
+}
+
+// spawn returns the call creating actor name with create (Clone or Fork);
+// the new actor exists once the call succeeds.
+func (r *run) spawn(name string, create func(string) (*kernel.Task, kernel.Outcome)) func() kernel.Outcome {
+	return func() kernel.Outcome {
+		nt, out := create(name)
+		if nt != nil {
+			r.mu.Lock()
+			r.spawned = append(r.spawned, spawnRec{name, nt})
+			r.mu.Unlock()
+		}
+		return out
+	}
+}
+
+type spawnRec struct {
+	name string
+	task *kernel.Task
+}
+
+// SortReports orders reports by file, then by the order of arches.
+func SortReports(reps []Report) {
+	order := map[string]int{}
+	for i, a := range machine.Arches() {
+		order[a] = i
+	}
+	sort.SliceStable(reps, func(i, j int) bool {
+		if reps[i].File != reps[j].File {
+			return reps[i].File < reps[j].File
+		}
+		return order[reps[i].Arch] < order[reps[j].Arch]
+	})
+}

@@ -1,0 +1,376 @@
+// Package scenario parses the scenario language (.fault files): small text
+// files that set up an address space, make accesses that fault, and state
+// what must happen. The language is specified in docs/scenario-format.md;
+// this package turns a file into a checked syntax tree and reports every
+// error as file:line:column.
+package scenario
+
+import "fmt"
+
+// Pos is a position in a scenario file. Line and Col count from 1; Col
+// counts bytes.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Scenario is one parsed .fault file.
+type Scenario struct {
+	Pos    Pos    // of the scenario statement
+	Name   string // matches [a-z0-9][a-z0-9._-]*
+	About  string
+	Arches []string // from the arch header; nil means every modeled arch
+	Needs  []string // host features the real-kernel run needs
+	Config []ConfigPin
+	Body   []*Stmt
+	Lines  int // number of lines in the file
+}
+
+// ConfigPin is one KEY=VALUE of a config header. The parser checks the key
+// is known and the value well formed (see ConfigKeys).
+type ConfigPin struct {
+	Pos   Pos
+	Key   string
+	Value string
+}
+
+// Stmt is one body statement: an operation run by an actor, with an
+// optional expectation.
+type Stmt struct {
+	Pos        Pos    // of the first word of the line (the actor prefix if any)
+	Text       string // the statement as written, without comment, trimmed
+	Actor      string // "main" unless the line starts with "T:"
+	Op         Op
+	Background bool     // the line ends in "&"
+	Expect     *Outcome // nil: the statement must not fail
+	// Overrides holds "ARCH=> OUTCOME" expectations, by arch name.
+	Overrides map[string]*Outcome
+}
+
+// ExpectFor returns the expectation of s on arch: an override if there is
+// one, else the main expectation (nil when there is none).
+func (s *Stmt) ExpectFor(arch string) *Outcome {
+	if o, ok := s.Overrides[arch]; ok {
+		return o
+	}
+	return s.Expect
+}
+
+// Addr is an address expression: a region name plus an offset, or an
+// absolute number (Name empty). The offset is the sum of the +SIZE and
+// -SIZE terms, computed modulo 2^64.
+type Addr struct {
+	Pos    Pos
+	Name   string
+	Offset uint64
+}
+
+// Byte is a byte value: a number from 0 to 255, or the architecture's
+// return instruction (Ret).
+type Byte struct {
+	Ret   bool
+	Value uint8
+}
+
+// Prot is a protection: a combination of read, write and exec.
+type Prot struct {
+	Read, Write, Exec bool
+}
+
+func (p Prot) String() string {
+	s := ""
+	if p.Read {
+		s += "r"
+	}
+	if p.Write {
+		s += "w"
+	}
+	if p.Exec {
+		s += "x"
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// Access is the kind of a user access in touch.
+type Access int
+
+// Accesses.
+const (
+	AccessRead Access = iota
+	AccessWrite
+	AccessExec
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	case AccessExec:
+		return "exec"
+	}
+	return "access?"
+}
+
+// Op is the operation of a statement: one of the types below.
+type Op interface {
+	// Keyword is the statement's first word ("mmap", "uffd", ...).
+	Keyword() string
+}
+
+// Mmap is "mmap NAME SIZE PROT FLAG... [at=ADDR]".
+type Mmap struct {
+	Name      string
+	Size      uint64
+	Prot      Prot
+	Shared    bool   // else private
+	File      string // "" for anon
+	Off       uint64 // file offset (only with File)
+	GrowsDown bool
+	Populate  bool
+	Hugetlb   bool
+	NoReserve bool
+	Locked    bool
+	At        *Addr // MAP_FIXED_NOREPLACE address, or nil
+}
+
+// Munmap is "munmap ADDR SIZE".
+type Munmap struct {
+	Addr Addr
+	Size uint64
+}
+
+// Mprotect is "mprotect ADDR SIZE PROT".
+type Mprotect struct {
+	Addr Addr
+	Size uint64
+	Prot Prot
+}
+
+// Advice is a madvise advice.
+type Advice string
+
+// Advice values of the language.
+const (
+	AdvDontneed      Advice = "dontneed"
+	AdvPopulateRead  Advice = "populate_read"
+	AdvPopulateWrite Advice = "populate_write"
+	AdvGuardInstall  Advice = "guard_install"
+	AdvGuardRemove   Advice = "guard_remove"
+	AdvRandom        Advice = "random"
+	AdvHWPoison      Advice = "hwpoison"
+)
+
+// Madvise is "madvise ADDR SIZE ADVICE".
+type Madvise struct {
+	Addr   Addr
+	Size   uint64
+	Advice Advice
+}
+
+// File is "file NAME SIZE [fill=BYTE]".
+type File struct {
+	Name string
+	Size uint64
+	Fill Byte
+}
+
+// Truncate is "truncate NAME SIZE".
+type Truncate struct {
+	Name string
+	Size uint64
+}
+
+// Rlimit is "rlimit stack SIZE" (RLIMIT_STACK is the only resource so far).
+type Rlimit struct {
+	Resource string
+	Size     uint64
+}
+
+// Memlimit is "memlimit SIZE".
+type Memlimit struct{ Size uint64 }
+
+// Hugepages is "hugepages N".
+type Hugepages struct{ N uint64 }
+
+// Read is "read ADDR".
+type Read struct{ Addr Addr }
+
+// Write is "write ADDR [BYTE]" (default 0x41).
+type Write struct {
+	Addr  Addr
+	Value Byte
+}
+
+// Exec is "exec ADDR".
+type Exec struct{ Addr Addr }
+
+// Touch is "touch ADDR SIZE read|write".
+type Touch struct {
+	Addr   Addr
+	Size   uint64
+	Access Access // AccessRead or AccessWrite
+}
+
+// KRead is "kread ADDR SIZE [BYTE]": read(2) from a regular file into ADDR.
+type KRead struct {
+	Addr  Addr
+	Size  uint64
+	Value Byte // the file's bytes (default 0)
+}
+
+// KWrite is "kwrite ADDR SIZE": write(2) of the buffer at ADDR into a file.
+type KWrite struct {
+	Addr Addr
+	Size uint64
+}
+
+// KDeref is the extension "kderef ADDR [write]": the kernel touches user
+// memory through an instruction that has no exception-table entry (a
+// kernel bug). Model-only: a fault it cannot resolve is an oops.
+type KDeref struct {
+	Addr  Addr
+	Write bool
+}
+
+// Thread is "thread T".
+type Thread struct{ Name string }
+
+// Fork is "fork T".
+type Fork struct{ Name string }
+
+// SigAction values.
+const (
+	SigCatch   = "catch"
+	SigIgnore  = "ignore"
+	SigDefault = "default"
+)
+
+// Sigaction is "sigaction SIG catch|ignore|default".
+type Sigaction struct {
+	Signal int
+	Action string // SigCatch, SigIgnore or SigDefault
+}
+
+// Kill is "kill T SIG".
+type Kill struct {
+	Target string
+	Signal int
+}
+
+// Caught is "caught T SIG => N"; N is the statement's expectation
+// (an Outcome of kind OutCount).
+type Caught struct {
+	Target string
+	Signal int
+}
+
+// Wait is "wait T".
+type Wait struct{ Target string }
+
+// UffdCmd names a userfaultfd operation.
+type UffdCmd string
+
+// userfaultfd operations.
+const (
+	UffdRegister   UffdCmd = "register"
+	UffdEvent      UffdCmd = "event"
+	UffdCopy       UffdCmd = "copy"
+	UffdZeropage   UffdCmd = "zeropage"
+	UffdPoison     UffdCmd = "poison"
+	UffdContinue   UffdCmd = "continue"
+	UffdWake       UffdCmd = "wake"
+	UffdWP         UffdCmd = "wp"
+	UffdUnregister UffdCmd = "unregister"
+)
+
+// Uffd is "uffd U CMD ...". Fields beyond Name and Cmd are set as the
+// command takes them.
+type Uffd struct {
+	Name string
+	Cmd  UffdCmd
+	Addr Addr   // all but event
+	Size uint64 // all but event
+	// register
+	Missing, WP, Minor bool
+	SigBus             bool
+	// copy
+	Value Byte
+	// wp
+	On bool
+}
+
+func (*Mmap) Keyword() string      { return "mmap" }
+func (*Munmap) Keyword() string    { return "munmap" }
+func (*Mprotect) Keyword() string  { return "mprotect" }
+func (*Madvise) Keyword() string   { return "madvise" }
+func (*File) Keyword() string      { return "file" }
+func (*Truncate) Keyword() string  { return "truncate" }
+func (*Rlimit) Keyword() string    { return "rlimit" }
+func (*Memlimit) Keyword() string  { return "memlimit" }
+func (*Hugepages) Keyword() string { return "hugepages" }
+func (*Read) Keyword() string      { return "read" }
+func (*Write) Keyword() string     { return "write" }
+func (*Exec) Keyword() string      { return "exec" }
+func (*Touch) Keyword() string     { return "touch" }
+func (*KRead) Keyword() string     { return "kread" }
+func (*KWrite) Keyword() string    { return "kwrite" }
+func (*KDeref) Keyword() string    { return "kderef" }
+func (*Thread) Keyword() string    { return "thread" }
+func (*Fork) Keyword() string      { return "fork" }
+func (*Sigaction) Keyword() string { return "sigaction" }
+func (*Kill) Keyword() string      { return "kill" }
+func (*Caught) Keyword() string    { return "caught" }
+func (*Wait) Keyword() string      { return "wait" }
+func (*Uffd) Keyword() string      { return "uffd" }
+
+// OutcomeKind is the kind of an expected or observed outcome.
+type OutcomeKind int
+
+// Outcome kinds (the table in the spec's "Expectations").
+const (
+	OutOK       OutcomeKind = iota // ok [VALUE]
+	OutSignal                      // SIGNAME CODE @ADDR [lsb=N]
+	OutErrno                       // ERRNO
+	OutKilled                      // killed SIGNAME
+	OutBlocked                     // blocked
+	OutFault                       // fault ADDR [write] [wp] [minor]
+	OutOops                        // oops (model only)
+	OutLivelock                    // livelock (model only)
+	OutCount                       // N, the expectation of caught
+)
+
+// Outcome is an expectation as written.
+type Outcome struct {
+	Pos  Pos
+	Kind OutcomeKind
+
+	// OutOK: the value, if one was given (a byte, possibly ret, or a count).
+	HasValue bool
+	Value    uint64
+	ValueRet bool // the value was written "ret"
+
+	// OutSignal, OutKilled.
+	Signal int
+	// OutSignal.
+	Code   int
+	Addr   Addr
+	HasLSB bool
+	LSB    int
+
+	// OutErrno.
+	Errno int
+
+	// OutFault: Addr holds the address.
+	FaultWrite, FaultWP, FaultMinor bool
+
+	// OutCount.
+	Count uint64
+}

@@ -1,0 +1,137 @@
+// Package sched is how code below the task layer sleeps on behalf of a task.
+//
+// A resolver that must wait (for a lock, for I/O, for a userfaultfd reply)
+// cannot import the task layer, which sits above it. It is handed a Sleeper
+// instead, implemented by the task layer: "sleep until this Event fires,
+// or until a signal of this kind arrives; tell me which". The modes are
+// the kernel's task states TASK_UNINTERRUPTIBLE, TASK_KILLABLE and
+// TASK_INTERRUPTIBLE.
+//
+// An Event tells its sleeper it was woken before the sleeper can run
+// again, so that a scheduler watching the tasks (the scenario runner)
+// always knows which are runnable: a wake is never in flight unseen.
+package sched
+
+import "sync"
+
+// Mode says which signals end a sleep.
+type Mode int
+
+// Sleep modes, as the kernel's task states.
+const (
+	// Uninterruptible sleeps end only when woken (TASK_UNINTERRUPTIBLE).
+	Uninterruptible Mode = iota
+	// Killable sleeps also end when a fatal signal is pending (TASK_KILLABLE).
+	Killable
+	// Interruptible sleeps end when any signal is pending (TASK_INTERRUPTIBLE).
+	Interruptible
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Uninterruptible:
+		return "uninterruptible"
+	case Killable:
+		return "killable"
+	case Interruptible:
+		return "interruptible"
+	}
+	return "mode?"
+}
+
+// Sleeper sleeps for one task.
+type Sleeper interface {
+	// Sleep blocks until ev fires, or until a signal that mode lets
+	// through is pending. It reports true when woken, false when
+	// interrupted. A signal already pending interrupts at once
+	// (signal_pending_state). Every Sleep is bounded: when the model
+	// shuts down, sleepers of every mode are interrupted.
+	Sleep(ev *Event, mode Mode) (woken bool)
+}
+
+// Waiter is told, synchronously, that an Event it sleeps on fired.
+type Waiter interface {
+	Woken()
+}
+
+// Event is a one-shot wake-up: a completion.
+type Event struct {
+	mu     sync.Mutex
+	ch     chan struct{}
+	fired  bool
+	waiter Waiter
+}
+
+// NewEvent returns an event that has not fired.
+func NewEvent() *Event { return &Event{ch: make(chan struct{})} }
+
+// Fire wakes the sleeper, if any, and every later Sleep on the event
+// returns at once (complete_all). Firing twice is harmless.
+func (e *Event) Fire() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fired {
+		return
+	}
+	e.fired = true
+	if e.waiter != nil {
+		e.waiter.Woken() // before the sleeper can run: no unseen wake
+		e.waiter = nil
+	}
+	close(e.ch)
+}
+
+// Fired reports whether the event has fired.
+func (e *Event) Fired() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.fired
+}
+
+// Done returns a channel closed when the event fires.
+func (e *Event) Done() <-chan struct{} { return e.ch }
+
+// Wait registers w as the event's sleeper. It reports false, registering
+// nothing, when the event already fired.
+func (e *Event) Wait(w Waiter) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fired {
+		return false
+	}
+	e.waiter = w
+	return true
+}
+
+// Cancel unregisters w, which stopped sleeping for another reason. It
+// reports whether the event fired meanwhile (and w was told so).
+func (e *Event) Cancel(w Waiter) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waiter == w {
+		e.waiter = nil
+	}
+	return e.fired
+}
+
+// NoSleep is a Sleeper for contexts that never wait: Sleep returns at
+// once, reporting whether the event already fired. It stands in for a task
+// in tests and for callers with nothing to interrupt them.
+type NoSleep struct{}
+
+// Sleep implements Sleeper.
+func (NoSleep) Sleep(ev *Event, _ Mode) bool { return ev.Fired() }
+
+// Blocking is a Sleeper that waits for the event alone, unless Stop is
+// closed first. It is for tests and tools without signals.
+type Blocking struct{ Stop <-chan struct{} }
+
+// Sleep implements Sleeper.
+func (b Blocking) Sleep(ev *Event, _ Mode) bool {
+	select {
+	case <-ev.Done():
+		return true
+	case <-b.Stop:
+		return ev.Fired()
+	}
+}
