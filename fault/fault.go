@@ -140,7 +140,7 @@ type Arch interface {
 	// AccessError reports whether vma forbids req, and how: 0 when it is
 	// allowed, else abi.SEGV_ACCERR or abi.SEGV_PKUERR (each arch's
 	// access_error and bad_area_access_error).
-	AccessError(vma *mm.VMA, req *Request) abi.Code
+	AccessError(vma *mm.VMA, req Request) abi.Code
 	// ReportsAccessErrorUnderVMALock: an access error found under the
 	// per-VMA lock is final (arm64, riscv). When false (x86) the fault
 	// retries under the mmap lock, which reports it.
@@ -184,7 +184,7 @@ type faultState struct {
 	h     *Handler
 	t     Task
 	m     *mm.MM
-	req   *Request
+	req   Request
 	flags vmfault.Flags
 	vma   *mm.VMA
 	held  lockHeld
@@ -229,7 +229,7 @@ func (fs *faultState) signalPending(ret vmfault.Reason) bool {
 // Handle resolves one fault and returns its final result. Whatever path
 // it takes, it returns holding no lock.
 func (h *Handler) Handle(t Task, req Request) Result {
-	fs := faultState{h: h, t: t, req: &req, flags: vmfault.FlagDefault}
+	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault}
 	fs.res.Addr = req.Addr
 	if req.User {
 		fs.flags |= vmfault.FlagUser
@@ -380,7 +380,7 @@ func (fs *faultState) decode(ret vmfault.Reason) Result {
 // any lock (bad_area_nosemaphore). Front ends use it for their early
 // cases so that the signal table stays in one place.
 func NoVMA(req Request) Result {
-	fs := faultState{req: &req}
+	fs := faultState{req: req}
 	fs.res.Addr = req.Addr
 	return fs.fail(BadArea, abi.SEGV_MAPERR)
 }

@@ -31,7 +31,7 @@ func (testArch) MprotectPKey(mm.Prot, int) int                  { return 0 }
 // access right. report says whether errors under the VMA lock are final.
 type policy struct{ report bool }
 
-func (p policy) AccessError(v *mm.VMA, req *Request) abi.Code {
+func (p policy) AccessError(v *mm.VMA, req Request) abi.Code {
 	if req.Access == mm.AccessWrite && v.Flags&mm.VMWrite == 0 || !v.Accessible() {
 		return abi.SEGV_ACCERR
 	}
@@ -62,10 +62,7 @@ func (t *task) AccountFault(major bool) {
 // Sleep is interrupted by a fatal signal, else reports whether the event fired.
 func (t *task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 	t.sleeps++
-	if ev.Fired() {
-		return true
-	}
-	return false
+	return ev.Fired()
 }
 
 // call records one call of the resolver double.

@@ -83,6 +83,10 @@ type Task struct {
 
 	minFlt, majFlt atomic.Int64
 
+	// The registers of the access in progress, user and kernel mode, as
+	// pt_regs live with the task. Used only by the task's own goroutine.
+	uregs, kregs Regs
+
 	sleepMu sync.Mutex // guards asleep; taken inside proc.mu and Event locks
 	asleep  bool
 }

@@ -41,12 +41,13 @@ func (t *Task) Touch(addr, size uint64, acc mm.Access, v byte) Outcome {
 // delivered signal ends it.
 func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 	arch := t.k.arch
-	r := Regs{Addr: addr, Access: acc, User: true, Insn: InsnUser}
+	r := &t.uregs
+	*r = Regs{Addr: addr, Access: acc, User: true, Insn: InsnUser}
 	for n := 0; n <= t.k.MaxRestarts; n++ {
-		if page := arch.Translate(t, &r); page != nil {
+		if page := arch.Translate(t, r); page != nil {
 			return access(page, addr, acc, v)
 		}
-		switch arch.Trap(t, &r) {
+		switch arch.Trap(t, r) {
 		case Emulated:
 			return OK()
 		case Livelock:
@@ -105,8 +106,9 @@ func (t *Task) copyUser(addr, size uint64, toUser bool, fill byte) (uint64, Trap
 	var done uint64
 	for done < size {
 		a := addr + done
-		r := Regs{Addr: a, Access: acc, Insn: insn, UAccess: true}
-		page, act := t.kernelTranslate(&r)
+		r := &t.kregs
+		*r = Regs{Addr: a, Access: acc, Insn: insn, UAccess: true}
+		page, act := t.kernelTranslate(r)
 		if page == nil {
 			return done, act
 		}
@@ -173,8 +175,9 @@ func (t *Task) KDeref(addr uint64, write bool) Outcome {
 		if write {
 			acc = mm.AccessWrite
 		}
-		r := Regs{Addr: addr, Access: acc, Insn: InsnBuggyDeref, UAccess: true}
-		page, act := t.kernelTranslate(&r)
+		r := &t.kregs
+		*r = Regs{Addr: addr, Access: acc, Insn: InsnBuggyDeref, UAccess: true}
+		page, act := t.kernelTranslate(r)
 		if page == nil {
 			return t.uaccessResult(0, act)
 		}

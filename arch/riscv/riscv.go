@@ -187,7 +187,7 @@ type policy struct{}
 
 // AccessError implements fault.Arch (access_error): a fetch needs
 // VM_EXEC, a load VM_READ or VM_WRITE, a store VM_WRITE.
-func (policy) AccessError(v *mm.VMA, req *fault.Request) abi.Code {
+func (policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
 	var need mm.VMFlags
 	switch req.Access {
 	case mm.AccessExec:

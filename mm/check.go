@@ -1,0 +1,54 @@
+package mm
+
+import (
+	"fmt"
+
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+)
+
+// MapCounts adds, for every frame the address space maps, the number of
+// entries mapping it to counts (the zero page excluded). Preconditions:
+// nothing changes the address space meanwhile.
+func (m *MM) MapCounts(counts map[*phys.Page]int) {
+	m.PT.Range(0, m.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
+		pte := t.Load(i)
+		if pte.Mapped() && !pte.Has(pgtable.Special) {
+			if p := m.phys.Lookup(pte.PFN()); p != nil {
+				counts[p]++
+			}
+		}
+		return true
+	})
+}
+
+// CheckVMAs verifies the VMA index: VMAs are page-aligned, non-empty,
+// ordered and disjoint, none is detached, and the lockless snapshot holds
+// the same VMAs. Preconditions: the mmap lock is held or nothing runs.
+func (m *MM) CheckVMAs() error {
+	var prev *VMA
+	n := 0
+	var err error
+	m.VMAs(func(v *VMA) bool {
+		n++
+		switch {
+		case v.Start&^pageMask != 0 || v.End&^pageMask != 0 || v.Start >= v.End:
+			err = fmt.Errorf("VMA [%#x,%#x) is malformed", v.Start, v.End)
+		case prev != nil && prev.End > v.Start:
+			err = fmt.Errorf("VMAs [%#x,%#x) and [%#x,%#x) overlap", prev.Start, prev.End, v.Start, v.End)
+		case v.Detached():
+			err = fmt.Errorf("VMA [%#x,%#x) is in the index but detached", v.Start, v.End)
+		case v.mm != m:
+			err = fmt.Errorf("VMA [%#x,%#x) belongs to another mm", v.Start, v.End)
+		}
+		prev = v
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if got := m.rcu.Load().Len(); got != n {
+		return fmt.Errorf("lockless snapshot has %d VMAs, the index %d", got, n)
+	}
+	return nil
+}
