@@ -51,6 +51,17 @@ func (s Status) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (s Status) MarshalText() ([]byte, error) { return []byte(strings.ToLower(s.String())), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Status) UnmarshalText(b []byte) error {
+	for st := Pass; st <= Error; st++ {
+		if strings.EqualFold(string(b), st.String()) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown status %q", b)
+}
+
 // Failure is one expectation that did not hold.
 type Failure struct {
 	Pos      string `json:"pos"`
@@ -325,7 +336,7 @@ func (r *run) check(st *scenario.Stmt, obs check.Observation) {
 		return
 	}
 	r.rep.Failures = append(r.rep.Failures, Failure{
-		Pos: st.Pos.String(), Stmt: st.Text,
+		Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
 		Expected: check.Expected(want, r.regions),
 		Actual:   check.Observed(obs, r.regions),
 		Note:     note,
@@ -399,7 +410,7 @@ func (r *run) step(st *scenario.Stmt) error {
 			return u
 		}
 		// An unresolvable operand is this statement's failure, not the file's.
-		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: st.Text,
+		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
 			Expected: check.Expected(st.ExpectFor(r.arch), r.regions), Actual: "not run", Note: err.Error()})
 		return nil
 	}

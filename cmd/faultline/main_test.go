@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// timing hides the one nondeterministic part of the output.
+var timing = regexp.MustCompile(`in [0-9.]+s`)
+
+func runCLI(args ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	code = execute(args, &out, &errb)
+	return timing.ReplaceAllString(out.String(), "in Xs"), errb.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+func TestRunGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"pass", []string{"run", "testdata/pass.fault"}, 0},
+		{"fail", []string{"run", "testdata/fail.fault"}, 1},
+		{"unsupported", []string{"run", "testdata/unsupported.fault"}, 0},
+		{"arch", []string{"run", "--arch", "riscv64", "testdata/pass.fault", "testdata/fail.fault"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runCLI(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, tc.code, errOut)
+			}
+			golden(t, tc.name, out)
+		})
+	}
+}
+
+func TestRunFileErrors(t *testing.T) {
+	out, errOut, code := runCLI("run", "testdata/bad.fault", "testdata/pass.fault")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	for _, want := range []string{"testdata/bad.fault:4:9: ", "testdata/bad.fault:5:6: "} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if !strings.Contains(out, "PASS  x86_64   cli-pass") {
+		t.Errorf("the good file did not run:\n%s", out)
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	out, _, code := runCLI("run", "--json", "testdata/fail.fault", "testdata/bad.fault")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	var got jsonRun
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.Summary.Failed != 1 || got.Summary.FileErrors != 1 || len(got.FileErrors) == 0 {
+		t.Fatalf("summary %+v, file errors %v", got.Summary, got.FileErrors)
+	}
+	r := got.Reports[0]
+	if r.Scenario != "cli-fail" || r.Arch != "x86_64" || len(r.Failures) != 1 || r.Failures[0].Pos != "testdata/fail.fault:6:1" {
+		t.Fatalf("report %+v", r)
+	}
+	if !strings.Contains(out, `"status": "fail"`) {
+		t.Errorf("statuses are not lower-case words:\n%s", out)
+	}
+}
+
+func TestRunCorpus(t *testing.T) {
+	out, errOut, code := runCLI("run")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "FAIL") || strings.Contains(out, "ERROR") {
+		t.Fatalf("the corpus does not pass:\n%s", out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--arch", "sparc"},
+		{"run", "testdata/no-such-file.fault"},
+		{"run", "--no-such-flag"},
+		{"frobnicate"},
+	} {
+		if _, _, code := runCLI(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, _, code := runCLI("help", "run")
+	if code != 0 || !strings.Contains(out, "Exit status") || !strings.Contains(out, "--arch") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	out, _, _ = runCLI("help")
+	if !strings.Contains(out, "run") {
+		t.Fatalf("help lists no commands:\n%s", out)
+	}
+}
