@@ -188,6 +188,31 @@ func Observed(obs Observation, env Env) string {
 	return "?"
 }
 
+// Symbolic prints an observation like Observed, but with addresses only
+// relative to regions (NAME+off), never absolute unless no region is near:
+// the form in which a host run and a model run, whose regions lie at
+// different addresses, can be compared.
+func Symbolic(obs Observation, env Env) string {
+	sym := func(a uint64) string {
+		s := env.Symbolize(a)
+		if i := strings.Index(s, " ("); i >= 0 {
+			return s[:i]
+		}
+		return s
+	}
+	switch obs.Kind {
+	case scenario.OutSignal:
+		s := fmt.Sprintf("%s %s @%s", obs.Signal, abi.CodeName(obs.Signal, obs.Code), sym(obs.Addr))
+		if obs.Signal == abi.SIGBUS {
+			s += fmt.Sprintf(" lsb=%d", obs.LSB)
+		}
+		return s
+	case scenario.OutFault:
+		return "fault @" + sym(obs.Addr) + faultFlags(obs.Write, obs.WP, obs.Minor)
+	}
+	return Observed(obs, env)
+}
+
 // Region is a bound region name.
 type Region struct {
 	Name       string
@@ -229,27 +254,41 @@ func (r *Regions) Resolve(a scenario.Addr) (uint64, bool) {
 // RetByte implements Env.
 func (r *Regions) RetByte() byte { return r.Ret }
 
-// Symbolize implements Env: NAME+off for an address in or just past a
-// region (the region starting closest below it), else the number.
+// Symbolize implements Env: NAME+off or NAME-off relative to the region
+// whose start is nearest (a region containing addr wins), within 16 MiB,
+// followed by the absolute address; else the number alone.
 func (r *Regions) Symbolize(addr uint64) string {
-	var best *Region
+	const near = 16 << 20
+	var best Region
+	var bestDist uint64
+	found := false
 	names := make([]string, 0, len(r.byName))
 	for n := range r.byName {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	sort.Strings(names) // ties go to the first name, whatever the map order
 	for _, n := range names {
 		g := r.byName[n]
-		if g.Start <= addr && addr-g.Start <= g.Len+1<<20 && (best == nil || g.Start > best.Start) {
-			gg := g
-			best = &gg
+		var dist uint64
+		switch {
+		case addr >= g.Start && addr-g.Start < g.Len:
+			dist = 0
+		case addr >= g.Start:
+			dist = addr - g.Start
+		default:
+			dist = g.Start - addr
+		}
+		if dist <= near && (!found || dist < bestDist) {
+			best, bestDist, found = g, dist, true
 		}
 	}
-	if best == nil {
+	switch {
+	case !found:
 		return fmt.Sprintf("%#x", addr)
-	}
-	if addr == best.Start {
+	case addr == best.Start:
 		return fmt.Sprintf("%s (%#x)", best.Name, addr)
+	case addr > best.Start:
+		return fmt.Sprintf("%s+%#x (%#x)", best.Name, addr-best.Start, addr)
 	}
-	return fmt.Sprintf("%s+%#x (%#x)", best.Name, addr-best.Start, addr)
+	return fmt.Sprintf("%s-%#x (%#x)", best.Name, best.Start-addr, addr)
 }

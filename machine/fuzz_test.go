@@ -159,24 +159,27 @@ func FuzzOperations(f *testing.F) {
 	f.Add([]byte{1, 0, 7, 7, 1, 8, 0, 0, 1, 0, 4, 0, 1, 3, 0, 10, 0, 0, 3, 0, 11, 0, 0, 0, 0})
 	f.Add([]byte{0, 0, 3, 3, 2, 0, 1, 1, 7, 3, 12, 0, 0, 0, 0, 7, 1, 0, 5, 0, 13, 0, 1, 0, 0, 5, 1, 0, 0, 0})
 	f.Add([]byte{0, 0, 3, 5, 2, 14, 0, 0, 1, 0, 15, 0, 0, 1, 0, 8, 0, 0, 0xf8, 0xf0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, arch := range machine.Arches() {
-			cfg := config.Default()
-			if len(data) > 0 && data[0]&0x80 != 0 {
-				cfg.ZeroPage = false
-			}
-			k, err := machine.New(arch, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := &world{t: t, k: k, tasks: []*kernel.Task{k.Spawn("main")}}
-			for i := 0; i+5 <= len(data) && i < 5*64; i += 5 {
-				w.step(data[i], [4]byte{data[i+1], data[i+2], data[i+3], data[i+4]})
-			}
-			k.KillAll()
-			if st := k.Phys().Stats(); st.InUse != 0 {
-				w.fatalf("%s: %d pages in use after every process exited", arch, st.InUse)
-			}
+	f.Fuzz(fuzzOne)
+}
+
+// fuzzOne runs one input on every modeled architecture.
+func fuzzOne(t *testing.T, data []byte) {
+	for _, arch := range machine.Arches() {
+		cfg := config.Default()
+		if len(data) > 0 && data[0]&0x80 != 0 {
+			cfg.ZeroPage = false
 		}
-	})
+		k, err := machine.New(arch, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &world{t: t, k: k, tasks: []*kernel.Task{k.Spawn("main")}}
+		for i := 0; i+5 <= len(data) && i < 5*64; i += 5 {
+			w.step(data[i], [4]byte{data[i+1], data[i+2], data[i+3], data[i+4]})
+		}
+		k.KillAll()
+		if st := k.Phys().Stats(); st.InUse != 0 {
+			w.fatalf("%s: %d pages in use after every process exited", arch, st.InUse)
+		}
+	}
 }

@@ -73,19 +73,36 @@ type Failure struct {
 
 // Report is the result of one scenario on one architecture.
 type Report struct {
-	Scenario   string        `json:"scenario"`
-	File       string        `json:"file"`
-	Arch       string        `json:"arch"`
-	Status     Status        `json:"status"`
-	Statements int           `json:"statements"` // statements run
-	Checked    int           `json:"checked"`    // expectations checked
-	Failures   []Failure     `json:"failures,omitempty"`
-	Reason     string        `json:"reason,omitempty"` // why it was skipped or errored
-	Duration   time.Duration `json:"duration_ns"`
+	Scenario   string    `json:"scenario"`
+	File       string    `json:"file"`
+	Arch       string    `json:"arch"`
+	Status     Status    `json:"status"`
+	Statements int       `json:"statements"` // statements run
+	Checked    int       `json:"checked"`    // expectations checked
+	Failures   []Failure `json:"failures,omitempty"`
+	// Steps has one entry per statement run, when Options.Record asks.
+	Steps    []Step        `json:"steps,omitempty"`
+	Reason   string        `json:"reason,omitempty"` // why it was skipped or errored
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Step is one statement's outcome in a recorded run.
+type Step struct {
+	Index    int    `json:"index"` // in Scenario.Body
+	Pos      string `json:"pos"`
+	Stmt     string `json:"statement"`
+	Checked  bool   `json:"checked"` // an outcome was compared (not a background start)
+	OK       bool   `json:"ok"`
+	Expected string `json:"expected"`
+	// Observed is the outcome with addresses relative to regions, as
+	// check.Symbolic prints it: comparable between runs at other addresses.
+	Observed string `json:"observed"`
 }
 
 // Options tune a run.
 type Options struct {
+	// Record keeps every statement's outcome in Report.Steps.
+	Record bool
 	// Config is the base configuration, before the scenario's pins;
 	// nil means config.Default().
 	Config *config.Kernel
@@ -148,7 +165,7 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 		settle = 10 * time.Second
 	}
 	r := &run{
-		s: s, arch: arch, k: k, rep: &rep, settle: settle,
+		s: s, arch: arch, k: k, rep: &rep, settle: settle, record: opts.Record,
 		actors:  map[string]*actor{},
 		byTask:  map[*kernel.Task]*actor{},
 		regions: check.NewRegions(k.Arch().RetByte()),
@@ -185,6 +202,9 @@ type run struct {
 	byTask  map[*kernel.Task]*actor
 	regions *check.Regions
 	wg      sync.WaitGroup
+
+	record bool // keep Steps
+	index  int  // of the statement being run
 
 	mu      sync.Mutex // guards running, spawned and inflight results
 	running int        // actors executing and not asleep
@@ -280,7 +300,8 @@ func (r *run) execute() {
 	main := r.k.Spawn("main")
 	r.addActor("main", main)
 	defer r.teardown()
-	for _, st := range r.s.Body {
+	for i, st := range r.s.Body {
+		r.index = i
 		err := r.step(st)
 		if err == nil {
 			continue
@@ -332,6 +353,12 @@ func (r *run) check(st *scenario.Stmt, obs check.Observation) {
 	r.rep.Checked++
 	want := st.ExpectFor(r.arch)
 	ok, note := check.Match(want, obs, r.regions)
+	if r.record {
+		r.rep.Steps = append(r.rep.Steps, Step{
+			Index: r.index, Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
+			Checked: true, OK: ok, Expected: check.Expected(want, r.regions), Observed: check.Symbolic(obs, r.regions),
+		})
+	}
 	if ok {
 		return
 	}
@@ -358,6 +385,19 @@ func observe(o kernel.Outcome) check.Observation {
 		return check.Observation{Kind: scenario.OutOops}
 	}
 	return check.Observation{Kind: scenario.OutLivelock}
+}
+
+// observeFor is the observation of st's outcome: only reads and kernel
+// copies have a value; an mmap's address or a fork's pid is bound or
+// dropped, never compared, since it depends on the layout.
+func observeFor(st *scenario.Stmt, o kernel.Outcome) check.Observation {
+	obs := observe(o)
+	switch st.Op.(type) {
+	case *scenario.Read, *scenario.KRead, *scenario.KWrite, *scenario.KDeref:
+	default:
+		obs.HasValue = false
+	}
+	return obs
 }
 
 var blocked = check.Observation{Kind: scenario.OutBlocked}
@@ -431,7 +471,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		return nil
 	}
 	if !st.Background {
-		r.check(st, observe(out))
+		r.check(st, observeFor(st, out))
 		r.afterward(st, out)
 	} else {
 		a.pending = fl
@@ -580,7 +620,7 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 			return nil, nil
 		}
 		target.pending = nil
-		r.check(st, observe(out))
+		r.check(st, observeFor(fl.stmt, out))
 		r.afterward(fl.stmt, out)
 		return nil, nil
 	case *scenario.File, *scenario.Truncate, *scenario.Memlimit, *scenario.Hugepages, *scenario.Uffd:
