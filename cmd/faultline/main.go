@@ -5,6 +5,7 @@
 // Usage:
 //
 //	faultline run [PATH...] [--arch ARCH] [--json]
+//	faultline conform [PATH...] [--json]
 //	faultline help [COMMAND]
 package main
 
@@ -64,5 +65,6 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(stdout, stderr))
+	root.AddCommand(newConformCmd(stdout, stderr))
 	return root
 }

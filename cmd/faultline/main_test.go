@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -129,5 +130,25 @@ func TestHelp(t *testing.T) {
 	out, _, _ = runCLI("help")
 	if !strings.Contains(out, "run") {
 		t.Fatalf("help lists no commands:\n%s", out)
+	}
+}
+
+// TestConform runs the oracle on this machine when it can: a right and a
+// deliberately wrong scenario.
+func TestConform(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the host kernel is the oracle only on Linux")
+	}
+	out, errOut, code := runCLI("conform", "testdata/pass.fault", "testdata/fail.fault")
+	if strings.Contains(errOut, "faultline:") && code == 2 {
+		t.Skipf("this host cannot run scenarios: %s", errOut)
+	}
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (one wrong expectation):\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"AGREE             cli-pass", "EXPECTATION WRONG cli-fail", "host:     SIGSEGV SEGV_ACCERR @A", "1 agree, 0 model wrong, 1 expectation wrong"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

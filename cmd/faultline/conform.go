@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline/faultline/conform"
+	"github.com/faultline/faultline/scenario"
+)
+
+func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "conform [PATH...]",
+		Short: "Run scenarios on the host kernel and on the model, and report every disagreement",
+		Long: `Run each scenario on this machine's own Linux kernel, through real system
+calls, and on the model of the host's architecture configured as the host
+is (default: the corpus built into the binary). Each scenario is classified:
+
+  agree              the expectation, the host and the model agree
+  model wrong        the host agrees with the expectation, the model does not
+  expectation wrong  the real kernel contradicts the expectation
+  skipped            the host cannot run it (a missing feature, a pinned
+                     config value the host does not have, a model-only
+                     statement or outcome); the reason is printed
+  error              a run broke
+
+The host run builds a small C executor with the machine's C compiler and
+drives it statement by statement: forks are real forks, threads real
+threads. Every statement has a time limit; one that does not finish is
+reported as blocked. Memory cgroups and the hugetlb pool need root.
+
+Exit status: 0 when every scenario that ran agrees three ways, 1 when one
+does not, 2 on errors in the files or when the host cannot run scenarios.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := loadFiles(args)
+			if err != nil {
+				return &exitError{2, err.Error()}
+			}
+			return runConform(cmd.Context(), files, asJSON, stdout, stderr)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+type conformSummary struct {
+	Agree            int            `json:"agree"`
+	ModelWrong       int            `json:"model_wrong"`
+	ExpectationWrong int            `json:"expectation_wrong"`
+	Skipped          int            `json:"skipped"`
+	Errors           int            `json:"errors"`
+	FileErrors       int            `json:"file_errors"`
+	SkipReasons      map[string]int `json:"skip_reasons,omitempty"`
+	Seconds          float64        `json:"seconds"`
+}
+
+type jsonConform struct {
+	Host       *conform.Host    `json:"host"`
+	Results    []conform.Result `json:"results"`
+	FileErrors []string         `json:"file_errors,omitempty"`
+	Summary    conformSummary   `json:"summary"`
+}
+
+func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	start := time.Now()
+	h, err := conform.Detect(ctx)
+	if err != nil {
+		return &exitError{2, err.Error()}
+	}
+	if !asJSON {
+		printHost(stdout, h)
+	}
+	sum := conformSummary{SkipReasons: map[string]int{}}
+	var results []conform.Result
+	var fileErrs []string
+	for _, f := range files {
+		s, err := scenario.Parse(f.name, f.src)
+		if err != nil {
+			sum.FileErrors++
+			for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+				fileErrs = append(fileErrs, line)
+				if !asJSON {
+					fmt.Fprintln(stderr, line)
+				}
+			}
+			continue
+		}
+		res := conform.RunOne(ctx, h, s)
+		results = append(results, res)
+		switch res.Class {
+		case conform.Agree:
+			sum.Agree++
+		case conform.ModelWrong:
+			sum.ModelWrong++
+		case conform.ExpectationWrong:
+			sum.ExpectationWrong++
+		case conform.Skipped:
+			sum.Skipped++
+			sum.SkipReasons[skipKind(res.Reason)]++
+		case conform.Broken:
+			sum.Errors++
+		}
+		if !asJSON {
+			printConform(stdout, res)
+		}
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(jsonConform{Host: h, Results: results, FileErrors: fileErrs, Summary: sum}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d skipped, %d errors (%d scenarios in %.1fs)\n",
+			sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.Skipped, sum.Errors, len(results), sum.Seconds)
+		reasons := make([]string, 0, len(sum.SkipReasons))
+		for r := range sum.SkipReasons {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for _, r := range reasons {
+			fmt.Fprintf(stdout, "  skipped %3d: %s\n", sum.SkipReasons[r], r)
+		}
+	}
+	switch {
+	case sum.FileErrors > 0:
+		return &exitError{code: 2}
+	case sum.ModelWrong+sum.ExpectationWrong+sum.Errors > 0:
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// skipKind groups skip reasons for the summary: the reason without the
+// position it names.
+func skipKind(reason string) string {
+	if i := strings.Index(reason, " ("); i > 0 && strings.HasSuffix(reason, ")") {
+		return reason[:i]
+	}
+	return reason
+}
+
+func printHost(w io.Writer, h *conform.Host) {
+	root := "not root"
+	if h.Root {
+		root = "root"
+	}
+	fmt.Fprintf(w, "host: %s, Linux %s, %s\n", h.Arch, h.Kernel, root)
+	fmt.Fprintf(w, "config: %s\n", h.Config.String())
+	keys := make([]string, 0, len(h.Missing))
+	for k := range h.Missing {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "lacks %s: %s\n", k, h.Missing[k])
+	}
+	for _, n := range h.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	fmt.Fprintln(w)
+}
+
+func printConform(w io.Writer, r conform.Result) {
+	label := strings.ToUpper(r.Class.String())
+	switch r.Class {
+	case conform.Skipped, conform.Broken:
+		fmt.Fprintf(w, "%-17s %s: %s\n", label, r.Scenario, r.Reason)
+	default:
+		fmt.Fprintf(w, "%-17s %s\n", label, r.Scenario)
+	}
+	for _, d := range r.Diffs {
+		fmt.Fprintf(w, "      %s: %s\n", d.Pos, d.Stmt)
+		fmt.Fprintf(w, "        expected: %s\n", d.Expected)
+		fmt.Fprintf(w, "        host:     %s\n", d.Host)
+		fmt.Fprintf(w, "        model:    %s\n", d.Model)
+	}
+}

@@ -1,0 +1,30 @@
+//go:build !linux
+
+package conform
+
+import (
+	"context"
+	"errors"
+
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/scenario"
+)
+
+// Host is the machine conformance runs on; off Linux there is none.
+type Host struct {
+	Arch, Kernel string
+	Root         bool
+	Config       config.Kernel
+	Missing      map[string]string
+	Notes        []string
+}
+
+// Detect fails: the host kernel is the oracle only on Linux.
+func Detect(context.Context) (*Host, error) {
+	return nil, errors.New("faultline conform runs scenarios on the host's Linux kernel: it needs Linux")
+}
+
+// RunOne is never reached off Linux.
+func RunOne(_ context.Context, h *Host, s *scenario.Scenario) Result {
+	return Result{Scenario: s.Name, File: s.Pos.File, Class: Broken, Reason: "not Linux"}
+}

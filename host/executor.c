@@ -1,0 +1,1552 @@
+//go:build ignore
+
+/*
+ * executor.c: faultline's host-kernel executor. It runs scenario statements
+ * on the machine's real Linux kernel, driven over a Unix socket by the Go
+ * package github.com/faultline/faultline/host. The wire protocol is
+ * host/PROTOCOL.md; read that first. Usage: executor SOCK DIR.
+ *
+ * Build: cc -std=gnu11 -O1 -Wall -Wextra -Werror -pthread -o X executor.c
+ * The first line, //go:build ignore, keeps the go tool from treating this
+ * file as a cgo source of package host (which has no cgo: it go:embeds the
+ * file and compiles it with Build); to C it is a comment.
+ * (C11 + pthreads, libc and Linux headers only; Linux x86_64 is the target,
+ * nothing here is x86-specific except what the kernel does).
+ *
+ * Points PROTOCOL.md leaves open, and how this file resolves them:
+ *
+ *  1. uffd_open's FEATURES_GRANTED: UFFDIO_API writes back the kernel's whole
+ *     supported mask, not what the context enabled. The reply is
+ *     FEATURES & supported (plus WP_UNPOPULATED when WP_ASYNC was asked for,
+ *     which the kernel implies): the features in force on that descriptor.
+ *     probe_uffd reports the kernel's whole mask.
+ *  2. A uffd handle name that is not open in this process: `err 9` (EBADF),
+ *     as for a closed descriptor, for every uffd_* command, uffd_close too.
+ *     uffd_open of a name already open: `proto`. At most 16 handles per
+ *     process (`proto` beyond).
+ *  3. SIGSEGV and SIGBUS always stay on the executor's handler. A fault the
+ *     kernel raises (si_code > 0) during an access command becomes the
+ *     `sig` reply. One sent by kill/tgkill (si_code <= 0) follows what
+ *     `sigaction SIG catch|ignore|default` last said for that signal (an
+ *     emulated disposition, per process, inherited by fork): catch counts it
+ *     like any caught signal, ignore drops it, default (the initial state)
+ *     resets the kernel disposition to SIG_DFL and re-sends it, so the
+ *     process dies of it. A fault outside any access (an executor bug)
+ *     takes the default action: the process dies of it.
+ *  4. fork: the child closes every descriptor >= 3 it inherited (all of
+ *     them are executor infrastructure: actor and waiter connections, and
+ *     userfaultfds; mmap and kread/kwrite files are closed after each call),
+ *     starts with an empty uffd table (a handle names a userfaultfd of the
+ *     process that opened it; the kernel drops the registrations in the
+ *     child without EVENT_FORK), zero caught-signal counters, and is the only
+ *     actor of its process. 0, 1 and 2 stay. It keeps the alternate signal
+ *     stack of the thread that forked (fork copies both the setting and the
+ *     memory).
+ *  5. `exit` has no reply; the Go side sees the connection close.
+ *  6. userfaultfds are opened O_CLOEXEC | O_NONBLOCK, not O_NONBLOCK off:
+ *     the kernel's userfaultfd_poll() returns EPOLLERR at once, always, for
+ *     a descriptor without O_NONBLOCK ("poll() never guarantees that read
+ *     won't block"), so `uffd_event U TIMEOUT_MS` could not poll with a
+ *     timeout, and a blocking read() could block forever. O_NONBLOCK only
+ *     changes read() and poll() of the descriptor (which only uffd_event
+ *     uses), not how faults are raised, queued or resolved. uffd_event
+ *     reads, and polls for the time left while the read says EAGAIN (so a
+ *     message another thread took, or a fault woken before it was read,
+ *     cannot block it): `err 110` (ETIMEDOUT) at the deadline; TIMEOUT_MS 0
+ *     only tries once. A non-pagefault message is `ok EVENTTYPE` (decimal);
+ *     the descriptor a UFFD_EVENT_FORK message carries stays open, unnamed.
+ *  7. kread/kwrite files are named DIR/.kio-PID-N, created O_EXCL and removed
+ *     after the call. Errors while preparing the file are `err E` too.
+ *     The sizes of `file`, `kread` and `uffd_copy` (which write or
+ *     allocate that much) are capped at 1 GiB (`proto` beyond), so bad
+ *     input cannot exhaust the disk or memory.
+ *  8. probe_zero_page: a PFN the kernel hides (0: no CAP_SYS_ADMIN) is
+ *     `err 1` (EPERM); a page not present after the read is `err 61`
+ *     (ENODATA); a failing open/pread of pagemap is its errno.
+ *  9. A waiter whose waitpid fails (SIGCHLD set to ignore: the kernel reaps
+ *     the child itself, ECHILD) closes its connection without `exited`.
+ * 10. Parsing is lenient where that cannot be ambiguous: runs of spaces or
+ *     tabs separate words, a trailing \r is dropped. Numbers are decimal
+ *     (never octal) or 0x/0X hex, unsigned, no sign; a value that does not
+ *     fit its parameter (32 bits for PROT, FLAGS, ADVICE; int for PID,
+ *     TID; 1..64 for SIG, 0 too for kill; a byte for VALUE and FILL; 0 or 1
+ *     for ON) is `proto`. `touch` also accepts `read`/`write` for `r`/`w`. Names (files,
+ *     actors, uffd handles) are 1..64 printable characters; file names must
+ *     not contain '/' nor be "." or ".."; actor names must not start with
+ *     '@' (the protocol's @waiter). Lines are at most 1023 bytes.
+ * 11. kill is exactly tgkill(PID, TID, SIG), so TID 0 is `err 22`.
+ * 12. The executor resets every signal disposition to SIG_DFL and unblocks
+ *     every signal at start, so the inherited state of the Go side (ignored
+ *     SIGPIPE/SIGHUP, a mask) does not leak into scenarios.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <linux/userfaultfd.h>
+
+/* Definitions newer than some installed kernel headers. */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1ULL << 15)
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+struct fl_uffdio_poison { /* struct uffdio_poison, Linux 6.6 */
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t updated;
+};
+#define FL_UFFDIO_POISON _IOWR(UFFDIO, 0x08, struct fl_uffdio_poison)
+#ifndef __NR_userfaultfd
+#define __NR_userfaultfd 323
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#ifndef BUS_MCEERR_AR
+#define BUS_MCEERR_AR 4
+#endif
+#ifndef BUS_MCEERR_AO
+#define BUS_MCEERR_AO 5
+#endif
+
+#define PAGE 4096UL
+#define ALTSTACK_SIZE (64 * 1024)
+#define LINE_CAP 1024
+#define NAME_CAP 64
+#define MAX_WORDS 10
+#define MAX_UFFD 16
+#define CONNECT_TRIES 300 /* x 10 ms */
+#define SIZE_CAP (1ULL << 30)
+
+/* ---- process-wide state ---- */
+
+static const char *g_sock;
+static const char *g_dir;
+static atomic_int g_actors;    /* actor threads alive in this process */
+static atomic_ulong g_seq;     /* kread/kwrite file names */
+
+static pthread_mutex_t g_uffd_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char name[NAME_CAP + 1];
+	int fd;
+} g_uffd[MAX_UFFD];
+
+/* Emulated disposition of SIGSEGV/SIGBUS for signals sent with kill. */
+enum { DISP_DEFAULT, DISP_CATCH, DISP_IGNORE };
+static volatile sig_atomic_t g_disp_segv, g_disp_bus;
+
+/* ---- per-thread state ---- */
+
+static __thread int t_conn = -1;
+static __thread sigjmp_buf t_jb;
+static __thread volatile sig_atomic_t t_in_access;
+static __thread volatile int t_signo, t_code, t_lsb;
+static __thread volatile uint64_t t_addr;
+/*
+ * Handler-run counters, by actor slot and signal, in one MAP_SHARED page
+ * mapped before any fork: any actor of any process of the run can read any
+ * actor's counts, also while that actor is blocked in a command.
+ */
+#define MAX_SLOTS 64
+static volatile unsigned long (*g_counts)[_NSIG];
+static __thread int t_slot;
+static __thread struct {
+	char data[LINE_CAP];
+	size_t len;
+} t_in;
+
+static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
+
+static void die(const char *what)
+{
+	fprintf(stderr, "executor[%d]: %s: %s\n", (int)getpid(), what, strerror(errno));
+	_exit(2);
+}
+
+/* ---- signal handlers ---- */
+
+static volatile sig_atomic_t *async_disp(int sig)
+{
+	return sig == SIGSEGV ? &g_disp_segv : &g_disp_bus;
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (si->si_code > 0) {
+		if (t_in_access) {
+			t_signo = sig;
+			t_code = si->si_code;
+			t_addr = (uint64_t)(uintptr_t)si->si_addr;
+			t_lsb = (sig == SIGBUS && (si->si_code == BUS_MCEERR_AR ||
+						   si->si_code == BUS_MCEERR_AO))
+					? si->si_addr_lsb
+					: 0;
+			t_in_access = 0;
+			siglongjmp(t_jb, 1);
+		}
+		/* A fault in the executor itself: default action on return. */
+		signal(sig, SIG_DFL);
+		return;
+	}
+	switch (*async_disp(sig)) {
+	case DISP_CATCH:
+		__atomic_add_fetch(&g_counts[t_slot][sig], 1, __ATOMIC_RELAXED);
+		return;
+	case DISP_IGNORE:
+		return;
+	default: {
+		sigset_t s;
+		signal(sig, SIG_DFL);
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+		syscall(SYS_tgkill, getpid(), gettid_(), sig);
+		return;
+	}
+	}
+}
+
+static void catch_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (sig > 0 && sig < _NSIG)
+		__atomic_add_fetch(&g_counts[t_slot][sig], 1, __ATOMIC_RELAXED);
+}
+
+static void install_fault_handler(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = fault_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL) != 0)
+		die("sigaction");
+}
+
+static void setup_altstack(void)
+{
+	stack_t ss;
+	void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap altstack");
+	ss.ss_sp = p;
+	ss.ss_size = ALTSTACK_SIZE;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL) != 0)
+		die("sigaltstack");
+}
+
+/* ---- connection ---- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int connect_sock(void)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(g_sock) >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa.sun_path, g_sock);
+	for (int i = 0; i < CONNECT_TRIES; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+			return fd;
+		int e = errno;
+		close(fd);
+		if (e != ENOENT && e != ECONNREFUSED && e != EAGAIN && e != EINTR) {
+			errno = e;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
+static void send_str(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return; /* the next recv sees the end */
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void sendf_fd(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sendf_fd(int fd, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof buf - 2)
+		n = (int)(sizeof buf - 2);
+	buf[n++] = '\n';
+	send_str(fd, buf, (size_t)n);
+}
+
+#define reply(...) sendf_fd(t_conn, __VA_ARGS__)
+
+static void reply_ok(void) { reply("ok"); }
+static void reply_u(uint64_t v) { reply("ok %" PRIu64, v); }
+static void reply_err(int e) { reply("err %d", e); }
+static void reply_sig(void)
+{
+	reply("sig %d %d 0x%" PRIx64 " %d", (int)t_signo, (int)t_code, (uint64_t)t_addr,
+	      (int)t_lsb);
+}
+
+/*
+ * read_line reads one line into buf (NUL-terminated, without '\n').
+ * Returns its length, -1 at the end of the connection, -2 for a line that
+ * was too long (it has been consumed).
+ */
+static int read_line(char *buf)
+{
+	int too_long = 0;
+	for (;;) {
+		char *nl = memchr(t_in.data, '\n', t_in.len);
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - t_in.data);
+			if (!too_long) {
+				memcpy(buf, t_in.data, n);
+				buf[n] = 0;
+			}
+			memmove(t_in.data, nl + 1, t_in.len - n - 1);
+			t_in.len -= n + 1;
+			return too_long ? -2 : (int)n;
+		}
+		if (t_in.len == sizeof t_in.data) {
+			too_long = 1; /* drop what we have, keep looking for the end */
+			t_in.len = 0;
+		}
+		ssize_t r = recv(t_conn, t_in.data + t_in.len, sizeof t_in.data - t_in.len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		t_in.len += (size_t)r;
+	}
+}
+
+/* ---- parsing helpers ---- */
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	int base = 10;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (*s == 0 || strlen(s) > 20)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (base == 10 ? !(*p >= '0' && *p <= '9')
+			       : !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+				   (*p >= 'A' && *p <= 'F')))
+			return -1;
+	}
+	errno = 0;
+	char *end;
+	unsigned long long x = strtoull(s, &end, base);
+	if (errno != 0 || *end != 0)
+		return -1;
+	*v = (uint64_t)x;
+	return 0;
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > NAME_CAP)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Actor names: '@' starts the names the protocol reserves (@waiter). */
+static int valid_actor_name(const char *s) { return valid_name(s) && s[0] != '@'; }
+
+static int valid_file_name(const char *s)
+{
+	return valid_name(s) && strchr(s, '/') == NULL && strcmp(s, ".") != 0 &&
+	       strcmp(s, "..") != 0;
+}
+
+static int dir_path(char *out, size_t cap, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", g_dir, name);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Arguments of the command being run; parsed by the helpers below. */
+struct args {
+	int n;
+	char **w; /* w[0] is the command */
+	int bad;  /* a parse error was already replied */
+};
+
+static uint64_t arg_u64(struct args *a, int i)
+{
+	uint64_t v = 0;
+	if (a->bad)
+		return 0;
+	if (parse_u64(a->w[i], &v) != 0) {
+		reply("proto %s: bad number '%.64s'", a->w[0], a->w[i]);
+		a->bad = 1;
+	}
+	return v;
+}
+
+static uint64_t arg_max(struct args *a, int i, uint64_t max)
+{
+	uint64_t v = arg_u64(a, i);
+	if (!a->bad && v > max) {
+		reply("proto %s: %.64s is out of range", a->w[0], a->w[i]);
+		a->bad = 1;
+	}
+	return v;
+}
+
+/* A raw int parameter (PROT, FLAGS, ADVICE): any 32-bit pattern. */
+static int arg_bits(struct args *a, int i) { return (int)(uint32_t)arg_max(a, i, UINT32_MAX); }
+
+static int arg_int(struct args *a, int i) { return (int)arg_max(a, i, INT_MAX); }
+
+static int arg_sig(struct args *a, int i, int allow_zero)
+{
+	int s = (int)arg_max(a, i, _NSIG - 1);
+	if (!a->bad && s == 0 && !allow_zero) {
+		reply("proto %s: signal 0", a->w[0]);
+		a->bad = 1;
+	}
+	return s;
+}
+
+/* ---- guarded accesses ---- */
+
+enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE };
+
+struct access {
+	int kind;
+	int fd;
+	uint64_t addr, size;
+	unsigned val;
+	uint64_t out; /* value read, or syscall result */
+	int err;      /* errno of the syscall */
+};
+
+/*
+ * guarded runs one access with the fault handler armed. It returns 0 when
+ * the access completed and 1 when a fault signal was caught (t_signo ...).
+ */
+static int __attribute__((noinline)) guarded(struct access *volatile ac)
+{
+	if (sigsetjmp(t_jb, 1) != 0)
+		return 1;
+	t_in_access = 1;
+	switch (ac->kind) {
+	case ACC_READ:
+		ac->out = *(volatile uint8_t *)(uintptr_t)ac->addr;
+		break;
+	case ACC_WRITE:
+		*(volatile uint8_t *)(uintptr_t)ac->addr = (uint8_t)ac->val;
+		break;
+	case ACC_EXEC: {
+		long (*f)(long, long, long) = (long (*)(long, long, long))(uintptr_t)ac->addr;
+		ac->out = (uint64_t)f(0, 0, 0);
+		break;
+	}
+	case ACC_TOUCH_R:
+	case ACC_TOUCH_W:
+		for (uint64_t off = 0; off < ac->size; off += PAGE) {
+			volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(ac->addr + off);
+			if (ac->kind == ACC_TOUCH_R)
+				(void)*p;
+			else
+				*p = 0x41;
+			if (off > UINT64_MAX - PAGE)
+				break;
+		}
+		break;
+	case ACC_SYSREAD:
+	case ACC_SYSWRITE: {
+		ssize_t r = ac->kind == ACC_SYSREAD
+				    ? read(ac->fd, (void *)(uintptr_t)ac->addr, (size_t)ac->size)
+				    : write(ac->fd, (const void *)(uintptr_t)ac->addr, (size_t)ac->size);
+		ac->err = r < 0 ? errno : 0;
+		ac->out = (uint64_t)r;
+		break;
+	}
+	}
+	t_in_access = 0;
+	return 0;
+}
+
+/* ---- commands ---- */
+
+static void cmd_mmap(struct args *a)
+{
+	uint64_t len = arg_u64(a, 1);
+	int prot = arg_bits(a, 2), flags = arg_bits(a, 3);
+	uint64_t addr = arg_u64(a, 4);
+	uint64_t off = arg_max(a, 6, INT64_MAX);
+	const char *file = a->w[5];
+	if (a->bad)
+		return;
+	int fd = -1;
+	if (strcmp(file, "-") != 0) {
+		char path[PATH_MAX];
+		if (!valid_file_name(file) || dir_path(path, sizeof path, file) != 0) {
+			reply("proto mmap: bad file name");
+			return;
+		}
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			reply_err(errno);
+			return;
+		}
+	}
+	void *p = mmap((void *)(uintptr_t)addr, (size_t)len, prot, flags, fd, (off_t)off);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (p == MAP_FAILED)
+		reply_err(e);
+	else
+		reply("ok 0x%" PRIxPTR, (uintptr_t)p);
+}
+
+static void reply_rc(int rc)
+{
+	if (rc == 0)
+		reply_ok();
+	else
+		reply_err(errno);
+}
+
+static void cmd_munmap(struct args *a)
+{
+	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
+	if (!a->bad)
+		reply_rc(munmap((void *)(uintptr_t)addr, (size_t)len));
+}
+
+static void cmd_mprotect(struct args *a)
+{
+	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
+	int prot = arg_bits(a, 3);
+	if (!a->bad)
+		reply_rc(mprotect((void *)(uintptr_t)addr, (size_t)len, prot));
+}
+
+static void cmd_madvise(struct args *a)
+{
+	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
+	int adv = arg_bits(a, 3);
+	if (!a->bad)
+		reply_rc(madvise((void *)(uintptr_t)addr, (size_t)len, adv));
+}
+
+/* fill_fd writes size bytes of fill to fd; returns 0 or an errno. */
+static int fill_fd(int fd, uint64_t size, int fill)
+{
+	static const size_t chunk = 1 << 20;
+	char *buf = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return errno;
+	memset(buf, fill, chunk);
+	int e = 0;
+	while (size > 0) {
+		size_t n = size < chunk ? (size_t)size : chunk;
+		ssize_t w = write(fd, buf, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			e = errno;
+			break;
+		}
+		if (w == 0) {
+			e = EIO;
+			break;
+		}
+		size -= (uint64_t)w;
+	}
+	munmap(buf, chunk);
+	return e;
+}
+
+static void cmd_file(struct args *a)
+{
+	uint64_t size = arg_max(a, 2, SIZE_CAP);
+	int fill = (int)arg_max(a, 3, 255);
+	char path[PATH_MAX];
+	if (a->bad)
+		return;
+	if (!valid_file_name(a->w[1]) || dir_path(path, sizeof path, a->w[1]) != 0) {
+		reply("proto file: bad file name");
+		return;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		reply_err(errno);
+		return;
+	}
+	int e = fill_fd(fd, size, fill);
+	close(fd);
+	if (e)
+		reply_err(e);
+	else
+		reply_ok();
+}
+
+static void cmd_truncate(struct args *a)
+{
+	uint64_t size = arg_max(a, 2, INT64_MAX);
+	char path[PATH_MAX];
+	if (a->bad)
+		return;
+	if (!valid_file_name(a->w[1]) || dir_path(path, sizeof path, a->w[1]) != 0) {
+		reply("proto truncate: bad file name");
+		return;
+	}
+	reply_rc(truncate(path, (off_t)size));
+}
+
+static void cmd_rlimit_stack(struct args *a)
+{
+	uint64_t size = arg_u64(a, 1);
+	struct rlimit rl;
+	if (a->bad)
+		return;
+	if (getrlimit(RLIMIT_STACK, &rl) != 0) {
+		reply_err(errno);
+		return;
+	}
+	rl.rlim_cur = (rlim_t)size;
+	if (rl.rlim_max != RLIM_INFINITY && (rl.rlim_cur == RLIM_INFINITY || rl.rlim_max < rl.rlim_cur))
+		rl.rlim_max = rl.rlim_cur;
+	reply_rc(setrlimit(RLIMIT_STACK, &rl));
+}
+
+static void run_access(struct access *ac)
+{
+	if (guarded(ac)) {
+		reply_sig();
+		return;
+	}
+	switch (ac->kind) {
+	case ACC_READ:
+		reply_u(ac->out);
+		break;
+	case ACC_SYSREAD:
+	case ACC_SYSWRITE:
+		if ((int64_t)ac->out < 0)
+			reply_err(ac->err);
+		else
+			reply_u(ac->out);
+		break;
+	default:
+		reply_ok();
+	}
+}
+
+static void cmd_read(struct args *a)
+{
+	struct access ac = {.kind = ACC_READ, .addr = arg_u64(a, 1)};
+	if (!a->bad)
+		run_access(&ac);
+}
+
+static void cmd_write(struct args *a)
+{
+	struct access ac = {.kind = ACC_WRITE, .addr = arg_u64(a, 1), .val = (unsigned)arg_max(a, 2, 255)};
+	if (!a->bad)
+		run_access(&ac);
+}
+
+static void cmd_exec(struct args *a)
+{
+	struct access ac = {.kind = ACC_EXEC, .addr = arg_u64(a, 1)};
+	if (!a->bad)
+		run_access(&ac);
+}
+
+static void cmd_touch(struct args *a)
+{
+	struct access ac = {.addr = arg_u64(a, 1), .size = arg_u64(a, 2)};
+	if (a->bad)
+		return;
+	const char *m = a->w[3];
+	if (strcmp(m, "r") == 0 || strcmp(m, "read") == 0)
+		ac.kind = ACC_TOUCH_R;
+	else if (strcmp(m, "w") == 0 || strcmp(m, "write") == 0)
+		ac.kind = ACC_TOUCH_W;
+	else {
+		reply("proto touch: mode must be r or w");
+		return;
+	}
+	run_access(&ac);
+}
+
+/* kio_file creates a fresh file in DIR holding size bytes of fill. */
+static int kio_file(char *path, size_t cap, uint64_t size, int fill)
+{
+	int n = snprintf(path, cap, "%s/.kio-%d-%lu", g_dir, (int)getpid(),
+			 (unsigned long)atomic_fetch_add(&g_seq, 1));
+	if (n < 0 || (size_t)n >= cap)
+		return ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	int e = fill_fd(fd, size, fill);
+	close(fd);
+	if (e)
+		unlink(path);
+	return e;
+}
+
+static void cmd_kread(struct args *a)
+{
+	struct access ac = {.kind = ACC_SYSREAD, .addr = arg_u64(a, 1), .size = arg_max(a, 2, SIZE_CAP)};
+	int fill = (int)arg_max(a, 3, 255);
+	char path[PATH_MAX];
+	if (a->bad)
+		return;
+	int e = kio_file(path, sizeof path, ac.size, fill);
+	if (e) {
+		reply_err(e);
+		return;
+	}
+	ac.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ac.fd < 0) {
+		reply_err(errno);
+		unlink(path);
+		return;
+	}
+	run_access(&ac);
+	close(ac.fd);
+	unlink(path);
+}
+
+static void cmd_kwrite(struct args *a)
+{
+	struct access ac = {.kind = ACC_SYSWRITE, .addr = arg_u64(a, 1), .size = arg_u64(a, 2)};
+	char path[PATH_MAX];
+	if (a->bad)
+		return;
+	int e = kio_file(path, sizeof path, 0, 0);
+	if (e) {
+		reply_err(e);
+		return;
+	}
+	ac.fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (ac.fd < 0) {
+		reply_err(errno);
+		unlink(path);
+		return;
+	}
+	run_access(&ac);
+	close(ac.fd);
+	unlink(path);
+}
+
+/* ---- actors ---- */
+
+static void serve(void);
+
+static void __attribute__((noreturn)) actor_exit(void)
+{
+	if (t_conn >= 0) {
+		close(t_conn);
+		t_conn = -1;
+	}
+	if (atomic_fetch_sub(&g_actors, 1) == 1)
+		_exit(0);
+	stack_t ss = {.ss_flags = SS_DISABLE};
+	stack_t old;
+	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) {
+		sigaltstack(&ss, NULL);
+		munmap(old.ss_sp, old.ss_size);
+	}
+	pthread_exit(NULL);
+}
+
+/* actor_run connects as actor name, says hello and serves commands. */
+static void __attribute__((noreturn)) actor_run(const char *name)
+{
+	t_conn = connect_sock();
+	if (t_conn < 0) {
+		fprintf(stderr, "executor[%d]: actor %s: connect: %s\n", (int)getpid(), name,
+			strerror(errno));
+		actor_exit();
+	}
+	sendf_fd(t_conn, "hello %s %d %d", name, (int)getpid(), (int)gettid_());
+	serve();
+	actor_exit();
+}
+
+struct thread_arg {
+	char name[NAME_CAP + 1];
+	int slot;
+};
+
+static void *thread_start(void *arg)
+{
+	struct thread_arg *ta = arg;
+	char name[NAME_CAP + 1];
+	snprintf(name, sizeof name, "%s", ta->name);
+	t_slot = ta->slot;
+	free(ta);
+	setup_altstack();
+	actor_run(name);
+}
+
+/* arg_slot parses an actor slot; a bad one is replied to. */
+static int arg_slot(struct args *a, int i)
+{
+	uint64_t v = arg_u64(a, i);
+	if (!a->bad && v >= MAX_SLOTS) {
+		reply("proto %s: slot %.32s out of range", a->w[0], a->w[i]);
+		a->bad = 1;
+	}
+	return (int)v;
+}
+
+static void cmd_thread(struct args *a)
+{
+	if (!valid_actor_name(a->w[1])) {
+		reply("proto thread: bad name");
+		return;
+	}
+	int slot = arg_slot(a, 2);
+	if (a->bad)
+		return;
+	struct thread_arg *name = malloc(sizeof *name);
+	if (name == NULL) {
+		reply_err(errno);
+		return;
+	}
+	snprintf(name->name, sizeof name->name, "%s", a->w[1]);
+	name->slot = slot;
+	for (int i = 0; i < _NSIG; i++)
+		g_counts[slot][i] = 0;
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&g_actors, 1);
+	int r = pthread_create(&th, &attr, thread_start, name);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		atomic_fetch_sub(&g_actors, 1);
+		free(name);
+		reply_err(r);
+		return;
+	}
+	reply_ok();
+}
+
+static void *waiter_start(void *arg)
+{
+	pid_t child = (pid_t)(intptr_t)arg;
+	int fd = connect_sock();
+	if (fd >= 0)
+		sendf_fd(fd, "hello @waiter %d %d", (int)getpid(), (int)gettid_());
+	int st = 0;
+	pid_t r;
+	do
+		r = waitpid(child, &st, __WALL);
+	while (r < 0 && errno == EINTR);
+	if (fd >= 0) {
+		if (r == child)
+			sendf_fd(fd, "exited %d %d", (int)child, st);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void close_from(int lowfd)
+{
+	if (syscall(__NR_close_range, (unsigned)lowfd, ~0U, 0) == 0)
+		return;
+	/* Fallback: close what /proc/self/fd lists, in bounded passes. */
+	for (int pass = 0; pass < 4; pass++) {
+		DIR *d = opendir("/proc/self/fd");
+		if (d == NULL)
+			break;
+		int fds[256], n = 0, dfd = dirfd(d);
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL && n < 256) {
+			int fd = atoi(de->d_name);
+			if (fd >= lowfd && fd != dfd && de->d_name[0] != '.')
+				fds[n++] = fd;
+		}
+		closedir(d);
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		if (n < 256)
+			break;
+	}
+}
+
+static void cmd_fork(struct args *a)
+{
+	char name[NAME_CAP + 1];
+	if (!valid_actor_name(a->w[1])) {
+		reply("proto fork: bad name");
+		return;
+	}
+	snprintf(name, sizeof name, "%s", a->w[1]);
+	int slot = arg_slot(a, 2);
+	if (a->bad)
+		return;
+
+	pthread_mutex_lock(&g_uffd_mu);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child: one thread, this one. Forget the parent's actors. */
+		pthread_mutex_init(&g_uffd_mu, NULL);
+		close_from(3);
+		for (int i = 0; i < MAX_UFFD; i++) {
+			g_uffd[i].name[0] = 0;
+			g_uffd[i].fd = -1;
+		}
+		atomic_store(&g_actors, 1);
+		t_slot = slot;
+		for (int i = 0; i < _NSIG; i++)
+			g_counts[slot][i] = 0;
+		t_in.len = 0;
+		t_conn = -1;
+		actor_run(name);
+	}
+	int e = errno;
+	pthread_mutex_unlock(&g_uffd_mu);
+	if (pid < 0) {
+		reply_err(e);
+		return;
+	}
+	/* The waiter starts with every signal blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&th, &attr, waiter_start, (void *)(intptr_t)pid);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		reply_err(r);
+		return;
+	}
+	reply_u((uint64_t)pid);
+}
+
+static void cmd_sigaction(struct args *a)
+{
+	int sig = arg_sig(a, 1, 0);
+	if (a->bad)
+		return;
+	const char *m = a->w[2];
+	int disp;
+	if (strcmp(m, "catch") == 0)
+		disp = DISP_CATCH;
+	else if (strcmp(m, "ignore") == 0)
+		disp = DISP_IGNORE;
+	else if (strcmp(m, "default") == 0)
+		disp = DISP_DEFAULT;
+	else {
+		reply("proto sigaction: want catch, ignore or default");
+		return;
+	}
+	if (sig == SIGSEGV || sig == SIGBUS) {
+		*async_disp(sig) = disp;
+		reply_ok();
+		return;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	if (disp == DISP_CATCH) {
+		sa.sa_sigaction = catch_handler;
+		sa.sa_flags = SA_SIGINFO;
+	} else {
+		sa.sa_handler = disp == DISP_IGNORE ? SIG_IGN : SIG_DFL;
+	}
+	reply_rc(sigaction(sig, &sa, NULL));
+}
+
+static void cmd_kill(struct args *a)
+{
+	int pid = arg_int(a, 1), tid = arg_int(a, 2), sig = arg_sig(a, 3, 1);
+	if (!a->bad)
+		reply_rc((int)syscall(SYS_tgkill, pid, tid, sig));
+}
+
+static void cmd_caught(struct args *a)
+{
+	int slot = arg_slot(a, 1);
+	int sig = arg_sig(a, 2, 0);
+	if (!a->bad)
+		reply_u(__atomic_load_n(&g_counts[slot][sig], __ATOMIC_RELAXED));
+}
+
+static void cmd_faults(struct args *a)
+{
+	(void)a;
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		reply_err(errno);
+	else
+		reply("ok %ld %ld", ru.ru_minflt, ru.ru_majflt);
+}
+
+/* ---- userfaultfd ---- */
+
+/* uffd_new opens a userfaultfd; returns it or -errno. */
+static int uffd_new(void)
+{
+	int fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	int e = errno;
+	if (e != EPERM && e != ENOSYS)
+		return -e;
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -e;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	int e2 = errno;
+	close(dev);
+	return fd >= 0 ? fd : -e2;
+}
+
+/* uffd_find returns the descriptor of handle name, or -1. */
+static int uffd_find(const char *name)
+{
+	int fd = -1;
+	pthread_mutex_lock(&g_uffd_mu);
+	for (int i = 0; i < MAX_UFFD; i++)
+		if (g_uffd[i].fd >= 0 && strcmp(g_uffd[i].name, name) == 0)
+			fd = g_uffd[i].fd;
+	pthread_mutex_unlock(&g_uffd_mu);
+	return fd;
+}
+
+/* uffd_arg returns handle a->w[1]'s descriptor, or replies err EBADF. */
+static int uffd_arg(struct args *a)
+{
+	if (a->bad)
+		return -1;
+	int fd = uffd_find(a->w[1]);
+	if (fd < 0)
+		reply_err(EBADF);
+	return fd;
+}
+
+static void cmd_uffd_open(struct args *a)
+{
+	uint64_t want = arg_u64(a, 2);
+	if (a->bad)
+		return;
+	if (!valid_name(a->w[1])) {
+		reply("proto uffd_open: bad name");
+		return;
+	}
+	pthread_mutex_lock(&g_uffd_mu);
+	int slot = -1, dup = 0;
+	for (int i = 0; i < MAX_UFFD; i++) {
+		if (g_uffd[i].fd >= 0 && strcmp(g_uffd[i].name, a->w[1]) == 0)
+			dup = 1;
+		if (g_uffd[i].fd < 0 && slot < 0)
+			slot = i;
+	}
+	if (dup || slot < 0) {
+		pthread_mutex_unlock(&g_uffd_mu);
+		reply("proto uffd_open: %s", dup ? "handle already open" : "too many handles");
+		return;
+	}
+	int fd = uffd_new();
+	if (fd < 0) {
+		pthread_mutex_unlock(&g_uffd_mu);
+		reply_err(-fd);
+		return;
+	}
+	struct uffdio_api api = {.api = UFFD_API, .features = want};
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		int e = errno;
+		close(fd);
+		pthread_mutex_unlock(&g_uffd_mu);
+		reply_err(e);
+		return;
+	}
+	snprintf(g_uffd[slot].name, sizeof g_uffd[slot].name, "%s", a->w[1]);
+	g_uffd[slot].fd = fd;
+	pthread_mutex_unlock(&g_uffd_mu);
+	uint64_t granted = want & api.features;
+	if (want & UFFD_FEATURE_WP_ASYNC)
+		granted |= UFFD_FEATURE_WP_UNPOPULATED & api.features;
+	reply_u(granted);
+}
+
+static void cmd_uffd_close(struct args *a)
+{
+	int found = 0;
+	pthread_mutex_lock(&g_uffd_mu);
+	for (int i = 0; i < MAX_UFFD; i++) {
+		if (g_uffd[i].fd >= 0 && strcmp(g_uffd[i].name, a->w[1]) == 0) {
+			close(g_uffd[i].fd);
+			g_uffd[i].fd = -1;
+			g_uffd[i].name[0] = 0;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&g_uffd_mu);
+	if (found)
+		reply_ok();
+	else
+		reply_err(EBADF);
+}
+
+static void cmd_uffd_register(struct args *a)
+{
+	struct uffdio_register r = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)},
+				    .mode = arg_u64(a, 4)};
+	int fd = uffd_arg(a);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, UFFDIO_REGISTER, &r) != 0)
+		reply_err(errno);
+	else
+		reply_u(r.ioctls);
+}
+
+static void cmd_uffd_unregister(struct args *a)
+{
+	struct uffdio_range r = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)};
+	int fd = uffd_arg(a);
+	if (fd >= 0)
+		reply_rc(ioctl(fd, UFFDIO_UNREGISTER, &r));
+}
+
+static void cmd_uffd_wake(struct args *a)
+{
+	struct uffdio_range r = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)};
+	int fd = uffd_arg(a);
+	if (fd >= 0)
+		reply_rc(ioctl(fd, UFFDIO_WAKE, &r));
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cmd_uffd_event(struct args *a)
+{
+	uint64_t tmo = arg_max(a, 2, INT_MAX);
+	int fd = uffd_arg(a);
+	if (fd < 0)
+		return;
+	int64_t deadline = now_ms() + (int64_t)tmo;
+	struct uffd_msg m;
+	for (;;) {
+		/* The descriptor is O_NONBLOCK (see 6 at the top): poll, then read. */
+		ssize_t n = read(fd, &m, sizeof m);
+		if (n == (ssize_t)sizeof m)
+			break;
+		if (n >= 0) {
+			reply_err(EIO);
+			return;
+		}
+		if (errno != EAGAIN && errno != EINTR) {
+			reply_err(errno);
+			return;
+		}
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			reply_err(ETIMEDOUT);
+			return;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR) {
+			reply_err(errno);
+			return;
+		}
+		if (r > 0 && (p.revents & POLLNVAL)) {
+			reply_err(EBADF);
+			return;
+		}
+	}
+	if (m.event == UFFD_EVENT_PAGEFAULT)
+		reply("event 0x%" PRIx64 " %" PRIu64, (uint64_t)m.arg.pagefault.address,
+		      (uint64_t)m.arg.pagefault.flags);
+	else
+		reply_u(m.event);
+}
+
+/* src_buffer maps a page-aligned buffer of len bytes (rounded up) of fill. */
+static void *src_buffer(uint64_t len, int fill, size_t *maplen)
+{
+	*maplen = (size_t)((len + PAGE - 1) & ~(PAGE - 1));
+	if (*maplen == 0)
+		*maplen = PAGE;
+	void *p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, fill, *maplen);
+	return p;
+}
+
+static void cmd_uffd_copy(struct args *a)
+{
+	uint64_t dst = arg_u64(a, 2), len = arg_max(a, 3, SIZE_CAP);
+	int fill = (int)arg_max(a, 4, 255);
+	int fd = uffd_arg(a);
+	if (fd < 0)
+		return;
+	size_t maplen;
+	void *src = src_buffer(len, fill, &maplen);
+	if (src == NULL) {
+		reply_err(errno);
+		return;
+	}
+	struct uffdio_copy c = {.dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len, .mode = 0};
+	int rc = ioctl(fd, UFFDIO_COPY, &c);
+	int e = errno;
+	munmap(src, maplen);
+	if (rc != 0)
+		reply_err(e);
+	else
+		reply_u((uint64_t)c.copy);
+}
+
+static void cmd_uffd_zeropage(struct args *a)
+{
+	struct uffdio_zeropage z = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	int fd = uffd_arg(a);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, UFFDIO_ZEROPAGE, &z) != 0)
+		reply_err(errno);
+	else
+		reply_u((uint64_t)z.zeropage);
+}
+
+static void cmd_uffd_poison(struct args *a)
+{
+	struct fl_uffdio_poison p = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	int fd = uffd_arg(a);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, FL_UFFDIO_POISON, &p) != 0)
+		reply_err(errno);
+	else
+		reply_u((uint64_t)p.updated);
+}
+
+static void cmd_uffd_continue(struct args *a)
+{
+	struct uffdio_continue c = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	int fd = uffd_arg(a);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, UFFDIO_CONTINUE, &c) != 0)
+		reply_err(errno);
+	else
+		reply_u((uint64_t)c.mapped);
+}
+
+static void cmd_uffd_wp(struct args *a)
+{
+	struct uffdio_writeprotect w = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	w.mode = arg_max(a, 4, 1) ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
+	int fd = uffd_arg(a);
+	if (fd >= 0)
+		reply_rc(ioctl(fd, UFFDIO_WRITEPROTECT, &w));
+}
+
+/* ---- probes ---- */
+
+static void cmd_probe_guard(struct args *a)
+{
+	(void)a;
+	char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		reply_err(errno);
+		return;
+	}
+	int rc = madvise(p + PAGE, PAGE, 102 /* MADV_GUARD_INSTALL */);
+	int e = errno;
+	munmap(p, 2 * PAGE);
+	if (rc == 0)
+		reply_ok();
+	else
+		reply_err(e);
+}
+
+static void cmd_probe_uffd(struct args *a)
+{
+	(void)a;
+	int fd = uffd_new();
+	if (fd < 0) {
+		reply_err(-fd);
+		return;
+	}
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	int rc = ioctl(fd, UFFDIO_API, &api);
+	int e = errno;
+	close(fd);
+	if (rc != 0)
+		reply_err(e);
+	else
+		reply_u(api.features);
+}
+
+static void cmd_probe_zero_page(struct args *a)
+{
+	(void)a;
+	volatile uint8_t *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		reply_err(errno);
+		return;
+	}
+	(void)p[0];
+	(void)p[PAGE];
+	uint64_t ent[2] = {0, 0};
+	int e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		e = errno;
+	else {
+		off_t off = (off_t)((uintptr_t)p / PAGE * sizeof(uint64_t));
+		ssize_t n = pread(fd, ent, sizeof ent, off);
+		if (n < 0)
+			e = errno;
+		else if (n != (ssize_t)sizeof ent)
+			e = EIO;
+		close(fd);
+	}
+	munmap((void *)p, 2 * PAGE);
+	if (e) {
+		reply_err(e);
+		return;
+	}
+	const uint64_t pfn_mask = (1ULL << 55) - 1, present = 1ULL << 63;
+	if (!(ent[0] & present) || !(ent[1] & present)) {
+		reply_err(ENODATA);
+		return;
+	}
+	uint64_t a0 = ent[0] & pfn_mask, a1 = ent[1] & pfn_mask;
+	if (a0 == 0 || a1 == 0) {
+		reply_err(EPERM);
+		return;
+	}
+	reply_u(a0 == a1 ? 1 : 0);
+}
+
+static void cmd_exit(struct args *a)
+{
+	(void)a;
+	_exit(0);
+}
+
+/* ---- dispatch ---- */
+
+static const struct command {
+	const char *name;
+	int nargs;
+	void (*fn)(struct args *);
+	const char *usage;
+} commands[] = {
+	{"mmap", 6, cmd_mmap, "mmap LEN PROT FLAGS ADDR FILE OFF"},
+	{"munmap", 2, cmd_munmap, "munmap ADDR LEN"},
+	{"mprotect", 3, cmd_mprotect, "mprotect ADDR LEN PROT"},
+	{"madvise", 3, cmd_madvise, "madvise ADDR LEN ADVICE"},
+	{"file", 3, cmd_file, "file NAME SIZE FILL"},
+	{"truncate", 2, cmd_truncate, "truncate NAME SIZE"},
+	{"rlimit_stack", 1, cmd_rlimit_stack, "rlimit_stack SIZE"},
+	{"read", 1, cmd_read, "read ADDR"},
+	{"write", 2, cmd_write, "write ADDR VALUE"},
+	{"exec", 1, cmd_exec, "exec ADDR"},
+	{"touch", 3, cmd_touch, "touch ADDR SIZE r|w"},
+	{"kread", 3, cmd_kread, "kread ADDR SIZE FILL"},
+	{"kwrite", 2, cmd_kwrite, "kwrite ADDR SIZE"},
+	{"thread", 2, cmd_thread, "thread NAME SLOT"},
+	{"fork", 2, cmd_fork, "fork NAME SLOT"},
+	{"sigaction", 2, cmd_sigaction, "sigaction SIG catch|ignore|default"},
+	{"kill", 3, cmd_kill, "kill PID TID SIG"},
+	{"caught", 2, cmd_caught, "caught SLOT SIG"},
+	{"faults", 0, cmd_faults, "faults"},
+	{"uffd_open", 2, cmd_uffd_open, "uffd_open U FEATURES"},
+	{"uffd_register", 4, cmd_uffd_register, "uffd_register U ADDR LEN MODE"},
+	{"uffd_unregister", 3, cmd_uffd_unregister, "uffd_unregister U ADDR LEN"},
+	{"uffd_event", 2, cmd_uffd_event, "uffd_event U TIMEOUT_MS"},
+	{"uffd_copy", 4, cmd_uffd_copy, "uffd_copy U ADDR LEN FILL"},
+	{"uffd_zeropage", 3, cmd_uffd_zeropage, "uffd_zeropage U ADDR LEN"},
+	{"uffd_poison", 3, cmd_uffd_poison, "uffd_poison U ADDR LEN"},
+	{"uffd_continue", 3, cmd_uffd_continue, "uffd_continue U ADDR LEN"},
+	{"uffd_wake", 3, cmd_uffd_wake, "uffd_wake U ADDR LEN"},
+	{"uffd_wp", 4, cmd_uffd_wp, "uffd_wp U ADDR LEN ON"},
+	{"uffd_close", 1, cmd_uffd_close, "uffd_close U"},
+	{"probe_guard", 0, cmd_probe_guard, "probe_guard"},
+	{"probe_uffd", 0, cmd_probe_uffd, "probe_uffd"},
+	{"probe_zero_page", 0, cmd_probe_zero_page, "probe_zero_page"},
+	{"exit", 0, cmd_exit, "exit"},
+};
+
+static void dispatch(char *line, size_t len)
+{
+	char *w[MAX_WORDS];
+	int n = 0;
+	if (memchr(line, 0, len) != NULL) {
+		reply("proto NUL byte in command");
+		return;
+	}
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = 0;
+	for (char *p = line; *p;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == 0)
+			break;
+		if (n == MAX_WORDS) {
+			reply("proto too many words");
+			return;
+		}
+		w[n++] = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		if (*p)
+			*p++ = 0;
+	}
+	if (n == 0) {
+		reply("proto empty command");
+		return;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(c->name, w[0]) != 0)
+			continue;
+		if (n - 1 != c->nargs) {
+			reply("proto usage: %s", c->usage);
+			return;
+		}
+		struct args a = {.n = n, .w = w, .bad = 0};
+		c->fn(&a);
+		return;
+	}
+	reply("proto unknown command '%.64s'", w[0]);
+}
+
+static void serve(void)
+{
+	char line[LINE_CAP + 1];
+	for (;;) {
+		int n = read_line(line);
+		if (n == -1)
+			return;
+		if (n == -2) {
+			reply("proto line too long");
+			continue;
+		}
+		dispatch(line, (size_t)n);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: executor SOCK DIR\n");
+		return 2;
+	}
+	g_sock = argv[1];
+	g_dir = argv[2];
+	g_counts = mmap(NULL, MAX_SLOTS * sizeof *g_counts, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g_counts == MAP_FAILED)
+		die("mmap counters");
+	for (int i = 0; i < MAX_UFFD; i++)
+		g_uffd[i].fd = -1;
+
+	/* A clean signal state: every disposition default, nothing blocked. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	for (int s = 1; s < _NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &dfl, NULL); /* fails harmlessly for libc's own */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	install_fault_handler(SIGSEGV);
+	install_fault_handler(SIGBUS);
+
+	setup_altstack();
+	atomic_store(&g_actors, 1);
+	actor_run("main");
+}

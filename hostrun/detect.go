@@ -1,0 +1,321 @@
+//go:build linux
+
+package hostrun
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/host"
+)
+
+// Host is what this machine is and can do, detected once per run.
+type Host struct {
+	// Arch is the Linux name of the machine's architecture.
+	Arch string
+	// Kernel is the running kernel's release.
+	Kernel string
+	// Root: the runner has the privileges memory cgroups, hugetlb pools
+	// and root-only madvise need.
+	Root bool
+	// Config is the kernel configuration, as far as it can be detected;
+	// Detected lists the keys read off the machine (the others keep the
+	// defaults and Notes say so).
+	Config   config.Kernel
+	Detected map[string]bool
+	// Missing maps each `needs` feature the host lacks to the reason.
+	Missing map[string]string
+	// UffdFeatures is the kernel's userfaultfd feature mask.
+	UffdFeatures uint64
+	// Memcg is where memory cgroups are made, and its version (1 or 2).
+	Memcg        string
+	MemcgVersion int
+	Notes        []string
+
+	bin string // the built executor
+}
+
+// linuxArch maps GOARCH to the kernel's name.
+func linuxArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "arm64"
+	case "riscv64":
+		return "riscv64"
+	case "ppc64le":
+		return "ppc64le"
+	case "s390x":
+		return "s390x"
+	case "loong64":
+		return "loongarch64"
+	}
+	return runtime.GOARCH
+}
+
+// Detect builds the executor and probes the machine.
+func Detect(ctx context.Context) (*Host, error) {
+	bin, err := host.Build(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("building the host executor: %w", err)
+	}
+	h := &Host{Arch: linuxArch(), Root: os.Geteuid() == 0, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}, bin: bin}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	h.detectConfig()
+	if err := h.probe(ctx); err != nil {
+		return nil, err
+	}
+	h.detectMemcg()
+	h.detectHugetlb()
+	return h, nil
+}
+
+func (h *Host) set(key, value, source string) {
+	if err := h.Config.Set(key, value); err != nil {
+		h.Notes = append(h.Notes, fmt.Sprintf("%s: %v", source, err))
+		return
+	}
+	h.Detected[key] = true
+}
+
+func readTrim(path string) (string, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(b)), true
+}
+
+// detectConfig reads the configuration keys off /proc and /sys.
+func (h *Host) detectConfig() {
+	cmdline, _ := readTrim("/proc/cmdline")
+	args := map[string]string{}
+	for _, f := range strings.Fields(cmdline) {
+		k, v, _ := strings.Cut(f, "=")
+		args[k] = v
+	}
+	if v, ok := args["stack_guard_gap"]; ok {
+		h.set("stack_guard_gap", v, "stack_guard_gap= on the kernel command line")
+	} else {
+		h.set("stack_guard_gap", "256", "default")
+	}
+	if v, ok := readTrim("/proc/sys/vm/mmap_min_addr"); ok {
+		h.set("mmap_min_addr", v, "/proc/sys/vm/mmap_min_addr")
+	}
+	if v, ok := readTrim("/sys/kernel/mm/transparent_hugepage/enabled"); ok {
+		if i, j := strings.Index(v, "["), strings.Index(v, "]"); i >= 0 && j > i {
+			h.set("thp", v[i+1:j], "transparent_hugepage/enabled")
+		}
+	}
+	flags := cpuFlags()
+	if flags["ospke"] {
+		h.set("pkeys", "y", "cpuinfo ospke")
+	} else {
+		h.set("pkeys", "n", "cpuinfo has no ospke")
+	}
+	if v := meminfo("SwapTotal"); v >= 0 {
+		h.set("swap", strconv.FormatInt(v*1024, 10), "/proc/meminfo SwapTotal")
+	}
+	switch mf := kconfig("CONFIG_MEMORY_FAILURE"); {
+	case mf == "y":
+		h.set("memory_failure", "y", "/proc/config.gz")
+	case mf == "n":
+		h.set("memory_failure", "n", "/proc/config.gz")
+	default:
+		// Without the config, its sysctls tell: they exist only with it.
+		if _, err := os.Stat("/proc/sys/vm/memory_failure_early_kill"); err == nil {
+			h.set("memory_failure", "y", "/proc/sys/vm/memory_failure_early_kill")
+		} else {
+			h.set("memory_failure", "n", "no /proc/sys/vm/memory_failure_early_kill")
+		}
+	}
+	if h.Arch == "x86_64" {
+		h.set("vsyscall", vsyscallMode(), "/proc/self/maps")
+	}
+}
+
+// probe asks the executor what only a running process can find out.
+func (h *Host) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	ex, err := host.Start(ctx, h.bin)
+	if err != nil {
+		return fmt.Errorf("starting the host executor: %w", err)
+	}
+	defer ex.Close()
+	main, err := ex.Actor("main", 5*time.Second)
+	if err != nil {
+		return err
+	}
+	do := func(cmd string) (host.Reply, error) { return main.Do(cmd, 5*time.Second) }
+
+	if r, err := do("probe_zero_page"); err == nil && r.Kind == "ok" && len(r.Vals) == 1 {
+		h.set("zero_page", map[bool]string{true: "on", false: "off"}[r.Vals[0] == 1], "probe: two fresh read-faulted pages share a PFN")
+	} else {
+		h.Notes = append(h.Notes, fmt.Sprintf("zero_page not detected (%v %v): default kept", r.Kind, err))
+	}
+	// 5-level paging: a hint above 47 bits is honoured only with 57-bit user addresses.
+	if h.Arch == "x86_64" || h.Arch == "riscv64" {
+		r, err := do(fmt.Sprintf("mmap 4096 %d %d 0x%x - 0", protRead, mapPrivate|mapAnonymous|mapFixedNoReplace, uint64(1)<<50))
+		if err == nil {
+			if r.Kind == "ok" {
+				h.set("pgtable_levels", "5", "probe: an address above 47 bits could be mapped")
+			} else {
+				h.set("pgtable_levels", "4", "probe: no address above 47 bits")
+			}
+		}
+	}
+	if r, err := do("probe_guard"); err != nil || r.Kind != "ok" {
+		h.Missing["guard"] = "MADV_GUARD_INSTALL is not supported (Linux 6.13+)"
+	}
+	r, err := do("probe_uffd")
+	switch {
+	case err != nil || r.Kind != "ok" || len(r.Vals) == 0:
+		h.Missing["uffd"] = "userfaultfd is not available"
+		h.Missing["uffd-wp"] = h.Missing["uffd"]
+		h.Missing["uffd-poison"] = h.Missing["uffd"]
+	default:
+		h.UffdFeatures = r.Vals[0]
+		if h.UffdFeatures&uffdFeaturePagefaultFlagWP == 0 {
+			h.Missing["uffd-wp"] = "userfaultfd write-protect is not supported"
+		}
+		if h.UffdFeatures&uffdFeaturePoison == 0 {
+			h.Missing["uffd-poison"] = "UFFDIO_POISON is not supported"
+		}
+	}
+	return nil
+}
+
+// detectMemcg finds a hierarchy with the memory controller: v2 if the
+// unified hierarchy has it, else v1.
+func (h *Host) detectMemcg() {
+	if !h.Root {
+		h.Missing["memcg"] = "memory cgroups need root"
+		return
+	}
+	if c, ok := readTrim("/sys/fs/cgroup/cgroup.controllers"); ok && strings.Contains(" "+c+" ", " memory ") {
+		h.Memcg, h.MemcgVersion = "/sys/fs/cgroup", 2
+		return
+	}
+	for _, dir := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory,cpu"} {
+		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
+			h.Memcg, h.MemcgVersion = dir, 1
+			return
+		}
+	}
+	h.Missing["memcg"] = "no cgroup hierarchy has the memory controller"
+}
+
+// detectHugetlb checks that 2 MiB huge pages can be reserved.
+func (h *Host) detectHugetlb() {
+	switch {
+	case !h.Root:
+		h.Missing["hugetlb"] = "the hugetlb pool needs root"
+	case meminfo("Hugepagesize") != 2048:
+		h.Missing["hugetlb"] = "the default huge page size is not 2 MiB"
+	default:
+		if _, err := os.Stat("/proc/sys/vm/nr_hugepages"); err != nil {
+			h.Missing["hugetlb"] = "no /proc/sys/vm/nr_hugepages"
+		}
+	}
+}
+
+func cpuFlags() map[string]bool {
+	out := map[string]bool{}
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == "flags" {
+			for _, fl := range strings.Fields(v) {
+				out[fl] = true
+			}
+			break
+		}
+	}
+	return out
+}
+
+// meminfo returns a /proc/meminfo value in kB, or -1.
+func meminfo(key string) int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && k == key {
+			fs := strings.Fields(v)
+			if len(fs) > 0 {
+				n, err := strconv.ParseInt(fs[0], 10, 64)
+				if err == nil {
+					return n
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// kconfig returns "y", "m" or "n" for option from /proc/config.gz, or ""
+// when the kernel does not expose its configuration.
+func kconfig(option string) string {
+	f, err := os.Open("/proc/config.gz")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(z, 16<<20))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, option+"="); ok {
+			return v
+		}
+		if line == "# "+option+" is not set" {
+			return "n"
+		}
+	}
+	return "n"
+}
+
+// vsyscallMode reads the vsyscall page's permissions in /proc/self/maps.
+func vsyscallMode() string {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return "xonly"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasSuffix(line, "[vsyscall]") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], "r") {
+				return "emulate"
+			}
+			return "xonly"
+		}
+	}
+	return "none"
+}

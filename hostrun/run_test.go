@@ -1,0 +1,124 @@
+//go:build linux
+
+package hostrun
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/runner"
+	"github.com/faultline/faultline/scenario"
+)
+
+var detected *Host
+
+func detect(t *testing.T) *Host {
+	t.Helper()
+	if detected != nil {
+		return detected
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h, err := Detect(ctx)
+	if err != nil {
+		t.Skipf("cannot run scenarios on this host: %v", err)
+	}
+	detected = h
+	return h
+}
+
+func parse(t *testing.T, src string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("t.fault", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestDetect(t *testing.T) {
+	h := detect(t)
+	if h.Arch == "" || h.Kernel == "" {
+		t.Fatalf("host %+v", h)
+	}
+	for _, key := range []string{"stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page"} {
+		if !h.Detected[key] {
+			t.Errorf("config %s was not detected (notes: %v)", key, h.Notes)
+		}
+	}
+	if min, ok := readTrim("/proc/sys/vm/mmap_min_addr"); ok {
+		if got, _ := h.Config.Get("mmap_min_addr"); got != min {
+			t.Errorf("mmap_min_addr %s, /proc says %s", got, min)
+		}
+	}
+	t.Logf("host %s %s root=%v config %s missing %v", h.Arch, h.Kernel, h.Root, h.Config.String(), h.Missing)
+}
+
+// TestOracleCanFail: a deliberately wrong expectation is a failure of the
+// host run, with the real kernel's outcome.
+func TestOracleCanFail(t *testing.T) {
+	h := detect(t)
+	rep := h.Run(context.Background(), parse(t, `scenario wrong
+mmap A 1p r private anon
+write A 1 => ok
+read A => ok 0
+`), Options{})
+	if rep.Status != runner.Fail || len(rep.Failures) != 1 {
+		t.Fatalf("status %v %s, failures %+v", rep.Status, rep.Reason, rep.Failures)
+	}
+	f := rep.Failures[0]
+	if f.Pos != "t.fault:3:1" || !strings.HasPrefix(f.Actual, "SIGSEGV SEGV_ACCERR @A") {
+		t.Fatalf("failure %+v", f)
+	}
+}
+
+// TestBlockedIsBounded: a statement that never finishes is reported as
+// blocked within the limits, and the run ends.
+func TestBlockedIsBounded(t *testing.T) {
+	h := detect(t)
+	if why := h.Missing["uffd"]; why != "" {
+		t.Skip(why)
+	}
+	s := parse(t, `scenario hang
+mmap A 1p rw private anon
+uffd U register A 1p missing
+thread T
+T: read A &
+wait T => blocked
+read A => ok 0
+`)
+	start := time.Now()
+	rep := h.Run(context.Background(), s, Options{BlockAfter: 100 * time.Millisecond, Limit: time.Second})
+	if rep.Status != runner.Fail || len(rep.Failures) != 1 || rep.Failures[0].Actual != "blocked" {
+		t.Fatalf("status %v %s, failures %+v, want the last read to block", rep.Status, rep.Reason, rep.Failures)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("the run took %v", d)
+	}
+}
+
+func TestSkip(t *testing.T) {
+	h := detect(t)
+	tests := []struct {
+		src, want string
+	}{
+		{"scenario a\nkderef 0\n", "model-only statement kderef"},
+		{"scenario b\nread 0 => oops\n", "model-only outcome oops"},
+		{"scenario c\narch riscv64 arm64 ppc64le s390x\n", "does not run on"},
+		{"scenario d\nread 0x10 => SIGSEGV SEGV_MAPERR @0x10\n", ""},
+	}
+	if h.Arch == "riscv64" {
+		tests[2].src = "scenario c\narch x86_64\n"
+	}
+	if got, _ := h.Config.Get("pkeys"); got == "n" {
+		tests = append(tests, struct{ src, want string }{"scenario e\nconfig pkeys=y\n", "config pkeys=y is pinned; the host has pkeys=n"})
+	}
+	for _, tc := range tests {
+		got := h.Skip(parse(t, tc.src))
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%q: skip %q, want %q", tc.src, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,418 @@
+//go:build linux
+
+package hostrun
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/check"
+	"github.com/faultline/faultline/host"
+	"github.com/faultline/faultline/runner"
+	"github.com/faultline/faultline/scenario"
+)
+
+// step runs one statement on the host.
+func (r *hrun) step(st *scenario.Stmt) error {
+	act := r.actors[st.Actor]
+	if act == nil {
+		return fmt.Errorf("%s: unknown actor %s", st.Pos, st.Actor)
+	}
+	if act.pending != nil {
+		if _, isWait := st.Op.(*scenario.Wait); !isWait {
+			return fmt.Errorf("%s: actor %s is still running the statement at %s", st.Pos, st.Actor, act.pending.stmt.Pos)
+		}
+	}
+	addr := func(a scenario.Addr) (uint64, bool) {
+		v, ok := r.regions.Resolve(a)
+		if !ok {
+			r.rep.Failures = append(r.rep.Failures, failureNotRun(st, fmt.Sprintf("%s: region %s is not bound: its mmap did not succeed", a.Pos, a.Name)))
+		}
+		return v, ok
+	}
+	plain := &hpending{}
+	switch op := st.Op.(type) {
+	case *scenario.Mmap:
+		prot := protBits(op.Prot)
+		flags := mapPrivate
+		if op.Shared {
+			flags = mapShared
+		}
+		file, off := "-", uint64(0)
+		if op.File == "" {
+			flags |= mapAnonymous
+		} else {
+			file, off = op.File, op.Off
+		}
+		for _, f := range []struct {
+			on  bool
+			bit int
+		}{{op.GrowsDown, mapGrowsDown}, {op.Populate, mapPopulate}, {op.Locked, mapLocked}, {op.NoReserve, mapNoReserve}, {op.Hugetlb, mapHugetlb}} {
+			if f.on {
+				flags |= f.bit
+			}
+		}
+		at := uint64(0)
+		if op.At != nil {
+			v, ok := addr(*op.At)
+			if !ok {
+				return nil
+			}
+			at, flags = v, flags|mapFixedNoReplace
+		}
+		name, size := op.Name, op.Size
+		p := &hpending{bind: func(rep host.Reply) {
+			if len(rep.Vals) > 0 {
+				r.regions.Bind(name, rep.Vals[0], size)
+			}
+		}}
+		return r.send(act, st, fmt.Sprintf("mmap %d %d %d 0x%x %s %d", op.Size, prot, flags, at, file, off), p)
+	case *scenario.Munmap:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("munmap 0x%x %d", a, op.Size), plain)
+		}
+	case *scenario.Mprotect:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("mprotect 0x%x %d %d", a, op.Size, protBits(op.Prot)), plain)
+		}
+	case *scenario.Madvise:
+		adv, ok := advices[op.Advice]
+		if !ok {
+			return fmt.Errorf("%s: madvise %s has no host number", st.Pos, op.Advice)
+		}
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("madvise 0x%x %d %d", a, op.Size, adv), plain)
+		}
+	case *scenario.File:
+		return r.send(act, st, fmt.Sprintf("file %s %d %d", op.Name, op.Size, r.byteVal(op.Fill)), plain)
+	case *scenario.Truncate:
+		return r.send(act, st, fmt.Sprintf("truncate %s %d", op.Name, op.Size), plain)
+	case *scenario.Rlimit:
+		return r.send(act, st, fmt.Sprintf("rlimit_stack %d", op.Size), plain)
+	case *scenario.Memlimit:
+		r.record(st, r.index, r.memlimit(act, op.Size))
+	case *scenario.Hugepages:
+		r.record(st, r.index, r.hugepages(op.N))
+	case *scenario.Read:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("read 0x%x", a), &hpending{kind: kindValue})
+		}
+	case *scenario.Write:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("write 0x%x %d", a, r.byteVal(op.Value)), plain)
+		}
+	case *scenario.Exec:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("exec 0x%x", a), plain)
+		}
+	case *scenario.Touch:
+		if a, ok := addr(op.Addr); ok {
+			rw := "r"
+			if op.Access == scenario.AccessWrite {
+				rw = "w"
+			}
+			return r.send(act, st, fmt.Sprintf("touch 0x%x %d %s", a, op.Size, rw), plain)
+		}
+	case *scenario.KRead:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("kread 0x%x %d %d", a, op.Size, r.byteVal(op.Value)), &hpending{kind: kindValue})
+		}
+	case *scenario.KWrite:
+		if a, ok := addr(op.Addr); ok {
+			return r.send(act, st, fmt.Sprintf("kwrite 0x%x %d", a, op.Size), &hpending{kind: kindValue})
+		}
+	case *scenario.Thread:
+		return r.spawn(act, st, "thread", op.Name)
+	case *scenario.Fork:
+		return r.spawn(act, st, "fork", op.Name)
+	case *scenario.Sigaction:
+		return r.send(act, st, fmt.Sprintf("sigaction %d %s", op.Signal, op.Action), plain)
+	case *scenario.Kill:
+		return r.kill(act, st, op)
+	case *scenario.Caught:
+		return r.caught(act, st, op)
+	case *scenario.Wait:
+		return r.wait(st, op)
+	case *scenario.Uffd:
+		return r.uffd(act, st, op)
+	case *scenario.KDeref:
+		return fmt.Errorf("%s: kderef is model-only", st.Pos)
+	default:
+		return fmt.Errorf("%s: %s has no host implementation", st.Pos, st.Op.Keyword())
+	}
+	return nil
+}
+
+func failureNotRun(st *scenario.Stmt, note string) runner.Failure {
+	return runner.Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "), Expected: "-", Actual: "not run", Note: note}
+}
+
+var advices = map[scenario.Advice]int{
+	scenario.AdvDontneed: madvDontneed, scenario.AdvPopulateRead: madvPopulateRead,
+	scenario.AdvPopulateWrite: madvPopulateWrite, scenario.AdvGuardInstall: madvGuardInstall,
+	scenario.AdvGuardRemove: madvGuardRemove, scenario.AdvRandom: madvRandom,
+	scenario.AdvHWPoison: madvHWPoison,
+}
+
+func protBits(p scenario.Prot) int {
+	b := 0
+	if p.Read {
+		b |= protRead
+	}
+	if p.Write {
+		b |= protWrite
+	}
+	if p.Exec {
+		b |= protExec
+	}
+	return b
+}
+
+func (r *hrun) byteVal(b scenario.Byte) byte {
+	if b.Ret {
+		return r.regions.RetByte()
+	}
+	return b.Value
+}
+
+// spawn creates actor name with a thread or fork command.
+func (r *hrun) spawn(act *hactor, st *scenario.Stmt, verb, name string) error {
+	slot := r.slots
+	r.slots++
+	if err := r.send(act, st, fmt.Sprintf("%s %s %d", verb, name, slot), &hpending{}); err != nil {
+		return err
+	}
+	if act.pending != nil || act.gone {
+		return nil // the creation itself did not complete
+	}
+	a, err := r.ex.Actor(name, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: the new actor never connected: %v", st.Pos, verb, name, err)
+	}
+	r.actors[name] = &hactor{name: name, a: a, slot: slot}
+	return nil
+}
+
+// kill sends the signal and waits until the target has taken it: a
+// handler has run, or its process is gone, so that the next statement
+// sees a settled state, as on the model.
+func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
+	target := r.actors[op.Target]
+	if target == nil {
+		return fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+	}
+	if target.gone {
+		// tgkill of a dead thread: ESRCH on the host; the model drops it.
+		r.record(st, r.index, check.Observation{Kind: scenario.OutOK})
+		return nil
+	}
+	err := r.send(act, st, fmt.Sprintf("kill %d %d %d", target.a.PID, target.a.TID, op.Signal), &hpending{})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && signalPending(target.a.PID, target.a.TID, op.Signal) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// signalPending reads the thread's and its process's pending sets.
+func signalPending(pid, tid, sig int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return false // gone: nothing is pending any more
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "SigPnd" && k != "ShdPnd") {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err == nil && mask&(1<<uint(sig-1)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// caught reads the target's handler count from the executor's shared
+// counters, asking any live actor.
+func (r *hrun) caught(act *hactor, st *scenario.Stmt, op *scenario.Caught) error {
+	target := r.actors[op.Target]
+	if target == nil {
+		return fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+	}
+	asker := act
+	if asker.gone || asker.pending != nil {
+		asker = nil
+		for _, a := range r.actors {
+			if !a.gone && a.pending == nil {
+				asker = a
+				break
+			}
+		}
+	}
+	if asker == nil {
+		return fmt.Errorf("%s: no actor is free to read the handler counts", st.Pos)
+	}
+	rep, err := asker.a.Do(fmt.Sprintf("caught %d %d", target.slot, op.Signal), 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("%s: caught: %v", st.Pos, err)
+	}
+	if rep.Kind != "ok" || len(rep.Vals) == 0 {
+		return fmt.Errorf("%s: caught: the executor answered %s %s", st.Pos, rep.Kind, rep.Text)
+	}
+	r.record(st, r.index, check.Observation{Kind: scenario.OutCount, Value: rep.Vals[0]})
+	return nil
+}
+
+// wait checks the outcome of target's background statement.
+func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
+	target := r.actors[op.Target]
+	if target == nil || target.pending == nil {
+		return fmt.Errorf("%s: wait %s: nothing is pending", st.Pos, op.Target)
+	}
+	p := target.pending
+	if p.done {
+		target.pending = nil
+		r.record(st, r.index, p.obs)
+		return nil
+	}
+	rep, err := r.await(target, 20*time.Millisecond)
+	obs, done, err := r.finish(target, p, rep, err)
+	if err != nil {
+		return err
+	}
+	if done {
+		target.pending = nil
+		if obs.Kind == scenario.OutKilled {
+			target.gone = true
+		}
+	}
+	r.record(st, r.index, obs)
+	return nil
+}
+
+// uffd runs a userfaultfd statement; the handle U is opened, with the
+// features the statement needs, by its first register.
+func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
+	if act.gone {
+		return r.send(act, st, "", &hpending{})
+	}
+	key := strconv.Itoa(act.a.PID) + "/" + op.Name
+	a, ok := r.regions.Resolve(op.Addr)
+	if op.Cmd != scenario.UffdEvent && !ok {
+		r.rep.Failures = append(r.rep.Failures, failureNotRun(st, fmt.Sprintf("region %s is not bound", op.Addr.Name)))
+		return nil
+	}
+	switch op.Cmd {
+	case scenario.UffdRegister:
+		if !r.uffds[key] {
+			features := r.h.UffdFeatures & (uffdFeaturePagefaultFlagWP | uffdFeatureMissingHugetlbfs | uffdFeatureMissingShmem |
+				uffdFeatureThreadID | uffdFeatureMinorHugetlbfs | uffdFeatureMinorShmem | uffdFeatureWPHugetlbfsShmem | uffdFeaturePoison)
+			if op.SigBus {
+				features |= uffdFeatureSigbus
+			}
+			rep, err := act.a.Do(fmt.Sprintf("uffd_open %s %d", op.Name, features), 2*time.Second)
+			if err != nil || rep.Kind != "ok" {
+				return fmt.Errorf("%s: opening userfaultfd %s: %v %s %v", st.Pos, op.Name, rep.Kind, rep.Text, err)
+			}
+			r.uffds[key] = true
+		}
+		mode := 0
+		if op.Missing {
+			mode |= uffdRegisterMissing
+		}
+		if op.WP {
+			mode |= uffdRegisterWP
+		}
+		if op.Minor {
+			mode |= uffdRegisterMinor
+		}
+		return r.send(act, st, fmt.Sprintf("uffd_register %s 0x%x %d %d", op.Name, a, op.Size, mode), &hpending{})
+	case scenario.UffdEvent:
+		p := &hpending{kind: kindEvent}
+		ms := r.opts.Limit.Milliseconds()
+		if err := r.send(act, st, fmt.Sprintf("uffd_event %s %d", op.Name, ms), p); err != nil {
+			return err
+		}
+		return nil
+	case scenario.UffdCopy:
+		return r.send(act, st, fmt.Sprintf("uffd_copy %s 0x%x %d %d", op.Name, a, op.Size, r.byteVal(op.Value)), &hpending{})
+	case scenario.UffdZeropage, scenario.UffdPoison, scenario.UffdContinue, scenario.UffdWake, scenario.UffdUnregister:
+		return r.send(act, st, fmt.Sprintf("uffd_%s %s 0x%x %d", op.Cmd, op.Name, a, op.Size), &hpending{})
+	case scenario.UffdWP:
+		on := 0
+		if op.On {
+			on = 1
+		}
+		return r.send(act, st, fmt.Sprintf("uffd_wp %s 0x%x %d %d", op.Name, a, op.Size, on), &hpending{})
+	}
+	return fmt.Errorf("%s: uffd %s has no host implementation", st.Pos, op.Cmd)
+}
+
+// memlimit puts act's process in a new memory cgroup limited to size.
+func (r *hrun) memlimit(act *hactor, size uint64) check.Observation {
+	if r.h.Memcg == "" {
+		return check.Observation{Kind: scenario.OutErrno, Errno: abi.ENOSYS}
+	}
+	if r.cgroup == "" {
+		dir := filepath.Join(r.h.Memcg, fmt.Sprintf("faultline-%d-%d", os.Getpid(), time.Now().UnixNano()))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return errnoOf(err)
+		}
+		r.cgroup = dir
+	}
+	limitFile := "memory.max"
+	if r.h.MemcgVersion == 1 {
+		limitFile = "memory.limit_in_bytes"
+	}
+	if err := os.WriteFile(filepath.Join(r.cgroup, limitFile), []byte(strconv.FormatUint(size, 10)), 0o644); err != nil {
+		return errnoOf(err)
+	}
+	if r.h.MemcgVersion == 2 {
+		// No swap for the group: the limit is the memory there is.
+		os.WriteFile(filepath.Join(r.cgroup, "memory.swap.max"), []byte("0"), 0o644)
+	}
+	if err := os.WriteFile(filepath.Join(r.cgroup, "cgroup.procs"), []byte(strconv.Itoa(act.a.PID)), 0o644); err != nil {
+		return errnoOf(err)
+	}
+	return check.Observation{Kind: scenario.OutOK}
+}
+
+// hugepages sets the pool of 2 MiB pages to n free pages, restoring the
+// old size after the run.
+func (r *hrun) hugepages(n uint64) check.Observation {
+	const path = "/proc/sys/vm/nr_hugepages"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return errnoOf(err)
+	}
+	if r.hugeRestore == "" {
+		r.hugeRestore = strings.TrimSpace(string(old))
+	}
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(n, 10)), 0o644); err != nil {
+		return errnoOf(err)
+	}
+	if got := meminfo("HugePages_Free"); got < int64(n) {
+		return check.Observation{Kind: scenario.OutErrno, Errno: abi.ENOMEM}
+	}
+	return check.Observation{Kind: scenario.OutOK}
+}
+
+// errnoOf is the errno behind a failed file operation (EIO if none).
+func errnoOf(err error) check.Observation {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return check.Observation{Kind: scenario.OutErrno, Errno: abi.Errno(en)}
+	}
+	return check.Observation{Kind: scenario.OutErrno, Errno: abi.EIO}
+}
