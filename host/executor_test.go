@@ -583,7 +583,7 @@ func TestMalformedCommands(t *testing.T) {
 	}
 	s.want(m, "err 2", "mmap 4096 3 2 0 missing 0") // ENOENT
 	s.want(m, "err 22", "kill %d 0 10", m.PID)      // tgkill with TID 0
-	s.want(m, "ok 0", "caught 0 10")                  // still serving
+	s.want(m, "ok 0", "caught 0 10")                // still serving
 }
 
 func TestProbes(t *testing.T) {

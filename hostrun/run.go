@@ -111,9 +111,9 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 
 // hactor is one actor of a host run.
 type hactor struct {
-	name     string
-	a        *host.Actor
-	slot     int
+	name    string
+	a       *host.Actor
+	slot    int
 	pending *hpending // a statement started and not yet waited for
 	deadSig abi.Signal
 	gone    bool
