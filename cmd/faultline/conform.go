@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -143,13 +144,16 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 	return nil
 }
 
+// position matches the file:line:column a reason may name.
+var position = regexp.MustCompile(`\S+:\d+:\d+: ?`)
+
 // skipKind groups skip reasons for the summary: the reason without the
-// position it names.
+// positions it names, and without the parenthesized detail.
 func skipKind(reason string) string {
 	if i := strings.Index(reason, " ("); i > 0 && strings.HasSuffix(reason, ")") {
-		return reason[:i]
+		reason = reason[:i]
 	}
-	return reason
+	return strings.TrimSpace(position.ReplaceAllString(reason, ""))
 }
 
 func printHost(w io.Writer, h *conform.Host) {
