@@ -114,6 +114,15 @@ func parseYN(v string) (bool, error) {
 	return false, fmt.Errorf("want y or n")
 }
 
+// setYN sets *b from v, leaving it unchanged when v is not y or n.
+func setYN(b *bool, v string) error {
+	x, err := parseYN(v)
+	if err == nil {
+		*b = x
+	}
+	return err
+}
+
 func showYN(b bool) string {
 	if b {
 		return "y"
@@ -123,7 +132,7 @@ func showYN(b bool) string {
 
 var keys = []key{
 	{"memory_failure", "y|n",
-		func(k *Kernel, v string) (err error) { k.MemoryFailure, err = parseYN(v); return },
+		func(k *Kernel, v string) error { return setYN(&k.MemoryFailure, v) },
 		func(k Kernel) string { return showYN(k.MemoryFailure) }},
 	{"zero_page", "on|off",
 		func(k *Kernel, v string) error {
@@ -165,7 +174,7 @@ var keys = []key{
 		},
 		func(k Kernel) string { return strconv.FormatUint(k.StackGuardGap, 10) }},
 	{"pkeys", "y|n",
-		func(k *Kernel, v string) (err error) { k.PKeys, err = parseYN(v); return },
+		func(k *Kernel, v string) error { return setYN(&k.PKeys, v) },
 		func(k Kernel) string { return showYN(k.PKeys) }},
 	{"thp", "always|madvise|never",
 		func(k *Kernel, v string) error {

@@ -90,8 +90,12 @@ func sanitizeFaultFlags(vma *mm.VMA, flags vmfault.Flags) vmfault.Reason {
 	if flags&vmfault.FlagUnshare != 0 && flags&vmfault.FlagWrite != 0 {
 		return vmfault.SigSegv
 	}
-	if flags&vmfault.FlagWrite != 0 && vma.Flags&mm.VMMayWrite == 0 {
-		return vmfault.SigSegv
+	if flags&vmfault.FlagWrite != 0 {
+		// Write faults on mappings that can never be written are
+		// impossible, and a forced write only applies to COW mappings.
+		if vma.Flags&mm.VMMayWrite == 0 || vma.Flags&mm.VMWrite == 0 && !vma.IsCOW() {
+			return vmfault.SigSegv
+		}
 	}
 	if flags&vmfault.FlagVMALock != 0 && flags&vmfault.FlagRetryNowait != 0 {
 		return vmfault.SigSegv

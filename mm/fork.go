@@ -11,7 +11,7 @@ import (
 // parent and child entries write-protected; shared memory is not copied
 // entry by entry (the child faults it in from the backing) except for PTE
 // markers, which a child inherits everywhere. userfaultfd registrations
-// are not inherited.
+// and memory locks (VM_LOCKED) are not inherited.
 func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 	if !m.MmapWriteLock(t, sched.Killable) {
 		return nil, abi.EINTR
@@ -25,7 +25,7 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 		v.StartWrite()
 		nv := &VMA{
 			mm: c, Start: v.Start, End: v.End,
-			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor),
+			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
 			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey,
 		}
 		nv.PageProt = m.arch.PageProt(nv.Flags, nv.PKey)

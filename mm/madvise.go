@@ -152,15 +152,18 @@ func (m *MM) guardRemove(v *VMA, s, e uint64) abi.Errno {
 		return abi.EINVAL
 	}
 	m.PT.Range(s, e, func(_ uint64, t *pgtable.Table, i int) bool {
+		if !t.Load(i).IsMarker() {
+			return true
+		}
+		t.Lock()
 		if old := t.Load(i); old.IsMarker() && old.Marker()&pgtable.MarkerGuard != 0 {
-			t.Lock()
 			if rest := old.Marker() &^ pgtable.MarkerGuard; rest != 0 {
 				t.Store(i, pgtable.MkMarker(rest))
 			} else {
 				t.Store(i, 0)
 			}
-			t.Unlock()
 		}
+		t.Unlock()
 		return true
 	})
 	return 0

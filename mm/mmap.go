@@ -326,29 +326,23 @@ func (m *MM) unmapLocked(start, end uint64) {
 // zapLocked unmaps the pages of v in [start, end) (zap_page_range):
 // mapped frames lose a mapping and a reference; swap entries are dropped;
 // PTE markers go only when dropMarkers (munmap, exit) and stay for
-// MADV_DONTNEED.
-// Preconditions: the mmap lock is held; nothing else maps these entries
-// concurrently (the VMA is write-locked or the caller holds the write lock).
+// MADV_DONTNEED. Each entry is read and cleared under its table's lock
+// (ptep_get_and_clear), so faults may run concurrently under the mmap read
+// lock or a VMA lock, as they do during MADV_DONTNEED.
+// Preconditions: the mmap lock is held.
 func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 	m.PT.Range(start, end, func(_ uint64, t *pgtable.Table, i int) bool {
+		if t.Load(i).None() {
+			return true // nothing to take the lock for
+		}
+		t.Lock()
 		pte := t.Load(i)
-		switch {
-		case pte.None():
-		case pte.Mapped():
-			t.Lock()
+		if !pte.IsMarker() || dropMarkers {
 			t.Store(i, 0)
-			t.Unlock()
+		}
+		t.Unlock()
+		if pte.Mapped() {
 			m.releaseMapped(pte)
-		case pte.IsMarker():
-			if dropMarkers {
-				t.Lock()
-				t.Store(i, 0)
-				t.Unlock()
-			}
-		default: // swap entries: the slot is freed with the entry
-			t.Lock()
-			t.Store(i, 0)
-			t.Unlock()
 		}
 		return true
 	})

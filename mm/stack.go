@@ -11,13 +11,17 @@ import "github.com/faultline/faultline/abi"
 // most RLIMIT_STACK bytes — exactly the limit is allowed.
 //
 // Preconditions: the mmap lock is held for writing; v.Start > addr.
+// An address below the end of the previous VMA is refused.
 func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
 	addr &= pageMask
 	if addr < m.cfg.MmapMinAddr {
 		return abi.EPERM
 	}
-	if prev := m.prevVMA(v); prev != nil && prev.Flags&VMGrowsDown == 0 && prev.Accessible() {
-		if addr < prev.End || addr-prev.End < m.cfg.StackGuardGap<<pageShift {
+	if prev := m.prevVMA(v); prev != nil {
+		if addr < prev.End {
+			return abi.ENOMEM // never grow over another mapping
+		}
+		if prev.Flags&VMGrowsDown == 0 && prev.Accessible() && addr-prev.End < m.cfg.StackGuardGap<<pageShift {
 			return abi.ENOMEM
 		}
 	}

@@ -225,9 +225,10 @@ type PageTable struct {
 	tables atomic.Int64
 }
 
-// New returns empty page tables of the given depth (4 or 5).
+// New returns empty page tables of the given depth: 4 or 5 as x86_64 and
+// riscv64 use; 2 and 3 work too (the address range shrinks).
 func New(levels int) *PageTable {
-	if levels < 2 || levels > 6 {
+	if levels < 2 || levels > 5 {
 		panic("pgtable: bad level count")
 	}
 	pt := &PageTable{levels: levels, root: &Table{level: levels}}
