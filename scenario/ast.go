@@ -240,6 +240,25 @@ type KDeref struct {
 	Write bool
 }
 
+// Faults is the extension "faults T": T's minor and major fault counts
+// (getrusage ru_minflt, ru_majflt of the thread) since T's previous faults
+// statement, or since T began. Its expectation is an OutFaults outcome,
+// "=> minflt=N majflt=N"; without one it only sets the baseline.
+type Faults struct{ Target string }
+
+// Evict is the extension "evict NAME": the file's dirty pages are written
+// back and every page-cache page no mapping uses is dropped, so the next
+// fault on one needs I/O (host: fsync and POSIX_FADV_DONTNEED).
+type Evict struct{ Name string }
+
+// IO is the extension "io NAME hold|release" (model only): while held,
+// reads of the file's pages from the disk do not complete; release
+// completes them. It lets a scenario act while a fault waits for I/O.
+type IO struct {
+	Name string
+	Hold bool
+}
+
 // Thread is "thread T".
 type Thread struct{ Name string }
 
@@ -323,6 +342,9 @@ func (*Touch) Keyword() string     { return "touch" }
 func (*KRead) Keyword() string     { return "kread" }
 func (*KWrite) Keyword() string    { return "kwrite" }
 func (*KDeref) Keyword() string    { return "kderef" }
+func (*Faults) Keyword() string    { return "faults" }
+func (*Evict) Keyword() string     { return "evict" }
+func (*IO) Keyword() string        { return "io" }
 func (*Thread) Keyword() string    { return "thread" }
 func (*Fork) Keyword() string      { return "fork" }
 func (*Sigaction) Keyword() string { return "sigaction" }
@@ -345,6 +367,7 @@ const (
 	OutOops                        // oops (model only)
 	OutLivelock                    // livelock (model only)
 	OutCount                       // N, the expectation of caught
+	OutFaults                      // minflt=N majflt=N, the expectation of faults
 )
 
 // Outcome is an expectation as written.
@@ -373,4 +396,7 @@ type Outcome struct {
 
 	// OutCount.
 	Count uint64
+
+	// OutFaults.
+	Minflt, Majflt uint64
 }

@@ -173,6 +173,16 @@ func formatOp(op Op) string {
 		add(o.Target, abi.Signal(o.Signal).String())
 	case *Wait:
 		add(o.Target)
+	case *Faults:
+		add(o.Target)
+	case *Evict:
+		add(o.Name)
+	case *IO:
+		if o.Hold {
+			add(o.Name, "hold")
+		} else {
+			add(o.Name, "release")
+		}
 	case *Uffd:
 		add(o.Name, string(o.Cmd))
 		if o.Cmd == UffdEvent {
@@ -250,6 +260,8 @@ func formatOutcome(o *Outcome, op Op) string {
 		return "livelock"
 	case OutCount:
 		return strconv.FormatUint(o.Count, 10)
+	case OutFaults:
+		return fmt.Sprintf("minflt=%d majflt=%d", o.Minflt, o.Majflt)
 	}
 	return fmt.Sprintf("outcome?%d", int(o.Kind))
 }

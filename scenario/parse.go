@@ -66,6 +66,7 @@ const (
 // keywordList is shown with an unknown statement keyword.
 const keywordList = "mmap, munmap, mprotect, madvise, file, truncate, rlimit, memlimit, hugepages, " +
 	"read, write, exec, touch, kread, kwrite, kderef, thread, fork, sigaction, kill, caught, wait, uffd, " +
+	"faults, evict, io, " +
 	"scenario, about, arch, needs, config"
 
 // Parse parses one scenario file. file names it in positions. On any error
@@ -343,8 +344,11 @@ func (p *parser) stmt(ln srcLine) *Error {
 	}
 	st.Op = op
 	_, caught := op.(*Caught)
-	if err := p.expectations(st, ln.num, exps, caught); err != nil {
+	if err := p.expectations(st, ln.num, exps, op); err != nil {
 		return err
+	}
+	if _, isFaults := op.(*Faults); isFaults && amp != nil {
+		return p.errf(ln.num, amp.col, "faults cannot run in the background")
 	}
 	if caught && st.Expect == nil {
 		return p.errf(ln.num, c.stopCol, "expected \"=> N\" (the number of times the handler ran), found %s", c.stop)
@@ -1016,6 +1020,28 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		return &Wait{Target: t.text}, c.done("wait T")
 	case "uffd":
 		return p.uffd(c)
+	case "faults":
+		target, err := c.actor()
+		if err != nil {
+			return nil, err
+		}
+		return &Faults{Target: target}, c.done("faults T")
+	case "evict", "io":
+		t, err := c.name("a file name")
+		if err != nil {
+			return nil, err
+		}
+		if !p.files[t.text] {
+			return nil, c.errf(t.col, "%s", unknownFile(t.text))
+		}
+		if kw.text == "evict" {
+			return &Evict{Name: t.text}, c.done("evict NAME")
+		}
+		h, err := c.oneOf("hold", "release")
+		if err != nil {
+			return nil, err
+		}
+		return &IO{Name: t.text, Hold: h.text == "hold"}, c.done("io NAME hold|release")
 	}
 	return nil, c.errf(kw.col, "unknown statement %s (expected one of: %s)", quote(kw.text), keywordList)
 }
@@ -1220,7 +1246,8 @@ func (p *parser) uffd(c *cursor) (Op, *Error) {
 
 // expectations parses "=> OUTCOME" and "ARCH=> OUTCOME" groups; toks
 // starts with an arrow (or is empty).
-func (p *parser) expectations(st *Stmt, line int, toks []token, caught bool) *Error {
+func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
+	_, caught := op.(*Caught)
 	for i := 0; i < len(toks); {
 		arrow := toks[i]
 		j := i + 1
@@ -1250,7 +1277,13 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, caught bool) *Er
 			}
 			return c.errEnd(wantOutcome + " after " + quote(arrow.text))
 		}
-		o, err := p.outcome(c, caught)
+		var o *Outcome
+		var err *Error
+		if _, faults := op.(*Faults); faults {
+			o, err = p.faultsOutcome(c)
+		} else {
+			o, err = p.outcome(c, caught)
+		}
 		if err != nil {
 			return err
 		}
@@ -1332,6 +1365,34 @@ func (p *parser) outcome(c *cursor, caught bool) (*Outcome, *Error) {
 		return nil, c.errf(t.col, "unknown errno %s (like EFAULT, ENOMEM or EINTR)", quote(t.text))
 	}
 	return nil, c.errAt(t, wantOutcome)
+}
+
+// faultsOutcome parses "minflt=N majflt=N", the expectation of faults.
+func (p *parser) faultsOutcome(c *cursor) (*Outcome, *Error) {
+	o := &Outcome{Kind: OutFaults}
+	for i, key := range []string{"minflt=", "majflt="} {
+		t, err := c.next(key + "N")
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			o.Pos = p.pos(c.line, t.col)
+		}
+		v, ok := strings.CutPrefix(t.text, key)
+		if !ok || t.quoted {
+			return nil, c.errAt(t, key+"N (faults expects \"minflt=N majflt=N\")")
+		}
+		n, err := p.number(c.line, t.col+len(key), v, "a fault count")
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			o.Minflt = n
+		} else {
+			o.Majflt = n
+		}
+	}
+	return o, c.done("faults T => minflt=N majflt=N")
 }
 
 // faultOutcome parses the rest of "fault ADDR [write] [wp] [minor]".

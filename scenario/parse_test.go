@@ -478,7 +478,7 @@ func TestErrorFormat(t *testing.T) {
 	want := "dir/a.fault:2:10: expected a size (like 4096, 0x1000 or 3p), found \"abc\"\n" +
 		"dir/a.fault:3:1: unknown statement \"foo\" (expected one of: mmap, munmap, mprotect, madvise, file, truncate, " +
 		"rlimit, memlimit, hugepages, read, write, exec, touch, kread, kwrite, kderef, thread, fork, sigaction, kill, " +
-		"caught, wait, uffd, scenario, about, arch, needs, config)"
+		"caught, wait, uffd, faults, evict, io, scenario, about, arch, needs, config)"
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n%v\nwant:\n%s", err, want)
 	}
@@ -625,5 +625,52 @@ func TestLarge(t *testing.T) {
 	parseErrors(t, wide) // duplicate overrides
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("wide line: parsed in %v", d)
+	}
+}
+
+// TestExtensionsIssue4 covers the statements added for fault statistics
+// and the page cache: faults, evict and io.
+func TestExtensionsIssue4(t *testing.T) {
+	s, err := Parse("x.fault", []byte(`scenario x
+file F 2p
+thread t
+faults t
+t: faults t => minflt=3 majflt=0x1
+evict F
+io F hold
+io F release
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := s.Body[2].Op.(*Faults)
+	if f.Target != "t" || s.Body[2].Expect != nil {
+		t.Errorf("faults: %+v %+v", f, s.Body[2].Expect)
+	}
+	if o := s.Body[3].Expect; o == nil || o.Kind != OutFaults || o.Minflt != 3 || o.Majflt != 1 {
+		t.Errorf("faults outcome: %+v", o)
+	}
+	if e := s.Body[4].Op.(*Evict); e.Name != "F" {
+		t.Errorf("evict: %+v", e)
+	}
+	if h, r := s.Body[5].Op.(*IO), s.Body[6].Op.(*IO); !h.Hold || r.Hold || h.Name != "F" {
+		t.Errorf("io: %+v %+v", h, r)
+	}
+	checkRoundTrip(t, s)
+	for _, tc := range []struct{ src, want string }{
+		{"faults nobody", "2:8: unknown actor"},
+		{"faults main => 3", "2:16: expected minflt=N"},
+		{"faults main => minflt=1", "2:24: expected majflt=N"},
+		{"faults main => minflt=1 majflt=x", "2:32: expected a fault count"},
+		{"faults main => ok", "2:16: expected minflt=N"},
+		{"faults main &", "2:13: faults cannot run in the background"},
+		{"evict G", "2:7: unknown file"},
+		{"io G hold", "2:4: unknown file"},
+		{"file G 1p\nio G stop", "3:6: expected hold or release"},
+	} {
+		_, err := Parse("e.fault", []byte("scenario e\n"+tc.src+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
 	}
 }
