@@ -25,6 +25,8 @@ type Observation struct {
 	Errno    abi.Errno
 	// OutFault flags.
 	Write, WP, Minor bool
+	// OutFaults: fault counts.
+	Minflt, Majflt uint64
 }
 
 // Env resolves what an expectation names: region addresses and the
@@ -80,6 +82,8 @@ func Match(want *scenario.Outcome, obs Observation, env Env) (bool, string) {
 		return addr == obs.Addr && want.FaultWrite == obs.Write && want.FaultWP == obs.WP && want.FaultMinor == obs.Minor, ""
 	case scenario.OutCount:
 		return want.Count == obs.Value, ""
+	case scenario.OutFaults:
+		return want.Minflt == obs.Minflt && want.Majflt == obs.Majflt, ""
 	}
 	return true, "" // blocked, oops, livelock: the kind is everything
 }
@@ -119,6 +123,8 @@ func Expected(want *scenario.Outcome, env Env) string {
 		return "livelock"
 	case scenario.OutCount:
 		return fmt.Sprint(want.Count)
+	case scenario.OutFaults:
+		return fmt.Sprintf("minflt=%d majflt=%d", want.Minflt, want.Majflt)
 	}
 	return "?"
 }
@@ -184,6 +190,8 @@ func Observed(obs Observation, env Env) string {
 		return "livelock"
 	case scenario.OutCount:
 		return fmt.Sprint(obs.Value)
+	case scenario.OutFaults:
+		return fmt.Sprintf("minflt=%d majflt=%d", obs.Minflt, obs.Majflt)
 	}
 	return "?"
 }

@@ -96,6 +96,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#endif
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -254,11 +257,122 @@ static void install_fault_handler(int sig)
 		die("sigaction");
 }
 
+/*
+ * The executor's own mappings (alternate signal stacks, thread stacks,
+ * copy buffers) are placed by hint in a range of their own, far below where
+ * the kernel places a scenario's mappings top-down, so that they never land
+ * in a hole a scenario made, next to a growing stack, or inside a range the
+ * scenario is about to map with at=. The hint is only a hint: if the range
+ * is taken the kernel chooses, as for any mmap.
+ */
+#define OWN_BASE 0x200000000000ULL
+static _Atomic uint64_t g_own_next = OWN_BASE;
+
+static void *own_mmap(size_t len)
+{
+	len = (len + PAGE - 1) & ~(PAGE - 1);
+	uint64_t hint = atomic_fetch_add(&g_own_next, len + PAGE); /* a page apart: no merging */
+	void *p = mmap((void *)(uintptr_t)hint, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p;
+}
+
+/*
+ * warm writes the pages an actor thread uses between two of its commands,
+ * so that the faults a scenario counts (faults T) are the scenario's own:
+ * a window of the stack, the alternate signal stack, and the thread's
+ * buffers. After a fork it also takes the copy-on-write copies of them at
+ * once, in parent and child.
+ */
+static void warm(void)
+{
+	volatile char window[128 * 1024];
+	for (size_t i = 0; i < sizeof window; i += 512)
+		window[i] = 0;
+	stack_t ss;
+	if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE))
+		for (size_t i = 0; i < ss.ss_size; i += 512)
+			((volatile char *)ss.ss_sp)[i] = 0;
+	memset(&t_in, 0, sizeof t_in);
+	/* Every other thread-local variable, whatever page it lies on. */
+	memset(&t_jb, 0, sizeof t_jb);
+	t_in_access = t_in_access;
+	t_signo = t_signo;
+	t_code = t_code;
+	t_lsb = t_lsb;
+	t_addr = t_addr;
+	t_conn = t_conn;
+	t_slot = t_slot;
+	errno = errno;
+#ifdef RSEQ_SIG
+	/* The kernel writes the thread's rseq area on every return to user
+	   mode; after a fork it is copy-on-write like the rest. Rewriting one
+	   byte of it (with the value it has) takes the copy now. */
+	if (__rseq_size > 0) {
+		volatile char *rs = (volatile char *)__builtin_thread_pointer() + __rseq_offset;
+		rs[0] = rs[0];
+	}
+#endif
+}
+
+/*
+ * own_thread_attr prepares a detached thread whose stack is one of the
+ * executor's own mappings, not one pthread would place top-down among the
+ * scenario's. The stack stays mapped after the thread ends: runs are short.
+ */
+#define THREAD_STACK (1024 * 1024)
+static int own_thread_attr(pthread_attr_t *attr)
+{
+	void *stk = own_mmap(THREAD_STACK);
+	if (stk == MAP_FAILED)
+		return -1;
+	pthread_attr_init(attr);
+	pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstack(attr, stk, THREAD_STACK);
+	return 0;
+}
+
+/*
+ * populate_own_files maps in, read-only, every page of the file-backed
+ * mappings that are the executor's own (its program, libc, the loader):
+ * fork does not copy their entries, and the child would otherwise fault on
+ * the first run of each code path, counted with the scenario's faults.
+ * Files in DIR (the scenario's) and anonymous memory are left alone, and
+ * MADV_POPULATE_READ never breaks copy-on-write.
+ */
+static void populate_own_files(void)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[16384];
+	size_t len = 0;
+	ssize_t r;
+	while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = 0;
+	size_t dirlen = strlen(g_dir);
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		unsigned long lo, hi;
+		char perms[8];
+		int pathoff = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &pathoff) < 3 || pathoff == 0)
+			continue;
+		const char *path = line + pathoff;
+		if (path[0] != '/' || strncmp(path, g_dir, dirlen) == 0 || perms[0] != 'r')
+			continue;
+		madvise((void *)lo, hi - lo, 22 /* MADV_POPULATE_READ */);
+	}
+}
+
 static void setup_altstack(void)
 {
 	stack_t ss;
-	void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = own_mmap(ALTSTACK_SIZE);
 	if (p == MAP_FAILED)
 		die("mmap altstack");
 	ss.ss_sp = p;
@@ -602,13 +716,15 @@ static void cmd_madvise(struct args *a)
 		reply_rc(madvise((void *)(uintptr_t)addr, (size_t)len, adv));
 }
 
-/* fill_fd writes size bytes of fill to fd; returns 0 or an errno. */
+/*
+ * fill_fd writes size bytes of fill to fd; returns 0 or an errno. The
+ * buffer is on the (warm) stack: no mapping, no fault, no memory charged to
+ * the scenario's memory cgroup beyond the file's own pages.
+ */
 static int fill_fd(int fd, uint64_t size, int fill)
 {
-	static const size_t chunk = 1 << 20;
-	char *buf = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
-		return errno;
+	enum { chunk = 16 * 1024 };
+	char buf[chunk];
 	memset(buf, fill, chunk);
 	int e = 0;
 	while (size > 0) {
@@ -626,7 +742,6 @@ static int fill_fd(int fd, uint64_t size, int fill)
 		}
 		size -= (uint64_t)w;
 	}
-	munmap(buf, chunk);
 	return e;
 }
 
@@ -835,6 +950,7 @@ static void __attribute__((noreturn)) actor_run(const char *name)
 			strerror(errno));
 		actor_exit();
 	}
+	warm();
 	sendf_fd(t_conn, "hello %s %d %d", name, (int)getpid(), (int)gettid_());
 	serve();
 	actor_exit();
@@ -887,8 +1003,11 @@ static void cmd_thread(struct args *a)
 		g_counts[slot][i] = 0;
 	pthread_attr_t attr;
 	pthread_t th;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (own_thread_attr(&attr) != 0) {
+		free(name);
+		reply_err(errno);
+		return;
+	}
 	atomic_fetch_add(&g_actors, 1);
 	int r = pthread_create(&th, &attr, thread_start, name);
 	pthread_attr_destroy(&attr);
@@ -970,6 +1089,7 @@ static void cmd_fork(struct args *a)
 		t_slot = slot;
 		for (int i = 0; i < _NSIG; i++)
 			g_counts[slot][i] = 0;
+		populate_own_files();
 		t_in.len = 0;
 		t_conn = -1;
 		actor_run(name);
@@ -986,9 +1106,8 @@ static void cmd_fork(struct args *a)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_t attr;
 	pthread_t th;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&th, &attr, waiter_start, (void *)(intptr_t)pid);
+	int r = own_thread_attr(&attr) != 0 ? errno
+					    : pthread_create(&th, &attr, waiter_start, (void *)(intptr_t)pid);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
@@ -998,7 +1117,40 @@ static void cmd_fork(struct args *a)
 		reply_err(r);
 		return;
 	}
+	warm(); /* take this thread's copy-on-write copies now */
 	reply_u((uint64_t)pid);
+}
+
+/* evict: write the file back and drop its unmapped page-cache pages. */
+static void cmd_evict(struct args *a)
+{
+	char path[PATH_MAX];
+	if (!valid_file_name(a->w[1]) || dir_path(path, sizeof path, a->w[1]) != 0) {
+		reply("proto evict: bad file name");
+		return;
+	}
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		reply_err(errno);
+		return;
+	}
+	int r = fsync(fd);
+	if (r == 0)
+		r = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	else
+		r = errno;
+	close(fd);
+	if (r != 0)
+		reply_err(r);
+	else
+		reply_ok();
+}
+
+static void cmd_warm(struct args *a)
+{
+	(void)a;
+	warm();
+	reply_ok();
 }
 
 static void cmd_sigaction(struct args *a)
@@ -1253,7 +1405,7 @@ static void *src_buffer(uint64_t len, int fill, size_t *maplen)
 	*maplen = (size_t)((len + PAGE - 1) & ~(PAGE - 1));
 	if (*maplen == 0)
 		*maplen = PAGE;
-	void *p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = own_mmap(*maplen);
 	if (p == MAP_FAILED)
 		return NULL;
 	memset(p, fill, *maplen);
@@ -1455,6 +1607,8 @@ static const struct command {
 	{"probe_guard", 0, cmd_probe_guard, "probe_guard"},
 	{"probe_uffd", 0, cmd_probe_uffd, "probe_uffd"},
 	{"probe_zero_page", 0, cmd_probe_zero_page, "probe_zero_page"},
+	{"warm", 0, cmd_warm, "warm"},
+	{"evict", 1, cmd_evict, "evict NAME"},
 	{"exit", 0, cmd_exit, "exit"},
 };
 
@@ -1546,6 +1700,11 @@ int main(int argc, char **argv)
 	install_fault_handler(SIGSEGV);
 	install_fault_handler(SIGBUS);
 
+	/* Fault in the executor's text, data and libraries once, so that the
+	   faults a scenario counts are its own (a fault while touching executor
+	   code for the first time would count too). */
+	if (mlockall(MCL_CURRENT) == 0)
+		munlockall();
 	setup_altstack();
 	atomic_store(&g_actors, 1);
 	actor_run("main");

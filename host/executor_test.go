@@ -3,12 +3,14 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -645,6 +647,52 @@ func TestStartWithoutHello(t *testing.T) {
 		}
 		if d := time.Since(t0); d > 3*time.Second {
 			t.Errorf("%s: Start took %v", tc.script, d)
+		}
+	}
+}
+
+// TestNoFaultsOfItsOwn: between two commands the executor itself takes no
+// page faults, in a forked child too (fork drops the entries of its code,
+// and makes its stack and thread-local pages copy-on-write), so that a
+// scenario's fault counts are the scenario's alone.
+func TestNoFaultsOfItsOwn(t *testing.T) {
+	s := start(t)
+	m := s.main
+	a := s.mmap(m, 16*page, protRW, privateAnon)
+	s.want(m, "ok", "touch %#x %d w", a, 16*page)
+	pid := s.ok(m, "fork c 1")[0]
+	c := s.actor("c")
+	minflt := func(a *Actor) uint64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", a.PID, a.TID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		n, err := strconv.ParseUint(f[7], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, step := range []struct {
+		who    *Actor
+		cmd    string
+		faults uint64
+	}{
+		{c, fmt.Sprintf("read %#x", a), 0},             // present, shared copy-on-write
+		{c, "caught 1 10", 0},                          // a command it never ran before
+		{c, fmt.Sprintf("write %#x 1", a), 1},          // the copy-on-write copy
+		{c, fmt.Sprintf("write %#x 2", a), 0},          // now its own
+		{c, fmt.Sprintf("kread %#x 100 3", a+page), 1}, // one page, copied for the kernel's store
+		{m, fmt.Sprintf("write %#x 3", a), 1},          // the parent's copy
+		{m, fmt.Sprintf("read %#x", a+page), 0},
+	} {
+		before := minflt(step.who)
+		if r := s.do(step.who, "%s", step.cmd); r.Kind != "ok" {
+			t.Fatalf("%s: %s", step.cmd, r.Line)
+		}
+		if got := minflt(step.who) - before; got != step.faults {
+			t.Errorf("%s (pid %d): %d faults, want %d", step.cmd, pid, got, step.faults)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,8 @@ func (h *Host) Skip(s *scenario.Scenario) string {
 		switch op := st.Op.(type) {
 		case *scenario.KDeref:
 			return fmt.Sprintf("model-only statement kderef (%s)", st.Pos)
+		case *scenario.IO:
+			return fmt.Sprintf("model-only statement io (%s)", st.Pos)
 		case *scenario.Madvise:
 			if op.Advice == scenario.AdvHWPoison && !(h.Config.MemoryFailure && h.Root) {
 				return fmt.Sprintf("madvise hwpoison needs CONFIG_MEMORY_FAILURE and root (%s)", st.Pos)
@@ -117,6 +120,8 @@ type hactor struct {
 	pending *hpending // a statement started and not yet waited for
 	deadSig abi.Signal
 	gone    bool
+	// minflt and majflt are the thread's counts at its last faults statement.
+	minflt, majflt uint64
 }
 
 // hpending is a statement in flight.
@@ -197,6 +202,28 @@ func (r *hrun) record(st *scenario.Stmt, index int, obs check.Observation) {
 		r.rep.Failures = append(r.rep.Failures, runner.Failure{Pos: st.Pos.String(), Stmt: text,
 			Expected: check.Expected(want, r.regions), Actual: check.Observed(obs, r.regions), Note: note})
 	}
+}
+
+// threadFaults reads a thread's minor and major fault counts
+// (/proc/PID/task/TID/stat fields 10 and 12, as getrusage(RUSAGE_THREAD)
+// reports them).
+func threadFaults(pid, tid int) (minflt, majflt uint64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 10 {
+		return 0, 0, false
+	}
+	min, err1 := strconv.ParseUint(f[7], 10, 64)
+	maj, err2 := strconv.ParseUint(f[9], 10, 64)
+	return min, maj, err1 == nil && err2 == nil
 }
 
 // threadState returns the scheduler state letter of a thread ('R', 'S', 'D', ...).

@@ -140,6 +140,12 @@ func (r *hrun) step(st *scenario.Stmt) error {
 		return r.caught(act, st, op)
 	case *scenario.Wait:
 		return r.wait(st, op)
+	case *scenario.Faults:
+		return r.faults(st, op)
+	case *scenario.Evict:
+		return r.send(act, st, fmt.Sprintf("evict %s", op.Name), plain)
+	case *scenario.IO:
+		return fmt.Errorf("%s: io is model-only", st.Pos)
 	case *scenario.Uffd:
 		return r.uffd(act, st, op)
 	case *scenario.KDeref:
@@ -197,6 +203,18 @@ func (r *hrun) spawn(act *hactor, st *scenario.Stmt, verb, name string) error {
 		return fmt.Errorf("%s: %s %s: the new actor never connected: %v", st.Pos, verb, name, err)
 	}
 	r.actors[name] = &hactor{name: name, a: a, slot: slot}
+	if verb == "fork" {
+		// The fork made every page of the parent copy-on-write: let its
+		// other idle threads take the copies of their own pages now, so
+		// that fault counts stay the scenario's.
+		for _, other := range r.actors {
+			if other != act && other.a.PID == act.a.PID && other.pending == nil && !other.gone {
+				if _, err := other.a.Do("warm", 2*time.Second); err != nil {
+					return fmt.Errorf("%s: warming %s after the fork: %v", st.Pos, other.name, err)
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -271,6 +289,33 @@ func (r *hrun) caught(act *hactor, st *scenario.Stmt, op *scenario.Caught) error
 		return fmt.Errorf("%s: caught: the executor answered %s %s", st.Pos, rep.Kind, rep.Text)
 	}
 	r.record(st, r.index, check.Observation{Kind: scenario.OutCount, Value: rep.Vals[0]})
+	return nil
+}
+
+// faults reads target's fault counts off /proc and checks the difference
+// since its previous faults statement.
+func (r *hrun) faults(st *scenario.Stmt, op *scenario.Faults) error {
+	target := r.actors[op.Target]
+	if target == nil {
+		return fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+	}
+	if target.gone {
+		sig, err := r.killedBy(target)
+		if err != nil {
+			return err
+		}
+		r.record(st, r.index, check.Observation{Kind: scenario.OutKilled, Signal: sig})
+		return nil
+	}
+	min, maj, ok := threadFaults(target.a.PID, target.a.TID)
+	if !ok {
+		return fmt.Errorf("%s: cannot read the fault counts of %s", st.Pos, op.Target)
+	}
+	obs := check.Observation{Kind: scenario.OutFaults, Minflt: min - target.minflt, Majflt: maj - target.majflt}
+	target.minflt, target.majflt = min, maj
+	if st.Expect != nil || len(st.Overrides) > 0 {
+		r.record(st, r.index, obs)
+	}
 	return nil
 }
 

@@ -183,6 +183,8 @@ type actor struct {
 	task    *kernel.Task
 	cmds    chan func()
 	pending *inflight // a statement that blocked and has not been waited for
+	// minflt and majflt are the counts at the actor's last faults statement.
+	minflt, majflt int64
 }
 
 // inflight is a statement dispatched to an actor.
@@ -607,6 +609,18 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
 		}
 		r.check(st, check.Observation{Kind: scenario.OutCount, Value: uint64(target.task.Caught(abi.Signal(op.Signal)))})
+		return nil, nil
+	case *scenario.Faults:
+		target := r.actors[op.Target]
+		if target == nil {
+			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+		}
+		min, maj := target.task.Faults()
+		obs := check.Observation{Kind: scenario.OutFaults, Minflt: uint64(min - target.minflt), Majflt: uint64(maj - target.majflt)}
+		target.minflt, target.majflt = min, maj
+		if st.Expect != nil || len(st.Overrides) > 0 {
+			r.check(st, obs)
+		}
 		return nil, nil
 	case *scenario.Wait:
 		target := r.actors[op.Target]
