@@ -78,6 +78,10 @@ type Kernel struct {
 	// PgtableLevels is 4 (x86_64 4-level, riscv64 Sv48) or 5 (x86_64 LA57,
 	// riscv64 Sv57).
 	PgtableLevels int
+	// ReadAheadKB is the read-ahead of the disk files live on
+	// (/sys/block/DEV/queue/read_ahead_kb): a page-cache miss in a mapping
+	// reads this much around the fault (mmap read-around).
+	ReadAheadKB uint64
 }
 
 // Default returns the configuration of a stock x86_64 distribution kernel,
@@ -93,6 +97,7 @@ func Default() Kernel {
 		Swap:          0,
 		MmapMinAddr:   65536,
 		PgtableLevels: 4,
+		ReadAheadKB:   128,
 	}
 }
 
@@ -207,6 +212,16 @@ var keys = []key{
 			return nil
 		},
 		func(k Kernel) string { return strconv.FormatUint(k.MmapMinAddr, 10) }},
+	{"read_ahead_kb", "KiB",
+		func(k *Kernel, v string) error {
+			n, err := ParseNumber(v)
+			if err != nil {
+				return err
+			}
+			k.ReadAheadKB = n
+			return nil
+		},
+		func(k Kernel) string { return strconv.FormatUint(k.ReadAheadKB, 10) }},
 	{"pgtable_levels", "4|5",
 		func(k *Kernel, v string) error {
 			switch v {

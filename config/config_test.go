@@ -9,14 +9,14 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := "memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
+	want := "memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
 	if got := config.Default().String(); got != want {
 		t.Errorf("Default().String() =\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
+	want := []string{"memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
 	if got := config.Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}

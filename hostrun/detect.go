@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/faultline/faultline/config"
@@ -145,6 +146,29 @@ func (h *Host) detectConfig() {
 	if h.Arch == "x86_64" {
 		h.set("vsyscall", vsyscallMode(), "/proc/self/maps")
 	}
+	if kb, ok := readAheadKB(os.TempDir()); ok {
+		h.set("read_ahead_kb", kb, "read_ahead_kb of the device under "+os.TempDir())
+	}
+}
+
+// readAheadKB reads the read-ahead of the block device dir lives on, where
+// the executor's files are made.
+func readAheadKB(dir string) (string, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return "", false
+	}
+	dev := uint64(st.Dev)
+	major := (dev>>8)&0xfff | (dev>>32)&^0xfff
+	minor := dev&0xff | (dev>>12)&^0xff
+	base := fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)
+	// A partition's queue is its disk's.
+	for _, p := range []string{base + "/queue/read_ahead_kb", base + "/../queue/read_ahead_kb"} {
+		if v, ok := readTrim(p); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // probe asks the executor what only a running process can find out.

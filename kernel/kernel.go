@@ -14,6 +14,7 @@ import (
 
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 )
@@ -143,9 +144,12 @@ type Kernel struct {
 	// before it is reported as a livelock.
 	MaxRestarts int
 
-	mu     sync.Mutex // guards nextID and procs
+	disk *memory.Disk
+
+	mu     sync.Mutex // guards nextID, procs and files
 	nextID int
 	procs  []*Process
+	files  map[string]*memory.File
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -154,7 +158,8 @@ type Kernel struct {
 
 // New returns a machine with configuration cfg and architecture arch.
 func New(cfg config.Kernel, arch Arch) *Kernel {
-	return &Kernel{cfg: cfg, arch: arch, phys: phys.NewAllocator(), MaxRestarts: 1000, nextID: 1, stop: make(chan struct{})}
+	return &Kernel{cfg: cfg, arch: arch, phys: phys.NewAllocator(), disk: memory.NewDisk(),
+		MaxRestarts: 1000, nextID: 1, stop: make(chan struct{}), files: map[string]*memory.File{}}
 }
 
 // Config returns the configuration.
@@ -191,6 +196,25 @@ func (k *Kernel) Spawn(name string) *Task {
 	k.procs = append(k.procs, p)
 	k.mu.Unlock()
 	return t
+}
+
+// File returns the file called name, or nil.
+func (k *Kernel) File(name string) *memory.File {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.files[name]
+}
+
+// ReleaseFiles deletes every file, dropping their page caches; at the end
+// of a run, once every process has exited.
+func (k *Kernel) ReleaseFiles() {
+	k.mu.Lock()
+	files := k.files
+	k.files = map[string]*memory.File{}
+	k.mu.Unlock()
+	for _, f := range files {
+		f.Release()
+	}
 }
 
 // KillAll ends every process with SIGKILL, as at the end of a run.

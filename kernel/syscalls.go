@@ -4,9 +4,10 @@ import (
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
 )
 
-// MmapArgs are the arguments of mmap(2) for anonymous memory.
+// MmapArgs are the arguments of mmap(2).
 type MmapArgs struct {
 	Addr                                   uint64 // with Fixed: the exact address (MAP_FIXED_NOREPLACE)
 	Length                                 uint64
@@ -14,15 +15,28 @@ type MmapArgs struct {
 	Shared                                 bool
 	Fixed                                  bool
 	GrowsDown, Populate, Locked, NoReserve bool
+	// File names the file to map (empty: anonymous memory), from byte Off.
+	File string
+	Off  uint64
 }
 
-// Mmap maps anonymous memory and returns its address in the outcome's
-// value (do_mmap, then mm_populate for MAP_POPULATE and MAP_LOCKED).
-// Shared anonymous memory is a new shmem object.
+// Mmap maps memory and returns its address in the outcome's value
+// (do_mmap, then mm_populate for MAP_POPULATE and MAP_LOCKED). Shared
+// anonymous memory is a new shmem object.
 func (t *Task) Mmap(a MmapArgs) Outcome {
 	return t.call(func() Outcome {
 		m := t.MM()
 		req := mm.MapRequest{Addr: a.Addr, Length: a.Length, Prot: a.Prot}
+		if a.File != "" {
+			f := t.k.File(a.File)
+			if f == nil {
+				return Err(abi.EBADF)
+			}
+			if a.Off&(phys.PageSize-1) != 0 {
+				return Err(abi.EINVAL)
+			}
+			req.Ops, req.PgOff = f, a.Off>>phys.PageShift
+		}
 		if a.Fixed {
 			req.Flags |= mm.MapFixedNoReplace
 		}
@@ -35,17 +49,14 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 		if a.NoReserve {
 			req.Flags |= mm.MapNoReserve
 		}
-		var shm *memory.Shmem
 		if a.Shared {
 			req.Flags |= mm.MapShared
-			shm = memory.NewShmem(t.k.phys, a.Length)
-			req.Ops = shm
+			if req.Ops == nil {
+				req.Ops = memory.NewShmem(t.k.phys, a.Length)
+			}
 		}
 		addr, err := m.Mmap(t, req)
 		if err != 0 {
-			if shm != nil {
-				shm.Close(nil)
-			}
 			return Err(err)
 		}
 		if a.Populate || a.Locked {
@@ -53,6 +64,60 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 			memory.Populate(m, t, addr, end, memory.PopulateMap) // errors are ignored
 		}
 		return OKValue(addr)
+	})
+}
+
+// CreateFile creates (or replaces) the regular file name, size bytes of
+// fill, as open(O_CREAT|O_TRUNC) and write(2) leave it: in the page cache.
+func (t *Task) CreateFile(name string, size uint64, fill byte) Outcome {
+	return t.call(func() Outcome {
+		k := t.k
+		f := memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+		k.mu.Lock()
+		old := k.files[name]
+		k.files[name] = f
+		k.mu.Unlock()
+		if old != nil {
+			old.Truncate(t, 0) // the old inode is unlinked; mappings keep it
+		}
+		return OK()
+	})
+}
+
+// Truncate is truncate(2).
+func (t *Task) Truncate(name string, size uint64) Outcome {
+	return t.call(func() Outcome {
+		f := t.k.File(name)
+		if f == nil {
+			return Err(abi.ENOENT)
+		}
+		f.Truncate(t, size)
+		return OK()
+	})
+}
+
+// Evict writes the file back and drops its unmapped pages from the page
+// cache (fsync, then posix_fadvise(POSIX_FADV_DONTNEED)).
+func (t *Task) Evict(name string) Outcome {
+	return t.call(func() Outcome {
+		f := t.k.File(name)
+		if f == nil {
+			return Err(abi.ENOENT)
+		}
+		f.Evict()
+		return OK()
+	})
+}
+
+// HoldIO stalls or resumes the disk reads of a file (model only).
+func (t *Task) HoldIO(name string, hold bool) Outcome {
+	return t.call(func() Outcome {
+		f := t.k.File(name)
+		if f == nil {
+			return Err(abi.ENOENT)
+		}
+		f.Hold(hold)
+		return OK()
 	})
 }
 

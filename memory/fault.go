@@ -222,7 +222,27 @@ func doFault(vmf Fault) vmfault.Reason {
 	return doSharedFault(f, b)
 }
 
+// mapPager is a backing whose cached pages fault-around may map without
+// I/O (->map_pages).
+type mapPager interface {
+	CachedPage(pgoff uint64) *phys.Page
+}
+
+// mkwriter is a backing told before a page is written through a shared
+// mapping (->page_mkwrite); it reports whether the page was clean.
+type mkwriter interface {
+	PageMkwrite(p *phys.Page) bool
+}
+
+// faultAroundPages is fault_around_bytes (64 KiB) in pages.
+const faultAroundPages = 16
+
 func doReadFault(f *Fault, b Backing) vmfault.Reason {
+	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 {
+		if doFaultAround(f, mp) {
+			return vmfault.NoPage
+		}
+	}
 	ret := b.Fault(f)
 	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
 		return ret
@@ -246,13 +266,66 @@ func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	return ret | f.finishFault(page, f.VMA.PageProt|pgtable.Write, true)
 }
 
+// doFaultAround maps the cached pages around a read fault, up to 16 in
+// the aligned window around it, inside the VMA and the PTE table, over
+// empty entries only (do_fault_around, filemap_map_pages). It reports
+// whether the faulting page itself got mapped.
+func doFaultAround(f *Fault, mp mapPager) bool {
+	pteOff := uint64(pgtable.Index(f.Address, 1))
+	vmaOff := f.PgOff - f.VMA.PgOff
+	from := max(pteOff&^(faultAroundPages-1), pteOff-min(pteOff, vmaOff))
+	to := min(from+faultAroundPages, pgtable.EntriesPerTable, pteOff+f.VMA.Pages()-vmaOff)
+	mapped := false
+	for i := from; i < to; i++ {
+		if !f.table.Load(int(i)).None() {
+			continue
+		}
+		page := mp.CachedPage(f.PgOff + i - pteOff)
+		if page == nil {
+			continue
+		}
+		pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt)
+		f.table.Lock()
+		if !f.table.Load(int(i)).None() {
+			f.table.Unlock()
+			page.Put()
+			continue
+		}
+		f.table.Store(int(i), pte)
+		page.AddMap()
+		f.table.Unlock()
+		if i == pteOff {
+			mapped = true
+		}
+	}
+	return mapped
+}
+
 func doSharedFault(f *Fault, b Backing) vmfault.Reason {
 	ret := b.Fault(f)
 	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
 		return ret
 	}
-	f.Page.SetFlags(phys.FlagDirty)
-	return ret | f.finishFault(f.Page, f.VMA.PageProt, true)
+	dirtied := false
+	if mk, ok := b.(mkwriter); ok {
+		dirtied = mk.PageMkwrite(f.Page)
+	} else {
+		f.Page.SetFlags(phys.FlagDirty)
+	}
+	page := f.Page
+	ret |= f.finishFault(page, f.VMA.PageProt|pgtable.Write, true)
+	return ret | f.faultDirtySharedPage(dirtied)
+}
+
+// faultDirtySharedPage throttles the writer of a page it just dirtied
+// (fault_dirty_shared_page): on a first attempt the fault lock is dropped
+// for it, and the fault is then complete: VM_FAULT_COMPLETED.
+func (f *Fault) faultDirtySharedPage(dirtied bool) vmfault.Reason {
+	if dirtied && f.Flags.AllowRetryFirst() && f.Flags&vmfault.FlagRetryNowait == 0 {
+		f.releaseLock()
+		return vmfault.Completed
+	}
+	return 0
 }
 
 // finishFault maps page, whose reference the fault owns, at the faulting
@@ -279,10 +352,10 @@ func (f *Fault) finishFault(page *phys.Page, prot pgtable.PTE, dirty bool) vmfau
 // the zero page into a fresh zeroed page.
 func doWPPage(f *Fault) vmfault.Reason {
 	vma, pte := f.VMA, f.orig
-	if vma.Shared() {
-		return f.reuse(pte)
-	}
 	m := vma.MM()
+	if vma.Shared() {
+		return wpPageShared(f, pte)
+	}
 	var old *phys.Page
 	if !pte.Has(pgtable.Special) {
 		old = m.Phys().Lookup(pte.PFN())
@@ -291,6 +364,22 @@ func doWPPage(f *Fault) vmfault.Reason {
 		return f.reuse(pte) // wp_can_reuse_anon_folio
 	}
 	return wpPageCopy(f, old)
+}
+
+// wpPageShared handles the first write to a write-protected page of a
+// shared mapping (wp_page_shared): the backing's ->page_mkwrite hears of it,
+// the entry becomes writable, and a page that was clean is throttled.
+func wpPageShared(f *Fault, pte pgtable.PTE) vmfault.Reason {
+	dirtied := false
+	if mk, ok := f.VMA.Ops.(mkwriter); ok && !pte.Has(pgtable.Special) {
+		if p := f.VMA.MM().Phys().Lookup(pte.PFN()); p != nil {
+			dirtied = mk.PageMkwrite(p)
+		}
+	}
+	if ret := f.reuse(pte); ret != 0 {
+		return ret
+	}
+	return f.faultDirtySharedPage(dirtied)
 }
 
 // reuse makes the entry writable in place (wp_page_reuse).

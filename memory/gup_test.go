@@ -73,7 +73,6 @@ func TestPopulate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.zeroPage)
 			shm := memory.NewShmem(e.alloc, 4*pg)
-			shmUsed := false
 			for i, c := range tc.layout {
 				a := low + uint64(i)*pg
 				switch c {
@@ -84,10 +83,6 @@ func TestPopulate(t *testing.T) {
 				case 'n':
 					e.mapAt(a, 1, none, 0, nil)
 				case 's':
-					if shmUsed {
-						shm.Open(nil)
-					}
-					shmUsed = true
 					if _, err := e.m.Mmap(ns, mm.MapRequest{Addr: a, Length: pg, Prot: rw, Flags: mm.MapFixedNoReplace | mm.MapShared, Ops: shm, PgOff: uint64(i)}); err != 0 {
 						t.Fatal(err)
 					}

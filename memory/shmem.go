@@ -20,10 +20,10 @@ type Shmem struct {
 	users int // VMAs referring to the object
 }
 
-// NewShmem returns an object of size bytes; the mapping that creates it is
-// its first user.
+// NewShmem returns an object of size bytes, with no user yet: each VMA
+// mapping it opens it.
 func NewShmem(alloc *phys.Allocator, size uint64) *Shmem {
-	return &Shmem{alloc: alloc, pages: (size + phys.PageSize - 1) >> phys.PageShift, cache: map[uint64]*phys.Page{}, users: 1}
+	return &Shmem{alloc: alloc, pages: (size + phys.PageSize - 1) >> phys.PageShift, cache: map[uint64]*phys.Page{}}
 }
 
 // Name implements mm.VMOperations.
@@ -72,6 +72,19 @@ func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 	p.Get()
 	f.Page = p
 	return 0
+}
+
+// CachedPage returns, with a reference, the page at pgoff if the object
+// holds it: what fault-around may map (shmem's ->map_pages is
+// filemap_map_pages).
+func (s *Shmem) CachedPage(pgoff uint64) *phys.Page {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.cache[pgoff]
+	if p != nil {
+		p.Get()
+	}
+	return p
 }
 
 // CachedPages returns how many pages the object holds.

@@ -28,7 +28,7 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
 			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey,
 		}
-		nv.PageProt = m.arch.PageProt(nv.Flags, nv.PKey)
+		nv.PageProt = pageProt(m.arch, nv.Flags, nv.PKey, nv.Ops)
 		if nv.Ops != nil {
 			nv.Ops.Open(nv)
 		}

@@ -136,7 +136,10 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	}
 	v := &VMA{mm: m, Start: addr, End: addr + length, Flags: flags, PgOff: pgoff, Ops: r.Ops}
 	v.PKey = m.arch.MprotectPKey(r.Prot, 0)
-	v.PageProt = m.arch.PageProt(flags, v.PKey)
+	v.PageProt = pageProt(m.arch, flags, v.PKey, v.Ops)
+	if v.Ops != nil {
+		v.Ops.Open(v)
+	}
 	m.insertLocked(v)
 	m.mergeAroundLocked(v)
 	return addr, 0
@@ -348,6 +351,30 @@ func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 	})
 }
 
+// ZapBackingRange unmaps the entries of v that map backing pages from
+// pgoff on, copy-on-write copies of them included (unmap_mapping_range
+// with even_cows): truncation uses it. It takes v's address space's mmap
+// lock for reading, on t's behalf, and skips v if it is gone meanwhile.
+func ZapBackingRange(t sched.Sleeper, v *VMA, pgoff uint64) {
+	m := v.mm
+	if !m.MmapReadLock(t, sched.Killable) {
+		return // the task is dying: its mappings go with it
+	}
+	defer m.MmapReadUnlock()
+	if v.Detached() {
+		return
+	}
+	start := v.Start
+	if pgoff > v.PgOff {
+		off := (pgoff - v.PgOff) << pageShift
+		if off >= v.End-v.Start {
+			return
+		}
+		start += off
+	}
+	m.zapLocked(v, start, v.End, false)
+}
+
 // releaseMapped drops the mapping and reference a mapped PTE held.
 func (m *MM) releaseMapped(pte pgtable.PTE) {
 	if pte.Has(pgtable.Special) {
@@ -414,7 +441,7 @@ func (m *MM) mprotectFixupLocked(v *VMA, start, end uint64, flags VMFlags, pkey 
 	v = m.changeRangeLocked(v, start, end, func(v *VMA) {
 		v.Flags = flags
 		v.PKey = pkey
-		v.PageProt = m.arch.PageProt(flags, pkey)
+		v.PageProt = pageProt(m.arch, flags, pkey, v.Ops)
 	})
 	m.changeProtectionLocked(v, v.Start, v.End)
 	m.mergeAroundLocked(v)

@@ -68,6 +68,26 @@ type VMOperations interface {
 	Close(v *VMA)
 }
 
+// WriteNotifier is a VMOperations that wants to hear of the first write to
+// each page of a shared mapping (a ->page_mkwrite): such mappings get
+// write-protected entries, so that the first write faults
+// (vma_wants_writenotify).
+type WriteNotifier interface {
+	WantsWriteNotify() bool
+}
+
+// pageProt is vm_page_prot for flags and key, with write permission held
+// back when the backing wants write notification.
+func pageProt(arch Arch, flags VMFlags, pkey int, ops VMOperations) pgtable.PTE {
+	p := arch.PageProt(flags, pkey)
+	if flags&VMShared != 0 {
+		if wn, ok := ops.(WriteNotifier); ok && wn.WantsWriteNotify() {
+			p &^= pgtable.Write
+		}
+	}
+	return p
+}
+
 // VMA is a virtual memory area: [Start, End) with one protection and one
 // backing (vm_area_struct).
 //

@@ -327,6 +327,7 @@ func (r *run) execute() {
 func (r *run) teardown() {
 	r.k.KillAll()
 	r.k.Shutdown()
+	r.k.ReleaseFiles()
 	for _, a := range r.actors {
 		close(a.cmds)
 	}
@@ -502,14 +503,12 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 	t := a.task
 	switch op := st.Op.(type) {
 	case *scenario.Mmap:
-		if op.File != "" {
-			return nil, Unsupported{"mmap", "file=" + op.File}
-		}
 		if op.Hugetlb {
 			return nil, Unsupported{"mmap", "hugetlb"}
 		}
 		args := kernel.MmapArgs{Length: op.Size, Prot: prot(op.Prot), Shared: op.Shared,
-			GrowsDown: op.GrowsDown, Populate: op.Populate, Locked: op.Locked, NoReserve: op.NoReserve}
+			GrowsDown: op.GrowsDown, Populate: op.Populate, Locked: op.Locked, NoReserve: op.NoReserve,
+			File: op.File, Off: op.Off}
 		if op.At != nil {
 			at, err := r.addr(*op.At)
 			if err != nil {
@@ -637,7 +636,16 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		r.check(st, observeFor(fl.stmt, out))
 		r.afterward(fl.stmt, out)
 		return nil, nil
-	case *scenario.File, *scenario.Truncate, *scenario.Memlimit, *scenario.Hugepages, *scenario.Uffd:
+	case *scenario.File:
+		fill := r.byteVal(op.Fill)
+		return func() kernel.Outcome { return t.CreateFile(op.Name, op.Size, fill) }, nil
+	case *scenario.Truncate:
+		return func() kernel.Outcome { return t.Truncate(op.Name, op.Size) }, nil
+	case *scenario.Evict:
+		return func() kernel.Outcome { return t.Evict(op.Name) }, nil
+	case *scenario.IO:
+		return func() kernel.Outcome { return t.HoldIO(op.Name, op.Hold) }, nil
+	case *scenario.Memlimit, *scenario.Hugepages, *scenario.Uffd:
 		return nil, Unsupported{Keyword: op.Keyword()}
 	}
 	return nil, Unsupported{Keyword: st.Op.Keyword()}

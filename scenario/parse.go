@@ -350,6 +350,11 @@ func (p *parser) stmt(ln srcLine) *Error {
 	if _, isFaults := op.(*Faults); isFaults && amp != nil {
 		return p.errf(ln.num, amp.col, "faults cannot run in the background")
 	}
+	if _, isWait := op.(*Wait); isWait && st.Expect != nil && st.Expect.Kind == OutBlocked {
+		// "wait T => blocked" checks that the statement has not finished:
+		// it stays pending, for a later wait to collect.
+		p.fx.wait = ""
+	}
 	if caught && st.Expect == nil {
 		return p.errf(ln.num, c.stopCol, "expected \"=> N\" (the number of times the handler ran), found %s", c.stop)
 	}

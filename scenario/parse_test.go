@@ -674,3 +674,20 @@ io F release
 		}
 	}
 }
+
+// TestWaitBlockedKeepsPending: "wait T => blocked" leaves the statement
+// pending, so a later wait collects it; any other wait consumes it.
+func TestWaitBlockedKeepsPending(t *testing.T) {
+	ok := "scenario w\nthread t\nt: read 0 &\nwait t => blocked\nwait t => blocked\nwait t => ok\n"
+	if _, err := Parse("w.fault", []byte(ok)); err != nil {
+		t.Fatal(err)
+	}
+	bad := "scenario w\nthread t\nt: read 0 &\nwait t => ok\nwait t => ok\n"
+	if _, err := Parse("w.fault", []byte(bad)); err == nil || !strings.Contains(err.Error(), "5:6: actor t has no pending") {
+		t.Fatalf("a second wait after a consuming one: %v", err)
+	}
+	busy := "scenario w\nthread t\nt: read 0 &\nwait t => blocked\nt: read 0\n"
+	if _, err := Parse("w.fault", []byte(busy)); err == nil || !strings.Contains(err.Error(), "still has a background statement pending") {
+		t.Fatalf("a statement while the wait left it pending: %v", err)
+	}
+}

@@ -1,0 +1,419 @@
+package memory
+
+import (
+	"sync"
+
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/vmfault"
+)
+
+// Disk is the model's storage device. A read completes when the task that
+// waits for it goes to sleep, unless reads of its file are held
+// (`io NAME hold`), in which case it completes on release: the model's
+// scheduler, not wall-clock time, decides when I/O ends, so a scenario can
+// act while a fault waits.
+type Disk struct {
+	mu      sync.Mutex // guards pending
+	pending []*readReq
+}
+
+type readReq struct {
+	f   *File
+	idx uint64
+	c   *cachePage
+}
+
+// NewDisk returns an idle disk.
+func NewDisk() *Disk { return &Disk{} }
+
+// submit queues a read of page idx of f into c.
+func (d *Disk) submit(f *File, idx uint64, c *cachePage) {
+	d.mu.Lock()
+	d.pending = append(d.pending, &readReq{f: f, idx: idx, c: c})
+	d.mu.Unlock()
+}
+
+// Run completes every pending read whose file is not held.
+func (d *Disk) Run() {
+	d.mu.Lock()
+	var done, keep []*readReq
+	for _, r := range d.pending {
+		if r.f.isHeld() {
+			keep = append(keep, r)
+		} else {
+			done = append(done, r)
+		}
+	}
+	d.pending = keep
+	d.mu.Unlock()
+	for _, r := range done {
+		r.f.complete(r.idx, r.c)
+	}
+}
+
+// cachePage is one page of a file's page cache.
+type cachePage struct {
+	page     *phys.Page
+	uptodate bool
+	locked   bool         // under I/O (the folio lock)
+	unlock   *sched.Event // fires when the page is unlocked
+}
+
+// File is a regular file of a disk file system (ext4-like): its bytes on
+// the disk and its page cache (an inode and its address_space). It is the
+// backing of the VMAs that map it, and supplies their pages through
+// filemap_fault, fault-around and page_mkwrite.
+type File struct {
+	name    string
+	alloc   *phys.Allocator
+	disk    *Disk
+	raPages uint64 // the read-ahead window, in pages
+
+	mu   sync.Mutex // guards everything below (i_rwsem and the i_pages lock)
+	size uint64     // i_size
+	// The disk: fill below fillEnd, zeros above, except written-back blocks.
+	fill    byte
+	fillEnd uint64
+	blocks  map[uint64]*[phys.PageSize]byte
+	cache   map[uint64]*cachePage
+	// hot: every page below the end of the file is in the page cache,
+	// dirty, as after the write(2) that created the file; frames are made
+	// when first used.
+	hot  bool
+	held bool
+	vmas map[*mm.VMA]struct{} // i_mmap
+}
+
+// NewFile creates a file of size bytes, every byte fill, all of it in the
+// page cache as after write(2), on a disk reading raPages pages ahead.
+func NewFile(name string, size uint64, fill byte, alloc *phys.Allocator, disk *Disk, raPages uint64) *File {
+	return &File{name: name, alloc: alloc, disk: disk, raPages: raPages, size: size, fill: fill, fillEnd: size,
+		blocks: map[uint64]*[phys.PageSize]byte{}, cache: map[uint64]*cachePage{}, hot: true,
+		vmas: map[*mm.VMA]struct{}{}}
+}
+
+func pagesOf(size uint64) uint64 { return (size + phys.PageSize - 1) >> phys.PageShift }
+
+// Size returns i_size.
+func (f *File) Size() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size
+}
+
+// Name implements mm.VMOperations.
+func (f *File) Name() string { return f.name }
+
+// WantsWriteNotify implements mm.WriteNotifier: the file system has a
+// ->page_mkwrite, so shared writable mappings start write-protected.
+func (f *File) WantsWriteNotify() bool { return true }
+
+// Open implements mm.VMOperations: v maps the file.
+func (f *File) Open(v *mm.VMA) {
+	f.mu.Lock()
+	f.vmas[v] = struct{}{}
+	f.mu.Unlock()
+}
+
+// Close implements mm.VMOperations.
+func (f *File) Close(v *mm.VMA) {
+	f.mu.Lock()
+	delete(f.vmas, v)
+	f.mu.Unlock()
+}
+
+func (f *File) isHeld() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held
+}
+
+// diskPage copies page idx as the disk holds it into dst. Preconditions: f.mu.
+func (f *File) diskPage(idx uint64, dst *[phys.PageSize]byte) {
+	if b := f.blocks[idx]; b != nil {
+		*dst = *b
+		return
+	}
+	start := idx << phys.PageShift
+	for i := range dst {
+		if start+uint64(i) < f.fillEnd {
+			dst[i] = f.fill
+		} else {
+			dst[i] = 0
+		}
+	}
+}
+
+// cached returns the page-cache entry for idx, making the frame of a hot
+// page on first use (no I/O: it is in the cache). Preconditions: f.mu.
+func (f *File) cached(idx uint64) (*cachePage, error) {
+	if c := f.cache[idx]; c != nil {
+		return c, nil
+	}
+	if !f.hot || idx >= pagesOf(f.size) {
+		return nil, nil
+	}
+	page, err := f.alloc.Alloc(0)
+	if err != nil {
+		return nil, err
+	}
+	f.diskPage(idx, page.Data())
+	page.SetFlags(phys.FlagDirty)
+	c := &cachePage{page: page, uptodate: true}
+	f.cache[idx] = c
+	return c, nil
+}
+
+// complete ends the read of page idx: the data arrives and the page is
+// unlocked.
+func (f *File) complete(idx uint64, c *cachePage) {
+	f.mu.Lock()
+	f.diskPage(idx, c.page.Data())
+	c.uptodate, c.locked = true, false
+	ev := c.unlock
+	f.mu.Unlock()
+	ev.Fire()
+}
+
+// Fault implements Backing (filemap_fault): beyond the end of the file,
+// SIGBUS; a cached page is returned at once; an uncached one is read from
+// the disk (a major fault), and the fault lock is dropped while waiting for
+// it on a first attempt, which then returns VM_FAULT_RETRY so that the
+// fault is retried and finds the page cached.
+func (f *File) Fault(vmf *Fault) vmfault.Reason {
+	var ret vmfault.Reason
+	for {
+		f.mu.Lock()
+		if vmf.PgOff >= pagesOf(f.size) {
+			f.mu.Unlock()
+			return vmfault.SigBus
+		}
+		c, err := f.cached(vmf.PgOff)
+		if err != nil {
+			f.mu.Unlock()
+			return vmfault.OOM
+		}
+		if c == nil {
+			// Not in the cache: read it, and its neighbours
+			// (do_sync_mmap_readahead), a major fault.
+			ret |= vmfault.Major
+			if c = f.readAround(vmf); c == nil {
+				f.mu.Unlock()
+				return vmfault.OOM
+			}
+		}
+		if !c.locked {
+			c.page.Get()
+			vmf.Page = c.page
+			f.mu.Unlock()
+			return ret
+		}
+		ev := c.unlock
+		f.mu.Unlock()
+		if r, done := vmf.waitPage(ev, f.disk); done {
+			return ret | r
+		}
+		// Waited with the lock held (a retried fault): look again, the
+		// page may have been truncated meanwhile.
+	}
+}
+
+// readAround starts reading the missing page of vmf and, unless the VMA
+// was advised random, the read-around window of raPages pages centred on it
+// (mmap read-around), up to the end of the file. It returns the faulting
+// page's entry, or nil when no frame could be had.
+// Preconditions: f.mu; the page is not cached.
+func (f *File) readAround(vmf *Fault) *cachePage {
+	start, n := vmf.PgOff, uint64(1)
+	if vmf.VMA.Flags&mm.VMRandRead == 0 && f.raPages > 1 {
+		start = vmf.PgOff - min(vmf.PgOff, f.raPages/2)
+		n = f.raPages
+	}
+	end := min(start+n, pagesOf(f.size))
+	var target *cachePage
+	for idx := start; idx < end; idx++ {
+		if f.cache[idx] != nil {
+			continue
+		}
+		page, err := f.alloc.Alloc(0)
+		if err != nil {
+			if idx == vmf.PgOff {
+				return nil
+			}
+			continue // read-ahead is best effort
+		}
+		c := &cachePage{page: page, locked: true, unlock: sched.NewEvent()}
+		f.cache[idx] = c
+		f.disk.submit(f, idx, c)
+		if idx == vmf.PgOff {
+			target = c
+		}
+	}
+	return target
+}
+
+// waitPage waits for a page lock (lock_folio_maybe_drop_mmap). On a
+// first attempt that may retry, the fault lock is dropped for the wait and
+// the fault ends with VM_FAULT_RETRY. On a retry the lock is kept; a fatal
+// signal while waiting drops it and ends the fault with VM_FAULT_RETRY.
+// It reports whether the fault ended, with what.
+func (vmf *Fault) waitPage(ev *sched.Event, d *Disk) (vmfault.Reason, bool) {
+	mode := sched.Uninterruptible
+	if vmf.Flags&vmfault.FlagKillable != 0 {
+		mode = sched.Killable
+	}
+	if vmf.Flags.AllowRetryFirst() && vmf.Flags&vmfault.FlagRetryNowait == 0 {
+		vmf.releaseLock()
+		d.Run()
+		vmf.Task.Sleep(ev, mode)
+		return vmfault.Retry, true
+	}
+	d.Run()
+	if !vmf.Task.Sleep(ev, mode) {
+		vmf.releaseLock()
+		return vmfault.Retry, true
+	}
+	return 0, false
+}
+
+// releaseLock drops the lock the fault holds (release_fault_lock).
+func (vmf *Fault) releaseLock() {
+	mm.ReleaseFaultLock(vmf.VMA, vmf.Flags&vmfault.FlagVMALock != 0)
+}
+
+// CachedPage returns, with a reference, the page at pgoff if it is in the
+// cache, up to date, unlocked and inside the file: what fault-around may
+// map without I/O (filemap_map_pages).
+func (f *File) CachedPage(pgoff uint64) *phys.Page {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if pgoff >= pagesOf(f.size) {
+		return nil
+	}
+	c, err := f.cached(pgoff)
+	if err != nil || c == nil || c.locked || !c.uptodate {
+		return nil
+	}
+	c.page.Get()
+	return c.page
+}
+
+// PageMkwrite implements the file system's ->page_mkwrite: the page will
+// be written through a shared mapping. It reports whether the page was
+// clean (folio_mark_dirty returned true).
+func (f *File) PageMkwrite(p *phys.Page) bool {
+	if p.Has(phys.FlagDirty) {
+		return false
+	}
+	p.SetFlags(phys.FlagDirty)
+	return true
+}
+
+// Truncate sets the file's size (truncate(2)). Pages entirely beyond the
+// new end leave the page cache and every mapping, private copy-on-write
+// copies included (truncate_pagecache); the tail of a partial last page
+// reads as zeros. t is the task truncating, which may sleep for the
+// address-space locks.
+func (f *File) Truncate(t sched.Sleeper, size uint64) {
+	f.mu.Lock()
+	old := f.size
+	f.size = size
+	if size < f.fillEnd {
+		f.fillEnd = size
+	}
+	var drop []*phys.Page
+	keep := pagesOf(size)
+	if size < old {
+		for idx, c := range f.cache {
+			if idx >= keep && !c.locked {
+				drop = append(drop, c.page)
+				delete(f.cache, idx)
+			}
+		}
+		for idx := range f.blocks {
+			if idx >= keep {
+				delete(f.blocks, idx)
+			}
+		}
+	}
+	// The bytes past the end of a partial last page are zero, in the cache
+	// and on the disk, whether the file shrank or grows again.
+	if tail := size & (phys.PageSize - 1); tail != 0 {
+		last := size >> phys.PageShift
+		if c := f.cache[last]; c != nil && c.uptodate {
+			clear(c.page.Data()[tail:])
+		}
+		if b := f.blocks[last]; b != nil {
+			clear(b[tail:])
+		}
+	}
+	var vmas []*mm.VMA
+	if size < old {
+		for v := range f.vmas {
+			vmas = append(vmas, v)
+		}
+	}
+	f.mu.Unlock()
+	for _, p := range drop {
+		p.Put()
+	}
+	for _, v := range vmas {
+		mm.ZapBackingRange(t, v, keep)
+	}
+}
+
+// Evict writes the file's dirty pages back and drops every page no
+// mapping uses, so that the next fault on one needs I/O (fsync, then
+// POSIX_FADV_DONTNEED).
+func (f *File) Evict() {
+	f.mu.Lock()
+	var drop []*phys.Page
+	for idx, c := range f.cache {
+		if c.locked {
+			continue
+		}
+		if c.page.Has(phys.FlagDirty) {
+			b := new([phys.PageSize]byte)
+			*b = *c.page.Data()
+			f.blocks[idx] = b
+			c.page.ClearFlags(phys.FlagDirty)
+		}
+		if c.page.MapCount() == 0 {
+			drop = append(drop, c.page)
+			delete(f.cache, idx)
+		}
+	}
+	f.hot = false
+	f.mu.Unlock()
+	for _, p := range drop {
+		p.Put()
+	}
+}
+
+// Hold stalls (true) or resumes (false) the disk reads of the file; resuming
+// completes the reads that were waiting.
+func (f *File) Hold(held bool) {
+	f.mu.Lock()
+	f.held = held
+	f.mu.Unlock()
+	if !held {
+		f.disk.Run()
+	}
+}
+
+// Release drops the page cache, when the file is deleted at the end of a
+// run: no mapping may remain.
+func (f *File) Release() {
+	f.mu.Lock()
+	var drop []*phys.Page
+	for idx, c := range f.cache {
+		drop = append(drop, c.page)
+		delete(f.cache, idx)
+	}
+	f.mu.Unlock()
+	for _, p := range drop {
+		p.Put()
+	}
+}
