@@ -391,8 +391,10 @@ func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
 		}
 		return nil
 	case scenario.UffdCopy:
-		return r.send(act, st, fmt.Sprintf("uffd_copy %s 0x%x %d %d", op.Name, a, op.Size, r.byteVal(op.Value)), &hpending{})
-	case scenario.UffdZeropage, scenario.UffdPoison, scenario.UffdContinue, scenario.UffdWake, scenario.UffdUnregister:
+		return r.send(act, st, fmt.Sprintf("uffd_copy %s 0x%x %d %d", op.Name, a, op.Size, r.byteVal(op.Value)), &hpending{kind: kindValue})
+	case scenario.UffdZeropage, scenario.UffdPoison, scenario.UffdContinue:
+		return r.send(act, st, fmt.Sprintf("uffd_%s %s 0x%x %d", op.Cmd, op.Name, a, op.Size), &hpending{kind: kindValue})
+	case scenario.UffdWake, scenario.UffdUnregister:
 		return r.send(act, st, fmt.Sprintf("uffd_%s %s 0x%x %d", op.Cmd, op.Name, a, op.Size), &hpending{})
 	case scenario.UffdWP:
 		on := 0

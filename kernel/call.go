@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/memory"
 )
 
 // OutcomeKind classifies what a call on behalf of an actor ended with.
@@ -17,6 +18,7 @@ const (
 	OutKilled                      // the task's process was ended by Signal
 	OutOops                        // the kernel crashed in this task (model only)
 	OutLivelock                    // an access never completes (model only)
+	OutFault                       // a userfaultfd page-fault message was read (Msg)
 )
 
 // Outcome is the result of one call: an access or a system call.
@@ -27,6 +29,7 @@ type Outcome struct {
 	Info     SigInfo
 	Errno    abi.Errno
 	Signal   abi.Signal
+	Msg      memory.UffdMsg
 }
 
 // OK returns a successful outcome without a value.
@@ -64,6 +67,8 @@ func (o Outcome) String() string {
 		return "oops"
 	case OutLivelock:
 		return "livelock"
+	case OutFault:
+		return fmt.Sprintf("fault @%#x %+v", o.Msg.Addr, o.Msg)
 	}
 	return "outcome?"
 }
@@ -121,7 +126,7 @@ func (t *Task) exitToUser(out Outcome) Outcome {
 		t.exitLocked()
 		sig := t.death
 		p.mu.Unlock()
-		p.mm.Put()
+		t.finishExit()
 		if t.oopsed {
 			return Outcome{Kind: OutOops}
 		}

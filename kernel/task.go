@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/sched"
 )
@@ -31,6 +32,7 @@ type Process struct {
 	threads []*Task
 	live    int        // threads not yet exited
 	exit    abi.Signal // the fatal signal ending the process (SIGNAL_GROUP_EXIT), or 0
+	uffds   map[string]*memory.Userfaultfd
 }
 
 // MM returns the address space.
@@ -267,8 +269,25 @@ func (t *Task) SendSignal(sig abi.Signal) {
 		}
 	}
 	p.mu.Unlock()
-	for range exited {
-		p.mm.Put()
+	for _, th := range exited {
+		th.finishExit()
+	}
+}
+
+// finishExit is the part of exiting done without the siglock (exit_mm,
+// exit_files): the task drops its address-space reference, and the last
+// task of the process closes its userfaultfds, waking every fault they held.
+func (t *Task) finishExit() {
+	p := t.proc
+	p.mm.Put()
+	p.mu.Lock()
+	var uffds map[string]*memory.Userfaultfd
+	if p.live == 0 {
+		uffds, p.uffds = p.uffds, nil
+	}
+	p.mu.Unlock()
+	for _, u := range uffds {
+		u.Release()
 	}
 }
 

@@ -21,6 +21,8 @@ type Faulter interface {
 	// AccountFault counts a completed fault against the task: major or
 	// minor (current->maj_flt / min_flt).
 	AccountFault(major bool)
+	// SignalPending is signal_pending(current).
+	SignalPending() bool
 }
 
 // Backing supplies the pages of a VMA that is not anonymous private memory.
@@ -177,6 +179,9 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 		return vmfault.SigBus // shared memory without a backing
 	}
 	m := vma.MM()
+	if vma.Flags&mm.VMUffdMiss != 0 {
+		return handleUserfault(f, mm.VMUffdMiss) // deliver the fault to user space
+	}
 	if !f.write() && m.Config().ZeroPage {
 		zero := m.Phys().ZeroPage()
 		pte := pgtable.MkPTE(zero.PFN(), vma.PageProt&^pgtable.Write) | pgtable.Special
@@ -353,6 +358,9 @@ func (f *Fault) finishFault(page *phys.Page, prot pgtable.PTE, dirty bool) vmfau
 func doWPPage(f *Fault) vmfault.Reason {
 	vma, pte := f.VMA, f.orig
 	m := vma.MM()
+	if pte.Has(pgtable.UffdWP) && vma.Flags&mm.VMUffdWP != 0 {
+		return handleUserfault(f, mm.VMUffdWP) // userfaultfd_pte_wp
+	}
 	if vma.Shared() {
 		return wpPageShared(f, pte)
 	}

@@ -223,3 +223,6 @@ type opsOnly struct{}
 func (opsOnly) Name() string  { return "ops-only" }
 func (opsOnly) Open(*mm.VMA)  {}
 func (opsOnly) Close(*mm.VMA) {}
+
+// SignalPending implements memory.Faulter: no signals in these tests.
+func (*faulter) SignalPending() bool { return false }

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/faultline/faultline/mm"
@@ -54,14 +55,23 @@ func (s *Shmem) Close(*mm.VMA) {
 }
 
 // Fault implements Backing (shmem_fault): the cached page, or a new zeroed
-// one; beyond the object's size, SIGBUS.
+// one; beyond the object's size, SIGBUS. A VMA registered with userfaultfd
+// reports a missing page (MISSING) or a cached one (MINOR) instead.
 func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 	if f.PgOff >= s.pages {
 		return vmfault.SigBus
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	p := s.cache[f.PgOff]
+	switch {
+	case p == nil && f.VMA.Flags&mm.VMUffdMiss != 0:
+		s.mu.Unlock()
+		return handleUserfault(f, mm.VMUffdMiss)
+	case p != nil && f.VMA.Flags&mm.VMUffdMinor != 0:
+		s.mu.Unlock()
+		return handleUserfault(f, mm.VMUffdMinor)
+	}
+	defer s.mu.Unlock()
 	if p == nil {
 		var err error
 		if p, err = s.alloc.Alloc(phys.FlagShmem); err != nil {
@@ -73,6 +83,30 @@ func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 	f.Page = p
 	return 0
 }
+
+// insert adds a new page of fill at pgoff, mapped by the caller, whose
+// reference it returns (UFFDIO_COPY into shmem); it fails if the object
+// already holds the page.
+func (s *Shmem) insert(pgoff uint64, fill byte) (*phys.Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache[pgoff] != nil || pgoff >= s.pages {
+		return nil, errExists
+	}
+	p, err := s.alloc.Alloc(phys.FlagShmem)
+	if err != nil {
+		return nil, err
+	}
+	data := p.Data()
+	for i := range data {
+		data[i] = fill
+	}
+	s.cache[pgoff] = p
+	p.Get()
+	return p, nil
+}
+
+var errExists = errors.New("page already present")
 
 // CachedPage returns, with a reference, the page at pgoff if the object
 // holds it: what fault-around may map (shmem's ->map_pages is

@@ -26,7 +26,7 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 		nv := &VMA{
 			mm: c, Start: v.Start, End: v.End,
 			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
-			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey,
+			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey, // Uffd: not inherited
 		}
 		nv.PageProt = pageProt(m.arch, nv.Flags, nv.PKey, nv.Ops)
 		if nv.Ops != nil {
@@ -73,7 +73,8 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 		}
 		ct, ci := child.PT.Alloc(addr)
 		ct.Lock()
-		ct.Store(ci, pte&^pgtable.Accessed)
+		// The child is not registered with userfaultfd: no uffd-wp bits.
+		ct.Store(ci, pte&^(pgtable.Accessed|pgtable.UffdWP))
 		ct.Unlock()
 		return true
 	})

@@ -190,3 +190,6 @@ func errnoName(e abi.Errno) string {
 
 // waitTimeout is the hang guard of a single wait.
 func waitTimeout() <-chan time.Time { return time.After(hangGuard) }
+
+// SignalPending implements memory.Faulter: no signals in these tests.
+func (*faulter) SignalPending() bool { return false }

@@ -115,6 +115,32 @@ func (m *MM) setFlagsLocked(start, end uint64, flag VMFlags) abi.Errno {
 	return err
 }
 
+// UpdateRangeLocked applies set to the VMAs of [start, end), split so that
+// only the range changes, then merges what became compatible (as the
+// userfaultfd register and unregister ioctls do). It returns ENOMEM when
+// no VMA intersects the range; holes are skipped.
+// Preconditions: the mmap lock is held for writing.
+func (m *MM) UpdateRangeLocked(start, end uint64, set func(*VMA)) abi.Errno {
+	found := false
+	pos := start
+	for pos < end {
+		v := m.FindVMA(pos)
+		if v == nil || v.Start >= end {
+			break
+		}
+		found = true
+		s := max(pos, v.Start)
+		stop := min(end, v.End)
+		v = m.changeRangeLocked(v, s, stop, set)
+		m.mergeAroundLocked(v)
+		pos = stop
+	}
+	if !found {
+		return abi.ENOMEM
+	}
+	return 0
+}
+
 // dontneed drops the pages of [s, e) of v (madvise_dontneed_single_vma);
 // markers stay. The next access faults in fresh memory (or the shmem page
 // again).

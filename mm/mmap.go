@@ -225,7 +225,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 	v.StartWrite()
 	hi := &VMA{
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
-		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey,
+		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd,
 	}
 	if hi.Ops != nil {
 		hi.Ops.Open(hi)
@@ -239,7 +239,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 // starts (is_mergeable_vma and the pgoff check of can_vma_merge_*).
 func mergeable(a, b *VMA) bool {
 	return a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops &&
-		a.PKey == b.PKey && a.PageProt == b.PageProt &&
+		a.PKey == b.PKey && a.PageProt == b.PageProt && a.Uffd == b.Uffd &&
 		a.PgOff+a.Pages() == b.PgOff
 }
 

@@ -88,6 +88,13 @@ func pageProt(arch Arch, flags VMFlags, pkey int, ops VMOperations) pgtable.PTE 
 	return p
 }
 
+// UserfaultCtx is a userfaultfd context a VMA may be registered with;
+// package memory implements it.
+type UserfaultCtx interface {
+	// UserfaultName names the context, for traces.
+	UserfaultName() string
+}
+
 // VMA is a virtual memory area: [Start, End) with one protection and one
 // backing (vm_area_struct).
 //
@@ -109,6 +116,9 @@ type VMA struct {
 	Ops   VMOperations
 	// PKey is the protection key (x86 pkeys); 0 is the default key.
 	PKey int
+	// Uffd is the userfaultfd the VMA is registered with, or nil
+	// (vm_userfaultfd_ctx); the VMUffd* flags say for which faults.
+	Uffd UserfaultCtx
 
 	// The per-VMA lock (vm_lock). Readers hold lock for reading; a writer
 	// takes it briefly to mark the VMA write-locked (lockSeq == the mm's

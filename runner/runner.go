@@ -19,6 +19,7 @@ import (
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/scenario"
 )
@@ -386,6 +387,8 @@ func observe(o kernel.Outcome) check.Observation {
 		return check.Observation{Kind: scenario.OutKilled, Signal: o.Signal}
 	case kernel.OutOops:
 		return check.Observation{Kind: scenario.OutOops}
+	case kernel.OutFault:
+		return check.Observation{Kind: scenario.OutFault, Addr: o.Msg.Addr, Write: o.Msg.Write, WP: o.Msg.WP, Minor: o.Msg.Minor}
 	}
 	return check.Observation{Kind: scenario.OutLivelock}
 }
@@ -395,8 +398,14 @@ func observe(o kernel.Outcome) check.Observation {
 // dropped, never compared, since it depends on the layout.
 func observeFor(st *scenario.Stmt, o kernel.Outcome) check.Observation {
 	obs := observe(o)
-	switch st.Op.(type) {
+	switch op := st.Op.(type) {
 	case *scenario.Read, *scenario.KRead, *scenario.KWrite, *scenario.KDeref:
+	case *scenario.Uffd:
+		// The fill ioctls report the bytes they filled.
+		if op.Cmd != scenario.UffdCopy && op.Cmd != scenario.UffdZeropage &&
+			op.Cmd != scenario.UffdContinue && op.Cmd != scenario.UffdPoison {
+			obs.HasValue = false
+		}
 	default:
 		obs.HasValue = false
 	}
@@ -645,10 +654,53 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		return func() kernel.Outcome { return t.Evict(op.Name) }, nil
 	case *scenario.IO:
 		return func() kernel.Outcome { return t.HoldIO(op.Name, op.Hold) }, nil
-	case *scenario.Memlimit, *scenario.Hugepages, *scenario.Uffd:
+	case *scenario.Uffd:
+		return r.uffd(t, op)
+	case *scenario.Memlimit, *scenario.Hugepages:
 		return nil, Unsupported{Keyword: op.Keyword()}
 	}
 	return nil, Unsupported{Keyword: st.Op.Keyword()}
+}
+
+// uffd returns the call of a userfaultfd statement.
+func (r *run) uffd(t *kernel.Task, op *scenario.Uffd) (func() kernel.Outcome, error) {
+	if op.Cmd == scenario.UffdEvent {
+		return func() kernel.Outcome { return t.UffdEvent(op.Name) }, nil
+	}
+	addr, err := r.addr(op.Addr)
+	if err != nil {
+		return nil, err
+	}
+	switch op.Cmd {
+	case scenario.UffdRegister:
+		modes := 0
+		if op.Missing {
+			modes |= memory.UffdMissing
+		}
+		if op.WP {
+			modes |= memory.UffdWP
+		}
+		if op.Minor {
+			modes |= memory.UffdMinor
+		}
+		return func() kernel.Outcome { return t.UffdRegister(op.Name, addr, op.Size, modes, op.SigBus) }, nil
+	case scenario.UffdUnregister:
+		return func() kernel.Outcome { return t.UffdUnregister(op.Name, addr, op.Size) }, nil
+	case scenario.UffdWake:
+		return func() kernel.Outcome { return t.UffdWake(op.Name, addr, op.Size) }, nil
+	case scenario.UffdWP:
+		return func() kernel.Outcome { return t.UffdWriteProtect(op.Name, addr, op.Size, op.On) }, nil
+	}
+	mode, fill := memory.FillCopy, r.byteVal(op.Value)
+	switch op.Cmd {
+	case scenario.UffdZeropage:
+		mode = memory.FillZeropage
+	case scenario.UffdContinue:
+		mode = memory.FillContinue
+	case scenario.UffdPoison:
+		mode = memory.FillPoison
+	}
+	return func() kernel.Outcome { return t.UffdFill(op.Name, addr, op.Size, mode, fill) }, nil
 }
 
 var advices = map[scenario.Advice]kernel.Advice{

@@ -1,0 +1,451 @@
+package memory
+
+import (
+	"sync"
+
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/vmfault"
+)
+
+// userfaultfd features and registration modes (include/uapi/linux/userfaultfd.h).
+const (
+	// UffdFeatureSigbus: faults on registered ranges raise SIGBUS instead
+	// of waiting (UFFD_FEATURE_SIGBUS).
+	UffdFeatureSigbus uint64 = 1 << 7
+
+	UffdMissing = 1 << 0 // UFFDIO_REGISTER_MODE_MISSING
+	UffdWP      = 1 << 1 // UFFDIO_REGISTER_MODE_WP
+	UffdMinor   = 1 << 2 // UFFDIO_REGISTER_MODE_MINOR
+)
+
+// UffdMsg is a page-fault message read from a userfaultfd.
+type UffdMsg struct {
+	Addr             uint64
+	Write, WP, Minor bool
+}
+
+// uffdWait is one faulting task waiting in handle_userfault.
+type uffdWait struct {
+	msg   UffdMsg
+	start uint64 // the range a resolution must cover to wake it
+	end   uint64
+	wake  *sched.Event
+}
+
+// Userfaultfd is a userfaultfd context (struct userfaultfd_ctx): the faults
+// of its registered ranges are reported to whoever reads it, and wait until
+// a resolution (COPY, ZEROPAGE, CONTINUE, WRITEPROTECT off, WAKE) wakes them.
+type Userfaultfd struct {
+	name     string
+	features uint64
+
+	mu       sync.Mutex   // guards everything below
+	pending  []*uffdWait  // messages not yet read (fault_pending_wqh)
+	waiting  []*uffdWait  // messages read, faults not yet woken (fault_wqh)
+	readable *sched.Event // fires when a message is queued
+	released bool
+}
+
+// NewUserfaultfd returns a context with the given features.
+func NewUserfaultfd(name string, features uint64) *Userfaultfd {
+	return &Userfaultfd{name: name, features: features}
+}
+
+// UserfaultName implements mm.UserfaultCtx.
+func (u *Userfaultfd) UserfaultName() string { return u.name }
+
+// ctxOf returns the context v is registered with, or nil.
+func ctxOf(v *mm.VMA) *Userfaultfd {
+	u, _ := v.Uffd.(*Userfaultfd)
+	return u
+}
+
+// handleUserfault reports a fault to the VMA's userfaultfd and waits for
+// its resolution (handle_userfault). The fault lock is released; the
+// result is always VM_FAULT_RETRY, except where the feature or the flags
+// say SIGBUS. The wait is interruptible (FAULT_FLAG_INTERRUPTIBLE): a
+// signal ends it and the fault is retried or abandoned by the caller's
+// rules, leaving no message queued.
+func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
+	u := ctxOf(f.VMA)
+	switch {
+	case u == nil:
+		return vmfault.SigBus
+	case u.features&UffdFeatureSigbus != 0:
+		return vmfault.SigBus
+	case f.Flags&vmfault.FlagAllowRetry == 0:
+		return vmfault.SigBus
+	case f.Flags&vmfault.FlagRetryNowait != 0:
+		return vmfault.Retry // the lock is kept
+	}
+	size := uint64(phys.PageSize)
+	if f.VMA.Flags&mm.VMHugetlb != 0 {
+		size = hugePageSize
+	}
+	addr := f.RealAddress &^ (size - 1)
+	w := &uffdWait{
+		msg:   UffdMsg{Addr: addr, Write: f.write(), WP: reason == mm.VMUffdWP, Minor: reason == mm.VMUffdMinor},
+		start: addr, end: addr + size, wake: sched.NewEvent(),
+	}
+	u.mu.Lock()
+	if u.released {
+		u.mu.Unlock()
+		return vmfault.NoPage // the range is being unregistered: refault
+	}
+	u.pending = append(u.pending, w)
+	if u.readable != nil {
+		u.readable.Fire()
+		u.readable = nil
+	}
+	u.mu.Unlock()
+
+	f.releaseLock()
+	mode := f.Flags.SleepMode()
+	if mode == sched.Interruptible && f.Flags&vmfault.FlagUser == 0 && f.Task.SignalPending() {
+		// A kernel-mode fault with only a non-fatal signal pending: the
+		// interruptible sleep would end at once, and the fault would be
+		// retried, and end again, until resolved — the kernel busy-loops
+		// here. The model sleeps killably instead: the same outcome, no
+		// spinning (and one message rather than thousands).
+		mode = sched.Killable
+	}
+	f.Task.Sleep(w.wake, mode)
+	u.forget(w)
+	return vmfault.Retry
+}
+
+// forget removes w from the queues: woken or interrupted, its message is
+// no longer of interest.
+func (u *Userfaultfd) forget(w *uffdWait) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.pending = removeWait(u.pending, w)
+	u.waiting = removeWait(u.waiting, w)
+}
+
+func removeWait(list []*uffdWait, w *uffdWait) []*uffdWait {
+	for i, x := range list {
+		if x == w {
+			return append(list[:i:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+// Read returns the next message, waiting for one (read(2) on the
+// userfaultfd, blocking). It fails with EINTR when a signal ends the wait.
+func (u *Userfaultfd) Read(t sched.Sleeper) (UffdMsg, abi.Errno) {
+	for {
+		u.mu.Lock()
+		if len(u.pending) > 0 {
+			w := u.pending[0]
+			u.pending = u.pending[1:]
+			u.waiting = append(u.waiting, w)
+			u.mu.Unlock()
+			return w.msg, 0
+		}
+		if u.readable == nil {
+			u.readable = sched.NewEvent()
+		}
+		ev := u.readable
+		u.mu.Unlock()
+		if !t.Sleep(ev, sched.Interruptible) {
+			return UffdMsg{}, abi.EINTR
+		}
+	}
+}
+
+// Wake wakes the faults waiting on [start, end) (UFFDIO_WAKE, and what
+// every resolution does).
+func (u *Userfaultfd) Wake(start, end uint64) {
+	u.mu.Lock()
+	var woken []*uffdWait
+	keep := func(list []*uffdWait) []*uffdWait {
+		out := list[:0:0]
+		for _, w := range list {
+			if w.start < end && start < w.end {
+				woken = append(woken, w)
+			} else {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	u.pending = keep(u.pending)
+	u.waiting = keep(u.waiting)
+	u.mu.Unlock()
+	for _, w := range woken {
+		w.wake.Fire()
+	}
+}
+
+// Release ends the context (the last file reference closed, or its
+// process exited): every waiting fault is woken and will find the range
+// unregistered.
+func (u *Userfaultfd) Release() {
+	u.mu.Lock()
+	u.released = true
+	u.mu.Unlock()
+	u.Wake(0, ^uint64(0))
+}
+
+// uffdVMAAllows reports whether v may be registered for modes
+// (vma_can_userfault): missing and write-protect on anonymous, shmem and
+// hugetlb memory; minor on shmem and hugetlb only.
+func uffdVMAAllows(v *mm.VMA, modes int) bool {
+	_, shmem := v.Ops.(*Shmem)
+	hugetlb := v.Flags&mm.VMHugetlb != 0
+	if modes&UffdMinor != 0 && !shmem && !hugetlb {
+		return false
+	}
+	return v.Anonymous() || shmem || hugetlb
+}
+
+func uffdFlags(modes int) mm.VMFlags {
+	var f mm.VMFlags
+	if modes&UffdMissing != 0 {
+		f |= mm.VMUffdMiss
+	}
+	if modes&UffdWP != 0 {
+		f |= mm.VMUffdWP
+	}
+	if modes&UffdMinor != 0 {
+		f |= mm.VMUffdMinor
+	}
+	return f
+}
+
+const uffdAll = mm.VMUffdMiss | mm.VMUffdWP | mm.VMUffdMinor
+
+// Register registers [start, start+length) of m with u for modes
+// (UFFDIO_REGISTER): EINVAL for a bad range, no VMA in it, or a VMA that
+// cannot take the modes; EBUSY for a VMA registered with another context.
+func (u *Userfaultfd) Register(t sched.Sleeper, m *mm.MM, start, length uint64, modes int) abi.Errno {
+	end, err := mm.CheckRange(start, length)
+	if err != 0 || end == start || modes&^(UffdMissing|UffdWP|UffdMinor) != 0 || modes == 0 {
+		return abi.EINVAL
+	}
+	if !m.MmapWriteLock(t, sched.Killable) {
+		return abi.EINTR
+	}
+	defer m.MmapWriteUnlock()
+	found := false
+	var bad abi.Errno
+	m.VMAs(func(v *mm.VMA) bool {
+		if v.End <= start || v.Start >= end {
+			return v.Start < end
+		}
+		found = true
+		switch {
+		case !uffdVMAAllows(v, modes):
+			bad = abi.EINVAL
+		case v.Uffd != nil && v.Uffd != mm.UserfaultCtx(u):
+			bad = abi.EBUSY
+		}
+		return bad == 0
+	})
+	if !found {
+		return abi.EINVAL
+	}
+	if bad != 0 {
+		return bad
+	}
+	flags := uffdFlags(modes)
+	return m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
+		v.Flags = v.Flags&^uffdAll | flags
+		v.Uffd = u
+	})
+}
+
+// Unregister ends the registration of [start, start+length)
+// (UFFDIO_UNREGISTER) and wakes the faults waiting there, which then
+// resolve without userfaultfd.
+func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64) abi.Errno {
+	end, err := mm.CheckRange(start, length)
+	if err != 0 || end == start {
+		return abi.EINVAL
+	}
+	if !m.MmapWriteLock(t, sched.Killable) {
+		return abi.EINTR
+	}
+	err = m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
+		if v.Uffd == mm.UserfaultCtx(u) {
+			v.Flags &^= uffdAll
+			v.Uffd = nil
+		}
+	})
+	m.MmapWriteUnlock()
+	if err != 0 {
+		return abi.EINVAL
+	}
+	u.Wake(start, end)
+	return 0
+}
+
+// FillMode is how a userfaultfd ioctl fills a missing page.
+type FillMode int
+
+// Fill modes.
+const (
+	FillCopy     FillMode = iota // UFFDIO_COPY: a new page of one byte value
+	FillZeropage                 // UFFDIO_ZEROPAGE: the zero page
+	FillContinue                 // UFFDIO_CONTINUE: the page already in the cache (minor faults)
+	FillPoison                   // UFFDIO_POISON: a poison marker
+)
+
+// Fill resolves [start, start+length) page by page (mfill_atomic), then
+// wakes the faults waiting on what it filled. It returns the bytes filled;
+// an error stops it: EEXIST for a page already present (or cached, for
+// shmem copies), ENOENT for a range not registered with u, EINVAL for a
+// mode the memory does not take, EFAULT for CONTINUE of a page not in the
+// cache. When some pages were filled before the error, the ioctl fails
+// with EAGAIN, the count reported beside it.
+func (u *Userfaultfd) Fill(t Faulter, m *mm.MM, start, length uint64, mode FillMode, fill byte) (uint64, abi.Errno) {
+	end, err := mm.CheckRange(start, length)
+	if err != 0 || end == start {
+		return 0, abi.EINVAL
+	}
+	if !m.MmapReadLock(t, sched.Killable) {
+		return 0, abi.EINTR
+	}
+	var done uint64
+	for addr := start; addr < end; {
+		v := m.VMALookup(addr)
+		if v == nil || v.Uffd != mm.UserfaultCtx(u) {
+			err = abi.ENOENT
+			break
+		}
+		if v.Flags&mm.VMHugetlb != 0 {
+			n, e := hugetlbFill(t, v, addr, end, mode, fill)
+			done += n
+			addr += n
+			if err = e; err != 0 {
+				break
+			}
+			continue
+		}
+		if err = fillPage(t, v, addr, mode, fill); err != 0 {
+			break
+		}
+		done += phys.PageSize
+		addr += phys.PageSize
+	}
+	m.MmapReadUnlock()
+	if done > 0 {
+		u.Wake(start, start+done)
+		if err != 0 {
+			err = abi.EAGAIN // part done: "ret = range.len == len ? 0 : -EAGAIN"
+		}
+	}
+	return done, err
+}
+
+// fillPage fills one page of v at addr.
+func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
+	m := v.MM()
+	table, i := m.PT.Alloc(addr)
+	if !table.Load(i).None() {
+		return abi.EEXIST
+	}
+	shm, isShmem := v.Ops.(*Shmem)
+	var page *phys.Page
+	var pte pgtable.PTE
+	switch mode {
+	case FillPoison:
+		pte = pgtable.MkMarker(pgtable.MarkerPoisoned)
+	case FillZeropage:
+		if !v.Anonymous() {
+			return abi.EINVAL
+		}
+		zero := m.Phys().ZeroPage()
+		pte = pgtable.MkPTE(zero.PFN(), v.PageProt&^pgtable.Write) | pgtable.Special
+	case FillContinue:
+		if !isShmem {
+			return abi.EINVAL
+		}
+		if page = shm.CachedPage(v.PageOffset(addr)); page == nil {
+			return abi.EFAULT
+		}
+		pte = pgtable.MkPTE(page.PFN(), v.PageProt)
+	case FillCopy:
+		var err error
+		if isShmem {
+			if page, err = shm.insert(v.PageOffset(addr), fill); err != nil {
+				return abi.EEXIST
+			}
+			pte = pgtable.MkPTE(page.PFN(), v.PageProt)
+			break
+		}
+		if page, err = m.Phys().Alloc(phys.FlagAnon); err != nil {
+			return abi.ENOMEM
+		}
+		data := page.Data()
+		for j := range data {
+			data[j] = fill
+		}
+		pte = pgtable.MkPTE(page.PFN(), v.PageProt) | pgtable.Dirty
+		if v.Flags&mm.VMWrite != 0 {
+			pte |= pgtable.Write
+		}
+	}
+	table.Lock()
+	if !table.Load(i).None() {
+		table.Unlock()
+		if page != nil {
+			page.Put()
+		}
+		return abi.EEXIST
+	}
+	table.Store(i, pte)
+	if page != nil {
+		page.AddMap()
+	}
+	table.Unlock()
+	return 0
+}
+
+// WriteProtect sets or clears userfaultfd write protection on the present
+// pages of [start, start+length) (UFFDIO_WRITEPROTECT); clearing it wakes
+// the faults waiting there. ENOENT for a range not registered for
+// write-protect faults with u.
+func (u *Userfaultfd) WriteProtect(t sched.Sleeper, m *mm.MM, start, length uint64, on bool) abi.Errno {
+	end, err := mm.CheckRange(start, length)
+	if err != 0 || end == start {
+		return abi.EINVAL
+	}
+	if !m.MmapReadLock(t, sched.Killable) {
+		return abi.EINTR
+	}
+	for addr := start; addr < end; addr += phys.PageSize {
+		v := m.VMALookup(addr)
+		if v == nil || v.Uffd != mm.UserfaultCtx(u) || v.Flags&mm.VMUffdWP == 0 {
+			err = abi.ENOENT
+			break
+		}
+		table, i := m.PT.Lookup(addr)
+		if table == nil {
+			continue
+		}
+		table.Lock()
+		if pte := table.Load(i); pte.Mapped() {
+			if on {
+				table.Store(i, (pte|pgtable.UffdWP)&^pgtable.Write)
+			} else {
+				table.Store(i, pte&^pgtable.UffdWP)
+			}
+		}
+		table.Unlock()
+	}
+	m.MmapReadUnlock()
+	if err == 0 && !on {
+		u.Wake(start, end)
+	}
+	return err
+}
+
+// hugePageSize is the size of a hugetlb page (2 MiB).
+const hugePageSize = 2 << 20
