@@ -46,11 +46,7 @@ read 0x10
 		{name: "arch override", arch: "riscv64", status: Pass, src: `scenario o
 read 0x8000000000000000 => SIGSEGV SI_KERNEL @0 riscv64=> SIGSEGV SEGV_MAPERR @0x8000000000000000
 `},
-		{name: "unsupported statement stops the run", arch: "x86_64", status: Skip, reason: "t.fault:3:1: uffd is not supported by the model yet", src: `scenario u
-mmap A 1p rw private anon
-uffd U register A 1p missing
-read A
-`},
+
 		{name: "config pin", arch: "x86_64", status: Pass, src: `scenario c
 config pkeys=y
 mmap A 1p x private anon
@@ -131,5 +127,22 @@ func TestArches(t *testing.T) {
 	run, _ = Arches(parse(t, "scenario b\n"), "riscv64")
 	if strings.Join(run, ",") != "riscv64" {
 		t.Fatalf("narrowed run %v", run)
+	}
+}
+
+// fakeOp is a statement the model does not know.
+type fakeOp struct{}
+
+func (fakeOp) Keyword() string { return "frobnicate" }
+
+// TestUnsupportedStops: a statement the model cannot run ends the run as
+// skipped, naming it and its line, after checking what came before.
+func TestUnsupportedStops(t *testing.T) {
+	s := parse(t, "scenario u\nmmap A 1p rw private anon\nread A => ok 0\nread A => ok 1\n")
+	s.Body[2].Op = fakeOp{}
+	s.Body[2].Pos = scenario.Pos{File: "t.fault", Line: 4, Col: 1}
+	rep := Run(s, "x86_64", Options{})
+	if rep.Status != Skip || rep.Reason != "t.fault:4:1: frobnicate is not supported by the model yet" || rep.Checked != 1 {
+		t.Fatalf("status %v reason %q checked %d", rep.Status, rep.Reason, rep.Checked)
 	}
 }
