@@ -145,6 +145,7 @@ type Kernel struct {
 	MaxRestarts int
 
 	disk *memory.Disk
+	huge *memory.HugePool
 
 	mu     sync.Mutex // guards nextID, procs and files
 	nextID int
@@ -158,7 +159,8 @@ type Kernel struct {
 
 // New returns a machine with configuration cfg and architecture arch.
 func New(cfg config.Kernel, arch Arch) *Kernel {
-	return &Kernel{cfg: cfg, arch: arch, phys: phys.NewAllocator(), disk: memory.NewDisk(),
+	alloc := phys.NewAllocator()
+	return &Kernel{cfg: cfg, arch: arch, phys: alloc, disk: memory.NewDisk(), huge: memory.NewHugePool(alloc),
 		MaxRestarts: 1000, nextID: 1, stop: make(chan struct{}), files: map[string]*memory.File{}}
 }
 
@@ -205,9 +207,13 @@ func (k *Kernel) File(name string) *memory.File {
 	return k.files[name]
 }
 
-// ReleaseFiles deletes every file, dropping their page caches; at the end
-// of a run, once every process has exited.
+// HugePool returns the pool of huge pages.
+func (k *Kernel) HugePool() *memory.HugePool { return k.huge }
+
+// ReleaseFiles deletes every file, dropping their page caches, and empties
+// the huge page pool; at the end of a run, once every process has exited.
 func (k *Kernel) ReleaseFiles() {
+	defer k.huge.Release()
 	k.mu.Lock()
 	files := k.files
 	k.files = map[string]*memory.File{}

@@ -15,6 +15,7 @@ type MmapArgs struct {
 	Shared                                 bool
 	Fixed                                  bool
 	GrowsDown, Populate, Locked, NoReserve bool
+	Hugetlb                                bool // 2 MiB pages from the pool
 	// File names the file to map (empty: anonymous memory), from byte Off.
 	File string
 	Off  uint64
@@ -51,12 +52,35 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 		}
 		if a.Shared {
 			req.Flags |= mm.MapShared
-			if req.Ops == nil {
-				req.Ops = memory.NewShmem(t.k.phys, a.Length)
+		}
+		var abandon func()
+		switch {
+		case a.Hugetlb && req.Ops != nil:
+			return Err(abi.EINVAL) // a file not on hugetlbfs
+		case a.Hugetlb:
+			req.Flags |= mm.MapHugetlb
+			pages := int((a.Length + mm.HugePageSize - 1) / mm.HugePageSize)
+			if a.Shared {
+				o, err := memory.NewHugetlbShared(t.k.huge, pages, a.NoReserve)
+				if err != 0 {
+					return Err(err)
+				}
+				req.Ops, abandon = o, o.Abandon
+			} else {
+				h, err := memory.NewHugetlbPrivate(t.k.huge, pages, a.NoReserve)
+				if err != 0 {
+					return Err(err)
+				}
+				req.Ops, abandon = h, h.Abandon
 			}
+		case a.Shared && req.Ops == nil:
+			req.Ops = memory.NewShmem(t.k.phys, a.Length)
 		}
 		addr, err := m.Mmap(t, req)
 		if err != 0 {
+			if abandon != nil {
+				abandon()
+			}
 			return Err(err)
 		}
 		if a.Populate || a.Locked {
@@ -117,6 +141,17 @@ func (t *Task) HoldIO(name string, hold bool) Outcome {
 			return Err(abi.ENOENT)
 		}
 		f.Hold(hold)
+		return OK()
+	})
+}
+
+// Hugepages sets the pool of 2 MiB pages to n (vm.nr_hugepages); ENOMEM
+// when it cannot grow that far.
+func (t *Task) Hugepages(n uint64) Outcome {
+	return t.call(func() Outcome {
+		if got := t.k.huge.Resize(int(n)); uint64(got) < n {
+			return Err(abi.ENOMEM)
+		}
 		return OK()
 	})
 }

@@ -76,9 +76,12 @@ func HandleMMFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmf
 	if ret == 0 {
 		write := flags&vmfault.FlagWrite != 0
 		exec := flags&vmfault.FlagInstruction != 0
-		if !vma.MM().Arch().AccessPermitted(vma, write, exec, flags&vmfault.FlagRemote != 0) {
+		switch {
+		case !vma.MM().Arch().AccessPermitted(vma, write, exec, flags&vmfault.FlagRemote != 0):
 			ret = vmfault.SigSegv
-		} else {
+		case vma.Flags&mm.VMHugetlb != 0:
+			ret = hugetlbFault(vma, addr, flags, t)
+		default:
 			ret = handlePTEFault(vma, addr, flags, t)
 		}
 	}

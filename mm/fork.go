@@ -28,6 +28,9 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
 			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey, // Uffd: not inherited
 		}
+		if fo, ok := nv.Ops.(Forker); ok {
+			nv.Ops = fo.ForkOps()
+		}
 		nv.PageProt = pageProt(m.arch, nv.Flags, nv.PKey, nv.Ops)
 		if nv.Ops != nil {
 			nv.Ops.Open(nv)
@@ -51,6 +54,9 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 		case pte.IsMarker():
 			if mk := pte.Marker() &^ pgtable.MarkerUffdWP; mk != 0 {
 				ct, ci := child.PT.Alloc(addr)
+				if t.Level() == 2 {
+					ct, ci = child.PT.AllocHuge(addr)
+				}
 				ct.Lock()
 				ct.Store(ci, pgtable.MkMarker(mk))
 				ct.Unlock()
@@ -72,6 +78,9 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 			}
 		}
 		ct, ci := child.PT.Alloc(addr)
+		if t.Level() == 2 {
+			ct, ci = child.PT.AllocHuge(addr)
+		}
 		ct.Lock()
 		// The child is not registered with userfaultfd: no uffd-wp bits.
 		ct.Store(ci, pte&^(pgtable.Accessed|pgtable.UffdWP))

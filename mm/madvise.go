@@ -70,6 +70,9 @@ func (m *MM) Madvise(t sched.Sleeper, addr, length uint64, advice Advice) abi.Er
 			return abi.EINTR
 		}
 		defer m.MmapWriteUnlock()
+		if m.hugeSplitBad(addr, end) {
+			return abi.EINVAL
+		}
 		return m.setFlagsLocked(addr, end, VMRandRead)
 	default:
 		if !m.MmapReadLock(t, sched.Killable) {
@@ -147,6 +150,13 @@ func (m *MM) UpdateRangeLocked(start, end uint64, set func(*VMA)) abi.Errno {
 func (m *MM) dontneed(v *VMA, s, e uint64) abi.Errno {
 	if v.Flags&VMLocked != 0 {
 		return abi.EINVAL
+	}
+	if v.Flags&VMHugetlb != 0 {
+		// Whole huge pages: the start must be aligned, the end is rounded up.
+		if s&(HugePageSize-1) != 0 {
+			return abi.EINVAL
+		}
+		e = min((e+HugePageSize-1)&^(HugePageSize-1), v.End)
 	}
 	m.zapLocked(v, s, e, false)
 	return 0

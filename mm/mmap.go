@@ -87,8 +87,12 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if r.Length == 0 {
 		return 0, abi.EINVAL
 	}
-	length, ok := pageAlign(r.Length)
-	if !ok || length > m.arch.TaskSize() {
+	align := uint64(pageSize)
+	if r.Flags&MapHugetlb != 0 {
+		align = HugePageSize // the length is rounded to whole huge pages
+	}
+	length := (r.Length + align - 1) &^ (align - 1)
+	if length < r.Length || length > m.arch.TaskSize() {
 		return 0, abi.ENOMEM
 	}
 	if !m.MmapWriteLock(t, sched.Killable) {
@@ -98,7 +102,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 
 	addr := r.Addr
 	if r.Flags&MapFixedNoReplace != 0 {
-		if addr&^pageMask != 0 {
+		if addr&(align-1) != 0 {
 			return 0, abi.EINVAL
 		}
 		if addr > m.arch.TaskSize()-length {
@@ -109,7 +113,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		}
 	} else {
 		var ok bool
-		if addr, ok = m.unmappedAreaTopDownLocked(length); !ok {
+		if addr, ok = m.unmappedAreaTopDownLocked(length, align); !ok {
 			return 0, abi.ENOMEM
 		}
 	}
@@ -164,12 +168,20 @@ func (m *MM) vmStartGap(v *VMA) uint64 {
 // tracking makes the kernel's search logarithmic, which this model does
 // not need for scenario-sized maps.
 // Preconditions: the mmap lock is held for writing.
-func (m *MM) unmappedAreaTopDownLocked(length uint64) (uint64, bool) {
+func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	low := m.cfg.MmapMinAddr
 	if low < pageSize {
 		low = pageSize
 	}
 	top := m.arch.MmapBase()
+	// fits returns the highest aligned start for a gap [lo, hi).
+	fits := func(lo, hi uint64) (uint64, bool) {
+		if hi < lo || hi-lo < length {
+			return 0, false
+		}
+		a := (hi - length) &^ (align - 1)
+		return a, a >= lo
+	}
 	var found uint64
 	ok := false
 	m.tree.Descend(func(it vmaItem) bool {
@@ -178,9 +190,10 @@ func (m *MM) unmappedAreaTopDownLocked(length uint64) (uint64, bool) {
 		if sg >= top {
 			return true // above the candidate range, with its gap
 		}
-		if v.End <= top && top-v.End >= length {
-			found, ok = top-length, true
-			return false
+		if v.End <= top {
+			if found, ok = fits(v.End, top); ok {
+				return false
+			}
 		}
 		top = sg
 		return top >= low+length
@@ -188,10 +201,22 @@ func (m *MM) unmappedAreaTopDownLocked(length uint64) (uint64, bool) {
 	if ok {
 		return found, true
 	}
-	if top >= low && top-low >= length {
-		return top - length, true
+	return fits(low, top)
+}
+
+// HugePageSize is the size of a hugetlb page.
+const HugePageSize = 2 << 20
+
+// hugeSplitBad reports whether splitting at start or end would cut a
+// hugetlb VMA off a huge-page boundary (hugetlb_vm_op_split: EINVAL).
+// Preconditions: the mmap lock is held.
+func (m *MM) hugeSplitBad(start, end uint64) bool {
+	for _, at := range []uint64{start, end} {
+		if v := m.VMALookup(at); v != nil && v.Flags&VMHugetlb != 0 && v.Start < at && at&(HugePageSize-1) != 0 {
+			return true
+		}
 	}
-	return 0, false
+	return false
 }
 
 // --- the VMA index ---
@@ -309,6 +334,9 @@ func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
 		return abi.EINTR
 	}
 	defer m.MmapWriteUnlock()
+	if m.hugeSplitBad(addr, addr+length) {
+		return abi.EINVAL
+	}
 	m.unmapLocked(addr, addr+length)
 	return 0
 }
@@ -409,6 +437,9 @@ func (m *MM) Mprotect(t sched.Sleeper, addr, length uint64, prot Prot) abi.Errno
 	v := m.FindVMA(addr)
 	if v == nil || v.Start > addr {
 		return abi.ENOMEM
+	}
+	if m.hugeSplitBad(addr, end) {
+		return abi.EINVAL
 	}
 	want := prot.vmFlags()
 	pos := addr

@@ -95,7 +95,11 @@ func TestMmapFlags(t *testing.T) {
 			if v.PageProt != (testArch{}).PageProt(tc.want, 0) {
 				t.Errorf("PageProt = %v, want the arch's protection for the flags", v.PageProt)
 			}
-			if v.PgOff != low/pg || v.Pages() != 2 || v.MM() != f.m || !v.Anonymous() || v.Shared() != (tc.flags&mm.MapShared != 0) {
+			pages := uint64(2)
+			if tc.flags&mm.MapHugetlb != 0 {
+				pages = mm.HugePageSize / pg // rounded up to a whole huge page
+			}
+			if v.PgOff != low/pg || v.Pages() != pages || v.MM() != f.m || !v.Anonymous() || v.Shared() != (tc.flags&mm.MapShared != 0) {
 				t.Errorf("PgOff %#x Pages %d Anonymous %v Shared %v", v.PgOff, v.Pages(), v.Anonymous(), v.Shared())
 			}
 		})

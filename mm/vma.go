@@ -76,6 +76,12 @@ type WriteNotifier interface {
 	WantsWriteNotify() bool
 }
 
+// Forker is a VMOperations whose fork child's VMA gets a backing of its
+// own (hugetlb_dup_vma_private: the child shares pages, not reservations).
+type Forker interface {
+	ForkOps() VMOperations
+}
+
 // pageProt is vm_page_prot for flags and key, with write permission held
 // back when the backing wants write notification.
 func pageProt(arch Arch, flags VMFlags, pkey int, ops VMOperations) pgtable.PTE {

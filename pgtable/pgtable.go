@@ -253,20 +253,46 @@ func Index(addr uint64, level int) int {
 // LevelSize returns the bytes one entry of a level-l table maps.
 func LevelSize(level int) uint64 { return 1 << (pfnShift + levelBits*(level-1)) }
 
-// Lookup walks to the PTE table for addr without locks or allocation, as
-// the MMU walks. It returns nil when a table on the way is missing. Bits of
-// addr above VABits are ignored: canonical-address checks are the
+// Lookup walks to the leaf entry for addr without locks or allocation, as
+// the MMU walks: the PTE table's slot, or a huge leaf of a level-2 table
+// (t.Level() tells). It returns nil when a table on the way is missing.
+// Bits of addr above VABits are ignored: canonical-address checks are the
 // architecture's.
 func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
 	t := pt.root
 	for t.level > 1 {
-		n := t.next[Index(addr, t.level)].Load()
+		i := Index(addr, t.level)
+		if t.level == 2 && PTE(t.entries[i].Load())&Huge != 0 {
+			return t, i
+		}
+		n := t.next[i].Load()
 		if n == nil {
 			return nil, 0
 		}
 		t = n
 	}
 	return t, Index(addr, 1)
+}
+
+// AllocHuge walks to the level-2 slot for addr, allocating missing tables
+// above it (huge_pte_alloc). The slot holds a huge leaf, or nothing.
+func (pt *PageTable) AllocHuge(addr uint64) (*Table, int) {
+	t := pt.root
+	for t.level > 2 {
+		slot := &t.next[Index(addr, t.level)]
+		n := slot.Load()
+		if n == nil {
+			pt.mu.Lock()
+			if n = slot.Load(); n == nil {
+				n = &Table{level: t.level - 1}
+				slot.Store(n)
+				pt.tables.Add(1)
+			}
+			pt.mu.Unlock()
+		}
+		t = n
+	}
+	return t, Index(addr, 2)
 }
 
 // Alloc walks to the PTE table for addr, allocating missing tables
@@ -290,10 +316,11 @@ func (pt *PageTable) Alloc(addr uint64) (*Table, int) {
 	return t, Index(addr, 1)
 }
 
-// Range calls fn for every PTE slot in [start, end) whose PTE table exists,
-// in address order, with the slot's address. It skips missing tables
-// without visiting their slots, so sparse ranges cost what they map.
-// fn returns false to stop.
+// Range calls fn for every PTE slot in [start, end) whose PTE table
+// exists, and for every huge leaf (a level-2 slot, t.Level() == 2), in
+// address order, with the slot's address. It skips missing tables without
+// visiting their slots, so sparse ranges cost what they map. fn returns
+// false to stop.
 func (pt *PageTable) Range(start, end uint64, fn func(addr uint64, t *Table, i int) bool) {
 	pt.rangeTable(pt.root, 0, start, end, fn)
 }
@@ -309,7 +336,7 @@ func (pt *PageTable) rangeTable(t *Table, base, start, end uint64, fn func(uint6
 		if lo >= end || lo < base { // past the range, or wrapped around
 			return true
 		}
-		if t.level == 1 {
+		if t.level == 1 || t.level == 2 && PTE(t.entries[i].Load())&Huge != 0 {
 			if !fn(lo, t, i) {
 				return false
 			}

@@ -46,7 +46,33 @@ type Page struct {
 	refs     atomic.Int32 // references (page_ref_count)
 	mapcount atomic.Int32 // page-table entries mapping the frame (page_mapcount)
 	flags    atomic.Uint32
+
+	// A compound page (a hugetlb folio) is order contiguous frames; the
+	// counts and flags that matter live in the head.
+	head  *Page // the head of the compound page this frame belongs to, or itself
+	order uint8 // head only: the page is 1<<order frames
+	// release, when set, takes the page back when its last reference goes
+	// instead of the allocator (a hugetlb pool). Head only; set before the
+	// page is shared.
+	release func(*Page)
 }
+
+// Head returns the head page of p's compound page (p itself if not compound).
+func (p *Page) Head() *Page {
+	if p.head == nil {
+		return p
+	}
+	return p.head
+}
+
+// Order returns log2 of the number of frames of a head page.
+func (p *Page) Order() int { return int(p.order) }
+
+// Sub returns the i-th frame of the compound page headed by p.
+func (p *Page) Sub(i int) *Page { return p.alloc.Lookup(p.pfn + PFN(i)) }
+
+// SetRelease makes fn take the page back when its last reference goes.
+func (p *Page) SetRelease(fn func(*Page)) { p.release = fn }
 
 // PFN returns the frame number.
 func (p *Page) PFN() PFN { return p.pfn }
@@ -103,6 +129,10 @@ func (p *Page) Put() {
 	}
 	switch n := p.refs.Add(-1); {
 	case n == 0:
+		if p.release != nil {
+			p.release(p)
+			return
+		}
 		p.alloc.free(p)
 	case n < 0:
 		panic("phys: page reference count underflow")
@@ -147,6 +177,8 @@ type Allocator struct {
 	mu       sync.Mutex // guards everything below (the zone lock)
 	nframes  int64      // frames ever created; the next PFN
 	freeList []*Page
+	// freeHuge keeps freed compound pages by order, whole, for reuse.
+	freeHuge map[uint8][]*Page
 	limit    int64 // frames; 0 means unlimited
 	stats    Stats
 
@@ -235,11 +267,63 @@ func (a *Allocator) free(p *Page) {
 		panic("phys: freeing a mapped page")
 	}
 	p.flags.Store(0)
+	n := int64(1) << p.order
 	a.mu.Lock()
-	a.freeList = append(a.freeList, p)
-	a.stats.InUse--
-	a.stats.Frees++
+	if p.order > 0 {
+		if a.freeHuge == nil {
+			a.freeHuge = map[uint8][]*Page{}
+		}
+		a.freeHuge[p.order] = append(a.freeHuge[p.order], p)
+	} else {
+		a.freeList = append(a.freeList, p)
+	}
+	a.stats.InUse -= n
+	a.stats.Frees += n
 	a.mu.Unlock()
+}
+
+// AllocCompound returns a zeroed compound page of 1<<order contiguous
+// frames, holding one reference on its head (alloc_pages of an order).
+func (a *Allocator) AllocCompound(order int, f PageFlags) (*Page, error) {
+	n := int64(1) << order
+	a.mu.Lock()
+	if a.limit > 0 && a.stats.InUse+n > a.limit {
+		a.mu.Unlock()
+		return nil, ErrNoMemory
+	}
+	var head *Page
+	if list := a.freeHuge[uint8(order)]; len(list) > 0 {
+		head = list[len(list)-1]
+		a.freeHuge[uint8(order)] = list[:len(list)-1]
+	} else {
+		for i := int64(0); i < n; i++ {
+			q := a.newFrame()
+			if q == nil {
+				a.mu.Unlock()
+				return nil, ErrNoMemory
+			}
+			if i == 0 {
+				head = q
+			}
+			q.head = head
+		}
+		head.head = nil
+		head.order = uint8(order)
+	}
+	a.stats.InUse += n
+	a.stats.Allocs += n
+	if a.stats.InUse > a.stats.Peak {
+		a.stats.Peak = a.stats.InUse
+	}
+	a.mu.Unlock()
+	for i := int64(0); i < n; i++ {
+		clear(head.Sub(int(i)).data[:])
+	}
+	head.flags.Store(uint32(f))
+	head.mapcount.Store(0)
+	head.refs.Store(1)
+	head.release = nil
+	return head, nil
 }
 
 // Lookup returns the frame pfn (pfn_to_page), or nil for a PFN never handed out.

@@ -512,12 +512,9 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 	t := a.task
 	switch op := st.Op.(type) {
 	case *scenario.Mmap:
-		if op.Hugetlb {
-			return nil, Unsupported{"mmap", "hugetlb"}
-		}
 		args := kernel.MmapArgs{Length: op.Size, Prot: prot(op.Prot), Shared: op.Shared,
 			GrowsDown: op.GrowsDown, Populate: op.Populate, Locked: op.Locked, NoReserve: op.NoReserve,
-			File: op.File, Off: op.Off}
+			Hugetlb: op.Hugetlb, File: op.File, Off: op.Off}
 		if op.At != nil {
 			at, err := r.addr(*op.At)
 			if err != nil {
@@ -656,7 +653,9 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		return func() kernel.Outcome { return t.HoldIO(op.Name, op.Hold) }, nil
 	case *scenario.Uffd:
 		return r.uffd(t, op)
-	case *scenario.Memlimit, *scenario.Hugepages:
+	case *scenario.Hugepages:
+		return func() kernel.Outcome { return t.Hugepages(op.N) }, nil
+	case *scenario.Memlimit:
 		return nil, Unsupported{Keyword: op.Keyword()}
 	}
 	return nil, Unsupported{Keyword: st.Op.Keyword()}

@@ -139,7 +139,11 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 		bits |= pgtable.Dirty
 	}
 	table.SetBits(i, bits)
-	return m.Phys().Lookup(pte.PFN())
+	pfn := pte.PFN()
+	if table.Level() == 2 { // a 2 MiB leaf: the frame within it
+		pfn += phys.PFN(r.Addr>>phys.PageShift) & (pgtable.EntriesPerTable - 1)
+	}
+	return m.Phys().Lookup(pfn)
 }
 
 // Trap implements kernel.Arch (handle_page_fault).
