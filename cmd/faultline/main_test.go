@@ -49,7 +49,7 @@ func TestRunGolden(t *testing.T) {
 	}{
 		{"pass", []string{"run", "testdata/pass.fault"}, 0},
 		{"fail", []string{"run", "testdata/fail.fault"}, 1},
-		{"unsupported", []string{"run", "testdata/unsupported.fault"}, 0},
+		{"skip", []string{"run", "testdata/skip.fault"}, 0},
 		{"arch", []string{"run", "--arch", "riscv64", "testdata/pass.fault", "testdata/fail.fault"}, 0},
 	}
 	for _, tc := range tests {
