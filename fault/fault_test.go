@@ -51,6 +51,7 @@ type task struct {
 func (t *task) MM() *mm.MM               { return t.m }
 func (t *task) SignalPending() bool      { return t.pending || t.fatal }
 func (t *task) FatalSignalPending() bool { return t.fatal }
+func (t *task) MemCG() *phys.MemCG       { return nil }
 func (t *task) AccountFault(major bool) {
 	if major {
 		t.major++

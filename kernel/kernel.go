@@ -151,6 +151,7 @@ type Kernel struct {
 	nextID int
 	procs  []*Process
 	files  map[string]*memory.File
+	memcg  *phys.MemCG // the run's memory cgroup, once a memlimit made it
 
 	stop     chan struct{}
 	stopOnce sync.Once

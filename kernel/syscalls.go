@@ -265,6 +265,7 @@ func (t *Task) Fork(name string) (*Task, Outcome) {
 		p := &Process{k: t.k, PID: t.k.newID(), mm: cm}
 		t.proc.mu.Lock()
 		p.actions = t.proc.actions
+		p.memcg = t.proc.memcg
 		t.proc.mu.Unlock()
 		child = &Task{k: t.k, proc: p, TID: p.PID, Name: name}
 		p.threads = []*Task{child}

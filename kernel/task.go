@@ -7,6 +7,7 @@ import (
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
 )
 
@@ -33,6 +34,7 @@ type Process struct {
 	live    int        // threads not yet exited
 	exit    abi.Signal // the fatal signal ending the process (SIGNAL_GROUP_EXIT), or 0
 	uffds   map[string]*memory.Userfaultfd
+	memcg   *phys.MemCG // the memory cgroup, or nil for the root
 }
 
 // MM returns the address space.

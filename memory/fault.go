@@ -23,6 +23,54 @@ type Faulter interface {
 	AccountFault(major bool)
 	// SignalPending is signal_pending(current).
 	SignalPending() bool
+	// FatalSignalPending is fatal_signal_pending(current).
+	FatalSignalPending() bool
+	// MemCG is the task's memory cgroup: nil for the root, which has no
+	// limit.
+	MemCG() *phys.MemCG
+}
+
+// charge charges page to the task's memory cgroup (mem_cgroup_charge).
+// Over the limit it reclaims; when nothing can be reclaimed it runs the
+// memcg OOM killer. A task that is dying, the killer's victim included, is
+// charged anyway, so that it can exit and free what it has.
+func charge(t Faulter, page *phys.Page) bool {
+	cg := t.MemCG()
+	if cg == nil {
+		return true
+	}
+	n := int64(1) << page.Order()
+	for tries := 0; tries < 8; tries++ {
+		if cg.TryCharge(n) {
+			page.SetMemCG(cg)
+			return true
+		}
+		if cg.Reclaim != nil && cg.Reclaim(n) > 0 {
+			continue
+		}
+		if !t.FatalSignalPending() && (cg.OOM == nil || !cg.OOM()) {
+			break // nobody to kill
+		}
+		if t.FatalSignalPending() {
+			cg.ForceCharge(n)
+			page.SetMemCG(cg)
+			return true
+		}
+	}
+	return false
+}
+
+// allocPage allocates a zeroed page for the task and charges it.
+func allocPage(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) *phys.Page {
+	p, err := alloc.Alloc(flags)
+	if err != nil {
+		return nil
+	}
+	if !charge(t, p) {
+		p.Put()
+		return nil
+	}
+	return p
 }
 
 // Backing supplies the pages of a VMA that is not anonymous private memory.
@@ -193,8 +241,8 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 		f.table.Unlock()
 		return 0
 	}
-	page, err := m.Phys().Alloc(phys.FlagAnon)
-	if err != nil {
+	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
+	if page == nil {
 		return vmfault.OOM
 	}
 	pte := pgtable.MkPTE(page.PFN(), vma.PageProt) | pgtable.Accessed
@@ -233,7 +281,7 @@ func doFault(vmf Fault) vmfault.Reason {
 // mapPager is a backing whose cached pages fault-around may map without
 // I/O (->map_pages).
 type mapPager interface {
-	CachedPage(pgoff uint64) *phys.Page
+	CachedPage(pgoff uint64, t Faulter) *phys.Page
 }
 
 // mkwriter is a backing told before a page is written through a shared
@@ -260,8 +308,8 @@ func doReadFault(f *Fault, b Backing) vmfault.Reason {
 
 func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	m := f.VMA.MM()
-	page, err := m.Phys().Alloc(phys.FlagAnon)
-	if err != nil {
+	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
+	if page == nil {
 		return vmfault.OOM
 	}
 	ret := b.Fault(f)
@@ -288,7 +336,7 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 		if !f.table.Load(int(i)).None() {
 			continue
 		}
-		page := mp.CachedPage(f.PgOff + i - pteOff)
+		page := mp.CachedPage(f.PgOff+i-pteOff, f.Task)
 		if page == nil {
 			continue
 		}
@@ -405,8 +453,8 @@ func (f *Fault) reuse(pte pgtable.PTE) vmfault.Reason {
 // page) (wp_page_copy).
 func wpPageCopy(f *Fault, old *phys.Page) vmfault.Reason {
 	m := f.VMA.MM()
-	page, err := m.Phys().Alloc(phys.FlagAnon)
-	if err != nil {
+	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
+	if page == nil {
 		return vmfault.OOM
 	}
 	if old != nil {

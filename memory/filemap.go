@@ -148,16 +148,16 @@ func (f *File) diskPage(idx uint64, dst *[phys.PageSize]byte) {
 
 // cached returns the page-cache entry for idx, making the frame of a hot
 // page on first use (no I/O: it is in the cache). Preconditions: f.mu.
-func (f *File) cached(idx uint64) (*cachePage, error) {
+func (f *File) cached(idx uint64, t Faulter) (*cachePage, error) {
 	if c := f.cache[idx]; c != nil {
 		return c, nil
 	}
 	if !f.hot || idx >= pagesOf(f.size) {
 		return nil, nil
 	}
-	page, err := f.alloc.Alloc(0)
-	if err != nil {
-		return nil, err
+	page := allocPage(t, f.alloc, 0)
+	if page == nil {
+		return nil, errNoMemory
 	}
 	f.diskPage(idx, page.Data())
 	page.SetFlags(phys.FlagDirty)
@@ -190,7 +190,7 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			f.mu.Unlock()
 			return vmfault.SigBus
 		}
-		c, err := f.cached(vmf.PgOff)
+		c, err := f.cached(vmf.PgOff, vmf.Task)
 		if err != nil {
 			f.mu.Unlock()
 			return vmfault.OOM
@@ -205,6 +205,10 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			}
 		}
 		if !c.locked {
+			if c.page.Has(phys.FlagHWPoison) {
+				f.mu.Unlock()
+				return vmfault.HWPoison
+			}
 			c.page.Get()
 			vmf.Page = c.page
 			f.mu.Unlock()
@@ -237,8 +241,8 @@ func (f *File) readAround(vmf *Fault) *cachePage {
 		if f.cache[idx] != nil {
 			continue
 		}
-		page, err := f.alloc.Alloc(0)
-		if err != nil {
+		page := allocPage(vmf.Task, f.alloc, 0)
+		if page == nil {
 			if idx == vmf.PgOff {
 				return nil
 			}
@@ -286,14 +290,14 @@ func (vmf *Fault) releaseLock() {
 // CachedPage returns, with a reference, the page at pgoff if it is in the
 // cache, up to date, unlocked and inside the file: what fault-around may
 // map without I/O (filemap_map_pages).
-func (f *File) CachedPage(pgoff uint64) *phys.Page {
+func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if pgoff >= pagesOf(f.size) {
 		return nil
 	}
-	c, err := f.cached(pgoff)
-	if err != nil || c == nil || c.locked || !c.uptodate {
+	c, err := f.cached(pgoff, t)
+	if err != nil || c == nil || c.locked || !c.uptodate || c.page.Has(phys.FlagHWPoison) {
 		return nil
 	}
 	c.page.Get()
@@ -390,6 +394,29 @@ func (f *File) Evict() {
 	for _, p := range drop {
 		p.Put()
 	}
+}
+
+// ReclaimClean drops up to n page-cache pages charged to cg that are clean,
+// unlocked and mapped by nobody (shrink_folio_list on the file LRU); it
+// reports how many it dropped.
+func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
+	f.mu.Lock()
+	var drop []*phys.Page
+	for idx, c := range f.cache {
+		if int64(len(drop)) >= n {
+			break
+		}
+		p := c.page
+		if !c.locked && c.uptodate && !p.Has(phys.FlagDirty) && p.MapCount() == 0 && p.MemCG() == cg {
+			drop = append(drop, p)
+			delete(f.cache, idx)
+		}
+	}
+	f.mu.Unlock()
+	for _, p := range drop {
+		p.Put()
+	}
+	return int64(len(drop))
 }
 
 // Hold stalls (true) or resumes (false) the disk reads of the file; resuming

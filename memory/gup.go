@@ -35,6 +35,10 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 	tried := vmfault.Flags(0)
 	attempts := 0 // faults taken at addr; bounded, as every wait in the model is
 	for addr < end {
+		if t.FatalSignalPending() {
+			m.MmapReadUnlock()
+			return abi.EINTR // __get_user_pages gives up for a dying task
+		}
 		v := m.FindVMA(addr)
 		if v == nil || v.Start > addr {
 			if mode == PopulateMap {

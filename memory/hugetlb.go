@@ -106,6 +106,13 @@ func (p *HugePool) get(reserved bool) (*phys.Page, error) {
 // put takes a page back when its last reference goes (free_huge_folio);
 // the pool holds it by a reference of its own again.
 func (p *HugePool) put(page *phys.Page) {
+	if page.Has(phys.FlagHWPoison) {
+		p.mu.Lock()
+		p.total-- // a poisoned page leaves the pool
+		p.mu.Unlock()
+		p.alloc.Retire(page)
+		return
+	}
 	page.ClearFlags(^phys.PageFlags(0))
 	page.Get()
 	p.mu.Lock()
@@ -335,6 +342,10 @@ func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfa
 	return 0
 }
 
+// HugeMarker makes a PTE marker for a 2 MiB slot: marked Huge, so that
+// walks and zaps treat the slot as a leaf.
+func HugeMarker(m pgtable.Marker) pgtable.PTE { return pgtable.MkMarker(m) | pgtable.Huge }
+
 func hugeEntry(page *phys.Page, prot pgtable.PTE) pgtable.PTE {
 	return pgtable.MkPTE(page.PFN(), prot) | pgtable.Huge | pgtable.Accessed
 }
@@ -358,6 +369,10 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 		page, _, err := b.page(idx)
 		if err != nil {
 			return vmfault.SigBus
+		}
+		if page.Has(phys.FlagHWPoison) {
+			page.Put()
+			return vmfault.HWPoisonLarge | vmfault.SetHIndex(0)
 		}
 		return f.installHuge(page, vma.PageProt, f.write())
 	case *HugetlbPrivate:
@@ -498,7 +513,7 @@ func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byt
 	var pte pgtable.PTE
 	switch mode {
 	case FillPoison:
-		pte = pgtable.MkMarker(pgtable.MarkerPoisoned)
+		pte = HugeMarker(pgtable.MarkerPoisoned)
 	case FillZeropage:
 		return 0, abi.EINVAL
 	case FillContinue:

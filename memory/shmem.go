@@ -72,9 +72,11 @@ func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 		return handleUserfault(f, mm.VMUffdMinor)
 	}
 	defer s.mu.Unlock()
+	if p != nil && p.Has(phys.FlagHWPoison) {
+		return vmfault.HWPoison
+	}
 	if p == nil {
-		var err error
-		if p, err = s.alloc.Alloc(phys.FlagShmem); err != nil {
+		if p = allocPage(f.Task, s.alloc, phys.FlagShmem); p == nil {
 			return vmfault.OOM
 		}
 		s.cache[f.PgOff] = p
@@ -87,15 +89,15 @@ func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 // insert adds a new page of fill at pgoff, mapped by the caller, whose
 // reference it returns (UFFDIO_COPY into shmem); it fails if the object
 // already holds the page.
-func (s *Shmem) insert(pgoff uint64, fill byte) (*phys.Page, error) {
+func (s *Shmem) insert(pgoff uint64, fill byte, t Faulter) (*phys.Page, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cache[pgoff] != nil || pgoff >= s.pages {
 		return nil, errExists
 	}
-	p, err := s.alloc.Alloc(phys.FlagShmem)
-	if err != nil {
-		return nil, err
+	p := allocPage(t, s.alloc, phys.FlagShmem)
+	if p == nil {
+		return nil, errNoMemory
 	}
 	data := p.Data()
 	for i := range data {
@@ -106,18 +108,22 @@ func (s *Shmem) insert(pgoff uint64, fill byte) (*phys.Page, error) {
 	return p, nil
 }
 
-var errExists = errors.New("page already present")
+var (
+	errExists   = errors.New("page already present")
+	errNoMemory = errors.New("out of memory")
+)
 
 // CachedPage returns, with a reference, the page at pgoff if the object
 // holds it: what fault-around may map (shmem's ->map_pages is
 // filemap_map_pages).
-func (s *Shmem) CachedPage(pgoff uint64) *phys.Page {
+func (s *Shmem) CachedPage(pgoff uint64, _ Faulter) *phys.Page {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.cache[pgoff]
-	if p != nil {
-		p.Get()
+	if p == nil || p.Has(phys.FlagHWPoison) {
+		return nil
 	}
+	p.Get()
 	return p
 }
 

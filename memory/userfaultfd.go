@@ -367,20 +367,23 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 		if !isShmem {
 			return abi.EINVAL
 		}
-		if page = shm.CachedPage(v.PageOffset(addr)); page == nil {
+		if page = shm.CachedPage(v.PageOffset(addr), t); page == nil {
 			return abi.EFAULT
 		}
 		pte = pgtable.MkPTE(page.PFN(), v.PageProt)
 	case FillCopy:
 		var err error
 		if isShmem {
-			if page, err = shm.insert(v.PageOffset(addr), fill); err != nil {
+			if page, err = shm.insert(v.PageOffset(addr), fill, t); err != nil {
+				if err == errNoMemory {
+					return abi.ENOMEM
+				}
 				return abi.EEXIST
 			}
 			pte = pgtable.MkPTE(page.PFN(), v.PageProt)
 			break
 		}
-		if page, err = m.Phys().Alloc(phys.FlagAnon); err != nil {
+		if page = allocPage(t, m.Phys(), phys.FlagAnon); page == nil {
 			return abi.ENOMEM
 		}
 		data := page.Data()

@@ -22,6 +22,24 @@ func (m *MM) MapCounts(counts map[*phys.Page]int) {
 	})
 }
 
+// RSS returns the pages the address space maps, the zero page excepted
+// (get_mm_rss), counting a huge page as its frames. It scans the page
+// tables: the kernel keeps counters.
+func (m *MM) RSS() int64 {
+	var n int64
+	m.PT.Range(0, m.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
+		if pte := t.Load(i); pte.Mapped() && !pte.Has(pgtable.Special) {
+			if t.Level() == 2 {
+				n += pgtable.EntriesPerTable
+			} else {
+				n++
+			}
+		}
+		return true
+	})
+	return n
+}
+
 // CheckVMAs verifies the VMA index: VMAs are page-aligned, non-empty,
 // ordered and disjoint, none is detached, and the lockless snapshot holds
 // the same VMAs. Preconditions: the mmap lock is held or nothing runs.

@@ -193,3 +193,9 @@ func waitTimeout() <-chan time.Time { return time.After(hangGuard) }
 
 // SignalPending implements memory.Faulter: no signals in these tests.
 func (*faulter) SignalPending() bool { return false }
+
+// FatalSignalPending implements memory.Faulter.
+func (*faulter) FatalSignalPending() bool { return false }
+
+// MemCG implements memory.Faulter: the root group.
+func (*faulter) MemCG() *phys.MemCG { return nil }

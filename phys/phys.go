@@ -55,6 +55,7 @@ type Page struct {
 	// instead of the allocator (a hugetlb pool). Head only; set before the
 	// page is shared.
 	release func(*Page)
+	memcg   atomic.Pointer[MemCG] // the group the page is charged to
 }
 
 // Head returns the head page of p's compound page (p itself if not compound).
@@ -164,6 +165,8 @@ type Stats struct {
 	Peak   int64 // the most frames in use at once
 	Allocs int64 // frames handed out
 	Frees  int64 // frames returned
+	// Poisoned counts frames taken out of use for good (memory_failure).
+	Poisoned int64
 }
 
 // Allocator hands out page frames. Freed frames are kept on a free list and
@@ -266,6 +269,13 @@ func (a *Allocator) free(p *Page) {
 	if p.mapcount.Load() != 0 {
 		panic("phys: freeing a mapped page")
 	}
+	if cg := p.memcg.Swap(nil); cg != nil {
+		cg.uncharge(int64(1) << p.order)
+	}
+	if p.Has(FlagHWPoison) {
+		a.Retire(p)
+		return
+	}
 	p.flags.Store(0)
 	n := int64(1) << p.order
 	a.mu.Lock()
@@ -279,6 +289,16 @@ func (a *Allocator) free(p *Page) {
 	}
 	a.stats.InUse -= n
 	a.stats.Frees += n
+	a.mu.Unlock()
+}
+
+// Retire takes a freed, poisoned page out of use for good: its frames are
+// never handed out again (a hwpoisoned page stays off the free lists).
+func (a *Allocator) Retire(p *Page) {
+	n := int64(1) << p.order
+	a.mu.Lock()
+	a.stats.InUse -= n
+	a.stats.Poisoned += n
 	a.mu.Unlock()
 }
 

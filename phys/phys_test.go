@@ -63,7 +63,7 @@ func TestAllocGivesFreshFrame(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := phys.NewAllocator()
-			old, err := a.Alloc(phys.FlagAnon | phys.FlagDirty | phys.FlagHWPoison)
+			old, err := a.Alloc(phys.FlagAnon | phys.FlagDirty)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,5 +328,30 @@ func TestConcurrentAllocFree(t *testing.T) {
 	st := a.Stats()
 	if st.InUse != 0 || st.Allocs != workers*rounds || st.Frees != workers*rounds || st.Peak < 1 || st.Peak > workers {
 		t.Errorf("Stats = %+v, want 0 in use, %d allocs and frees, 1 <= peak <= %d", st, workers*rounds, workers)
+	}
+}
+
+// TestPoisonedFrameRetired: a poisoned frame is never handed out again,
+// and leaves the in-use count.
+func TestPoisonedFrameRetired(t *testing.T) {
+	a := phys.NewAllocator()
+	p, err := a.Alloc(phys.FlagAnon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetFlags(phys.FlagHWPoison)
+	pfn := p.PFN()
+	p.Put()
+	if st := a.Stats(); st.InUse != 0 || st.Poisoned != 1 {
+		t.Fatalf("stats %+v, want nothing in use and one frame poisoned", st)
+	}
+	for i := 0; i < 4; i++ {
+		q, err := a.Alloc(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.PFN() == pfn {
+			t.Fatalf("the poisoned frame %d was handed out again", pfn)
+		}
 	}
 }

@@ -540,6 +540,9 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		if err != nil {
 			return nil, err
 		}
+		if op.Advice == scenario.AdvHWPoison {
+			return func() kernel.Outcome { return t.MadviseHWPoison(addr, op.Size) }, nil
+		}
 		adv, ok := advices[op.Advice]
 		if !ok {
 			return nil, Unsupported{"madvise", string(op.Advice)}
@@ -656,7 +659,7 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 	case *scenario.Hugepages:
 		return func() kernel.Outcome { return t.Hugepages(op.N) }, nil
 	case *scenario.Memlimit:
-		return nil, Unsupported{Keyword: op.Keyword()}
+		return func() kernel.Outcome { return t.Memlimit(op.Size) }, nil
 	}
 	return nil, Unsupported{Keyword: st.Op.Keyword()}
 }

@@ -1,0 +1,92 @@
+package kernel
+
+import (
+	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/phys"
+)
+
+// MemCG returns the task's memory cgroup, nil for the root (memory.Faulter).
+func (t *Task) MemCG() *phys.MemCG {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	return t.proc.memcg
+}
+
+// Memlimit limits the memory of the task's process: the process joins the
+// run's memory cgroup, whose limit becomes size (memory.max, or v1's
+// memory.limit_in_bytes). What the process already has stays charged where
+// it was; its later allocations, and its children's, are charged here.
+func (t *Task) Memlimit(size uint64) Outcome {
+	return t.call(func() Outcome {
+		k := t.k
+		k.mu.Lock()
+		cg := k.memcg
+		if cg == nil {
+			cg = &phys.MemCG{}
+			cg.Reclaim = func(n int64) int64 { return k.reclaim(cg, n) }
+			cg.OOM = func() bool { return k.oomKill(cg) }
+			k.memcg = cg
+		}
+		k.mu.Unlock()
+		cg.SetLimit(int64(size / phys.PageSize))
+		t.proc.mu.Lock()
+		t.proc.memcg = cg
+		t.proc.mu.Unlock()
+		return OK()
+	})
+}
+
+// reclaim frees pages charged to cg (try_to_free_mem_cgroup_pages): clean
+// page-cache pages no mapping uses first, then, when there is swap space,
+// anonymous pages, which are written out. It reports how many it freed.
+func (k *Kernel) reclaim(cg *phys.MemCG, n int64) int64 {
+	k.mu.Lock()
+	files := make([]interface{ ReclaimClean(*phys.MemCG, int64) int64 }, 0, len(k.files))
+	for _, f := range k.files {
+		files = append(files, f)
+	}
+	k.mu.Unlock()
+	var freed int64
+	for _, f := range files {
+		if freed >= n {
+			return freed
+		}
+		freed += f.ReclaimClean(cg, n-freed)
+	}
+	if freed < n {
+		freed += k.swapOut(cg, n-freed)
+	}
+	return freed
+}
+
+// oomKill is the memory cgroup's OOM killer (mem_cgroup_out_of_memory):
+// the process of the group that maps the most memory is sent SIGKILL. It
+// reports whether there was a victim, or one already dying.
+func (k *Kernel) oomKill(cg *phys.MemCG) bool {
+	k.mu.Lock()
+	procs := append([]*Process(nil), k.procs...)
+	k.mu.Unlock()
+	var victim *Process
+	best := int64(-1)
+	for _, p := range procs {
+		p.mu.Lock()
+		member, live, dying := p.memcg == cg, p.live > 0, p.exit != 0
+		p.mu.Unlock()
+		if !member || !live {
+			continue
+		}
+		if dying {
+			return true // a victim is on its way out: wait for it
+		}
+		if rss := p.mm.RSS(); rss > best {
+			victim, best = p, rss
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	if t := victim.anyLive(); t != nil {
+		t.SendSignal(abi.SIGKILL)
+	}
+	return true
+}
