@@ -41,7 +41,9 @@ func (t *Task) Memlimit(size uint64) Outcome {
 // anonymous pages, which are written out. It reports how many it freed.
 func (k *Kernel) reclaim(cg *phys.MemCG, n int64) int64 {
 	k.mu.Lock()
-	files := make([]interface{ ReclaimClean(*phys.MemCG, int64) int64 }, 0, len(k.files))
+	files := make([]interface {
+		ReclaimClean(*phys.MemCG, int64) int64
+	}, 0, len(k.files))
 	for _, f := range k.files {
 		files = append(files, f)
 	}
