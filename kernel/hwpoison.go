@@ -60,6 +60,22 @@ func (t *Task) mappedPage(addr uint64) *phys.Page {
 	return m.Phys().Lookup(pte.PFN())
 }
 
+// liveMMs returns the address spaces of the processes still running.
+func (k *Kernel) liveMMs() []*mm.MM {
+	k.mu.Lock()
+	procs := append([]*Process(nil), k.procs...)
+	k.mu.Unlock()
+	var out []*mm.MM
+	seen := map[*mm.MM]bool{}
+	for _, p := range procs {
+		if !p.Exited() && !seen[p.mm] {
+			seen[p.mm] = true
+			out = append(out, p.mm)
+		}
+	}
+	return out
+}
+
 // memoryFailure poisons the frame headed by page (memory_failure): every
 // entry mapping it, in every address space, becomes a poison entry. Caches
 // holding the page keep it, poisoned, and answer faults with poison.
@@ -69,16 +85,7 @@ func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
 	}
 	page.SetFlags(phys.FlagHWPoison)
 	first, last := page.PFN(), page.PFN()+phys.PFN(1)<<page.Order()
-	k.mu.Lock()
-	procs := append([]*Process(nil), k.procs...)
-	k.mu.Unlock()
-	seen := map[*mm.MM]bool{}
-	for _, p := range procs {
-		if p.Exited() || seen[p.mm] {
-			continue
-		}
-		seen[p.mm] = true
-		m := p.mm
+	for _, m := range k.liveMMs() {
 		if !m.MmapReadLock(t, sched.Killable) {
 			return
 		}

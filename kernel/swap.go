@@ -1,9 +1,76 @@
 package kernel
 
-import "github.com/faultline/faultline/phys"
+import (
+	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
+)
 
-// swapOut writes anonymous pages charged to cg out to swap; without swap
-// space it frees nothing.
+// swapOut writes up to n anonymous pages charged to cg out to swap
+// (shrink_folio_list on the anonymous LRU, pageout): each page's data goes
+// to a slot, and every entry mapping it, in every address space, becomes a
+// swap entry for that slot. Without swap space nothing is freed.
+//
+// The model keeps no reverse map: it finds the entries by scanning the
+// page tables, under their locks only, as rmap walks take no mmap lock.
 func (k *Kernel) swapOut(cg *phys.MemCG, n int64) int64 {
-	return 0
+	dev := k.phys.Swap()
+	if dev == nil || n <= 0 {
+		return 0
+	}
+	mms := k.liveMMs()
+	var victims []*phys.Page
+	seen := map[*phys.Page]bool{}
+	for _, m := range mms {
+		m.PT.Range(0, k.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
+			pte := t.Load(i)
+			if t.Level() != 1 || !pte.Present() || pte.Has(pgtable.Special) {
+				return true
+			}
+			p := m.Phys().Lookup(pte.PFN())
+			if p == nil || seen[p] || !p.Has(phys.FlagAnon) || p.Has(phys.FlagHWPoison) || p.MemCG() != cg {
+				return true
+			}
+			seen[p] = true
+			victims = append(victims, p)
+			return int64(len(victims)) < n
+		})
+		if int64(len(victims)) >= n {
+			break
+		}
+	}
+	var freed int64
+	for _, p := range victims {
+		slot, ok := dev.WriteOut(p.Data())
+		if !ok {
+			break // swap is full
+		}
+		unmapped := 0
+		for _, m := range mms {
+			m.PT.Range(0, k.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
+				if t.Level() != 1 {
+					return true
+				}
+				t.Lock()
+				pte := t.Load(i)
+				if pte.Mapped() && !pte.Has(pgtable.Special) && pte.PFN() == p.PFN() {
+					t.Store(i, pgtable.MkSwap(0, slot))
+					dev.Dup(slot)
+					unmapped++
+					t.Unlock()
+					p.RemoveMap()
+					p.Put()
+					return true
+				}
+				t.Unlock()
+				return true
+			})
+		}
+		if unmapped == 0 {
+			dev.Dup(slot) // nothing referred to it: let Free release the slot
+			dev.Free(slot)
+			continue
+		}
+		freed++
+	}
+	return freed
 }

@@ -487,13 +487,70 @@ func doNUMAPage(f *Fault) vmfault.Reason {
 }
 
 // doSwapPage handles a non-present, non-empty entry (do_swap_page): PTE
-// markers, and swap entries (not modeled yet: SIGBUS, as for an entry
-// the kernel cannot interpret).
+// markers, and swap entries. A page not in the swap cache is read back (a
+// major fault), and on a first attempt the fault lock is dropped while the
+// read completes, the fault ending with VM_FAULT_RETRY; the retry finds
+// the page in the swap cache and maps it, writable at once for a write
+// when no other entry refers to the slot, else through do_wp_page.
 func doSwapPage(f *Fault) vmfault.Reason {
 	if f.orig.IsMarker() {
 		return handlePTEMarker(f)
 	}
-	return vmfault.SigBus
+	m := f.VMA.MM()
+	dev := m.Phys().Swap()
+	if !f.orig.IsSwap() || dev == nil {
+		return vmfault.SigBus // an entry nothing can interpret
+	}
+	slot := f.orig.SwapOffset()
+	var ret vmfault.Reason
+	for {
+		c := dev.Lookup(slot)
+		if c == nil {
+			page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
+			if page == nil {
+				return vmfault.OOM
+			}
+			var fresh bool
+			if c, fresh = dev.ReadIn(slot, page); !fresh {
+				page.Put()
+			} else {
+				ret |= vmfault.Major
+			}
+		}
+		if !dev.Locked(c) {
+			return ret | swapMap(f, dev, c)
+		}
+		if r, done := f.waitPage(c.Unlock, dev); done {
+			return ret | r
+		}
+	}
+}
+
+// swapMap maps the swap-cache page c at the faulting entry and drops the
+// entry's reference on the slot.
+func swapMap(f *Fault, dev *phys.SwapDevice, c *phys.SwapCached) vmfault.Reason {
+	slot, page := f.orig.SwapOffset(), c.Page
+	exclusive := dev.Count(slot) == 1
+	pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | pgtable.Accessed
+	if exclusive && f.write() && f.VMA.Flags&mm.VMWrite != 0 {
+		pte |= pgtable.Write | pgtable.Dirty
+	}
+	f.table.Lock()
+	if !f.installLocked(pte) {
+		f.table.Unlock()
+		return 0 // raced: another fault got there first
+	}
+	page.Get()
+	page.AddMap()
+	f.table.Unlock()
+	dev.Free(slot)
+	if f.write() && !pte.Has(pgtable.Write) {
+		f.orig = pte
+		if ret := doWPPage(f); ret&vmfault.Error != 0 {
+			return ret & vmfault.Error
+		}
+	}
+	return 0
 }
 
 // handlePTEMarker resolves a PTE marker (handle_pte_marker): poison is

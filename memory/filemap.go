@@ -263,7 +263,7 @@ func (f *File) readAround(vmf *Fault) *cachePage {
 // the fault ends with VM_FAULT_RETRY. On a retry the lock is kept; a fatal
 // signal while waiting drops it and ends the fault with VM_FAULT_RETRY.
 // It reports whether the fault ended, with what.
-func (vmf *Fault) waitPage(ev *sched.Event, d *Disk) (vmfault.Reason, bool) {
+func (vmf *Fault) waitPage(ev *sched.Event, d ioRunner) (vmfault.Reason, bool) {
 	mode := sched.Uninterruptible
 	if vmf.Flags&vmfault.FlagKillable != 0 {
 		mode = sched.Killable
@@ -281,6 +281,9 @@ func (vmf *Fault) waitPage(ev *sched.Event, d *Disk) (vmfault.Reason, bool) {
 	}
 	return 0, false
 }
+
+// ioRunner completes pending I/O: the disk or the swap device.
+type ioRunner interface{ Run() }
 
 // releaseLock drops the lock the fault holds (release_fault_lock).
 func (vmf *Fault) releaseLock() {

@@ -62,8 +62,20 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 				ct.Unlock()
 			}
 			return true
+		case pte.IsSwap():
+			if v.Shared() {
+				return true
+			}
+			if dev := m.phys.Swap(); dev != nil {
+				dev.Dup(pte.SwapOffset())
+			}
+			ct, ci := child.PT.Alloc(addr)
+			ct.Lock()
+			ct.Store(ci, pte)
+			ct.Unlock()
+			return true
 		case !pte.Mapped() || v.Shared():
-			return true // swap entries come with swap support; shared memory refaults
+			return true // shared memory refaults from its backing
 		}
 		if cow && pte.Has(pgtable.Write) {
 			t.Lock()

@@ -175,8 +175,11 @@ func (m *MM) guardInstall(v *VMA, s, e uint64) abi.Errno {
 		old := t.Load(i)
 		t.Store(i, pgtable.MkMarker(pgtable.MarkerGuard|old.Marker()&^pgtable.MarkerGuard))
 		t.Unlock()
-		if old.Mapped() {
+		switch {
+		case old.Mapped():
 			m.releaseMapped(old)
+		case old.IsSwap():
+			m.freeSwap(old)
 		}
 	}
 	return 0

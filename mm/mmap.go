@@ -372,8 +372,11 @@ func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 			t.Store(i, 0)
 		}
 		t.Unlock()
-		if pte.Mapped() {
+		switch {
+		case pte.Mapped():
 			m.releaseMapped(pte)
+		case pte.IsSwap():
+			m.freeSwap(pte)
 		}
 		return true
 	})
@@ -401,6 +404,13 @@ func ZapBackingRange(t sched.Sleeper, v *VMA, pgoff uint64) {
 		start += off
 	}
 	m.zapLocked(v, start, v.End, false)
+}
+
+// freeSwap drops the reference a swap entry held on its slot (swap_free).
+func (m *MM) freeSwap(pte pgtable.PTE) {
+	if dev := m.phys.Swap(); dev != nil {
+		dev.Free(pte.SwapOffset())
+	}
 }
 
 // releaseMapped drops the mapping and reference a mapped PTE held.

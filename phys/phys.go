@@ -182,8 +182,10 @@ type Allocator struct {
 	freeList []*Page
 	// freeHuge keeps freed compound pages by order, whole, for reuse.
 	freeHuge map[uint8][]*Page
-	limit    int64 // frames; 0 means unlimited
-	stats    Stats
+
+	swap  *SwapDevice // set once, when the machine is built
+	limit int64       // frames; 0 means unlimited
+	stats Stats
 
 	zero *Page
 }
