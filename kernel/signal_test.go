@@ -395,3 +395,25 @@ func TestFaultAccounting(t *testing.T) {
 		t.Errorf("faults minor %d major %d, want 5 and 0", minor, major)
 	}
 }
+
+// TestSleepOnFiredEventNeverBlocks: a sleep whose event fired before it
+// began must not tell the observer the task blocked, even for an instant;
+// the scenario runner would take that instant for quiescence and report a
+// runnable actor as blocked.
+func TestSleepOnFiredEventNeverBlocks(t *testing.T) {
+	k, task := machine(t)
+	obs := newObserver()
+	k.SetObserver(obs)
+	ev := sched.NewEvent()
+	ev.Fire()
+	for _, mode := range []sched.Mode{sched.Uninterruptible, sched.Killable, sched.Interruptible} {
+		if !recvBool(t, sleepResult(task, ev, mode)) {
+			t.Errorf("%v sleep on a fired event reported an interruption", mode)
+		}
+	}
+	select {
+	case got := <-obs.blocked:
+		t.Errorf("the observer was told %s blocked", got.Name)
+	default:
+	}
+}

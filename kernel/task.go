@@ -91,8 +91,9 @@ type Task struct {
 	// pt_regs live with the task. Used only by the task's own goroutine.
 	uregs, kregs Regs
 
-	sleepMu sync.Mutex // guards asleep; taken inside proc.mu and Event locks
-	asleep  bool
+	sleepMu sync.Mutex // guards asleep and woke; taken inside proc.mu and Event locks
+	asleep  bool       // the observer was told the task blocked
+	woke    bool       // a waker ended the current sleep, maybe before it began
 }
 
 // Process returns the task's thread group.
@@ -167,18 +168,20 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 		p.mu.Unlock()
 		return ev.Fired()
 	}
+	t.sleepMu.Lock()
+	t.woke = false // before any waker of this sleep can see the task
+	t.sleepMu.Unlock()
 	intr := make(chan struct{})
 	t.intr, t.intrMode = intr, mode
 	p.mu.Unlock()
 
-	t.setAsleep()
-	if !ev.Wait(t) {
-		t.Woken() // fired before we could register
-	}
-	select {
-	case <-ev.Done():
-	case <-intr:
-	case <-t.k.stop:
+	if ev.Wait(t) {
+		t.setAsleep()
+		select {
+		case <-ev.Done():
+		case <-intr:
+		case <-t.k.stop:
+		}
 	}
 	woken := ev.Cancel(t)
 	t.Woken() // no-op when a waker already said so
@@ -188,12 +191,16 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 	return woken
 }
 
-// setAsleep tells the observer the task stopped running.
+// setAsleep tells the observer the task stopped running, unless a waker
+// already ended the sleep: an observer never sees a runnable task as
+// blocked, not even for an instant.
 func (t *Task) setAsleep() {
 	t.sleepMu.Lock()
-	t.asleep = true
-	if t.k.obs != nil {
-		t.k.obs.TaskBlocked(t)
+	if !t.woke {
+		t.asleep = true
+		if t.k.obs != nil {
+			t.k.obs.TaskBlocked(t)
+		}
 	}
 	t.sleepMu.Unlock()
 }
@@ -202,6 +209,7 @@ func (t *Task) setAsleep() {
 // it before the task can run, so an observer never misses a wake.
 func (t *Task) Woken() {
 	t.sleepMu.Lock()
+	t.woke = true
 	if t.asleep {
 		t.asleep = false
 		if t.k.obs != nil {
