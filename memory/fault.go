@@ -60,6 +60,27 @@ func charge(t Faulter, page *phys.Page) bool {
 	return false
 }
 
+// allocPageNoRetry allocates a page for read-ahead: over the memory limit
+// it reclaims once and then gives up rather than invoke the OOM killer
+// (__GFP_NORETRY).
+func allocPageNoRetry(t Faulter, alloc *phys.Allocator) *phys.Page {
+	p, err := alloc.Alloc(0)
+	if err != nil {
+		return nil
+	}
+	cg := t.MemCG()
+	if cg == nil {
+		return p
+	}
+	n := int64(1) << p.Order()
+	if cg.TryCharge(n) || (cg.Reclaim != nil && cg.Reclaim(n) > 0 && cg.TryCharge(n)) {
+		p.SetMemCG(cg)
+		return p
+	}
+	p.Put()
+	return nil
+}
+
 // allocPage allocates a zeroed page for the task and charges it.
 func allocPage(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) *phys.Page {
 	p, err := alloc.Alloc(flags)

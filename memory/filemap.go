@@ -147,16 +147,18 @@ func (f *File) diskPage(idx uint64, dst *[phys.PageSize]byte) {
 }
 
 // cached returns the page-cache entry for idx, making the frame of a hot
-// page on first use (no I/O: it is in the cache). Preconditions: f.mu.
-func (f *File) cached(idx uint64, t Faulter) (*cachePage, error) {
+// page on first use (no I/O: it is in the cache). A hot page was written by
+// the file's creator, outside any limited memory cgroup: its frame is
+// charged to nobody, whoever faults it first. Preconditions: f.mu.
+func (f *File) cached(idx uint64) (*cachePage, error) {
 	if c := f.cache[idx]; c != nil {
 		return c, nil
 	}
 	if !f.hot || idx >= pagesOf(f.size) {
 		return nil, nil
 	}
-	page := allocPage(t, f.alloc, 0)
-	if page == nil {
+	page, err := f.alloc.Alloc(0)
+	if err != nil {
 		return nil, errNoMemory
 	}
 	f.diskPage(idx, page.Data())
@@ -190,7 +192,7 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			f.mu.Unlock()
 			return vmfault.SigBus
 		}
-		c, err := f.cached(vmf.PgOff, vmf.Task)
+		c, err := f.cached(vmf.PgOff)
 		if err != nil {
 			f.mu.Unlock()
 			return vmfault.OOM
@@ -198,11 +200,12 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 		if c == nil {
 			// Not in the cache: read it, and its neighbours
 			// (do_sync_mmap_readahead), a major fault.
+			f.mu.Unlock()
 			ret |= vmfault.Major
-			if c = f.readAround(vmf); c == nil {
-				f.mu.Unlock()
+			if !f.readAround(vmf) {
 				return vmfault.OOM
 			}
+			continue
 		}
 		if !c.locked {
 			if c.page.Has(phys.FlagHWPoison) {
@@ -226,36 +229,62 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 
 // readAround starts reading the missing page of vmf and, unless the VMA
 // was advised random, the read-around window of raPages pages centred on it
-// (mmap read-around), up to the end of the file. It returns the faulting
-// page's entry, or nil when no frame could be had.
-// Preconditions: f.mu; the page is not cached.
-func (f *File) readAround(vmf *Fault) *cachePage {
+// (mmap read-around), up to the end of the file. Frames are allocated and
+// charged without f.mu, as page_cache_ra_unbounded allocates before it
+// inserts: charging may reclaim this very file. The faulting page's frame
+// is charged like any allocation (it may OOM); the others are best effort
+// (__GFP_NORETRY). It reports false when the faulting page got no frame.
+func (f *File) readAround(vmf *Fault) bool {
 	start, n := vmf.PgOff, uint64(1)
 	if vmf.VMA.Flags&mm.VMRandRead == 0 && f.raPages > 1 {
 		start = vmf.PgOff - min(vmf.PgOff, f.raPages/2)
 		n = f.raPages
 	}
+	f.mu.Lock()
 	end := min(start+n, pagesOf(f.size))
-	var target *cachePage
+	var want []uint64
 	for idx := start; idx < end; idx++ {
-		if f.cache[idx] != nil {
-			continue
+		if f.cache[idx] == nil {
+			want = append(want, idx)
 		}
-		page := allocPage(vmf.Task, f.alloc, 0)
-		if page == nil {
-			if idx == vmf.PgOff {
-				return nil
+	}
+	f.mu.Unlock()
+
+	pages := make([]*phys.Page, len(want))
+	for i, idx := range want {
+		if idx == vmf.PgOff {
+			if pages[i] = allocPage(vmf.Task, f.alloc, 0); pages[i] == nil {
+				putAll(pages)
+				return false
 			}
-			continue // read-ahead is best effort
+		} else {
+			pages[i] = allocPageNoRetry(vmf.Task, f.alloc)
+		}
+	}
+
+	f.mu.Lock()
+	for i, idx := range want {
+		page := pages[i]
+		if page == nil || f.cache[idx] != nil || idx >= pagesOf(f.size) {
+			continue // raced with another reader or a truncate
 		}
 		c := &cachePage{page: page, locked: true, unlock: sched.NewEvent()}
 		f.cache[idx] = c
 		f.disk.submit(f, idx, c)
-		if idx == vmf.PgOff {
-			target = c
+		pages[i] = nil
+	}
+	f.mu.Unlock()
+	putAll(pages)
+	return true
+}
+
+// putAll drops the pages that were not used.
+func putAll(pages []*phys.Page) {
+	for _, p := range pages {
+		if p != nil {
+			p.Put()
 		}
 	}
-	return target
 }
 
 // waitPage waits for a page lock (lock_folio_maybe_drop_mmap). On a
@@ -299,7 +328,7 @@ func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 	if pgoff >= pagesOf(f.size) {
 		return nil
 	}
-	c, err := f.cached(pgoff, t)
+	c, err := f.cached(pgoff)
 	if err != nil || c == nil || c.locked || !c.uptodate || c.page.Has(phys.FlagHWPoison) {
 		return nil
 	}
@@ -400,8 +429,11 @@ func (f *File) Evict() {
 }
 
 // ReclaimClean drops up to n page-cache pages charged to cg that are clean,
-// unlocked and mapped by nobody (shrink_folio_list on the file LRU); it
-// reports how many it dropped.
+// up to date and not under I/O (shrink_folio_list on the file LRU); it
+// reports how many it dropped. A mapped page is first unmapped from every
+// VMA of the file (try_to_unmap through i_mmap); one still mapped
+// somewhere, or held by someone in passing (a fault about to map it), is
+// left alone, as a failed folio_ref_freeze leaves it.
 func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
 	f.mu.Lock()
 	var drop []*phys.Page
@@ -410,7 +442,18 @@ func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
 			break
 		}
 		p := c.page
-		if !c.locked && c.uptodate && !p.Has(phys.FlagDirty) && p.MapCount() == 0 && p.MemCG() == cg {
+		if c.locked || !c.uptodate || p.Flags()&(phys.FlagDirty|phys.FlagHWPoison) != 0 || p.MemCG() != cg {
+			continue
+		}
+		if p.Refs() != 1+p.MapCount() {
+			continue // a transient reference: someone is using it
+		}
+		if p.MapCount() > 0 {
+			for v := range f.vmas {
+				mm.TryUnmapPage(v, idx, p)
+			}
+		}
+		if p.MapCount() == 0 && p.Refs() == 1 {
 			drop = append(drop, p)
 			delete(f.cache, idx)
 		}

@@ -324,20 +324,24 @@ func (r *run) execute() {
 }
 
 // teardown kills every process, ends every sleep, stops the actors and
-// checks that all memory came back.
+// checks that all memory came back. Every step is bounded: a model that deadlocked is reported, and its
+// goroutines are abandoned rather than hang the run.
 func (r *run) teardown() {
-	r.k.KillAll()
-	r.k.Shutdown()
-	r.k.ReleaseFiles()
-	for _, a := range r.actors {
-		close(a.cmds)
-	}
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	go func() {
+		r.k.KillAll()
+		r.k.Shutdown()
+		r.k.ReleaseFiles()
+		for _, a := range r.actors {
+			close(a.cmds)
+		}
+		r.wg.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(r.settle):
-		r.fail(Error, "actors did not stop after the run (a model bug)")
+		r.fail(Error, "the model did not stop after the run (a model bug)")
 		return
 	}
 	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error {
