@@ -12,8 +12,8 @@ import (
 // names: the corpus is the project's golden test.
 func TestCorpus(t *testing.T) {
 	files := scenarios.All()
-	if len(files) < 40 {
-		t.Fatalf("the corpus has %d scenarios, want at least 40", len(files))
+	if len(files) < 120 {
+		t.Fatalf("the corpus has %d scenarios, want at least 120", len(files))
 	}
 	names := map[string]string{}
 	for _, f := range files {

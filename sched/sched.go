@@ -54,19 +54,20 @@ type Waiter interface {
 	Woken()
 }
 
-// Event is a one-shot wake-up: a completion.
+// Event is a one-shot wake-up: a completion. Any number of sleepers may
+// wait on it (a page lock has as many waiters as faults on the page).
 type Event struct {
-	mu     sync.Mutex
-	ch     chan struct{}
-	fired  bool
-	waiter Waiter
+	mu      sync.Mutex
+	ch      chan struct{}
+	fired   bool
+	waiters []Waiter
 }
 
 // NewEvent returns an event that has not fired.
 func NewEvent() *Event { return &Event{ch: make(chan struct{})} }
 
-// Fire wakes the sleeper, if any, and every later Sleep on the event
-// returns at once (complete_all). Firing twice is harmless.
+// Fire wakes every sleeper, and every later Sleep on the event returns at
+// once (complete_all). Firing twice is harmless.
 func (e *Event) Fire() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -74,10 +75,10 @@ func (e *Event) Fire() {
 		return
 	}
 	e.fired = true
-	if e.waiter != nil {
-		e.waiter.Woken() // before the sleeper can run: no unseen wake
-		e.waiter = nil
+	for _, w := range e.waiters {
+		w.Woken() // before the sleeper can run: no unseen wake
 	}
+	e.waiters = nil
 	close(e.ch)
 }
 
@@ -91,15 +92,15 @@ func (e *Event) Fired() bool {
 // Done returns a channel closed when the event fires.
 func (e *Event) Done() <-chan struct{} { return e.ch }
 
-// Wait registers w as the event's sleeper. It reports false, registering
-// nothing, when the event already fired.
+// Wait registers w as a sleeper on the event. It reports false,
+// registering nothing, when the event already fired.
 func (e *Event) Wait(w Waiter) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fired {
 		return false
 	}
-	e.waiter = w
+	e.waiters = append(e.waiters, w)
 	return true
 }
 
@@ -108,8 +109,11 @@ func (e *Event) Wait(w Waiter) bool {
 func (e *Event) Cancel(w Waiter) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.waiter == w {
-		e.waiter = nil
+	for i, x := range e.waiters {
+		if x == w {
+			e.waiters = append(e.waiters[:i], e.waiters[i+1:]...)
+			break
+		}
 	}
 	return e.fired
 }

@@ -78,6 +78,27 @@ func TestEvent(t *testing.T) {
 			return ret
 		}, false, true, 1},
 		{"cancel without wait", func(ev *sched.Event, w *recWaiter) bool { return ev.Cancel(w) }, false, false, 0},
+		{"every waiter is told", func(ev *sched.Event, w *recWaiter) bool {
+			first := &recWaiter{ev: ev}
+			ev.Wait(first)
+			ok := ev.Wait(w) // a second sleeper must not displace the first
+			ev.Fire()
+			if first.woken != 1 || first.doneAtWoken {
+				t.Errorf("the first of two waiters was told %d times (after Done: %v)", first.woken, first.doneAtWoken)
+			}
+			return ok
+		}, true, true, 1},
+		{"cancel of one waiter keeps the other", func(ev *sched.Event, w *recWaiter) bool {
+			other := &recWaiter{ev: ev}
+			ev.Wait(other)
+			ev.Wait(w)
+			ev.Cancel(other)
+			ev.Fire()
+			if other.woken != 0 {
+				t.Error("a cancelled waiter was told")
+			}
+			return true
+		}, true, true, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
