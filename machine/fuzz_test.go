@@ -8,6 +8,7 @@ import (
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 )
@@ -48,7 +49,7 @@ func (w *world) step(op byte, a [4]byte) {
 	addr := w.addr(a[1], a[3])
 	var out kernel.Outcome
 	var what string
-	switch op % 16 {
+	switch op % 24 {
 	case 0, 1:
 		args := kernel.MmapArgs{Length: length, Prot: prot, Shared: a[3]&1 != 0, GrowsDown: a[3]&2 != 0, Populate: a[3]&4 != 0}
 		if a[3]&8 != 0 && len(w.regions) > 0 {
@@ -104,6 +105,43 @@ func (w *world) step(op byte, a [4]byte) {
 		what, out = fmt.Sprintf("touch %#x %#x", addr, length), t.Touch(addr, length, mm.Access(a[2]%2), 1)
 	case 15:
 		what, out = "rlimit", t.SetStackLimit(uint64(a[2])<<16)
+	case 16:
+		args := kernel.MmapArgs{Length: length, Prot: prot, Shared: a[3]&1 != 0, Populate: a[3]&4 != 0,
+			File: fuzzFile, Off: uint64(a[2]>>4%4) << 12}
+		out = t.Mmap(args)
+		what = fmt.Sprintf("mmap %+v", args)
+		if out.Kind == kernel.OutOK {
+			w.regions = append(w.regions, out.Value)
+		}
+	case 17:
+		size := uint64(a[2]%24)<<12 | uint64(a[3]&0x3)<<10
+		what, out = fmt.Sprintf("truncate %#x", size), t.Truncate(fuzzFile, size)
+	case 18:
+		what, out = "evict", t.Evict(fuzzFile)
+	case 19:
+		size := uint64(a[2]%64+4) << 12
+		what, out = fmt.Sprintf("memlimit %#x", size), t.Memlimit(size)
+	case 20:
+		what, out = fmt.Sprintf("madvise hwpoison %#x", addr&^0xfff), t.MadviseHWPoison(addr&^0xfff, 1<<12)
+	case 21:
+		args := kernel.MmapArgs{Length: 2 << 20, Prot: prot, Shared: a[3]&1 != 0, NoReserve: a[3]&2 != 0, Hugetlb: true}
+		out = t.Mmap(args)
+		what = fmt.Sprintf("mmap %+v", args)
+		if out.Kind == kernel.OutOK {
+			w.regions = append(w.regions, out.Value)
+		}
+	case 22:
+		// Only SIGBUS-mode missing registrations: a fault never waits for
+		// a resolver the fuzzer does not run.
+		what = fmt.Sprintf("uffd register %#x %#x", addr&^0xfff, length)
+		out = t.UffdRegister("U", addr&^0xfff, length, memory.UffdMissing, true)
+	case 23:
+		mode := memory.FillMode(a[2] % 5)
+		if mode == memory.FillPoison+1 {
+			what, out = fmt.Sprintf("uffd unregister %#x %#x", addr&^0xfff, length), t.UffdUnregister("U", addr&^0xfff, length)
+		} else {
+			what, out = fmt.Sprintf("uffd fill %d %#x %#x", mode, addr&^0xfff, length), t.UffdFill("U", addr&^0xfff, length, mode, a[3])
+		}
 	}
 	w.log = append(w.log, fmt.Sprintf("%s: %v", what, out))
 	w.checkInvariants()
@@ -150,15 +188,23 @@ func (w *world) checkInvariants() {
 	}
 }
 
-// FuzzOperations runs random sequences of mappings, accesses, kernel
-// copies, forks and kills on each modeled architecture and checks the
-// model's invariants after every step, and that every page comes back when
-// every process has exited.
+// fuzzFile is the file every world starts with.
+const fuzzFile = "F"
+
+// FuzzOperations runs random sequences of mappings (anonymous, file and
+// hugetlb), accesses, kernel copies, forks and kills, truncation and
+// eviction, memory limits (with and without swap), poisoning and
+// userfaultfd fills on each modeled architecture and checks the model's
+// invariants after every step, and that every page comes back when every
+// process has exited and the files are gone.
 func FuzzOperations(f *testing.F) {
 	f.Add([]byte{0, 0, 3, 2, 0, 7, 0, 0, 0, 0, 5, 0, 1, 0, 0, 12, 0, 0, 0, 0, 7, 1, 0, 9, 0})
 	f.Add([]byte{1, 0, 7, 7, 1, 8, 0, 0, 1, 0, 4, 0, 1, 3, 0, 10, 0, 0, 3, 0, 11, 0, 0, 0, 0})
 	f.Add([]byte{0, 0, 3, 3, 2, 0, 1, 1, 7, 3, 12, 0, 0, 0, 0, 7, 1, 0, 5, 0, 13, 0, 1, 0, 0, 5, 1, 0, 0, 0})
 	f.Add([]byte{0, 0, 3, 5, 2, 14, 0, 0, 1, 0, 15, 0, 0, 1, 0, 8, 0, 0, 0xf8, 0xf0})
+	f.Add([]byte{0x40, 0, 3, 7, 1, 16, 0, 3, 7, 1, 7, 1, 0, 0x41, 0, 17, 0, 0, 2, 0, 5, 1, 0, 0, 0, 18, 0, 0, 0, 0, 5, 1, 0, 1, 0})
+	f.Add([]byte{0x40, 0, 3, 5, 0, 19, 0, 0, 4, 0, 14, 0, 0, 1, 0, 14, 1, 0, 1, 0, 5, 0, 0, 0, 0, 20, 0, 0, 0, 0, 5, 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 3, 3, 0, 21, 0, 3, 0, 0, 7, 1, 0, 0, 0, 22, 0, 0, 2, 0, 5, 0, 0, 0, 0, 23, 0, 0, 1, 0, 5, 0, 0, 0, 0, 23, 0, 0, 3, 0, 5, 0, 0, 0, 0})
 	f.Fuzz(fuzzOne)
 }
 
@@ -169,15 +215,25 @@ func fuzzOne(t *testing.T, data []byte) {
 		if len(data) > 0 && data[0]&0x80 != 0 {
 			cfg.ZeroPage = false
 		}
+		if len(data) > 0 && data[0]&0x40 != 0 {
+			cfg.Swap = 1 << 20
+		}
 		k, err := machine.New(arch, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w := &world{t: t, k: k, tasks: []*kernel.Task{k.Spawn("main")}}
+		if out := w.tasks[0].CreateFile(fuzzFile, 12<<12+100, 0x46); out.Kind != kernel.OutOK {
+			t.Fatalf("file: %v", out)
+		}
+		if out := w.tasks[0].Hugepages(2); out.Kind != kernel.OutOK {
+			t.Fatalf("hugepages: %v", out)
+		}
 		for i := 0; i+5 <= len(data) && i < 5*64; i += 5 {
 			w.step(data[i], [4]byte{data[i+1], data[i+2], data[i+3], data[i+4]})
 		}
 		k.KillAll()
+		k.ReleaseFiles()
 		if st := k.Phys().Stats(); st.InUse != 0 {
 			w.fatalf("%s: %d pages in use after every process exited", arch, st.InUse)
 		}

@@ -121,9 +121,13 @@ func (m *MM) setFlagsLocked(start, end uint64, flag VMFlags) abi.Errno {
 // UpdateRangeLocked applies set to the VMAs of [start, end), split so that
 // only the range changes, then merges what became compatible (as the
 // userfaultfd register and unregister ioctls do). It returns ENOMEM when
-// no VMA intersects the range; holes are skipped.
+// no VMA intersects the range, EINVAL when a hugetlb VMA would be split off
+// a huge-page boundary; holes are skipped.
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) UpdateRangeLocked(start, end uint64, set func(*VMA)) abi.Errno {
+	if m.hugeSplitBad(start, end) {
+		return abi.EINVAL
+	}
 	found := false
 	pos := start
 	for pos < end {
