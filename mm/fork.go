@@ -9,8 +9,8 @@ import (
 // Dup returns a copy of the address space for a fork child (dup_mm):
 // every VMA is copied; private memory is shared copy-on-write, both
 // parent and child entries write-protected; shared memory is not copied
-// entry by entry (the child faults it in from the backing) except for PTE
-// markers, which a child inherits everywhere. userfaultfd registrations
+// entry by entry (the child faults it in from the backing), guard markers
+// excepted. userfaultfd registrations
 // and memory locks (VM_LOCKED) are not inherited.
 func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 	if !m.MmapWriteLock(t, sched.Killable) {
@@ -43,15 +43,22 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 	return c, 0
 }
 
-// copyPageRange copies v's entries into child (copy_page_range).
+// copyPageRange copies v's entries into child (copy_page_range). A shared
+// VMA is not copied at all (vma_needs_copy: no anon_vma), so the child
+// refaults its pages and loses its poison markers, unless guard regions
+// were installed in it (VM_MAYBE_GUARD), whose markers must survive fork.
 func (m *MM) copyPageRange(child *MM, v *VMA) {
 	cow := v.IsCOW()
+	markers := !v.Shared() || m.hasGuardMarker(v)
 	m.PT.Range(v.Start, v.End, func(addr uint64, t *pgtable.Table, i int) bool {
 		pte := t.Load(i)
 		switch {
 		case pte.None():
 			return true
 		case pte.IsMarker():
+			if !markers {
+				return true
+			}
 			if mk := pte.Marker() &^ pgtable.MarkerUffdWP; mk != 0 {
 				ct, ci := child.PT.Alloc(addr)
 				if t.Level() == 2 {
@@ -99,6 +106,17 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 		ct.Unlock()
 		return true
 	})
+}
+
+// hasGuardMarker reports whether v's range holds a guard marker.
+func (m *MM) hasGuardMarker(v *VMA) bool {
+	found := false
+	m.PT.Range(v.Start, v.End, func(_ uint64, t *pgtable.Table, i int) bool {
+		pte := t.Load(i)
+		found = pte.IsMarker() && pte.Marker()&pgtable.MarkerGuard != 0
+		return !found
+	})
+	return found
 }
 
 // exitMmap tears the address space down (exit_mmap): every VMA is
