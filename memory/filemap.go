@@ -78,19 +78,19 @@ type File struct {
 	fillEnd uint64
 	blocks  map[uint64]*[phys.PageSize]byte
 	cache   map[uint64]*cachePage
-	// hot: every page below the end of the file is in the page cache,
-	// dirty, as after the write(2) that created the file; frames are made
-	// when first used.
-	hot  bool
-	held bool
-	vmas map[*mm.VMA]struct{} // i_mmap
+	// Pages below hotEnd are in the page cache, dirty, as after the
+	// write(2) that created the file, unless truncation or eviction took
+	// them out since; their frames are made when first used.
+	hotEnd uint64
+	held   bool
+	vmas   map[*mm.VMA]struct{} // i_mmap
 }
 
 // NewFile creates a file of size bytes, every byte fill, all of it in the
 // page cache as after write(2), on a disk reading raPages pages ahead.
 func NewFile(name string, size uint64, fill byte, alloc *phys.Allocator, disk *Disk, raPages uint64) *File {
 	return &File{name: name, alloc: alloc, disk: disk, raPages: raPages, size: size, fill: fill, fillEnd: size,
-		blocks: map[uint64]*[phys.PageSize]byte{}, cache: map[uint64]*cachePage{}, hot: true,
+		blocks: map[uint64]*[phys.PageSize]byte{}, cache: map[uint64]*cachePage{}, hotEnd: pagesOf(size),
 		vmas: map[*mm.VMA]struct{}{}}
 }
 
@@ -154,7 +154,7 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	if c := f.cache[idx]; c != nil {
 		return c, nil
 	}
-	if !f.hot || idx >= pagesOf(f.size) {
+	if idx >= f.hotEnd || idx >= pagesOf(f.size) {
 		return nil, nil
 	}
 	page, err := f.alloc.Alloc(0)
@@ -361,6 +361,7 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 	}
 	var drop []*phys.Page
 	keep := pagesOf(size)
+	f.hotEnd = min(f.hotEnd, keep)
 	if size < old {
 		for idx, c := range f.cache {
 			if idx >= keep && !c.locked {
@@ -421,7 +422,7 @@ func (f *File) Evict() {
 			delete(f.cache, idx)
 		}
 	}
-	f.hot = false
+	f.hotEnd = 0
 	f.mu.Unlock()
 	for _, p := range drop {
 		p.Put()
