@@ -412,6 +412,13 @@ func (f *Fault) finishFault(page *phys.Page, prot pgtable.PTE, dirty bool) vmfau
 	if dirty {
 		pte |= pgtable.Dirty
 	}
+	return f.installEntry(page, pte)
+}
+
+// installEntry maps page, whose reference the fault owns, with entry pte
+// at the faulting entry (set_pte_range and its hugetlb twin), unless a
+// racing fault got there first; then the page is dropped.
+func (f *Fault) installEntry(page *phys.Page, pte pgtable.PTE) vmfault.Reason {
 	f.table.Lock()
 	if !f.installLocked(pte) {
 		f.table.Unlock()

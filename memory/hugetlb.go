@@ -407,15 +407,7 @@ func (f *Fault) installHuge(page *phys.Page, prot pgtable.PTE, dirty bool) vmfau
 	if dirty {
 		pte |= pgtable.Dirty
 	}
-	f.table.Lock()
-	if !f.installLocked(pte) {
-		f.table.Unlock()
-		page.Put()
-		return 0
-	}
-	page.AddMap()
-	f.table.Unlock()
-	return 0
+	return f.installEntry(page, pte)
 }
 
 // hugetlbWP handles a write to a write-protected huge entry (hugetlb_wp):
