@@ -207,17 +207,23 @@ func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vm
 	case f.write() && !pte.Has(pgtable.Write):
 		return doWPPage(&f)
 	}
-	// The entry allows the access (another thread resolved it, or only the
-	// accessed/dirty bits were missing): mark it and let the access retry.
-	table.Lock()
-	if table.Load(i) == pte {
+	return f.markAccessed()
+}
+
+// markAccessed handles an entry that already allows the access (another
+// thread resolved it, or only the accessed/dirty bits were missing): the
+// bits are set, if the entry is unchanged, and the access retries (the
+// tail of handle_pte_fault and hugetlb_fault).
+func (f *Fault) markAccessed() vmfault.Reason {
+	f.table.Lock()
+	if f.table.Load(f.index) == f.orig {
 		b := pgtable.Accessed
 		if f.write() {
 			b |= pgtable.Dirty
 		}
-		table.Store(i, pte|b)
+		f.table.Store(f.index, f.orig|b)
 	}
-	table.Unlock()
+	f.table.Unlock()
 	return 0
 }
 

@@ -330,16 +330,7 @@ func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfa
 	case f.write() && !pte.Has(pgtable.Write):
 		return hugetlbWP(&f)
 	}
-	table.Lock()
-	if table.Load(i) == pte {
-		b := pgtable.Accessed
-		if f.write() {
-			b |= pgtable.Dirty
-		}
-		table.Store(i, pte|b)
-	}
-	table.Unlock()
-	return 0
+	return f.markAccessed()
 }
 
 // HugeMarker makes a PTE marker for a 2 MiB slot: marked Huge, so that

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline/faultline/conform"
-	"github.com/faultline/faultline/scenario"
 )
 
 func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -86,15 +85,9 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 	var results []conform.Result
 	var fileErrs []string
 	for _, f := range files {
-		s, err := scenario.Parse(f.name, f.src)
-		if err != nil {
+		s := parseOrReport(f, asJSON, stderr, &fileErrs)
+		if s == nil {
 			sum.FileErrors++
-			for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
-				fileErrs = append(fileErrs, line)
-				if !asJSON {
-					fmt.Fprintln(stderr, line)
-				}
-			}
 			continue
 		}
 		res := conform.RunOne(ctx, h, s)

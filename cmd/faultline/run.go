@@ -133,21 +133,31 @@ type jsonRun struct {
 	Summary    summary         `json:"summary"`
 }
 
+// parseOrReport parses f. A file with errors gives nil: each error line
+// goes to errs and, unless the output is JSON, to stderr.
+func parseOrReport(f source, asJSON bool, stderr io.Writer, errs *[]string) *scenario.Scenario {
+	s, err := scenario.Parse(f.name, f.src)
+	if err == nil {
+		return s
+	}
+	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+		*errs = append(*errs, line)
+		if !asJSON {
+			fmt.Fprintln(stderr, line)
+		}
+	}
+	return nil
+}
+
 func runScenarios(files []source, only string, asJSON bool, stdout, stderr io.Writer) error {
 	start := time.Now()
 	var sum summary
 	var fileErrs []string
 	var reports []runner.Report
 	for _, f := range files {
-		s, err := scenario.Parse(f.name, f.src)
-		if err != nil {
+		s := parseOrReport(f, asJSON, stderr, &fileErrs)
+		if s == nil {
 			sum.FileErrors++
-			for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
-				fileErrs = append(fileErrs, line)
-				if !asJSON {
-					fmt.Fprintln(stderr, line)
-				}
-			}
 			continue
 		}
 		sum.Scenarios++
