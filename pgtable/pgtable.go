@@ -276,30 +276,18 @@ func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
 
 // AllocHuge walks to the level-2 slot for addr, allocating missing tables
 // above it (huge_pte_alloc). The slot holds a huge leaf, or nothing.
-func (pt *PageTable) AllocHuge(addr uint64) (*Table, int) {
-	t := pt.root
-	for t.level > 2 {
-		slot := &t.next[Index(addr, t.level)]
-		n := slot.Load()
-		if n == nil {
-			pt.mu.Lock()
-			if n = slot.Load(); n == nil {
-				n = &Table{level: t.level - 1}
-				slot.Store(n)
-				pt.tables.Add(1)
-			}
-			pt.mu.Unlock()
-		}
-		t = n
-	}
-	return t, Index(addr, 2)
-}
+func (pt *PageTable) AllocHuge(addr uint64) (*Table, int) { return pt.allocTo(addr, 2) }
 
 // Alloc walks to the PTE table for addr, allocating missing tables
 // (pte_alloc). It never fails: table memory is not modeled as limited.
-func (pt *PageTable) Alloc(addr uint64) (*Table, int) {
+func (pt *PageTable) Alloc(addr uint64) (*Table, int) { return pt.allocTo(addr, 1) }
+
+// allocTo walks to addr's slot in the table of the given level, allocating
+// the missing tables above it. Lookups are lockless; pt.mu only orders
+// the installation of a new table.
+func (pt *PageTable) allocTo(addr uint64, level int) (*Table, int) {
 	t := pt.root
-	for t.level > 1 {
+	for t.level > level {
 		slot := &t.next[Index(addr, t.level)]
 		n := slot.Load()
 		if n == nil {
@@ -313,7 +301,7 @@ func (pt *PageTable) Alloc(addr uint64) (*Table, int) {
 		}
 		t = n
 	}
-	return t, Index(addr, 1)
+	return t, Index(addr, level)
 }
 
 // Range calls fn for every PTE slot in [start, end) whose PTE table
