@@ -156,7 +156,8 @@ type hrun struct {
 	slots   int
 
 	cgroup      string
-	hugeRestore string
+	hugeRestore string // nr_hugepages before the run; "" when untouched
+	hugeInUse   int64  // huge pages in use by others when the run began
 }
 
 func (r *hrun) start(ctx context.Context) error {
@@ -178,14 +179,16 @@ func (r *hrun) teardown() {
 	r.ex.Close()
 	if r.cgroup != "" {
 		// The killed processes leave the group asynchronously.
-		for i := 0; i < 50; i++ {
-			if err := os.Remove(r.cgroup); err == nil || errors.Is(err, os.ErrNotExist) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		settle(time.Second, func() bool {
+			err := os.Remove(r.cgroup)
+			return err == nil || errors.Is(err, os.ErrNotExist)
+		})
 	}
 	if r.hugeRestore != "" {
+		// A killed process frees its huge pages on its way out, after
+		// Close has returned: wait for them, so that the next run's pool
+		// starts with none in use.
+		settle(hugeSettle, func() bool { return hugeInUse() <= r.hugeInUse })
 		os.WriteFile("/proc/sys/vm/nr_hugepages", []byte(r.hugeRestore), 0o644)
 	}
 }

@@ -122,3 +122,29 @@ func TestSkip(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitOnStatementNotRun: when a background statement could not run
+// (its region was never bound), its wait is a failure of the scenario
+// with the reason, not an error of the runner.
+func TestWaitOnStatementNotRun(t *testing.T) {
+	h := detect(t)
+	rep := h.Run(context.Background(), parse(t, `scenario unbound
+mmap B 1p rw private anon
+mmap A 1p rw private anon at=B => EEXIST
+thread T
+T: read A &
+wait T => ok 0
+`), Options{})
+	if rep.Status != runner.Fail {
+		t.Fatalf("status %v %s, failures %+v", rep.Status, rep.Reason, rep.Failures)
+	}
+	var notRun int
+	for _, f := range rep.Failures {
+		if f.Actual == "not run" {
+			notRun++
+		}
+	}
+	if notRun != 2 {
+		t.Fatalf("failures %+v, want the read and its wait not run", rep.Failures)
+	}
+}

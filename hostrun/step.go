@@ -235,10 +235,7 @@ func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && signalPending(target.a.PID, target.a.TID, op.Signal) {
-		time.Sleep(2 * time.Millisecond)
-	}
+	settle(2*time.Second, func() bool { return !signalPending(target.a.PID, target.a.TID, op.Signal) })
 	return nil
 }
 
@@ -322,8 +319,14 @@ func (r *hrun) faults(st *scenario.Stmt, op *scenario.Faults) error {
 // wait checks the outcome of target's background statement.
 func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 	target := r.actors[op.Target]
-	if target == nil || target.pending == nil {
-		return fmt.Errorf("%s: wait %s: nothing is pending", st.Pos, op.Target)
+	if target == nil {
+		return fmt.Errorf("%s: wait %s: no such actor", st.Pos, op.Target)
+	}
+	if target.pending == nil {
+		// Its background statement was not run (a region it names was
+		// never bound): a failure of this scenario, not of the runner.
+		r.rep.Failures = append(r.rep.Failures, failureNotRun(st, "no background statement of "+op.Target+" is pending"))
+		return nil
 	}
 	p := target.pending
 	if p.done {
@@ -445,14 +448,39 @@ func (r *hrun) hugepages(n uint64) check.Observation {
 	}
 	if r.hugeRestore == "" {
 		r.hugeRestore = strings.TrimSpace(string(old))
+		r.hugeInUse = hugeInUse()
 	}
-	if err := os.WriteFile(path, []byte(strconv.FormatUint(n, 10)), 0o644); err != nil {
+	// Free means free: pages someone holds are on top of the n.
+	target := n + uint64(max(hugeInUse(), 0))
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(target, 10)), 0o644); err != nil {
 		return errnoOf(err)
 	}
-	if got := meminfo("HugePages_Free"); got < int64(n) {
+	// The kernel may need a moment to find (compact) the pages.
+	if !settle(hugeSettle, func() bool { return meminfo("HugePages_Free") >= int64(n) }) {
 		return check.Observation{Kind: scenario.OutErrno, Errno: abi.ENOMEM}
 	}
 	return check.Observation{Kind: scenario.OutOK}
+}
+
+// hugeSettle bounds the wait for huge pages that exiting processes free.
+const hugeSettle = 3 * time.Second
+
+// hugeInUse is the number of default-size huge pages mapped or reserved
+// by someone.
+func hugeInUse() int64 {
+	return meminfo("HugePages_Total") - meminfo("HugePages_Free")
+}
+
+// settle polls done until it holds or d has passed, and says which.
+func settle(d time.Duration, done func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !done() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // errnoOf is the errno behind a failed file operation (EIO if none).
