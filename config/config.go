@@ -73,7 +73,8 @@ type Kernel struct {
 	THP THP
 	// Swap is the swap space in bytes.
 	Swap uint64
-	// MmapMinAddr is vm.mmap_min_addr: no stack grows below it.
+	// MmapMinAddr is the kernel's mmap_min_addr (vm.mmap_min_addr raised
+	// to CONFIG_LSM_MMAP_MIN_ADDR): no stack grows below it.
 	MmapMinAddr uint64
 	// PgtableLevels is 4 (x86_64 4-level, riscv64 Sv48) or 5 (x86_64 LA57,
 	// riscv64 Sv57).

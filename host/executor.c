@@ -337,8 +337,8 @@ static int own_thread_attr(pthread_attr_t *attr)
  * mappings that are the executor's own (its program, libc, the loader):
  * fork does not copy their entries, and the child would otherwise fault on
  * the first run of each code path, counted with the scenario's faults.
- * Files in DIR (the scenario's) and anonymous memory are left alone, and
- * MADV_POPULATE_READ never breaks copy-on-write.
+ * Files in DIR (the scenario's) and anonymous memory, shared or not, are
+ * left alone, and MADV_POPULATE_READ never breaks copy-on-write.
  */
 static void populate_own_files(void)
 {
@@ -363,7 +363,9 @@ static void populate_own_files(void)
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &pathoff) < 3 || pathoff == 0)
 			continue;
 		const char *path = line + pathoff;
-		if (path[0] != '/' || strncmp(path, g_dir, dirlen) == 0 || perms[0] != 'r')
+		/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
+		if (path[0] != '/' || strncmp(path, g_dir, dirlen) == 0 || perms[0] != 'r' ||
+		    strstr(path, " (deleted)"))
 			continue;
 		madvise((void *)lo, hi - lo, 22 /* MADV_POPULATE_READ */);
 	}

@@ -113,8 +113,8 @@ func (h *Host) detectConfig() {
 	} else {
 		h.set("stack_guard_gap", "256", "default")
 	}
-	if v, ok := readTrim("/proc/sys/vm/mmap_min_addr"); ok {
-		h.set("mmap_min_addr", v, "/proc/sys/vm/mmap_min_addr")
+	if v, ok := mmapMinAddr(); ok {
+		h.set("mmap_min_addr", v, "/proc/sys/vm/mmap_min_addr and CONFIG_LSM_MMAP_MIN_ADDR")
 	}
 	if v, ok := readTrim("/sys/kernel/mm/transparent_hugepage/enabled"); ok {
 		if i, j := strings.Index(v, "["), strings.Index(v, "]"); i >= 0 && j > i {
@@ -298,6 +298,27 @@ func meminfo(key string) int64 {
 		}
 	}
 	return -1
+}
+
+// mmapMinAddr is the kernel's effective mmap_min_addr: the sysctl, raised
+// to CONFIG_LSM_MMAP_MIN_ADDR when security modules are built in
+// (update_mmap_min_addr). Stacks stop growing there even for root, whom
+// only the sysctl's bound on mmap does not concern.
+func mmapMinAddr() (string, bool) {
+	v, ok := readTrim("/proc/sys/vm/mmap_min_addr")
+	if !ok {
+		return "", false
+	}
+	dac, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return "", false
+	}
+	if kconfig("CONFIG_SECURITY") == "y" {
+		if lsm, err := strconv.ParseUint(kconfig("CONFIG_LSM_MMAP_MIN_ADDR"), 10, 64); err == nil && lsm > dac {
+			dac = lsm
+		}
+	}
+	return strconv.FormatUint(dac, 10), true
 }
 
 // kconfig returns "y", "m" or "n" for option from /proc/config.gz, or ""

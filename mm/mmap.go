@@ -118,6 +118,12 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		}
 	}
 
+	// Only private anonymous memory may grow: a file, shared memory and
+	// hugetlb (a hugetlbfs file) may not, checked after the address as
+	// do_mmap does.
+	if r.Flags&MapGrowsDown != 0 && (r.Ops != nil || r.Flags&(MapShared|MapHugetlb) != 0) {
+		return 0, abi.EINVAL
+	}
 	flags := r.Prot.vmFlags() | VMMayRead | VMMayWrite | VMMayExec
 	if r.Flags&MapShared != 0 {
 		flags |= VMShared | VMMayShare
