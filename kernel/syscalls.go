@@ -128,7 +128,7 @@ func (t *Task) Evict(name string) Outcome {
 		if f == nil {
 			return Err(abi.ENOENT)
 		}
-		f.Evict()
+		f.Evict(t)
 		return OK()
 	})
 }

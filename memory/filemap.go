@@ -376,15 +376,12 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 		}
 	}
 	// The bytes past the end of a partial last page are zero, in the cache
-	// and on the disk, whether the file shrank or grows again.
-	if tail := size & (phys.PageSize - 1); tail != 0 {
-		last := size >> phys.PageShift
-		if c := f.cache[last]; c != nil && c.uptodate {
-			clear(c.page.Data()[tail:])
-		}
-		if b := f.blocks[last]; b != nil {
-			clear(b[tail:])
-		}
+	// and on the disk, whether the file shrank or grows again; a file that
+	// grows zeroes what was past its old end in that page too, as ext4
+	// zeroes the partial block at the old size before exposing it.
+	f.zeroTail(size)
+	if size > old {
+		f.zeroTail(old)
 	}
 	var vmas []*mm.VMA
 	if size < old {
@@ -401,22 +398,44 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 	}
 }
 
+// zeroTail zeroes the bytes from size to the end of its page, when size
+// is inside a page, in the cache and on the disk. Preconditions: f.mu.
+func (f *File) zeroTail(size uint64) {
+	tail := size & (phys.PageSize - 1)
+	if tail == 0 {
+		return
+	}
+	last := size >> phys.PageShift
+	if c := f.cache[last]; c != nil && c.uptodate {
+		clear(c.page.Data()[tail:])
+	}
+	if b := f.blocks[last]; b != nil {
+		clear(b[tail:])
+	}
+}
+
 // Evict writes the file's dirty pages back and drops every page no
 // mapping uses, so that the next fault on one needs I/O (fsync, then
-// POSIX_FADV_DONTNEED).
-func (f *File) Evict() {
+// POSIX_FADV_DONTNEED). Mapped pages are cleaned in every mapping first
+// (folio_clear_dirty_for_io), so that a later write through one faults
+// and dirties the page again. t is the task evicting, which may sleep for
+// the address-space locks.
+func (f *File) Evict(t sched.Sleeper) {
+	for _, mp := range f.mappedPages() {
+		for _, v := range mp.vmas {
+			if mm.MkcleanPage(t, v, mp.idx, mp.page) {
+				mp.page.SetFlags(phys.FlagDirty)
+			}
+		}
+		mp.page.Put()
+	}
 	f.mu.Lock()
 	var drop []*phys.Page
 	for idx, c := range f.cache {
 		if c.locked {
 			continue
 		}
-		if c.page.Has(phys.FlagDirty) {
-			b := new([phys.PageSize]byte)
-			*b = *c.page.Data()
-			f.blocks[idx] = b
-			c.page.ClearFlags(phys.FlagDirty)
-		}
+		f.writeback(idx, c.page)
 		if c.page.MapCount() == 0 {
 			drop = append(drop, c.page)
 			delete(f.cache, idx)
@@ -429,34 +448,82 @@ func (f *File) Evict() {
 	}
 }
 
-// ReclaimClean drops up to n page-cache pages charged to cg that are clean,
-// up to date and not under I/O (shrink_folio_list on the file LRU); it
-// reports how many it dropped. A mapped page is first unmapped from every
-// VMA of the file (try_to_unmap through i_mmap); one still mapped
-// somewhere, or held by someone in passing (a fault about to map it), is
-// left alone, as a failed folio_ref_freeze leaves it.
+// mappedPage is a cached page some mapping may map, with a reference,
+// and the file's mappings when it was found.
+type mappedPage struct {
+	idx  uint64
+	page *phys.Page
+	vmas []*mm.VMA
+}
+
+// mappedPages lists the cached pages that are mapped somewhere.
+func (f *File) mappedPages() []mappedPage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var vmas []*mm.VMA
+	for v := range f.vmas {
+		vmas = append(vmas, v)
+	}
+	var out []mappedPage
+	for idx, c := range f.cache {
+		if c.page.MapCount() > 0 {
+			c.page.Get()
+			out = append(out, mappedPage{idx: idx, page: c.page, vmas: vmas})
+		}
+	}
+	return out
+}
+
+// writeback writes page idx to the disk if it is dirty, and cleans it.
+// The bytes past the end of the file in a last partial page are zeroed
+// in the page itself, as a file system's writepages does to the folio
+// straddling i_size. Preconditions: f.mu.
+func (f *File) writeback(idx uint64, p *phys.Page) {
+	if !p.Has(phys.FlagDirty) {
+		return
+	}
+	if idx == f.size>>phys.PageShift {
+		clear(p.Data()[f.size&(phys.PageSize-1):])
+	}
+	b := new([phys.PageSize]byte)
+	*b = *p.Data()
+	f.blocks[idx] = b
+	p.ClearFlags(phys.FlagDirty)
+}
+
+// ReclaimClean drops up to n page-cache pages charged to cg that are not
+// under I/O (shrink_folio_list on the file LRU): clean ones first, then
+// dirty ones, written back; it reports how many it dropped. A mapped page
+// is first unmapped from every VMA of the file (try_to_unmap through
+// i_mmap), which tells whether a mapping dirtied it; one still mapped
+// somewhere (mlocked, or its mm busy), or held by someone in passing (a
+// fault about to map it), is left alone, as a failed folio_ref_freeze
+// leaves it.
 func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
 	f.mu.Lock()
 	var drop []*phys.Page
-	for idx, c := range f.cache {
-		if int64(len(drop)) >= n {
-			break
-		}
-		p := c.page
-		if c.locked || !c.uptodate || p.Flags()&(phys.FlagDirty|phys.FlagHWPoison) != 0 || p.MemCG() != cg {
-			continue
-		}
-		if p.Refs() != 1+p.MapCount() {
-			continue // a transient reference: someone is using it
-		}
-		if p.MapCount() > 0 {
-			for v := range f.vmas {
-				mm.TryUnmapPage(v, idx, p)
+	for _, dirty := range []bool{false, true} {
+		for idx, c := range f.cache {
+			if int64(len(drop)) >= n {
+				break
 			}
-		}
-		if p.MapCount() == 0 && p.Refs() == 1 {
-			drop = append(drop, p)
-			delete(f.cache, idx)
+			p := c.page
+			if c.locked || !c.uptodate || p.Has(phys.FlagHWPoison) || p.MemCG() != cg || p.Has(phys.FlagDirty) != dirty {
+				continue
+			}
+			if p.Refs() != 1+p.MapCount() {
+				continue // a transient reference: someone is using it
+			}
+			if p.MapCount() > 0 {
+				for v := range f.vmas {
+					mm.TryUnmapPage(v, idx, p)
+				}
+			}
+			if p.MapCount() == 0 && p.Refs() == 1 && (dirty || !p.Has(phys.FlagDirty)) {
+				f.writeback(idx, p)
+				drop = append(drop, p)
+				delete(f.cache, idx)
+			}
 		}
 	}
 	f.mu.Unlock()

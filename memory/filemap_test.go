@@ -6,6 +6,7 @@ import (
 
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/vmfault"
 )
@@ -22,7 +23,7 @@ func (c *cgFaulter) MemCG() *phys.MemCG { return c.cg }
 // reading ra pages around a miss.
 func newFile(e *env, n int, fill byte, ra uint64) *memory.File {
 	f := memory.NewFile("f", uint64(n)*pg, fill, e.alloc, memory.NewDisk(), ra)
-	f.Evict()
+	f.Evict(ns)
 	return f
 }
 
@@ -99,9 +100,10 @@ func TestFileChargeReclaimsSameFile(t *testing.T) {
 	}
 }
 
-// TestReclaimCleanSkips: dirty pages and pages someone holds are not
-// reclaimed; clean idle ones are.
-func TestReclaimCleanSkips(t *testing.T) {
+// TestReclaimOrder: reclaim takes clean pages before dirty ones, writes a
+// dirty page back before dropping it (a refault reads what was written),
+// and leaves a page someone holds alone.
+func TestReclaimOrder(t *testing.T) {
 	e := newEnv(t, true)
 	f := newFile(e, 3, 0x44, 3)
 	cg := &phys.MemCG{}
@@ -112,18 +114,62 @@ func TestReclaimCleanSkips(t *testing.T) {
 	if ret := e.faultAs(task, low+pg, write); ret&vmfault.Error != 0 {
 		t.Fatalf("write = %v", ret)
 	}
+	e.page(low + pg).Data()[7] = 0x99 // the store the write fault was for
 	held := f.CachedPage(2, task)
 	if held == nil {
 		t.Fatal("page 2 is not cached")
 	}
-	if got := f.ReclaimClean(cg, 3); got != 1 {
-		t.Errorf("reclaimed %d pages, want 1 (the clean, idle first page)", got)
+	if got := f.ReclaimClean(cg, 1); got != 1 {
+		t.Errorf("reclaimed %d pages, want 1", got)
 	}
-	if e.page(low+pg) == nil {
-		t.Error("the dirty page was unmapped")
+	if e.page(low) != nil || e.page(low+pg) == nil {
+		t.Error("reclaim took the dirty page before the clean one")
+	}
+	if got := f.ReclaimClean(cg, 3); got != 1 {
+		t.Errorf("reclaimed %d pages, want 1 (the dirty page; page 2 is held)", got)
+	}
+	if e.page(low+pg) != nil {
+		t.Error("the dirty page is still mapped")
 	}
 	held.Put()
 	if got := f.ReclaimClean(cg, 3); got != 1 {
 		t.Errorf("reclaimed %d pages once released, want 1", got)
+	}
+	if ret := e.faultAs(task, low+pg, read); ret != vmfault.Retry|vmfault.Major {
+		t.Fatalf("refault of the written-back page = %v, want a major fault", ret)
+	}
+	e.faultAs(task, low+pg, read|vmfault.FlagTried)
+	if p := e.page(low + pg); p == nil || p.Data()[7] != 0x99 || p.Data()[8] != 0x44 {
+		t.Error("the dirty page was not written back before it was dropped")
+	}
+}
+
+// TestEvictCleansMappings: write-back write-protects and cleans the
+// entries mapping a dirty page, keeps the page cached while mapped, and
+// takes a later store only after a write fault dirties the page again.
+func TestEvictCleansMappings(t *testing.T) {
+	e := newEnv(t, true)
+	f := memory.NewFile("f", pg, 0x61, e.alloc, memory.NewDisk(), 1)
+	e.mapAt(low, 1, rw, mm.MapShared, f)
+	if ret := e.fault(low, write); ret&vmfault.Error != 0 {
+		t.Fatalf("write = %v", ret)
+	}
+	if pte := e.pte(low); !pte.Has(pgtable.Write | pgtable.Dirty) {
+		t.Fatalf("after the write fault the entry is %v", pte)
+	}
+	f.Evict(e.task)
+	pte := e.pte(low)
+	if !pte.Present() || pte.Has(pgtable.Write) || pte.Has(pgtable.Dirty) {
+		t.Fatalf("after write-back the entry is %v, want present, clean, read-only", pte)
+	}
+	p := e.page(low)
+	if p.Has(phys.FlagDirty) {
+		t.Error("the page is still dirty after write-back")
+	}
+	if ret := e.fault(low, write); ret&vmfault.Error != 0 {
+		t.Fatalf("second write = %v", ret)
+	}
+	if !p.Has(phys.FlagDirty) || !e.pte(low).Has(pgtable.Write) {
+		t.Error("the second write fault did not dirty the page and make the entry writable")
 	}
 }

@@ -419,12 +419,17 @@ func (m *MM) freeSwap(pte pgtable.PTE) {
 	}
 }
 
-// releaseMapped drops the mapping and reference a mapped PTE held.
+// releaseMapped drops the mapping and reference a mapped PTE held; a
+// dirty entry of a page-cache page leaves the page dirty, to be written
+// back (zap_present_pte).
 func (m *MM) releaseMapped(pte pgtable.PTE) {
 	if pte.Has(pgtable.Special) {
 		return
 	}
 	if p := m.phys.Lookup(pte.PFN()); p != nil {
+		if pte.Has(pgtable.Dirty) && !p.Has(phys.FlagAnon) {
+			p.SetFlags(phys.FlagDirty)
+		}
 		p.RemoveMap()
 		p.Put()
 	}
@@ -511,9 +516,11 @@ func (m *MM) changeRangeLocked(v *VMA, start, end uint64, set func(*VMA)) *VMA {
 
 // changeProtectionLocked rewrites the mapped PTEs of [start, end) of v for
 // its new protection (change_protection). A PROT_NONE VMA keeps its
-// frames behind ProtNone entries. Private writable memory stays
-// write-protected unless the frame is an exclusive anonymous page
-// (can_change_pte_writable); the next write fault decides otherwise.
+// frames behind ProtNone entries. Writable memory whose entries start
+// write-protected stays so unless the entry may be made writable at once
+// (can_change_pte_writable): in private memory an exclusive anonymous
+// page, in shared memory a dirty entry, whose page_mkwrite has run; never
+// a uffd-wp protected one. The next write fault decides the others.
 func (m *MM) changeProtectionLocked(v *VMA, start, end uint64) {
 	m.PT.Range(start, end, func(_ uint64, t *pgtable.Table, i int) bool {
 		old := t.Load(i)
@@ -525,8 +532,9 @@ func (m *MM) changeProtectionLocked(v *VMA, start, end uint64) {
 			pte = (old &^ pgtable.Present) | pgtable.ProtNone
 		} else {
 			perm := v.PageProt
-			if v.Flags&VMWrite != 0 && !v.Shared() && !old.Has(pgtable.Special) {
-				if old.Has(pgtable.Write) || m.exclusiveAnon(old) {
+			if v.Flags&VMWrite != 0 && !old.Has(pgtable.Special) && !old.Has(pgtable.UffdWP) {
+				if v.Shared() && old.Has(pgtable.Dirty) ||
+					!v.Shared() && (old.Has(pgtable.Write) || m.exclusiveAnon(old)) {
 					perm |= pgtable.Write
 				}
 			}
