@@ -243,9 +243,20 @@ func threadState(pid, tid int) byte {
 	return s[i+2]
 }
 
+// mayWaitForever reports whether the thread sleeps where nothing but the
+// scenario can wake it: in a userfaultfd wait (handle_userfault). Other
+// sleeps, such as I/O or write-back under a memory limit, end by
+// themselves and are given the whole limit. When the kernel hides where
+// the thread sleeps, any sleep may be forever.
+func mayWaitForever(pid, tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", pid, tid))
+	w := strings.TrimSpace(string(b))
+	return err != nil || w == "" || w == "0" || strings.Contains(w, "userfault")
+}
+
 // await waits for the reply to act's command in flight: the reply, or
-// blocked once its thread has slept in the kernel for BlockAfter without
-// answering (or the limit passed), or gone.
+// blocked once its thread has slept in a userfaultfd wait for BlockAfter
+// without answering (or the limit passed), or gone.
 func (r *hrun) await(act *hactor, first time.Duration) (host.Reply, error) {
 	deadline := time.Now().Add(r.opts.Limit)
 	var asleepSince time.Time
@@ -264,7 +275,7 @@ func (r *hrun) await(act *hactor, first time.Duration) (host.Reply, error) {
 		case 'S', 'D':
 			if asleepSince.IsZero() {
 				asleepSince = now
-			} else if now.Sub(asleepSince) >= r.opts.BlockAfter {
+			} else if now.Sub(asleepSince) >= r.opts.BlockAfter && mayWaitForever(act.a.PID, act.a.TID) {
 				return host.Reply{}, host.ErrPending
 			}
 		default:
