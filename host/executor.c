@@ -721,11 +721,14 @@ static void cmd_madvise(struct args *a)
 /*
  * fill_fd writes size bytes of fill to fd; returns 0 or an errno. The
  * buffer is on the (warm) stack: no mapping, no fault, no memory charged to
- * the scenario's memory cgroup beyond the file's own pages.
+ * the scenario's memory cgroup beyond the file's own pages. It writes one
+ * page at a time: a file system with large folios (ext4 since 6.16) caches
+ * a longer write in a folio of its length, whose pages a shared write fault
+ * or fault-around then maps together, where the model caches single pages.
  */
 static int fill_fd(int fd, uint64_t size, int fill)
 {
-	enum { chunk = 16 * 1024 };
+	enum { chunk = 4096 };
 	char buf[chunk];
 	memset(buf, fill, chunk);
 	int e = 0;
