@@ -85,8 +85,7 @@ func (t *Task) UffdWake(name string, addr, length uint64) Outcome {
 		if u == nil {
 			return Err(abi.EBADF)
 		}
-		u.Wake(addr, addr+length)
-		return OK()
+		return Err(u.WakeRange(t.MM(), addr, length))
 	})
 }
 

@@ -118,6 +118,10 @@ type Fault struct {
 	table *pgtable.Table
 	index int
 	orig  pgtable.PTE
+	// uffdWP: the entry was a uffd-wp marker of a VMA registered for
+	// write-protect faults, and what the fault maps keeps the protection
+	// (vmf_orig_pte_uffd_wp).
+	uffdWP bool
 }
 
 func (f *Fault) write() bool { return f.Flags&vmfault.FlagWrite != 0 }
@@ -239,10 +243,16 @@ func doPTEMissing(f *Fault) vmfault.Reason {
 
 // installLocked sets the entry if it is still what the fault saw. It
 // reports false when the fault raced with another resolver; the caller
-// then drops what it prepared. Preconditions: the table lock is held.
+// then drops what it prepared. An entry that replaces a uffd-wp marker is
+// write-protected for userfaultfd (set_pte_range: pte_mkuffd_wp), so that
+// a write faults again and is reported. Preconditions: the table lock is
+// held.
 func (f *Fault) installLocked(pte pgtable.PTE) bool {
 	if f.table.Load(f.index) != f.orig {
 		return false
+	}
+	if f.uffdWP && pte.Mapped() {
+		pte = (pte | pgtable.UffdWP) &^ pgtable.Write
 	}
 	f.table.Store(f.index, pte)
 	return true
@@ -588,9 +598,11 @@ func swapMap(f *Fault, dev *phys.SwapDevice, c *phys.SwapCached) vmfault.Reason 
 }
 
 // handlePTEMarker resolves a PTE marker (handle_pte_marker): poison is
-// VM_FAULT_HWPOISON before anything else; a guard region is SIGSEGV; a
-// bare uffd-wp marker on a VMA no longer registered is dropped and the
-// entry faulted in as missing.
+// VM_FAULT_HWPOISON before anything else; a guard region is SIGSEGV. A
+// uffd-wp marker of a VMA registered for write-protect faults is faulted
+// in as missing, the page mapped write-protected for userfaultfd
+// (pte_marker_handle_uffd_wp); on a VMA no longer registered it is
+// dropped and the entry faulted in as missing.
 func handlePTEMarker(f *Fault) vmfault.Reason {
 	mk := f.orig.Marker()
 	switch {
@@ -598,6 +610,9 @@ func handlePTEMarker(f *Fault) vmfault.Reason {
 		return vmfault.HWPoison
 	case mk&pgtable.MarkerGuard != 0:
 		return vmfault.SigSegv
+	case mk&pgtable.MarkerUffdWP != 0 && f.VMA.Flags&mm.VMUffdWP != 0:
+		f.uffdWP = true
+		return doPTEMissing(f)
 	case mk&pgtable.MarkerUffdWP != 0:
 		f.table.Lock()
 		if f.installLocked(0) {

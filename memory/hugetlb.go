@@ -310,7 +310,8 @@ func (o *HugetlbShared) cached(idx uint64) *phys.Page {
 
 // hugetlbFault resolves a fault in a hugetlb VMA (hugetlb_fault): a 2 MiB
 // entry at the PMD level. Poison is VM_FAULT_HWPOISON_LARGE with the
-// hstate index; an empty pool is SIGBUS.
+// hstate index; an empty pool is SIGBUS; a uffd-wp marker is an empty
+// entry that keeps its protection.
 func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
 	haddr := addr &^ (hugePageSize - 1)
 	table, i := vma.MM().PT.AllocHuge(haddr)
@@ -320,10 +321,15 @@ func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfa
 	}
 	pte := f.orig
 	switch {
+	case pte.IsMarker() && pte.Marker()&pgtable.MarkerPoisoned != 0:
+		return vmfault.HWPoisonLarge | vmfault.SetHIndex(0)
+	case isUffdWPMarker(pte):
+		// huge_pte_none_mostly: faulted in as missing, the page
+		// write-protected for userfaultfd while the VMA is registered
+		// for it.
+		f.uffdWP = vma.Flags&mm.VMUffdWP != 0
+		return hugetlbNoPage(&f)
 	case pte.IsMarker():
-		if pte.Marker()&pgtable.MarkerPoisoned != 0 {
-			return vmfault.HWPoisonLarge | vmfault.SetHIndex(0)
-		}
 		return vmfault.SigBus
 	case pte.None():
 		return hugetlbNoPage(&f)
@@ -482,30 +488,43 @@ func unmapRefPrivate(f *Fault, owner *HugetlbPrivate, page *phys.Page) {
 	}
 }
 
-// hugetlbFill fills a userfaultfd range of a hugetlb VMA, whole huge
-// pages only (EINVAL otherwise).
+// hugetlbFill fills [addr, end) of a hugetlb VMA, whole huge pages only
+// (mfill_atomic_hugetlb): ZEROPAGE is EINVAL (there is no huge zero page),
+// and so is a range not made of whole huge pages. It returns the bytes
+// filled and the error that stopped it.
 func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byte) (uint64, abi.Errno) {
-	if addr&(hugePageSize-1) != 0 || end-addr < hugePageSize {
+	if mode == FillZeropage || (addr|end)&(hugePageSize-1) != 0 {
 		return 0, abi.EINVAL
 	}
+	var done uint64
+	for ; addr < end; addr += hugePageSize {
+		if err := hugetlbFillPage(t, v, addr, mode, fill); err != 0 {
+			return done, err
+		}
+		done += hugePageSize
+	}
+	return done, 0
+}
+
+// hugetlbFillPage fills the huge page at addr (hugetlb_mfill_atomic_pte).
+func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
 	table, i := v.MM().PT.AllocHuge(addr)
-	if !table.Load(i).None() {
-		return 0, abi.EEXIST
+	old := table.Load(i)
+	if mode != FillContinue && !noneMostly(old) {
+		return abi.EEXIST
 	}
 	var page *phys.Page
 	var pte pgtable.PTE
 	switch mode {
 	case FillPoison:
 		pte = HugeMarker(pgtable.MarkerPoisoned)
-	case FillZeropage:
-		return 0, abi.EINVAL
 	case FillContinue:
 		o, ok := v.Ops.(*HugetlbShared)
 		if !ok {
-			return 0, abi.EINVAL
+			return abi.EINVAL
 		}
 		if page = o.cached(v.PageOffset(addr) >> hugeOrder); page == nil {
-			return 0, abi.EFAULT
+			return abi.EFAULT
 		}
 		page.Get()
 		pte = hugeEntry(page, v.PageProt)
@@ -516,7 +535,7 @@ func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byt
 			var fresh bool
 			if page, fresh, err = b.page(v.PageOffset(addr) >> hugeOrder); err == nil && !fresh {
 				page.Put()
-				return 0, abi.EEXIST
+				return abi.EEXIST
 			}
 		case *HugetlbPrivate:
 			if page, err = b.pool.get(b.takeReserved()); err == nil {
@@ -524,7 +543,10 @@ func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byt
 			}
 		}
 		if page == nil || err != nil {
-			return 0, abi.ENOMEM
+			// The pool is empty. The kernel then looks for the huge
+			// entry, which its caller has just allocated, and reports
+			// EEXIST when it finds it: always, for a 2 MiB page.
+			return abi.EEXIST
 		}
 		for j := 0; j < 1<<hugeOrder; j++ {
 			data := page.Sub(j).Data()
@@ -538,17 +560,17 @@ func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byt
 		}
 	}
 	table.Lock()
-	if !table.Load(i).None() {
+	if table.Load(i) != old || !noneMostly(old) {
 		table.Unlock()
 		if page != nil {
 			page.Put()
 		}
-		return 0, abi.EEXIST
+		return abi.EEXIST
 	}
 	table.Store(i, pte)
 	if page != nil {
 		page.AddMap()
 	}
 	table.Unlock()
-	return hugePageSize, 0
+	return 0
 }

@@ -221,13 +221,34 @@ func uffdFlags(modes int) mm.VMFlags {
 
 const uffdAll = mm.VMUffdMiss | mm.VMUffdWP | mm.VMUffdMinor
 
+// validateRange checks the range of a userfaultfd ioctl and returns its
+// end (validate_range): start and length page aligned, the length not
+// zero, the range between mmap_min_addr and the task size. Unlike
+// madvise's, nothing is rounded: a partial page is EINVAL.
+func validateRange(m *mm.MM, start, length uint64) (uint64, abi.Errno) {
+	const pageMask = phys.PageSize - 1
+	size := m.Arch().TaskSize()
+	switch {
+	case start&pageMask != 0, length&pageMask != 0, length == 0:
+		return 0, abi.EINVAL
+	case start < m.Config().MmapMinAddr, start >= size, length > size-start:
+		return 0, abi.EINVAL
+	}
+	return start + length, 0
+}
+
 // Register registers [start, start+length) of m with u for modes
 // (UFFDIO_REGISTER): EINVAL for a bad range, no VMA in it, or a VMA that
 // cannot take the modes; EBUSY for a VMA registered with another context.
+// A VMA already registered with u for at least modes is left as it is;
+// any other gets exactly modes.
 func (u *Userfaultfd) Register(t sched.Sleeper, m *mm.MM, start, length uint64, modes int) abi.Errno {
-	end, err := mm.CheckRange(start, length)
-	if err != 0 || end == start || modes&^(UffdMissing|UffdWP|UffdMinor) != 0 || modes == 0 {
+	if modes&^(UffdMissing|UffdWP|UffdMinor) != 0 || modes == 0 {
 		return abi.EINVAL
+	}
+	end, err := validateRange(m, start, length)
+	if err != 0 {
+		return err
 	}
 	if !m.MmapWriteLock(t, sched.Killable) {
 		return abi.EINTR
@@ -256,31 +277,72 @@ func (u *Userfaultfd) Register(t sched.Sleeper, m *mm.MM, start, length uint64, 
 	}
 	flags := uffdFlags(modes)
 	return m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
+		if v.Uffd == mm.UserfaultCtx(u) && v.Flags&flags == flags {
+			return // already registered in these modes (and maybe more)
+		}
 		v.Flags = v.Flags&^uffdAll | flags
 		v.Uffd = u
 	})
 }
 
 // Unregister ends the registration of [start, start+length)
-// (UFFDIO_UNREGISTER) and wakes the faults waiting there, which then
-// resolve without userfaultfd.
+// (userfaultfd_unregister). Every VMA of the range must be able to take
+// userfaultfd and be registered with u or with nothing, else EINVAL and
+// nothing changes; holes are skipped. The faults waiting on what was
+// registered for missing pages are woken, and resolve without
+// userfaultfd; write-protect waiters stay asleep.
 func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64) abi.Errno {
-	end, err := mm.CheckRange(start, length)
-	if err != 0 || end == start {
-		return abi.EINVAL
+	end, err := validateRange(m, start, length)
+	if err != 0 {
+		return err
 	}
 	if !m.MmapWriteLock(t, sched.Killable) {
 		return abi.EINTR
 	}
-	err = m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
-		if v.Uffd == mm.UserfaultCtx(u) {
+	found := false
+	m.VMAs(func(v *mm.VMA) bool {
+		if v.End <= start || v.Start >= end {
+			return v.Start < end
+		}
+		found = true
+		if !uffdVMAAllows(v, 0) || v.Uffd != nil && v.Uffd != mm.UserfaultCtx(u) {
+			err = abi.EINVAL
+		}
+		return err == 0
+	})
+	if !found {
+		err = abi.EINVAL
+	}
+	type span struct{ start, end uint64 }
+	var wake []span
+	if err == 0 {
+		err = m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
+			if v.Uffd == nil {
+				return
+			}
+			if v.Flags&mm.VMUffdMiss != 0 { // userfaultfd_missing
+				wake = append(wake, span{v.Start, v.End})
+			}
 			v.Flags &^= uffdAll
 			v.Uffd = nil
-		}
-	})
+		})
+	}
 	m.MmapWriteUnlock()
 	if err != 0 {
 		return abi.EINVAL
+	}
+	for _, w := range wake {
+		u.Wake(w.start, w.end)
+	}
+	return 0
+}
+
+// WakeRange wakes the faults waiting on [start, start+length)
+// (userfaultfd_wake): EINVAL for a range validate_range refuses.
+func (u *Userfaultfd) WakeRange(m *mm.MM, start, length uint64) abi.Errno {
+	end, err := validateRange(m, start, length)
+	if err != 0 {
+		return err
 	}
 	u.Wake(start, end)
 	return 0
@@ -298,41 +360,39 @@ const (
 )
 
 // Fill resolves [start, start+length) page by page (mfill_atomic), then
-// wakes the faults waiting on what it filled. It returns the bytes filled;
-// an error stops it: EEXIST for a page already present (or cached, for
-// shmem copies), ENOENT for a range not registered with u, EINVAL for a
-// mode the memory does not take, EFAULT for CONTINUE of a page not in the
-// cache. When some pages were filled before the error, the ioctl fails
-// with EAGAIN, the count reported beside it.
+// wakes the faults of u waiting on what it filled. The range must lie in
+// one VMA registered with some userfaultfd, not necessarily u (ENOENT
+// otherwise, before anything else about the memory is looked at). It
+// returns the bytes filled; an error stops it: EEXIST for a page already
+// present (or cached, for shmem copies), EINVAL for a mode the memory does
+// not take, EFAULT for CONTINUE of a page not in the cache. When some
+// pages were filled before the error, the ioctl fails with EAGAIN, the
+// count reported beside it.
 func (u *Userfaultfd) Fill(t Faulter, m *mm.MM, start, length uint64, mode FillMode, fill byte) (uint64, abi.Errno) {
-	end, err := mm.CheckRange(start, length)
-	if err != 0 || end == start {
-		return 0, abi.EINVAL
+	end, err := validateRange(m, start, length)
+	if err != 0 {
+		return 0, err
 	}
 	if !m.MmapReadLock(t, sched.Killable) {
 		return 0, abi.EINTR
 	}
 	var done uint64
-	for addr := start; addr < end; {
-		v := m.VMALookup(addr)
-		if v == nil || v.Uffd != mm.UserfaultCtx(u) {
-			err = abi.ENOENT
-			break
-		}
-		if v.Flags&mm.VMHugetlb != 0 {
-			n, e := hugetlbFill(t, v, addr, end, mode, fill)
-			done += n
-			addr += n
-			if err = e; err != 0 {
+	v := m.VMALookup(start)
+	_, isShmem := vmaShmem(v)
+	switch {
+	case v == nil || end > v.End || v.Uffd == nil: // find_dst_vma
+		err = abi.ENOENT
+	case v.Flags&mm.VMHugetlb != 0:
+		done, err = hugetlbFill(t, v, start, end, mode, fill)
+	case !v.Anonymous() && !isShmem, mode == FillContinue && !isShmem:
+		err = abi.EINVAL
+	default:
+		for addr := start; addr < end; addr += phys.PageSize {
+			if err = fillPage(t, v, addr, mode, fill); err != 0 {
 				break
 			}
-			continue
+			done += phys.PageSize
 		}
-		if err = fillPage(t, v, addr, mode, fill); err != 0 {
-			break
-		}
-		done += phys.PageSize
-		addr += phys.PageSize
 	}
 	m.MmapReadUnlock()
 	if done > 0 {
@@ -344,45 +404,72 @@ func (u *Userfaultfd) Fill(t Faulter, m *mm.MM, start, length uint64, mode FillM
 	return done, err
 }
 
-// fillPage fills one page of v at addr.
+// vmaShmem returns v's shmem object, if it maps one (vma_is_shmem).
+func vmaShmem(v *mm.VMA) (*Shmem, bool) {
+	if v == nil {
+		return nil, false
+	}
+	s, ok := v.Ops.(*Shmem)
+	return s, ok
+}
+
+// noneMostly reports whether a fill may install over pte
+// (pte_none_mostly): an empty entry, or a bare uffd-wp marker, which a
+// copy into a range registered for missing and write-protect faults
+// replaces.
+func noneMostly(pte pgtable.PTE) bool {
+	return pte.None() || isUffdWPMarker(pte)
+}
+
+// isUffdWPMarker reports whether pte is a uffd-wp marker and nothing else
+// (pte_marker_uffd_wp), of a PTE or a huge slot.
+func isUffdWPMarker(pte pgtable.PTE) bool {
+	const kinds = pgtable.MarkerUffdWP | pgtable.MarkerPoisoned | pgtable.MarkerGuard
+	return pte.IsMarker() && pte.Marker()&kinds == pgtable.MarkerUffdWP
+}
+
+// fillPage fills one page of v at addr (mfill_atomic_pte). Copies and
+// continues, and shmem's zero pages, go over an empty entry or a uffd-wp
+// marker (mfill_atomic_install_pte); an anonymous zero page and poison
+// need an empty entry.
 func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
 	m := v.MM()
 	table, i := m.PT.Alloc(addr)
-	if !table.Load(i).None() {
+	shm, isShmem := vmaShmem(v)
+	ok := noneMostly
+	if mode == FillPoison || mode == FillZeropage && !isShmem {
+		ok = pgtable.PTE.None
+	}
+	old := table.Load(i)
+	if !ok(old) {
 		return abi.EEXIST
 	}
-	shm, isShmem := v.Ops.(*Shmem)
 	var page *phys.Page
 	var pte pgtable.PTE
-	switch mode {
-	case FillPoison:
+	switch {
+	case mode == FillPoison:
 		pte = pgtable.MkMarker(pgtable.MarkerPoisoned)
-	case FillZeropage:
-		if !v.Anonymous() {
-			return abi.EINVAL
-		}
+	case mode == FillZeropage && !isShmem: // mfill_atomic_pte_zeropage
 		zero := m.Phys().ZeroPage()
 		pte = pgtable.MkPTE(zero.PFN(), v.PageProt&^pgtable.Write) | pgtable.Special
-	case FillContinue:
-		if !isShmem {
-			return abi.EINVAL
-		}
+	case mode == FillContinue: // mfill_atomic_pte_continue
 		if page = shm.CachedPage(v.PageOffset(addr), t); page == nil {
 			return abi.EFAULT
 		}
 		pte = pgtable.MkPTE(page.PFN(), v.PageProt)
-	case FillCopy:
-		var err error
-		if isShmem {
-			if page, err = shm.insert(v.PageOffset(addr), fill, t); err != nil {
-				if err == errNoMemory {
-					return abi.ENOMEM
-				}
-				return abi.EEXIST
-			}
-			pte = pgtable.MkPTE(page.PFN(), v.PageProt)
-			break
+	case isShmem: // shmem_mfill_atomic_pte: a new page in the cache, zeroed for ZEROPAGE
+		if mode == FillZeropage {
+			fill = 0
 		}
+		var err error
+		if page, err = shm.insert(v.PageOffset(addr), fill, t); err != nil {
+			if err == errNoMemory {
+				return abi.ENOMEM
+			}
+			return abi.EEXIST
+		}
+		pte = pgtable.MkPTE(page.PFN(), v.PageProt)
+	default: // mfill_atomic_pte_copy
 		if page = allocPage(t, m.Phys(), phys.FlagAnon); page == nil {
 			return abi.ENOMEM
 		}
@@ -396,7 +483,7 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 		}
 	}
 	table.Lock()
-	if !table.Load(i).None() {
+	if table.Load(i) != old {
 		table.Unlock()
 		if page != nil {
 			page.Put()
@@ -411,43 +498,87 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 	return 0
 }
 
-// WriteProtect sets or clears userfaultfd write protection on the present
-// pages of [start, start+length) (UFFDIO_WRITEPROTECT); clearing it wakes
-// the faults waiting there. ENOENT for a range not registered for
-// write-protect faults with u.
+// WriteProtect sets or clears userfaultfd write protection on
+// [start, start+length) (mwriteprotect_range); clearing it wakes u's
+// faults waiting there. Holes are skipped; ENOENT when no VMA is in the
+// range or one is not registered for write-protect faults (with any
+// context), EINVAL for a hugetlb range not made of whole huge pages.
 func (u *Userfaultfd) WriteProtect(t sched.Sleeper, m *mm.MM, start, length uint64, on bool) abi.Errno {
-	end, err := mm.CheckRange(start, length)
-	if err != 0 || end == start {
-		return abi.EINVAL
+	end, err := validateRange(m, start, length)
+	if err != 0 {
+		return err
 	}
 	if !m.MmapReadLock(t, sched.Killable) {
 		return abi.EINTR
 	}
-	for addr := start; addr < end; addr += phys.PageSize {
-		v := m.VMALookup(addr)
-		if v == nil || v.Uffd != mm.UserfaultCtx(u) || v.Flags&mm.VMUffdWP == 0 {
+	err = abi.ENOENT // no VMA at all
+	m.WalkRangeLocked(start, end, func(v *mm.VMA, s, e uint64) abi.Errno {
+		if v.Flags&mm.VMUffdWP == 0 { // userfaultfd_wp
 			err = abi.ENOENT
-			break
+			return err
 		}
-		table, i := m.PT.Lookup(addr)
-		if table == nil {
-			continue
+		if v.Flags&mm.VMHugetlb != 0 && (start|length)&(hugePageSize-1) != 0 {
+			err = abi.EINVAL
+			return err
 		}
-		table.Lock()
-		if pte := table.Load(i); pte.Mapped() {
-			if on {
-				table.Store(i, (pte|pgtable.UffdWP)&^pgtable.Write)
-			} else {
-				table.Store(i, pte&^pgtable.UffdWP)
-			}
-		}
-		table.Unlock()
-	}
+		uffdWPRange(v, s, e, on)
+		err = 0
+		return 0
+	})
 	m.MmapReadUnlock()
 	if err == 0 && !on {
 		u.Wake(start, end)
 	}
 	return err
+}
+
+// uffdWPRange write-protects [s, e) of v, or lifts the protection
+// (uffd_wp_range, change_protection with MM_CP_UFFD_WP or _RESOLVE):
+// present entries get or lose the uffd-wp bit. Memory that is not
+// anonymous keeps the protection of pages it does not map in uffd-wp
+// markers (userfaultfd_wp_use_markers): protecting puts one in each empty
+// entry, unprotecting removes them. Other markers are left alone.
+// Preconditions: the mmap lock is held.
+func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
+	pt := v.MM().PT
+	markers := !v.Anonymous()
+	huge := v.Flags&mm.VMHugetlb != 0
+	step := uint64(phys.PageSize)
+	if huge {
+		step = hugePageSize
+	}
+	for addr := s; addr < e; addr += step {
+		var table *pgtable.Table
+		var i int
+		switch {
+		case on && markers && huge:
+			table, i = pt.AllocHuge(addr)
+		case on && markers:
+			table, i = pt.Alloc(addr)
+		default:
+			table, i = pt.Lookup(addr)
+		}
+		if table == nil {
+			continue
+		}
+		table.Lock()
+		pte := table.Load(i)
+		switch {
+		case pte.Mapped() && on:
+			table.Store(i, (pte|pgtable.UffdWP)&^pgtable.Write)
+		case pte.Mapped():
+			table.Store(i, pte&^pgtable.UffdWP)
+		case pte.None() && on && markers:
+			mk := pgtable.MkMarker(pgtable.MarkerUffdWP)
+			if huge {
+				mk = HugeMarker(pgtable.MarkerUffdWP)
+			}
+			table.Store(i, mk)
+		case isUffdWPMarker(pte) && !on:
+			table.Store(i, 0)
+		}
+		table.Unlock()
+	}
 }
 
 // hugePageSize is the size of a hugetlb page (2 MiB).

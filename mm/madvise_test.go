@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 )
@@ -222,4 +223,62 @@ func TestWalkRangeLocked(t *testing.T) {
 			t.Errorf("WalkRangeLocked = %v after %d calls, want EINVAL after 1", err, n)
 		}
 	})
+}
+
+// TestDontneedMarkers: MADV_DONTNEED drops poison markers and keeps guard
+// and uffd-wp ones (zap_nonpresent_ptes); a uffd-wp-protected page of a
+// VMA that is not anonymous leaves a uffd-wp marker
+// (zap_install_uffd_wp_if_needed), of anonymous memory nothing.
+func TestDontneedMarkers(t *testing.T) {
+	marker := func(m pgtable.Marker) pgtable.PTE { return pgtable.MkMarker(m) }
+	tests := []struct {
+		name   string
+		shared bool // shmem rather than private anonymous memory
+		wp     bool // the VMA is registered for uffd-wp faults
+		entry  pgtable.PTE
+		want   pgtable.PTE // 0: none; 1: the page's entry with uffd-wp becomes this
+	}{
+		{"poison goes", false, false, marker(pgtable.MarkerPoisoned), 0},
+		{"guard stays", false, false, marker(pgtable.MarkerGuard), marker(pgtable.MarkerGuard)},
+		{"poison and guard", false, false, marker(pgtable.MarkerPoisoned | pgtable.MarkerGuard), marker(pgtable.MarkerGuard)},
+		{"uffd-wp marker stays", true, true, marker(pgtable.MarkerUffdWP), marker(pgtable.MarkerUffdWP)},
+		{"huge poison goes", false, false, marker(pgtable.MarkerPoisoned) | pgtable.Huge, 0},
+		{"protected shmem page", true, true, 1, marker(pgtable.MarkerUffdWP)},
+		{"protected anonymous page", false, true, 1, 0},
+		{"shmem page, not registered", true, false, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t)
+			var ops mm.VMOperations
+			var flags mm.MapFlags
+			if tc.shared {
+				ops, flags = memory.NewShmem(f.alloc, pg), mm.MapShared
+			}
+			got, err := f.m.Mmap(ns, mm.MapRequest{Addr: low, Length: pg, Prot: rw, Flags: flags | mm.MapFixedNoReplace, Ops: ops})
+			if err != 0 || got != low {
+				t.Fatalf("mmap: %#x, %v", got, err)
+			}
+			if tc.wp {
+				f.withWrite(func() {
+					v := f.m.VMALookup(low)
+					v.StartWrite()
+					v.Flags |= mm.VMUffdWP
+				})
+			}
+			if tc.entry == 1 {
+				f.populate(low, 1)
+				f.setPTE(low, (f.pte(low)|pgtable.UffdWP)&^pgtable.Write)
+			} else {
+				f.setPTE(low, tc.entry)
+			}
+			wantErrno(t, "Madvise", f.m.Madvise(ns, low, pg, mm.AdviceDontneed), 0)
+			if p := f.pte(low); p != tc.want {
+				t.Errorf("entry after MADV_DONTNEED = %v, want %v", p, tc.want)
+			}
+			if tc.entry == 1 && !tc.shared && f.inUse() != 0 {
+				t.Errorf("%d pages in use after MADV_DONTNEED", f.inUse())
+			}
+		})
+	}
 }

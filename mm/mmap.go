@@ -362,10 +362,12 @@ func (m *MM) unmapLocked(start, end uint64) {
 
 // zapLocked unmaps the pages of v in [start, end) (zap_page_range):
 // mapped frames lose a mapping and a reference; swap entries are dropped;
-// PTE markers go only when dropMarkers (munmap, exit) and stay for
-// MADV_DONTNEED. Each entry is read and cleared under its table's lock
-// (ptep_get_and_clear), so faults may run concurrently under the mmap read
-// lock or a VMA lock, as they do during MADV_DONTNEED.
+// PTE markers all go when dropMarkers (munmap, exit), else only poison
+// markers go and guard and uffd-wp markers stay, and a page of a
+// non-anonymous VMA write-protected for userfaultfd leaves a uffd-wp
+// marker behind (zapPTE). Each entry is read and cleared under its table's
+// lock (ptep_get_and_clear), so faults may run concurrently under the mmap
+// read lock or a VMA lock, as they do during MADV_DONTNEED.
 // Preconditions: the mmap lock is held.
 func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 	m.PT.Range(start, end, func(_ uint64, t *pgtable.Table, i int) bool {
@@ -374,9 +376,7 @@ func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 		}
 		t.Lock()
 		pte := t.Load(i)
-		if !pte.IsMarker() || dropMarkers {
-			t.Store(i, 0)
-		}
+		t.Store(i, zapPTE(v, pte, dropMarkers))
 		t.Unlock()
 		switch {
 		case pte.Mapped():
@@ -386,6 +386,26 @@ func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 		}
 		return true
 	})
+}
+
+// zapPTE returns what a zapped entry leaves behind. Without dropMarkers:
+// a poison marker goes (zap_nonpresent_ptes: should_zap_cows), guard and
+// uffd-wp markers stay, and a uffd-wp-protected page of a VMA that keeps
+// the protection in markers leaves one (zap_install_uffd_wp_if_needed).
+// A marker of a huge slot stays a huge marker.
+func zapPTE(v *VMA, pte pgtable.PTE, dropMarkers bool) pgtable.PTE {
+	switch {
+	case dropMarkers:
+		return 0
+	case pte.IsMarker():
+		if rest := pte.Marker() & (pgtable.MarkerGuard | pgtable.MarkerUffdWP); rest != 0 {
+			return pgtable.MkMarker(rest) | pte&pgtable.Huge
+		}
+		return 0
+	case pte.Mapped() && pte.Has(pgtable.UffdWP) && v.Flags&VMUffdWP != 0 && !v.Anonymous():
+		return pgtable.MkMarker(pgtable.MarkerUffdWP) | pte&pgtable.Huge
+	}
+	return 0
 }
 
 // ZapBackingRange unmaps the entries of v that map backing pages from
