@@ -331,11 +331,13 @@ func (r *run) teardown() {
 	go func() {
 		r.k.KillAll()
 		r.k.Shutdown()
-		r.k.ReleaseFiles()
 		for _, a := range r.actors {
 			close(a.cmds)
 		}
 		r.wg.Wait()
+		// After the actors: a task woken by the kill frees its huge pages
+		// on its way out, and they must be back in the pool to be freed.
+		r.k.ReleaseFiles()
 		close(done)
 	}()
 	select {
