@@ -36,10 +36,15 @@ func (t *Task) Memlimit(size uint64) Outcome {
 	})
 }
 
-// reclaim frees pages charged to cg (try_to_free_mem_cgroup_pages): clean
-// page-cache pages no mapping uses first, then, when there is swap space,
-// anonymous pages, which are written out. It reports how many it freed.
+// reclaimBatch is the least reclaim frees at a time (SWAP_CLUSTER_MAX).
+const reclaimBatch = 32
+
+// reclaim frees pages charged to cg (try_to_free_mem_cgroup_pages), at
+// least a batch of them: page-cache pages first, then, when there is swap
+// space, anonymous pages, which are written out. It reports how many it
+// freed.
 func (k *Kernel) reclaim(cg *phys.MemCG, n int64) int64 {
+	n = max(n, reclaimBatch)
 	k.mu.Lock()
 	files := make([]interface {
 		ReclaimClean(*phys.MemCG, int64) int64

@@ -55,10 +55,12 @@ func (d *Disk) Run() {
 
 // cachePage is one page of a file's page cache.
 type cachePage struct {
-	page     *phys.Page
-	uptodate bool
-	locked   bool         // under I/O (the folio lock)
-	unlock   *sched.Event // fires when the page is unlocked
+	page      *phys.Page
+	uptodate  bool
+	locked    bool         // under I/O (the folio lock)
+	readahead bool         // PG_readahead: a hit starts the next window
+	mlocked   bool         // on the unevictable list: reclaim skips it
+	unlock    *sched.Event // fires when the page is unlocked
 }
 
 // File is a regular file of a disk file system (ext4-like): its bytes on
@@ -84,6 +86,10 @@ type File struct {
 	hotEnd uint64
 	held   bool
 	vmas   map[*mm.VMA]struct{} // i_mmap
+	// The read-ahead window last read (file_ra_state, which Linux keeps
+	// per open file; the model keeps one per file): its first page, its
+	// length and the length of its tail read asynchronously.
+	ra struct{ start, size, async uint64 }
 }
 
 // NewFile creates a file of size bytes, every byte fill, all of it in the
@@ -117,10 +123,14 @@ func (f *File) Open(v *mm.VMA) {
 	f.mu.Unlock()
 }
 
-// Close implements mm.VMOperations.
+// Close implements mm.VMOperations. The pages v kept unevictable may be
+// evictable now: reclaim looks at them again.
 func (f *File) Close(v *mm.VMA) {
 	f.mu.Lock()
 	delete(f.vmas, v)
+	for _, c := range f.cache {
+		c.mlocked = false
+	}
 	f.mu.Unlock()
 }
 
@@ -137,12 +147,19 @@ func (f *File) diskPage(idx uint64, dst *[phys.PageSize]byte) {
 		return
 	}
 	start := idx << phys.PageShift
-	for i := range dst {
-		if start+uint64(i) < f.fillEnd {
-			dst[i] = f.fill
-		} else {
-			dst[i] = 0
-		}
+	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	fillBytes(dst[:n], f.fill)
+	clear(dst[n:])
+}
+
+// fillBytes sets every byte of b to v, doubling what it has copied.
+func fillBytes(b []byte, v byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for i := 1; i < len(b); i *= 2 {
+		copy(b[i:], b[:i])
 	}
 }
 
@@ -207,6 +224,18 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			}
 			continue
 		}
+		if c.readahead && !c.locked && vmf.Flags&vmfault.FlagTried == 0 {
+			// The marked page of a window: read the next one while
+			// this fault goes on (do_async_mmap_readahead).
+			c.readahead = false
+			start, n, ok := f.nextWindow(vmf.PgOff)
+			f.mu.Unlock()
+			if ok && vmf.VMA.Flags&mm.VMRandRead == 0 {
+				f.readPages(vmf.Task, start, n, start, noPage)
+				f.disk.Run()
+			}
+			continue
+		}
 		if !c.locked {
 			if c.page.Has(phys.FlagHWPoison) {
 				f.mu.Unlock()
@@ -229,17 +258,67 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 
 // readAround starts reading the missing page of vmf and, unless the VMA
 // was advised random, the read-around window of raPages pages centred on it
-// (mmap read-around), up to the end of the file. Frames are allocated and
-// charged without f.mu, as page_cache_ra_unbounded allocates before it
-// inserts: charging may reclaim this very file. The faulting page's frame
-// is charged like any allocation (it may OOM); the others are best effort
-// (__GFP_NORETRY). It reports false when the faulting page got no frame.
+// (do_sync_mmap_readahead), up to the end of the file; the page a quarter
+// of the window from its end is marked for asynchronous read-ahead. It
+// reports false when the faulting page got no frame.
 func (f *File) readAround(vmf *Fault) bool {
-	start, n := vmf.PgOff, uint64(1)
-	if vmf.VMA.Flags&mm.VMRandRead == 0 && f.raPages > 1 {
-		start = vmf.PgOff - min(vmf.PgOff, f.raPages/2)
-		n = f.raPages
+	if vmf.VMA.Flags&mm.VMRandRead != 0 || f.raPages <= 1 {
+		return f.readPages(vmf.Task, vmf.PgOff, 1, noPage, vmf.PgOff)
 	}
+	start := vmf.PgOff - min(vmf.PgOff, f.raPages/2)
+	f.mu.Lock()
+	f.ra.start, f.ra.size, f.ra.async = start, f.raPages, f.raPages/4
+	f.mu.Unlock()
+	return f.readPages(vmf.Task, start, f.raPages, start+f.raPages-f.raPages/4, vmf.PgOff)
+}
+
+// nextWindow is the read-ahead window that a hit on the marked page idx
+// starts (page_cache_async_ra): the one after the last, ramped up, when
+// idx is where that window put its mark; otherwise one starting at the
+// first page missing after idx. Preconditions: f.mu.
+func (f *File) nextWindow(idx uint64) (start, n uint64, ok bool) {
+	max := f.raPages
+	if max == 0 {
+		return 0, 0, false
+	}
+	if f.ra.size > 0 && idx == f.ra.start+f.ra.size-f.ra.async {
+		start, n = f.ra.start+f.ra.size, nextRASize(f.ra.size, max)
+	} else {
+		start = idx + 1
+		for start-idx <= max && f.cache[start] != nil {
+			start++
+		}
+		if start-idx > max {
+			return 0, 0, false
+		}
+		n = nextRASize(start-idx+1, max)
+	}
+	f.ra.start, f.ra.size, f.ra.async = start, n, n
+	return start, n, true
+}
+
+// nextRASize ramps a read-ahead window up toward max (get_next_ra_size).
+func nextRASize(cur, max uint64) uint64 {
+	switch {
+	case cur < max/16:
+		return 4 * cur
+	case cur <= max/2:
+		return 2 * cur
+	}
+	return max
+}
+
+// noPage is a page index that names no page.
+const noPage = ^uint64(0)
+
+// readPages starts reading the pages of [start, start+n) that are not
+// cached, up to the end of the file, marking page mark for read-ahead.
+// Frames are allocated and charged without f.mu, as
+// page_cache_ra_unbounded allocates before it inserts: charging may
+// reclaim this very file. The frame of page must is charged like any
+// allocation (it may OOM); the others are best effort (__GFP_NORETRY). It
+// reports false when page must got no frame.
+func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	f.mu.Lock()
 	end := min(start+n, pagesOf(f.size))
 	var want []uint64
@@ -250,15 +329,19 @@ func (f *File) readAround(vmf *Fault) bool {
 	}
 	f.mu.Unlock()
 
+	// The page the fault needs first, so that its neighbours never take
+	// the last of the memory limit from it.
 	pages := make([]*phys.Page, len(want))
 	for i, idx := range want {
-		if idx == vmf.PgOff {
-			if pages[i] = allocPage(vmf.Task, f.alloc, 0); pages[i] == nil {
-				putAll(pages)
+		if idx == must {
+			if pages[i] = allocPage(t, f.alloc, 0); pages[i] == nil {
 				return false
 			}
-		} else {
-			pages[i] = allocPageNoRetry(vmf.Task, f.alloc)
+		}
+	}
+	for i, idx := range want {
+		if idx != must {
+			pages[i] = allocPageNoRetry(t, f.alloc)
 		}
 	}
 
@@ -268,7 +351,7 @@ func (f *File) readAround(vmf *Fault) bool {
 		if page == nil || f.cache[idx] != nil || idx >= pagesOf(f.size) {
 			continue // raced with another reader or a truncate
 		}
-		c := &cachePage{page: page, locked: true, unlock: sched.NewEvent()}
+		c := &cachePage{page: page, locked: true, readahead: idx == mark, unlock: sched.NewEvent()}
 		f.cache[idx] = c
 		f.disk.submit(f, idx, c)
 		pages[i] = nil
@@ -320,8 +403,8 @@ func (vmf *Fault) releaseLock() {
 }
 
 // CachedPage returns, with a reference, the page at pgoff if it is in the
-// cache, up to date, unlocked and inside the file: what fault-around may
-// map without I/O (filemap_map_pages).
+// cache, up to date, unlocked, not marked for read-ahead and inside the
+// file: what fault-around may map without I/O (filemap_map_pages).
 func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -329,8 +412,8 @@ func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 		return nil
 	}
 	c, err := f.cached(pgoff)
-	if err != nil || c == nil || c.locked || !c.uptodate || c.page.Has(phys.FlagHWPoison) {
-		return nil
+	if err != nil || c == nil || c.locked || !c.uptodate || c.readahead || c.page.Has(phys.FlagHWPoison) {
+		return nil // a marked page is left for its fault to start read-ahead
 	}
 	c.page.Get()
 	return c.page
@@ -508,7 +591,7 @@ func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
 				break
 			}
 			p := c.page
-			if c.locked || !c.uptodate || p.Has(phys.FlagHWPoison) || p.MemCG() != cg || p.Has(phys.FlagDirty) != dirty {
+			if c.locked || c.mlocked || !c.uptodate || p.Has(phys.FlagHWPoison) || p.MemCG() != cg || p.Has(phys.FlagDirty) != dirty {
 				continue
 			}
 			if p.Refs() != 1+p.MapCount() {
@@ -516,7 +599,9 @@ func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
 			}
 			if p.MapCount() > 0 {
 				for v := range f.vmas {
-					mm.TryUnmapPage(v, idx, p)
+					if mm.TryUnmapPage(v, idx, p) == mm.Mlocked {
+						c.mlocked = true // until a mapping of the file goes
+					}
 				}
 			}
 			if p.MapCount() == 0 && p.Refs() == 1 && (dirty || !p.Has(phys.FlagDirty)) {

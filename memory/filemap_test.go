@@ -173,3 +173,39 @@ func TestEvictCleansMappings(t *testing.T) {
 		t.Error("the second write fault did not dirty the page and make the entry writable")
 	}
 }
+
+// TestAsyncReadahead: read-around marks the page a quarter of its window
+// from the end; fault-around leaves it alone, and the fault on it reads
+// the next window, so that the fault after the window finds its page
+// cached: a minor fault.
+func TestAsyncReadahead(t *testing.T) {
+	e := newEnv(t, true)
+	f := newFile(e, 64, 0x5b, 8)
+	e.mapAt(low, 64, ro, mm.MapShared, f)
+	if ret := e.fault(low, read); ret != vmfault.Retry|vmfault.Major {
+		t.Fatalf("first fault = %v, want a major fault", ret)
+	}
+	e.fault(low, read|vmfault.FlagTried)
+	if p := f.CachedPage(6, e.task); p != nil {
+		p.Put()
+		t.Fatal("fault-around may map the page marked for read-ahead")
+	}
+	for i := uint64(1); i < 8; i++ {
+		if i == 6 != (e.page(low+i*pg) == nil) {
+			t.Errorf("page %d mapped %v after fault-around", i, e.page(low+i*pg) != nil)
+		}
+	}
+	if ret := e.fault(low+6*pg, read); !resolved(ret) {
+		t.Fatalf("fault on the marked page = %v, want it resolved at once", ret)
+	}
+	if ret := e.fault(low+8*pg, read); !resolved(ret) {
+		t.Fatalf("fault after the first window = %v: the next window was not read ahead", ret)
+	}
+	// The fault on page 8 hit the second window's mark and read a third.
+	if ret := e.fault(low+16*pg, read); !resolved(ret) {
+		t.Fatalf("fault in the third window = %v, want it read ahead", ret)
+	}
+	if ret := e.fault(low+40*pg, read); ret != vmfault.Retry|vmfault.Major {
+		t.Fatalf("fault past the windows read = %v, want a major fault", ret)
+	}
+}

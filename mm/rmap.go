@@ -28,33 +28,44 @@ func mapsPage(pte pgtable.PTE, p *phys.Page) bool {
 	return pte.Mapped() && !pte.Has(pgtable.Special) && pte.PFN() == p.PFN()
 }
 
+// Unmap is what TryUnmapPage did with one mapping.
+type Unmap int
+
+// TryUnmapPage results.
+const (
+	NotMapped Unmap = iota // the VMA does not map the page
+	Unmapped               // the mapping is gone
+	Busy                   // the VMA's mm was busy: the page stays mapped for now
+	Mlocked                // the VMA is mlocked: the page is unevictable there
+)
+
 // TryUnmapPage removes v's mapping of page p, the backing page at page
 // offset pgoff, as reclaim does through the file's i_mmap (try_to_unmap
 // for one VMA). A dirty entry passes its dirty bit to the page, which must
 // then be written back before it can go; a uffd-wp protected entry leaves
 // a uffd-wp marker (pte_install_uffd_wp_if_needed); an mlocked VMA keeps
-// its page (unevictable). It never sleeps: with v's mmap lock contended
-// the page stays mapped, where the kernel's rmap walk needs no mmap lock
-// at all; the model takes it to keep v's bounds stable. It reports
-// whether it removed a mapping.
-func TryUnmapPage(v *VMA, pgoff uint64, p *phys.Page) bool {
+// its page. It never sleeps: with v's mmap lock contended the page stays
+// mapped, where the kernel's rmap walk needs no mmap lock at all; the
+// model takes it to keep v's bounds stable.
+func TryUnmapPage(v *VMA, pgoff uint64, p *phys.Page) Unmap {
 	m := v.mm
 	if !m.MmapReadTryLock() {
-		return false
+		return Busy
 	}
 	defer m.MmapReadUnlock()
-	if v.Flags&VMLocked != 0 {
-		return false
-	}
 	t, i, ok := v.backingEntry(pgoff)
 	if !ok {
-		return false
+		return NotMapped
 	}
 	t.Lock()
 	pte := t.Load(i)
 	if !mapsPage(pte, p) {
 		t.Unlock()
-		return false
+		return NotMapped
+	}
+	if v.Flags&VMLocked != 0 {
+		t.Unlock()
+		return Mlocked
 	}
 	if pte.Has(pgtable.UffdWP) {
 		t.Store(i, pgtable.MkMarker(pgtable.MarkerUffdWP))
@@ -67,7 +78,7 @@ func TryUnmapPage(v *VMA, pgoff uint64, p *phys.Page) bool {
 	}
 	p.RemoveMap()
 	p.Put()
-	return true
+	return Unmapped
 }
 
 // MkcleanPage write-protects and cleans v's mapping of page p, the backing

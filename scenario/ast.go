@@ -5,7 +5,11 @@
 // error as file:line:column.
 package scenario
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Pos is a position in a scenario file. Line and Col count from 1; Col
 // counts bytes.
@@ -243,7 +247,8 @@ type KDeref struct {
 // Faults is the extension "faults T": T's minor and major fault counts
 // (getrusage ru_minflt, ru_majflt of the thread) since T's previous faults
 // statement, or since T began. Its expectation is an OutFaults outcome,
-// "=> minflt=N majflt=N"; without one it only sets the baseline.
+// "=> minflt=N majflt=N" (either count alone checks only it); without
+// one it only sets the baseline.
 type Faults struct{ Target string }
 
 // Evict is the extension "evict NAME": the file's dirty pages are written
@@ -397,6 +402,20 @@ type Outcome struct {
 	// OutCount.
 	Count uint64
 
-	// OutFaults.
-	Minflt, Majflt uint64
+	// OutFaults: the counts given (either may be left out).
+	Minflt, Majflt       uint64
+	HasMinflt, HasMajflt bool
+}
+
+// FaultCounts writes the counts an OutFaults expectation gives, as the
+// language does: "minflt=N majflt=N", or either alone.
+func (o *Outcome) FaultCounts() string {
+	var parts []string
+	if o.HasMinflt {
+		parts = append(parts, "minflt="+strconv.FormatUint(o.Minflt, 10))
+	}
+	if o.HasMajflt {
+		parts = append(parts, "majflt="+strconv.FormatUint(o.Majflt, 10))
+	}
+	return strings.Join(parts, " ")
 }

@@ -261,7 +261,7 @@ func formatOutcome(o *Outcome, op Op) string {
 	case OutCount:
 		return strconv.FormatUint(o.Count, 10)
 	case OutFaults:
-		return fmt.Sprintf("minflt=%d majflt=%d", o.Minflt, o.Majflt)
+		return o.FaultCounts()
 	}
 	return fmt.Sprintf("outcome?%d", int(o.Kind))
 }

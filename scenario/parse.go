@@ -1372,32 +1372,38 @@ func (p *parser) outcome(c *cursor, caught bool) (*Outcome, *Error) {
 	return nil, c.errAt(t, wantOutcome)
 }
 
-// faultsOutcome parses "minflt=N majflt=N", the expectation of faults.
+// faultsOutcome parses "minflt=N majflt=N", the expectation of faults;
+// either count may be left out, and is then not checked.
 func (p *parser) faultsOutcome(c *cursor) (*Outcome, *Error) {
+	const want = "faults T => minflt=N majflt=N, or either count alone"
 	o := &Outcome{Kind: OutFaults}
-	for i, key := range []string{"minflt=", "majflt="} {
-		t, err := c.next(key + "N")
-		if err != nil {
-			return nil, err
+	for _, key := range []string{"minflt=", "majflt="} {
+		t, ok := c.peek()
+		if !ok || t.quoted || !strings.HasPrefix(t.text, key) {
+			continue
 		}
-		if i == 0 {
+		c.next(key + "N")
+		if o.Pos.Line == 0 {
 			o.Pos = p.pos(c.line, t.col)
 		}
-		v, ok := strings.CutPrefix(t.text, key)
-		if !ok || t.quoted {
-			return nil, c.errAt(t, key+"N (faults expects \"minflt=N majflt=N\")")
-		}
-		n, err := p.number(c.line, t.col+len(key), v, "a fault count")
+		n, err := p.number(c.line, t.col+len(key), t.text[len(key):], "a fault count")
 		if err != nil {
 			return nil, err
 		}
-		if i == 0 {
-			o.Minflt = n
+		if key == "minflt=" {
+			o.Minflt, o.HasMinflt = n, true
 		} else {
-			o.Majflt = n
+			o.Majflt, o.HasMajflt = n, true
 		}
 	}
-	return o, c.done("faults T => minflt=N majflt=N")
+	if !o.HasMinflt && !o.HasMajflt {
+		t, err := c.next("minflt=N or majflt=N")
+		if err != nil {
+			return nil, err
+		}
+		return nil, c.errAt(t, "minflt=N or majflt=N")
+	}
+	return o, c.done(want)
 }
 
 // faultOutcome parses the rest of "fault ADDR [write] [wp] [minor]".
