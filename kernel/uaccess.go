@@ -68,7 +68,7 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
 	off := addr & (phys.PageSize - 1)
 	switch acc {
-	case mm.AccessRead:
+	case mm.AccessRead, mm.AccessExec: // a fetch reports the instruction byte
 		return OKValue(uint64(page.Data()[off]))
 	case mm.AccessWrite:
 		page.Data()[off] = v

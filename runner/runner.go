@@ -489,6 +489,9 @@ func (r *run) step(st *scenario.Stmt) error {
 		return nil
 	}
 	if !st.Background {
+		if err := r.unmodeled(st, out); err != nil {
+			return err
+		}
 		r.check(st, observeFor(st, out))
 		r.afterward(st, out)
 	} else {
@@ -503,6 +506,18 @@ func asUnsupported(err error, u *Unsupported) bool {
 		*u = x
 	}
 	return ok
+}
+
+// unmodeled reports an outcome the model cannot go on from: an exec that
+// fetched an instruction other than ret, whose effect the model does not
+// emulate (an x86_64 CPU might raise SIGILL, or fault on an operand).
+func (r *run) unmodeled(st *scenario.Stmt, out kernel.Outcome) error {
+	if _, ok := st.Op.(*scenario.Exec); ok && out.Kind == kernel.OutOK && out.HasValue {
+		if b := byte(out.Value); b != r.k.Arch().RetByte() {
+			return Unsupported{"exec", fmt.Sprintf("the instruction fetched is %#02x, and the model runs only ret", b)}
+		}
+	}
+	return nil
 }
 
 // afterward binds what a successful statement creates.
@@ -648,6 +663,9 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 			return nil, nil
 		}
 		target.pending = nil
+		if err := r.unmodeled(fl.stmt, out); err != nil {
+			return nil, err
+		}
 		r.check(st, observeFor(fl.stmt, out))
 		r.afterward(fl.stmt, out)
 		return nil, nil

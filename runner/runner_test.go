@@ -146,3 +146,15 @@ func TestUnsupportedStops(t *testing.T) {
 		t.Fatalf("status %v reason %q checked %d", rep.Status, rep.Reason, rep.Checked)
 	}
 }
+
+// TestExecRunsOnlyRet: an exec that fetches ret completes; one that
+// fetches anything else stops the run as unsupported, naming the byte,
+// rather than claim an outcome the model does not emulate.
+func TestExecRunsOnlyRet(t *testing.T) {
+	s := parse(t, "scenario x\nmmap A 1p rwx private anon\nwrite A ret\nexec A => ok\nexec A+1 => ok\nread A => ok ret\n")
+	rep := Run(s, "x86_64", Options{})
+	want := "t.fault:5:1: exec (the instruction fetched is 0x00, and the model runs only ret) is not supported by the model yet"
+	if rep.Status != Skip || rep.Reason != want || rep.Checked != 3 {
+		t.Fatalf("status %v reason %q checked %d", rep.Status, rep.Reason, rep.Checked)
+	}
+}
