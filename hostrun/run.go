@@ -272,6 +272,12 @@ func (r *hrun) await(act *hactor, first time.Duration) (host.Reply, error) {
 			return host.Reply{}, host.ErrPending
 		}
 		switch threadState(act.a.PID, act.a.TID) {
+		case 'T', 't': // stopped: only SIGCONT or SIGKILL goes on
+			if asleepSince.IsZero() {
+				asleepSince = now
+			} else if now.Sub(asleepSince) >= r.opts.BlockAfter {
+				return host.Reply{}, host.ErrPending
+			}
 		case 'S', 'D':
 			if asleepSince.IsZero() {
 				asleepSince = now

@@ -85,6 +85,11 @@ func (t *Task) call(fn func() Outcome) Outcome {
 		return Outcome{Kind: OutKilled, Signal: sig}
 	}
 	t.active = true
+	t.waitWhileStoppedLocked() // a stopped thread runs nothing until SIGCONT
+	if t.fatalPendingLocked() {
+		p.mu.Unlock()
+		return t.exitToUser(Outcome{})
+	}
 	p.mu.Unlock()
 	return t.exitToUser(fn())
 }
@@ -98,6 +103,7 @@ func (t *Task) returnToUser() (Outcome, bool) {
 	p := t.proc
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	t.waitWhileStoppedLocked() // get_signal stops first
 	if t.fatalPendingLocked() {
 		return Outcome{Kind: OutKilled, Signal: p.exit}, true
 	}
@@ -118,6 +124,9 @@ func (t *Task) returnToUser() (Outcome, bool) {
 func (t *Task) exitToUser(out Outcome) Outcome {
 	p := t.proc
 	p.mu.Lock()
+	if !t.oopsed {
+		t.waitWhileStoppedLocked()
+	}
 	t.active = false
 	if t.oopsed || t.fatalPendingLocked() {
 		if t.oopsed && p.exit == 0 && p.live == 1 {

@@ -417,3 +417,36 @@ func TestSleepOnFiredEventNeverBlocks(t *testing.T) {
 	default:
 	}
 }
+
+// TestStopCont: SIGSTOP stops the process's threads, so a call waits
+// until SIGCONT; SIGKILL ends a stopped call with the kill.
+func TestStopCont(t *testing.T) {
+	_, task := machine(t)
+	task.SendSignal(abi.SIGSTOP)
+	done := make(chan kernel.Outcome, 1)
+	go func() { done <- task.SetStackLimit(1 << 20) }()
+	select {
+	case out := <-done:
+		t.Fatalf("a stopped task's call finished: %v", out)
+	case <-time.After(20 * time.Millisecond):
+	}
+	task.SendSignal(abi.SIGCONT)
+	select {
+	case out := <-done:
+		wantOK(t, "the call after SIGCONT", out)
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGCONT did not resume the stopped call")
+	}
+
+	task.SendSignal(abi.SIGSTOP)
+	go func() { done <- task.SetStackLimit(1 << 20) }()
+	task.SendSignal(abi.SIGKILL)
+	select {
+	case out := <-done:
+		if out.Kind != kernel.OutKilled || out.Signal != abi.SIGKILL {
+			t.Fatalf("the stopped call = %v, want killed SIGKILL", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGKILL did not end the stopped call")
+	}
+}

@@ -31,8 +31,10 @@ type Process struct {
 	mu      sync.Mutex // the siglock: guards everything below and each task's signal state
 	actions [abi.NSig]SigAction
 	threads []*Task
-	live    int        // threads not yet exited
-	exit    abi.Signal // the fatal signal ending the process (SIGNAL_GROUP_EXIT), or 0
+	live    int          // threads not yet exited
+	exit    abi.Signal   // the fatal signal ending the process (SIGNAL_GROUP_EXIT), or 0
+	stopped bool         // a group stop is in effect (SIGNAL_STOP_STOPPED)
+	cont    *sched.Event // fires when SIGCONT ends the stop
 	uffds   map[string]*memory.Userfaultfd
 	memcg   *phys.MemCG // the memory cgroup, or nil for the root
 }
@@ -253,7 +255,21 @@ func (t *Task) SendSignal(sig abi.Signal) {
 	}
 	act := p.actions[sig]
 	def := sig.Default()
+	var cont *sched.Event
 	switch {
+	case sig == abi.SIGCONT:
+		// prepare_signal: SIGCONT resumes a stopped group whatever its
+		// disposition, and a handler for it runs too.
+		cont = p.continueLocked()
+		if act == SigCatch {
+			t.pending |= sigBit(sig)
+			t.wakeLocked()
+			if !t.active {
+				t.deliverLocked()
+			}
+		}
+	case def == abi.ActStop && act == SigDefault:
+		p.stopLocked()
 	case sig == abi.SIGKILL || act == SigDefault && (def == abi.ActTerm || def == abi.ActCore):
 		// complete_signal: a fatal signal takes the whole group down.
 		p.exit = sig
@@ -269,8 +285,7 @@ func (t *Task) SendSignal(sig abi.Signal) {
 			}
 		}
 	case act == SigIgnore || act == SigDefault:
-		// Ignored, by choice or by default (SIGCHLD, SIGURG, SIGWINCH; stop
-		// and continue signals are not modeled and are dropped too).
+		// Ignored, by choice or by default (SIGCHLD, SIGURG, SIGWINCH).
 	default:
 		t.pending |= sigBit(sig)
 		t.wakeLocked()
@@ -279,8 +294,55 @@ func (t *Task) SendSignal(sig abi.Signal) {
 		}
 	}
 	p.mu.Unlock()
+	if cont != nil {
+		cont.Fire()
+	}
 	for _, th := range exited {
 		th.finishExit()
+	}
+}
+
+// stopLocked starts a group stop (do_signal_stop): every thread stops on
+// its way back to user mode, and any interruptible sleep of one ends for
+// it; a pending SIGCONT is dropped. Preconditions: proc.mu.
+func (p *Process) stopLocked() {
+	if !p.stopped {
+		p.stopped, p.cont = true, sched.NewEvent()
+	}
+	for _, th := range p.threads {
+		if th.dead {
+			continue
+		}
+		th.pending &^= sigBit(abi.SIGCONT)
+		th.pending |= sigBit(abi.SIGSTOP)
+		th.wakeLocked()
+	}
+}
+
+// continueLocked ends a group stop and drops pending stop signals; it
+// returns the event to fire once proc.mu is released, or nil when the
+// group was not stopped. Preconditions: proc.mu.
+func (p *Process) continueLocked() *sched.Event {
+	for _, th := range p.threads {
+		th.pending &^= sigBit(abi.SIGSTOP) | sigBit(abi.SIGTSTP) | sigBit(abi.SIGTTIN) | sigBit(abi.SIGTTOU)
+	}
+	if !p.stopped {
+		return nil
+	}
+	p.stopped = false
+	return p.cont
+}
+
+// waitWhileStoppedLocked keeps the task stopped while its group is
+// (TASK_STOPPED, which only SIGKILL or SIGCONT ends). It returns with
+// proc.mu held again. Preconditions: proc.mu.
+func (t *Task) waitWhileStoppedLocked() {
+	p := t.proc
+	for p.stopped && !t.fatalPendingLocked() {
+		ev := p.cont
+		p.mu.Unlock()
+		t.Sleep(ev, sched.Killable)
+		p.mu.Lock()
 	}
 }
 
