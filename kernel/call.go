@@ -109,8 +109,7 @@ func (t *Task) returnToUser() (Outcome, bool) {
 	}
 	if t.fault != nil {
 		info := *t.fault
-		t.fault = nil
-		t.caught[info.Signo]++
+		t.fault = nil // the runner's handler takes it, not the scenario's
 		t.deliverLocked()
 		return Outcome{Kind: OutSignal, Info: info}, true
 	}
@@ -143,8 +142,7 @@ func (t *Task) exitToUser(out Outcome) Outcome {
 	}
 	if t.fault != nil {
 		info := *t.fault
-		t.fault = nil
-		t.caught[info.Signo]++
+		t.fault = nil // the runner's handler takes it, not the scenario's
 		out = Outcome{Kind: OutSignal, Info: info}
 	}
 	t.deliverLocked()

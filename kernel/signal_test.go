@@ -450,3 +450,26 @@ func TestStopCont(t *testing.T) {
 		t.Fatal("SIGKILL did not end the stopped call")
 	}
 }
+
+// TestSIGCHLD: a child's stop, continue and exit send SIGCHLD to the
+// thread that forked it; with the default disposition nothing runs.
+func TestSIGCHLD(t *testing.T) {
+	_, parent := machine(t)
+	wantOK(t, "sigaction", parent.Sigaction(abi.SIGCHLD, kernel.SigCatch))
+	child, out := parent.Fork("child")
+	wantOK(t, "fork", out)
+	child.SendSignal(abi.SIGSTOP)
+	child.SendSignal(abi.SIGCONT)
+	child.SendSignal(abi.SIGKILL)
+	if got := parent.Caught(abi.SIGCHLD); got != 3 {
+		t.Errorf("the parent's SIGCHLD handler ran %d times, want 3 (stop, continue, exit)", got)
+	}
+	quiet, out := parent.Fork("quiet")
+	wantOK(t, "fork", out)
+	wantOK(t, "sigaction", parent.Sigaction(abi.SIGCHLD, kernel.SigDefault))
+	quiet.SendSignal(abi.SIGKILL)
+	wantAlive(t, parent)
+	if got := parent.Caught(abi.SIGCHLD); got != 3 {
+		t.Errorf("a default SIGCHLD ran the handler: %d", got)
+	}
+}

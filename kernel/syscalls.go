@@ -262,7 +262,7 @@ func (t *Task) Fork(name string) (*Task, Outcome) {
 		if err != 0 {
 			return Err(err)
 		}
-		p := &Process{k: t.k, PID: t.k.newID(), mm: cm}
+		p := &Process{k: t.k, PID: t.k.newID(), mm: cm, parent: t}
 		t.proc.mu.Lock()
 		p.actions = t.proc.actions
 		p.memcg = t.proc.memcg

@@ -24,9 +24,10 @@ const (
 // Process is a thread group: tasks sharing one address space and one set
 // of signal dispositions.
 type Process struct {
-	k   *Kernel
-	PID int
-	mm  *mm.MM
+	k      *Kernel
+	PID    int
+	mm     *mm.MM
+	parent *Task // the forking thread, told of exit, stop and continue; nil for the first
 
 	mu      sync.Mutex // the siglock: guards everything below and each task's signal state
 	actions [abi.NSig]SigAction
@@ -256,6 +257,7 @@ func (t *Task) SendSignal(sig abi.Signal) {
 	act := p.actions[sig]
 	def := sig.Default()
 	var cont *sched.Event
+	stopped := false
 	switch {
 	case sig == abi.SIGCONT:
 		// prepare_signal: SIGCONT resumes a stopped group whatever its
@@ -269,6 +271,7 @@ func (t *Task) SendSignal(sig abi.Signal) {
 			}
 		}
 	case def == abi.ActStop && act == SigDefault:
+		stopped = !p.stopped
 		p.stopLocked()
 	case sig == abi.SIGKILL || act == SigDefault && (def == abi.ActTerm || def == abi.ActCore):
 		// complete_signal: a fatal signal takes the whole group down.
@@ -297,9 +300,30 @@ func (t *Task) SendSignal(sig abi.Signal) {
 	if cont != nil {
 		cont.Fire()
 	}
+	if cont != nil || stopped {
+		p.notifyParent() // do_notify_parent_cldstop: CLD_CONTINUED, CLD_STOPPED
+	}
 	for _, th := range exited {
 		th.finishExit()
 	}
+}
+
+// notifyParent sends SIGCHLD to the parent process, which runs its handler
+// if it has one (SIGCHLD is ignored by default). The thread that forked
+// takes it, as complete_signal prefers the target thread, or another one
+// once it is gone. The model has no SA_NOCLDSTOP: stops and continues are
+// reported too.
+func (p *Process) notifyParent() {
+	t := p.parent
+	if t == nil {
+		return
+	}
+	if dead, _ := t.Dead(); dead {
+		if t = t.proc.anyLive(); t == nil {
+			return
+		}
+	}
+	t.SendSignal(abi.SIGCHLD)
 }
 
 // stopLocked starts a group stop (do_signal_stop): every thread stops on
@@ -347,19 +371,24 @@ func (t *Task) waitWhileStoppedLocked() {
 }
 
 // finishExit is the part of exiting done without the siglock (exit_mm,
-// exit_files): the task drops its address-space reference, and the last
-// task of the process closes its userfaultfds, waking every fault they held.
+// exit_files, exit_notify): the task drops its address-space reference,
+// and the last task of the process closes its userfaultfds, waking every
+// fault they held, and tells the parent.
 func (t *Task) finishExit() {
 	p := t.proc
 	p.mm.Put()
 	p.mu.Lock()
 	var uffds map[string]*memory.Userfaultfd
-	if p.live == 0 {
+	last := p.live == 0
+	if last {
 		uffds, p.uffds = p.uffds, nil
 	}
 	p.mu.Unlock()
 	for _, u := range uffds {
 		u.Release()
+	}
+	if last {
+		p.notifyParent() // do_notify_parent: the exit signal, SIGCHLD
 	}
 }
 
