@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/phys"
 )
 
@@ -46,20 +47,12 @@ const reclaimBatch = 32
 func (k *Kernel) reclaim(cg *phys.MemCG, n int64) int64 {
 	n = max(n, reclaimBatch)
 	k.mu.Lock()
-	files := make([]interface {
-		ReclaimClean(*phys.MemCG, int64) int64
-	}, 0, len(k.files))
+	files := make([]*memory.File, 0, len(k.files))
 	for _, f := range k.files {
 		files = append(files, f)
 	}
 	k.mu.Unlock()
-	var freed int64
-	for _, f := range files {
-		if freed >= n {
-			return freed
-		}
-		freed += f.ReclaimClean(cg, n-freed)
-	}
+	freed := memory.ReclaimFiles(files, cg, n)
 	if freed < n {
 		freed += k.swapOut(cg, n-freed)
 	}

@@ -1,7 +1,9 @@
 package memory
 
 import (
+	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
@@ -17,6 +19,10 @@ import (
 type Disk struct {
 	mu      sync.Mutex // guards pending
 	pending []*readReq
+	// clock stamps the page-cache pages of the disk's files when they
+	// are added or used: reclaim takes the oldest first, as the inactive
+	// file LRU gives them.
+	clock atomic.Uint64
 }
 
 type readReq struct {
@@ -60,6 +66,7 @@ type cachePage struct {
 	locked    bool         // under I/O (the folio lock)
 	readahead bool         // PG_readahead: a hit starts the next window
 	mlocked   bool         // on the unevictable list: reclaim skips it
+	used      uint64       // the disk clock when last added or used
 	unlock    *sched.Event // fires when the page is unlocked
 }
 
@@ -86,6 +93,9 @@ type File struct {
 	hotEnd uint64
 	held   bool
 	vmas   map[*mm.VMA]struct{} // i_mmap
+	// lru lists the cached pages from the least recently used on (the
+	// file LRU); an entry whose stamp is not its page's any more is stale.
+	lru []lruEntry
 	// The read-ahead window last read (file_ra_state, which Linux keeps
 	// per open file; the model keeps one per file): its first page, its
 	// length and the length of its tail read asynchronously.
@@ -182,6 +192,7 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	page.SetFlags(phys.FlagDirty)
 	c := &cachePage{page: page, uptodate: true}
 	f.cache[idx] = c
+	f.touchLocked(idx, c)
 	return c, nil
 }
 
@@ -242,6 +253,7 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 				return vmfault.HWPoison
 			}
 			c.page.Get()
+			f.touchLocked(vmf.PgOff, c) // folio_mark_accessed
 			vmf.Page = c.page
 			f.mu.Unlock()
 			return ret
@@ -353,6 +365,7 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 		}
 		c := &cachePage{page: page, locked: true, readahead: idx == mark, unlock: sched.NewEvent()}
 		f.cache[idx] = c
+		f.touchLocked(idx, c)
 		f.disk.submit(f, idx, c)
 		pages[i] = nil
 	}
@@ -416,6 +429,7 @@ func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 		return nil // a marked page is left for its fault to start read-ahead
 	}
 	c.page.Get()
+	f.touchLocked(pgoff, c) // its young entry will tell reclaim
 	return c.page
 }
 
@@ -574,48 +588,122 @@ func (f *File) writeback(idx uint64, p *phys.Page) {
 	p.ClearFlags(phys.FlagDirty)
 }
 
-// ReclaimClean drops up to n page-cache pages charged to cg that are not
-// under I/O (shrink_folio_list on the file LRU): clean ones first, then
-// dirty ones, written back; it reports how many it dropped. A mapped page
-// is first unmapped from every VMA of the file (try_to_unmap through
-// i_mmap), which tells whether a mapping dirtied it; one still mapped
-// somewhere (mlocked, or its mm busy), or held by someone in passing (a
-// fault about to map it), is left alone, as a failed folio_ref_freeze
-// leaves it.
-func (f *File) ReclaimClean(cg *phys.MemCG, n int64) int64 {
+// lruEntry is a page index and the stamp it had when queued.
+type lruEntry struct{ idx, used uint64 }
+
+// touchLocked stamps page idx as just added or used and queues it at the
+// young end of the file's LRU. Preconditions: f.mu.
+func (f *File) touchLocked(idx uint64, c *cachePage) {
+	c.used = f.disk.clock.Add(1)
+	f.lru = append(f.lru, lruEntry{idx, c.used})
+	if len(f.lru) > 2*len(f.cache)+64 {
+		keep := f.lru[:0]
+		for _, e := range f.lru {
+			if c := f.cache[e.idx]; c != nil && c.used == e.used {
+				keep = append(keep, e)
+			}
+		}
+		f.lru = keep
+	}
+}
+
+// Reclaimable is a page-cache page reclaim may take: its file, index and
+// when it was last used.
+type Reclaimable struct {
+	File  *File
+	Index uint64
+	Used  uint64
+}
+
+// oldest returns up to k of the file's pages charged to cg that reclaim
+// may take, clean or dirty ones as dirty says, least recently used first.
+func (f *File) oldest(cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
-	var drop []*phys.Page
-	for _, dirty := range []bool{false, true} {
-		for idx, c := range f.cache {
-			if int64(len(drop)) >= n {
-				break
-			}
-			p := c.page
-			if c.locked || c.mlocked || !c.uptodate || p.Has(phys.FlagHWPoison) || p.MemCG() != cg || p.Has(phys.FlagDirty) != dirty {
-				continue
-			}
-			if p.Refs() != 1+p.MapCount() {
-				continue // a transient reference: someone is using it
-			}
-			if p.MapCount() > 0 {
-				for v := range f.vmas {
-					if mm.TryUnmapPage(v, idx, p) == mm.Mlocked {
-						c.mlocked = true // until a mapping of the file goes
-					}
-				}
-			}
-			if p.MapCount() == 0 && p.Refs() == 1 && (dirty || !p.Has(phys.FlagDirty)) {
-				f.writeback(idx, p)
-				drop = append(drop, p)
-				delete(f.cache, idx)
+	defer f.mu.Unlock()
+	var out []Reclaimable
+	for _, e := range f.lru {
+		if len(out) >= k {
+			break
+		}
+		c := f.cache[e.idx]
+		if c != nil && c.used == e.used && f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) == dirty {
+			out = append(out, Reclaimable{File: f, Index: e.idx, Used: e.used})
+		}
+	}
+	return out
+}
+
+// reclaimableLocked reports whether reclaim may take page c: up to date,
+// not under I/O, not poisoned, not mlocked, charged to cg, and used by
+// nobody in passing (a fault about to map it). Preconditions: f.mu.
+func (f *File) reclaimableLocked(c *cachePage, cg *phys.MemCG) bool {
+	p := c.page
+	return !c.locked && !c.mlocked && c.uptodate && !p.Has(phys.FlagHWPoison) && p.MemCG() == cg &&
+		p.Refs() == 1+p.MapCount()
+}
+
+// Reclaim takes page idx out of the cache if it is still reclaimable
+// (shrink_folio_list for one folio): a mapped page is first unmapped from
+// every VMA of the file (try_to_unmap through i_mmap), which tells whether
+// a mapping dirtied it; a dirty page is written back when dirty allows it.
+// A page still mapped somewhere (mlocked, or its mm busy) stays. It
+// reports whether the page went.
+func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
+	f.mu.Lock()
+	c := f.cache[idx]
+	if c == nil || !f.reclaimableLocked(c, cg) || c.page.Has(phys.FlagDirty) && !dirty {
+		f.mu.Unlock()
+		return false
+	}
+	p := c.page
+	if p.MapCount() > 0 {
+		for v := range f.vmas {
+			if mm.TryUnmapPage(v, idx, p) == mm.Mlocked {
+				c.mlocked = true // until a mapping of the file goes
 			}
 		}
 	}
-	f.mu.Unlock()
-	for _, p := range drop {
-		p.Put()
+	if p.MapCount() != 0 || p.Refs() != 1 || p.Has(phys.FlagDirty) && !dirty {
+		f.mu.Unlock()
+		return false
 	}
-	return int64(len(drop))
+	f.writeback(idx, p)
+	delete(f.cache, idx)
+	f.mu.Unlock()
+	p.Put()
+	return true
+}
+
+// ReclaimFiles drops up to n page-cache pages of files charged to cg, the
+// least recently used first: clean pages, then dirty ones, written back.
+// Each round looks at the k oldest candidates of every file, and at twice
+// as many when too few of them could go. It reports how many it dropped.
+func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
+	var freed int64
+	for _, dirty := range []bool{false, true} {
+		for k := int(2 * n); freed < n; k *= 2 {
+			var cands []Reclaimable
+			more := false
+			for _, f := range files {
+				got := f.oldest(cg, dirty, k)
+				more = more || len(got) == k
+				cands = append(cands, got...)
+			}
+			sort.Slice(cands, func(i, j int) bool { return cands[i].Used < cands[j].Used })
+			for _, c := range cands {
+				if freed >= n {
+					break
+				}
+				if c.File.Reclaim(cg, c.Index, dirty) {
+					freed++
+				}
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return freed
 }
 
 // Hold stalls (true) or resumes (false) the disk reads of the file; resuming

@@ -62,7 +62,7 @@ func TestFileChargeReclaimsSameFile(t *testing.T) {
 	f := newFile(e, 4, 0x33, 1)
 	cg := &phys.MemCG{}
 	cg.SetLimit(2)
-	cg.Reclaim = func(n int64) int64 { return f.ReclaimClean(cg, n) }
+	cg.Reclaim = func(n int64) int64 { return memory.ReclaimFiles([]*memory.File{f}, cg, n) }
 	task := &cgFaulter{cg: cg}
 	e.mapAt(low, 4, ro, mm.MapShared, f)
 
@@ -119,20 +119,20 @@ func TestReclaimOrder(t *testing.T) {
 	if held == nil {
 		t.Fatal("page 2 is not cached")
 	}
-	if got := f.ReclaimClean(cg, 1); got != 1 {
+	if got := memory.ReclaimFiles([]*memory.File{f}, cg, 1); got != 1 {
 		t.Errorf("reclaimed %d pages, want 1", got)
 	}
 	if e.page(low) != nil || e.page(low+pg) == nil {
 		t.Error("reclaim took the dirty page before the clean one")
 	}
-	if got := f.ReclaimClean(cg, 3); got != 1 {
+	if got := memory.ReclaimFiles([]*memory.File{f}, cg, 3); got != 1 {
 		t.Errorf("reclaimed %d pages, want 1 (the dirty page; page 2 is held)", got)
 	}
 	if e.page(low+pg) != nil {
 		t.Error("the dirty page is still mapped")
 	}
 	held.Put()
-	if got := f.ReclaimClean(cg, 3); got != 1 {
+	if got := memory.ReclaimFiles([]*memory.File{f}, cg, 3); got != 1 {
 		t.Errorf("reclaimed %d pages once released, want 1", got)
 	}
 	if ret := e.faultAs(task, low+pg, read); ret != vmfault.Retry|vmfault.Major {
@@ -207,5 +207,28 @@ func TestAsyncReadahead(t *testing.T) {
 	}
 	if ret := e.fault(low+40*pg, read); ret != vmfault.Retry|vmfault.Major {
 		t.Fatalf("fault past the windows read = %v, want a major fault", ret)
+	}
+}
+
+// TestReclaimLeastRecentlyUsed: reclaim takes the page used longest ago
+// first, whatever the order of the cache.
+func TestReclaimLeastRecentlyUsed(t *testing.T) {
+	e := newEnv(t, true)
+	f := newFile(e, 8, 0x21, 1)
+	cg := &phys.MemCG{}
+	task := &cgFaulter{cg: cg}
+	e.mapAt(low, 8, ro, mm.MapShared, f)
+	order := []uint64{5, 2, 7, 0, 3, 6, 1, 4}
+	for _, i := range order {
+		e.faultAs(task, low+i*pg, read)
+		e.faultAs(task, low+i*pg, read|vmfault.FlagTried)
+	}
+	for n, i := range order {
+		if got := memory.ReclaimFiles([]*memory.File{f}, cg, 1); got != 1 {
+			t.Fatalf("reclaim %d freed %d pages", n, got)
+		}
+		if e.page(low+i*pg) != nil {
+			t.Fatalf("reclaim %d did not take page %d, the least recently used", n, i)
+		}
 	}
 }
