@@ -53,34 +53,24 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 		if a.Shared {
 			req.Flags |= mm.MapShared
 		}
-		var abandon func()
 		switch {
 		case a.Hugetlb && req.Ops != nil:
 			return Err(abi.EINVAL) // a file not on hugetlbfs
 		case a.Hugetlb:
+			// The hugetlbfs object reserves its pages when mapped, after
+			// the address checks (hugetlbfs_file_mmap).
 			req.Flags |= mm.MapHugetlb
-			pages := int((a.Length + mm.HugePageSize - 1) / mm.HugePageSize)
 			if a.Shared {
-				o, err := memory.NewHugetlbShared(t.k.huge, pages, a.NoReserve)
-				if err != 0 {
-					return Err(err)
-				}
-				req.Ops, abandon = o, o.Abandon
+				pages := int((a.Length + mm.HugePageSize - 1) / mm.HugePageSize)
+				req.Ops = memory.NewHugetlbShared(t.k.huge, pages)
 			} else {
-				h, err := memory.NewHugetlbPrivate(t.k.huge, pages, a.NoReserve)
-				if err != 0 {
-					return Err(err)
-				}
-				req.Ops, abandon = h, h.Abandon
+				req.Ops = memory.NewHugetlbPrivate(t.k.huge)
 			}
 		case a.Shared && req.Ops == nil:
 			req.Ops = memory.NewShmem(t.k.phys, a.Length)
 		}
 		addr, err := m.Mmap(t, req)
 		if err != 0 {
-			if abandon != nil {
-				abandon()
-			}
 			return Err(err)
 		}
 		if a.Populate || a.Locked {

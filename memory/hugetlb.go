@@ -17,27 +17,39 @@ const hugeOrder = 9
 // HugePool is the pool of 2 MiB huge pages (hstates[0]: vm.nr_hugepages).
 // Pages are taken from it at fault time; a mapping made without
 // MAP_NORESERVE reserves its pages at mmap, so that its faults cannot fail.
+// Shrinking the pool below the pages in use or reserved leaves the excess
+// as surplus pages, which go back to the page allocator when freed.
 type HugePool struct {
 	alloc *phys.Allocator
 
-	mu    sync.Mutex // guards everything below (hugetlb_lock)
-	free  []*phys.Page
-	total int // pages in the pool, free or in use
-	resv  int // pages promised to mappings, not yet faulted in
+	mu      sync.Mutex // guards everything below (hugetlb_lock)
+	free    []*phys.Page
+	total   int // pages in the pool, free or in use (nr_huge_pages)
+	resv    int // pages promised to mappings, not yet faulted in
+	surplus int // pages beyond nr_hugepages, freed rather than kept
+	// restore holds the frames whose reservation comes back when they
+	// are freed (HPageRestoreReserve).
+	restore map[phys.PFN]bool
 }
 
 // NewHugePool returns an empty pool.
-func NewHugePool(alloc *phys.Allocator) *HugePool { return &HugePool{alloc: alloc} }
+func NewHugePool(alloc *phys.Allocator) *HugePool {
+	return &HugePool{alloc: alloc, restore: map[phys.PFN]bool{}}
+}
 
 var errNoHugePage = errors.New("no huge page")
 
-// Resize makes the pool n pages (nr_hugepages), but never fewer than are
-// in use; it reports how many pages it holds.
+// Resize makes the pool n persistent pages (set_max_huge_pages) and
+// reports how many it holds. Growing first turns surplus pages back into
+// persistent ones; shrinking frees only pages neither in use nor
+// reserved, and counts the rest beyond n as surplus.
 func (p *HugePool) Resize(n int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	inUse := p.total - len(p.free)
-	for p.total < n {
+	for p.surplus > 0 && p.total-p.surplus < n {
+		p.surplus--
+	}
+	for p.total-p.surplus < n {
 		page, err := p.alloc.AllocCompound(hugeOrder, 0)
 		if err != nil {
 			break
@@ -46,14 +58,25 @@ func (p *HugePool) Resize(n int) int {
 		p.free = append(p.free, page)
 		p.total++
 	}
-	for p.total > n && p.total > inUse && len(p.free) > p.resv {
-		page := p.free[len(p.free)-1]
-		p.free = p.free[:len(p.free)-1]
-		p.total--
-		page.SetRelease(nil)
-		page.Put()
+	minCount := max(n, p.resv+p.total-len(p.free))
+	for minCount < p.total-p.surplus && len(p.free) > 0 {
+		p.dropFreeLocked()
 	}
-	return p.total
+	for n < p.total-p.surplus && p.surplus < p.total {
+		p.surplus++ // adjust_pool_surplus
+	}
+	return p.total - p.surplus
+}
+
+// dropFreeLocked gives a free page back to the page allocator
+// (remove_pool_hugetlb_folio, update_and_free_hugetlb_folio).
+// Preconditions: p.mu is held; a page is free.
+func (p *HugePool) dropFreeLocked() {
+	page := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	p.total--
+	page.SetRelease(nil)
+	page.Put()
 }
 
 // Free returns the number of free pages (HugePages_Free).
@@ -63,7 +86,21 @@ func (p *HugePool) Free() int {
 	return len(p.free)
 }
 
-// reserve sets n pages aside (hugetlb_reserve_pages); false when the pool
+// Surplus returns the number of surplus pages (HugePages_Surp).
+func (p *HugePool) Surplus() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.surplus
+}
+
+// Reserved returns the number of reserved pages (HugePages_Rsvd).
+func (p *HugePool) Reserved() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.resv
+}
+
+// reserve sets n pages aside (hugetlb_acct_memory); false when the pool
 // cannot promise them.
 func (p *HugePool) reserve(n int) bool {
 	p.mu.Lock()
@@ -75,11 +112,16 @@ func (p *HugePool) reserve(n int) bool {
 	return true
 }
 
-// unreserve gives back n reserved pages.
+// unreserve gives back n reserved pages; as many free surplus pages go
+// back to the page allocator (return_unused_surplus_pages).
 func (p *HugePool) unreserve(n int) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.resv -= n
-	p.mu.Unlock()
+	for k := min(n, p.surplus); k > 0 && len(p.free) > 0; k-- {
+		p.dropFreeLocked()
+		p.surplus--
+	}
 }
 
 // get takes a zeroed page from the pool (alloc_hugetlb_folio): from the
@@ -103,16 +145,52 @@ func (p *HugePool) get(reserved bool) (*phys.Page, error) {
 	return page, nil
 }
 
-// put takes a page back when its last reference goes (free_huge_folio);
-// the pool holds it by a reference of its own again.
+// restoreOnFree marks page so that freeing it gives a reservation back to
+// the pool (folio_set_hugetlb_restore_reserve); it refuses while the pool
+// has surplus pages, as __unmap_hugepage_range does.
+func (p *HugePool) restoreOnFree(page *phys.Page) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.surplus > 0 {
+		return false
+	}
+	p.restore[page.PFN()] = true
+	return true
+}
+
+// markRestore marks page so that freeing it gives a reservation back.
+func (p *HugePool) markRestore(page *phys.Page) {
+	p.mu.Lock()
+	p.restore[page.PFN()] = true
+	p.mu.Unlock()
+}
+
+// put takes a page back when its last reference goes (free_huge_folio):
+// a reservation marked on it comes back; a surplus page or a poisoned one
+// leaves the pool; any other is free again, held by a reference of the
+// pool's own.
 func (p *HugePool) put(page *phys.Page) {
+	p.mu.Lock()
+	if p.restore[page.PFN()] {
+		delete(p.restore, page.PFN())
+		p.resv++
+	}
 	if page.Has(phys.FlagHWPoison) {
-		p.mu.Lock()
 		p.total-- // a poisoned page leaves the pool
 		p.mu.Unlock()
 		p.alloc.Retire(page)
 		return
 	}
+	if p.surplus > 0 {
+		p.surplus--
+		p.total--
+		p.mu.Unlock()
+		page.SetRelease(nil)
+		page.Get()
+		page.Put() // back to the page allocator
+		return
+	}
+	p.mu.Unlock()
 	page.ClearFlags(^phys.PageFlags(0))
 	page.Get()
 	p.mu.Lock()
@@ -125,6 +203,7 @@ func (p *HugePool) Release() {
 	p.mu.Lock()
 	free := p.free
 	p.free, p.total, p.resv = nil, p.total-len(free), 0
+	p.surplus = min(p.surplus, p.total)
 	p.mu.Unlock()
 	for _, page := range free {
 		page.SetRelease(nil)
@@ -141,56 +220,77 @@ type hugeFamily struct {
 
 // HugetlbPrivate is the backing of a private hugetlb mapping: its
 // reservation (resv_map) and whether this process owns it
-// (HPAGE_RESV_OWNER). A fork child's copy owns nothing.
+// (HPAGE_RESV_OWNER). Only a mapping made without MAP_NORESERVE owns one;
+// a fork child's copy owns nothing.
 type HugetlbPrivate struct {
 	pool   *HugePool
 	family *hugeFamily
 
-	mu       sync.Mutex
-	owner    bool
-	resv     int  // pages reserved and not yet faulted in
+	mu    sync.Mutex
+	owner bool
+	// consumed holds the huge page indexes whose reservation a fault has
+	// used (the regions of a private resv_map); every other index of an
+	// owner's live VMA is reserved.
+	consumed map[uint64]bool
 	unmapped bool // the owner took a page back (HPAGE_RESV_UNMAPPED): faults SIGBUS
-	users    int
 }
 
-// NewHugetlbPrivate makes the backing of a private mapping of pages huge
-// pages, reserving them unless noreserve; it fails with ENOMEM when the pool
-// cannot promise them.
-func NewHugetlbPrivate(pool *HugePool, pages int, noreserve bool) (*HugetlbPrivate, abi.Errno) {
-	h := &HugetlbPrivate{pool: pool, owner: true, family: &hugeFamily{vmas: map[*mm.VMA]*HugetlbPrivate{}}}
-	if !noreserve {
-		if !pool.reserve(pages) {
-			return nil, abi.ENOMEM
-		}
-		h.resv = pages
-	}
-	return h, 0
+// NewHugetlbPrivate makes the backing of a private hugetlb mapping; it
+// reserves its pages when it is mapped (PrepareMmap).
+func NewHugetlbPrivate(pool *HugePool) *HugetlbPrivate {
+	return &HugetlbPrivate{pool: pool, consumed: map[uint64]bool{},
+		family: &hugeFamily{vmas: map[*mm.VMA]*HugetlbPrivate{}}}
+}
+
+// hugeIndexes returns the huge page indexes [first, end) v covers.
+func hugeIndexes(v *mm.VMA) (uint64, uint64) {
+	return v.PgOff >> hugeOrder, (v.PgOff + v.Pages()) >> hugeOrder
 }
 
 // Name implements mm.VMOperations.
 func (h *HugetlbPrivate) Name() string { return "hugetlb" }
 
+// PrepareMmap implements mm.MmapPreparer: a mapping made without
+// MAP_NORESERVE reserves every page of v and owns the reservation; ENOMEM
+// when the pool cannot promise them (hugetlb_reserve_pages).
+func (h *HugetlbPrivate) PrepareMmap(v *mm.VMA) abi.Errno {
+	if v.Flags&mm.VMNoReserve != 0 {
+		return 0
+	}
+	first, end := hugeIndexes(v)
+	if !h.pool.reserve(int(end - first)) {
+		return abi.ENOMEM
+	}
+	h.mu.Lock()
+	h.owner = true
+	h.mu.Unlock()
+	return 0
+}
+
 // Open implements mm.VMOperations.
 func (h *HugetlbPrivate) Open(v *mm.VMA) {
-	h.mu.Lock()
-	h.users++
-	h.mu.Unlock()
 	h.family.mu.Lock()
 	h.family.vmas[v] = h
 	h.family.mu.Unlock()
 }
 
-// Close implements mm.VMOperations: the last VMA gives the unused
-// reservation back.
+// Close implements mm.VMOperations: an owner's VMA gives back the
+// reservation of its own range not used by a fault (hugetlb_vm_op_close);
+// the other VMAs of the mapping, split off it, keep theirs.
 func (h *HugetlbPrivate) Close(v *mm.VMA) {
 	h.family.mu.Lock()
 	delete(h.family.vmas, v)
 	h.family.mu.Unlock()
 	h.mu.Lock()
-	h.users--
-	var back int
-	if h.users == 0 {
-		back, h.resv = h.resv, 0
+	back := 0
+	if h.owner {
+		first, end := hugeIndexes(v)
+		for idx := first; idx < end; idx++ {
+			if !h.consumed[idx] {
+				back++
+			}
+			delete(h.consumed, idx)
+		}
 	}
 	h.mu.Unlock()
 	if back > 0 {
@@ -198,24 +298,74 @@ func (h *HugetlbPrivate) Close(v *mm.VMA) {
 	}
 }
 
-// Abandon gives the reservation back when the mapping was never made.
-func (h *HugetlbPrivate) Abandon() { h.Close(nil) }
-
 // ForkOps implements mm.Forker: a fork child's VMA shares the pages, not
 // the reservation (hugetlb_dup_vma_private).
 func (h *HugetlbPrivate) ForkOps() mm.VMOperations {
-	return &HugetlbPrivate{pool: h.pool, family: h.family}
+	return &HugetlbPrivate{pool: h.pool, family: h.family, consumed: map[uint64]bool{}}
 }
 
-// takeReserved consumes one reserved page if the mapping has one.
-func (h *HugetlbPrivate) takeReserved() bool {
+// ZapPage implements mm.ZapNotifier: when an owner's page goes (munmap,
+// MADV_DONTNEED) the reservation it consumed comes back to the mapping,
+// and to the pool when the page is freed, so that nobody else can take it
+// meanwhile (__unmap_hugepage_range: hugetlb_restore_reserve,
+// vma_add_reservation).
+func (h *HugetlbPrivate) ZapPage(v *mm.VMA, addr uint64, pte pgtable.PTE) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.owner && h.resv > 0 {
-		h.resv--
+	idx := v.PageOffset(addr) >> hugeOrder
+	if !h.owner || !h.consumed[idx] {
+		return
+	}
+	page := v.MM().Phys().Lookup(pte.PFN())
+	if page == nil || !page.Has(phys.FlagAnon) || !h.pool.restoreOnFree(page) {
+		return
+	}
+	delete(h.consumed, idx)
+}
+
+// takeReserved consumes the reservation of huge page idx if the mapping
+// has one (vma_needs_reservation, vma_commit_reservation).
+func (h *HugetlbPrivate) takeReserved(idx uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owner && !h.consumed[idx] {
+		h.consumed[idx] = true
 		return true
 	}
 	return false
+}
+
+// untakeReserved gives back what takeReserved took when no page came of
+// it (vma_end_reservation).
+func (h *HugetlbPrivate) untakeReserved(idx uint64) {
+	h.mu.Lock()
+	delete(h.consumed, idx)
+	h.mu.Unlock()
+}
+
+// getPage takes an anonymous page for huge page idx from the pool, from
+// the mapping's reservation when it has one left there, and says which.
+func (h *HugetlbPrivate) getPage(idx uint64) (*phys.Page, bool, error) {
+	reserved := h.takeReserved(idx)
+	page, err := h.pool.get(reserved)
+	if err != nil {
+		if reserved {
+			h.untakeReserved(idx)
+		}
+		return nil, false, err
+	}
+	page.SetFlags(phys.FlagAnon)
+	return page, reserved, nil
+}
+
+// dropPage frees a page getPage returned that was never mapped, giving
+// its reservation back (restore_reserve_on_error).
+func (h *HugetlbPrivate) dropPage(idx uint64, page *phys.Page, reserved bool) {
+	if reserved {
+		h.untakeReserved(idx)
+		h.pool.markRestore(page)
+	}
+	page.Put()
 }
 
 // HugetlbShared is the hugetlbfs object behind a shared hugetlb mapping:
@@ -230,21 +380,34 @@ type HugetlbShared struct {
 	users int
 }
 
-// NewHugetlbShared makes an object of pages huge pages, reserving them
-// unless noreserve (ENOMEM when the pool cannot).
-func NewHugetlbShared(pool *HugePool, pages int, noreserve bool) (*HugetlbShared, abi.Errno) {
-	o := &HugetlbShared{pool: pool, pages: uint64(pages), cache: map[uint64]*phys.Page{}}
-	if !noreserve {
-		if !pool.reserve(pages) {
-			return nil, abi.ENOMEM
-		}
-		o.resv = pages
-	}
-	return o, 0
+// NewHugetlbShared makes an object of pages huge pages; it reserves them
+// when it is mapped (PrepareMmap).
+func NewHugetlbShared(pool *HugePool, pages int) *HugetlbShared {
+	return &HugetlbShared{pool: pool, pages: uint64(pages), cache: map[uint64]*phys.Page{}}
 }
 
 // Name implements mm.VMOperations.
 func (o *HugetlbShared) Name() string { return "hugetlbfs" }
+
+// PrepareMmap implements mm.MmapPreparer: without MAP_NORESERVE the
+// object's pages are reserved, once, for the file (hugetlb_reserve_pages
+// on the inode's resv_map); ENOMEM when the pool cannot promise them.
+func (o *HugetlbShared) PrepareMmap(v *mm.VMA) abi.Errno {
+	if v.Flags&mm.VMNoReserve != 0 {
+		return 0
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.resv > 0 || len(o.cache) > 0 {
+		return 0 // reserved by an earlier mapping
+	}
+	n := int(o.pages)
+	if !o.pool.reserve(n) {
+		return abi.ENOMEM
+	}
+	o.resv = n
+	return 0
+}
 
 // Open implements mm.VMOperations.
 func (o *HugetlbShared) Open(*mm.VMA) {
@@ -275,9 +438,6 @@ func (o *HugetlbShared) Close(*mm.VMA) {
 		o.pool.unreserve(back)
 	}
 }
-
-// Abandon gives the reservation back when the mapping was never made.
-func (o *HugetlbShared) Abandon() { o.Close(nil) }
 
 // page returns the object's page at idx with a reference, making it from the
 // pool (from the reservation when there is one left).
@@ -382,18 +542,26 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 		if vma.Flags&mm.VMUffdMiss != 0 {
 			return handleUserfault(f, mm.VMUffdMiss)
 		}
-		page, err := b.pool.get(b.takeReserved())
+		idx := f.PgOff >> hugeOrder
+		page, reserved, err := b.getPage(idx)
 		if err != nil {
 			return vmfault.SigBus // vmf_error(-ENOSPC)
 		}
-		page.SetFlags(phys.FlagAnon)
 		// A private page is mapped read-only on a read fault, writable at
 		// once on a write (the COW done without a second fault).
 		prot := vma.PageProt
 		if f.write() && vma.Flags&mm.VMWrite != 0 {
 			prot |= pgtable.Write | pgtable.Dirty
 		}
-		return f.installHuge(page, prot, false)
+		f.table.Lock()
+		if !f.installLocked(hugeEntry(page, prot)) {
+			f.table.Unlock()
+			b.dropPage(idx, page, reserved) // another fault mapped it first
+			return 0
+		}
+		page.AddMap()
+		f.table.Unlock()
+		return 0
 	}
 	return vmfault.SigBus
 }
@@ -515,6 +683,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 	}
 	var page *phys.Page
 	var pte pgtable.PTE
+	drop := func() { page.Put() } // frees a page left unmapped
 	switch mode {
 	case FillPoison:
 		pte = HugeMarker(pgtable.MarkerPoisoned)
@@ -538,8 +707,10 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 				return abi.EEXIST
 			}
 		case *HugetlbPrivate:
-			if page, err = b.pool.get(b.takeReserved()); err == nil {
-				page.SetFlags(phys.FlagAnon)
+			idx := v.PageOffset(addr) >> hugeOrder
+			var reserved bool
+			if page, reserved, err = b.getPage(idx); err == nil {
+				drop = func() { b.dropPage(idx, page, reserved) }
 			}
 		}
 		if page == nil || err != nil {
@@ -563,7 +734,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 	if table.Load(i) != old || !noneMostly(old) {
 		table.Unlock()
 		if page != nil {
-			page.Put()
+			drop()
 		}
 		return abi.EEXIST
 	}

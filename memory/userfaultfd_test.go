@@ -194,10 +194,7 @@ func TestUffdShmemWPMarker(t *testing.T) {
 func TestUffdHugetlb(t *testing.T) {
 	e := newEnv(t, true)
 	pool := memory.NewHugePool(e.alloc)
-	h, err := memory.NewHugetlbPrivate(pool, 1, true)
-	if err != 0 {
-		t.Fatal(err)
-	}
+	h := memory.NewHugetlbPrivate(pool)
 	const huge = uint64(mm.HugePageSize)
 	got, err := e.m.Mmap(ns, mm.MapRequest{Addr: 16 * huge, Length: huge, Prot: rw, Flags: mm.MapHugetlb | mm.MapNoReserve | mm.MapFixedNoReplace, Ops: h})
 	if err != 0 || got != 16*huge {

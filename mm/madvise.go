@@ -152,15 +152,20 @@ func (m *MM) UpdateRangeLocked(start, end uint64, set func(*VMA)) abi.Errno {
 // markers stay. The next access faults in fresh memory (or the shmem page
 // again).
 func (m *MM) dontneed(v *VMA, s, e uint64) abi.Errno {
-	if v.Flags&VMLocked != 0 {
-		return abi.EINVAL
-	}
 	if v.Flags&VMHugetlb != 0 {
-		// Whole huge pages: the start must be aligned, the end is rounded up.
+		// Whole huge pages (madvise_dontneed_free_valid_vma): the start
+		// must be aligned; the end is rounded down, so that a caller
+		// unaware of huge pages loses no data it did not name, and
+		// what is left may be empty.
 		if s&(HugePageSize-1) != 0 {
 			return abi.EINVAL
 		}
-		e = min((e+HugePageSize-1)&^(HugePageSize-1), v.End)
+		e &^= HugePageSize - 1
+		if e <= s {
+			return 0
+		}
+	} else if v.Flags&VMLocked != 0 {
+		return abi.EINVAL
 	}
 	m.zapLocked(v, s, e, false)
 	return 0

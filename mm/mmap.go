@@ -62,6 +62,21 @@ const (
 	MapHugetlb        MapFlags = 1 << 5
 )
 
+// MmapPreparer is a VMOperations that must accept a new mapping before it
+// is made, once every address check has passed (the f_op->mmap hook:
+// hugetlbfs_file_mmap reserves the pages there). An error fails the mmap.
+type MmapPreparer interface {
+	PrepareMmap(v *VMA) abi.Errno
+}
+
+// ZapNotifier is a VMOperations that hears of each mapped entry of its
+// VMAs being zapped (munmap, MADV_DONTNEED, exit), before the page's
+// reference goes: hugetlb gives a private page's reservation back there
+// (__unmap_hugepage_range).
+type ZapNotifier interface {
+	ZapPage(v *VMA, addr uint64, pte pgtable.PTE)
+}
+
 // MapRequest describes one mapping to create.
 type MapRequest struct {
 	Addr   uint64 // with MapFixedNoReplace: the exact address
@@ -113,7 +128,12 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		}
 	} else {
 		var ok bool
-		if addr, ok = m.unmappedAreaTopDownLocked(length, align); !ok {
+		if r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0 {
+			addr, ok = m.thpUnmappedAreaLocked(length)
+		} else {
+			addr, ok = m.unmappedAreaTopDownLocked(length, align)
+		}
+		if !ok {
 			return 0, abi.ENOMEM
 		}
 	}
@@ -131,7 +151,9 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if r.Flags&MapGrowsDown != 0 {
 		flags |= VMGrowsDown
 	}
-	if r.Flags&MapLocked != 0 {
+	if r.Flags&MapLocked != 0 && r.Flags&MapHugetlb == 0 {
+		// hugetlb VMAs are never locked (mmap_region clears
+		// VM_LOCKED_MASK); MAP_LOCKED still populates them.
 		flags |= VMLocked
 	}
 	if r.Flags&MapNoReserve != 0 {
@@ -147,6 +169,11 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	v := &VMA{mm: m, Start: addr, End: addr + length, Flags: flags, PgOff: pgoff, Ops: r.Ops}
 	v.PKey = m.arch.MprotectPKey(r.Prot, 0)
 	v.PageProt = pageProt(m.arch, flags, v.PKey, v.Ops)
+	if p, ok := v.Ops.(MmapPreparer); ok {
+		if err := p.PrepareMmap(v); err != 0 {
+			return 0, err
+		}
+	}
 	if v.Ops != nil {
 		v.Ops.Open(v)
 	}
@@ -210,6 +237,23 @@ func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	return fits(low, top)
 }
 
+// thpUnmappedAreaLocked places anonymous memory of a length that is a
+// multiple of the PMD size on a PMD boundary, so that transparent huge
+// pages can back it (__get_unmapped_area, thp_get_unmapped_area_vmflags:
+// whatever the THP mode, when the kernel is built with THP). It searches
+// for the length padded by a PMD and takes the highest boundary in the
+// found range, the range's own start only when that is unaligned; with no
+// room for the padding it falls back to a plain search.
+// Preconditions: the mmap lock is held for writing.
+func (m *MM) thpUnmappedAreaLocked(length uint64) (uint64, bool) {
+	if padded := length + HugePageSize; padded > length {
+		if a, ok := m.unmappedAreaTopDownLocked(padded, pageSize); ok {
+			return (a + HugePageSize) &^ (HugePageSize - 1), true
+		}
+	}
+	return m.unmappedAreaTopDownLocked(length, pageSize)
+}
+
 // HugePageSize is the size of a hugetlb page.
 const HugePageSize = 2 << 20
 
@@ -268,8 +312,11 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 
 // mergeable reports whether b can be folded into a, which ends where b
 // starts (is_mergeable_vma and the pgoff check of can_vma_merge_*).
+//
+// A hugetlb VMA never merges: it has a close hook (hugetlb_vm_op_close),
+// and a VMA with one is never removed by a merge (can_merge_remove_vma).
 func mergeable(a, b *VMA) bool {
-	return a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops &&
+	return b.Flags&VMHugetlb == 0 && a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops &&
 		a.PKey == b.PKey && a.PageProt == b.PageProt && a.Uffd == b.Uffd &&
 		a.PgOff+a.Pages() == b.PgOff
 }
@@ -370,7 +417,8 @@ func (m *MM) unmapLocked(start, end uint64) {
 // read lock or a VMA lock, as they do during MADV_DONTNEED.
 // Preconditions: the mmap lock is held.
 func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
-	m.PT.Range(start, end, func(_ uint64, t *pgtable.Table, i int) bool {
+	zn, _ := v.Ops.(ZapNotifier)
+	m.PT.Range(start, end, func(addr uint64, t *pgtable.Table, i int) bool {
 		if t.Load(i).None() {
 			return true // nothing to take the lock for
 		}
@@ -380,6 +428,9 @@ func (m *MM) zapLocked(v *VMA, start, end uint64, dropMarkers bool) {
 		t.Unlock()
 		switch {
 		case pte.Mapped():
+			if zn != nil {
+				zn.ZapPage(v, addr, pte)
+			}
 			m.releaseMapped(pte)
 		case pte.IsSwap():
 			m.freeSwap(pte)
