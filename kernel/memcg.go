@@ -16,7 +16,10 @@ func (t *Task) MemCG() *phys.MemCG {
 // Memlimit limits the memory of the task's process: the process joins the
 // run's memory cgroup, whose limit becomes size (memory.max, or v1's
 // memory.limit_in_bytes). What the process already has stays charged where
-// it was; its later allocations, and its children's, are charged here.
+// it was; its later allocations, and its children's, are charged here. A
+// limit below what the group holds first reclaims; when reclaim can free
+// no more, it fails with EBUSY and the old limit stays, as cgroup v1's
+// mem_cgroup_resize_max does (the host's hierarchy here).
 func (t *Task) Memlimit(size uint64) Outcome {
 	return t.call(func() Outcome {
 		k := t.k
@@ -29,7 +32,14 @@ func (t *Task) Memlimit(size uint64) Outcome {
 			k.memcg = cg
 		}
 		k.mu.Unlock()
-		cg.SetLimit(int64(size / phys.PageSize))
+		for !cg.SetLimit(int64(size / phys.PageSize)) {
+			if t.FatalSignalPending() {
+				return Err(abi.EINTR)
+			}
+			if k.reclaim(cg, 1) == 0 {
+				return Err(abi.EBUSY)
+			}
+		}
 		t.proc.mu.Lock()
 		t.proc.memcg = cg
 		t.proc.mu.Unlock()
@@ -78,7 +88,9 @@ func (k *Kernel) oomKill(cg *phys.MemCG) bool {
 		if dying {
 			return true // a victim is on its way out: wait for it
 		}
-		if rss := p.mm.RSS(); rss > best {
+		// On a tie the later process wins, as oom_evaluate_task replaces
+		// its choice unless the new one scores lower.
+		if rss := p.mm.RSS(); rss >= best {
 			victim, best = p, rss
 		}
 	}

@@ -7,9 +7,10 @@ import "sync"
 // allocated for and uncharged when it is freed; moving a task to another
 // group does not move what it already has.
 type MemCG struct {
-	mu    sync.Mutex // guards limit and usage
-	limit int64      // pages; 0 is no limit
-	usage int64
+	mu      sync.Mutex // guards limit and usage
+	limited bool       // a limit was set; until then there is none
+	limit   int64      // pages
+	usage   int64
 
 	// Reclaim, set by the kernel that owns the group, tries to free n
 	// pages charged to it (try_to_free_mem_cgroup_pages) and reports how
@@ -20,11 +21,17 @@ type MemCG struct {
 	OOM func() bool
 }
 
-// SetLimit sets the limit in pages (0: none).
-func (cg *MemCG) SetLimit(pages int64) {
+// SetLimit sets the limit in pages, unless more than that is charged
+// already (page_counter_set_max): then it reports false and the limit
+// stays.
+func (cg *MemCG) SetLimit(pages int64) bool {
 	cg.mu.Lock()
-	cg.limit = pages
-	cg.mu.Unlock()
+	defer cg.mu.Unlock()
+	if cg.usage > pages {
+		return false
+	}
+	cg.limited, cg.limit = true, pages
+	return true
 }
 
 // Usage returns the pages charged, and the limit.
@@ -38,7 +45,7 @@ func (cg *MemCG) Usage() (usage, limit int64) {
 func (cg *MemCG) TryCharge(n int64) bool {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	if cg.limit > 0 && cg.usage+n > cg.limit {
+	if cg.limited && cg.usage+n > cg.limit {
 		return false
 	}
 	cg.usage += n

@@ -355,3 +355,28 @@ func TestPoisonedFrameRetired(t *testing.T) {
 		}
 	}
 }
+
+// TestMemCGSetLimit: no limit until one is set; a limit of 0 is a limit;
+// a limit below the usage is refused and the old one stays.
+func TestMemCGSetLimit(t *testing.T) {
+	cg := &phys.MemCG{}
+	if !cg.TryCharge(100) {
+		t.Fatal("a group with no limit refused a charge")
+	}
+	if cg.SetLimit(50) {
+		t.Fatal("a limit below the usage was set")
+	}
+	if !cg.TryCharge(1) {
+		t.Fatal("the refused limit took effect")
+	}
+	if !cg.SetLimit(101) {
+		t.Fatal("a limit equal to the usage was refused")
+	}
+	if cg.TryCharge(1) {
+		t.Fatal("a charge went over the limit")
+	}
+	empty := &phys.MemCG{}
+	if !empty.SetLimit(0) || empty.TryCharge(1) {
+		t.Fatal("a limit of 0 let a page be charged")
+	}
+}
