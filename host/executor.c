@@ -289,6 +289,21 @@ static void warm(void)
 	volatile char window[128 * 1024];
 	for (size_t i = 0; i < sizeof window; i += 512)
 		window[i] = 0;
+	/* And the frames above this one, up to the top of the stack: the
+	   caller's loop writes them again after its reply, when a count may
+	   already have started. */
+	pthread_attr_t at;
+	if (pthread_getattr_np(pthread_self(), &at) == 0) {
+		void *base;
+		size_t size;
+		if (pthread_attr_getstack(&at, &base, &size) == 0) {
+			uintptr_t lo = (uintptr_t)window & ~(uintptr_t)(PAGE - 1);
+			uintptr_t hi = (uintptr_t)base + size;
+			if (hi > lo)
+				madvise((void *)lo, hi - lo, 23 /* MADV_POPULATE_WRITE */);
+		}
+		pthread_attr_destroy(&at);
+	}
 	stack_t ss;
 	if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE))
 		for (size_t i = 0; i < ss.ss_size; i += 512)
@@ -333,14 +348,20 @@ static int own_thread_attr(pthread_attr_t *attr)
 }
 
 /*
- * populate_own_files maps in, read-only, every page of the file-backed
- * mappings that are the executor's own (its program, libc, the loader):
- * fork does not copy their entries, and the child would otherwise fault on
- * the first run of each code path, counted with the scenario's faults.
- * Files in DIR (the scenario's) and anonymous memory, shared or not, are
- * left alone, and MADV_POPULATE_READ never breaks copy-on-write.
+ * populate_own maps in the executor's own memory after a fork, so that the
+ * faults a scenario counts (faults T) are the scenario's own. Read-only,
+ * every page of its file-backed mappings (its program, libc, the loader):
+ * fork does not copy their entries, and the process would otherwise fault
+ * on the first run of each code path. Writable, its data: the writable
+ * part of each of those files, the anonymous .bss right after it, and the
+ * heap, whose pages fork made copy-on-write; another thread (the fork's
+ * waiter) may write one of them first or not, so the copy would be taken
+ * by whichever thread comes first. Files in DIR (the scenario's) and
+ * anonymous memory, shared or not, are left alone; MADV_POPULATE_READ
+ * never breaks copy-on-write, MADV_POPULATE_WRITE breaks it without
+ * changing a byte.
  */
-static void populate_own_files(void)
+static void populate_own(void)
 {
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -353,6 +374,7 @@ static void populate_own_files(void)
 	close(fd);
 	buf[len] = 0;
 	size_t dirlen = strlen(g_dir);
+	unsigned long own_end = 0; /* the end of the last own file mapping */
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -363,11 +385,17 @@ static void populate_own_files(void)
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &pathoff) < 3 || pathoff == 0)
 			continue;
 		const char *path = line + pathoff;
-		/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
-		if (path[0] != '/' || strncmp(path, g_dir, dirlen) == 0 || perms[0] != 'r' ||
-		    strstr(path, " (deleted)"))
+		int writable = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+		if (path[0] == '/' && strncmp(path, g_dir, dirlen) != 0 && !strstr(path, " (deleted)") &&
+		    perms[0] == 'r') {
+			/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
+			madvise((void *)lo, hi - lo, writable ? 23 /* MADV_POPULATE_WRITE */ : 22 /* MADV_POPULATE_READ */);
+			own_end = hi;
 			continue;
-		madvise((void *)lo, hi - lo, 22 /* MADV_POPULATE_READ */);
+		}
+		if (writable && ((path[0] == 0 && lo == own_end) || strcmp(path, "[heap]") == 0))
+			madvise((void *)lo, hi - lo, 23 /* MADV_POPULATE_WRITE */);
+		own_end = 0;
 	}
 }
 
@@ -1094,7 +1122,7 @@ static void cmd_fork(struct args *a)
 		t_slot = slot;
 		for (int i = 0; i < _NSIG; i++)
 			g_counts[slot][i] = 0;
-		populate_own_files();
+		populate_own();
 		t_in.len = 0;
 		t_conn = -1;
 		actor_run(name);
@@ -1123,6 +1151,7 @@ static void cmd_fork(struct args *a)
 		return;
 	}
 	warm(); /* take this thread's copy-on-write copies now */
+	populate_own();
 	reply_u((uint64_t)pid);
 }
 
