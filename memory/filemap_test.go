@@ -27,6 +27,17 @@ func newFile(e *env, n int, fill byte, ra uint64) *memory.File {
 	return f
 }
 
+// chargedFile maps an evicted file of n pages of fill, reading ra pages
+// around a miss, shared with prot at low, for a task charged to a memory
+// cgroup with no limit.
+func chargedFile(t *testing.T, n int, fill byte, ra uint64, prot mm.Prot) (*env, *memory.File, *phys.MemCG, *cgFaulter) {
+	e := newEnv(t, true)
+	f := newFile(e, n, fill, ra)
+	cg := &phys.MemCG{}
+	e.mapAt(low, n, prot, mm.MapShared, f)
+	return e, f, cg, &cgFaulter{cg: cg}
+}
+
 // resolved reports a fault that mapped the page: by ->fault, or by
 // fault-around before it (VM_FAULT_NOPAGE).
 func resolved(ret vmfault.Reason) bool { return ret == 0 || ret == vmfault.NoPage }
@@ -58,13 +69,9 @@ func TestFileFault(t *testing.T) {
 // limit reclaims clean pages of the very file being read, mapped ones
 // included. The charge must not hold the file's lock (it deadlocked).
 func TestFileChargeReclaimsSameFile(t *testing.T) {
-	e := newEnv(t, true)
-	f := newFile(e, 4, 0x33, 1)
-	cg := &phys.MemCG{}
+	e, f, cg, task := chargedFile(t, 4, 0x33, 1, ro)
 	cg.SetLimit(2)
 	cg.Reclaim = func(n int64) int64 { return memory.ReclaimFiles([]*memory.File{f}, cg, n) }
-	task := &cgFaulter{cg: cg}
-	e.mapAt(low, 4, ro, mm.MapShared, f)
 
 	done := make(chan struct{})
 	go func() {
@@ -104,11 +111,7 @@ func TestFileChargeReclaimsSameFile(t *testing.T) {
 // dirty page back before dropping it (a refault reads what was written),
 // and leaves a page someone holds alone.
 func TestReclaimOrder(t *testing.T) {
-	e := newEnv(t, true)
-	f := newFile(e, 3, 0x44, 3)
-	cg := &phys.MemCG{}
-	task := &cgFaulter{cg: cg}
-	e.mapAt(low, 3, rw, mm.MapShared, f)
+	e, f, cg, task := chargedFile(t, 3, 0x44, 3, rw)
 	e.faultAs(task, low, read)
 	e.faultAs(task, low, read|vmfault.FlagTried) // reads all three, maps the first
 	if ret := e.faultAs(task, low+pg, write); ret&vmfault.Error != 0 {
@@ -213,11 +216,7 @@ func TestAsyncReadahead(t *testing.T) {
 // TestReclaimLeastRecentlyUsed: reclaim takes the page used longest ago
 // first, whatever the order of the cache.
 func TestReclaimLeastRecentlyUsed(t *testing.T) {
-	e := newEnv(t, true)
-	f := newFile(e, 8, 0x21, 1)
-	cg := &phys.MemCG{}
-	task := &cgFaulter{cg: cg}
-	e.mapAt(low, 8, ro, mm.MapShared, f)
+	e, f, cg, task := chargedFile(t, 8, 0x21, 1, ro)
 	order := []uint64{5, 2, 7, 0, 3, 6, 1, 4}
 	for _, i := range order {
 		e.faultAs(task, low+i*pg, read)
