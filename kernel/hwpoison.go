@@ -10,11 +10,12 @@ import (
 )
 
 // MadviseHWPoison injects memory errors in the pages of [addr,
-// addr+length) (madvise(MADV_HWPOISON), model only): each page is faulted
-// in for reading, then memory_failure takes its frame out of use and every
-// mapping of it gets a poison entry, so that the next access is
-// VM_FAULT_HWPOISON (VM_FAULT_HWPOISON_LARGE for a huge page). Without
-// CONFIG_MEMORY_FAILURE the advice does not exist: EINVAL.
+// addr+length) (madvise(MADV_HWPOISON), model only): each page is looked
+// up as get_user_pages_fast without FOLL_WRITE does, faulting it in for
+// reading, so a page shared copy-on-write after fork stays shared and is
+// poisoned for every process; then memory_failure takes its frame out of
+// use. The zero page is refused (EBUSY). Without CONFIG_MEMORY_FAILURE the
+// advice does not exist: EINVAL.
 func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 	return t.call(func() Outcome {
 		if !t.k.cfg.MemoryFailure {
@@ -26,7 +27,7 @@ func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 		}
 		m := t.MM()
 		for a := addr; a < end; a += phys.PageSize {
-			if err := memory.Populate(m, t, a, a+phys.PageSize, memory.PopulateMap); err != 0 {
+			if err := memory.Populate(m, t, a, a+phys.PageSize, memory.PopulateRead); err != 0 {
 				return Err(err)
 			}
 			page := t.mappedPage(a)
@@ -77,13 +78,19 @@ func (k *Kernel) liveMMs() []*mm.MM {
 }
 
 // memoryFailure poisons the frame headed by page (memory_failure): every
-// entry mapping it, in every address space, becomes a poison entry. Caches
-// holding the page keep it, poisoned, and answer faults with poison.
+// entry mapping it, in every address space, becomes a poison entry, so
+// that the next access is VM_FAULT_HWPOISON (VM_FAULT_HWPOISON_LARGE for
+// a huge page). A clean page-cache page is dropped instead: its entries
+// are cleared and the cache lets it go, and the next access reads the
+// file again ("corrupted page was clean: dropped without side effects",
+// hwpoison_user_mappings). Caches holding a dirty page keep it, poisoned,
+// and answer faults with poison.
 func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
 	if page.Has(phys.FlagHWPoison) {
 		return
 	}
 	page.SetFlags(phys.FlagHWPoison)
+	drop := page.Flags()&(phys.FlagAnon|phys.FlagShmem|phys.FlagDirty) == 0 && page.Order() == 0 && k.dropFromCache(page)
 	first, last := page.PFN(), page.PFN()+phys.PFN(1)<<page.Order()
 	for _, m := range k.liveMMs() {
 		if !m.MmapReadLock(t, sched.Killable) {
@@ -99,11 +106,15 @@ func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
 				table.Unlock()
 				return true
 			}
-			marker := pgtable.MkMarker(pgtable.MarkerPoisoned)
-			if table.Level() == 2 {
-				marker = memory.HugeMarker(pgtable.MarkerPoisoned)
+			var entry pgtable.PTE // dropped: the entry refaults from the file
+			switch {
+			case drop:
+			case table.Level() == 2:
+				entry = memory.HugeMarker(pgtable.MarkerPoisoned)
+			default:
+				entry = pgtable.MkMarker(pgtable.MarkerPoisoned)
 			}
-			table.Store(i, marker)
+			table.Store(i, entry)
 			table.Unlock()
 			page.RemoveMap()
 			page.Put()
@@ -111,4 +122,21 @@ func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
 		})
 		m.MmapReadUnlock()
 	}
+}
+
+// dropFromCache takes a clean page out of the page cache of the file
+// holding it, if one does, and reports whether one did.
+func (k *Kernel) dropFromCache(page *phys.Page) bool {
+	k.mu.Lock()
+	files := make([]*memory.File, 0, len(k.files))
+	for _, f := range k.files {
+		files = append(files, f)
+	}
+	k.mu.Unlock()
+	for _, f := range files {
+		if f.DropClean(page) {
+			return true
+		}
+	}
+	return false
 }

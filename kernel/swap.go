@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 )
@@ -12,15 +13,43 @@ import (
 //
 // The model keeps no reverse map: it finds the entries by scanning the
 // page tables, under their locks only, as rmap walks take no mmap lock.
+// Pages of mlocked VMAs are unevictable and stay.
 func (k *Kernel) swapOut(cg *phys.MemCG, n int64) int64 {
 	dev := k.phys.Swap()
 	if dev == nil || n <= 0 {
 		return 0
 	}
 	mms := k.liveMMs()
-	var victims []*phys.Page
+	// A page mapped by an mlocked VMA anywhere is unevictable; an mm too
+	// busy to tell gives none of its pages.
 	seen := map[*phys.Page]bool{}
+	busy := map[*mm.MM]bool{}
 	for _, m := range mms {
+		if !m.MmapReadTryLock() {
+			busy[m] = true
+			continue
+		}
+		m.VMAs(func(v *mm.VMA) bool {
+			if v.Flags&mm.VMLocked == 0 {
+				return true
+			}
+			m.PT.Range(v.Start, v.End, func(_ uint64, t *pgtable.Table, i int) bool {
+				if pte := t.Load(i); t.Level() == 1 && pte.Present() && !pte.Has(pgtable.Special) {
+					if p := m.Phys().Lookup(pte.PFN()); p != nil {
+						seen[p] = true
+					}
+				}
+				return true
+			})
+			return true
+		})
+		m.MmapReadUnlock()
+	}
+	var victims []*phys.Page
+	for _, m := range mms {
+		if busy[m] {
+			continue
+		}
 		m.PT.Range(0, k.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
 			pte := t.Load(i)
 			if t.Level() != 1 || !pte.Present() || pte.Has(pgtable.Special) {
@@ -53,7 +82,9 @@ func (k *Kernel) swapOut(cg *phys.MemCG, n int64) int64 {
 				t.Lock()
 				pte := t.Load(i)
 				if pte.Mapped() && !pte.Has(pgtable.Special) && pte.PFN() == p.PFN() {
-					t.Store(i, pgtable.MkSwap(0, slot))
+					// try_to_unmap_one: a uffd-wp protection goes with the
+					// entry and comes back at swap-in.
+					t.Store(i, pgtable.MkSwap(0, slot)|pte&pgtable.UffdWP)
 					dev.Dup(slot)
 					unmapped++
 					t.Unlock()

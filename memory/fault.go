@@ -576,7 +576,9 @@ func swapMap(f *Fault, dev *phys.SwapDevice, c *phys.SwapCached) vmfault.Reason 
 	slot, page := f.orig.SwapOffset(), c.Page
 	exclusive := dev.Count(slot) == 1
 	pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | pgtable.Accessed
-	if exclusive && f.write() && f.VMA.Flags&mm.VMWrite != 0 {
+	if f.orig.Has(pgtable.UffdWP) {
+		pte |= pgtable.UffdWP // pte_swp_uffd_wp: still write-protected
+	} else if exclusive && f.write() && f.VMA.Flags&mm.VMWrite != 0 {
 		pte |= pgtable.Write | pgtable.Dirty
 	}
 	f.table.Lock()

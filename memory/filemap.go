@@ -706,6 +706,27 @@ func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 	return freed
 }
 
+// DropClean takes page p out of the file's page cache if it is there, up
+// to date, clean and not under I/O (the truncation memory_failure does to
+// a clean page); its mappings are the caller's to clear. It reports
+// whether it did.
+func (f *File) DropClean(p *phys.Page) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for idx, c := range f.cache {
+		if c.page != p {
+			continue
+		}
+		if c.locked || !c.uptodate || p.Has(phys.FlagDirty) {
+			return false
+		}
+		delete(f.cache, idx)
+		p.Put()
+		return true
+	}
+	return false
+}
+
 // Hold stalls (true) or resumes (false) the disk reads of the file; resuming
 // completes the reads that were waiting.
 func (f *File) Hold(held bool) {

@@ -78,7 +78,7 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 			}
 			ct, ci := child.PT.Alloc(addr)
 			ct.Lock()
-			ct.Store(ci, pte)
+			ct.Store(ci, pte&^pgtable.UffdWP) // the child is not registered
 			ct.Unlock()
 			return true
 		case !pte.Mapped() || v.Shared():
