@@ -1215,6 +1215,10 @@ static void cmd_sigaction(struct args *a)
 	if (disp == DISP_CATCH) {
 		sa.sa_sigaction = catch_handler;
 		sa.sa_flags = SA_SIGINFO;
+	} else if (disp == DISP_IGNORE && sig == SIGCHLD) {
+		/* SIG_IGN for SIGCHLD would also reap children at once, leaving
+		   the waiter no status to report; its default ignores it too. */
+		sa.sa_handler = SIG_DFL;
 	} else {
 		sa.sa_handler = disp == DISP_IGNORE ? SIG_IGN : SIG_DFL;
 	}

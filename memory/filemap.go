@@ -126,6 +126,10 @@ func (f *File) Name() string { return f.name }
 // ->page_mkwrite, so shared writable mappings start write-protected.
 func (f *File) WantsWriteNotify() bool { return true }
 
+// PlacesTHP implements mm.THPPlacer: an ext4-like file system places its
+// mappings with thp_get_unmapped_area.
+func (f *File) PlacesTHP() bool { return true }
+
 // Open implements mm.VMOperations: v maps the file.
 func (f *File) Open(v *mm.VMA) {
 	f.mu.Lock()

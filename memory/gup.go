@@ -76,7 +76,10 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 		ret := HandleMMFault(v, addr, flags, t)
 		if ret&(vmfault.Retry|vmfault.Completed) != 0 {
 			// The resolver dropped the lock: take it again and look again.
-			if ret&vmfault.Retry != 0 {
+			// MADV_POPULATE_* retries with FOLL_TRIED (__get_user_pages_locked),
+			// so its fault counts as major; mm_populate starts over without it
+			// and finds the page cached: a minor fault.
+			if ret&vmfault.Retry != 0 && mode != PopulateMap {
 				tried = vmfault.FlagTried
 			}
 			if !m.MmapReadLock(t, sched.Killable) {

@@ -128,9 +128,13 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		}
 	} else {
 		var ok bool
-		if r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0 {
-			addr, ok = m.thpUnmappedAreaLocked(length)
-		} else {
+		tp, placesTHP := r.Ops.(THPPlacer)
+		switch {
+		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0:
+			addr, ok = m.thpUnmappedAreaLocked(length, 0)
+		case placesTHP && tp.PlacesTHP() && thpCovers(r.PgOff<<pageShift, length):
+			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<pageShift)
+		default:
 			addr, ok = m.unmappedAreaTopDownLocked(length, align)
 		}
 		if !ok {
@@ -237,21 +241,36 @@ func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	return fits(low, top)
 }
 
-// thpUnmappedAreaLocked places anonymous memory of a length that is a
-// multiple of the PMD size on a PMD boundary, so that transparent huge
-// pages can back it (__get_unmapped_area, thp_get_unmapped_area_vmflags:
-// whatever the THP mode, when the kernel is built with THP). It searches
-// for the length padded by a PMD and takes the highest boundary in the
-// found range, the range's own start only when that is unaligned; with no
-// room for the padding it falls back to a plain search.
+// thpUnmappedAreaLocked places a mapping whose backing offset is off so
+// that transparent huge pages can back it (__thp_get_unmapped_area):
+// anonymous memory of a length that is a multiple of the PMD size
+// (__get_unmapped_area, whatever the THP mode, when the kernel is built
+// with THP), and file mappings that cover an aligned PMD of their file. It
+// searches for the length padded by a PMD and takes the address in the
+// found range congruent to off modulo the PMD, the range's own start only
+// when that is not congruent already; with no room for the padding it
+// falls back to a plain search.
 // Preconditions: the mmap lock is held for writing.
-func (m *MM) thpUnmappedAreaLocked(length uint64) (uint64, bool) {
+func (m *MM) thpUnmappedAreaLocked(length, off uint64) (uint64, bool) {
 	if padded := length + HugePageSize; padded > length {
 		if a, ok := m.unmappedAreaTopDownLocked(padded, pageSize); ok {
-			return (a + HugePageSize) &^ (HugePageSize - 1), true
+			sub := (off - a) & (HugePageSize - 1)
+			if sub == 0 {
+				sub = HugePageSize // top-down: the upper aligned start
+			}
+			return a + sub, true
 		}
 	}
 	return m.unmappedAreaTopDownLocked(length, pageSize)
+}
+
+// thpCovers reports whether the file range [off, off+length) covers a
+// whole PMD-aligned stretch of the file, the condition on which
+// thp_get_unmapped_area aligns a file mapping.
+func thpCovers(off, length uint64) bool {
+	end := off + length
+	aligned := (off + HugePageSize - 1) &^ (HugePageSize - 1)
+	return end > aligned && end-aligned >= HugePageSize
 }
 
 // HugePageSize is the size of a hugetlb page.

@@ -541,3 +541,42 @@ func TestMergeBacked(t *testing.T) {
 		})
 	}
 }
+
+// thpOps is a backing placed for transparent huge pages, like ext4.
+type thpOps struct{ countingOps }
+
+func (*thpOps) PlacesTHP() bool { return true }
+
+// TestMmapTHPPlacement: anonymous memory of a multiple of 2 MiB, and file
+// mappings covering an aligned 2 MiB of their file, start where their
+// offset falls in a huge page; anything else is placed as usual.
+func TestMmapTHPPlacement(t *testing.T) {
+	const huge = mm.HugePageSize
+	tests := []struct {
+		name    string
+		req     mm.MapRequest
+		aligned bool   // placed congruent to the offset modulo 2 MiB
+		off     uint64 // the backing offset in bytes
+	}{
+		{"anon 2M", mm.MapRequest{Length: huge, Prot: rw}, true, 0},
+		{"anon 4M", mm.MapRequest{Length: 2 * huge, Prot: rw}, true, 0},
+		{"anon 3M: not a multiple", mm.MapRequest{Length: 3 * huge / 2, Prot: rw}, false, 0},
+		{"shared anon 2M", mm.MapRequest{Length: huge, Prot: rw, Flags: mm.MapShared, Ops: &countingOps{}}, false, 0},
+		{"file 3M at 0", mm.MapRequest{Length: 3 * huge / 2, Prot: ro, Ops: &thpOps{}}, true, 0},
+		{"file 2M at 1M: no aligned 2M", mm.MapRequest{Length: huge, Prot: ro, Ops: &thpOps{}, PgOff: huge / 2 / pg}, false, 0},
+		{"file 3M at 1M: offset kept", mm.MapRequest{Length: 3 * huge / 2, Prot: ro, Ops: &thpOps{}, PgOff: huge / 2 / pg}, true, huge / 2},
+		{"file 1M", mm.MapRequest{Length: huge / 2, Prot: ro, Ops: &thpOps{}}, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t)
+			f.mapAt(mmapBase-pg, 1, ro, 0) // the top page taken: a plain search starts unaligned
+			addr, err := f.m.Mmap(ns, tc.req)
+			wantErrno(t, "Mmap", err, 0)
+			if got := (addr-tc.off)%huge == 0; got != tc.aligned {
+				t.Errorf("placed at %#x: congruent to %#x modulo 2 MiB %v, want %v", addr, tc.off, got, tc.aligned)
+			}
+			f.check()
+		})
+	}
+}

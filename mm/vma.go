@@ -76,6 +76,13 @@ type WriteNotifier interface {
 	WantsWriteNotify() bool
 }
 
+// THPPlacer is a VMOperations whose mappings are placed for transparent
+// huge pages, as a file system whose get_unmapped_area is
+// thp_get_unmapped_area places them (ext4, xfs).
+type THPPlacer interface {
+	PlacesTHP() bool
+}
+
 // Forker is a VMOperations whose fork child's VMA gets a backing of its
 // own (hugetlb_dup_vma_private: the child shares pages, not reservations).
 type Forker interface {

@@ -1373,14 +1373,19 @@ func (p *parser) outcome(c *cursor, caught bool) (*Outcome, *Error) {
 }
 
 // faultsOutcome parses "minflt=N majflt=N", the expectation of faults;
-// either count may be left out, and is then not checked.
+// either count may be left out, and is then not checked, and they may
+// come in either order.
 func (p *parser) faultsOutcome(c *cursor) (*Outcome, *Error) {
 	const want = "faults T => minflt=N majflt=N, or either count alone"
 	o := &Outcome{Kind: OutFaults}
-	for _, key := range []string{"minflt=", "majflt="} {
+	for range 2 {
 		t, ok := c.peek()
-		if !ok || t.quoted || !strings.HasPrefix(t.text, key) {
-			continue
+		if !ok || t.quoted {
+			break
+		}
+		key := t.text[:strings.IndexByte(t.text, '=')+1]
+		if key != "minflt=" && key != "majflt=" || key == "minflt=" && o.HasMinflt || key == "majflt=" && o.HasMajflt {
+			break
 		}
 		c.next(key + "N")
 		if o.Pos.Line == 0 {

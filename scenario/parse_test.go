@@ -636,7 +636,7 @@ file F 2p
 thread t
 faults t
 t: faults t => minflt=3 majflt=0x1
-faults t => majflt=2
+faults t => majflt=2 minflt=4
 evict F
 io F hold
 io F release
@@ -651,8 +651,8 @@ io F release
 	if o := s.Body[3].Expect; o == nil || o.Kind != OutFaults || o.Minflt != 3 || o.Majflt != 1 {
 		t.Errorf("faults outcome: %+v", o)
 	}
-	if o := s.Body[4].Expect; o == nil || o.HasMinflt || !o.HasMajflt || o.Majflt != 2 {
-		t.Errorf("faults outcome with majflt alone: %+v", o)
+	if o := s.Body[4].Expect; o == nil || !o.HasMinflt || !o.HasMajflt || o.Majflt != 2 || o.Minflt != 4 {
+		t.Errorf("faults outcome with majflt first: %+v", o)
 	}
 	if e := s.Body[5].Op.(*Evict); e.Name != "F" {
 		t.Errorf("evict: %+v", e)
@@ -665,7 +665,7 @@ io F release
 		{"faults nobody", "2:8: unknown actor"},
 		{"faults main => 3", "2:16: expected minflt=N or majflt=N"},
 		{"faults main => minflt=1 3", "2:25: expected end of statement"},
-		{"faults main => majflt=1 minflt=1", "2:25: expected end of statement"},
+		{"faults main => majflt=1 majflt=1", "2:25: expected end of statement"},
 		{"faults main => minflt=1 majflt=x", "2:32: expected a fault count"},
 		{"faults main => ok", "2:16: expected minflt=N or majflt=N"},
 		{"faults main &", "2:13: faults cannot run in the background"},
