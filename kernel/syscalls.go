@@ -153,7 +153,21 @@ func (t *Task) Munmap(addr, length uint64) Outcome {
 
 // Mprotect is mprotect(2).
 func (t *Task) Mprotect(addr, length uint64, prot mm.Prot) Outcome {
-	return t.call(func() Outcome { return Err(t.MM().Mprotect(t, addr, length, prot)) })
+	return t.call(func() Outcome {
+		m := t.MM()
+		var cow [][2]uint64
+		if prot&mm.ProtWrite != 0 {
+			cow = m.LockedPrivateReadOnly(t, addr, length)
+		}
+		err := m.Mprotect(t, addr, length, prot)
+		// mprotect_fixup: a private mlocked VMA made writable is populated
+		// for writing at once (populate_vma_page_range), taking its
+		// copy-on-write copies now.
+		for _, r := range cow {
+			memory.Populate(m, t, r[0], r[1], memory.PopulateMap)
+		}
+		return Err(err)
+	})
 }
 
 // Advice is an madvise(2) advice.

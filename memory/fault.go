@@ -81,8 +81,12 @@ func allocPageNoRetry(t Faulter, alloc *phys.Allocator) *phys.Page {
 	return nil
 }
 
-// allocPage allocates a zeroed page for the task and charges it.
+// allocPage allocates a zeroed page for the task and charges it. A new
+// anonymous page is exclusive to the mapping it is made for.
 func allocPage(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) *phys.Page {
+	if flags&phys.FlagAnon != 0 {
+		flags |= phys.FlagAnonExclusive
+	}
 	p, err := alloc.Alloc(flags)
 	if err != nil {
 		return nil
@@ -278,6 +282,7 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 		f.table.Unlock()
 		return 0
 	}
+	vma.PrepareAnon()
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM
@@ -345,6 +350,7 @@ func doReadFault(f *Fault, b Backing) vmfault.Reason {
 
 func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	m := f.VMA.MM()
+	f.VMA.PrepareAnon()
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM
@@ -463,8 +469,10 @@ func doWPPage(f *Fault) vmfault.Reason {
 	if !pte.Has(pgtable.Special) {
 		old = m.Phys().Lookup(pte.PFN())
 	}
-	if old != nil && old.Has(phys.FlagAnon) && old.Refs() == 1 && old.MapCount() == 1 {
-		return f.reuse(pte) // wp_can_reuse_anon_folio
+	if old != nil && old.Has(phys.FlagAnon) &&
+		(old.Has(phys.FlagAnonExclusive) || old.Refs() == 1 && old.MapCount() == 1) {
+		old.SetFlags(phys.FlagAnonExclusive) // wp_can_reuse_anon_folio
+		return f.reuse(pte)
 	}
 	return wpPageCopy(f, old)
 }
@@ -497,6 +505,7 @@ func (f *Fault) reuse(pte pgtable.PTE) vmfault.Reason {
 // page) (wp_page_copy).
 func wpPageCopy(f *Fault, old *phys.Page) vmfault.Reason {
 	m := f.VMA.MM()
+	f.VMA.PrepareAnon()
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM
@@ -575,6 +584,11 @@ func doSwapPage(f *Fault) vmfault.Reason {
 func swapMap(f *Fault, dev *phys.SwapDevice, c *phys.SwapCached) vmfault.Reason {
 	slot, page := f.orig.SwapOffset(), c.Page
 	exclusive := dev.Count(slot) == 1
+	if exclusive {
+		page.SetFlags(phys.FlagAnonExclusive)
+	} else {
+		page.ClearFlags(phys.FlagAnonExclusive)
+	}
 	pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | pgtable.Accessed
 	if f.orig.Has(pgtable.UffdWP) {
 		pte |= pgtable.UffdWP // pte_swp_uffd_wp: still write-protected

@@ -543,6 +543,7 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 			return handleUserfault(f, mm.VMUffdMiss)
 		}
 		idx := f.PgOff >> hugeOrder
+		vma.PrepareAnon() // vmf_anon_prepare
 		page, reserved, err := b.getPage(idx)
 		if err != nil {
 			return vmfault.SigBus // vmf_error(-ENOSPC)
@@ -608,6 +609,7 @@ func hugetlbWP(f *Fault) vmfault.Reason {
 		return vmfault.SigBus
 	}
 	page.SetFlags(phys.FlagAnon)
+	vma.PrepareAnon()
 	for i := 0; i < 1<<hugeOrder; i++ {
 		*page.Sub(i).Data() = *old.Sub(i).Data()
 	}

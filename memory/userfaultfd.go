@@ -383,10 +383,16 @@ func (u *Userfaultfd) Fill(t Faulter, m *mm.MM, start, length uint64, mode FillM
 	case v == nil || end > v.End || v.Uffd == nil: // find_dst_vma
 		err = abi.ENOENT
 	case v.Flags&mm.VMHugetlb != 0:
+		if !v.Shared() {
+			v.PrepareAnon()
+		}
 		done, err = hugetlbFill(t, v, start, end, mode, fill)
 	case !v.Anonymous() && !isShmem, mode == FillContinue && !isShmem:
 		err = abi.EINVAL
 	default:
+		if !v.Shared() {
+			v.PrepareAnon() // mfill_atomic: anon_vma_prepare
+		}
 		for addr := start; addr < end; addr += phys.PageSize {
 			if err = fillPage(t, v, addr, mode, fill); err != 0 {
 				break

@@ -3,6 +3,7 @@ package mm
 import (
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
 )
 
@@ -28,6 +29,7 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
 			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey, // Uffd: not inherited
 		}
+		nv.anonVMA.Store(v.anonVMA.Load()) // anon_vma_fork
 		if fo, ok := nv.Ops.(Forker); ok {
 			nv.Ops = fo.ForkOps()
 		}
@@ -43,12 +45,17 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 	return c, 0
 }
 
-// copyPageRange copies v's entries into child (copy_page_range). A shared
-// VMA is not copied at all (vma_needs_copy: no anon_vma), so the child
-// refaults its pages and loses its poison markers, unless guard regions
-// were installed in it (VM_MAYBE_GUARD), whose markers must survive fork.
+// copyPageRange copies v's entries into child (copy_page_range). A VMA
+// without an anon_vma, shared memory or private memory that only ever
+// mapped the zero page or file pages, is not copied at all
+// (vma_needs_copy), so the child refaults its pages and loses its poison
+// markers, unless guard regions were installed in it (VM_MAYBE_GUARD),
+// whose markers must survive fork.
 func (m *MM) copyPageRange(child *MM, v *VMA) {
 	cow := v.IsCOW()
+	if !v.HasAnonVMA() && !m.hasGuardMarker(v) {
+		return
+	}
 	markers := !v.Shared() || m.hasGuardMarker(v)
 	m.PT.Range(v.Start, v.End, func(addr uint64, t *pgtable.Table, i int) bool {
 		pte := t.Load(i)
@@ -94,6 +101,7 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 			if p := m.phys.Lookup(pte.PFN()); p != nil {
 				p.Get()
 				p.AddMap()
+				p.ClearFlags(phys.FlagAnonExclusive) // folio_try_dup_anon_rmap: shared now
 			}
 		}
 		ct, ci := child.PT.Alloc(addr)

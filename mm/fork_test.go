@@ -108,23 +108,42 @@ func TestDupEntries(t *testing.T) {
 	}{
 		{"untouched page", func(*fixture) {}, false,
 			func(p, c pgtable.PTE) bool { return p.None() && c.None() }},
-		{"zero page", func(f *fixture) {
+		{"zero page: no anon_vma, nothing copied", func(f *fixture) {
 			if err := memory.Populate(f.m, &faulter{}, low, low+pg, memory.PopulateRead); err != 0 {
 				f.t.Fatal(err)
 			}
+		}, false, func(p, c pgtable.PTE) bool { return p.Has(pgtable.Special) && c.None() }},
+		{"zero page in a VMA with an anon_vma", func(f *fixture) {
+			if err := memory.Populate(f.m, &faulter{}, low, low+pg, memory.PopulateRead); err != 0 {
+				f.t.Fatal(err)
+			}
+			f.vma(low).PrepareAnon()
 		}, false, func(p, c pgtable.PTE) bool {
 			return p.Has(pgtable.Special) && c.Has(pgtable.Special) && p.PFN() == c.PFN()
 		}},
+		{"written page: copied, both write-protected", func(f *fixture) {
+			if err := memory.Populate(f.m, &faulter{}, low, low+pg, memory.PopulateWrite); err != 0 {
+				f.t.Fatal(err)
+			}
+		}, false, func(p, c pgtable.PTE) bool {
+			return p.PFN() == c.PFN() && c.Present() && !p.Has(pgtable.Write) && !c.Has(pgtable.Write)
+		}},
 		{"guard marker", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerGuard)) }, false,
 			func(p, c pgtable.PTE) bool { return c.IsMarker() && c.Marker() == pgtable.MarkerGuard && p == c }},
-		{"poison marker", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerPoisoned)) }, false,
-			func(p, c pgtable.PTE) bool { return c.Marker() == pgtable.MarkerPoisoned && p == c }},
+		{"poison marker", func(f *fixture) {
+			f.vma(low).PrepareAnon()
+			f.setPTE(low, pgtable.MkMarker(pgtable.MarkerPoisoned))
+		}, false, func(p, c pgtable.PTE) bool { return c.Marker() == pgtable.MarkerPoisoned && p == c }},
+		{"poison marker without an anon_vma is lost", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerPoisoned)) }, false,
+			func(p, c pgtable.PTE) bool { return p.IsMarker() && c.None() }},
 		{"uffd-wp marker is not inherited", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerUffdWP)) }, false,
 			func(p, c pgtable.PTE) bool { return p.Marker() == pgtable.MarkerUffdWP && c.None() }},
 		{"guard and uffd-wp keeps the guard", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerUffdWP|pgtable.MarkerGuard)) }, false,
 			func(p, c pgtable.PTE) bool { return c.Marker() == pgtable.MarkerGuard }},
-		{"swap entry is copied", func(f *fixture) { f.setPTE(low, pgtable.MkSwap(1, 5)) }, false,
-			func(p, c pgtable.PTE) bool { return p.IsSwap() && c == p }},
+		{"swap entry is copied", func(f *fixture) {
+			f.vma(low).PrepareAnon()
+			f.setPTE(low, pgtable.MkSwap(1, 5))
+		}, false, func(p, c pgtable.PTE) bool { return p.IsSwap() && c == p }},
 		{"shared page is not copied", func(f *fixture) { f.populate(low, 1) }, true,
 			func(p, c pgtable.PTE) bool { return p.Present() && p.Has(pgtable.Write) && c.None() }},
 		{"guard marker in a shared mapping", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerGuard)) }, true,

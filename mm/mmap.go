@@ -321,6 +321,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
 		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd,
 	}
+	hi.anonVMA.Store(v.anonVMA.Load()) // both halves share the anon_vma
 	if hi.Ops != nil {
 		hi.Ops.Open(hi)
 	}
@@ -359,6 +360,9 @@ func (m *MM) absorbLocked(a, b *VMA) {
 	a.StartWrite()
 	b.StartWrite()
 	end := b.End
+	if b.anonVMA.Load() {
+		a.anonVMA.Store(true)
+	}
 	m.removeLocked(b)
 	if b.Ops != nil {
 		b.Ops.Close(b)
@@ -525,6 +529,30 @@ func (m *MM) releaseMapped(pte pgtable.PTE) {
 	}
 }
 
+// LockedPrivateReadOnly returns the parts of [addr, addr+length) in
+// mlocked private VMAs that are not writable: an mprotect making them
+// writable populates them for writing, so that their copy-on-write
+// happens then rather than at the next store (mprotect_fixup).
+func (m *MM) LockedPrivateReadOnly(t sched.Sleeper, addr, length uint64) [][2]uint64 {
+	if !m.MmapReadLock(t, sched.Killable) {
+		return nil
+	}
+	defer m.MmapReadUnlock()
+	var out [][2]uint64
+	end := addr + length
+	m.tree.AscendGreaterOrEqual(vmaItem{end: addr + 1}, func(it vmaItem) bool {
+		v := it.vma
+		if v.Start >= end {
+			return false
+		}
+		if v.Flags&(VMWrite|VMShared|VMLocked) == VMLocked {
+			out = append(out, [2]uint64{max(v.Start, addr), min(v.End, end)})
+		}
+		return true
+	})
+	return out
+}
+
 // Mprotect changes the protection of [addr, addr+length)
 // (do_mprotect_pkey). It stops with ENOMEM at the first hole, keeping the
 // changes made below it.
@@ -637,9 +665,10 @@ func (m *MM) changeProtectionLocked(v *VMA, start, end uint64) {
 	})
 }
 
-// exclusiveAnon reports whether pte maps an anonymous page no one else
-// maps or holds (PageAnonExclusive, approximated by the counts).
+// exclusiveAnon reports whether pte maps an anonymous page known to be
+// exclusive to this mapping (PageAnonExclusive): fork clears that, and
+// only a write fault that reuses the page sets it again.
 func (m *MM) exclusiveAnon(pte pgtable.PTE) bool {
 	p := m.phys.Lookup(pte.PFN())
-	return p != nil && p.Has(phys.FlagAnon) && p.Refs() == 1 && p.MapCount() == 1
+	return p != nil && p.Has(phys.FlagAnon|phys.FlagAnonExclusive)
 }

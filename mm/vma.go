@@ -139,7 +139,22 @@ type VMA struct {
 	lock     sync.RWMutex
 	lockSeq  atomic.Uint64
 	detached atomic.Bool
+	// anonVMA says anonymous pages may live in the VMA (vma->anon_vma,
+	// made by anon_vma_prepare at the first one): fork copies the entries
+	// of a private VMA only then.
+	anonVMA atomic.Bool
 }
+
+// PrepareAnon records that the VMA is about to hold an anonymous page
+// (anon_vma_prepare). Safe under the mmap read lock or the VMA's lock.
+func (v *VMA) PrepareAnon() {
+	if !v.anonVMA.Load() {
+		v.anonVMA.Store(true)
+	}
+}
+
+// HasAnonVMA reports whether anonymous pages may live in the VMA.
+func (v *VMA) HasAnonVMA() bool { return v.anonVMA.Load() }
 
 // MM returns the address space the VMA belongs to.
 func (v *VMA) MM() *MM { return v.mm }

@@ -29,12 +29,13 @@ type PageFlags uint32
 
 // Page flags.
 const (
-	FlagAnon     PageFlags = 1 << iota // anonymous memory (PageAnon)
-	FlagZero                           // the shared zero page; never freed, never written
-	FlagHWPoison                       // the frame is poisoned (PageHWPoison)
-	FlagDirty                          // the contents differ from the backing store
-	FlagShmem                          // in a shmem (shared anonymous) object's cache
-	FlagReserved                       // a kernel-image frame outside any allocator; never freed
+	FlagAnon          PageFlags = 1 << iota // anonymous memory (PageAnon)
+	FlagZero                                // the shared zero page; never freed, never written
+	FlagHWPoison                            // the frame is poisoned (PageHWPoison)
+	FlagDirty                               // the contents differ from the backing store
+	FlagShmem                               // in a shmem (shared anonymous) object's cache
+	FlagReserved                            // a kernel-image frame outside any allocator; never freed
+	FlagAnonExclusive                       // an anonymous page only one mapping may use (PageAnonExclusive)
 )
 
 // Page is one physical page frame.
