@@ -420,11 +420,10 @@ func vmaShmem(v *mm.VMA) (*Shmem, bool) {
 }
 
 // noneMostly reports whether a fill may install over pte
-// (pte_none_mostly): an empty entry, or a bare uffd-wp marker, which a
-// copy into a range registered for missing and write-protect faults
-// replaces.
+// (pte_none_mostly): an empty entry or any marker, uffd-wp, poison or
+// guard, which the new page replaces.
 func noneMostly(pte pgtable.PTE) bool {
-	return pte.None() || isUffdWPMarker(pte)
+	return pte.None() || pte.IsMarker()
 }
 
 // isUffdWPMarker reports whether pte is a uffd-wp marker and nothing else
@@ -435,9 +434,9 @@ func isUffdWPMarker(pte pgtable.PTE) bool {
 }
 
 // fillPage fills one page of v at addr (mfill_atomic_pte). Copies and
-// continues, and shmem's zero pages, go over an empty entry or a uffd-wp
-// marker (mfill_atomic_install_pte); an anonymous zero page and poison
-// need an empty entry.
+// continues, and shmem's zero pages, go over an empty entry or any marker
+// (mfill_atomic_install_pte); an anonymous zero page and poison need an
+// empty entry.
 func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
 	m := v.MM()
 	table, i := m.PT.Alloc(addr)

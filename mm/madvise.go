@@ -182,7 +182,9 @@ func (m *MM) guardInstall(v *VMA, s, e uint64) abi.Errno {
 		t, i := m.PT.Alloc(a)
 		t.Lock()
 		old := t.Load(i)
-		t.Store(i, pgtable.MkMarker(pgtable.MarkerGuard|old.Marker()&^pgtable.MarkerGuard))
+		// The range is zapped first, which drops poison markers
+		// (zap_nonpresent_ptes); a uffd-wp marker stays with the guard.
+		t.Store(i, pgtable.MkMarker(pgtable.MarkerGuard|old.Marker()&pgtable.MarkerUffdWP))
 		t.Unlock()
 		switch {
 		case old.Mapped():
