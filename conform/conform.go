@@ -16,10 +16,11 @@ type Class int
 const (
 	// Agree: the expectation, the host and the model agree on every statement.
 	Agree Class = iota
-	// ModelWrong: the host agrees with the expectation, the model does not.
+	// ModelWrong: the model and the real kernel differ on a statement,
+	// whatever the expectation says.
 	ModelWrong
-	// ExpectationWrong: the real kernel contradicts the expectation (a bug
-	// to fix in the scenario and, where it agrees, the model).
+	// ExpectationWrong: the model and the real kernel agree, and contradict
+	// the expectation (a bug to fix in the scenario).
 	ExpectationWrong
 	// Skipped: the scenario could not run on the host (or the model could
 	// not run it); Reason says why.
@@ -95,7 +96,9 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 		if !hs.OK {
 			hostWrong = true
 		}
-		if haveModel && !ms.OK {
+		// The kernel is the oracle: a model that differs from it is wrong,
+		// even where the expectation was written from the model.
+		if haveModel && (!ms.OK && hs.OK || ms.Observed != hs.Observed && (!ms.OK || !hs.OK)) {
 			modelWrong = true
 		}
 		if !hs.OK || haveModel && !ms.OK {
@@ -110,10 +113,10 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 		}
 	}
 	switch {
-	case hostWrong:
-		res.Class = ExpectationWrong
 	case modelWrong:
 		res.Class = ModelWrong
+	case hostWrong:
+		res.Class = ExpectationWrong
 	case modelUnsure != "":
 		res.Class, res.Reason = Skipped, modelUnsure+" (the host agrees with the expectation)"
 	default:
