@@ -686,7 +686,7 @@ static void cmd_mmap(struct args *a)
 	uint64_t len = arg_u64(a, 1);
 	int prot = arg_bits(a, 2), flags = arg_bits(a, 3);
 	uint64_t addr = arg_u64(a, 4);
-	uint64_t off = arg_max(a, 6, INT64_MAX);
+	uint64_t off = arg_u64(a, 6); /* passed on as the kernel's unsigned long */
 	const char *file = a->w[5];
 	if (a->bad)
 		return;

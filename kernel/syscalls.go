@@ -86,13 +86,17 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 func (t *Task) CreateFile(name string, size uint64, fill byte) Outcome {
 	return t.call(func() Outcome {
 		k := t.k
-		f := memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
 		k.mu.Lock()
-		old := k.files[name]
-		k.files[name] = f
+		f := k.files[name]
+		if f == nil {
+			k.files[name] = memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+		}
 		k.mu.Unlock()
-		if old != nil {
-			old.Truncate(t, 0) // the old inode is unlinked; mappings keep it
+		if f != nil {
+			// O_TRUNC keeps the inode: its mappings see it emptied, then
+			// written again.
+			f.Truncate(t, 0)
+			f.Rewrite(size, fill)
 		}
 		return OK()
 	})

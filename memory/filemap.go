@@ -499,6 +499,15 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 	}
 }
 
+// Rewrite fills an empty file with size bytes of fill, in the page cache
+// as write(2) leaves them (the file was just truncated to nothing).
+func (f *File) Rewrite(size uint64, fill byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.size, f.fill, f.fillEnd, f.hotEnd = size, fill, size, pagesOf(size)
+	clear(f.blocks)
+}
+
 // zeroTail zeroes the bytes from size to the end of its page, when size
 // is inside a page, in the cache and on the disk. Preconditions: f.mu.
 func (f *File) zeroTail(size uint64) {

@@ -110,6 +110,9 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if length < r.Length || length > m.arch.TaskSize() {
 		return 0, abi.ENOMEM
 	}
+	if r.PgOff+length>>pageShift < r.PgOff {
+		return 0, abi.EOVERFLOW // the offset wraps
+	}
 	if !m.MmapWriteLock(t, sched.Killable) {
 		return 0, abi.EINTR
 	}
@@ -142,6 +145,11 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		}
 	}
 
+	// A file's mapping must end inside the largest file there can be
+	// (file_mmap_ok: MAX_LFS_FILESIZE), checked after the address.
+	if r.Ops != nil && r.PgOff > (maxFileSize-length)>>pageShift {
+		return 0, abi.EOVERFLOW
+	}
 	// Only private anonymous memory may grow: a file, shared memory and
 	// hugetlb (a hugetlbfs file) may not, checked after the address as
 	// do_mmap does.
@@ -272,6 +280,9 @@ func thpCovers(off, length uint64) bool {
 	aligned := (off + HugePageSize - 1) &^ (HugePageSize - 1)
 	return end > aligned && end-aligned >= HugePageSize
 }
+
+// maxFileSize is MAX_LFS_FILESIZE on 64-bit kernels.
+const maxFileSize = 1<<63 - 1
 
 // HugePageSize is the size of a hugetlb page.
 const HugePageSize = 2 << 20
