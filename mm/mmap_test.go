@@ -32,6 +32,8 @@ func TestMmapErrors(t *testing.T) {
 		{"fixed range ending beyond the task size", mm.MapRequest{Addr: taskSize - pg, Length: 2 * pg, Prot: rw, Flags: mm.MapFixedNoReplace}, abi.ENOMEM},
 		{"fixed at the task size", mm.MapRequest{Addr: taskSize, Length: pg, Prot: rw, Flags: mm.MapFixedNoReplace}, abi.ENOMEM},
 		{"no room below mmap_base", mm.MapRequest{Length: mmapBase, Prot: rw}, abi.ENOMEM},
+		{"file offset wrapping", mm.MapRequest{Length: 2 * pg, Prot: rw, Ops: &countingOps{}, PgOff: ^uint64(0)}, abi.EOVERFLOW},
+		{"file mapping past MAX_LFS_FILESIZE", mm.MapRequest{Length: pg, Prot: rw, Ops: &countingOps{}, PgOff: 1<<51 - 1}, abi.EOVERFLOW},
 		{"growsdown shared", mm.MapRequest{Length: pg, Prot: rw, Flags: mm.MapGrowsDown | mm.MapShared}, abi.EINVAL},
 		{"growsdown hugetlb", mm.MapRequest{Length: mm.HugePageSize, Prot: rw, Flags: mm.MapGrowsDown | mm.MapHugetlb}, abi.EINVAL},
 		{"growsdown overlapping: EEXIST first", mm.MapRequest{Addr: low, Length: pg, Prot: rw, Flags: mm.MapFixedNoReplace | mm.MapGrowsDown | mm.MapShared}, abi.EEXIST},
