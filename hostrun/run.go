@@ -244,14 +244,15 @@ func threadState(pid, tid int) byte {
 }
 
 // mayWaitForever reports whether the thread sleeps where nothing but the
-// scenario can wake it: in a userfaultfd wait (handle_userfault). Other
-// sleeps, such as I/O or write-back under a memory limit, end by
-// themselves and are given the whole limit. When the kernel hides where
-// the thread sleeps, any sleep may be forever.
+// scenario can wake it: in a userfaultfd wait (handle_userfault), or in
+// the executor's poll for a userfaultfd event. Other sleeps, such as I/O
+// or write-back under a memory limit, end by themselves and are given the
+// whole limit. When the kernel hides where the thread sleeps, any sleep
+// may be forever.
 func mayWaitForever(pid, tid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", pid, tid))
 	w := strings.TrimSpace(string(b))
-	return err != nil || w == "" || w == "0" || strings.Contains(w, "userfault")
+	return err != nil || w == "" || w == "0" || strings.Contains(w, "userfault") || strings.Contains(w, "poll")
 }
 
 // await waits for the reply to act's command in flight: the reply, or

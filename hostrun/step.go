@@ -5,6 +5,7 @@ package hostrun
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,7 +34,7 @@ func (r *hrun) step(st *scenario.Stmt) error {
 	addr := func(a scenario.Addr) (uint64, bool) {
 		v, ok := r.regions.Resolve(a)
 		if !ok {
-			r.rep.Failures = append(r.rep.Failures, failureNotRun(st, fmt.Sprintf("%s: region %s is not bound: its mmap did not succeed", a.Pos, a.Name)))
+			r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, fmt.Sprintf("%s: region %s is not bound: its mmap did not succeed", a.Pos, a.Name)))
 		}
 		return v, ok
 	}
@@ -156,8 +157,9 @@ func (r *hrun) step(st *scenario.Stmt) error {
 	return nil
 }
 
-func failureNotRun(st *scenario.Stmt, note string) runner.Failure {
-	return runner.Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "), Expected: "-", Actual: "not run", Note: note}
+func (r *hrun) failureNotRun(st *scenario.Stmt, note string) runner.Failure {
+	return runner.Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
+		Expected: check.Expected(st.ExpectFor(r.h.Arch), r.regions), Actual: "not run", Note: note}
 }
 
 var advices = map[scenario.Advice]int{
@@ -325,7 +327,7 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 	if target.pending == nil {
 		// Its background statement was not run (a region it names was
 		// never bound): a failure of this scenario, not of the runner.
-		r.rep.Failures = append(r.rep.Failures, failureNotRun(st, "no background statement of "+op.Target+" is pending"))
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, "no background statement of "+op.Target+" is pending"))
 		return nil
 	}
 	p := target.pending
@@ -358,7 +360,7 @@ func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
 	key := strconv.Itoa(act.a.PID) + "/" + op.Name
 	a, ok := r.regions.Resolve(op.Addr)
 	if op.Cmd != scenario.UffdEvent && !ok {
-		r.rep.Failures = append(r.rep.Failures, failureNotRun(st, fmt.Sprintf("region %s is not bound", op.Addr.Name)))
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, fmt.Sprintf("region %s is not bound", op.Addr.Name)))
 		return nil
 	}
 	switch op.Cmd {
@@ -387,9 +389,11 @@ func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
 		}
 		return r.send(act, st, fmt.Sprintf("uffd_register %s 0x%x %d %d", op.Name, a, op.Size, mode), &hpending{})
 	case scenario.UffdEvent:
+		// The read waits for as long as the run lasts, as a blocking read
+		// does: the runner sees it sleep in poll and counts it blocked,
+		// and a fault raised later still reaches it.
 		p := &hpending{kind: kindEvent}
-		ms := r.opts.Limit.Milliseconds()
-		if err := r.send(act, st, fmt.Sprintf("uffd_event %s %d", op.Name, ms), p); err != nil {
+		if err := r.send(act, st, fmt.Sprintf("uffd_event %s %d", op.Name, math.MaxInt32), p); err != nil {
 			return err
 		}
 		return nil

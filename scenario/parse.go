@@ -304,8 +304,8 @@ func (p *parser) stmt(ln srcLine) *Error {
 	}
 	if line, busy := p.pending[st.Actor]; busy {
 		return p.errf(ln.num, st.Pos.Col,
-			"actor %s still has a background statement pending (line %d): it can run nothing else until \"wait %s\"",
-			st.Actor, line, st.Actor)
+			"actor %s still has a background statement pending (line %d): it can run nothing else until another actor runs \"wait %s\" (as in \"T: wait %s\")",
+			st.Actor, line, st.Actor, st.Actor)
 	}
 	if amp != nil {
 		if kw.text == "wait" {

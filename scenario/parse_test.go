@@ -407,7 +407,7 @@ func TestErrors(t *testing.T) {
 		{"wait with nothing pending", p + "wait t", "6:6", `actor t has no pending background statement to wait for`},
 		{"wait twice", p + "t: read X &\nwait t\nwait t", "8:6", `actor t has no pending background statement`},
 		{"statement while background pending", p + "t: read X &\nt: read X", "7:1",
-			`actor t still has a background statement pending (line 6): it can run nothing else until "wait t"`},
+			`actor t still has a background statement pending (line 6): it can run nothing else until another actor runs "wait t"`},
 		{"main while background pending", p + "write X &\nread X", "7:1", `actor main still has a background statement pending (line 6)`},
 		{"actor waits for itself", p + "t: read X &\nt: wait t", "7:1", `actor t still has a background statement pending (line 6)`},
 		{"background with expectation", p + "t: read X => ok &", "6:11", `a background statement cannot carry an expectation: check its outcome with "wait t => OUTCOME"`},
