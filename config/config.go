@@ -5,6 +5,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -285,6 +286,16 @@ func (k Kernel) Get(name string) (string, bool) {
 }
 
 // String shows every key=value, sorted by key.
+// MarshalJSON writes the configuration as the keys of the language and
+// their values, as a `config` line would give them.
+func (k Kernel) MarshalJSON() ([]byte, error) {
+	m := make(map[string]string, len(keys))
+	for _, name := range Keys() {
+		m[name], _ = k.Get(name)
+	}
+	return json.Marshal(m)
+}
+
 func (k Kernel) String() string {
 	var b strings.Builder
 	for i, name := range Keys() {

@@ -178,13 +178,16 @@ const (
 
 func TestBuildReusesAndCompilesCleanly(t *testing.T) {
 	bin := executorBin(t)
-	t0 := time.Now()
+	before, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	again, err := Build(context.Background())
 	if err != nil || again != bin {
 		t.Fatalf("second Build = %q, %v; want %q", again, err, bin)
 	}
-	if d := time.Since(t0); d > time.Second {
-		t.Errorf("second Build took %v: not reused", d)
+	if after, err := os.Stat(bin); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("second Build rewrote the executor (%v): not reused", err)
 	}
 	// The exact build line of the brief, -Werror included.
 	cc, err := compiler()
@@ -459,12 +462,8 @@ func TestUserfaultfd(t *testing.T) {
 	s.want(m, "err 110", "uffd_event u 0") // nothing yet: ETIMEDOUT
 	s.want(m, "ok", "thread r 1")
 	rd := s.actor("r")
-	t0 := time.Now()
 	if _, err := rd.Do(fmt.Sprintf("read %#x", a+page+0x40), 200*time.Millisecond); !errors.Is(err, ErrPending) {
 		t.Fatalf("read of a missing page: %v, want ErrPending", err)
-	}
-	if d := time.Since(t0); d > time.Second {
-		t.Errorf("ErrPending took %v", d)
 	}
 	if _, err := rd.Do("faults", time.Millisecond); err == nil {
 		t.Fatal("Do while a command is pending did not fail")
@@ -524,12 +523,8 @@ func TestBlockedCommandAndClose(t *testing.T) {
 	}
 	pid := s.e.PID()
 	root := s.e.root
-	t0 := time.Now()
-	if err := s.e.Close(); err != nil {
+	if err := s.e.Close(); err != nil { // bounded: it reports a process that would not die
 		t.Fatalf("Close: %v", err)
-	}
-	if d := time.Since(t0); d > 3*time.Second {
-		t.Errorf("Close took %v", d)
 	}
 	if err := s.e.Close(); err != nil {
 		t.Errorf("second Close: %v", err)

@@ -23,25 +23,25 @@ import (
 // Host is what this machine is and can do, detected once per run.
 type Host struct {
 	// Arch is the Linux name of the machine's architecture.
-	Arch string
+	Arch string `json:"arch"`
 	// Kernel is the running kernel's release.
-	Kernel string
+	Kernel string `json:"kernel"`
 	// Root: the runner has the privileges memory cgroups, hugetlb pools
 	// and root-only madvise need.
-	Root bool
+	Root bool `json:"root"`
 	// Config is the kernel configuration, as far as it can be detected;
 	// Detected lists the keys read off the machine (the others keep the
 	// defaults and Notes say so).
-	Config   config.Kernel
-	Detected map[string]bool
+	Config   config.Kernel   `json:"config"`
+	Detected map[string]bool `json:"detected"`
 	// Missing maps each `needs` feature the host lacks to the reason.
-	Missing map[string]string
+	Missing map[string]string `json:"missing"`
 	// UffdFeatures is the kernel's userfaultfd feature mask.
-	UffdFeatures uint64
+	UffdFeatures uint64 `json:"uffd_features"`
 	// Memcg is where memory cgroups are made, and its version (1 or 2).
-	Memcg        string
-	MemcgVersion int
-	Notes        []string
+	Memcg        string   `json:"memcg"`
+	MemcgVersion int      `json:"memcg_version"`
+	Notes        []string `json:"notes,omitempty"`
 
 	bin string // the built executor
 }
@@ -189,7 +189,11 @@ func (h *Host) probe(ctx context.Context) error {
 	if r, err := do("probe_zero_page"); err == nil && r.Kind == "ok" && len(r.Vals) == 1 {
 		h.set("zero_page", map[bool]string{true: "on", false: "off"}[r.Vals[0] == 1], "probe: two fresh read-faulted pages share a PFN")
 	} else {
-		h.Notes = append(h.Notes, fmt.Sprintf("zero_page not detected (%v %v): default kept", r.Kind, err))
+		why := fmt.Sprintf("the executor answered %q", r.Kind+" "+r.Text)
+		if err != nil {
+			why = err.Error()
+		}
+		h.Notes = append(h.Notes, "zero_page not detected ("+why+"): default kept")
 	}
 	// 5-level paging: a hint above 47 bits is honoured only with 57-bit user addresses.
 	if h.Arch == "x86_64" || h.Arch == "riscv64" {

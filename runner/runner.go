@@ -127,7 +127,10 @@ func (u Unsupported) Error() string {
 // names it lists that are not modeled.
 func Arches(s *scenario.Scenario, only string) (run, notModeled []string) {
 	want := s.Arches
-	if len(want) == 0 {
+	switch {
+	case len(want) == 0 && only != "":
+		want = []string{only} // a scenario for every arch is for this one
+	case len(want) == 0:
 		want = machine.Arches()
 	}
 	for _, a := range want {
@@ -310,7 +313,12 @@ func (r *run) execute() {
 			continue
 		}
 		if u, ok := err.(Unsupported); ok {
+			// What was checked before stands: a failure there fails the
+			// scenario; the rest is skipped.
 			r.rep.Status = Skip
+			if len(r.rep.Failures) > 0 {
+				r.rep.Status = Fail
+			}
 			r.rep.Reason = fmt.Sprintf("%s: %v", st.Pos, u)
 		} else {
 			r.rep.Status = Error
@@ -468,6 +476,7 @@ func (r *run) step(st *scenario.Stmt) error {
 			return u
 		}
 		// An unresolvable operand is this statement's failure, not the file's.
+		r.rep.Checked++
 		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
 			Expected: check.Expected(st.ExpectFor(r.arch), r.regions), Actual: "not run", Note: err.Error()})
 		return nil

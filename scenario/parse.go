@@ -97,7 +97,7 @@ func Parse(file string, src []byte) (*Scenario, error) {
 		actors:     map[string]bool{"main": true},
 		pending:    map[string]int{},
 	}
-	text := string(src)
+	text := strings.TrimPrefix(string(src), "\ufeff") // a byte order mark is no statement
 	num := 0
 	for start := 0; start < len(text) && len(p.errs) < maxErrors; {
 		num++
@@ -794,7 +794,11 @@ func (p *parser) configPins(line int, c *cursor) *Error {
 		}
 		scratch := config.Default()
 		if err := scratch.Set(key, val); err != nil {
-			return c.errf(t.col+len(key)+1, "%v", err)
+			vals := config.Values(key)
+			if !strings.Contains(vals, "|") {
+				vals = "a number of " + vals
+			}
+			return c.errf(t.col+len(key)+1, "expected %s for %s, found %s", vals, key, quote(val))
 		}
 		p.sc.Config = append(p.sc.Config, ConfigPin{Pos: p.pos(line, t.col), Key: key, Value: val})
 		if !c.more() {

@@ -25,8 +25,10 @@ calls, and on the model of the host's architecture configured as the host
 is (default: the corpus built into the binary). Each scenario is classified:
 
   agree              the expectation, the host and the model agree
-  model wrong        the host agrees with the expectation, the model does not
-  expectation wrong  the real kernel contradicts the expectation
+  model wrong        the model and the real kernel differ, whatever the
+                     expectation says
+  expectation wrong  the model and the real kernel agree, against the
+                     expectation
   skipped            the host cannot run it (a missing feature, a pinned
                      config value the host does not have, a model-only
                      statement or outcome); the reason is printed
@@ -40,9 +42,9 @@ reported as blocked. Memory cgroups and the hugetlb pool need root.
 Exit status: 0 when every scenario that ran agrees three ways, 1 when one
 does not, 2 on errors in the files or when the host cannot run scenarios.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := loadFiles(args)
-			if err != nil {
-				return &exitError{2, err.Error()}
+			files, loadErrs := loadFiles(args)
+			if len(loadErrs) > 0 {
+				return &exitError{2, strings.Join(loadErrs, "\n")}
 			}
 			return runConform(cmd.Context(), files, asJSON, stdout, stderr)
 		},
@@ -82,8 +84,8 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 		printHost(stdout, h)
 	}
 	sum := conformSummary{SkipReasons: map[string]int{}}
-	var results []conform.Result
-	var fileErrs []string
+	results := []conform.Result{}
+	fileErrs := []string{}
 	for _, f := range files {
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
@@ -113,6 +115,7 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "=>" stays as written
 		if err := enc.Encode(jsonConform{Host: h, Results: results, FileErrors: fileErrs, Summary: sum}); err != nil {
 			return err
 		}

@@ -51,6 +51,8 @@ func TestRunGolden(t *testing.T) {
 		{"fail", []string{"run", "testdata/fail.fault"}, 1},
 		{"skip", []string{"run", "testdata/skip.fault"}, 0},
 		{"arch", []string{"run", "--arch", "riscv64", "testdata/pass.fault", "testdata/fail.fault"}, 0},
+		{"arm64", []string{"run", "--arch", "arm64", "testdata/pass.fault"}, 0},
+		{"failskip", []string{"run", "--arch", "x86_64", "testdata/failskip.fault"}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +77,18 @@ func TestRunFileErrors(t *testing.T) {
 	}
 	if !strings.Contains(out, "PASS  x86_64   cli-pass") {
 		t.Errorf("the good file did not run:\n%s", out)
+	}
+}
+
+// TestRunMissingFile: a path that cannot be read is a file error, and
+// the other files still run.
+func TestRunMissingFile(t *testing.T) {
+	out, errOut, code := runCLI("run", "testdata/pass.fault", "testdata/no-such-file.fault")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errOut, "no-such-file.fault") || !strings.Contains(out, "PASS  x86_64   cli-pass") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
 	}
 }
 

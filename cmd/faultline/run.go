@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,14 +44,11 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
   faultline run --arch x86_64 scenarios/
   faultline run --json my.fault`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if arch != "" && !machine.Modeled(arch) {
-				return &exitError{2, fmt.Sprintf("--arch %s: not a modeled architecture (modeled: %s)", arch, strings.Join(machine.Arches(), ", "))}
+			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
+				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
 			}
-			files, err := loadFiles(args)
-			if err != nil {
-				return &exitError{2, err.Error()}
-			}
-			return runScenarios(files, arch, asJSON, stdout, stderr)
+			files, loadErrs := loadFiles(args)
+			return runScenarios(files, loadErrs, arch, asJSON, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
@@ -65,7 +63,9 @@ type source struct {
 }
 
 // loadFiles reads the files and directories named, or the built-in corpus.
-func loadFiles(paths []string) ([]source, error) {
+// A path that cannot be read is an error of its own, reported with the
+// others; the rest still run.
+func loadFiles(paths []string) ([]source, []string) {
 	if len(paths) == 0 {
 		var out []source
 		for _, f := range scenarios.All() {
@@ -74,15 +74,18 @@ func loadFiles(paths []string) ([]source, error) {
 		return out, nil
 	}
 	var out []source
+	var errs []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err.Error())
+			continue
 		}
 		if !st.IsDir() {
 			src, err := os.ReadFile(p)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err.Error())
+				continue
 			}
 			out = append(out, source{p, src})
 			continue
@@ -98,21 +101,23 @@ func loadFiles(paths []string) ([]source, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			errs = append(errs, err.Error())
+			continue
 		}
 		sort.Strings(names)
 		if len(names) == 0 {
-			return nil, fmt.Errorf("%s: no .fault files", p)
+			errs = append(errs, p+": no .fault files")
 		}
 		for _, n := range names {
 			src, err := os.ReadFile(n)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err.Error())
+				continue
 			}
 			out = append(out, source{n, src})
 		}
 	}
-	return out, nil
+	return out, errs
 }
 
 // summary counts the reports of a run.
@@ -149,11 +154,18 @@ func parseOrReport(f source, asJSON bool, stderr io.Writer, errs *[]string) *sce
 	return nil
 }
 
-func runScenarios(files []source, only string, asJSON bool, stdout, stderr io.Writer) error {
+func runScenarios(files []source, loadErrs []string, only string, asJSON bool, stdout, stderr io.Writer) error {
 	start := time.Now()
 	var sum summary
-	var fileErrs []string
-	var reports []runner.Report
+	fileErrs := []string{}
+	reports := []runner.Report{}
+	for _, e := range loadErrs {
+		sum.FileErrors++
+		fileErrs = append(fileErrs, e)
+		if !asJSON {
+			fmt.Fprintln(stderr, e)
+		}
+	}
 	for _, f := range files {
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
@@ -171,6 +183,14 @@ func runScenarios(files []source, only string, asJSON bool, stdout, stderr io.Wr
 		}
 		for _, a := range notModeled {
 			rep := runner.Report{Scenario: s.Name, File: f.name, Arch: a, Status: runner.Skip, Reason: "architecture not modeled yet"}
+			reports = append(reports, rep)
+			if !asJSON {
+				printReport(stdout, rep)
+			}
+		}
+		if len(run)+len(notModeled) == 0 {
+			rep := runner.Report{Scenario: s.Name, File: f.name, Arch: only, Status: runner.Skip,
+				Reason: fmt.Sprintf("the scenario does not run on %s (arch %s)", only, strings.Join(s.Arches, " "))}
 			reports = append(reports, rep)
 			if !asJSON {
 				printReport(stdout, rep)
@@ -194,6 +214,7 @@ func runScenarios(files []source, only string, asJSON bool, stdout, stderr io.Wr
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "=>" stays as written
 		if err := enc.Encode(jsonRun{Reports: reports, FileErrors: fileErrs, Summary: sum}); err != nil {
 			return err
 		}
@@ -201,7 +222,7 @@ func runScenarios(files []source, only string, asJSON bool, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped, %d errors: %d runs of %d scenarios in %.2fs",
 			sum.Passed, sum.Failed, sum.Skipped, sum.Errors, sum.Runs, sum.Scenarios, sum.Seconds)
 		if sum.FileErrors > 0 {
-			fmt.Fprintf(stdout, "; %d files with errors", sum.FileErrors)
+			fmt.Fprintf(stdout, "; %s with errors", plural(sum.FileErrors, "file"))
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -218,9 +239,13 @@ func printReport(w io.Writer, r runner.Report) {
 	fmt.Fprintf(w, "%-5s %-8s %s", r.Status, r.Arch, r.Scenario)
 	switch r.Status {
 	case runner.Pass:
-		fmt.Fprintf(w, " (%d checks)\n", r.Checked)
+		fmt.Fprintf(w, " (%s)\n", plural(r.Checked, "check"))
 	case runner.Fail:
-		fmt.Fprintf(w, " (%d of %d checks failed)\n", len(r.Failures), r.Checked)
+		fmt.Fprintf(w, " (%d of %s failed)", len(r.Failures), plural(r.Checked, "check"))
+		if r.Reason != "" {
+			fmt.Fprintf(w, "; then stopped: %s", r.Reason)
+		}
+		fmt.Fprintln(w)
 	default:
 		fmt.Fprintf(w, ": %s\n", r.Reason)
 	}
@@ -232,4 +257,12 @@ func printReport(w io.Writer, r runner.Report) {
 			fmt.Fprintf(w, "        note:     %s\n", f.Note)
 		}
 	}
+}
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
