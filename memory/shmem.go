@@ -71,15 +71,25 @@ func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 		s.mu.Unlock()
 		return handleUserfault(f, mm.VMUffdMinor)
 	}
-	defer s.mu.Unlock()
-	if p != nil && p.Has(phys.FlagHWPoison) {
-		return vmfault.HWPoison
-	}
 	if p == nil {
-		if p = allocPage(f.Task, s.alloc, phys.FlagShmem); p == nil {
+		// Allocate without s.mu: charging may OOM-kill a process whose
+		// exit closes this very object.
+		s.mu.Unlock()
+		fresh := allocPage(f.Task, s.alloc, phys.FlagShmem)
+		if fresh == nil {
 			return vmfault.OOM
 		}
-		s.cache[f.PgOff] = p
+		s.mu.Lock()
+		if p = s.cache[f.PgOff]; p == nil {
+			p = fresh
+			s.cache[f.PgOff] = p
+		} else {
+			defer fresh.Put() // a racing fault got there first
+		}
+	}
+	defer s.mu.Unlock()
+	if p.Has(phys.FlagHWPoison) {
+		return vmfault.HWPoison
 	}
 	p.Get()
 	f.Page = p
@@ -91,17 +101,21 @@ func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 // already holds the page.
 func (s *Shmem) insert(pgoff uint64, fill byte, t Faulter) (*phys.Page, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cache[pgoff] != nil || pgoff >= s.pages {
+	busy := s.cache[pgoff] != nil || pgoff >= s.pages
+	s.mu.Unlock()
+	if busy {
 		return nil, errExists
 	}
-	p := allocPage(t, s.alloc, phys.FlagShmem)
+	p := allocPage(t, s.alloc, phys.FlagShmem) // without s.mu, as in Fault
 	if p == nil {
 		return nil, errNoMemory
 	}
-	data := p.Data()
-	for i := range data {
-		data[i] = fill
+	fillBytes(p.Data()[:], fill)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache[pgoff] != nil {
+		p.Put()
+		return nil, errExists
 	}
 	s.cache[pgoff] = p
 	p.Get()

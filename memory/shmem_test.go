@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -197,5 +198,32 @@ func TestShmemOOM(t *testing.T) {
 	hog.Put()
 	if ret := e.fault(low, read); ret != 0 {
 		t.Errorf("after memory was freed: %v", ret)
+	}
+}
+
+// TestShmemChargeWithoutLock: a shmem fault charges its page without the
+// object's lock, since the OOM killer the charge may run can end a
+// process whose exit closes this very object (it deadlocked).
+func TestShmemChargeWithoutLock(t *testing.T) {
+	e := newEnv(t, true)
+	shm := memory.NewShmem(e.alloc, pg)
+	e.mapAt(low, 1, rw, mm.MapShared, shm)
+	cg := &phys.MemCG{}
+	cg.SetLimit(0)
+	cg.Reclaim = func(int64) int64 { return 0 }
+	cg.OOM = func() bool {
+		shm.Open(nil) // the victim's mapping goes: its exit takes the lock
+		shm.Close(nil)
+		return false
+	}
+	done := make(chan vmfault.Reason, 1)
+	go func() { done <- e.faultAs(&cgFaulter{cg: cg}, low, read) }()
+	select {
+	case ret := <-done:
+		if ret != vmfault.OOM {
+			t.Errorf("HandleMMFault = %v, want OOM", ret)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fault deadlocked on the object's lock")
 	}
 }
