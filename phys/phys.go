@@ -42,7 +42,9 @@ const (
 type Page struct {
 	pfn   PFN
 	alloc *Allocator
-	data  *[PageSize]byte
+	// data is the frame's contents, made on first use: a frame nobody
+	// looked at (a free huge page in the pool) costs no memory.
+	data atomic.Pointer[[PageSize]byte]
 
 	refs     atomic.Int32 // references (page_ref_count)
 	mapcount atomic.Int32 // page-table entries mapping the frame (page_mapcount)
@@ -80,7 +82,20 @@ func (p *Page) SetRelease(fn func(*Page)) { p.release = fn }
 func (p *Page) PFN() PFN { return p.pfn }
 
 // Data returns the frame's contents. Writing the zero page is a bug.
-func (p *Page) Data() *[PageSize]byte { return p.data }
+func (p *Page) Data() *[PageSize]byte {
+	if d := p.data.Load(); d != nil {
+		return d
+	}
+	p.data.CompareAndSwap(nil, new([PageSize]byte))
+	return p.data.Load()
+}
+
+// clearData zeroes the frame's contents, if it has any yet.
+func (p *Page) clearData() {
+	if d := p.data.Load(); d != nil {
+		clear(d[:])
+	}
+}
 
 // Refs returns the reference count.
 func (p *Page) Refs() int32 { return p.refs.Load() }
@@ -110,7 +125,7 @@ func (p *Page) pinned() bool { return p.Flags()&(FlagZero|FlagReserved) != 0 }
 // NewReserved returns a zeroed frame that belongs to no allocator, as a
 // page of the kernel image does (the vsyscall page). It is never freed.
 func NewReserved() *Page {
-	p := &Page{data: new([PageSize]byte)}
+	p := &Page{}
 	p.flags.Store(uint32(FlagReserved))
 	p.refs.Store(1)
 	return p
@@ -231,7 +246,7 @@ func (a *Allocator) newFrame() *Page {
 		chunk = new([chunkSize]atomic.Pointer[Page])
 		a.dir[d].Store(chunk)
 	}
-	p := &Page{pfn: pfn, alloc: a, data: new([PageSize]byte)}
+	p := &Page{pfn: pfn, alloc: a}
 	chunk[pfn&(chunkSize-1)].Store(p)
 	a.nframes++
 	return p
@@ -261,7 +276,7 @@ func (a *Allocator) Alloc(f PageFlags) (*Page, error) {
 	a.mu.Unlock()
 
 	// Frames come back dirty from the free list: clear them outside the lock.
-	clear(p.data[:])
+	p.clearData()
 	p.flags.Store(uint32(f))
 	p.mapcount.Store(0)
 	p.refs.Store(1)
@@ -340,7 +355,7 @@ func (a *Allocator) AllocCompound(order int, f PageFlags) (*Page, error) {
 	}
 	a.mu.Unlock()
 	for i := int64(0); i < n; i++ {
-		clear(head.Sub(int(i)).data[:])
+		head.Sub(int(i)).clearData()
 	}
 	head.flags.Store(uint32(f))
 	head.mapcount.Store(0)
