@@ -1296,6 +1296,10 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		if err != nil {
 			return err
 		}
+		// What a read gives is a byte (0 to 255, or ret).
+		if _, read := op.(*Read); read && o.Kind == OutOK && o.HasValue && !o.ValueRet && o.Value > 255 {
+			return p.errf(line, o.Pos.Col+3, "expected a byte value after ok (0 to 255, or ret), found %d", o.Value)
+		}
 		if arch == "" {
 			st.Expect = o
 		} else {

@@ -329,6 +329,7 @@ func TestErrors(t *testing.T) {
 		{"arch empty", p + "arch", "6:5", `expected an architecture (x86_64, arm64, riscv64, ppc64le, s390x, loongarch64), found end of line`},
 		{"duplicate arch statement", p + "arch arm64\narch x86_64", "7:1", `duplicate arch statement (the first is on line 6)`},
 		{"unknown need", p + "needs uffd telepathy", "6:12", `unknown host feature "telepathy" (expected one of: uffd, uffd-poison`},
+		{"read value above a byte", p + "read X => ok 256", "6:14", `expected a byte value after ok (0 to 255, or ret), found 256`},
 		{"bad config value", p + "config thp=sometimes", "6:12", `expected always|madvise|never for thp, found "sometimes"`},
 		{"bad config number", p + "config stack_guard_gap=lots", "6:24", `expected a number of pages for stack_guard_gap, found "lots"`},
 		{"unknown config key", p + "config colour=blue", "6:8", `unknown config key "colour" (known: `},
