@@ -24,7 +24,9 @@ import (
 func (r *hrun) step(st *scenario.Stmt) error {
 	act := r.actors[st.Actor]
 	if act == nil {
-		return fmt.Errorf("%s: unknown actor %s", st.Pos, st.Actor)
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st,
+			fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", st.Actor)))
+		return nil
 	}
 	if act.pending != nil {
 		if _, isWait := st.Op.(*scenario.Wait); !isWait {
@@ -227,7 +229,9 @@ func (r *hrun) spawn(act *hactor, st *scenario.Stmt, verb, name string) error {
 func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
 	target := r.actors[op.Target]
 	if target == nil {
-		return fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st,
+			fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", op.Target)))
+		return nil
 	}
 	if target.gone {
 		// tgkill of a dead thread: ESRCH on the host; the model drops it.
@@ -266,7 +270,9 @@ func signalPending(pid, tid, sig int) bool {
 func (r *hrun) caught(act *hactor, st *scenario.Stmt, op *scenario.Caught) error {
 	target := r.actors[op.Target]
 	if target == nil {
-		return fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st,
+			fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", op.Target)))
+		return nil
 	}
 	asker := act
 	if asker.gone || asker.pending != nil {
@@ -297,7 +303,9 @@ func (r *hrun) caught(act *hactor, st *scenario.Stmt, op *scenario.Caught) error
 func (r *hrun) faults(st *scenario.Stmt, op *scenario.Faults) error {
 	target := r.actors[op.Target]
 	if target == nil {
-		return fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st,
+			fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", op.Target)))
+		return nil
 	}
 	if target.gone {
 		sig, err := r.killedBy(target)

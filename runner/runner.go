@@ -464,7 +464,12 @@ func (r *run) step(st *scenario.Stmt) error {
 	r.rep.Statements++
 	a := r.actors[st.Actor]
 	if a == nil {
-		return fmt.Errorf("%s: unknown actor %s", st.Pos, st.Actor)
+		// The statement that makes the actor did not succeed.
+		r.rep.Checked++
+		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
+			Expected: check.Expected(st.ExpectFor(r.arch), r.regions), Actual: "not run",
+			Note: fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", st.Actor)})
+		return nil
 	}
 	if a.pending != nil {
 		return fmt.Errorf("%s: actor %s is blocked in the statement at %s", st.Pos, st.Actor, a.pending.stmt.Pos)
@@ -638,20 +643,20 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 	case *scenario.Kill:
 		target := r.actors[op.Target]
 		if target == nil {
-			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+			return nil, fmt.Errorf("%s: actor %s does not exist: the statement making it did not succeed", st.Pos, op.Target)
 		}
 		return func() kernel.Outcome { return t.Kill(target.task, abi.Signal(op.Signal)) }, nil
 	case *scenario.Caught:
 		target := r.actors[op.Target]
 		if target == nil {
-			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+			return nil, fmt.Errorf("%s: actor %s does not exist: the statement making it did not succeed", st.Pos, op.Target)
 		}
 		r.check(st, check.Observation{Kind: scenario.OutCount, Value: uint64(target.task.Caught(abi.Signal(op.Signal)))})
 		return nil, nil
 	case *scenario.Faults:
 		target := r.actors[op.Target]
 		if target == nil {
-			return nil, fmt.Errorf("%s: unknown actor %s", st.Pos, op.Target)
+			return nil, fmt.Errorf("%s: actor %s does not exist: the statement making it did not succeed", st.Pos, op.Target)
 		}
 		min, maj := target.task.Faults()
 		obs := check.Observation{Kind: scenario.OutFaults, Minflt: uint64(min - target.minflt), Majflt: uint64(maj - target.majflt)}
