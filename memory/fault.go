@@ -271,10 +271,10 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 		return vmfault.SigBus // shared memory without a backing
 	}
 	m := vma.MM()
-	if vma.Flags&mm.VMUffdMiss != 0 {
-		return handleUserfault(f, mm.VMUffdMiss) // deliver the fault to user space
-	}
 	if !f.write() && m.Config().ZeroPage {
+		if vma.Flags&mm.VMUffdMiss != 0 {
+			return handleUserfault(f, mm.VMUffdMiss) // deliver the fault to user space
+		}
 		zero := m.Phys().ZeroPage()
 		pte := pgtable.MkPTE(zero.PFN(), vma.PageProt&^pgtable.Write) | pgtable.Special
 		f.table.Lock()
@@ -282,10 +282,16 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 		f.table.Unlock()
 		return 0
 	}
+	// A page of its own: the anon_vma and the charged page come before
+	// userfaultfd hears of the fault (do_anonymous_page).
 	vma.PrepareAnon()
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM
+	}
+	if vma.Flags&mm.VMUffdMiss != 0 {
+		page.Put()
+		return handleUserfault(f, mm.VMUffdMiss)
 	}
 	pte := pgtable.MkPTE(page.PFN(), vma.PageProt) | pgtable.Accessed
 	if vma.Flags&mm.VMWrite != 0 {

@@ -323,6 +323,9 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 			if v.Flags&mm.VMUffdMiss != 0 { // userfaultfd_missing
 				wake = append(wake, span{v.Start, v.End})
 			}
+			if v.Flags&mm.VMUffdWP != 0 { // userfaultfd_clear_vma: the protection goes
+				uffdWPRange(v, v.Start, v.End, false)
+			}
 			v.Flags &^= uffdAll
 			v.Uffd = nil
 		})
@@ -572,7 +575,15 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 		case pte.Mapped() && on:
 			table.Store(i, (pte|pgtable.UffdWP)&^pgtable.Write)
 		case pte.Mapped():
-			table.Store(i, pte&^pgtable.UffdWP)
+			// MM_CP_TRY_CHANGE_WRITABLE: an exclusive anonymous page of a
+			// writable private VMA is writable again at once.
+			pte &^= pgtable.UffdWP
+			if !huge && v.Flags&mm.VMWrite != 0 && !v.Shared() && !pte.Has(pgtable.Special) {
+				if p := v.MM().Phys().Lookup(pte.PFN()); p != nil && p.Has(phys.FlagAnon|phys.FlagAnonExclusive) {
+					pte |= pgtable.Write
+				}
+			}
+			table.Store(i, pte)
 		case pte.None() && on && markers:
 			mk := pgtable.MkMarker(pgtable.MarkerUffdWP)
 			if huge {

@@ -46,26 +46,22 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 }
 
 // copyPageRange copies v's entries into child (copy_page_range). A VMA
-// without an anon_vma, shared memory or private memory that only ever
-// mapped the zero page or file pages, is not copied at all
-// (vma_needs_copy), so the child refaults its pages and loses its poison
-// markers, unless guard regions were installed in it (VM_MAYBE_GUARD),
-// whose markers must survive fork.
+// without an anon_vma, one that never held an anonymous page nor a guard
+// marker (whose install prepares one), is not copied at all
+// (vma_needs_copy): the child refaults its pages and loses its poison
+// markers. One with an anon_vma has every entry copied, shared memory's
+// pages too (clean in the child).
 func (m *MM) copyPageRange(child *MM, v *VMA) {
 	cow := v.IsCOW()
 	if !v.HasAnonVMA() && !m.hasGuardMarker(v) {
 		return
 	}
-	markers := !v.Shared() || m.hasGuardMarker(v)
 	m.PT.Range(v.Start, v.End, func(addr uint64, t *pgtable.Table, i int) bool {
 		pte := t.Load(i)
 		switch {
 		case pte.None():
 			return true
 		case pte.IsMarker():
-			if !markers {
-				return true
-			}
 			if mk := pte.Marker() &^ pgtable.MarkerUffdWP; mk != 0 {
 				ct, ci := child.PT.Alloc(addr)
 				if t.Level() == 2 {
@@ -77,9 +73,6 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 			}
 			return true
 		case pte.IsSwap():
-			if v.Shared() {
-				return true
-			}
 			if dev := m.phys.Swap(); dev != nil {
 				dev.Dup(pte.SwapOffset())
 			}
@@ -88,8 +81,8 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 			ct.Store(ci, pte&^pgtable.UffdWP) // the child is not registered
 			ct.Unlock()
 			return true
-		case !pte.Mapped() || v.Shared():
-			return true // shared memory refaults from its backing
+		case !pte.Mapped():
+			return true
 		}
 		if cow && pte.Has(pgtable.Write) {
 			t.Lock()
@@ -109,8 +102,13 @@ func (m *MM) copyPageRange(child *MM, v *VMA) {
 			ct, ci = child.PT.AllocHuge(addr)
 		}
 		ct.Lock()
-		// The child is not registered with userfaultfd: no uffd-wp bits.
-		ct.Store(ci, pte&^(pgtable.Accessed|pgtable.UffdWP))
+		// The child is not registered with userfaultfd: no uffd-wp bits;
+		// a shared page is clean in the child (copy_present_pte).
+		cpte := pte &^ (pgtable.Accessed | pgtable.UffdWP)
+		if v.Shared() {
+			cpte &^= pgtable.Dirty
+		}
+		ct.Store(ci, cpte)
 		ct.Unlock()
 		return true
 	})

@@ -146,6 +146,12 @@ func TestDupEntries(t *testing.T) {
 		}, false, func(p, c pgtable.PTE) bool { return p.IsSwap() && c == p }},
 		{"shared page is not copied", func(f *fixture) { f.populate(low, 1) }, true,
 			func(p, c pgtable.PTE) bool { return p.Present() && p.Has(pgtable.Write) && c.None() }},
+		{"shared page of a VMA with an anon_vma: copied, clean", func(f *fixture) {
+			f.populate(low, 1)
+			f.vma(low).PrepareAnon()
+		}, true, func(p, c pgtable.PTE) bool {
+			return p.Present() && c.Present() && p.PFN() == c.PFN() && c.Has(pgtable.Write) && !c.Has(pgtable.Dirty)
+		}},
 		{"guard marker in a shared mapping", func(f *fixture) { f.setPTE(low, pgtable.MkMarker(pgtable.MarkerGuard)) }, true,
 			func(p, c pgtable.PTE) bool { return c.Marker() == pgtable.MarkerGuard }},
 	}

@@ -178,6 +178,9 @@ func (m *MM) guardInstall(v *VMA, s, e uint64) abi.Errno {
 	if v.Flags&(VMLocked|VMHugetlb) != 0 {
 		return abi.EINVAL
 	}
+	// anon_vma_prepare: fork must copy the markers, so the VMA's entries
+	// are copied from now on, whatever happens to the guards.
+	v.PrepareAnon()
 	for a := s; a < e; a += pageSize {
 		t, i := m.PT.Alloc(a)
 		t.Lock()
