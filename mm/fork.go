@@ -27,7 +27,7 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 		nv := &VMA{
 			mm: c, Start: v.Start, End: v.End,
 			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
-			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey, // Uffd: not inherited
+			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey, file: v.file, // Uffd: not inherited
 		}
 		nv.anonVMA.Store(v.anonVMA.Load()) // anon_vma_fork
 		if fo, ok := nv.Ops.(Forker); ok {

@@ -5,6 +5,7 @@ import (
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"sync/atomic"
 )
 
 // Prot is an mmap/mprotect protection (PROT_*).
@@ -179,6 +180,9 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		pgoff = addr >> pageShift
 	}
 	v := &VMA{mm: m, Start: addr, End: addr + length, Flags: flags, PgOff: pgoff, Ops: r.Ops}
+	if r.Ops != nil {
+		v.file = openFiles.Add(1)
+	}
 	v.PKey = m.arch.MprotectPKey(r.Prot, 0)
 	v.PageProt = pageProt(m.arch, flags, v.PKey, v.Ops)
 	if p, ok := v.Ops.(MmapPreparer); ok {
@@ -281,6 +285,9 @@ func thpCovers(off, length uint64) bool {
 	return end > aligned && end-aligned >= HugePageSize
 }
 
+// openFiles numbers the opens of files that mmap makes (struct file).
+var openFiles atomic.Uint64
+
 // maxFileSize is MAX_LFS_FILESIZE on 64-bit kernels.
 const maxFileSize = 1<<63 - 1
 
@@ -330,7 +337,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 	v.StartWrite()
 	hi := &VMA{
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
-		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd,
+		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
 	}
 	hi.anonVMA.Store(v.anonVMA.Load()) // both halves share the anon_vma
 	if hi.Ops != nil {
@@ -347,7 +354,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 // A hugetlb VMA never merges: it has a close hook (hugetlb_vm_op_close),
 // and a VMA with one is never removed by a merge (can_merge_remove_vma).
 func mergeable(a, b *VMA) bool {
-	return b.Flags&VMHugetlb == 0 && a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops &&
+	return b.Flags&VMHugetlb == 0 && a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops && a.file == b.file &&
 		a.PKey == b.PKey && a.PageProt == b.PageProt && a.Uffd == b.Uffd &&
 		a.PgOff+a.Pages() == b.PgOff
 }

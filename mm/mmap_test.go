@@ -491,7 +491,7 @@ func TestMergeBacked(t *testing.T) {
 		vmas    int
 		closes  int
 	}{
-		{"contiguous offsets merge", 11, true, 1, 1},
+		{"contiguous offsets of two opens never merge", 11, true, 2, 0},
 		{"offset gap", 12, true, 2, 0},
 		{"offset overlap", 10, true, 2, 0},
 		{"other backing", 11, false, 2, 0},
@@ -529,19 +529,30 @@ func TestMergeBacked(t *testing.T) {
 			if v := f.vma(low + pg); v.PageOffset(low+pg) != tc.pgoff && tc.vmas == 2 {
 				t.Errorf("second VMA maps offset %d, want %d", v.PageOffset(low+pg), tc.pgoff)
 			}
-			// A split in the middle of a backed VMA opens a reference.
-			if tc.vmas == 1 {
-				wantErrno(t, "Mprotect", f.m.Mprotect(ns, low+pg, pg, ro), 0)
-				if a.opens != 3 {
-					t.Errorf("opens %d after a split, want 3", a.opens)
-				}
-				if v := f.vma(low + pg); v.PgOff != 11 {
-					t.Errorf("split-off VMA pgoff %d, want 11", v.PgOff)
-				}
-				f.check()
-			}
 		})
 	}
+}
+
+// TestMergeBackedSplit: the pieces of one mapping of a backing merge again;
+// a split opens a reference, the merge closes it.
+func TestMergeBackedSplit(t *testing.T) {
+	f := setup(t)
+	a := &countingOps{}
+	if _, err := f.m.Mmap(ns, mm.MapRequest{Addr: low, Length: 2 * pg, Prot: rw, Flags: mm.MapFixedNoReplace | mm.MapShared, Ops: a, PgOff: 10}); err != 0 {
+		t.Fatal(err)
+	}
+	wantErrno(t, "Mprotect", f.m.Mprotect(ns, low+pg, pg, ro), 0)
+	if a.opens != 2 || f.vmaCount() != 2 {
+		t.Fatalf("after a split: opens %d, %d VMAs", a.opens, f.vmaCount())
+	}
+	if v := f.vma(low + pg); v.PgOff != 11 {
+		t.Errorf("split-off VMA pgoff %d, want 11", v.PgOff)
+	}
+	wantErrno(t, "Mprotect", f.m.Mprotect(ns, low+pg, pg, rw), 0)
+	if a.closes != 1 || f.vmaCount() != 1 {
+		t.Errorf("after the merge: closes %d, %d VMAs", a.closes, f.vmaCount())
+	}
+	f.check()
 }
 
 // thpOps is a backing placed for transparent huge pages, like ext4.

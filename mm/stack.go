@@ -25,6 +25,7 @@ func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
 			return abi.ENOMEM
 		}
 	}
+	v.PrepareAnon() // anon_vma_prepare, before acct_stack_growth
 	if v.End-addr > m.StackLimit() {
 		return abi.ENOMEM
 	}

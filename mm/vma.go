@@ -139,6 +139,10 @@ type VMA struct {
 	lock     sync.RWMutex
 	lockSeq  atomic.Uint64
 	detached atomic.Bool
+	// file identifies the open file a file-backed VMA maps (vm_file):
+	// each mmap of a file opens it anew, and VMAs of different opens
+	// never merge; splits and fork children share it. 0 for none.
+	file uint64
 	// anonVMA says anonymous pages may live in the VMA (vma->anon_vma,
 	// made by anon_vma_prepare at the first one): fork copies the entries
 	// of a private VMA only then.
