@@ -212,7 +212,7 @@ func (h *Host) probe(ctx context.Context) error {
 	r, err := do("probe_uffd")
 	switch {
 	case err != nil || r.Kind != "ok" || len(r.Vals) == 0:
-		h.Missing["uffd"] = "userfaultfd is not available"
+		h.Missing["uffd"] = uffdMissing(r, err)
 		h.Missing["uffd-wp"] = h.Missing["uffd"]
 		h.Missing["uffd-poison"] = h.Missing["uffd"]
 	default:
@@ -225,6 +225,24 @@ func (h *Host) probe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// uffdMissing says why the userfaultfd probe failed, naming the sysctl
+// that refuses it to unprivileged users (userfaultfd(2) is EPERM without
+// CAP_SYS_PTRACE when vm.unprivileged_userfaultfd is 0).
+func uffdMissing(r host.Reply, err error) string {
+	switch {
+	case err != nil:
+		return "userfaultfd could not be probed: " + err.Error()
+	case r.Kind == "err" && (r.Errno == syscall.EPERM || r.Errno == syscall.EACCES):
+		if v, ok := readTrim("/proc/sys/vm/unprivileged_userfaultfd"); ok && v == "0" && os.Geteuid() != 0 {
+			return "userfaultfd is refused to unprivileged users (vm.unprivileged_userfaultfd=0): run as root, or set the sysctl to 1"
+		}
+		return "userfaultfd(2) is refused: " + r.Errno.Error()
+	case r.Kind == "err" && r.Errno == syscall.ENOSYS:
+		return "userfaultfd is not built into this kernel (CONFIG_USERFAULTFD)"
+	}
+	return "userfaultfd is not available (the probe answered " + r.Kind + ")"
 }
 
 // detectMemcg finds a hierarchy with the memory controller: v2 if the
