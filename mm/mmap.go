@@ -339,7 +339,9 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
 		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
 	}
-	hi.anonVMA.Store(v.anonVMA.Load()) // both halves share the anon_vma
+	// Both halves share the anon_vma and its chain (anon_vma_clone).
+	hi.anonVMA.Store(v.anonVMA.Load())
+	hi.anonForked = v.anonForked
 	if hi.Ops != nil {
 		hi.Ops.Open(hi)
 	}
@@ -349,14 +351,17 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 }
 
 // mergeable reports whether b can be folded into a, which ends where b
-// starts (is_mergeable_vma and the pgoff check of can_vma_merge_*).
+// starts (is_mergeable_vma, is_mergeable_anon_vma and the pgoff check of
+// can_vma_merge_*). A merge of three checks the outer two against each
+// other too (can_vma_merge_right): the model merges the first pair, and
+// the result carries the anon_vma the second check needs.
 //
 // A hugetlb VMA never merges: it has a close hook (hugetlb_vm_op_close),
 // and a VMA with one is never removed by a merge (can_merge_remove_vma).
 func mergeable(a, b *VMA) bool {
 	return b.Flags&VMHugetlb == 0 && a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops && a.file == b.file &&
 		a.PKey == b.PKey && a.PageProt == b.PageProt && a.Uffd == b.Uffd &&
-		a.PgOff+a.Pages() == b.PgOff
+		a.PgOff+a.Pages() == b.PgOff && anonMergeable(a, b)
 }
 
 // mergeAroundLocked folds v's neighbours into one VMA where they are
@@ -378,8 +383,10 @@ func (m *MM) absorbLocked(a, b *VMA) {
 	a.StartWrite()
 	b.StartWrite()
 	end := b.End
-	if b.anonVMA.Load() {
-		a.anonVMA.Store(true)
+	if a.anonVMA.Load() == nil && b.anonVMA.Load() != nil {
+		// The kept VMA takes the other's anon_vma and chain (dup_anon_vma).
+		a.anonVMA.Store(b.anonVMA.Load())
+		a.anonForked = b.anonForked
 	}
 	m.removeLocked(b)
 	if b.Ops != nil {
