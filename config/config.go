@@ -84,6 +84,10 @@ type Kernel struct {
 	// (/sys/block/DEV/queue/read_ahead_kb): a page-cache miss in a mapping
 	// reads this much around the fault (mmap read-around).
 	ReadAheadKB uint64
+	// MaxMapCount is vm.max_map_count: how many VMAs an address space may
+	// have before mmap, munmap and the splits of mprotect and madvise
+	// fail with ENOMEM.
+	MaxMapCount uint64
 }
 
 // Default returns the configuration of a stock x86_64 distribution kernel,
@@ -100,6 +104,7 @@ func Default() Kernel {
 		MmapMinAddr:   65536,
 		PgtableLevels: 4,
 		ReadAheadKB:   128,
+		MaxMapCount:   65530,
 	}
 }
 
@@ -237,6 +242,19 @@ var keys = []key{
 			return nil
 		},
 		func(k Kernel) string { return strconv.Itoa(k.PgtableLevels) }},
+	{"max_map_count", "count",
+		func(k *Kernel, v string) error {
+			n, err := ParseNumber(v)
+			if err != nil {
+				return err
+			}
+			if n > 1<<31-1 {
+				return fmt.Errorf("want at most %d (an int sysctl)", 1<<31-1)
+			}
+			k.MaxMapCount = n
+			return nil
+		},
+		func(k Kernel) string { return strconv.FormatUint(k.MaxMapCount, 10) }},
 }
 
 func lookup(name string) (key, bool) {

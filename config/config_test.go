@@ -9,14 +9,14 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := "memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
+	want := "max_map_count=65530 memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
 	if got := config.Default().String(); got != want {
 		t.Errorf("Default().String() =\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
+	want := []string{"max_map_count", "memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
 	if got := config.Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}
@@ -60,6 +60,9 @@ func TestSetGet(t *testing.T) {
 		{"mmap_min_addr", "0x10p", "65536", func(k config.Kernel) bool { return k.MmapMinAddr == 65536 }},
 		{"pgtable_levels", "5", "5", func(k config.Kernel) bool { return k.PgtableLevels == 5 }},
 		{"pgtable_levels", "4", "4", func(k config.Kernel) bool { return k.PgtableLevels == 4 }},
+		{"max_map_count", "8", "8", func(k config.Kernel) bool { return k.MaxMapCount == 8 }},
+		{"max_map_count", "0x10", "16", func(k config.Kernel) bool { return k.MaxMapCount == 16 }},
+		{"max_map_count", "2147483647", "2147483647", func(k config.Kernel) bool { return k.MaxMapCount == 1<<31-1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
@@ -129,6 +132,9 @@ func TestSetErrors(t *testing.T) {
 		{"mmap_min_addr", "lots", []string{"mmap_min_addr", "lots"}},
 		{"pgtable_levels", "3", []string{"pgtable_levels", "4|5"}},
 		{"pgtable_levels", "6", []string{"pgtable_levels"}},
+		{"max_map_count", "2147483648", []string{"max_map_count", "2147483648"}},
+		{"max_map_count", "many", []string{"max_map_count", "many"}},
+		{"max_map_count", "-1", []string{"max_map_count"}},
 		{"no_such_key", "1", []string{"no_such_key", "zero_page"}},
 		{"", "1", []string{`""`}},
 		{"ZERO_PAGE", "on", []string{"ZERO_PAGE"}},

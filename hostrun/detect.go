@@ -113,6 +113,9 @@ func (h *Host) detectConfig() {
 	} else {
 		h.set("stack_guard_gap", "256", "default")
 	}
+	if v, ok := readTrim("/proc/sys/vm/max_map_count"); ok {
+		h.set("max_map_count", v, "/proc/sys/vm/max_map_count")
+	}
 	if v, ok := mmapMinAddr(); ok {
 		h.set("mmap_min_addr", v, "/proc/sys/vm/mmap_min_addr and CONFIG_LSM_MMAP_MIN_ADDR")
 	}

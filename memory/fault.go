@@ -262,6 +262,34 @@ func (f *Fault) installLocked(pte pgtable.PTE) bool {
 	return true
 }
 
+// anonPrepare makes sure the faulting VMA has an anon_vma before an
+// anonymous page goes into it (vmf_anon_prepare, Linux 6.18). Choosing one
+// looks at the neighbouring VMAs, which only the mmap lock keeps still: a
+// fault that holds just the VMA lock tries the mmap lock for reading and,
+// when that fails, drops the VMA lock and returns VM_FAULT_RETRY, so that
+// the generic handler retries under the mmap lock. Once the VMA has an
+// anon_vma this is one load.
+//
+// Postconditions: with vmfault.Retry the VMA lock has been released.
+func (f *Fault) anonPrepare() vmfault.Reason {
+	v := f.VMA
+	if v.HasAnonVMA() {
+		return 0
+	}
+	if f.Flags&vmfault.FlagVMALock == 0 {
+		v.PrepareAnon()
+		return 0
+	}
+	m := v.MM()
+	if !m.MmapReadTryLock() {
+		v.EndRead()
+		return vmfault.Retry
+	}
+	v.PrepareAnon()
+	m.MmapReadUnlock()
+	return 0
+}
+
 // doAnonymousPage maps fresh anonymous memory (do_anonymous_page): the
 // shared zero page for a read when the configuration has one, else a new
 // zeroed page, writable at once when the VMA is.
@@ -284,7 +312,9 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 	}
 	// A page of its own: the anon_vma and the charged page come before
 	// userfaultfd hears of the fault (do_anonymous_page).
-	vma.PrepareAnon()
+	if ret := f.anonPrepare(); ret != 0 {
+		return ret
+	}
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM
@@ -356,7 +386,9 @@ func doReadFault(f *Fault, b Backing) vmfault.Reason {
 
 func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	m := f.VMA.MM()
-	f.VMA.PrepareAnon()
+	if ret := f.anonPrepare(); ret != 0 {
+		return ret
+	}
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM
@@ -511,7 +543,9 @@ func (f *Fault) reuse(pte pgtable.PTE) vmfault.Reason {
 // page) (wp_page_copy).
 func wpPageCopy(f *Fault, old *phys.Page) vmfault.Reason {
 	m := f.VMA.MM()
-	f.VMA.PrepareAnon()
+	if ret := f.anonPrepare(); ret != 0 {
+		return ret
+	}
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
 		return vmfault.OOM

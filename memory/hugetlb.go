@@ -543,7 +543,9 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 			return handleUserfault(f, mm.VMUffdMiss)
 		}
 		idx := f.PgOff >> hugeOrder
-		vma.PrepareAnon() // vmf_anon_prepare
+		if ret := f.anonPrepare(); ret != 0 {
+			return ret // __vmf_anon_prepare; hugetlb_fault drops the VMA lock
+		}
 		page, reserved, err := b.getPage(idx)
 		if err != nil {
 			return vmfault.SigBus // vmf_error(-ENOSPC)
@@ -609,7 +611,10 @@ func hugetlbWP(f *Fault) vmfault.Reason {
 		return vmfault.SigBus
 	}
 	page.SetFlags(phys.FlagAnon)
-	vma.PrepareAnon()
+	if ret := f.anonPrepare(); ret != 0 {
+		page.Put()
+		return ret
+	}
 	for i := 0; i < 1<<hugeOrder; i++ {
 		*page.Sub(i).Data() = *old.Sub(i).Data()
 	}

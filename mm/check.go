@@ -42,7 +42,8 @@ func (m *MM) RSS() int64 {
 
 // CheckVMAs verifies the VMA index: VMAs are page-aligned, non-empty,
 // ordered and disjoint, none is detached, and the lockless snapshot holds
-// the same VMAs. Preconditions: the mmap lock is held or nothing runs.
+// the same VMAs, and only a VMA with an anon_vma has a fork-made anon_vma
+// chain. Preconditions: the mmap lock is held or nothing runs.
 func (m *MM) CheckVMAs() error {
 	var prev *VMA
 	n := 0
@@ -58,6 +59,8 @@ func (m *MM) CheckVMAs() error {
 			err = fmt.Errorf("VMA [%#x,%#x) is in the index but detached", v.Start, v.End)
 		case v.mm != m:
 			err = fmt.Errorf("VMA [%#x,%#x) belongs to another mm", v.Start, v.End)
+		case v.anonForked && v.anonVMA.Load() == nil:
+			err = fmt.Errorf("VMA [%#x,%#x) has a forked anon_vma chain but no anon_vma", v.Start, v.End)
 		}
 		prev = v
 		return err == nil

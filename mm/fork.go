@@ -29,7 +29,12 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 			Flags: v.Flags &^ (VMUffdMiss | VMUffdWP | VMUffdMinor | VMLocked),
 			PgOff: v.PgOff, Ops: v.Ops, PKey: v.PKey, file: v.file, // Uffd: not inherited
 		}
-		nv.anonVMA.Store(v.anonVMA.Load()) // anon_vma_fork
+		if v.HasAnonVMA() {
+			// anon_vma_fork: the child's VMA gets an anon_vma of its
+			// own, linked to the parent's, so its chain is not singular.
+			nv.anonVMA.Store(new(AnonVMA))
+			nv.anonForked = true
+		}
 		if fo, ok := nv.Ops.(Forker); ok {
 			nv.Ops = fo.ForkOps()
 		}

@@ -110,7 +110,10 @@ func (m *MM) setFlagsLocked(start, end uint64, flag VMFlags) abi.Errno {
 		}
 		stop := min(end, v.End)
 		if v.Flags&flag == 0 {
-			v = m.changeRangeLocked(v, pos, stop, func(v *VMA) { v.Flags |= flag })
+			v, e := m.changeRangeLocked(v, pos, stop, true, func(v *VMA) { v.Flags |= flag })
+			if e != 0 {
+				return e // vm.max_map_count (madvise_update_vma)
+			}
 			m.mergeAroundLocked(v)
 		}
 		pos = stop
@@ -121,8 +124,10 @@ func (m *MM) setFlagsLocked(start, end uint64, flag VMFlags) abi.Errno {
 // UpdateRangeLocked applies set to the VMAs of [start, end), split so that
 // only the range changes, then merges what became compatible (as the
 // userfaultfd register and unregister ioctls do). It returns ENOMEM when
-// no VMA intersects the range, EINVAL when a hugetlb VMA would be split off
-// a huge-page boundary; holes are skipped.
+// no VMA intersects the range or a split would pass vm.max_map_count
+// (set may have side effects, so a split at the limit is refused even
+// where Linux would move a boundary instead), EINVAL when a hugetlb VMA
+// would be split off a huge-page boundary; holes are skipped.
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) UpdateRangeLocked(start, end uint64, set func(*VMA)) abi.Errno {
 	if m.hugeSplitBad(start, end) {
@@ -138,7 +143,10 @@ func (m *MM) UpdateRangeLocked(start, end uint64, set func(*VMA)) abi.Errno {
 		found = true
 		s := max(pos, v.Start)
 		stop := min(end, v.End)
-		v = m.changeRangeLocked(v, s, stop, set)
+		v, err := m.changeRangeLocked(v, s, stop, false, set)
+		if err != 0 {
+			return err
+		}
 		m.mergeAroundLocked(v)
 		pos = stop
 	}

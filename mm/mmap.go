@@ -118,6 +118,11 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		return 0, abi.EINTR
 	}
 	defer m.MmapWriteUnlock()
+	// Too many mappings (do_mmap): checked before the new one is counted,
+	// so the last one allowed may pass vm.max_map_count by one.
+	if m.mapCount() > m.cfg.MaxMapCount {
+		return 0, abi.ENOMEM
+	}
 
 	addr := r.Addr
 	if r.Flags&MapFixedNoReplace != 0 {
@@ -339,7 +344,9 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
 		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
 	}
-	hi.anonVMA.Store(v.anonVMA.Load()) // both halves share the anon_vma
+	// Both halves share the anon_vma and its chain (anon_vma_clone).
+	hi.anonVMA.Store(v.anonVMA.Load())
+	hi.anonForked = v.anonForked
 	if hi.Ops != nil {
 		hi.Ops.Open(hi)
 	}
@@ -349,14 +356,17 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 }
 
 // mergeable reports whether b can be folded into a, which ends where b
-// starts (is_mergeable_vma and the pgoff check of can_vma_merge_*).
+// starts (is_mergeable_vma, is_mergeable_anon_vma and the pgoff check of
+// can_vma_merge_*). A merge of three checks the outer two against each
+// other too (can_vma_merge_right): the model merges the first pair, and
+// the result carries the anon_vma the second check needs.
 //
 // A hugetlb VMA never merges: it has a close hook (hugetlb_vm_op_close),
 // and a VMA with one is never removed by a merge (can_merge_remove_vma).
 func mergeable(a, b *VMA) bool {
 	return b.Flags&VMHugetlb == 0 && a.End == b.Start && a.Flags == b.Flags && a.Ops == b.Ops && a.file == b.file &&
 		a.PKey == b.PKey && a.PageProt == b.PageProt && a.Uffd == b.Uffd &&
-		a.PgOff+a.Pages() == b.PgOff
+		a.PgOff+a.Pages() == b.PgOff && anonMergeable(a, b)
 }
 
 // mergeAroundLocked folds v's neighbours into one VMA where they are
@@ -378,8 +388,10 @@ func (m *MM) absorbLocked(a, b *VMA) {
 	a.StartWrite()
 	b.StartWrite()
 	end := b.End
-	if b.anonVMA.Load() {
-		a.anonVMA.Store(true)
+	if a.anonVMA.Load() == nil && b.anonVMA.Load() != nil {
+		// The kept VMA takes the other's anon_vma and chain (dup_anon_vma).
+		a.anonVMA.Store(b.anonVMA.Load())
+		a.anonForked = b.anonForked
 	}
 	m.removeLocked(b)
 	if b.Ops != nil {
@@ -428,6 +440,12 @@ func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
 		return abi.EINTR
 	}
 	defer m.MmapWriteUnlock()
+	// Punching a hole in one VMA adds one: refused at vm.max_map_count
+	// (vms_gather_munmap_vmas). Cutting at one end only is never refused:
+	// the count does not grow.
+	if v := m.FindVMA(addr); v != nil && v.Start < addr && addr+length < v.End && !m.splitAllowed() {
+		return abi.ENOMEM
+	}
 	if m.hugeSplitBad(addr, addr+length) {
 		return abi.EINVAL
 	}
@@ -614,40 +632,93 @@ func (m *MM) Mprotect(t sched.Sleeper, addr, length uint64, prot Prot) abi.Errno
 		stop := min(end, v.End)
 		flags := v.Flags&^vmProtMask | want
 		pkey := m.arch.MprotectPKey(prot, v.PKey)
-		m.mprotectFixupLocked(v, pos, stop, flags, pkey)
+		if err := m.mprotectFixupLocked(v, pos, stop, flags, pkey); err != 0 {
+			return err
+		}
 		pos = stop
 	}
 	return 0
 }
 
 // mprotectFixupLocked gives [start, end) of v new flags and key
-// (mprotect_fixup). Preconditions: write lock.
-func (m *MM) mprotectFixupLocked(v *VMA, start, end uint64, flags VMFlags, pkey int) {
+// (mprotect_fixup): ENOMEM when a split would pass vm.max_map_count.
+// Preconditions: write lock.
+func (m *MM) mprotectFixupLocked(v *VMA, start, end uint64, flags VMFlags, pkey int) abi.Errno {
 	if flags == v.Flags && pkey == v.PKey {
-		return
+		return 0
 	}
-	v = m.changeRangeLocked(v, start, end, func(v *VMA) {
+	v, err := m.changeRangeLocked(v, start, end, true, func(v *VMA) {
 		v.Flags = flags
 		v.PKey = pkey
 		v.PageProt = pageProt(m.arch, flags, pkey, v.Ops)
 	})
+	if err != 0 {
+		return err
+	}
 	m.changeProtectionLocked(v, v.Start, v.End)
 	m.mergeAroundLocked(v)
+	return 0
 }
 
 // changeRangeLocked isolates [start, end) of v into its own VMA, applies
-// set to it under its write lock, and returns it. Preconditions: write lock.
-func (m *MM) changeRangeLocked(v *VMA, start, end uint64, set func(*VMA)) *VMA {
+// set to it under its write lock, and returns it (vma_modify). Each split
+// is refused with ENOMEM when the address space has vm.max_map_count VMAs
+// already (split_vma), after any split made before it. A range at an edge
+// of v that the neighbour there takes in once set is applied needs no
+// split in Linux (vma_merge_existing_range moves the boundary), so it is
+// not refused; the model splits and merges, to the same end. Telling
+// needs set applied to a stand-in VMA: pure says set does nothing else.
+// Preconditions: write lock.
+func (m *MM) changeRangeLocked(v *VMA, start, end uint64, pure bool, set func(*VMA)) (*VMA, abi.Errno) {
+	merges := false // Linux moves a boundary: no split to refuse
+	if (v.Start < start || end < v.End) && !m.splitAllowed() {
+		if merges = pure && m.mergesInstead(v, start, end, set); !merges {
+			return nil, abi.ENOMEM
+		}
+	}
 	if v.Start < start {
 		v = m.splitLocked(v, start)
 	}
 	if end < v.End {
+		if !merges && !m.splitAllowed() {
+			return nil, abi.ENOMEM // the first split stays, as in Linux
+		}
 		m.splitLocked(v, end)
 	}
 	v.StartWrite()
 	set(v)
 	m.dirty = true
-	return v
+	return v, 0
+}
+
+// mapCount is mm->map_count, the number of VMAs; the index keeps it as
+// VMAs come and go.
+func (m *MM) mapCount() uint64 { return uint64(m.tree.Len()) }
+
+// splitAllowed is split_vma's check: a split needs the address space to
+// have fewer VMAs than vm.max_map_count (map_count >= sysctl_max_map_count
+// is -ENOMEM). Preconditions: the mmap lock is held.
+func (m *MM) splitAllowed() bool { return m.mapCount() < m.cfg.MaxMapCount }
+
+// mergesInstead reports whether [start, end) of v, given set's
+// attributes, would be taken in by the VMA before v (the range starts v)
+// or after it (the range ends v) instead of being split off
+// (vma_merge_existing_range). Preconditions: write lock.
+func (m *MM) mergesInstead(v *VMA, start, end uint64, set func(*VMA)) bool {
+	if start != v.Start && end != v.End {
+		return false
+	}
+	p := &VMA{
+		mm: m, Start: start, End: end, Flags: v.Flags, PageProt: v.PageProt, PgOff: v.PageOffset(start),
+		Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file, anonForked: v.anonForked,
+	}
+	p.anonVMA.Store(v.anonVMA.Load())
+	set(p)
+	if prev := m.prevVMA(v); start == v.Start && prev != nil && mergeable(prev, p) {
+		return true
+	}
+	next := m.nextVMA(v)
+	return end == v.End && next != nil && mergeable(p, next)
 }
 
 // changeProtectionLocked rewrites the mapped PTEs of [start, end) of v for

@@ -143,22 +143,106 @@ type VMA struct {
 	// each mmap of a file opens it anew, and VMAs of different opens
 	// never merge; splits and fork children share it. 0 for none.
 	file uint64
-	// anonVMA says anonymous pages may live in the VMA (vma->anon_vma,
-	// made by anon_vma_prepare at the first one): fork copies the entries
-	// of a private VMA only then.
-	anonVMA atomic.Bool
+	// anonVMA is the anon_vma the VMA's anonymous pages are filed under
+	// (vma->anon_vma), nil until anon_vma_prepare gives it one at the
+	// first: fork copies the entries of a private VMA only then, and two
+	// VMAs with different ones never merge. Set once, under the mmap lock
+	// (either mode) or the VMA lock; cleared never.
+	anonVMA atomic.Pointer[AnonVMA]
+	// anonForked says the VMA's anon_vma_chain holds more than its own
+	// anon_vma: it was made by fork from a VMA that had one
+	// (anon_vma_fork links the child to the parent's too), or split or
+	// merged from such a VMA. Such a VMA neither lends its anon_vma to a
+	// neighbour (reusable_anon_vma) nor merges with a neighbour that has
+	// none (vma_had_uncowed_parents). Written under the mmap write lock.
+	anonForked bool
 }
 
-// PrepareAnon records that the VMA is about to hold an anonymous page
-// (anon_vma_prepare). Safe under the mmap read lock or the VMA's lock.
+// AnonVMA is an anon_vma: what the anonymous pages of one or more VMAs
+// are filed under for the reverse map (struct anon_vma). The model keeps
+// only its identity: split halves share one, a fork child's VMA gets one
+// of its own, and VMAs with different ones never merge.
+type AnonVMA struct {
+	_ byte // not zero-sized: each one has an address of its own
+}
+
+// PrepareAnon gives the VMA an anon_vma if it has none (anon_vma_prepare):
+// an adjacent VMA's when it may be shared (find_mergeable_anon_vma), so
+// that the two can merge again later, else a new one. It is a load and
+// nothing more once the VMA has one.
+//
+// Preconditions: the mmap lock is held, in either mode (the neighbours are
+// looked at); a fault that holds only the VMA lock must take it first
+// (vmf_anon_prepare).
 func (v *VMA) PrepareAnon() {
-	if !v.anonVMA.Load() {
-		v.anonVMA.Store(true)
+	if v.anonVMA.Load() != nil {
+		return
 	}
+	av := v.mm.findMergeableAnonVMA(v)
+	if av == nil {
+		av = new(AnonVMA)
+	}
+	// Two faults under the mmap read lock may race here; the first wins
+	// (the kernel decides under the page_table_lock).
+	v.anonVMA.CompareAndSwap(nil, av)
 }
 
 // HasAnonVMA reports whether anonymous pages may live in the VMA.
-func (v *VMA) HasAnonVMA() bool { return v.anonVMA.Load() }
+func (v *VMA) HasAnonVMA() bool { return v.anonVMA.Load() != nil }
+
+// AnonVMA returns the VMA's anon_vma, or nil.
+func (v *VMA) AnonVMA() *AnonVMA { return v.anonVMA.Load() }
+
+// anonCompatible reports whether b, just above a, may share a's anon_vma
+// (anon_vma_compatible): adjacent, the same file, flags that differ at
+// most in what mprotect changes, and contiguous offsets.
+func anonCompatible(a, b *VMA) bool {
+	return a.End == b.Start && a.file == b.file &&
+		(a.Flags^b.Flags)&^VMAccessFlags == 0 && b.PgOff == a.PgOff+a.Pages()
+}
+
+// reusableAnonVMA returns old's anon_vma when the VMA next to it may share
+// it: compatible, and old's anon_vma its own (reusable_anon_vma: a
+// singular anon_vma_chain, not one that went through fork).
+func reusableAnonVMA(old, a, b *VMA) *AnonVMA {
+	if !anonCompatible(a, b) || old.anonForked {
+		return nil
+	}
+	return old.anonVMA.Load()
+}
+
+// findMergeableAnonVMA looks at v's neighbours, the next one first, for
+// an anon_vma v may share (find_mergeable_anon_vma).
+// Preconditions: the mmap lock is held.
+func (m *MM) findMergeableAnonVMA(v *VMA) *AnonVMA {
+	if n := m.nextVMA(v); n != nil {
+		if av := reusableAnonVMA(n, v, n); av != nil {
+			return av
+		}
+	}
+	if p := m.prevVMA(v); p != nil {
+		return reusableAnonVMA(p, p, v)
+	}
+	return nil
+}
+
+// anonMergeable reports whether a and b may merge as far as their
+// anon_vmas go (is_mergeable_anon_vma, Linux 6.16 to 6.18): the same one,
+// or neither has one, or only one has one and it is not a fork child's
+// (vma_had_uncowed_parents: its anon_vma_chain is singular). The rule is
+// the same whichever of the two is kept.
+func anonMergeable(a, b *VMA) bool {
+	aa, ba := a.anonVMA.Load(), b.anonVMA.Load()
+	switch {
+	case aa == nil && ba == nil:
+		return true
+	case aa == nil:
+		return !b.anonForked
+	case ba == nil:
+		return !a.anonForked
+	}
+	return aa == ba
+}
 
 // MM returns the address space the VMA belongs to.
 func (v *VMA) MM() *MM { return v.mm }
