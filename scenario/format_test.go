@@ -53,7 +53,7 @@ memlimit 0
 hugepages 2
 mmap H 2M rw private anon hugetlb
 madvise H 2M hwpoison => EINVAL
-munmap H 0xffffffffffffffff
+munmap H 0x100000000000000
 mprotect 0xffffffffff600000+4095 1p none
 write H+0x10 0
 `,

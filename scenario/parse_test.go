@@ -604,33 +604,57 @@ func TestLineEndings(t *testing.T) {
 	}
 }
 
-// TestLarge checks that large inputs parse: a file of about 1 MB, a
-// single line of 1 MB, a line of 65 536 overrides (BenchmarkParseLarge
-// measures the speed).
+// TestLarge checks that inputs at the limits parse: a file of MaxFileSize
+// bytes holding MaxStatements statements, a line of MaxLineLen bytes with
+// as many address terms as fit, a line of every override
+// (BenchmarkParseLarge measures the speed).
 func TestLarge(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("scenario big\nthread t\n")
-	for i := 0; b.Len() < 1<<20; i++ {
-		b.WriteString("mmap X 4p rw private anon at=0x10000\nt: write X+1p 0x5a &\nwait t => ok\nread X-16+1p => SIGSEGV SEGV_MAPERR @X-16+1p arm64=> ok 0\n")
+	big := largeSource()
+	if len(big) != MaxFileSize {
+		t.Fatalf("the source is %d bytes, want %d", len(big), MaxFileSize)
 	}
-	long := "scenario long\nmmap X 1p rw private anon\nread X" + strings.Repeat("+1", 1<<19) + "\n"
-	wide := "scenario wide\nmmap X 1p rw private anon\nread X => ok" + strings.Repeat(" arm64=> ok", 1<<16) + "\n"
-	for _, src := range []string{b.String(), long} {
-		mustParse(t, src)
+	if s := mustParse(t, big); len(s.Body) != MaxStatements {
+		t.Errorf("%d statements, want %d", len(s.Body), MaxStatements)
 	}
+	mustParse(t, longSource())
+	wide := "scenario wide\nmmap X 1p rw private anon\nread X => ok" + strings.Repeat(" arm64=> ok", 100) + "\n"
 	parseErrors(t, wide) // duplicate overrides
 }
 
-// BenchmarkParseLarge parses a megabyte of statements and an address of a
-// million terms: the parser is linear in its input.
-func BenchmarkParseLarge(b *testing.B) {
-	var sb strings.Builder
-	sb.WriteString("scenario big\nthread t\n")
-	for sb.Len() < 1<<20 {
-		sb.WriteString("mmap X 4p rw private anon at=0x10000\nt: write X+1p 0x5a &\nwait t => ok\n")
+// largeSource is a file of exactly MaxFileSize bytes with MaxStatements
+// statements, padded with a comment.
+func largeSource() string {
+	var b strings.Builder
+	b.WriteString("scenario big\nthread t\n")
+	stmts := []string{"mmap X 4p rw private anon at=0x10000\n", "t: write X+1p 0x5a &\n", "wait t => ok\n",
+		"read X-16+1p => SIGSEGV SEGV_MAPERR @X-16+1p arm64=> ok 0\n", "munmap X 4p\n"}
+	for i := 1; i < MaxStatements; i++ {
+		b.WriteString(stmts[(i-1)%len(stmts)])
 	}
-	long := []byte("scenario long\nmmap X 1p rw private anon\nread X" + strings.Repeat("+1", 1<<19) + "\n")
-	big := []byte(sb.String())
+	for left := MaxFileSize - b.Len(); left > 0; left = MaxFileSize - b.Len() {
+		n := min(left, MaxLineLen+1) // a line and its newline
+		if left-n == 1 {
+			n-- // leave room for one more line of two bytes
+		}
+		b.WriteString("#" + strings.Repeat("x", n-2) + "\n")
+	}
+	return b.String()
+}
+
+// longSource has a line of exactly MaxLineLen bytes: an address of
+// about two thousand terms.
+func longSource() string {
+	line := "read X"
+	for len(line)+2 <= MaxLineLen {
+		line += "+1"
+	}
+	return "scenario long\nmmap X 1p rw private anon\n" + line + "\n"
+}
+
+// BenchmarkParseLarge parses a file at the size and statement limits and
+// a line at the length limit: the parser is linear in its input.
+func BenchmarkParseLarge(b *testing.B) {
+	big, long := []byte(largeSource()), []byte(longSource())
 	b.SetBytes(int64(len(big) + len(long)))
 	for b.Loop() {
 		if _, err := Parse("big.fault", big); err != nil {
