@@ -1,0 +1,85 @@
+//go:build linux
+
+package host
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestHugeRanges: madvise, mprotect and munmap over ranges that reach past
+// the scenario's memory into the executor's own (its program, libraries,
+// heap and stack lie above the mappings the kernel places top-down) give
+// the kernel's answer for the scenario's mappings, and the executor goes
+// on serving: its own memory is a hole to a scenario, as on the model.
+func TestHugeRanges(t *testing.T) {
+	s := start(t)
+	m := s.main
+	const top = 1<<47 - page // TASK_SIZE with 4-level page tables
+	for _, tt := range []struct {
+		cmd  string // with %#x for the scenario's page A and the length
+		len  func(a uint64) uint64
+		want string // the reply
+	}{
+		{"madvise %#x %#x 4", huge(1 << 63), "err 12"},   // MADV_DONTNEED over 2^63 bytes: holes
+		{"madvise %#x %#x 4", huge(1<<63 + 1), "err 12"}, // 2^63+1: still no wrap
+		{"madvise %#x %#x 4", huge(1 << 56), "err 12"},   // the language's limit
+		{"madvise %#x %#x 102", huge(1 << 56), "err 12"}, // MADV_GUARD_INSTALL
+		{"madvise %#x %#x 23", huge(1 << 56), "err 12"},  // MADV_POPULATE_WRITE stops at the first hole
+		{"madvise %#x %#x 9", huge(1 << 63), "err 22"},   // MADV_REMOVE: not on private memory
+		{"mprotect %#x %#x 0", huge(1 << 63), "err 12"},  // PROT_NONE: stops at the first hole
+		{"mprotect %#x %#x 1", huge(1 << 56), "err 12"},
+		{"munmap %#x %#x", huge(1 << 56), "err 22"},                        // past TASK_SIZE: the kernel refuses it all
+		{"munmap %#x %#x", func(a uint64) uint64 { return top - a }, "ok"}, // up to TASK_SIZE: the scenario's page goes
+		{"uffd_register u %#x %#x 1", huge(1 << 56), "err 22"},
+		{"uffd_wp u %#x %#x 1", huge(1 << 56), "err 22"},
+	} {
+		a := s.mmap(m, page, protRW, privateAnon)
+		s.want(m, "ok", "write %#x 7", a)
+		if tt.cmd[:4] == "uffd" {
+			s.do(m, "uffd_open u 0")
+		}
+		cmd := fmt.Sprintf(tt.cmd, a, tt.len(a))
+		if r := s.do(m, "%s", cmd); r.Line != tt.want {
+			t.Errorf("%s => %q, want %q", cmd, r.Line, tt.want)
+		}
+		// The executor still runs: a command of its own.
+		s.want(m, "ok", "warm")
+		s.do(m, "munmap %#x %d", a, page)
+	}
+	// And forks.
+	pid := s.ok(m, "fork c 1")[0]
+	c := s.actor("c")
+	if c.PID != int(pid) {
+		t.Fatalf("child %d, fork said %d", c.PID, pid)
+	}
+	s.want(c, "ok", "warm")
+}
+
+// huge returns a length of n bytes whatever the address.
+func huge(n uint64) func(uint64) uint64 { return func(uint64) uint64 { return n } }
+
+// TestRlimitStackZeroFork: under RLIMIT_STACK 0 the executor's own stack
+// cannot grow, and a fork child (whose calls go deeper than the parent's
+// ever did) still starts, serves and forks again, nested; the limit still
+// applies to a scenario's growsdown mapping.
+func TestRlimitStackZeroFork(t *testing.T) {
+	s := start(t)
+	m := s.main
+	s.want(m, "ok", "rlimit_stack 0")
+	act := m
+	for i := 1; i <= 8; i++ {
+		name := fmt.Sprintf("c%d", i)
+		s.ok(act, "fork %s %d", name, i)
+		act = s.actor(name)
+		s.want(act, "ok", "warm")
+		a := s.mmap(act, page, protRW, privateAnon)
+		s.want(act, "ok", "write %#x 1", a)
+	}
+	// A growsdown mapping cannot grow under the limit, in the deepest child.
+	const growsDown = 0x0100
+	stk := s.mmap(act, 4*page, protRW, privateAnon|growsDown)
+	s.want(act, "ok", "write %#x 1", stk)
+	s.want(act, sig(11, segvMaperr, stk-1), "write %#x 1", stk-1)
+	s.want(m, "ok", "warm")
+}
