@@ -57,9 +57,11 @@
  *     the descriptor a UFFD_EVENT_FORK message carries stays open, unnamed.
  *  7. kread/kwrite files are named DIR/.kio-PID-N, created O_EXCL and removed
  *     after the call. Errors while preparing the file are `err E` too.
- *     The sizes of `file`, `kread` and `uffd_copy` (which write or
- *     allocate that much) are capped at 1 GiB (`proto` beyond), so bad
- *     input cannot exhaust the disk or memory.
+ *     The sizes of `file`, `truncate`, `kread`, `kwrite`, `touch` and the
+ *     uffd fills (`uffd_copy`, `_zeropage`, `_continue`, `_poison`), which
+ *     write, allocate or walk that much, are capped at 256 MiB (`proto`
+ *     beyond), the scenario language's own limit, so bad input cannot
+ *     exhaust the disk or memory, and the parser refuses what this would.
  *  8. probe_zero_page: a PFN the kernel hides (0: no CAP_SYS_ADMIN) is
  *     `err 1` (EPERM); a page not present after the read is `err 61`
  *     (ENODATA); a failing open/pread of pagemap is its errno.
@@ -174,7 +176,7 @@ struct fl_uffdio_poison { /* struct uffdio_poison, Linux 6.6 */
 #define MAX_WORDS 10
 #define MAX_UFFD 16
 #define CONNECT_TRIES 300 /* x 10 ms */
-#define SIZE_CAP (1ULL << 30)
+#define SIZE_CAP (256ULL << 20) /* = the language's MaxFill */
 
 /* ---- process-wide state ---- */
 
@@ -1078,7 +1080,7 @@ static void cmd_file(struct args *a)
 
 static void cmd_truncate(struct args *a)
 {
-	uint64_t size = arg_max(a, 2, INT64_MAX);
+	uint64_t size = arg_max(a, 2, SIZE_CAP);
 	char path[PATH_MAX];
 	if (a->bad)
 		return;
@@ -1184,7 +1186,7 @@ static void cmd_exec(struct args *a)
 
 static void cmd_touch(struct args *a)
 {
-	struct access ac = {.addr = arg_u64(a, 1), .size = arg_u64(a, 2)};
+	struct access ac = {.addr = arg_u64(a, 1), .size = arg_max(a, 2, SIZE_CAP)};
 	if (a->bad)
 		return;
 	const char *m = a->w[3];
@@ -1241,7 +1243,7 @@ static void cmd_kread(struct args *a)
 
 static void cmd_kwrite(struct args *a)
 {
-	struct access ac = {.kind = ACC_SYSWRITE, .addr = arg_u64(a, 1), .size = arg_u64(a, 2)};
+	struct access ac = {.kind = ACC_SYSWRITE, .addr = arg_u64(a, 1), .size = arg_max(a, 2, SIZE_CAP)};
 	char path[PATH_MAX];
 	if (a->bad)
 		return;
@@ -1789,7 +1791,7 @@ static void cmd_uffd_copy(struct args *a)
 
 static void cmd_uffd_zeropage(struct args *a)
 {
-	struct uffdio_zeropage z = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	struct uffdio_zeropage z = {.range = {.start = arg_u64(a, 2), .len = arg_max(a, 3, SIZE_CAP)}};
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
@@ -1801,7 +1803,7 @@ static void cmd_uffd_zeropage(struct args *a)
 
 static void cmd_uffd_poison(struct args *a)
 {
-	struct fl_uffdio_poison p = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	struct fl_uffdio_poison p = {.range = {.start = arg_u64(a, 2), .len = arg_max(a, 3, SIZE_CAP)}};
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
@@ -1813,7 +1815,7 @@ static void cmd_uffd_poison(struct args *a)
 
 static void cmd_uffd_continue(struct args *a)
 {
-	struct uffdio_continue c = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	struct uffdio_continue c = {.range = {.start = arg_u64(a, 2), .len = arg_max(a, 3, SIZE_CAP)}};
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;

@@ -83,3 +83,41 @@ func TestRlimitStackZeroFork(t *testing.T) {
 	s.want(act, sig(11, segvMaperr, stk-1), "write %#x 1", stk-1)
 	s.want(m, "ok", "warm")
 }
+
+// TestSizeCap: the executor refuses, as the scenario language does
+// (scenario.MaxFill), any size past 256 MiB that it would write, allocate
+// or walk, and takes one at the cap.
+func TestSizeCap(t *testing.T) {
+	s := start(t)
+	m := s.main
+	const capBytes = 256 << 20
+	s.want(m, "ok", "file f 0 0")
+	s.want(m, "ok", "truncate f %d", capBytes) // sparse: cheap at the cap
+	a := s.mmap(m, page, protRW, privateAnon)
+	s.do(m, "uffd_open u 0")
+	for _, cmd := range []string{
+		"file g %d 0", "truncate f %d", "kread 0x%x %d 0", "kwrite 0x%x %d", "touch 0x%x %d r",
+		"uffd_copy u 0x%x %d 0", "uffd_zeropage u 0x%x %d", "uffd_continue u 0x%x %d", "uffd_poison u 0x%x %d",
+	} {
+		var line string
+		if countArgs(cmd) == 1 {
+			line = fmt.Sprintf(cmd, capBytes+1)
+		} else {
+			line = fmt.Sprintf(cmd, a, capBytes+1)
+		}
+		if r := s.do(m, "%s", line); r.Kind != "proto" {
+			t.Errorf("%s => %q, want proto (past the cap)", line, r.Line)
+		}
+	}
+}
+
+// countArgs counts the % verbs of a format.
+func countArgs(format string) int {
+	n := 0
+	for i := 0; i+1 < len(format); i++ {
+		if format[i] == '%' {
+			n++
+		}
+	}
+	return n
+}

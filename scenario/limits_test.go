@@ -16,11 +16,11 @@ func TestLimits(t *testing.T) {
 	const (
 		rng     = "0x100000000000000" // MaxRange
 		rngOver = "0x100000000000001"
-		fill    = "1G" // MaxFill
-		over    = "0x40000001"
+		fill    = "256M" // MaxFill
+		over    = "0x10000001"
 	)
 	rangeMsg := `expected a size of at most 67108864G (72057594037927936 bytes: the largest user address space, 2^56 bytes), found "` + rngOver + `"`
-	fillMsg := `expected a size of at most 1G (1073741824 bytes: the most one statement may fill with data or walk page by page), found "` + over + `", which is 1073741825 bytes`
+	fillMsg := `expected a size of at most 256M (268435456 bytes: the most one statement may fill with data or walk page by page), found "` + over + `", which is 268435457 bytes`
 	tests := []struct {
 		name      string
 		ok, bad   string // the statement at the limit, and past it
