@@ -1402,6 +1402,9 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		if err != nil {
 			return err
 		}
+		if err := p.possible(op, o); err != nil {
+			return err
+		}
 		// What a read gives is a byte (0 to 255, or ret).
 		if _, read := op.(*Read); read && o.Kind == OutOK && o.HasValue && !o.ValueRet && o.Value > 255 {
 			return p.errf(line, o.Pos.Col+3, "expected a byte value after ok (0 to 255, or ret), found %d", o.Value)
@@ -1415,6 +1418,36 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 			st.Overrides[arch] = o
 		}
 		i = j
+	}
+	return nil
+}
+
+// possible refuses an outcome that op can never have: an errno of a user
+// access (a load, store or fetch raises a signal, never returns an error),
+// a signal of a system call (a kernel copy that faults returns EFAULT or a
+// short count), a fault event of anything but "uffd U event". wait takes
+// whatever its statement may have.
+func (p *parser) possible(op Op, o *Outcome) *Error {
+	access := false
+	switch op.(type) {
+	case *Wait:
+		return nil
+	case *Read, *Write, *Exec, *Touch:
+		access = true
+	}
+	event := false
+	if u, ok := op.(*Uffd); ok && u.Cmd == UffdEvent {
+		event = true
+	}
+	switch {
+	case access && o.Kind == OutErrno:
+		return p.errf(o.Pos.Line, o.Pos.Col, "%s is a user access: it ends in ok, a signal (SIGNAME CODE @ADDR), killed or blocked, never an errno (found %s)",
+			op.Keyword(), abi.Errno(o.Errno))
+	case !access && o.Kind == OutSignal:
+		return p.errf(o.Pos.Line, o.Pos.Col, "only a user access (read, write, exec, touch) raises a signal as its outcome; %s does not (a system call that faults fails with EFAULT)",
+			op.Keyword())
+	case !event && o.Kind == OutFault:
+		return p.errf(o.Pos.Line, o.Pos.Col, "only \"uffd U event\" reads a fault event; %s does not", op.Keyword())
 	}
 	return nil
 }

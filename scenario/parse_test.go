@@ -187,10 +187,10 @@ func TestStatements(t *testing.T) {
 			Expect: &Outcome{Kind: OutFault, Addr: x(0), FaultMinor: true}}},
 		{"kderef X => oops", &Stmt{Actor: "main", Op: &KDeref{Addr: x(0)}, Expect: &Outcome{Kind: OutOops}}},
 		{"read X => livelock", &Stmt{Actor: "main", Op: &Read{Addr: x(0)}, Expect: &Outcome{Kind: OutLivelock}}},
-		{"read X => ok arm64=> SIGSEGV SEGV_ACCERR @X riscv64=> EFAULT", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
+		{"read X => ok arm64=> SIGSEGV SEGV_ACCERR @X riscv64=> killed SIGBUS", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
 			Expect: &Outcome{Kind: OutOK}, Overrides: map[string]*Outcome{
 				"arm64":   {Kind: OutSignal, Signal: int(abi.SIGSEGV), Code: int(abi.SEGV_ACCERR), Addr: x(0)},
-				"riscv64": {Kind: OutErrno, Errno: int(abi.EFAULT)},
+				"riscv64": {Kind: OutKilled, Signal: int(abi.SIGBUS)},
 			}}},
 		{"read X x86_64=> ok 0", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
 			Overrides: map[string]*Outcome{"x86_64": {Kind: OutOK, HasValue: true}}}},
@@ -458,6 +458,12 @@ func TestErrors(t *testing.T) {
 		{"unknown override arch", p + "read X => ok sparc=> ok", "6:14", `unknown architecture "sparc" in override (expected one of: x86_64, arm64`},
 		{"main after override", p + "read X arm64=> ok => ok", "6:19", `the main expectation "=> OUTCOME" must come before the ARCH=> overrides`},
 		{"duplicate main expectation", p + "read X => ok => EFAULT", "6:14", `duplicate expectation`},
+
+		// Outcomes a statement can never have.
+		{"errno of a user access", p + "read X => EFAULT", "6:11", `read is a user access: it ends in ok, a signal (SIGNAME CODE @ADDR), killed or blocked, never an errno (found EFAULT)`},
+		{"errno of a user access, overridden", p + "touch X 1p write => ok arm64=> EINTR", "6:32", `touch is a user access`},
+		{"signal of a system call", p + "kread X 1p => SIGSEGV SEGV_MAPERR @X", "6:15", `only a user access (read, write, exec, touch) raises a signal as its outcome; kread does not`},
+		{"fault event of a read", p + "read X => fault X", "6:11", `only "uffd U event" reads a fault event; read does not`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
