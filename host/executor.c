@@ -781,49 +781,59 @@ static pthread_mutex_t g_own_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct range g_own_snap[MAX_OWN];
 static int g_own_snap_n = -1;
 
-static int read_maps(char *buf, size_t cap)
+/*
+ * maps_ranges fills out with the mappings of /proc/self/maps, all of them
+ * (named is NULL) or those whose name is one of named; never [vsyscall],
+ * which is no mapping of the mm. It reads line by line, so that a scenario
+ * with many mappings cannot push the executor's own (listed after them)
+ * out of a buffer. Returns their number, or -1.
+ */
+static int maps_ranges(struct range *out, int cap, const char *const *named)
 {
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	char buf[8192];
 	size_t len = 0;
-	ssize_t r;
-	while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	buf[len] = 0;
-	return 0;
-}
-
-/*
- * maps_ranges fills out with the mappings of /proc/self/maps, all of them
- * (named is NULL) or those whose name is one of named; never [vsyscall],
- * which is no mapping of the mm. Returns their number, or -1.
- */
-static int maps_ranges(struct range *out, int cap, const char *const *named)
-{
-	char buf[32768];
-	if (read_maps(buf, sizeof buf) != 0)
-		return -1;
-	int n = 0;
-	for (char *line = buf, *next; line && *line && n < cap; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
+	int n = 0, skip = 0, eof = 0;
+	while (n < cap) {
+		char *nl = memchr(buf, '\n', len);
+		if (nl == NULL) {
+			if (eof)
+				break;
+			if (len == sizeof buf) { /* a line longer than the buffer: not ours to parse */
+				skip = 1;
+				len = 0;
+			}
+			ssize_t r = read(fd, buf + len, sizeof buf - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				eof = 1;
+			else
+				len += (size_t)r;
+			continue;
+		}
+		*nl = 0;
 		unsigned long lo, hi;
 		int pathoff = 0;
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pathoff) < 2 || pathoff == 0)
-			continue;
-		const char *path = line + pathoff;
-		int want = strcmp(path, "[vsyscall]") != 0;
-		if (named != NULL) {
-			want = 0;
-			for (const char *const *p = named; *p; p++)
-				want |= strcmp(path, *p) == 0;
+		if (!skip && sscanf(buf, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pathoff) >= 2 && pathoff != 0) {
+			const char *path = buf + pathoff;
+			int want = strcmp(path, "[vsyscall]") != 0;
+			if (named != NULL) {
+				want = 0;
+				for (const char *const *p = named; *p; p++)
+					want |= strcmp(path, *p) == 0;
+			}
+			if (want)
+				out[n++] = (struct range){lo, hi};
 		}
-		if (want)
-			out[n++] = (struct range){lo, hi};
+		skip = 0;
+		size_t used = (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, len - used);
+		len -= used;
 	}
+	close(fd);
 	return n;
 }
 
@@ -1102,22 +1112,12 @@ static void cmd_truncate(struct args *a)
 #define STACK_RESERVE (1024 * 1024)
 static void __attribute__((noinline)) reserve_own_stack(void)
 {
+	static const char *const main_stack[] = {"[stack]", NULL};
 	char here;
 	uintptr_t sp = (uintptr_t)&here;
-	char buf[32768];
-	if (read_maps(buf, sizeof buf) != 0)
-		return;
-	int on_main_stack = 0;
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		unsigned long lo, hi;
-		if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &lo, &hi) == 2)
-			on_main_stack = lo <= sp && sp < hi;
-	}
-	if (!on_main_stack)
-		return;
+	struct range stk;
+	if (maps_ranges(&stk, 1, main_stack) != 1 || sp < stk.lo || sp >= stk.hi)
+		return; /* a thread's own stack, which never grows */
 	/* From 64 KiB below this frame (guarded's own frame lies above) down. */
 	uintptr_t top = (sp - 64 * 1024) & ~(uintptr_t)(PAGE - 1);
 	struct access ac = {.kind = ACC_TOUCH_W, .addr = top - STACK_RESERVE, .size = STACK_RESERVE};
@@ -1421,10 +1421,12 @@ static void cmd_fork(struct args *a)
 	mallopt(M_ARENA_MAX, 1); /* the waiter thread's too (own_ranges) */
 
 	pthread_mutex_lock(&g_uffd_mu);
+	pthread_mutex_lock(&g_own_mu); /* the child inherits a whole list (own_ranges) */
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* The child: one thread, this one. Forget the parent's actors. */
 		pthread_mutex_init(&g_uffd_mu, NULL);
+		pthread_mutex_init(&g_own_mu, NULL);
 		close_from(3);
 		for (int i = 0; i < MAX_UFFD; i++) {
 			g_uffd[i].name[0] = 0;
@@ -1440,6 +1442,7 @@ static void cmd_fork(struct args *a)
 		actor_run(name);
 	}
 	int e = errno;
+	pthread_mutex_unlock(&g_own_mu);
 	pthread_mutex_unlock(&g_uffd_mu);
 	if (pid < 0) {
 		reply_err(e);

@@ -4,6 +4,7 @@ package host
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 )
 
@@ -120,4 +121,28 @@ func countArgs(format string) int {
 		}
 	}
 	return n
+}
+
+// TestOwnMemoryPastManyMappings: with more scenario mappings than fit in
+// any buffer the executor reads /proc/self/maps with, its own memory
+// (listed after them) is still found: a range over all of it leaves the
+// executor running, and rlimit_stack still finds the main stack.
+func TestOwnMemoryPastManyMappings(t *testing.T) {
+	s := start(t)
+	m := s.main
+	var low uint64
+	for i := range 1500 {
+		prot := protRW
+		if i%2 == 1 {
+			prot = syscall.PROT_READ // no merging: one line each
+		}
+		low = s.mmap(m, page, prot, privateAnon)
+	}
+	s.want(m, "err 12", "madvise %#x %#x 4", low, uint64(1)<<56)
+	s.want(m, "err 12", "mprotect %#x %#x 0", low, uint64(1)<<56)
+	s.want(m, "ok", "warm")
+	s.want(m, "ok", "rlimit_stack 0")
+	s.ok(m, "fork c 1")
+	c := s.actor("c")
+	s.want(c, "ok", "warm")
 }

@@ -167,7 +167,7 @@ read A => ok 0
 	rep := h.Run(context.Background(), s, Options{})
 	model := runner.Run(s, h.Arch, runner.Options{})
 	for _, r := range []runner.Report{rep, model} {
-		if r.Status != runner.Fail || len(r.Failures) != 2 || r.Checked != 3 {
+		if r.Status != runner.Fail || len(r.Failures) != 2 || r.Checked != 4 {
 			t.Fatalf("status %v %s, %d checked, failures %+v", r.Status, r.Reason, r.Checked, r.Failures)
 		}
 		for i, pos := range []string{"t.fault:3:1", "t.fault:4:1"} {
