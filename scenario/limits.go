@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 )
 
@@ -52,19 +53,24 @@ const (
 
 // Why each size is bounded, for the messages.
 const (
-	whyRange = "the largest user address space, 2^56 bytes"
+	whyRange = "the largest user address space"
 	whyFill  = "the most one statement may fill with data or walk page by page"
 	whyMem   = "the largest memory limit the runners set"
 )
 
-// sizeText writes n the way the language would, shortest unit first, with
-// the byte count when a unit was used: "1G (1073741824 bytes)".
+// sizeText writes n the way the language would, with the byte count
+// when a unit was used: "1M (1048576 bytes)", "2^56 bytes".
 func sizeText(n uint64) string {
-	s := formatSize(n)
-	if s == strconv.FormatUint(n, 10) {
+	switch s := formatSize(n); {
+	case n >= 1<<40 && n&(n-1) == 0:
+		return fmt.Sprintf("2^%d bytes", bits.TrailingZeros64(n))
+	case n >= 1<<40:
+		return fmt.Sprintf("%#x bytes", n)
+	case s == strconv.FormatUint(n, 10):
 		return s + " bytes"
+	default:
+		return fmt.Sprintf("%s (%d bytes)", s, n)
 	}
-	return fmt.Sprintf("%s (%d bytes)", s, n)
 }
 
 // bounded reports a size written as s at col that exceeds max.
@@ -72,8 +78,15 @@ func (p *parser) bounded(line, col int, s string, n, max uint64, why string) *Er
 	if n <= max {
 		return nil
 	}
-	return p.errf(line, col, "expected a size of at most %s (%d bytes: %s), found %s, which is %s",
-		formatSize(max), max, why, quote(s), sizeText(n))
+	found := quote(s)
+	switch {
+	case s == strconv.FormatUint(n, 10):
+	case n < 1<<40 && s == formatSize(n):
+		found += fmt.Sprintf(" (%d bytes)", n)
+	default:
+		found += ", " + sizeText(n)
+	}
+	return p.errf(line, col, "expected a size of at most %s, %s; found %s", sizeText(max), why, found)
 }
 
 // nameTooLong reports a name longer than MaxNameLen, or nil.

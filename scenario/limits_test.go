@@ -19,8 +19,8 @@ func TestLimits(t *testing.T) {
 		fill    = "256M" // MaxFill
 		over    = "0x10000001"
 	)
-	rangeMsg := `expected a size of at most 67108864G (72057594037927936 bytes: the largest user address space, 2^56 bytes), found "` + rngOver + `"`
-	fillMsg := `expected a size of at most 256M (268435456 bytes: the most one statement may fill with data or walk page by page), found "` + over + `", which is 268435457 bytes`
+	rangeMsg := `expected a size of at most 2^56 bytes, the largest user address space; found "` + rngOver + `", 0x100000000000001 bytes`
+	fillMsg := `expected a size of at most 256M (268435456 bytes), the most one statement may fill with data or walk page by page; found "` + over + `", 268435457 bytes`
 	tests := []struct {
 		name      string
 		ok, bad   string // the statement at the limit, and past it
@@ -54,8 +54,9 @@ func TestLimits(t *testing.T) {
 		{"uffd poison", "uffd U poison X " + fill, "uffd U poison X " + over, "6:17", fillMsg},
 
 		// Limits of the machine.
+		{"memlimit in a unit", "memlimit 16G", "memlimit 17G", "6:10", `found "17G" (18253611008 bytes)`},
 		{"memlimit", "memlimit 16G", "memlimit 0x400000001", "6:10",
-			`expected a size of at most 16G (17179869184 bytes: the largest memory limit the runners set), found "0x400000001", which is 17179869185 bytes`},
+			`expected a size of at most 16G (17179869184 bytes), the largest memory limit the runners set; found "0x400000001", 17179869185 bytes`},
 		{"hugepages", "hugepages 1024", "hugepages 1025", "6:11",
 			`expected a number of huge pages of at most 1024 (2 MiB each: 2 GiB of memory), found "1025"`},
 
