@@ -121,9 +121,9 @@ func TestLimitCounts(t *testing.T) {
 		ok, bad   string // the body at the limit, and past it
 		pos, want string
 	}{
-		{"actors", threads(MaxActors - 1), threads(MaxActors), "t.fault:65:1",
+		{"actors", threads(MaxActors - 1), threads(MaxActors) + "t63: read 0 => SIGSEGV SEGV_MAPERR @0\n", "t.fault:65:1",
 			`expected at most 64 actors (main and 63 that thread and fork make), found one more: "t63"`},
-		{"uffd names", uffds(MaxUffds) + "uffd U0 register X 1p wp\n", uffds(MaxUffds + 1), "t.fault:19:6",
+		{"uffd names", uffds(MaxUffds) + "uffd U0 register X 1p wp\n", uffds(MaxUffds+1) + "uffd U16 wake X 1p\n", "t.fault:19:6",
 			`expected at most 16 userfaultfd names, found one more: "U16"`},
 		{"statements", statements(MaxStatements), statements(MaxStatements + 1), "t.fault:10002:1",
 			`expected at most 10000 statements, found more: this is statement 10001`},

@@ -1070,10 +1070,10 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if p.actors[t.text] {
 			return nil, c.errf(t.col, "actor %q already exists", t.text)
 		}
+		p.fx.actor = t.text // even past the limit: no knock-on errors for its name
 		if len(p.actors) >= MaxActors {
 			return nil, c.errf(kw.col, "expected at most %d actors (main and %d that thread and fork make), found one more: %s", MaxActors, MaxActors-1, quote(t.text))
 		}
-		p.fx.actor = t.text
 		if kw.text == "thread" {
 			return &Thread{Name: t.text}, c.done("thread T")
 		}
@@ -1292,10 +1292,10 @@ func (p *parser) uffd(c *cursor) (Op, *Error) {
 	}
 	o.Cmd = UffdCmd(t.text)
 	if o.Cmd == UffdRegister {
+		p.fx.uffd = o.Name // even past the limit: no knock-on errors for its name
 		if !p.uffds[o.Name] && len(p.uffds) >= MaxUffds {
 			return nil, c.errf(name.col, "expected at most %d userfaultfd names, found one more: %s", MaxUffds, quote(o.Name))
 		}
-		p.fx.uffd = o.Name
 	} else if !p.uffds[o.Name] {
 		return nil, c.errf(name.col, "unknown userfaultfd %q (create it first with \"uffd %s register ADDR SIZE MODE...\")", o.Name, o.Name)
 	}
