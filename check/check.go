@@ -5,6 +5,7 @@
 package check
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -32,9 +33,10 @@ type Observation struct {
 // Env resolves what an expectation names: region addresses and the
 // architecture's ret byte.
 type Env interface {
-	// Resolve returns the address an expression denotes, or false when
-	// its region is not bound.
-	Resolve(a scenario.Addr) (uint64, bool)
+	// Resolve returns the address an expression denotes, or an
+	// *AddrError when it denotes none: its region is not bound, or the
+	// offset takes it past an end of the address space.
+	Resolve(a scenario.Addr) (uint64, error)
 	// RetByte is the architecture's `ret`.
 	RetByte() byte
 	// Symbolize writes addr relative to the nearest region, if any.
@@ -62,9 +64,9 @@ func Match(want *scenario.Outcome, obs Observation, env Env) (bool, string) {
 		}
 		return obs.HasValue && obs.Value == v, ""
 	case scenario.OutSignal:
-		addr, ok := env.Resolve(want.Addr)
-		if !ok {
-			return false, fmt.Sprintf("region %s is not bound", want.Addr.Name)
+		addr, err := env.Resolve(want.Addr)
+		if err != nil {
+			return false, reason(err)
 		}
 		if abi.Signal(want.Signal) != obs.Signal || abi.Code(want.Code) != obs.Code || addr != obs.Addr {
 			return false, ""
@@ -75,9 +77,9 @@ func Match(want *scenario.Outcome, obs Observation, env Env) (bool, string) {
 	case scenario.OutKilled:
 		return abi.Signal(want.Signal) == obs.Signal, ""
 	case scenario.OutFault:
-		addr, ok := env.Resolve(want.Addr)
-		if !ok {
-			return false, fmt.Sprintf("region %s is not bound", want.Addr.Name)
+		addr, err := env.Resolve(want.Addr)
+		if err != nil {
+			return false, reason(err)
 		}
 		return addr == obs.Addr && want.FaultWrite == obs.Write && want.FaultWP == obs.WP && want.FaultMinor == obs.Minor, ""
 	case scenario.OutCount:
@@ -130,22 +132,60 @@ func Expected(want *scenario.Outcome, env Env) string {
 }
 
 func addrText(a scenario.Addr, env Env) string {
-	v, ok := env.Resolve(a)
-	name := a.Name
-	if name == "" {
-		return fmt.Sprintf("%#x", v)
+	v, err := env.Resolve(a)
+	name := exprText(a)
+	if a.Name == "" {
+		return name
 	}
-	if a.Offset != 0 {
-		if int64(a.Offset) < 0 {
-			name += fmt.Sprintf("-%#x", -a.Offset)
-		} else {
-			name += fmt.Sprintf("+%#x", a.Offset)
-		}
-	}
-	if !ok {
+	var ae *AddrError
+	switch {
+	case errors.As(err, &ae) && ae.Unbound:
 		return name + " (unbound)"
+	case err != nil:
+		return name + " (wraps around)"
 	}
 	return fmt.Sprintf("%s (%#x)", name, v)
+}
+
+// exprText writes an address expression with its offset in hex.
+func exprText(a scenario.Addr) string {
+	name := a.Name
+	switch {
+	case name == "":
+		return fmt.Sprintf("%#x", a.Offset)
+	case a.Offset == 0:
+	case int64(a.Offset) < 0:
+		name += fmt.Sprintf("-%#x", -a.Offset)
+	default:
+		name += fmt.Sprintf("+%#x", a.Offset)
+	}
+	return name
+}
+
+// AddrError is why an address expression denotes no address.
+type AddrError struct {
+	Addr    scenario.Addr
+	Unbound bool   // its region is not bound; else the offset wraps
+	Start   uint64 // the region's start, when bound
+}
+
+// Error writes the position and the reason.
+func (e *AddrError) Error() string { return e.Addr.Pos.String() + ": " + reason(e) }
+
+// reason is err without its position.
+func reason(err error) string {
+	var e *AddrError
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	if e.Unbound {
+		return fmt.Sprintf("region %s is not bound: its mmap did not succeed", e.Addr.Name)
+	}
+	end := "below 0"
+	if int64(e.Addr.Offset) >= 0 {
+		end = "past 0xffffffffffffffff"
+	}
+	return fmt.Sprintf("address %s wraps around: region %s starts at %#x, and the offset takes it %s", exprText(e.Addr), e.Addr.Name, e.Start, end)
 }
 
 func faultFlags(write, wp, minor bool) string {
@@ -247,16 +287,23 @@ func (r *Regions) Lookup(name string) (Region, bool) {
 	return g, ok
 }
 
-// Resolve implements Env.
-func (r *Regions) Resolve(a scenario.Addr) (uint64, bool) {
+// Resolve implements Env. The parser keeps a region's offset within 64
+// signed bits (scenario.Addr); where the region lies is known only now,
+// so here an address that would wrap around is refused, as the parser
+// refuses an absolute one.
+func (r *Regions) Resolve(a scenario.Addr) (uint64, error) {
 	if a.Name == "" {
-		return a.Offset, true
+		return a.Offset, nil
 	}
 	g, ok := r.byName[a.Name]
 	if !ok {
-		return 0, false
+		return 0, &AddrError{Addr: a, Unbound: true}
 	}
-	return g.Start + a.Offset, true
+	v := g.Start + a.Offset
+	if off := int64(a.Offset); off >= 0 && v < g.Start || off < 0 && v > g.Start {
+		return 0, &AddrError{Addr: a, Start: g.Start}
+	}
+	return v, nil
 }
 
 // RetByte implements Env.

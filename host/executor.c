@@ -57,9 +57,11 @@
  *     the descriptor a UFFD_EVENT_FORK message carries stays open, unnamed.
  *  7. kread/kwrite files are named DIR/.kio-PID-N, created O_EXCL and removed
  *     after the call. Errors while preparing the file are `err E` too.
- *     The sizes of `file`, `kread` and `uffd_copy` (which write or
- *     allocate that much) are capped at 1 GiB (`proto` beyond), so bad
- *     input cannot exhaust the disk or memory.
+ *     The sizes of `file`, `truncate`, `kread`, `kwrite`, `touch` and the
+ *     uffd fills (`uffd_copy`, `_zeropage`, `_continue`, `_poison`), which
+ *     write, allocate or walk that much, are capped at 256 MiB (`proto`
+ *     beyond), the scenario language's own limit, so bad input cannot
+ *     exhaust the disk or memory, and the parser refuses what this would.
  *  8. probe_zero_page: a PFN the kernel hides (0: no CAP_SYS_ADMIN) is
  *     `err 1` (EPERM); a page not present after the read is `err 61`
  *     (ENODATA); a failing open/pread of pagemap is its errno.
@@ -78,12 +80,39 @@
  * 12. The executor resets every signal disposition to SIG_DFL and unblocks
  *     every signal at start, so the inherited state of the Go side (ignored
  *     SIGPIPE/SIGHUP, a mask) does not leak into scenarios.
+ * 13. The executor's own memory (every mapping the process had before its
+ *     first scenario mmap: program, libraries, the loader's data, [vdso],
+ *     counters; [heap] and [stack] as they grow; the OWN_BASE range) is
+ *     not the scenario's: munmap, mprotect and madvise of a range reaching it act
+ *     as if it were a hole, as the model has it. munmap unmaps the rest of
+ *     the range (after the kernel's own checks of the whole: EINVAL past
+ *     TASK_SIZE); mprotect changes the part before the first own byte, then
+ *     answers ENOMEM (do_mprotect_pkey stops at a hole); madvise advises
+ *     the other parts and answers ENOMEM (MADV_POPULATE_* stop at the
+ *     hole). A range the kernel refuses before touching anything (unaligned,
+ *     wrapping, empty) goes to the kernel as it is. uffd_register and uffd_wp
+ *     of such a range are `err 22` (EINVAL): the executor's program and
+ *     libraries are file mappings that no userfaultfd mode registers, so
+ *     the kernel, too, refuses a range that covers them. Threads allocate
+ *     from the main heap (M_ARENA_MAX 1), so no malloc arena lands among the
+ *     scenario's mappings unnoticed. (A scenario that maps with at= into a
+ *     hole between the executor's own mappings sees that part as a hole.)
+ * 14. rlimit_stack first extends the process's main stack, when the actor
+ *     runs on it, 1 MiB below the command's frame (STACK_RESERVE), while
+ *     the old limit allows it. The statement means RLIMIT_STACK as the
+ *     kernel applies it to the scenario's memory: the growth of its
+ *     growsdown mappings (acct_stack_growth) — not to the executor, whose
+ *     calls, deeper in a fork child than its parent's ever went, would
+ *     otherwise need a stack that cannot grow (SIGSEGV under `rlimit stack
+ *     0`, then `fork`). The executor never goes deeper than that reserve;
+ *     its threads run on stacks of their own (OWN_BASE) that never grow.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -147,7 +176,7 @@ struct fl_uffdio_poison { /* struct uffdio_poison, Linux 6.6 */
 #define MAX_WORDS 10
 #define MAX_UFFD 16
 #define CONNECT_TRIES 300 /* x 10 ms */
-#define SIZE_CAP (1ULL << 30)
+#define SIZE_CAP (256ULL << 20) /* = the language's MaxFill */
 
 /* ---- process-wide state ---- */
 
@@ -681,8 +710,11 @@ static int __attribute__((noinline)) guarded(struct access *volatile ac)
 
 /* ---- commands ---- */
 
+static void own_snapshot(void);
+
 static void cmd_mmap(struct args *a)
 {
+	own_snapshot(); /* before the first mapping of the scenario's */
 	uint64_t len = arg_u64(a, 1);
 	int prot = arg_bits(a, 2), flags = arg_bits(a, 3);
 	uint64_t addr = arg_u64(a, 4);
@@ -723,27 +755,281 @@ static void reply_rc(int rc)
 		reply_err(errno);
 }
 
+/*
+ * ---- the executor's own memory ----
+ *
+ * A range a scenario names may reach past the scenario's mappings into the
+ * executor's own: its program, libraries, heap and main stack lie above the
+ * mappings the kernel places top-down, and `madvise A 2^63 dontneed` or
+ * `mprotect A 2^63 none` would zap or lock the very code that runs the
+ * command. To a scenario that memory is not there (the model has none): so
+ * munmap, mprotect and madvise treat it as a hole, as the kernel treats
+ * any hole (see 13 at the top). own_ranges lists it.
+ */
+struct range {
+	uint64_t lo, hi;
+};
+#define MAX_OWN 128
+
+/*
+ * The mappings the process had before its first scenario mmap: all of them
+ * the executor's (a fork child inherits its parent's list, and its memory
+ * is a copy of the parent's). Address ranges, not mappings: a scenario
+ * mapping that the kernel merges with one of them later stays apart.
+ */
+static pthread_mutex_t g_own_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct range g_own_snap[MAX_OWN];
+static int g_own_snap_n = -1;
+
+/*
+ * maps_ranges fills out with the mappings of /proc/self/maps, all of them
+ * (named is NULL) or those whose name is one of named; never [vsyscall],
+ * which is no mapping of the mm. It reads line by line, so that a scenario
+ * with many mappings cannot push the executor's own (listed after them)
+ * out of a buffer. Returns their number, or -1.
+ */
+static int maps_ranges(struct range *out, int cap, const char *const *named)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[8192];
+	size_t len = 0;
+	int n = 0, skip = 0, eof = 0;
+	while (n < cap) {
+		char *nl = memchr(buf, '\n', len);
+		if (nl == NULL) {
+			if (eof)
+				break;
+			if (len == sizeof buf) { /* a line longer than the buffer: not ours to parse */
+				skip = 1;
+				len = 0;
+			}
+			ssize_t r = read(fd, buf + len, sizeof buf - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				eof = 1;
+			else
+				len += (size_t)r;
+			continue;
+		}
+		*nl = 0;
+		unsigned long lo, hi;
+		int pathoff = 0;
+		if (!skip && sscanf(buf, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pathoff) >= 2 && pathoff != 0) {
+			const char *path = buf + pathoff;
+			int want = strcmp(path, "[vsyscall]") != 0;
+			if (named != NULL) {
+				want = 0;
+				for (const char *const *p = named; *p; p++)
+					want |= strcmp(path, *p) == 0;
+			}
+			if (want)
+				out[n++] = (struct range){lo, hi};
+		}
+		skip = 0;
+		size_t used = (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, len - used);
+		len -= used;
+	}
+	close(fd);
+	return n;
+}
+
+/* own_snapshot records the process's mappings, once, before the first
+   scenario mmap (cmd_mmap calls it). */
+static void own_snapshot(void)
+{
+	pthread_mutex_lock(&g_own_mu);
+	if (g_own_snap_n < 0)
+		g_own_snap_n = maps_ranges(g_own_snap, MAX_OWN, NULL);
+	pthread_mutex_unlock(&g_own_mu);
+}
+
+/*
+ * own_ranges fills out with the executor's own memory, sorted: what the
+ * process had before its first scenario mmap, its [heap] and [stack] as
+ * they are now (they grow), and the range own_mmap hands out (thread
+ * stacks, alternate signal stacks, copy buffers). Threads allocate from the
+ * main heap (M_ARENA_MAX 1), so no malloc arena lands among the scenario's
+ * mappings. Returns the number of ranges, or -1 when the maps cannot be
+ * read.
+ */
+static int own_ranges(struct range *out, int cap)
+{
+	static const char *const grow[] = {"[heap]", "[stack]", NULL};
+	pthread_mutex_lock(&g_own_mu);
+	int n = 0;
+	for (int i = 0; i < g_own_snap_n && n < cap; i++)
+		out[n++] = g_own_snap[i];
+	pthread_mutex_unlock(&g_own_mu);
+	if (n < cap)
+		out[n++] = (struct range){OWN_BASE, atomic_load(&g_own_next)};
+	int m = maps_ranges(out + n, cap - n, grow);
+	if (m < 0)
+		return -1;
+	n += m;
+	for (int i = 1; i < n; i++) /* insertion sort by start */
+		for (int j = i; j > 0 && out[j].lo < out[j - 1].lo; j--) {
+			struct range t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+/*
+ * scenario_pieces splits [lo, hi) (page-aligned) into the pieces that are
+ * not the executor's own memory. Returns the number of pieces, and sets
+ * *overlap when some own memory was cut out; -1 when that cannot be told.
+ */
+static int scenario_pieces(uint64_t lo, uint64_t hi, struct range *out, int cap, int *overlap)
+{
+	struct range own[MAX_OWN];
+	int n = own_ranges(own, MAX_OWN);
+	if (n < 0)
+		return -1;
+	int k = 0;
+	uint64_t at = lo;
+	*overlap = 0;
+	for (int i = 0; i < n && at < hi; i++) {
+		if (own[i].hi <= at || own[i].lo >= hi)
+			continue;
+		*overlap = 1;
+		if (own[i].lo > at && k < cap)
+			out[k++] = (struct range){at, own[i].lo};
+		if (own[i].hi > at)
+			at = own[i].hi;
+	}
+	if (at < hi && k < cap)
+		out[k++] = (struct range){at, hi};
+	return k;
+}
+
+/*
+ * page_range turns ADDR LEN into [lo, hi) as the kernel's range checks
+ * do (start page-aligned, PAGE_ALIGN(len), no wrap). It returns 0 when the
+ * kernel would refuse or ignore the range before touching anything: then
+ * the call goes to the kernel as it is, for the kernel's own answer.
+ */
+static int page_range(uint64_t addr, uint64_t len, struct range *r)
+{
+	if (addr & (PAGE - 1) || len == 0 || len > UINT64_MAX - (PAGE - 1))
+		return 0;
+	uint64_t n = (len + PAGE - 1) & ~(PAGE - 1);
+	if (addr > UINT64_MAX - n)
+		return 0;
+	*r = (struct range){addr, addr + n};
+	return 1;
+}
+
+/* task_size is the end of the user address space (TASK_SIZE_MAX). */
+static uint64_t task_size(void)
+{
+	static uint64_t size;
+	if (size == 0) {
+		/* 47 bits, unless the kernel maps above them (5-level paging). */
+		void *p = mmap((void *)(uintptr_t)(1ULL << 47), PAGE, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, PAGE);
+		size = p != MAP_FAILED || errno == EEXIST ? (1ULL << 56) - PAGE : (1ULL << 47) - PAGE;
+	}
+	return size;
+}
+
+#define MAX_PIECES (MAX_OWN + 1)
+
 static void cmd_munmap(struct args *a)
 {
 	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
-	if (!a->bad)
+	if (a->bad)
+		return;
+	struct range r, pieces[MAX_PIECES];
+	int overlap = 0, n = -1;
+	/* The kernel's own checks (do_vmi_munmap) first: they refuse the
+	   whole range before anything is unmapped. */
+	if (page_range(addr, len, &r) && r.lo <= task_size() && len <= task_size() - r.lo)
+		n = scenario_pieces(r.lo, r.hi, pieces, MAX_PIECES, &overlap);
+	if (n < 0 || !overlap) {
 		reply_rc(munmap((void *)(uintptr_t)addr, (size_t)len));
+		return;
+	}
+	/* Unmapping a hole is no error: each piece on its own. */
+	for (int i = 0; i < n; i++)
+		if (munmap((void *)(uintptr_t)pieces[i].lo, (size_t)(pieces[i].hi - pieces[i].lo)) != 0) {
+			reply_err(errno);
+			return;
+		}
+	reply_ok();
 }
 
 static void cmd_mprotect(struct args *a)
 {
 	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
 	int prot = arg_bits(a, 3);
-	if (!a->bad)
+	if (a->bad)
+		return;
+	struct range r, pieces[MAX_PIECES];
+	int overlap = 0, n = -1;
+	if (page_range(addr, len, &r))
+		n = scenario_pieces(r.lo, r.hi, pieces, MAX_PIECES, &overlap);
+	if (n < 0 || !overlap) {
 		reply_rc(mprotect((void *)(uintptr_t)addr, (size_t)len, prot));
+		return;
+	}
+	/* do_mprotect_pkey stops at the first hole with ENOMEM, having
+	   changed what lay before it: the first own byte is that hole. */
+	if (n > 0 && pieces[0].lo == r.lo &&
+	    mprotect((void *)(uintptr_t)pieces[0].lo, (size_t)(pieces[0].hi - pieces[0].lo), prot) != 0) {
+		reply_err(errno);
+		return;
+	}
+	reply_err(ENOMEM);
 }
 
 static void cmd_madvise(struct args *a)
 {
 	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
 	int adv = arg_bits(a, 3);
-	if (!a->bad)
+	if (a->bad)
+		return;
+	struct range r, pieces[MAX_PIECES];
+	int overlap = 0, n = -1;
+	if (page_range(addr, len, &r))
+		n = scenario_pieces(r.lo, r.hi, pieces, MAX_PIECES, &overlap);
+	if (n < 0 || !overlap) {
 		reply_rc(madvise((void *)(uintptr_t)addr, (size_t)len, adv));
+		return;
+	}
+	/* madvise applies the advice to every mapping in the range and
+	   answers ENOMEM for the holes at the end, but the populate advices
+	   stop at the first hole: the executor's memory is holes. */
+	int stop = adv == 22 /* MADV_POPULATE_READ */ || adv == 23 /* MADV_POPULATE_WRITE */;
+	for (int i = 0; i < n; i++) {
+		if (stop && pieces[i].lo != r.lo)
+			break;
+		if (madvise((void *)(uintptr_t)pieces[i].lo, (size_t)(pieces[i].hi - pieces[i].lo), adv) != 0 &&
+		    (errno != ENOMEM || stop)) {
+			reply_err(errno);
+			return;
+		}
+	}
+	reply_err(ENOMEM);
+}
+
+/*
+ * own_overlap reports whether ADDR LEN reaches the executor's own memory:
+ * a userfaultfd range there is refused with EINVAL (see 13 at the top).
+ */
+static int own_overlap(uint64_t addr, uint64_t len)
+{
+	struct range r, pieces[MAX_PIECES];
+	int overlap = 0;
+	if (!page_range(addr, len, &r) || scenario_pieces(r.lo, r.hi, pieces, MAX_PIECES, &overlap) < 0)
+		return 0;
+	return overlap;
 }
 
 /*
@@ -804,7 +1090,7 @@ static void cmd_file(struct args *a)
 
 static void cmd_truncate(struct args *a)
 {
-	uint64_t size = arg_max(a, 2, INT64_MAX);
+	uint64_t size = arg_max(a, 2, SIZE_CAP);
 	char path[PATH_MAX];
 	if (a->bad)
 		return;
@@ -815,12 +1101,36 @@ static void cmd_truncate(struct args *a)
 	reply_rc(truncate(path, (off_t)size));
 }
 
+/*
+ * reserve_own_stack makes the process's main stack, when the calling
+ * thread runs on it, reach STACK_RESERVE below this frame now, while the
+ * limit in force still lets it grow (see 14 at the top). The pages are
+ * touched under the access guard: where the limit is already too low to
+ * grow the stack, the fault is caught on the alternate stack and the stack
+ * stays as it is.
+ */
+#define STACK_RESERVE (1024 * 1024)
+static void __attribute__((noinline)) reserve_own_stack(void)
+{
+	static const char *const main_stack[] = {"[stack]", NULL};
+	char here;
+	uintptr_t sp = (uintptr_t)&here;
+	struct range stk;
+	if (maps_ranges(&stk, 1, main_stack) != 1 || sp < stk.lo || sp >= stk.hi)
+		return; /* a thread's own stack, which never grows */
+	/* From 64 KiB below this frame (guarded's own frame lies above) down. */
+	uintptr_t top = (sp - 64 * 1024) & ~(uintptr_t)(PAGE - 1);
+	struct access ac = {.kind = ACC_TOUCH_W, .addr = top - STACK_RESERVE, .size = STACK_RESERVE};
+	(void)guarded(&ac);
+}
+
 static void cmd_rlimit_stack(struct args *a)
 {
 	uint64_t size = arg_u64(a, 1);
 	struct rlimit rl;
 	if (a->bad)
 		return;
+	reserve_own_stack();
 	if (getrlimit(RLIMIT_STACK, &rl) != 0) {
 		reply_err(errno);
 		return;
@@ -876,7 +1186,7 @@ static void cmd_exec(struct args *a)
 
 static void cmd_touch(struct args *a)
 {
-	struct access ac = {.addr = arg_u64(a, 1), .size = arg_u64(a, 2)};
+	struct access ac = {.addr = arg_u64(a, 1), .size = arg_max(a, 2, SIZE_CAP)};
 	if (a->bad)
 		return;
 	const char *m = a->w[3];
@@ -933,7 +1243,7 @@ static void cmd_kread(struct args *a)
 
 static void cmd_kwrite(struct args *a)
 {
-	struct access ac = {.kind = ACC_SYSWRITE, .addr = arg_u64(a, 1), .size = arg_u64(a, 2)};
+	struct access ac = {.kind = ACC_SYSWRITE, .addr = arg_u64(a, 1), .size = arg_max(a, 2, SIZE_CAP)};
 	char path[PATH_MAX];
 	if (a->bad)
 		return;
@@ -1018,6 +1328,7 @@ static int arg_slot(struct args *a, int i)
 
 static void cmd_thread(struct args *a)
 {
+	mallopt(M_ARENA_MAX, 1); /* no malloc arena among the scenario's mappings (own_ranges) */
 	if (!valid_actor_name(a->w[1])) {
 		reply("proto thread: bad name");
 		return;
@@ -1107,12 +1418,15 @@ static void cmd_fork(struct args *a)
 	int slot = arg_slot(a, 2);
 	if (a->bad)
 		return;
+	mallopt(M_ARENA_MAX, 1); /* the waiter thread's too (own_ranges) */
 
 	pthread_mutex_lock(&g_uffd_mu);
+	pthread_mutex_lock(&g_own_mu); /* the child inherits a whole list (own_ranges) */
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* The child: one thread, this one. Forget the parent's actors. */
 		pthread_mutex_init(&g_uffd_mu, NULL);
+		pthread_mutex_init(&g_own_mu, NULL);
 		close_from(3);
 		for (int i = 0; i < MAX_UFFD; i++) {
 			g_uffd[i].name[0] = 0;
@@ -1128,6 +1442,7 @@ static void cmd_fork(struct args *a)
 		actor_run(name);
 	}
 	int e = errno;
+	pthread_mutex_unlock(&g_own_mu);
 	pthread_mutex_unlock(&g_uffd_mu);
 	if (pid < 0) {
 		reply_err(e);
@@ -1364,6 +1679,10 @@ static void cmd_uffd_register(struct args *a)
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
+	if (own_overlap(r.range.start, r.range.len)) {
+		reply_err(EINVAL);
+		return;
+	}
 	if (ioctl(fd, UFFDIO_REGISTER, &r) != 0)
 		reply_err(errno);
 	else
@@ -1475,7 +1794,7 @@ static void cmd_uffd_copy(struct args *a)
 
 static void cmd_uffd_zeropage(struct args *a)
 {
-	struct uffdio_zeropage z = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	struct uffdio_zeropage z = {.range = {.start = arg_u64(a, 2), .len = arg_max(a, 3, SIZE_CAP)}};
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
@@ -1487,7 +1806,7 @@ static void cmd_uffd_zeropage(struct args *a)
 
 static void cmd_uffd_poison(struct args *a)
 {
-	struct fl_uffdio_poison p = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	struct fl_uffdio_poison p = {.range = {.start = arg_u64(a, 2), .len = arg_max(a, 3, SIZE_CAP)}};
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
@@ -1499,7 +1818,7 @@ static void cmd_uffd_poison(struct args *a)
 
 static void cmd_uffd_continue(struct args *a)
 {
-	struct uffdio_continue c = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
+	struct uffdio_continue c = {.range = {.start = arg_u64(a, 2), .len = arg_max(a, 3, SIZE_CAP)}};
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
@@ -1514,7 +1833,11 @@ static void cmd_uffd_wp(struct args *a)
 	struct uffdio_writeprotect w = {.range = {.start = arg_u64(a, 2), .len = arg_u64(a, 3)}};
 	w.mode = arg_max(a, 4, 1) ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
 	int fd = uffd_arg(a);
-	if (fd >= 0)
+	if (fd < 0)
+		return;
+	if (own_overlap(w.range.start, w.range.len))
+		reply_err(EINVAL);
+	else
 		reply_rc(ioctl(fd, UFFDIO_WRITEPROTECT, &w));
 }
 

@@ -152,3 +152,29 @@ wait T => ok 0
 		t.Fatalf("failures %+v, want the read and its wait not run", rep.Failures)
 	}
 }
+
+// TestWrappingAddress: a region-relative address that would wrap around
+// is the statement's not-run failure, with its position, as on the model;
+// the run goes on.
+func TestWrappingAddress(t *testing.T) {
+	h := detect(t)
+	s := parse(t, `scenario wrap
+mmap A 1p rw private anon
+write A-0x7fffffffffffffff 1
+uffd U register A-0x7fffffffffffffff 1p missing
+read A => ok 0
+`)
+	rep := h.Run(context.Background(), s, Options{})
+	model := runner.Run(s, h.Arch, runner.Options{})
+	for _, r := range []runner.Report{rep, model} {
+		if r.Status != runner.Fail || len(r.Failures) != 2 || r.Checked != 4 {
+			t.Fatalf("status %v %s, %d checked, failures %+v", r.Status, r.Reason, r.Checked, r.Failures)
+		}
+		for i, pos := range []string{"t.fault:3:1", "t.fault:4:1"} {
+			f := r.Failures[i]
+			if f.Pos != pos || f.Actual != "not run" || !strings.Contains(f.Note, "wraps around: region A starts at") {
+				t.Errorf("failure %d: %+v", i, f)
+			}
+		}
+	}
+}

@@ -34,11 +34,11 @@ func (r *hrun) step(st *scenario.Stmt) error {
 		}
 	}
 	addr := func(a scenario.Addr) (uint64, bool) {
-		v, ok := r.regions.Resolve(a)
-		if !ok {
-			r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, fmt.Sprintf("%s: region %s is not bound: its mmap did not succeed", a.Pos, a.Name)))
+		v, err := r.regions.Resolve(a)
+		if err != nil {
+			r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, err.Error()))
 		}
-		return v, ok
+		return v, err == nil
 	}
 	plain := &hpending{}
 	switch op := st.Op.(type) {
@@ -367,9 +367,9 @@ func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
 		return r.send(act, st, "", &hpending{})
 	}
 	key := strconv.Itoa(act.a.PID) + "/" + op.Name
-	a, ok := r.regions.Resolve(op.Addr)
-	if op.Cmd != scenario.UffdEvent && !ok {
-		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, fmt.Sprintf("region %s is not bound", op.Addr.Name)))
+	a, err := r.regions.Resolve(op.Addr)
+	if op.Cmd != scenario.UffdEvent && err != nil {
+		r.rep.Failures = append(r.rep.Failures, r.failureNotRun(st, err.Error()))
 		return nil
 	}
 	switch op.Cmd {

@@ -57,6 +57,10 @@ mmap A 1p rw private anon
 mmap B 1p rw private anon at=A => ok
 read B
 `, failures: []Failure{{Pos: "t.fault:3:1", Expected: "ok", Actual: "EEXIST"}, {Pos: "t.fault:4:1", Expected: "ok (no expectation: must not fail)", Actual: "not run"}}},
+		{name: "an address that wraps around is the statement's failure", arch: "x86_64", status: Fail, src: `scenario wrap
+mmap A 1p rw private anon
+read A-0x7fffffffffffffff
+`, failures: []Failure{{Pos: "t.fault:3:1", Expected: "ok (no expectation: must not fail)", Actual: "not run"}}},
 		{name: "background statements and wait", arch: "x86_64", status: Pass, src: `scenario w
 mmap A 1p rw private anon
 thread t

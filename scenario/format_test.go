@@ -53,7 +53,7 @@ memlimit 0
 hugepages 2
 mmap H 2M rw private anon hugetlb
 madvise H 2M hwpoison => EINVAL
-munmap H 0xffffffffffffffff
+munmap H 0x100000000000000
 mprotect 0xffffffffff600000+4095 1p none
 write H+0x10 0
 `,
@@ -75,7 +75,7 @@ needs uffd
 mmap X 0x400000 rwx at=0x10000 anon shared    # flags in any order
 file F 1p
 mmap Y 8192 r file=F private off=4096
-main: write X+4096+0x100 65 => ok riscv64=> EFAULT arm64=> ok
+main: write X+4096+0x100 65 => ok riscv64=> killed SIGKILL arm64=> ok
 kread X-0x1000 1048576 0 => ok 4096
 read X => ok 195
 thread t
@@ -92,7 +92,7 @@ config thp=never
 mmap X 4M rwx shared anon at=0x10000
 file F 1p
 mmap Y 2p r private file=F off=1p
-write X+4352 => ok arm64=> ok riscv64=> EFAULT
+write X+4352 => ok arm64=> ok riscv64=> killed SIGKILL
 kread X-1p 1M => ok 4096
 read X => ok 0xc3
 thread t

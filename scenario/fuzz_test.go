@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,7 +22,34 @@ var invalidSources = []string{
 	"scenario x\nuffd U event => fault 0x10 write write\n",
 }
 
+// hostileSources are the shapes of input that once broke a runner: each
+// must end in a parse error (a limit), never a tree that a runner cannot
+// run.
+func hostileSources() []string {
+	var tasks strings.Builder
+	tasks.WriteString("scenario x\n")
+	for i := range 2000 {
+		fmt.Fprintf(&tasks, "fork t%d\n", i)
+	}
+	return []string{
+		tasks.String(),
+		"scenario x\nhugepages 0xffffffffffffffff\n",
+		"scenario x\nhugepages 1000000\n",
+		"scenario x\nmemlimit 0xffffffffffffffff\n",
+		"scenario x\nmmap A 1p rw private anon\nread A-0xffffffffffffffff\n",
+		"scenario x\nread 0xffffffffffffffff+1\n",
+		"scenario x\nmmap A 1p rw private anon\nmadvise A 0x8000000000000000 dontneed\nmprotect A 0x8000000000000001 none\n",
+		"scenario x\nfile F 2G\nkread 0 2G\ntruncate F 0x7fffffffffffffff\n",
+		"scenario x\nthread " + strings.Repeat("t", 65) + "\n",
+		"scenario x\n" + strings.Repeat("read 0\n", 100000),
+		"scenario x\nread 0" + strings.Repeat("+1", MaxFileSize/2) + "\n",
+	}
+}
+
 func FuzzParse(f *testing.F) {
+	for _, src := range hostileSources() {
+		f.Add([]byte(src))
+	}
 	for _, src := range validSources {
 		f.Add([]byte(src))
 	}
@@ -36,6 +65,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		s, err := Parse("fuzz.fault", src)
+		if err == nil && (len(s.Body) > MaxStatements || len(src) > MaxFileSize) {
+			t.Fatalf("a file of %d bytes with %d statements parsed", len(src), len(s.Body))
+		}
 		if err != nil {
 			if s != nil {
 				t.Fatalf("Parse returned a tree and an error")

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 
@@ -74,7 +75,9 @@ const keywordList = "mmap, munmap, mprotect, madvise, file, truncate, rlimit, me
 //
 // Beyond docs/scenario-format.md, Parse accepts (extensions) or decides:
 //   - an address takes any number of +SIZE/-SIZE terms (the spec's own
-//     example writes LOW+1p+16), summed modulo 2^64;
+//     example writes LOW+1p+16), summed exactly: an absolute address must
+//     stay within 64 bits, a region's offset within 64 signed bits;
+//   - the limits of limits.go;
 //   - the kderef statement (see KDeref);
 //   - mmap flags, uffd register modes and sigbus, and fault outcome flags
 //     in any order;
@@ -97,9 +100,14 @@ func Parse(file string, src []byte) (*Scenario, error) {
 		actors:     map[string]bool{"main": true},
 		pending:    map[string]int{},
 	}
+	if len(src) > MaxFileSize {
+		// The loader reads at most one byte more than the limit: src may
+		// be cut, so nothing in it is worth reporting but its size.
+		return nil, ErrorList{{Pos{file, 1, 1}, fmt.Sprintf("expected a scenario file of at most %s, found one of %s or more", sizeText(MaxFileSize), sizeText(uint64(len(src))))}}
+	}
 	text := strings.TrimPrefix(string(src), "\ufeff") // a byte order mark is no statement
 	num := 0
-	for start := 0; start < len(text) && len(p.errs) < maxErrors; {
+	for start := 0; start < len(text) && len(p.errs) < maxErrors && !p.full; {
 		num++
 		var line string
 		if end := strings.IndexByte(text[start:], '\n'); end >= 0 {
@@ -107,6 +115,10 @@ func Parse(file string, src []byte) (*Scenario, error) {
 			start += end + 1
 		} else {
 			line, start = text[start:], len(text)
+		}
+		if len(line) > MaxLineLen {
+			p.errs = append(p.errs, p.errf(num, MaxLineLen+1, "expected a line of at most %d bytes, found one of %d bytes", MaxLineLen, len(line)))
+			continue
 		}
 		ln, lexErr := lexLine(file, num, line)
 		err := p.line(ln)
@@ -152,6 +164,10 @@ type parser struct {
 	pending map[string]int
 
 	fx effects // of the statement being parsed
+
+	// full is set once the body has MaxStatements statements and one
+	// more came: the rest of the file is not read.
+	full bool
 }
 
 // effects is what a statement declares. It is applied once the statement
@@ -358,6 +374,10 @@ func (p *parser) stmt(ln srcLine) *Error {
 	if caught && st.Expect == nil {
 		return p.errf(ln.num, c.stopCol, "expected \"=> N\" (the number of times the handler ran), found %s", c.stop)
 	}
+	if len(p.sc.Body) == MaxStatements {
+		p.full = true
+		return p.errf(ln.num, st.Pos.Col, "expected at most %d statements, found more: this is statement %d (the rest of the file is not read)", MaxStatements, MaxStatements+1)
+	}
 	p.sc.Body = append(p.sc.Body, st)
 	return nil
 }
@@ -437,6 +457,26 @@ func (c *cursor) size() (uint64, *Error) {
 	return c.p.size(c.line, t.col, t.text, wantSize)
 }
 
+// sizeMax reads a size of at most max; why says where max comes from.
+func (c *cursor) sizeMax(max uint64, why string) (uint64, *Error) {
+	n, t, err := c.sizeTok()
+	if err != nil {
+		return 0, err
+	}
+	return n, c.p.bounded(c.line, t.col, t.text, n, max, why)
+}
+
+// sizeTok reads a size and returns its word too, for a bound that the
+// rest of the statement decides.
+func (c *cursor) sizeTok() (uint64, token, *Error) {
+	t, err := c.next(wantSize)
+	if err != nil {
+		return 0, t, err
+	}
+	n, err := c.p.size(c.line, t.col, t.text, wantSize)
+	return n, t, err
+}
+
 func (c *cursor) addr() (Addr, *Error) {
 	t, err := c.next(wantAddr)
 	if err != nil {
@@ -482,6 +522,9 @@ func (c *cursor) name(what string) (token, *Error) {
 	}
 	if t.quoted || !validName(t.text) {
 		return t, c.errAt(t, want)
+	}
+	if err := c.p.nameTooLong(c.line, t.col, what, t.text); err != nil {
+		return t, err
 	}
 	return t, nil
 }
@@ -638,8 +681,14 @@ func (p *parser) byteVal(line, col int, s string) (Byte, *Error) {
 
 // addr parses an address expression: NAME or NUMBER, then any number of
 // +SIZE and -SIZE terms (the spec allows one; its own example writes two).
+//
+// The sum is exact, never modulo 2^64: an absolute address must come out
+// between 0 and 2^64-1, and a region's offset between -2^63 and 2^63-1
+// (where the region lies is known only when the scenario runs, and the
+// runners check there that the address does not wrap either).
 func (p *parser) addr(line, col int, s string) (Addr, *Error) {
 	a := Addr{Pos: p.pos(line, col)}
+	var sum big.Int
 	i := strings.IndexAny(s, "+-")
 	if i < 0 {
 		i = len(s)
@@ -650,7 +699,7 @@ func (p *parser) addr(line, col int, s string) (Addr, *Error) {
 		if err != nil {
 			return a, err
 		}
-		a.Offset = n
+		sum.SetUint64(n)
 	case validName(base):
 		if !p.regions[base] {
 			return a, p.errf(line, col, "unknown region %q (no earlier mmap binds it)", base)
@@ -675,14 +724,36 @@ func (p *parser) addr(line, col int, s string) (Addr, *Error) {
 		if err != nil {
 			return a, err
 		}
+		var t big.Int
+		t.SetUint64(n)
 		if sign == '+' {
-			a.Offset += n
+			sum.Add(&sum, &t)
 		} else {
-			a.Offset -= n
+			sum.Sub(&sum, &t)
 		}
 		i = j
 	}
+	switch {
+	case a.Name == "" && (sum.Sign() < 0 || !sum.IsUint64()):
+		return a, p.errf(line, col, "expected an address from 0 to 0xffffffffffffffff, found %s, which is %s: address arithmetic does not wrap around",
+			quote(s), bigHex(&sum))
+	case a.Name != "" && !sum.IsInt64():
+		return a, p.errf(line, col, "expected an offset from region %s between -2^63 and 2^63-1, found %s, which is %s from it: address arithmetic does not wrap around",
+			a.Name, quote(s), bigHex(&sum))
+	case a.Name == "":
+		a.Offset = sum.Uint64()
+	default:
+		a.Offset = uint64(sum.Int64())
+	}
 	return a, nil
+}
+
+// bigHex writes n in hex, with its sign.
+func bigHex(n *big.Int) string {
+	if n.Sign() < 0 {
+		return "-0x" + new(big.Int).Neg(n).Text(16)
+	}
+	return "0x" + n.Text(16)
 }
 
 // parseProt parses "none" or a non-empty subsequence of "rwx".
@@ -718,6 +789,9 @@ func (p *parser) header(line int, kw token, c *cursor) *Error {
 		}
 		if t.quoted || !validScenarioName(t.text) {
 			return c.errAt(t, want)
+		}
+		if err := p.nameTooLong(line, t.col, "a scenario name", t.text); err != nil {
+			return err
 		}
 		p.sc.Pos = p.pos(line, kw.col)
 		p.sc.Name = t.text
@@ -821,7 +895,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if o.Addr, err = c.addr(); err != nil {
 			return nil, err
 		}
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxRange, whyRange); err != nil {
 			return nil, err
 		}
 		return o, c.done("munmap ADDR SIZE")
@@ -831,7 +905,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if o.Addr, err = c.addr(); err != nil {
 			return nil, err
 		}
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxRange, whyRange); err != nil {
 			return nil, err
 		}
 		if o.Prot, err = c.prot(); err != nil {
@@ -844,7 +918,8 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if o.Addr, err = c.addr(); err != nil {
 			return nil, err
 		}
-		if o.Size, err = c.size(); err != nil {
+		var st token
+		if o.Size, st, err = c.sizeTok(); err != nil {
 			return nil, err
 		}
 		t, err := c.oneOf(string(AdvDontneed), string(AdvPopulateRead), string(AdvPopulateWrite),
@@ -853,6 +928,14 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 			return nil, err
 		}
 		o.Advice = Advice(t.text)
+		max, why := uint64(MaxRange), whyRange
+		switch o.Advice {
+		case AdvPopulateRead, AdvPopulateWrite, AdvHWPoison:
+			max, why = MaxFill, whyFill
+		}
+		if err := p.bounded(c.line, st.col, st.text, o.Size, max, why); err != nil {
+			return nil, err
+		}
 		return o, c.done("madvise ADDR SIZE ADVICE")
 	case "file":
 		return p.fileOp(c)
@@ -866,7 +949,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 			return nil, c.errf(t.col, "%s", unknownFile(t.text))
 		}
 		o.Name = t.text
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxFill, whyFill); err != nil {
 			return nil, err
 		}
 		return o, c.done("truncate NAME SIZE")
@@ -887,7 +970,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 	case "memlimit":
 		o := &Memlimit{}
 		var err *Error
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxMemlimit, whyMem); err != nil {
 			return nil, err
 		}
 		return o, c.done("memlimit SIZE")
@@ -896,6 +979,10 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		var err *Error
 		if o.N, err = c.number("a number of huge pages (like 4)"); err != nil {
 			return nil, err
+		}
+		if o.N > MaxHugepages {
+			return nil, c.errf(c.toks[c.i-1].col, "expected a number of huge pages of at most %d (2 MiB each: 2 GiB of memory), found %s",
+				MaxHugepages, quote(c.toks[c.i-1].text))
 		}
 		return o, c.done("hugepages N")
 	case "read":
@@ -928,7 +1015,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if o.Addr, err = c.addr(); err != nil {
 			return nil, err
 		}
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxFill, whyFill); err != nil {
 			return nil, err
 		}
 		t, err := c.oneOf("read", "write")
@@ -945,7 +1032,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if o.Addr, err = c.addr(); err != nil {
 			return nil, err
 		}
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxFill, whyFill); err != nil {
 			return nil, err
 		}
 		if o.Value, err = c.optByte(0); err != nil {
@@ -958,7 +1045,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if o.Addr, err = c.addr(); err != nil {
 			return nil, err
 		}
-		if o.Size, err = c.size(); err != nil {
+		if o.Size, err = c.sizeMax(MaxFill, whyFill); err != nil {
 			return nil, err
 		}
 		return o, c.done("kwrite ADDR SIZE")
@@ -983,7 +1070,10 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if p.actors[t.text] {
 			return nil, c.errf(t.col, "actor %q already exists", t.text)
 		}
-		p.fx.actor = t.text
+		p.fx.actor = t.text // even past the limit: no knock-on errors for its name
+		if len(p.actors) >= MaxActors {
+			return nil, c.errf(kw.col, "expected at most %d actors (main and %d that thread and fork make), found one more: %s", MaxActors, MaxActors-1, quote(t.text))
+		}
 		if kw.text == "thread" {
 			return &Thread{Name: t.text}, c.done("thread T")
 		}
@@ -1068,7 +1158,8 @@ func (p *parser) mmap(c *cursor) (Op, *Error) {
 	}
 	m.Name = t.text
 	p.fx.region = t.text
-	if m.Size, err = c.size(); err != nil {
+	var st token
+	if m.Size, st, err = c.sizeTok(); err != nil {
 		return nil, err
 	}
 	if m.Prot, err = c.prot(); err != nil {
@@ -1147,6 +1238,13 @@ func (p *parser) mmap(c *cursor) (Op, *Error) {
 	if off != nil && m.File == "" {
 		return nil, c.errf(off.col, "off=SIZE is the offset in a file: it needs file=FILE, not anon")
 	}
+	max, why := uint64(MaxRange), whyRange
+	if m.Populate || m.Locked {
+		max, why = MaxFill, whyFill // populate and locked fill the mapping
+	}
+	if err := p.bounded(c.line, st.col, st.text, m.Size, max, why); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -1159,7 +1257,7 @@ func (p *parser) fileOp(c *cursor) (Op, *Error) {
 	}
 	o.Name = t.text
 	p.fx.file = t.text
-	if o.Size, err = c.size(); err != nil {
+	if o.Size, err = c.sizeMax(MaxFill, whyFill); err != nil {
 		return nil, err
 	}
 	if t, ok := c.peek(); ok {
@@ -1194,7 +1292,10 @@ func (p *parser) uffd(c *cursor) (Op, *Error) {
 	}
 	o.Cmd = UffdCmd(t.text)
 	if o.Cmd == UffdRegister {
-		p.fx.uffd = o.Name
+		p.fx.uffd = o.Name // even past the limit: no knock-on errors for its name
+		if !p.uffds[o.Name] && len(p.uffds) >= MaxUffds {
+			return nil, c.errf(name.col, "expected at most %d userfaultfd names, found one more: %s", MaxUffds, quote(o.Name))
+		}
 	} else if !p.uffds[o.Name] {
 		return nil, c.errf(name.col, "unknown userfaultfd %q (create it first with \"uffd %s register ADDR SIZE MODE...\")", o.Name, o.Name)
 	}
@@ -1204,7 +1305,12 @@ func (p *parser) uffd(c *cursor) (Op, *Error) {
 	if o.Addr, err = c.addr(); err != nil {
 		return nil, err
 	}
-	if o.Size, err = c.size(); err != nil {
+	max, why := uint64(MaxRange), whyRange
+	switch o.Cmd {
+	case UffdCopy, UffdZeropage, UffdContinue, UffdPoison:
+		max, why = MaxFill, whyFill
+	}
+	if o.Size, err = c.sizeMax(max, why); err != nil {
 		return nil, err
 	}
 	switch o.Cmd {
@@ -1296,6 +1402,9 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		if err != nil {
 			return err
 		}
+		if err := p.possible(op, o); err != nil {
+			return err
+		}
 		// What a read gives is a byte (0 to 255, or ret).
 		if _, read := op.(*Read); read && o.Kind == OutOK && o.HasValue && !o.ValueRet && o.Value > 255 {
 			return p.errf(line, o.Pos.Col+3, "expected a byte value after ok (0 to 255, or ret), found %d", o.Value)
@@ -1309,6 +1418,36 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 			st.Overrides[arch] = o
 		}
 		i = j
+	}
+	return nil
+}
+
+// possible refuses an outcome that op can never have: an errno of a user
+// access (a load, store or fetch raises a signal, never returns an error),
+// a signal of a system call (a kernel copy that faults returns EFAULT or a
+// short count), a fault event of anything but "uffd U event". wait takes
+// whatever its statement may have.
+func (p *parser) possible(op Op, o *Outcome) *Error {
+	access := false
+	switch op.(type) {
+	case *Wait:
+		return nil
+	case *Read, *Write, *Exec, *Touch:
+		access = true
+	}
+	event := false
+	if u, ok := op.(*Uffd); ok && u.Cmd == UffdEvent {
+		event = true
+	}
+	switch {
+	case access && o.Kind == OutErrno:
+		return p.errf(o.Pos.Line, o.Pos.Col, "%s is a user access: it ends in ok, a signal (SIGNAME CODE @ADDR), killed or blocked, never an errno (found %s)",
+			op.Keyword(), abi.Errno(o.Errno))
+	case !access && o.Kind == OutSignal:
+		return p.errf(o.Pos.Line, o.Pos.Col, "only a user access (read, write, exec, touch) raises a signal as its outcome; %s does not (a system call that faults fails with EFAULT)",
+			op.Keyword())
+	case !event && o.Kind == OutFault:
+		return p.errf(o.Pos.Line, o.Pos.Col, "only \"uffd U event\" reads a fault event; %s does not", op.Keyword())
 	}
 	return nil
 }

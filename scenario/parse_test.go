@@ -187,10 +187,10 @@ func TestStatements(t *testing.T) {
 			Expect: &Outcome{Kind: OutFault, Addr: x(0), FaultMinor: true}}},
 		{"kderef X => oops", &Stmt{Actor: "main", Op: &KDeref{Addr: x(0)}, Expect: &Outcome{Kind: OutOops}}},
 		{"read X => livelock", &Stmt{Actor: "main", Op: &Read{Addr: x(0)}, Expect: &Outcome{Kind: OutLivelock}}},
-		{"read X => ok arm64=> SIGSEGV SEGV_ACCERR @X riscv64=> EFAULT", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
+		{"read X => ok arm64=> SIGSEGV SEGV_ACCERR @X riscv64=> killed SIGBUS", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
 			Expect: &Outcome{Kind: OutOK}, Overrides: map[string]*Outcome{
 				"arm64":   {Kind: OutSignal, Signal: int(abi.SIGSEGV), Code: int(abi.SEGV_ACCERR), Addr: x(0)},
-				"riscv64": {Kind: OutErrno, Errno: int(abi.EFAULT)},
+				"riscv64": {Kind: OutKilled, Signal: int(abi.SIGBUS)},
 			}}},
 		{"read X x86_64=> ok 0", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
 			Overrides: map[string]*Outcome{"x86_64": {Kind: OutOK, HasValue: true}}}},
@@ -458,6 +458,12 @@ func TestErrors(t *testing.T) {
 		{"unknown override arch", p + "read X => ok sparc=> ok", "6:14", `unknown architecture "sparc" in override (expected one of: x86_64, arm64`},
 		{"main after override", p + "read X arm64=> ok => ok", "6:19", `the main expectation "=> OUTCOME" must come before the ARCH=> overrides`},
 		{"duplicate main expectation", p + "read X => ok => EFAULT", "6:14", `duplicate expectation`},
+
+		// Outcomes a statement can never have.
+		{"errno of a user access", p + "read X => EFAULT", "6:11", `read is a user access: it ends in ok, a signal (SIGNAME CODE @ADDR), killed or blocked, never an errno (found EFAULT)`},
+		{"errno of a user access, overridden", p + "touch X 1p write => ok arm64=> EINTR", "6:32", `touch is a user access`},
+		{"signal of a system call", p + "kread X 1p => SIGSEGV SEGV_MAPERR @X", "6:15", `only a user access (read, write, exec, touch) raises a signal as its outcome; kread does not`},
+		{"fault event of a read", p + "read X => fault X", "6:11", `only "uffd U event" reads a fault event; read does not`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -604,33 +610,57 @@ func TestLineEndings(t *testing.T) {
 	}
 }
 
-// TestLarge checks that large inputs parse: a file of about 1 MB, a
-// single line of 1 MB, a line of 65 536 overrides (BenchmarkParseLarge
-// measures the speed).
+// TestLarge checks that inputs at the limits parse: a file of MaxFileSize
+// bytes holding MaxStatements statements, a line of MaxLineLen bytes with
+// as many address terms as fit, a line of every override
+// (BenchmarkParseLarge measures the speed).
 func TestLarge(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("scenario big\nthread t\n")
-	for i := 0; b.Len() < 1<<20; i++ {
-		b.WriteString("mmap X 4p rw private anon at=0x10000\nt: write X+1p 0x5a &\nwait t => ok\nread X-16+1p => SIGSEGV SEGV_MAPERR @X-16+1p arm64=> ok 0\n")
+	big := largeSource()
+	if len(big) != MaxFileSize {
+		t.Fatalf("the source is %d bytes, want %d", len(big), MaxFileSize)
 	}
-	long := "scenario long\nmmap X 1p rw private anon\nread X" + strings.Repeat("+1", 1<<19) + "\n"
-	wide := "scenario wide\nmmap X 1p rw private anon\nread X => ok" + strings.Repeat(" arm64=> ok", 1<<16) + "\n"
-	for _, src := range []string{b.String(), long} {
-		mustParse(t, src)
+	if s := mustParse(t, big); len(s.Body) != MaxStatements {
+		t.Errorf("%d statements, want %d", len(s.Body), MaxStatements)
 	}
+	mustParse(t, longSource())
+	wide := "scenario wide\nmmap X 1p rw private anon\nread X => ok" + strings.Repeat(" arm64=> ok", 100) + "\n"
 	parseErrors(t, wide) // duplicate overrides
 }
 
-// BenchmarkParseLarge parses a megabyte of statements and an address of a
-// million terms: the parser is linear in its input.
-func BenchmarkParseLarge(b *testing.B) {
-	var sb strings.Builder
-	sb.WriteString("scenario big\nthread t\n")
-	for sb.Len() < 1<<20 {
-		sb.WriteString("mmap X 4p rw private anon at=0x10000\nt: write X+1p 0x5a &\nwait t => ok\n")
+// largeSource is a file of exactly MaxFileSize bytes with MaxStatements
+// statements, padded with a comment.
+func largeSource() string {
+	var b strings.Builder
+	b.WriteString("scenario big\nthread t\n")
+	stmts := []string{"mmap X 4p rw private anon at=0x10000\n", "t: write X+1p 0x5a &\n", "wait t => ok\n",
+		"read X-16+1p => SIGSEGV SEGV_MAPERR @X-16+1p arm64=> ok 0\n", "munmap X 4p\n"}
+	for i := 1; i < MaxStatements; i++ {
+		b.WriteString(stmts[(i-1)%len(stmts)])
 	}
-	long := []byte("scenario long\nmmap X 1p rw private anon\nread X" + strings.Repeat("+1", 1<<19) + "\n")
-	big := []byte(sb.String())
+	for left := MaxFileSize - b.Len(); left > 0; left = MaxFileSize - b.Len() {
+		n := min(left, MaxLineLen+1) // a line and its newline
+		if left-n == 1 {
+			n-- // leave room for one more line of two bytes
+		}
+		b.WriteString("#" + strings.Repeat("x", n-2) + "\n")
+	}
+	return b.String()
+}
+
+// longSource has a line of exactly MaxLineLen bytes: an address of
+// about two thousand terms.
+func longSource() string {
+	line := "read X"
+	for len(line)+2 <= MaxLineLen {
+		line += "+1"
+	}
+	return "scenario long\nmmap X 1p rw private anon\n" + line + "\n"
+}
+
+// BenchmarkParseLarge parses a file at the size and statement limits and
+// a line at the length limit: the parser is linear in its input.
+func BenchmarkParseLarge(b *testing.B) {
+	big, long := []byte(largeSource()), []byte(longSource())
 	b.SetBytes(int64(len(big) + len(long)))
 	for b.Loop() {
 		if _, err := Parse("big.fault", big); err != nil {

@@ -9,7 +9,11 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/faultline/faultline/scenario"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -163,6 +167,53 @@ func TestConform(t *testing.T) {
 	for _, want := range []string{"AGREE             cli-pass", "EXPECTATION WRONG cli-fail", "host:     SIGSEGV SEGV_ACCERR @A", "1 agree, 0 model wrong, 1 expectation wrong"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRunHostileFiles: a named pipe, /dev/zero and a file past the size
+// limit are each a file error with a clear message, for run and conform
+// alike, and none of them makes the command wait (the pipe has no
+// writer) or read without bound.
+func TestRunHostileFiles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("named pipes and /dev/zero as on Linux")
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "pipe.fault")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.fault")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("#\n"), scenario.MaxFileSize/2+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ path, want string }{
+		{fifo, "pipe.fault: expected a regular file, found a named pipe (FIFO)"},
+		{"/dev/zero", "/dev/zero: expected a regular file, found a character device"},
+		{big, "big.fault: expected a scenario file of at most 1M (1048576 bytes), found one of 1048578 bytes"},
+	}
+	for _, cmd := range []string{"run", "conform"} {
+		for _, tt := range tests {
+			t.Run(cmd+" "+filepath.Base(tt.path), func(t *testing.T) {
+				type result struct {
+					stderr string
+					code   int
+				}
+				done := make(chan result, 1)
+				go func() {
+					_, errOut, code := runCLI(cmd, tt.path)
+					done <- result{errOut, code}
+				}()
+				select {
+				case r := <-done:
+					if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+						t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", r.code, r.stderr, tt.want)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("faultline %s %s did not return", cmd, tt.path)
+				}
+			})
 		}
 	}
 }

@@ -64,7 +64,8 @@ type source struct {
 
 // loadFiles reads the files and directories named, or the built-in corpus.
 // A path that cannot be read is an error of its own, reported with the
-// others; the rest still run.
+// others; the rest still run. Each file is read by scenario.ReadFile: a
+// regular file within the language's size limit, never a pipe or device.
 func loadFiles(paths []string) ([]source, []string) {
 	if len(paths) == 0 {
 		var out []source
@@ -82,7 +83,7 @@ func loadFiles(paths []string) ([]source, []string) {
 			continue
 		}
 		if !st.IsDir() {
-			src, err := os.ReadFile(p)
+			src, err := scenario.ReadFile(p)
 			if err != nil {
 				errs = append(errs, err.Error())
 				continue
@@ -109,7 +110,7 @@ func loadFiles(paths []string) ([]source, []string) {
 			errs = append(errs, p+": no .fault files")
 		}
 		for _, n := range names {
-			src, err := os.ReadFile(n)
+			src, err := scenario.ReadFile(n)
 			if err != nil {
 				errs = append(errs, err.Error())
 				continue
