@@ -49,6 +49,11 @@ const (
 	MaxMemlimit = 16 << 30
 	// MaxHugepages bounds hugepages: 1024 pages of 2 MiB, 2 GiB of memory.
 	MaxHugepages = 1024
+	// MaxTotalFill bounds the filled sizes of all a scenario's statements
+	// together: 4 GiB, so that a file of many filling statements stays
+	// within what one run may cost the model and the host, in memory and
+	// in time, however its statements reuse or free what they filled.
+	MaxTotalFill = 4 << 30
 )
 
 // Why each size is bounded, for the messages.
@@ -73,9 +78,17 @@ func sizeText(n uint64) string {
 	}
 }
 
-// bounded reports a size written as s at col that exceeds max.
+// bounded reports a size written as s at col that exceeds max. A filled
+// size also counts toward the scenario's MaxTotalFill.
 func (p *parser) bounded(line, col int, s string, n, max uint64, why string) *Error {
 	if n <= max {
+		if why != whyFill {
+			return nil
+		}
+		if p.filled += n; p.filled > MaxTotalFill {
+			return p.errf(line, col, "expected the statements of a scenario to fill at most %s in all; this one (%s) brings them to %s",
+				sizeText(MaxTotalFill), quote(s), sizeText(p.filled))
+		}
 		return nil
 	}
 	found := quote(s)

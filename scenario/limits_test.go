@@ -115,6 +115,7 @@ func TestLimitCounts(t *testing.T) {
 		}
 		return b.String()
 	}
+	fills := func(n int) string { return "mmap X 256M rw private anon\n" + strings.Repeat("kread X 256M\n", n) }
 	statements := func(n int) string { return strings.Repeat("read 0 => SIGSEGV SEGV_MAPERR @0\n", n) }
 	tests := []struct {
 		name      string
@@ -127,6 +128,8 @@ func TestLimitCounts(t *testing.T) {
 			`expected at most 16 userfaultfd names, found one more: "U16"`},
 		{"statements", statements(MaxStatements), statements(MaxStatements + 1), "t.fault:10002:1",
 			`expected at most 10000 statements, found more: this is statement 10001`},
+		{"total fill", fills(MaxTotalFill / MaxFill), fills(MaxTotalFill/MaxFill) + "kread X 1\n", "t.fault:19:9",
+			`expected the statements of a scenario to fill at most 4G (4294967296 bytes) in all; this one ("1") brings them to 4294967297 bytes`},
 		{"line", "#" + strings.Repeat("x", MaxLineLen-1) + "\n", "#" + strings.Repeat("x", MaxLineLen) + "\n", "t.fault:2:4097",
 			`expected a line of at most 4096 bytes, found one of 4097 bytes`},
 		{"scenario name", "", "", "", ""}, // below

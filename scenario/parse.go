@@ -163,7 +163,8 @@ type parser struct {
 	// no wait has collected yet.
 	pending map[string]int
 
-	fx effects // of the statement being parsed
+	fx     effects // of the statement being parsed
+	filled uint64  // filled sizes so far, toward MaxTotalFill
 
 	// full is set once the body has MaxStatements statements and one
 	// more came: the rest of the file is not read.
