@@ -152,3 +152,24 @@ wait T => ok 0
 		t.Fatalf("failures %+v, want the read and its wait not run", rep.Failures)
 	}
 }
+
+// TestNewActorCountsStartReady: a fork child's and a new thread's fault
+// counts start when the statement making them completes, so that the
+// executor's own set-up in them is not counted: with nothing done since,
+// both read zero, and one copy-on-write write reads one.
+func TestNewActorCountsStartReady(t *testing.T) {
+	h := detect(t)
+	tests := []struct{ name, src string }{
+		{"fork idle", "scenario a\nfork C\nfaults C => minflt=0 majflt=0\n"},
+		{"thread idle", "scenario b\nthread T\nfaults T => minflt=0 majflt=0\n"},
+		{"fork write", "scenario c\nmmap A 1p rw private anon\nwrite A 1\nfork C\nC: write A 2\nfaults C => minflt=1 majflt=0\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := h.Run(context.Background(), parse(t, tc.src), Options{})
+			if rep.Status != runner.Pass {
+				t.Fatalf("status %v %s, failures %+v", rep.Status, rep.Reason, rep.Failures)
+			}
+		})
+	}
+}
