@@ -621,7 +621,7 @@ static int arg_sig(struct args *a, int i, int allow_zero)
 
 /* ---- guarded accesses ---- */
 
-enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE };
+enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE, ACC_MADVISE };
 
 struct access {
 	int kind;
@@ -672,6 +672,15 @@ static int __attribute__((noinline)) guarded(struct access *volatile ac)
 				    : write(ac->fd, (const void *)(uintptr_t)ac->addr, (size_t)ac->size);
 		ac->err = r < 0 ? errno : 0;
 		ac->out = (uint64_t)r;
+		break;
+	}
+	case ACC_MADVISE: {
+		/* MADV_HWPOISON may send the caller SIGBUS BUS_MCEERR_AR on its
+		   way back (memory_failure with MF_ACTION_REQUIRED): the
+		   signal, not the return value, is the outcome. */
+		int r = madvise((void *)(uintptr_t)ac->addr, (size_t)ac->size, (int)ac->val);
+		ac->err = r < 0 ? errno : 0;
+		ac->out = (uint64_t)(int64_t)r;
 		break;
 	}
 	}
@@ -738,12 +747,15 @@ static void cmd_mprotect(struct args *a)
 		reply_rc(mprotect((void *)(uintptr_t)addr, (size_t)len, prot));
 }
 
+static void run_access(struct access *ac);
+
+/* madvise runs guarded: a fault signal the call raises is its outcome. */
 static void cmd_madvise(struct args *a)
 {
-	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
-	int adv = arg_bits(a, 3);
+	struct access ac = {.kind = ACC_MADVISE, .addr = arg_u64(a, 1), .size = arg_u64(a, 2),
+			    .val = (unsigned)arg_bits(a, 3)};
 	if (!a->bad)
-		reply_rc(madvise((void *)(uintptr_t)addr, (size_t)len, adv));
+		run_access(&ac);
 }
 
 /*
@@ -847,6 +859,12 @@ static void run_access(struct access *ac)
 			reply_err(ac->err);
 		else
 			reply_u(ac->out);
+		break;
+	case ACC_MADVISE:
+		if ((int64_t)ac->out < 0)
+			reply_err(ac->err);
+		else
+			reply_ok();
 		break;
 	default:
 		reply_ok();
