@@ -40,6 +40,11 @@ func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 		actionRequired := t.k.cfg.Version.AtLeast(mfActionRequiredSince.Major, mfActionRequiredSince.Minor)
 		for a := addr; a < end; {
 			if err := memory.Populate(m, t, a, a+phys.PageSize, memory.PopulateRead); err != 0 {
+				if err == abi.EHWPOISON {
+					// get_user_pages_fast without FOLL_HWPOISON:
+					// a page already poisoned is EFAULT.
+					err = abi.EFAULT
+				}
 				return Err(err)
 			}
 			page := t.mappedPage(a)

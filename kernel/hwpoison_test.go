@@ -79,3 +79,17 @@ func dirtyHuge(t *testing.T, task *kernel.Task) (uint64, uint64) {
 	wantOK(t, "write", task.Write(h, 2))
 	return h, huge
 }
+
+// TestMadviseHWPoisonTwice: injecting into a page already poisoned fails
+// its lookup (get_user_pages_fast without FOLL_HWPOISON): EFAULT, and no
+// second signal.
+func TestMadviseHWPoisonTwice(t *testing.T) {
+	for _, version := range []string{"6.1", "6.18"} {
+		t.Run(version, func(t *testing.T) {
+			_, task := machine(t, func(k *config.Kernel) { _ = k.Set("kernel", version) })
+			a, n := dirtyAnon(t, task)
+			task.MadviseHWPoison(a, n)
+			wantErrno(t, "second madvise hwpoison", task.MadviseHWPoison(a, n), abi.EFAULT)
+		})
+	}
+}
