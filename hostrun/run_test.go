@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 )
@@ -44,9 +45,14 @@ func TestDetect(t *testing.T) {
 	if h.Arch == "" || h.Kernel == "" {
 		t.Fatalf("host %+v", h)
 	}
-	for _, key := range []string{"stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page"} {
+	for _, key := range []string{"kernel", "stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page"} {
 		if !h.Detected[key] {
 			t.Errorf("config %s was not detected (notes: %v)", key, h.Notes)
+		}
+	}
+	if v, err := config.ReleaseVersion(h.Kernel); err == nil {
+		if got, _ := h.Config.Get("kernel"); got != v.String() {
+			t.Errorf("kernel %s, the release %s says %s", got, h.Kernel, v)
 		}
 	}
 	if min, ok := readTrim("/proc/sys/vm/mmap_min_addr"); ok {
