@@ -795,7 +795,11 @@ func (p *parser) configPins(line int, c *cursor) *Error {
 		scratch := config.Default()
 		if err := scratch.Set(key, val); err != nil {
 			vals := config.Values(key)
-			if !strings.Contains(vals, "|") {
+			switch {
+			case strings.Contains(vals, "|"):
+			case vals == "MAJOR.MINOR":
+				vals = "a kernel version MAJOR.MINOR (as 6.18)"
+			default:
 				vals = "a number of " + vals
 			}
 			return c.errf(t.col+len(key)+1, "expected %s for %s, found %s", vals, key, quote(val))
