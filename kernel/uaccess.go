@@ -176,7 +176,7 @@ func (t *Task) KWrite(addr, size uint64) Outcome {
 		if !t.k.arch.AccessOK(addr, size) {
 			return Err(abi.EFAULT)
 		}
-		f := t.kioFile(0, 0)
+		f := t.kioFile()
 		if f == nil {
 			return t.uaccessResult(t.copyUser(addr, size, false, 0, nil))
 		}
@@ -200,17 +200,17 @@ func (t *Task) KWrite(addr, size uint64) Outcome {
 	})
 }
 
-// kioFile makes the regular file a kwrite writes, size bytes of fill, in
-// the run's file system, where reclaim sees its page
-// cache. A task in the root memory cgroup gets none (nil): its page cache
-// is charged nowhere, so nothing of it can be seen.
-func (t *Task) kioFile(size uint64, fill byte) *memory.File {
+// kioFile makes the empty regular file a kwrite writes, in the run's file
+// system, where reclaim sees its page cache. A task in the root memory
+// cgroup gets none (nil): its page cache is charged nowhere, so nothing
+// of it can be seen.
+func (t *Task) kioFile() *memory.File {
 	if t.MemCG() == nil {
 		return nil
 	}
 	k := t.k
 	name := fmt.Sprintf(".kio-%d", t.TID) // not a scenario's name: those start with [a-z0-9]
-	f := memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+	f := memory.NewFile(name, 0, 0, k.phys, k.disk, k.cfg.ReadAheadKB/4)
 	k.mu.Lock()
 	k.files[name] = f
 	k.mu.Unlock()
