@@ -650,6 +650,8 @@ func (f *File) writeback(idx uint64, p *phys.Page) {
 	if idx == f.size>>phys.PageShift {
 		clear(p.Data()[f.size&(phys.PageSize-1):])
 	}
+	// A page that holds what the file was filled with needs no block of
+	// its own (a file written and reclaimed whole keeps no copy of it).
 	switch b := f.blocks[idx]; {
 	case b != nil:
 		*b = *p.Data()
@@ -658,8 +660,6 @@ func (f *File) writeback(idx uint64, p *phys.Page) {
 		*b = *p.Data()
 		f.blocks[idx] = b
 	}
-	// A page that holds what the file was filled with needs no block of
-	// its own (a file written and reclaimed whole keeps no copy of it).
 	p.ClearFlags(phys.FlagDirty)
 }
 
