@@ -56,8 +56,86 @@ func (t THP) String() string {
 	return "thp?"
 }
 
+// Version is a kernel version, MAJOR.MINOR (the first two numbers of a
+// release such as 6.18.44): the kernel whose rules the model follows where
+// they changed between versions.
+type Version struct{ Major, Minor int }
+
+// ParseVersion parses MAJOR.MINOR, both decimal numbers (2 <= MAJOR < 100,
+// MINOR < 1000).
+func ParseVersion(s string) (Version, error) {
+	maj, min, ok := strings.Cut(s, ".")
+	if !ok || !decimal(maj) || !decimal(min) || len(maj) > 2 || len(min) > 3 {
+		return Version{}, fmt.Errorf("want MAJOR.MINOR, as 6.18")
+	}
+	v := Version{}
+	v.Major, _ = strconv.Atoi(maj)
+	v.Minor, _ = strconv.Atoi(min)
+	if v.Major < 2 {
+		return Version{}, fmt.Errorf("want MAJOR.MINOR, as 6.18")
+	}
+	return v, nil
+}
+
+// ReleaseVersion is the version of a kernel release string (uname -r,
+// "6.18.44-fc-v857"): its first two numbers.
+func ReleaseVersion(release string) (Version, error) {
+	i := strings.IndexFunc(release, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	if i >= 0 {
+		release = release[:i]
+	}
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return Version{}, fmt.Errorf("release %q has no MAJOR.MINOR", release)
+	}
+	return ParseVersion(parts[0] + "." + parts[1])
+}
+
+func decimal(s string) bool {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Compare returns -1, 0 or +1 as v is older than, the same as, or newer
+// than w.
+func (v Version) Compare(w Version) int {
+	switch {
+	case v.Major != w.Major:
+		return cmpInt(v.Major, w.Major)
+	default:
+		return cmpInt(v.Minor, w.Minor)
+	}
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// AtLeast reports whether v is major.minor or newer.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Compare(Version{major, minor}) >= 0
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
 // Kernel is one kernel configuration.
 type Kernel struct {
+	// Version is the kernel whose rules the model follows where they
+	// differ between versions.
+	Version Version
 	// MemoryFailure is CONFIG_MEMORY_FAILURE: poison is reported as
 	// BUS_MCEERR_AR with the page shift, else as BUS_ADRERR.
 	MemoryFailure bool
@@ -94,6 +172,7 @@ type Kernel struct {
 // the defaults of the scenario language.
 func Default() Kernel {
 	return Kernel{
+		Version:       Version{6, 18},
 		MemoryFailure: true,
 		ZeroPage:      true,
 		Vsyscall:      VsyscallXOnly,
@@ -143,6 +222,15 @@ func showYN(b bool) string {
 }
 
 var keys = []key{
+	{"kernel", "MAJOR.MINOR",
+		func(k *Kernel, v string) error {
+			ver, err := ParseVersion(v)
+			if err == nil {
+				k.Version = ver
+			}
+			return err
+		},
+		func(k Kernel) string { return k.Version.String() }},
 	{"memory_failure", "y|n",
 		func(k *Kernel, v string) error { return setYN(&k.MemoryFailure, v) },
 		func(k Kernel) string { return showYN(k.MemoryFailure) }},

@@ -9,14 +9,14 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := "max_map_count=65530 memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
+	want := "kernel=6.18 max_map_count=65530 memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
 	if got := config.Default().String(); got != want {
 		t.Errorf("Default().String() =\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"max_map_count", "memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
+	want := []string{"kernel", "max_map_count", "memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
 	if got := config.Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}
@@ -37,6 +37,9 @@ func TestSetGet(t *testing.T) {
 		key, value, get string
 		check           func(k config.Kernel) bool
 	}{
+		{"kernel", "6.1", "6.1", func(k config.Kernel) bool { return k.Version == config.Version{Major: 6, Minor: 1} }},
+		{"kernel", "6.12", "6.12", func(k config.Kernel) bool { return k.Version == config.Version{Major: 6, Minor: 12} }},
+		{"kernel", "7.2", "7.2", func(k config.Kernel) bool { return k.Version == config.Version{Major: 7, Minor: 2} }},
 		{"memory_failure", "n", "n", func(k config.Kernel) bool { return !k.MemoryFailure }},
 		{"memory_failure", "y", "y", func(k config.Kernel) bool { return k.MemoryFailure }},
 		{"zero_page", "off", "off", func(k config.Kernel) bool { return !k.ZeroPage }},
@@ -118,6 +121,12 @@ func TestSetErrors(t *testing.T) {
 		mention    []string // substrings the error must contain
 	}{
 		{"memory_failure", "yes", []string{"memory_failure", "yes", "y|n"}},
+		{"kernel", "6", []string{"kernel", "MAJOR.MINOR"}},
+		{"kernel", "6.18.44", []string{"kernel", "6.18.44"}},
+		{"kernel", "6.018", []string{"kernel"}},
+		{"kernel", "1.0", []string{"kernel"}},
+		{"kernel", "v6.1", []string{"kernel"}},
+		{"kernel", "", []string{"kernel"}},
 		{"memory_failure", "", []string{"memory_failure"}},
 		{"zero_page", "y", []string{"zero_page", "on|off"}},
 		{"vsyscall", "native", []string{"vsyscall", "native"}},
@@ -263,6 +272,53 @@ func TestEnumStrings(t *testing.T) {
 	} {
 		if got := v.String(); got != want {
 			t.Errorf("THP(%d).String() = %q, want %q", int(v), got, want)
+		}
+	}
+}
+
+// TestVersionOrder: versions compare by major, then minor, as numbers
+// (6.9 is older than 6.12).
+func TestVersionOrder(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"6.1", "6.12", -1}, {"6.9", "6.12", -1}, {"6.12", "6.18", -1}, {"6.18", "7.2", -1},
+		{"6.18", "6.18", 0}, {"7.0", "6.99", 1}, {"6.11", "6.10", 1},
+	}
+	for _, tc := range tests {
+		a, err1 := config.ParseVersion(tc.a)
+		b, err2 := config.ParseVersion(tc.b)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("ParseVersion: %v %v", err1, err2)
+		}
+		if got := a.Compare(b); got != tc.want {
+			t.Errorf("%s.Compare(%s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := b.Compare(a); got != -tc.want {
+			t.Errorf("%s.Compare(%s) = %d, want %d", tc.b, tc.a, got, -tc.want)
+		}
+		if got := a.AtLeast(b.Major, b.Minor); got != (tc.want >= 0) {
+			t.Errorf("%s.AtLeast(%s) = %v", tc.a, tc.b, got)
+		}
+	}
+}
+
+func TestReleaseVersion(t *testing.T) {
+	tests := []struct {
+		release, want string
+	}{
+		{"6.18.44-fc-v857", "6.18"}, {"6.1.0-28-amd64", "6.1"}, {"7.2.0", "7.2"}, {"6.12", "6.12"},
+		{"6.12-rc3", "6.12"}, {"5.15.0-91-generic", "5.15"}, {"", ""}, {"linux", ""}, {"6", ""},
+	}
+	for _, tc := range tests {
+		v, err := config.ReleaseVersion(tc.release)
+		got := ""
+		if err == nil {
+			got = v.String()
+		}
+		if got != tc.want {
+			t.Errorf("ReleaseVersion(%q) = %q (%v), want %q", tc.release, got, err, tc.want)
 		}
 	}
 }

@@ -650,7 +650,9 @@ static int arg_sig(struct args *a, int i, int allow_zero)
 
 /* ---- guarded accesses ---- */
 
-enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE };
+static int scenario_madvise(uint64_t addr, uint64_t len, int adv);
+
+enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE, ACC_MADVISE };
 
 struct access {
 	int kind;
@@ -701,6 +703,15 @@ static int __attribute__((noinline)) guarded(struct access *volatile ac)
 				    : write(ac->fd, (const void *)(uintptr_t)ac->addr, (size_t)ac->size);
 		ac->err = r < 0 ? errno : 0;
 		ac->out = (uint64_t)r;
+		break;
+	}
+	case ACC_MADVISE: {
+		/* MADV_HWPOISON may send the caller SIGBUS BUS_MCEERR_AR on its
+		   way back (memory_failure with MF_ACTION_REQUIRED): the
+		   signal, not the return value, is the outcome. */
+		int r = scenario_madvise(ac->addr, ac->size, (int)ac->val);
+		ac->err = r < 0 ? errno : 0;
+		ac->out = (uint64_t)(int64_t)r;
 		break;
 	}
 	}
@@ -989,20 +1000,18 @@ static void cmd_mprotect(struct args *a)
 	reply_err(ENOMEM);
 }
 
-static void cmd_madvise(struct args *a)
+/*
+ * scenario_madvise is madvise over the scenario's part of ADDR LEN: the
+ * executor's own memory is a hole (see 13 at the top). 0, or -1 and errno.
+ */
+static int scenario_madvise(uint64_t addr, uint64_t len, int adv)
 {
-	uint64_t addr = arg_u64(a, 1), len = arg_u64(a, 2);
-	int adv = arg_bits(a, 3);
-	if (a->bad)
-		return;
 	struct range r, pieces[MAX_PIECES];
 	int overlap = 0, n = -1;
 	if (page_range(addr, len, &r))
 		n = scenario_pieces(r.lo, r.hi, pieces, MAX_PIECES, &overlap);
-	if (n < 0 || !overlap) {
-		reply_rc(madvise((void *)(uintptr_t)addr, (size_t)len, adv));
-		return;
-	}
+	if (n < 0 || !overlap)
+		return madvise((void *)(uintptr_t)addr, (size_t)len, adv);
 	/* madvise applies the advice to every mapping in the range and
 	   answers ENOMEM for the holes at the end, but the populate advices
 	   stop at the first hole: the executor's memory is holes. */
@@ -1011,12 +1020,22 @@ static void cmd_madvise(struct args *a)
 		if (stop && pieces[i].lo != r.lo)
 			break;
 		if (madvise((void *)(uintptr_t)pieces[i].lo, (size_t)(pieces[i].hi - pieces[i].lo), adv) != 0 &&
-		    (errno != ENOMEM || stop)) {
-			reply_err(errno);
-			return;
-		}
+		    (errno != ENOMEM || stop))
+			return -1;
 	}
-	reply_err(ENOMEM);
+	errno = ENOMEM;
+	return -1;
+}
+
+static void run_access(struct access *ac);
+
+/* madvise runs guarded: a fault signal the call raises is its outcome. */
+static void cmd_madvise(struct args *a)
+{
+	struct access ac = {.kind = ACC_MADVISE, .addr = arg_u64(a, 1), .size = arg_u64(a, 2),
+			    .val = (unsigned)arg_bits(a, 3)};
+	if (!a->bad)
+		run_access(&ac);
 }
 
 /*
@@ -1157,6 +1176,12 @@ static void run_access(struct access *ac)
 			reply_err(ac->err);
 		else
 			reply_u(ac->out);
+		break;
+	case ACC_MADVISE:
+		if ((int64_t)ac->out < 0)
+			reply_err(ac->err);
+		else
+			reply_ok();
 		break;
 	default:
 		reply_ok();

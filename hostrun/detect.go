@@ -74,6 +74,11 @@ func Detect(ctx context.Context) (*Host, error) {
 	h := &Host{Arch: linuxArch(), Root: os.Geteuid() == 0, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}, bin: bin}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
+		if v, err := config.ReleaseVersion(h.Kernel); err == nil {
+			h.set("kernel", v.String(), "/proc/sys/kernel/osrelease")
+		} else {
+			h.Notes = append(h.Notes, fmt.Sprintf("kernel: %v", err))
+		}
 	}
 	h.detectConfig()
 	if err := h.probe(ctx); err != nil {

@@ -123,7 +123,8 @@ type hactor struct {
 	pending *hpending // a statement started and not yet waited for
 	deadSig abi.Signal
 	gone    bool
-	// minflt and majflt are the thread's counts at its last faults statement.
+	// minflt and majflt are the thread's counts at its last faults
+	// statement, or when it was made ready (its thread or fork).
 	minflt, majflt uint64
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 )
@@ -44,9 +45,14 @@ func TestDetect(t *testing.T) {
 	if h.Arch == "" || h.Kernel == "" {
 		t.Fatalf("host %+v", h)
 	}
-	for _, key := range []string{"stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page"} {
+	for _, key := range []string{"kernel", "stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page"} {
 		if !h.Detected[key] {
 			t.Errorf("config %s was not detected (notes: %v)", key, h.Notes)
+		}
+	}
+	if v, err := config.ReleaseVersion(h.Kernel); err == nil {
+		if got, _ := h.Config.Get("kernel"); got != v.String() {
+			t.Errorf("kernel %s, the release %s says %s", got, h.Kernel, v)
 		}
 	}
 	if min, ok := readTrim("/proc/sys/vm/mmap_min_addr"); ok {
@@ -176,5 +182,26 @@ read A => ok 0
 				t.Errorf("failure %d: %+v", i, f)
 			}
 		}
+	}
+}
+
+// TestNewActorCountsStartReady: a fork child's and a new thread's fault
+// counts start when the statement making them completes, so that the
+// executor's own set-up in them is not counted: with nothing done since,
+// both read zero, and one copy-on-write write reads one.
+func TestNewActorCountsStartReady(t *testing.T) {
+	h := detect(t)
+	tests := []struct{ name, src string }{
+		{"fork idle", "scenario a\nfork C\nfaults C => minflt=0 majflt=0\n"},
+		{"thread idle", "scenario b\nthread T\nfaults T => minflt=0 majflt=0\n"},
+		{"fork write", "scenario c\nmmap A 1p rw private anon\nwrite A 1\nfork C\nC: write A 2\nfaults C => minflt=1 majflt=0\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := h.Run(context.Background(), parse(t, tc.src), Options{})
+			if rep.Status != runner.Pass {
+				t.Fatalf("status %v %s, failures %+v", rep.Status, rep.Reason, rep.Failures)
+			}
+		})
 	}
 }

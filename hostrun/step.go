@@ -207,7 +207,14 @@ func (r *hrun) spawn(act *hactor, st *scenario.Stmt, verb, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s %s: the new actor never connected: %v", st.Pos, verb, name, err)
 	}
-	r.actors[name] = &hactor{name: name, a: a, slot: slot}
+	// Its counts start now, when it is ready (the model's new task starts
+	// at zero): the executor's own set-up in it (the child's copies of its
+	// stack and buffers, a thread's new stack) is not the scenario's.
+	na := &hactor{name: name, a: a, slot: slot}
+	if min, maj, ok := threadFaults(a.PID, a.TID); ok {
+		na.minflt, na.majflt = min, maj
+	}
+	r.actors[name] = na
 	if verb == "fork" {
 		// The fork made every page of the parent copy-on-write: let its
 		// other idle threads take the copies of their own pages now, so

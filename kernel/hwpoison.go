@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
@@ -10,12 +11,22 @@ import (
 )
 
 // MadviseHWPoison injects memory errors in the pages of [addr,
-// addr+length) (madvise(MADV_HWPOISON), model only): each page is looked
-// up as get_user_pages_fast without FOLL_WRITE does, faulting it in for
+// addr+length) (madvise_inject_error, model only): each page is looked up
+// as get_user_pages_fast without FOLL_WRITE does, faulting it in for
 // reading, so a page shared copy-on-write after fork stays shared and is
 // poisoned for every process; then memory_failure takes its frame out of
-// use. The zero page is refused (EBUSY). Without CONFIG_MEMORY_FAILURE the
-// advice does not exist: EINVAL.
+// use, and the walk steps by the size of the compound page it found, so a
+// huge page is injected once. The zero page is refused (EBUSY). Without
+// CONFIG_MEMORY_FAILURE the advice does not exist: EINVAL.
+//
+// Since Linux 6.11 the injection passes MF_ACTION_REQUIRED: when the page
+// was dirty once unmapped (a written anonymous page, a dirty page-cache
+// page), hwpoison_user_mappings kills the processes mapping it, and for
+// the caller's own mm that is the caller itself, which gets SIGBUS
+// BUS_MCEERR_AR at the page's address with the page's shift (kill_proc,
+// force_sig_mceerr) on its way back from the call, before any access.
+// Other processes get nothing (they have not asked for early kill).
+// Before 6.11 nobody is signalled at injection.
 func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 	return t.call(func() Outcome {
 		if !t.k.cfg.MemoryFailure {
@@ -26,19 +37,35 @@ func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 			return Err(err)
 		}
 		m := t.MM()
-		for a := addr; a < end; a += phys.PageSize {
+		actionRequired := t.k.cfg.Version.AtLeast(mfActionRequiredSince.Major, mfActionRequiredSince.Minor)
+		for a := addr; a < end; {
 			if err := memory.Populate(m, t, a, a+phys.PageSize, memory.PopulateRead); err != 0 {
+				if err == abi.EHWPOISON {
+					// get_user_pages_fast without FOLL_HWPOISON:
+					// a page already poisoned is EFAULT.
+					err = abi.EFAULT
+				}
 				return Err(err)
 			}
 			page := t.mappedPage(a)
 			if page == nil || page.IsZero() {
 				return Err(abi.EBUSY) // nothing, or a reserved kernel page
 			}
-			t.k.memoryFailure(t, page.Head())
+			head := page.Head()
+			if t.k.memoryFailure(t, head) && actionRequired {
+				t.ForceSigFault(SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_MCEERR_AR,
+					Addr: a &^ (phys.PageSize - 1), LSB: uint8(phys.PageShift + head.Order())})
+			}
+			a += phys.PageSize << head.Order() // page_size(compound_head(page))
 		}
 		return OK()
 	})
 }
+
+// mfActionRequiredSince is the first kernel whose MADV_HWPOISON passes
+// MF_ACTION_REQUIRED to memory_failure ("mm/madvise: add
+// MF_ACTION_REQUIRED to madvise(MADV_HWPOISON)", merged for 6.11).
+var mfActionRequiredSince = config.Version{Major: 6, Minor: 11}
 
 // mappedPage returns the frame mapped at addr, if any.
 func (t *Task) mappedPage(addr uint64) *phys.Page {
@@ -84,17 +111,20 @@ func (k *Kernel) liveMMs() []*mm.MM {
 // are cleared and the cache lets it go, and the next access reads the
 // file again ("corrupted page was clean: dropped without side effects",
 // hwpoison_user_mappings). Caches holding a dirty page keep it, poisoned,
-// and answer faults with poison.
-func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
+// and answer faults with poison. It reports whether the page was dirty
+// once unmapped (the dirty bits of its entries passed to the folio, as
+// try_to_unmap does): whether hwpoison_user_mappings kills.
+func (k *Kernel) memoryFailure(t *Task, page *phys.Page) bool {
 	if page.Has(phys.FlagHWPoison) {
-		return
+		return false
 	}
 	page.SetFlags(phys.FlagHWPoison)
 	drop := page.Flags()&(phys.FlagAnon|phys.FlagShmem|phys.FlagDirty) == 0 && page.Order() == 0 && k.dropFromCache(page)
+	dirty := page.Has(phys.FlagDirty)
 	first, last := page.PFN(), page.PFN()+phys.PFN(1)<<page.Order()
 	for _, m := range k.liveMMs() {
 		if !m.MmapReadLock(t, sched.Killable) {
-			return
+			return dirty
 		}
 		m.PT.Range(0, k.arch.TaskSize(), func(_ uint64, table *pgtable.Table, i int) bool {
 			pte := table.Load(i)
@@ -106,6 +136,7 @@ func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
 				table.Unlock()
 				return true
 			}
+			dirty = dirty || pte.Has(pgtable.Dirty)
 			var entry pgtable.PTE // dropped: the entry refaults from the file
 			switch {
 			case drop:
@@ -122,6 +153,7 @@ func (k *Kernel) memoryFailure(t *Task, page *phys.Page) {
 		})
 		m.MmapReadUnlock()
 	}
+	return dirty
 }
 
 // dropFromCache takes a clean page out of the page cache of the file

@@ -82,21 +82,29 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 }
 
 // CreateFile creates (or replaces) the regular file name, size bytes of
-// fill, as open(O_CREAT|O_TRUNC) and write(2) leave it: in the page cache.
+// fill, as open(O_CREAT|O_TRUNC) and write(2) by the task leave it: in the
+// page cache, dirty, charged to the task's memory cgroup (filemap_add_folio
+// charges the writer's), where that group's reclaim may already have
+// written some back and dropped them.
 func (t *Task) CreateFile(name string, size uint64, fill byte) Outcome {
 	return t.call(func() Outcome {
 		k := t.k
 		k.mu.Lock()
 		f := k.files[name]
-		if f == nil {
-			k.files[name] = memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+		isNew := f == nil
+		if isNew {
+			f = memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+			k.files[name] = f
 		}
 		k.mu.Unlock()
-		if f != nil {
+		if !isNew {
 			// O_TRUNC keeps the inode: its mappings see it emptied, then
 			// written again.
 			f.Truncate(t, 0)
 			f.Rewrite(size, fill)
+		}
+		if !f.WriteAll(t) {
+			return Err(abi.ENOMEM)
 		}
 		return OK()
 	})

@@ -1,7 +1,10 @@
 package kernel
 
 import (
+	"fmt"
+
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 )
@@ -97,8 +100,10 @@ func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
 // a page at a time as copy_to_user/copy_from_user do; fill is the byte
 // stored by a copy to user memory. It returns the bytes copied before the
 // first fault the exception table fixed up, and the action that ended the
-// copy early (Restart when it completed).
-func (t *Task) copyUser(addr, size uint64, toUser bool, fill byte) (uint64, TrapAction) {
+// copy early (Restart when it completed). each, if not nil, is told of
+// every chunk (its offset in the copy and length) once its user page is
+// in, before it is copied; false from it ends the copy there.
+func (t *Task) copyUser(addr, size uint64, toUser bool, fill byte, each func(off, n uint64) bool) (uint64, TrapAction) {
 	acc, insn := mm.AccessRead, InsnCopyFromUser
 	if toUser {
 		acc, insn = mm.AccessWrite, InsnCopyToUser
@@ -114,6 +119,9 @@ func (t *Task) copyUser(addr, size uint64, toUser bool, fill byte) (uint64, Trap
 		}
 		off := a & (phys.PageSize - 1)
 		n := min(size-done, phys.PageSize-off)
+		if each != nil && !each(done, n) {
+			return done, Restart
+		}
 		if toUser {
 			data := page.Data()[off : off+n]
 			for i := range data {
@@ -145,25 +153,78 @@ func (t *Task) uaccessResult(done uint64, act TrapAction) Outcome {
 // KRead is read(2) of size bytes of fill from a regular file into user
 // memory at addr: a copy that faults part-way returns the bytes copied
 // before the faulting page, EFAULT when none were, as a disk file system's
-// read does.
+// read does. The file's page cache is charged to nobody (the host runner
+// writes it in the actor just before, charged to the actor's group: the
+// model leaves that out).
 func (t *Task) KRead(addr, size uint64, fill byte) Outcome {
 	return t.call(func() Outcome {
 		if !t.k.arch.AccessOK(addr, size) {
 			return Err(abi.EFAULT)
 		}
-		return t.uaccessResult(t.copyUser(addr, size, true, fill))
+		return t.uaccessResult(t.copyUser(addr, size, true, fill, nil))
 	})
 }
 
-// KWrite is write(2) of size bytes of user memory at addr into a regular
-// file, with KRead's partial-copy rule.
+// KWrite is write(2) of size bytes of user memory at addr into a new
+// regular file, with KRead's partial-copy rule. Each page written is added
+// to the file's page cache, charged to the task's memory cgroup, after the
+// user page it copies is faulted in (generic_perform_write); the file is
+// deleted after the call, which uncharges it. A page that gets no memory
+// ends the write: the bytes written so far, or ENOMEM.
 func (t *Task) KWrite(addr, size uint64) Outcome {
 	return t.call(func() Outcome {
 		if !t.k.arch.AccessOK(addr, size) {
 			return Err(abi.EFAULT)
 		}
-		return t.uaccessResult(t.copyUser(addr, size, false, 0))
+		f := t.kioFile()
+		if f == nil {
+			return t.uaccessResult(t.copyUser(addr, size, false, 0, nil))
+		}
+		defer t.k.dropKIO(f)
+		f.Truncate(t, size)
+		failed := false
+		done, act := t.copyUser(addr, size, false, 0, func(off, n uint64) bool {
+			if !f.WritePages(t, off>>phys.PageShift, (off+n+phys.PageSize-1)>>phys.PageShift) {
+				failed = true
+				return false
+			}
+			return true
+		})
+		if failed && done == 0 {
+			return Err(abi.ENOMEM)
+		}
+		if failed {
+			return OKValue(done)
+		}
+		return t.uaccessResult(done, act)
 	})
+}
+
+// kioFile makes the empty regular file a kwrite writes, in the run's file
+// system, where reclaim sees its page cache. A task in the root memory
+// cgroup gets none (nil): its page cache is charged nowhere, so nothing
+// of it can be seen.
+func (t *Task) kioFile() *memory.File {
+	if t.MemCG() == nil {
+		return nil
+	}
+	k := t.k
+	name := fmt.Sprintf(".kio-%d", t.TID) // not a scenario's name: those start with [a-z0-9]
+	f := memory.NewFile(name, 0, 0, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+	k.mu.Lock()
+	k.files[name] = f
+	k.mu.Unlock()
+	return f
+}
+
+// dropKIO deletes a kio file: its page cache is dropped and uncharged.
+func (k *Kernel) dropKIO(f *memory.File) {
+	k.mu.Lock()
+	if k.files[f.Name()] == f {
+		delete(k.files, f.Name())
+	}
+	k.mu.Unlock()
+	f.Release()
 }
 
 // KDeref is a kernel access to user memory through an instruction with no

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,7 @@ type File struct {
 	fill    byte
 	fillEnd uint64
 	blocks  map[uint64]*[phys.PageSize]byte
+	fillRef *[phys.PageSize]byte // a page of fill, to compare with
 	cache   map[uint64]*cachePage
 	// Pages below hotEnd are in the page cache, dirty, as after the
 	// write(2) that created the file, unless truncation or eviction took
@@ -179,7 +181,8 @@ func fillBytes(b []byte, v byte) {
 
 // cached returns the page-cache entry for idx, making the frame of a hot
 // page on first use (no I/O: it is in the cache). A hot page was written by
-// the file's creator, outside any limited memory cgroup: its frame is
+// a writer in the root memory cgroup, which has no limit (WriteAll makes a
+// limited writer's pages at once, charged to its group): its frame is
 // charged to nobody, whoever faults it first. Preconditions: f.mu.
 func (f *File) cached(idx uint64) (*cachePage, error) {
 	if c := f.cache[idx]; c != nil {
@@ -499,6 +502,58 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 	}
 }
 
+// WriteAll puts every page of the file in the page cache now, dirty, as
+// the write(2) that filled it leaves them, each charged to the writer's
+// memory cgroup as filemap_add_folio charges current's: over the limit
+// the charge reclaims (this file's earlier pages too, written back) and
+// may end in the OOM killer. A writer in the root group (no MemCG) needs
+// none of that: the pages stay hot, made when first used. It reports
+// false when a page got no memory or the writer is dying, as
+// generic_perform_write stops on a failed folio or a fatal signal.
+func (f *File) WriteAll(t Faulter) bool {
+	if t.MemCG() == nil {
+		return true
+	}
+	f.mu.Lock()
+	f.hotEnd = 0
+	n := pagesOf(f.size)
+	f.mu.Unlock()
+	return f.WritePages(t, 0, n)
+}
+
+// WritePages writes pages [start, end) through the page cache (write(2),
+// generic_perform_write): each page not cached is allocated and charged
+// to t's memory cgroup without f.mu, as reclaim may take this file's own
+// pages, then added dirty with the file's contents. It reports false when
+// a page got no memory or t is dying.
+func (f *File) WritePages(t Faulter, start, end uint64) bool {
+	for idx := start; idx < end; idx++ {
+		if t.FatalSignalPending() {
+			return false
+		}
+		page := allocPage(t, f.alloc, 0)
+		if page == nil {
+			return false
+		}
+		f.mu.Lock()
+		if c := f.cache[idx]; c != nil || idx >= pagesOf(f.size) {
+			if c != nil && !c.locked {
+				c.page.SetFlags(phys.FlagDirty)
+			}
+			f.mu.Unlock()
+			page.Put()
+			continue
+		}
+		f.diskPage(idx, page.Data())
+		page.SetFlags(phys.FlagDirty)
+		c := &cachePage{page: page, uptodate: true}
+		f.cache[idx] = c
+		f.touchLocked(idx, c)
+		f.mu.Unlock()
+	}
+	return true
+}
+
 // Rewrite fills an empty file with size bytes of fill, in the page cache
 // as write(2) leaves them (the file was just truncated to nothing).
 func (f *File) Rewrite(size uint64, fill byte) {
@@ -595,10 +650,32 @@ func (f *File) writeback(idx uint64, p *phys.Page) {
 	if idx == f.size>>phys.PageShift {
 		clear(p.Data()[f.size&(phys.PageSize-1):])
 	}
-	b := new([phys.PageSize]byte)
-	*b = *p.Data()
-	f.blocks[idx] = b
+	// A page that holds what the file was filled with needs no block of
+	// its own (a file written and reclaimed whole keeps no copy of it).
+	switch b := f.blocks[idx]; {
+	case b != nil:
+		*b = *p.Data()
+	case !f.asFilled(idx, p.Data()):
+		b = new([phys.PageSize]byte)
+		*b = *p.Data()
+		f.blocks[idx] = b
+	}
 	p.ClearFlags(phys.FlagDirty)
+}
+
+// zeros is a page of zeros, never written.
+var zeros [phys.PageSize]byte
+
+// asFilled reports whether data is what the disk holds for page idx
+// without a block: the fill below fillEnd, zeros above. Preconditions: f.mu.
+func (f *File) asFilled(idx uint64, data *[phys.PageSize]byte) bool {
+	if f.fillRef == nil || f.fillRef[0] != f.fill {
+		f.fillRef = new([phys.PageSize]byte)
+		fillBytes(f.fillRef[:], f.fill)
+	}
+	start := idx << phys.PageShift
+	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:])
 }
 
 // lruEntry is a page index and the stamp it had when queued.
@@ -609,15 +686,23 @@ type lruEntry struct{ idx, used uint64 }
 func (f *File) touchLocked(idx uint64, c *cachePage) {
 	c.used = f.disk.clock.Add(1)
 	f.lru = append(f.lru, lruEntry{idx, c.used})
-	if len(f.lru) > 2*len(f.cache)+64 {
-		keep := f.lru[:0]
-		for _, e := range f.lru {
-			if c := f.cache[e.idx]; c != nil && c.used == e.used {
-				keep = append(keep, e)
-			}
-		}
-		f.lru = keep
+	f.compactLRULocked()
+}
+
+// compactLRULocked drops the stale entries of the LRU once they outnumber
+// the live ones, so that a walk from its old end stays proportional to
+// the pages cached. Preconditions: f.mu.
+func (f *File) compactLRULocked() {
+	if len(f.lru) <= 2*len(f.cache)+64 {
+		return
 	}
+	keep := f.lru[:0]
+	for _, e := range f.lru {
+		if c := f.cache[e.idx]; c != nil && c.used == e.used {
+			keep = append(keep, e)
+		}
+	}
+	f.lru = keep
 }
 
 // Reclaimable is a page-cache page reclaim may take: its file, index and
@@ -633,6 +718,7 @@ type Reclaimable struct {
 func (f *File) oldest(cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.compactLRULocked() // reclaim leaves stale entries behind it
 	var out []Reclaimable
 	for _, e := range f.lru {
 		if len(out) >= k {

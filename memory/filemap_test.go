@@ -231,3 +231,91 @@ func TestReclaimLeastRecentlyUsed(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteAllCharges: a file's pages are charged to the memory cgroup of
+// the task that writes them (filemap_add_folio): a root writer's stay hot
+// and charged to nobody; a group's are made at once, dirty and charged,
+// and over the group's limit its reclaim writes the oldest back and drops
+// them (a refault reads what was written); dropping the cache uncharges.
+func TestWriteAllCharges(t *testing.T) {
+	tests := []struct {
+		name    string
+		group   bool
+		limit   int64 // pages; 0: none
+		pages   int
+		cached  int // pages cached after the write
+		charged int64
+	}{
+		{"root writer", false, 0, 8, 0, 0},
+		{"group, no limit", true, 0, 8, 8, 8},
+		{"group, over the limit", true, 4, 8, 4, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			f := memory.NewFile("f", uint64(tc.pages)*pg, 0x5c, e.alloc, memory.NewDisk(), 1)
+			cg := &phys.MemCG{}
+			if tc.limit > 0 {
+				cg.SetLimit(tc.limit)
+			}
+			cg.Reclaim = func(n int64) int64 { return memory.ReclaimFiles([]*memory.File{f}, cg, min(n, 1)) }
+			var writer memory.Faulter = &faulter{}
+			if tc.group {
+				writer = &cgFaulter{cg: cg}
+			}
+			before := e.inUse()
+			if !f.WriteAll(writer) {
+				t.Fatal("WriteAll failed")
+			}
+			if got := e.inUse() - before; got != int64(tc.cached) {
+				t.Errorf("%d frames made, want %d", got, tc.cached)
+			}
+			if usage, _ := cg.Usage(); usage != tc.charged {
+				t.Errorf("group charged %d pages, want %d", usage, tc.charged)
+			}
+			e.mapAt(low, tc.pages, ro, mm.MapShared, f)
+			reader := &cgFaulter{cg: &phys.MemCG{}}
+			for i := range tc.pages {
+				addr := low + uint64(i)*pg
+				ret := e.faultAs(reader, addr, read)
+				if ret&vmfault.Retry != 0 {
+					ret = e.faultAs(reader, addr, read|vmfault.FlagTried)
+				}
+				if !resolved(ret) {
+					t.Fatalf("page %d faults %v", i, ret)
+				}
+				if p := e.page(addr); p == nil || p.Data()[pg-1] != 0x5c {
+					t.Fatalf("page %d does not read the file", i)
+				}
+				if p := e.page(addr); i >= tc.pages-tc.cached && p.MemCG() != cgOf(writer) {
+					t.Errorf("page %d is charged to %p, want the writer's group", i, p.MemCG())
+				}
+			}
+			e.m.Munmap(ns, low, uint64(tc.pages)*pg)
+			f.Release()
+			if usage, _ := cg.Usage(); usage != 0 {
+				t.Errorf("%d pages still charged after the cache went", usage)
+			}
+		})
+	}
+}
+
+func cgOf(t memory.Faulter) *phys.MemCG { return t.MemCG() }
+
+// TestWritePagesStopsWhenDying: a writer with a fatal signal pending
+// writes nothing more (generic_perform_write's fatal_signal_pending).
+func TestWritePagesStopsWhenDying(t *testing.T) {
+	e := newEnv(t, true)
+	f := memory.NewFile("f", 4*pg, 0, e.alloc, memory.NewDisk(), 1)
+	w := &dyingFaulter{cgFaulter{cg: &phys.MemCG{}}}
+	if f.WritePages(w, 0, 4) {
+		t.Error("a dying writer's write succeeded")
+	}
+	if usage, _ := w.cg.Usage(); usage != 0 {
+		t.Errorf("a dying writer charged %d pages", usage)
+	}
+}
+
+type dyingFaulter struct{ cgFaulter }
+
+func (*dyingFaulter) FatalSignalPending() bool { return true }

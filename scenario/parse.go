@@ -870,7 +870,11 @@ func (p *parser) configPins(line int, c *cursor) *Error {
 		scratch := config.Default()
 		if err := scratch.Set(key, val); err != nil {
 			vals := config.Values(key)
-			if !strings.Contains(vals, "|") {
+			switch {
+			case strings.Contains(vals, "|"):
+			case vals == "MAJOR.MINOR":
+				vals = "a kernel version MAJOR.MINOR (as 6.18)"
+			default:
 				vals = "a number of " + vals
 			}
 			return c.errf(t.col+len(key)+1, "expected %s for %s, found %s", vals, key, quote(val))
@@ -1425,16 +1429,19 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 
 // possible refuses an outcome that op can never have: an errno of a user
 // access (a load, store or fetch raises a signal, never returns an error),
-// a signal of a system call (a kernel copy that faults returns EFAULT or a
-// short count), a fault event of anything but "uffd U event". wait takes
+// a signal of a system call other than madvise hwpoison (a kernel copy that
+// faults returns EFAULT or a short count), a fault event of anything but "uffd U event". wait takes
 // whatever its statement may have.
 func (p *parser) possible(op Op, o *Outcome) *Error {
-	access := false
-	switch op.(type) {
+	access, signals := false, false
+	switch op := op.(type) {
 	case *Wait:
 		return nil
 	case *Read, *Write, *Exec, *Touch:
-		access = true
+		access, signals = true, true
+	case *Madvise:
+		// memory_failure with MF_ACTION_REQUIRED signals the caller.
+		signals = op.Advice == AdvHWPoison
 	}
 	event := false
 	if u, ok := op.(*Uffd); ok && u.Cmd == UffdEvent {
@@ -1444,8 +1451,8 @@ func (p *parser) possible(op Op, o *Outcome) *Error {
 	case access && o.Kind == OutErrno:
 		return p.errf(o.Pos.Line, o.Pos.Col, "%s is a user access: it ends in ok, a signal (SIGNAME CODE @ADDR), killed or blocked, never an errno (found %s)",
 			op.Keyword(), abi.Errno(o.Errno))
-	case !access && o.Kind == OutSignal:
-		return p.errf(o.Pos.Line, o.Pos.Col, "only a user access (read, write, exec, touch) raises a signal as its outcome; %s does not (a system call that faults fails with EFAULT)",
+	case !signals && o.Kind == OutSignal:
+		return p.errf(o.Pos.Line, o.Pos.Col, "only a user access (read, write, exec, touch) or madvise hwpoison raises a signal as its outcome; %s does not (a system call that faults fails with EFAULT)",
 			op.Keyword())
 	case !event && o.Kind == OutFault:
 		return p.errf(o.Pos.Line, o.Pos.Col, "only \"uffd U event\" reads a fault event; %s does not", op.Keyword())

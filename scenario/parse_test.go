@@ -176,6 +176,8 @@ func TestStatements(t *testing.T) {
 			Expect: &Outcome{Kind: OutSignal, Signal: int(abi.SIGSEGV), Code: int(abi.SI_KERNEL)}}},
 		{"read X => SIGBUS BUS_ADRERR @X lsb=0", &Stmt{Actor: "main", Op: &Read{Addr: x(0)},
 			Expect: &Outcome{Kind: OutSignal, Signal: int(abi.SIGBUS), Code: int(abi.BUS_ADRERR), Addr: x(0), HasLSB: true}}},
+		{"madvise X 1p hwpoison => SIGBUS BUS_MCEERR_AR @X lsb=12", &Stmt{Actor: "main", Op: &Madvise{Addr: x(0), Size: 4096, Advice: AdvHWPoison},
+			Expect: &Outcome{Kind: OutSignal, Signal: int(abi.SIGBUS), Code: int(abi.BUS_MCEERR_AR), Addr: x(0), HasLSB: true, LSB: 12}}},
 		{"munmap X 1p => EINVAL", &Stmt{Actor: "main", Op: &Munmap{Addr: x(0), Size: 4096},
 			Expect: &Outcome{Kind: OutErrno, Errno: int(abi.EINVAL)}}},
 		{"memlimit 1M => killed SIGKILL", &Stmt{Actor: "main", Op: &Memlimit{Size: 1 << 20},
@@ -213,7 +215,7 @@ func TestHeader(t *testing.T) {
 scenario a.b_c-9
 mmap X 1p rw private anon
 needs uffd uffd-wp hugetlb
-config thp=never swap=1G memory_failure=n stack_guard_gap=0x10
+config thp=never swap=1G memory_failure=n stack_guard_gap=0x10 kernel=6.1
 about "free # text, with => and & and 'quotes' and ünïcödé"
 arch loongarch64 s390x ppc64le
 read X
@@ -230,6 +232,7 @@ read X
 			{Pos{"t.fault", 6, 18}, "swap", "1G"},
 			{Pos{"t.fault", 6, 26}, "memory_failure", "n"},
 			{Pos{"t.fault", 6, 43}, "stack_guard_gap", "0x10"},
+			{Pos{"t.fault", 6, 64}, "kernel", "6.1"},
 		},
 		Lines: 9,
 	}
@@ -332,6 +335,7 @@ func TestErrors(t *testing.T) {
 		{"read value above a byte", p + "read X => ok 256", "6:14", `expected a byte value after ok (0 to 255, or ret), found 256`},
 		{"bad config value", p + "config thp=sometimes", "6:12", `expected always|madvise|never for thp, found "sometimes"`},
 		{"bad config number", p + "config stack_guard_gap=lots", "6:24", `expected a number of pages for stack_guard_gap, found "lots"`},
+		{"bad kernel version", p + "config kernel=6.18.44", "6:15", `expected a kernel version MAJOR.MINOR (as 6.18) for kernel, found "6.18.44"`},
 		{"unknown config key", p + "config colour=blue", "6:8", `unknown config key "colour" (known: `},
 		{"config without =", p + "config thp", "6:8", `expected KEY=VALUE (like thp=never), found "thp"`},
 		{"duplicate config key", p + "config thp=never thp=always", "6:18", `duplicate config key "thp"`},
@@ -462,7 +466,8 @@ func TestErrors(t *testing.T) {
 		// Outcomes a statement can never have.
 		{"errno of a user access", p + "read X => EFAULT", "6:11", `read is a user access: it ends in ok, a signal (SIGNAME CODE @ADDR), killed or blocked, never an errno (found EFAULT)`},
 		{"errno of a user access, overridden", p + "touch X 1p write => ok arm64=> EINTR", "6:32", `touch is a user access`},
-		{"signal of a system call", p + "kread X 1p => SIGSEGV SEGV_MAPERR @X", "6:15", `only a user access (read, write, exec, touch) raises a signal as its outcome; kread does not`},
+		{"signal of a system call", p + "kread X 1p => SIGSEGV SEGV_MAPERR @X", "6:15", `only a user access (read, write, exec, touch) or madvise hwpoison raises a signal as its outcome; kread does not`},
+		{"signal of madvise other than hwpoison", p + "madvise X 1p dontneed => SIGBUS BUS_MCEERR_AR @X lsb=12", "6:26", `madvise does not`},
 		{"fault event of a read", p + "read X => fault X", "6:11", `only "uffd U event" reads a fault event; read does not`},
 	}
 	for _, tt := range tests {
