@@ -48,7 +48,7 @@ func TestCgroupOwnerDead(t *testing.T) {
 		{newCgroupName(), false},
 		{fmt.Sprintf("faultline-%d-%d-3", self.PID, self.Start), false},
 		{fmt.Sprintf("faultline-%d-%d-3", self.PID, self.Start+1), true}, // the pid reused
-		{fmt.Sprintf("faultline-%d-%d", self.PID, now), false},         // older name: made after we started
+		{fmt.Sprintf("faultline-%d-%d", self.PID, now), false},           // older name: made after we started
 		{fmt.Sprintf("faultline-%d-%d", self.PID, now-int64(48*time.Hour)), true},
 		{"faultline-x-1-2", false},
 		{"faultline-1-2-3-4", false},
