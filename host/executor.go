@@ -355,6 +355,12 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: e.pgid}
 	if err := e.cmd.Start(); err != nil {
 		close(e.mainDone)
+		// Joining the group fails once its leader is gone: say why it went.
+		select {
+		case <-e.watchDone:
+			return fail(fmt.Errorf("host: the executor's watchdog exited (%s) before main started: %s", e.watch.ProcessState, e.Log()))
+		case <-time.After(100 * time.Millisecond):
+		}
 		return fail(fmt.Errorf("host: start executor: %w", err))
 	}
 	e.pid = e.cmd.Process.Pid
