@@ -83,7 +83,7 @@ func executorName() string {
 // can reject it.
 func plant(t *testing.T, path, marker string) {
 	t.Helper()
-	script := []byte("#!/bin/sh\ntouch " + marker + "\nsleep 30\n")
+	script := []byte("#!/bin/sh\ntouch " + marker + "\n")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +108,13 @@ func runBuilt(t *testing.T, planted, marker string) string {
 	}
 	t.Cleanup(func() { RemoveBuild(bin) })
 	e, err := Start(ctx, bin)
+	if _, serr := os.Stat(marker); serr == nil {
+		t.Fatalf("Build returned %s: the planted %s ran", bin, planted)
+	}
 	if err != nil {
 		t.Fatalf("Start(%s): %v", bin, err)
 	}
 	e.Close()
-	if _, err := os.Stat(marker); err == nil {
-		t.Fatalf("Build returned %s: the planted %s ran", bin, planted)
-	}
 	if b, _ := os.ReadFile(bin); strings.HasPrefix(string(b), "#!") {
 		t.Fatalf("Build returned the planted script %s", bin)
 	}
@@ -136,6 +136,13 @@ func TestBuildNeverRunsAPlantedExecutor(t *testing.T) {
 			plant(t, planted, marker)
 			os.Chmod(cache, 0o1777)
 		}, true},
+		{"cache directory of another user", func(t *testing.T, cache, planted, marker string) {
+			if os.Geteuid() != 0 {
+				t.Skip("only root can make a directory of another user")
+			}
+			plant(t, planted, marker)
+			os.Chown(filepath.Dir(planted), 65534, 65534)
+		}, true},
 		{"group-writable binary", func(t *testing.T, cache, planted, marker string) {
 			plant(t, planted, marker)
 			os.Chmod(planted, 0o775)
@@ -153,7 +160,7 @@ func TestBuildNeverRunsAPlantedExecutor(t *testing.T) {
 			if bin, err := Build(ctx); err != nil || bin != planted {
 				t.Fatalf("Build = %s, %v; want %s", bin, err, planted)
 			}
-			script := "#!/bin/sh\ntouch " + marker + "\nsleep 30\n"
+			script := "#!/bin/sh\ntouch " + marker + "\n"
 			if err := os.WriteFile(planted, []byte(script), 0o755); err != nil {
 				t.Fatal(err)
 			}
