@@ -19,6 +19,9 @@ type Host struct {
 	Notes        []string
 }
 
+// Close does nothing.
+func (h *Host) Close() error { return nil }
+
 // Detect fails: the host kernel is the oracle only on Linux.
 func Detect(context.Context) (*Host, error) {
 	return nil, errors.New("faultline conform runs scenarios on the host's Linux kernel: it needs Linux")

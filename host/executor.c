@@ -1408,6 +1408,7 @@ static void *waiter_start(void *arg)
 	return NULL;
 }
 
+/* close_from closes every descriptor >= lowfd: close_range(2) (Linux 5.9). */
 static void close_from(int lowfd)
 {
 	if (syscall(__NR_close_range, (unsigned)lowfd, ~0U, 0) == 0)
@@ -2057,12 +2058,47 @@ static void serve(void)
 	}
 }
 
+/*
+ * watchdog is `executor --watchdog`: the lifeline of one run. The Go side
+ * starts it before actor main, as the leader of a new process group that
+ * main joins and every fork inherits, with the read end of a pipe as
+ * descriptor 3; the write end stays in the driver only (close-on-exec).
+ * No one ever writes to it, so read() returns only when the driver has
+ * closed it or died (the kernel closes a dead process's descriptors, even
+ * after SIGKILL): the watchdog then SIGKILLs its process group, itself and
+ * every executor process. It is started by the driver, not forked by main,
+ * so that it is no scenario process's child (no SIGCHLD, nothing for a
+ * wait to see) and main's memory is never made copy-on-write by it; it is
+ * a process of its own, so no scenario process gets an extra thread.
+ */
+static int watchdog(void)
+{
+	close_from(4); /* keep 0-2 and the lifeline */
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL); /* only SIGKILL ends it early */
+	char c;
+	for (;;) {
+		ssize_t r = read(3, &c, 1);
+		if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	kill(0, SIGKILL); /* kill_pgrp: every process of the group, this one too */
+	_exit(1);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--watchdog") == 0)
+		return watchdog();
 	if (argc != 3) {
-		fprintf(stderr, "usage: executor SOCK DIR\n");
+		fprintf(stderr, "usage: executor SOCK DIR | executor --watchdog\n");
 		return 2;
 	}
+	/* Descriptors it did not open are not the scenario's and must not
+	   outlive the run in a leftover process (an inherited lock, say):
+	   close them all. Everything the executor opens is O_CLOEXEC. */
+	close_from(3);
 	g_sock = argv[1];
 	g_dir = argv[2];
 	g_counts = mmap(NULL, MAX_SLOTS * sizeof *g_counts, PROT_READ | PROT_WRITE,

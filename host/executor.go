@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -51,51 +52,197 @@ const (
 var compileFlags = []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread"}
 
 // Build compiles the embedded executor with the C compiler ($CC, which may
-// carry arguments, else cc, else gcc) into
-// os.UserCacheDir()/faultline/executor-<first 16 hex digits of the source's
-// SHA-256>, reusing a previous build. Concurrent builds are safe: the binary
-// is renamed into place.
+// carry arguments, else cc, else gcc) and returns its path. The binary
+// runs with the caller's privileges (root, for conform), so a previous
+// build is reused only where no one else can have put or changed it:
+//
+//   - in the cache directory os.UserCacheDir()/faultline (made 0700),
+//     named executor-<first 16 hex digits of the source's SHA-256>, when
+//     that directory and every one above it (symbolic links resolved) are
+//     owned by the running user or root and writable by neither group nor
+//     others, the binary is a regular file with the same owners and modes,
+//     and its SHA-256 is the one recorded next to it (executor-<hash>.sha256)
+//     when it was built. Anything else there is rebuilt in place.
+//   - with no cache directory (HOME unset) or an untrusted one, never: the
+//     binary is built into a fresh private temporary directory (0700,
+//     faultline-host-build-*), which RemoveBuild removes (or, if this
+//     process is killed, a later run's CleanLeftovers). A shared temporary
+//     directory is never searched for a build.
+//
+// Concurrent builds are safe: the binary is renamed into place.
 func Build(ctx context.Context) (path string, err error) {
 	sum := sha256.Sum256(executorSource)
-	cache, err := os.UserCacheDir()
+	name := "executor-" + hex.EncodeToString(sum[:])[:16]
+	if dir, ok := cacheDir(); ok {
+		path = filepath.Join(dir, name)
+		if trustedBuild(path) {
+			return path, nil
+		}
+		if err := compileInto(ctx, dir, path); err == nil {
+			return path, nil
+		}
+		// The cache is usable but building there failed: try privately,
+		// which reports the compiler's error if it is the compiler.
+	}
+	dir, err := makeTemp("build-")
 	if err != nil {
-		cache = os.TempDir()
+		return "", fmt.Errorf("host: build executor: %w", err)
+	}
+	tempBuilds.Store(dir, true)
+	path = filepath.Join(dir, name)
+	if err := compileInto(ctx, dir, path); err != nil {
+		RemoveBuild(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// tempBuilds holds the private build directories Build made.
+var tempBuilds sync.Map
+
+// RemoveBuild removes the private temporary directory Build made for the
+// binary at path, if it made one; a cached binary stays.
+func RemoveBuild(path string) error {
+	dir := filepath.Dir(path)
+	if _, ok := tempBuilds.LoadAndDelete(dir); !ok {
+		return nil
+	}
+	return os.RemoveAll(dir)
+}
+
+// cacheDir returns os.UserCacheDir()/faultline, made 0700 if missing,
+// when it can be trusted: see Build.
+func cacheDir() (string, bool) {
+	cache, err := os.UserCacheDir()
+	if err != nil || !filepath.IsAbs(cache) {
+		return "", false
 	}
 	dir := filepath.Join(cache, "faultline")
-	path = filepath.Join(dir, "executor-"+hex.EncodeToString(sum[:])[:16])
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-		return path, nil
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false
 	}
-	cc, err := compiler()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", false
+	}
+	return real, trustedPath(real, os.Lstat) == nil
+}
+
+// TrustedDir checks that path and every directory above it are
+// directories owned by the running user or root that neither group nor
+// others can write: nothing in it can have been put or changed by another
+// user.
+func TrustedDir(path string) error { return trustedPath(path, os.Lstat) }
+
+// trustedPath checks that path and every directory above it are
+// directories owned by the running user or root that neither group nor
+// others can write (so that no one else can add, replace or rename
+// anything on the way). lstat is os.Lstat (a parameter for tests).
+func trustedPath(path string, lstat func(string) (os.FileInfo, error)) error {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		fi, err := lstat(p)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", p)
+		}
+		if err := trustedMode(p, fi); err != nil {
+			return err
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// trustedMode checks fi's owner (the running user or root) and that
+// neither group nor others can write it.
+func trustedMode(p string, fi os.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no owner", p)
+	}
+	if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+		return fmt.Errorf("%s is owned by uid %d", p, uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by group or others (%v)", p, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// trustedBuild reports whether the binary at path, in a trusted
+// directory, may be run: a regular file of the right owner and mode whose
+// SHA-256 is the one recorded at its build.
+func trustedBuild(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o100 == 0 || trustedMode(path, fi) != nil {
+		return false
+	}
+	want, err := os.ReadFile(path + ".sha256")
+	if err != nil {
+		return false
+	}
+	got, err := fileSum(path)
+	return err == nil && strings.TrimSpace(string(want)) == got
+}
+
+// fileSum is the SHA-256 of a file's contents, in hex.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("host: build executor: %w", err)
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// compileInto compiles the executor in a build directory inside dir and
+// renames it to path, with its SHA-256 recorded in path.sha256.
+func compileInto(ctx context.Context, dir, path string) error {
+	cc, err := compiler()
+	if err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp(dir, "build-")
 	if err != nil {
-		return "", fmt.Errorf("host: build executor: %w", err)
+		return fmt.Errorf("host: build executor: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "executor.c")
-	if err := os.WriteFile(src, executorSource, 0o644); err != nil {
-		return "", fmt.Errorf("host: build executor: %w", err)
+	if err := os.WriteFile(filepath.Join(tmp, "executor.c"), executorSource, 0o600); err != nil {
+		return fmt.Errorf("host: build executor: %w", err)
 	}
-	out := filepath.Join(tmp, "executor")
-	args := append(append(append([]string{}, cc[1:]...), compileFlags...), "-o", out, src)
+	args := append(append(append([]string{}, cc[1:]...), compileFlags...), "-o", "executor", "executor.c")
 	cmd := exec.CommandContext(ctx, cc[0], args...)
 	cmd.Dir = tmp
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("host: build executor: %s: %w\n%s", strings.Join(cmd.Args, " "), err, bytes.TrimSpace(msg))
+		return fmt.Errorf("host: build executor: %s: %w\n%s", strings.Join(cmd.Args, " "), err, bytes.TrimSpace(msg))
 	}
+	out := filepath.Join(tmp, "executor")
 	if err := os.Chmod(out, 0o755); err != nil {
-		return "", fmt.Errorf("host: build executor: %w", err)
+		return fmt.Errorf("host: build executor: %w", err)
+	}
+	sum, err := fileSum(out)
+	if err != nil {
+		return fmt.Errorf("host: build executor: %w", err)
+	}
+	if err := os.WriteFile(out+".sha256", []byte(sum+"\n"), 0o644); err != nil {
+		return fmt.Errorf("host: build executor: %w", err)
+	}
+	// The sum first: a reader that sees the new binary with the old sum
+	// rebuilds; one that sees the new sum with the old binary does too.
+	if err := os.Rename(out+".sha256", path+".sha256"); err != nil {
+		return fmt.Errorf("host: build executor: %w", err)
 	}
 	if err := os.Rename(out, path); err != nil {
-		return "", fmt.Errorf("host: build executor: %w", err)
+		return fmt.Errorf("host: build executor: %w", err)
 	}
-	return path, nil
+	return nil
 }
 
 // compiler returns the C compiler command: $CC split into words, else cc,
@@ -119,7 +266,16 @@ type Executor struct {
 	cmd  *exec.Cmd
 	ln   *net.UnixListener
 	logf *os.File
-	pid  int // main's process id (and process group)
+	pid  int // main's process id
+
+	// The watchdog (executor --watchdog) leads the run's process group:
+	// pgid is its pid. lifeline is the write end of the pipe whose read
+	// end it holds: when this process closes it or dies, the watchdog
+	// kills the group.
+	watch     *exec.Cmd
+	pgid      int
+	lifeline  *os.File
+	watchDone chan struct{} // closed when the watchdog has been reaped
 
 	mainDone chan struct{} // closed when main has been reaped
 	mainWS   syscall.WaitStatus
@@ -137,29 +293,34 @@ type Executor struct {
 	changed chan struct{} // closed and replaced when actors or exits change
 }
 
-// Start creates a private temporary directory and socket, starts the
-// executor bin in its own process group and returns when actor main has
-// said hello. ctx bounds the start (10 s when it has no deadline); it does
-// not bound the executor's life, which ends with Close.
+// Start creates a private temporary directory (marked with this process
+// as its owner, so that a later run can remove it if this one is killed)
+// and socket, starts the executor bin's watchdog as the leader of a new
+// process group, then bin itself in that group, and returns when actor main
+// has said hello. ctx bounds the start (10 s when it has no deadline); it
+// does not bound the executor's life, which ends with Close, or with this
+// process: the watchdog kills the group when this process dies, even of
+// SIGKILL.
 func Start(ctx context.Context, bin string) (*Executor, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, startTimeout)
 		defer cancel()
 	}
-	root, err := os.MkdirTemp("", "faultline-host-")
+	root, err := makeTemp("")
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	e := &Executor{
-		root:     root,
-		dir:      filepath.Join(root, "dir"),
-		mainDone: make(chan struct{}),
-		done:     make(chan struct{}),
-		actors:   map[string]*Actor{},
-		exits:    map[int]syscall.WaitStatus{},
-		conns:    map[*net.UnixConn]struct{}{},
-		changed:  make(chan struct{}),
+		root:      root,
+		dir:       filepath.Join(root, "dir"),
+		mainDone:  make(chan struct{}),
+		watchDone: make(chan struct{}),
+		done:      make(chan struct{}),
+		actors:    map[string]*Actor{},
+		exits:     map[int]syscall.WaitStatus{},
+		conns:     map[*net.UnixConn]struct{}{},
+		changed:   make(chan struct{}),
 	}
 	fail := func(err error) (*Executor, error) {
 		e.Close()
@@ -183,13 +344,23 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 	e.wg.Add(1)
 	go e.acceptLoop()
 
+	if err := e.startWatchdog(bin); err != nil {
+		close(e.mainDone)
+		return fail(err)
+	}
 	e.cmd = exec.Command(bin, sock, e.dir)
 	e.cmd.Dir = e.dir
 	e.cmd.Stdout = e.logf // *os.File: Wait does not wait for a copy
 	e.cmd.Stderr = e.logf
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: e.pgid}
 	if err := e.cmd.Start(); err != nil {
 		close(e.mainDone)
+		// Joining the group fails once its leader is gone: say why it went.
+		select {
+		case <-e.watchDone:
+			return fail(fmt.Errorf("host: the executor's watchdog exited (%s) before main started: %s", e.watch.ProcessState, e.Log()))
+		case <-time.After(100 * time.Millisecond):
+		}
 		return fail(fmt.Errorf("host: start executor: %w", err))
 	}
 	e.pid = e.cmd.Process.Pid
@@ -227,6 +398,40 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 	}
 }
 
+// startWatchdog starts `bin --watchdog` as the leader of a new process
+// group, the run's, with the read end of a pipe as its descriptor 3 and
+// the write end kept here (os.Pipe makes both close-on-exec, so no other
+// child inherits it; ExtraFiles passes the read end alone). This process's
+// death, however it comes, closes the write end: the watchdog reads EOF and
+// SIGKILLs the group. The watchdog is started before main, so no executor
+// process is ever without one; main and every process it forks are in the
+// group, and none of them is the watchdog's parent or child (see
+// executor.c, watchdog).
+func (e *Executor) startWatchdog(bin string) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("host: start watchdog: %w", err)
+	}
+	defer r.Close()
+	e.lifeline = w
+	e.watch = exec.Command(bin, "--watchdog")
+	e.watch.Dir = "/"
+	e.watch.Stdout = e.logf
+	e.watch.Stderr = e.logf
+	e.watch.ExtraFiles = []*os.File{r}
+	e.watch.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := e.watch.Start(); err != nil {
+		close(e.watchDone)
+		return fmt.Errorf("host: start watchdog: %w", err)
+	}
+	e.pgid = e.watch.Process.Pid
+	go func() {
+		e.watch.Wait()
+		close(e.watchDone)
+	}()
+	return nil
+}
+
 // describe formats a wait status.
 func describe(ws syscall.WaitStatus) string {
 	switch {
@@ -241,8 +446,12 @@ func describe(ws syscall.WaitStatus) string {
 // Dir returns DIR, the private directory the scenario's files live in.
 func (e *Executor) Dir() string { return e.dir }
 
-// PID returns the process id of actor main (also its process group).
+// PID returns the process id of actor main.
 func (e *Executor) PID() int { return e.pid }
+
+// PGID returns the run's process group: every executor process, and the
+// watchdog, which leads it.
+func (e *Executor) PGID() int { return e.pgid }
 
 // Log returns what the executor wrote to its standard output and error
 // (at most the last 4 KiB), for diagnostics.
@@ -425,10 +634,11 @@ func (e *Executor) ExitStatus(pid int, timeout time.Duration) (ws syscall.WaitSt
 	}
 }
 
-// Close kills the executor's whole process group with SIGKILL, reaps main,
-// closes every connection and removes the private directory. It is
-// idempotent and bounded (a few seconds even for a process that cannot
-// die, which it reports as an error).
+// Close kills the executor's whole process group with SIGKILL (the
+// watchdog with it), reaps main and the watchdog, closes every connection
+// and removes the private directory. It is idempotent and bounded (a few
+// seconds even for a process that cannot die, which it reports as an
+// error).
 func (e *Executor) Close() error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
@@ -440,12 +650,29 @@ func (e *Executor) Close() error {
 		}
 		e.mu.Unlock()
 		close(e.done)
-		if e.pid > 0 {
-			syscall.Kill(-e.pid, syscall.SIGKILL)
-			select {
-			case <-e.mainDone:
-			case <-time.After(closeMainWait):
-				e.closeErr = fmt.Errorf("host: executor %d did not die within %v of SIGKILL", e.pid, closeMainWait)
+		if e.pgid > 0 {
+			syscall.Kill(-e.pgid, syscall.SIGKILL)
+		}
+		if e.lifeline != nil {
+			e.lifeline.Close() // the watchdog kills the group too
+		}
+		if e.pgid > 0 {
+			deadline := time.Now().Add(closeMainWait)
+			for _, p := range []struct {
+				what string
+				pid  int
+				done chan struct{}
+			}{{"executor", e.pid, e.mainDone}, {"watchdog", e.pgid, e.watchDone}} {
+				if p.pid <= 0 {
+					continue
+				}
+				select {
+				case <-p.done:
+				case <-time.After(time.Until(deadline)):
+					if e.closeErr == nil {
+						e.closeErr = fmt.Errorf("host: %s %d did not die within %v of SIGKILL", p.what, p.pid, closeMainWait)
+					}
+				}
 			}
 		}
 		if e.ln != nil {

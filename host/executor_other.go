@@ -87,3 +87,15 @@ func (r Reply) String() string { return r.Line }
 
 // ParseReply returns an error: host runs need Linux.
 func ParseReply(line string) (Reply, error) { return Reply{}, errNotLinux }
+
+// PGID returns 0.
+func (e *Executor) PGID() int { return 0 }
+
+// RemoveBuild does nothing: off Linux nothing is built.
+func RemoveBuild(path string) error { return nil }
+
+// CleanLeftovers does nothing off Linux.
+func CleanLeftovers() []string { return nil }
+
+// TrustedDir returns an error off Linux.
+func TrustedDir(path string) error { return errNotLinux }

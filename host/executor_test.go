@@ -48,8 +48,13 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(driverEnv) != "" {
+		os.Exit(testDriver())
+	}
 	// Build into a private cache, so that the test builds what it tests.
-	cache, err := os.MkdirTemp("", "faultline-host-test-")
+	// Build trusts a cache only where no one else can write on the way
+	// (not under /tmp): make it in the user's own cache directory.
+	cache, err := trustedTemp("faultline-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -58,6 +63,30 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(cache)
 	os.Exit(code)
+}
+
+// trustedTemp makes a fresh directory where Build may trust a cache: in
+// the user's cache directory, else in the package's directory.
+func trustedTemp(pattern string) (string, error) {
+	var bases []string
+	if c, err := os.UserCacheDir(); err == nil {
+		bases = append(bases, c)
+	}
+	if wd, err := os.Getwd(); err == nil {
+		bases = append(bases, wd)
+	}
+	for _, base := range bases {
+		os.MkdirAll(base, 0o700)
+		dir, err := os.MkdirTemp(base, pattern)
+		if err != nil {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(dir); err == nil && TrustedDir(real) == nil {
+			return real, nil
+		}
+		os.RemoveAll(dir)
+	}
+	return "", errors.New("no directory Build can trust for its cache (the user's cache directory and the package's are writable by others)")
 }
 
 var (

@@ -43,8 +43,13 @@ type Host struct {
 	MemcgVersion int      `json:"memcg_version"`
 	Notes        []string `json:"notes,omitempty"`
 
-	bin string // the built executor
+	bin       string // the built executor
+	memcgRoot string // the memory hierarchy's root (Memcg is below it)
 }
+
+// Close removes what Detect made for the whole run: the executor, if it
+// was built into a private temporary directory.
+func (h *Host) Close() error { return host.RemoveBuild(h.bin) }
 
 // linuxArch maps GOARCH to the kernel's name.
 func linuxArch() string {
@@ -82,10 +87,14 @@ func Detect(ctx context.Context) (*Host, error) {
 	}
 	h.detectConfig()
 	if err := h.probe(ctx); err != nil {
+		h.Close()
 		return nil, err
 	}
 	h.detectMemcg()
 	h.detectHugetlb()
+	if note := h.cleanLeftovers(); note != "" {
+		h.Notes = append(h.Notes, note)
+	}
 	return h, nil
 }
 
@@ -253,24 +262,90 @@ func uffdMissing(r host.Reply, err error) string {
 	return "userfaultfd is not available (the probe answered " + r.Kind + ")"
 }
 
-// detectMemcg finds a hierarchy with the memory controller: v2 if the
-// unified hierarchy has it, else v1.
+// detectMemcg finds a hierarchy with the memory controller (v2 if the
+// unified hierarchy has it, else v1) and where in it a run's memory
+// cgroups go: below the driver's own cgroup where the hierarchy allows it
+// (so a run stays inside whatever limits its caller is under, and its
+// cgroups are the caller's to see), else at the hierarchy's root, with a
+// note saying why.
 func (h *Host) detectMemcg() {
 	if !h.Root {
 		h.Missing["memcg"] = "memory cgroups need root"
 		return
 	}
 	if c, ok := readTrim("/sys/fs/cgroup/cgroup.controllers"); ok && strings.Contains(" "+c+" ", " memory ") {
-		h.Memcg, h.MemcgVersion = "/sys/fs/cgroup", 2
+		h.memcgRoot, h.MemcgVersion = "/sys/fs/cgroup", 2
+		h.Memcg = h.memcgRoot
+		own, ok := ownCgroup(readSelfCgroup(), "")
+		switch {
+		case !ok || own == "/":
+		case !hasWord(readFirst(filepath.Join(h.memcgRoot, own, "cgroup.subtree_control")), "memory"):
+			// A v2 cgroup holding processes (this one holds the driver)
+			// cannot enable a controller for its children (the
+			// no-internal-process rule).
+			h.Notes = append(h.Notes, fmt.Sprintf("memory cgroups are made at the root of the unified hierarchy, not below this process's cgroup %s: it does not delegate the memory controller to its children (cgroup.subtree_control), and cannot while it holds processes", own))
+		default:
+			h.Memcg = h.childBase(filepath.Join(h.memcgRoot, own))
+		}
 		return
 	}
 	for _, dir := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory,cpu"} {
 		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
-			h.Memcg, h.MemcgVersion = dir, 1
+			h.memcgRoot, h.MemcgVersion = dir, 1
+			h.Memcg = dir
+			if own, ok := ownCgroup(readSelfCgroup(), "memory"); ok && own != "/" {
+				h.Memcg = h.childBase(filepath.Join(dir, own))
+			}
 			return
 		}
 	}
 	h.Missing["memcg"] = "no cgroup hierarchy has the memory controller"
+}
+
+// childBase returns base when a child cgroup can be made there (it makes
+// and removes one to see), else the hierarchy's root, with a note.
+func (h *Host) childBase(base string) string {
+	probe := filepath.Join(base, newCgroupName())
+	err := os.Mkdir(probe, 0o755)
+	if err == nil {
+		if err = os.Remove(probe); err == nil {
+			return base
+		}
+	}
+	h.Notes = append(h.Notes, fmt.Sprintf("memory cgroups are made at %s, not below this process's cgroup %s: %v", h.memcgRoot, base, err))
+	return h.memcgRoot
+}
+
+// readSelfCgroup reads /proc/self/cgroup.
+func readSelfCgroup() string {
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	return string(b)
+}
+
+// ownCgroup returns the path of the process's cgroup in the v1 hierarchy
+// of controller, or in the unified hierarchy when controller is "", from
+// the contents of /proc/PID/cgroup (lines ID:CONTROLLERS:PATH).
+func ownCgroup(procCgroup, controller string) (string, bool) {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "/") || strings.Contains(f[2], "/..") {
+			continue
+		}
+		if controller == "" && f[0] == "0" && f[1] == "" {
+			return filepath.Clean(f[2]), true
+		}
+		if controller != "" && hasWord(strings.ReplaceAll(f[1], ",", " "), controller) {
+			return filepath.Clean(f[2]), true
+		}
+	}
+	return "", false
+}
+
+func hasWord(list, w string) bool { return strings.Contains(" "+list+" ", " "+w+" ") }
+
+func readFirst(path string) string {
+	v, _ := readTrim(path)
+	return v
 }
 
 // detectHugetlb checks that 2 MiB huge pages can be reserved.

@@ -99,11 +99,24 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 		return rep
 	}
 	defer r.teardown()
+	// Cancelling ctx (SIGINT, SIGTERM) kills the executor at once, so that
+	// a statement waiting on it ends now; the loop then stops, and the
+	// teardown undoes what the run changed.
+	stop := context.AfterFunc(ctx, func() { r.ex.Close() })
+	defer stop()
 	for i, st := range s.Body {
+		if ctx.Err() != nil {
+			rep.Status, rep.Reason = runner.Error, "interrupted: "+context.Cause(ctx).Error()
+			rep.Duration = time.Since(start)
+			return rep
+		}
 		r.index = i
 		rep.Statements++
 		if err := r.step(st); err != nil {
 			rep.Status, rep.Reason = runner.Error, err.Error()
+			if ctx.Err() != nil {
+				rep.Reason = "interrupted: " + context.Cause(ctx).Error()
+			}
 			rep.Duration = time.Since(start)
 			return rep
 		}
@@ -162,6 +175,7 @@ type hrun struct {
 	cgroup      string
 	hugeRestore string // nr_hugepages before the run; "" when untouched
 	hugeInUse   int64  // huge pages in use by others when the run began
+	hugeState   string // the state file recording hugeRestore, or ""
 }
 
 func (r *hrun) start(ctx context.Context) error {
@@ -193,7 +207,9 @@ func (r *hrun) teardown() {
 		// Close has returned: wait for them, so that the next run's pool
 		// starts with none in use.
 		settle(hugeSettle, func() bool { return hugeInUse() <= r.hugeInUse })
-		os.WriteFile("/proc/sys/vm/nr_hugepages", []byte(r.hugeRestore), 0o644)
+		if os.WriteFile("/proc/sys/vm/nr_hugepages", []byte(r.hugeRestore), 0o644) == nil && r.hugeState != "" {
+			os.Remove(r.hugeState)
+		}
 	}
 }
 

@@ -435,7 +435,7 @@ func (r *hrun) memlimit(act *hactor, size uint64) check.Observation {
 		return check.Observation{Kind: scenario.OutErrno, Errno: abi.ENOSYS}
 	}
 	if r.cgroup == "" {
-		dir := filepath.Join(r.h.Memcg, fmt.Sprintf("faultline-%d-%d", os.Getpid(), time.Now().UnixNano()))
+		dir := filepath.Join(r.h.Memcg, newCgroupName())
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return errnoOf(err)
 		}
@@ -469,6 +469,9 @@ func (r *hrun) hugepages(n uint64) check.Observation {
 	if r.hugeRestore == "" {
 		r.hugeRestore = strings.TrimSpace(string(old))
 		r.hugeInUse = hugeInUse()
+		// Before the change: if this process is killed, the next run
+		// restores the pool from it.
+		r.hugeState = saveHugeState(r.hugeRestore)
 	}
 	// Free means free: pages someone holds are on top of the n.
 	target := n + uint64(max(hugeInUse(), 0))

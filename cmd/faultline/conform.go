@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,13 +45,25 @@ threads. Every statement has a time limit; one that does not finish is
 reported as blocked. Memory cgroups and the hugetlb pool need root.
 
 Exit status: 0 when every scenario that ran agrees three ways, 1 when one
-does not, 2 on errors in the files or when the host cannot run scenarios.`,
+does not, 2 on errors in the files or when the host cannot run scenarios.
+SIGINT or SIGTERM stops the run: the scenario in flight is torn down (its
+processes killed, its memory cgroup removed, vm.nr_hugepages restored,
+its temporary files removed) and conform exits with 128 + the signal's
+number (130, 143); a second signal ends it at once. If conform is killed
+outright, its executor processes die with it, and the next conform run
+removes what it left.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, loadErrs := loadFiles(args)
 			if len(loadErrs) > 0 {
 				return &exitError{2, strings.Join(loadErrs, "\n")}
 			}
-			return runConform(cmd.Context(), files, asJSON, stdout, stderr)
+			ctx, got, stop := interruptible(cmd.Context())
+			defer stop()
+			err := runConform(ctx, files, asJSON, stdout, stderr)
+			if sig := got(); sig != 0 {
+				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
@@ -80,6 +97,7 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 	if err != nil {
 		return &exitError{2, err.Error()}
 	}
+	defer h.Close()
 	if !asJSON {
 		printHost(stdout, h)
 	}
@@ -87,6 +105,9 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 	results := []conform.Result{}
 	fileErrs := []string{}
 	for _, f := range files {
+		if ctx.Err() != nil {
+			break // interrupted: the run in flight has been torn down
+		}
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
 			sum.FileErrors++
@@ -187,4 +208,58 @@ func printConform(w io.Writer, r conform.Result) {
 		fmt.Fprintf(w, "        host:     %s\n", d.Host)
 		fmt.Fprintf(w, "        model:    %s\n", d.Model)
 	}
+}
+
+// interruptible returns a context that the first SIGINT or SIGTERM
+// cancels, a function that says which signal that was (0 if none came),
+// and stop, which ends the diversion. After the first signal the default
+// action is back: a second one ends the program at once (its executors die
+// with it; the next run cleans up the rest).
+func interruptible(parent context.Context) (ctx context.Context, got func() syscall.Signal, stop func()) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var mu sync.Mutex
+	var which syscall.Signal
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			sig, _ := s.(syscall.Signal)
+			mu.Lock()
+			which = sig
+			mu.Unlock()
+			cancel(errors.New(sigName(sig)))
+		case <-done:
+		}
+	}()
+	got = func() syscall.Signal {
+		mu.Lock()
+		defer mu.Unlock()
+		return which
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(context.Canceled)
+		})
+	}
+	return ctx, got, stop
+}
+
+// sigName is the conventional name of the signals interruptible diverts.
+func sigName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
