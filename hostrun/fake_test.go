@@ -140,3 +140,60 @@ func TestKernelBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestUserfaultLoop: a thread is looping in a userfaultfd fault only when
+// its last switch away, after the watch began, was a voluntary one in
+// handle_userfault, with no preemption since the watch (re)started.
+func TestUserfaultLoop(t *testing.T) {
+	type obs struct {
+		nvcsw, nivcsw uint64
+		top           string
+	}
+	tests := []struct {
+		name  string
+		reads []obs // one per reading; the second status read of a reading repeats it
+		want  []bool
+	}{
+		{"a new voluntary switch in handle_userfault", []obs{{10, 1, "handle_userfault"}, {11, 1, "handle_userfault"}}, []bool{false, true}},
+		{"no switch since the watch began (a stale stack)", []obs{{10, 1, "handle_userfault"}, {10, 1, "handle_userfault"}}, []bool{false, false}},
+		{"a switch elsewhere", []obs{{10, 1, "x"}, {11, 1, "unix_stream_read_generic"}}, []bool{false, false}},
+		{"a preemption restarts the watch", []obs{{10, 1, "handle_userfault"}, {11, 2, "handle_userfault"}, {12, 2, "handle_userfault"}}, []bool{false, false, true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var l userfaultLoop
+			for i, o := range tc.reads {
+				st := taskStatus{state: 'R', nvcsw: o.nvcsw, nivcsw: o.nivcsw}
+				got := l.take(func() (taskStatus, bool) { return st, true }, func() string { return o.top })
+				if got != tc.want[i] {
+					t.Fatalf("reading %d: looping %v, want %v", i, got, tc.want[i])
+				}
+			}
+		})
+	}
+	// The counts changing between the two status reads of one reading:
+	// the stack read may be of another switch.
+	var l userfaultLoop
+	n := uint64(10)
+	status := func() (taskStatus, bool) { n++; return taskStatus{state: 'R', nvcsw: n, nivcsw: 1}, true }
+	l.take(status, func() string { return "handle_userfault" })
+	if l.take(status, func() string { return "handle_userfault" }) {
+		t.Errorf("looping with the counts moving under the stack read")
+	}
+}
+
+func TestStackTop(t *testing.T) {
+	for in, want := range map[string]string{
+		"[<0>] handle_userfault+0x3c6/0x8a0\n[<0>] __handle_mm_fault+0xa64/0xf80\n": "handle_userfault",
+		"[<0>] do_sys_poll+0x1/0x2\n": "do_sys_poll",
+		"":                            "",
+		"garbage":                     "",
+	} {
+		if got := parseStackTop(in); got != want {
+			t.Errorf("parseStackTop(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if top := stackTop(-1, -1); top != "" {
+		t.Errorf("a missing thread has stack top %q", top)
+	}
+}

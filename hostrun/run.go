@@ -272,11 +272,12 @@ func threadFaults(pid, tid int) (minflt, majflt uint64, ok bool) {
 }
 
 // taskStatus is what /proc/PID/task/TID/status says of a thread's
-// scheduling: its state letter ('R', 'S', 'D', 'T', ...) and its count of
-// voluntary context switches, which goes up each time it goes to sleep.
+// scheduling: its state letter ('R', 'S', 'D', 'T', ...) and its counts
+// of voluntary context switches (it called schedule() to wait, and
+// another task ran) and involuntary ones (it was preempted).
 type taskStatus struct {
-	state byte
-	nvcsw uint64
+	state         byte
+	nvcsw, nivcsw uint64
 }
 
 // readTaskStatus reads a thread's status; ok is false when it is gone.
@@ -285,7 +286,7 @@ func readTaskStatus(pid, tid int) (st taskStatus, ok bool) {
 	if err != nil {
 		return st, false
 	}
-	var haveState, haveSwitches bool
+	var haveState, haveSwitches, haveInvol bool
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, found := strings.Cut(line, ":")
 		if !found {
@@ -300,9 +301,78 @@ func readTaskStatus(pid, tid int) (st taskStatus, ok bool) {
 		case "voluntary_ctxt_switches":
 			n, err := strconv.ParseUint(v, 10, 64)
 			st.nvcsw, haveSwitches = n, err == nil
+		case "nonvoluntary_ctxt_switches":
+			n, err := strconv.ParseUint(v, 10, 64)
+			st.nivcsw, haveInvol = n, err == nil
 		}
 	}
-	return st, haveState && haveSwitches
+	return st, haveState && haveSwitches && haveInvol
+}
+
+// stackTop returns the innermost function of the thread's kernel stack
+// as it was when the thread last left the CPU (/proc/PID/task/TID/stack,
+// which needs CAP_SYS_ADMIN), or "".
+func stackTop(pid, tid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stack", pid, tid))
+	if err != nil {
+		return ""
+	}
+	return parseStackTop(string(b))
+}
+
+// parseStackTop returns the function of the first line of a stack file
+// ("[<0>] handle_userfault+0x3c6/0x8a0").
+func parseStackTop(stack string) string {
+	line, _, _ := strings.Cut(stack, "\n")
+	if _, fn, ok := strings.Cut(line, "] "); ok {
+		fn, _, _ = strings.Cut(fn, "+")
+		return strings.TrimSpace(fn)
+	}
+	return ""
+}
+
+// userfaultLoop tells a thread that keeps re-entering a userfaultfd wait
+// without ever sleeping there: a kernel copy (copy_to_user in read(2))
+// faulting on a missing page with a caught signal pending, which Linux
+// 6.18 retries at once, in a loop, until the page arrives (handle_userfault
+// sleeps interruptibly, the pending signal ends each sleep at once, and
+// only a fatal signal ends a kernel-mode fault). The thread stays
+// runnable, so kernelBlocked cannot see it; what shows it is a voluntary
+// switch in handle_userfault (its schedule()) after the watch began:
+// a thread woken from a userfaultfd wait never calls schedule() there
+// again for the page it was given.
+type userfaultLoop struct {
+	base taskStatus
+	set  bool
+}
+
+// looping takes one reading; true when the thread's last switch away
+// from the CPU, after the watch began, was a voluntary one in
+// handle_userfault.
+func (l *userfaultLoop) looping(pid, tid int) bool {
+	return l.take(func() (taskStatus, bool) { return readTaskStatus(pid, tid) }, func() string { return stackTop(pid, tid) })
+}
+
+// take is looping with the thread's status and stack top read by status
+// and top.
+func (l *userfaultLoop) take(status func() (taskStatus, bool), top func() string) bool {
+	st, ok := status()
+	if !ok {
+		return false
+	}
+	if !l.set || st.nivcsw != l.base.nivcsw {
+		// A preemption saves the stack anywhere, handle_userfault's exit
+		// path included: start again from here.
+		l.base, l.set = st, true
+		return false
+	}
+	if st.nvcsw == l.base.nvcsw {
+		return false
+	}
+	fn := top()
+	again, ok := status()
+	// Unchanged counts: the stack read is of the switch counted.
+	return ok && again.nvcsw == st.nvcsw && again.nivcsw == st.nivcsw && fn == "handle_userfault"
 }
 
 // readWchan returns where the thread sleeps, as the kernel names it
@@ -350,7 +420,8 @@ func kernelBlocked(pid, tid int, eventRead bool) bool {
 
 // await waits for the reply to the command in flight of statement p on
 // act. It ends with the reply (or ErrGone); with ErrPending, blocked, when
-// the kernel shows the thread blocked (kernelBlocked); or, past the
+// the kernel shows the thread blocked (kernelBlocked, or a userfaultLoop
+// where the kernel shows its stacks); or, past the
 // statement's limit, with a *TimedOutError. Where the kernel hides where
 // threads sleep (Host.Wchan false), blocked is a guess instead: asleep,
 // on anything, or stopped, without answering, for BlockAfter (so a slow
@@ -359,6 +430,7 @@ func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply,
 	deadline := time.Now().Add(r.opts.Limit)
 	eventRead := p.kind == kindEvent
 	var asleepSince time.Time
+	var loop userfaultLoop
 	wait := first
 	for {
 		rep, err := act.a.Reply(wait)
@@ -368,7 +440,7 @@ func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply,
 		wait = 20 * time.Millisecond
 		pid, tid := act.a.PID, act.a.TID
 		if r.h.Wchan {
-			if kernelBlocked(pid, tid, eventRead) {
+			if kernelBlocked(pid, tid, eventRead) || r.h.KernelStacks && loop.looping(pid, tid) {
 				return host.Reply{}, host.ErrPending
 			}
 		} else {
