@@ -142,8 +142,8 @@ func TestKernelBlocked(t *testing.T) {
 }
 
 // TestUserfaultLoop: a thread is looping in a userfaultfd fault only when
-// its last switch away, after the watch began, was a voluntary one in
-// handle_userfault, with no preemption since the watch (re)started.
+// it switched away voluntarily since the watch began and its last switch
+// away was in handle_userfault.
 func TestUserfaultLoop(t *testing.T) {
 	type obs struct {
 		nvcsw, nivcsw uint64
@@ -157,7 +157,8 @@ func TestUserfaultLoop(t *testing.T) {
 		{"a new voluntary switch in handle_userfault", []obs{{10, 1, "handle_userfault"}, {11, 1, "handle_userfault"}}, []bool{false, true}},
 		{"no switch since the watch began (a stale stack)", []obs{{10, 1, "handle_userfault"}, {10, 1, "handle_userfault"}}, []bool{false, false}},
 		{"a switch elsewhere", []obs{{10, 1, "x"}, {11, 1, "unix_stream_read_generic"}}, []bool{false, false}},
-		{"a preemption restarts the watch", []obs{{10, 1, "handle_userfault"}, {11, 2, "handle_userfault"}, {12, 2, "handle_userfault"}}, []bool{false, false, true}},
+		{"preempted only (a woken thread in handle_userfault's exit)", []obs{{10, 1, "handle_userfault"}, {10, 2, "handle_userfault"}, {10, 3, "handle_userfault"}}, []bool{false, false, false}},
+		{"preempted and switched voluntarily", []obs{{10, 1, "x"}, {11, 2, "handle_userfault"}}, []bool{false, true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

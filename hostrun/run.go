@@ -346,9 +346,11 @@ type userfaultLoop struct {
 	set  bool
 }
 
-// looping takes one reading; true when the thread's last switch away
-// from the CPU, after the watch began, was a voluntary one in
-// handle_userfault.
+// looping takes one reading; true when the thread has switched away
+// voluntarily since the watch began and its last switch away shows
+// handle_userfault on top of its stack (a preemption shows the interrupt's
+// frames, except at a preemption point of handle_userfault itself, which a
+// thread woken there passes only once, without a voluntary switch).
 func (l *userfaultLoop) looping(pid, tid int) bool {
 	return l.take(func() (taskStatus, bool) { return readTaskStatus(pid, tid) }, func() string { return stackTop(pid, tid) })
 }
@@ -360,9 +362,7 @@ func (l *userfaultLoop) take(status func() (taskStatus, bool), top func() string
 	if !ok {
 		return false
 	}
-	if !l.set || st.nivcsw != l.base.nivcsw {
-		// A preemption saves the stack anywhere, handle_userfault's exit
-		// path included: start again from here.
+	if !l.set {
 		l.base, l.set = st, true
 		return false
 	}
