@@ -46,12 +46,8 @@ type Host struct {
 	// a statement is blocked when its thread is, by the kernel's own
 	// account. Without it the runner falls back to a guess (asleep for a
 	// while without answering), and Notes say so.
-	Wchan bool `json:"wchan"`
-	// KernelStacks: the kernel shows a thread's kernel stack
-	// (/proc/PID/task/TID/stack, root only), which tells a kernel copy
-	// re-faulting on userfaultfd in a loop (blocked) from a slow one.
-	KernelStacks bool     `json:"kernel_stacks"`
-	Notes        []string `json:"notes,omitempty"`
+	Wchan bool     `json:"wchan"`
+	Notes []string `json:"notes,omitempty"`
 
 	bin string // the built executor
 }
@@ -258,7 +254,6 @@ func (h *Host) detectWchan(main *host.Actor, scale timeout.Scale) {
 			again, _ := readTaskStatus(main.PID, main.TID)
 			if w != "" && w != "0" && again == st {
 				h.Wchan = true
-				h.detectStacks(main)
 				return
 			}
 			if again == st {
@@ -270,17 +265,6 @@ func (h *Host) detectWchan(main *host.Actor, scale timeout.Scale) {
 	}
 	h.Notes = append(h.Notes, "the kernel does not show where threads sleep (/proc/PID/wchan: "+why+
 		"): a statement counts as blocked once its thread has slept or stayed stopped for 200ms (× the timeout scale) without answering, whatever it waits on")
-}
-
-// detectStacks finds out whether the kernel shows threads' kernel stacks
-// (the idle main's, asleep reading its socket).
-func (h *Host) detectStacks(main *host.Actor) {
-	if stackTop(main.PID, main.TID) != "" {
-		h.KernelStacks = true
-		return
-	}
-	h.Notes = append(h.Notes, "the kernel does not show threads' kernel stacks (/proc/PID/task/TID/stack needs CAP_SYS_ADMIN): "+
-		"a kernel copy that re-faults on userfaultfd in a loop, a caught signal pending, is not seen as blocked, and its run times out")
 }
 
 // detectMemcg finds a hierarchy with the memory controller: v2 if the

@@ -141,60 +141,38 @@ func TestKernelBlocked(t *testing.T) {
 	}
 }
 
-// TestUserfaultLoop: a thread is looping in a userfaultfd fault only when
-// it switched away voluntarily since the watch began and its last switch
-// away was in handle_userfault.
+// TestUserfaultLoop: a thread is in the userfaultfd retry loop once it
+// has spent loopTicks of system time with a caught signal pending all
+// along, no user time and no completed fault; anything else restarts the
+// count.
 func TestUserfaultLoop(t *testing.T) {
-	type obs struct {
-		nvcsw, nivcsw uint64
-		top           string
-	}
+	sig := uint64(1 << 9) // SIGUSR1
 	tests := []struct {
 		name  string
-		reads []obs // one per reading; the second status read of a reading repeats it
-		want  []bool
+		reads []loopState
+		want  bool // after the last reading
 	}{
-		{"a new voluntary switch in handle_userfault", []obs{{10, 1, "handle_userfault"}, {11, 1, "handle_userfault"}}, []bool{false, true}},
-		{"no switch since the watch began (a stale stack)", []obs{{10, 1, "handle_userfault"}, {10, 1, "handle_userfault"}}, []bool{false, false}},
-		{"a switch elsewhere", []obs{{10, 1, "x"}, {11, 1, "unix_stream_read_generic"}}, []bool{false, false}},
-		{"preempted only (a woken thread in handle_userfault's exit)", []obs{{10, 1, "handle_userfault"}, {10, 2, "handle_userfault"}, {10, 3, "handle_userfault"}}, []bool{false, false, false}},
-		{"preempted and switched voluntarily", []obs{{10, 1, "x"}, {11, 2, "handle_userfault"}}, []bool{false, true}},
+		{"spinning in the kernel", []loopState{{stime: 5, pending: sig}, {stime: 5 + loopTicks, pending: sig}}, true},
+		{"not yet long enough", []loopState{{stime: 5, pending: sig}, {stime: 4 + loopTicks, pending: sig}}, false},
+		{"no signal pending", []loopState{{stime: 5}, {stime: 5 + loopTicks}}, false},
+		{"returned to user mode", []loopState{{stime: 5, pending: sig}, {utime: 1, stime: 5 + loopTicks, pending: sig}}, false},
+		{"completed a fault (a copy that progresses)", []loopState{{stime: 5, pending: sig}, {stime: 5 + loopTicks, minflt: 1, pending: sig}}, false},
+		{"the signal was delivered, another came", []loopState{{stime: 5, pending: sig}, {stime: 6, pending: sig << 1}, {stime: 5 + loopTicks, pending: sig << 1}}, false},
+		{"counted again after a restart", []loopState{{stime: 5, pending: sig}, {utime: 1, stime: 6, pending: sig}, {utime: 1, stime: 6 + loopTicks, pending: sig}}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var l userfaultLoop
-			for i, o := range tc.reads {
-				st := taskStatus{state: 'R', nvcsw: o.nvcsw, nivcsw: o.nivcsw}
-				got := l.take(func() (taskStatus, bool) { return st, true }, func() string { return o.top })
-				if got != tc.want[i] {
-					t.Fatalf("reading %d: looping %v, want %v", i, got, tc.want[i])
-				}
+			got := false
+			for _, r := range tc.reads {
+				got = l.take(func() (loopState, bool) { return r, true })
+			}
+			if got != tc.want {
+				t.Fatalf("looping %v, want %v", got, tc.want)
 			}
 		})
 	}
-	// The counts changing between the two status reads of one reading:
-	// the stack read may be of another switch.
-	var l userfaultLoop
-	n := uint64(10)
-	status := func() (taskStatus, bool) { n++; return taskStatus{state: 'R', nvcsw: n, nivcsw: 1}, true }
-	l.take(status, func() string { return "handle_userfault" })
-	if l.take(status, func() string { return "handle_userfault" }) {
-		t.Errorf("looping with the counts moving under the stack read")
-	}
-}
-
-func TestStackTop(t *testing.T) {
-	for in, want := range map[string]string{
-		"[<0>] handle_userfault+0x3c6/0x8a0\n[<0>] __handle_mm_fault+0xa64/0xf80\n": "handle_userfault",
-		"[<0>] do_sys_poll+0x1/0x2\n": "do_sys_poll",
-		"":                            "",
-		"garbage":                     "",
-	} {
-		if got := parseStackTop(in); got != want {
-			t.Errorf("parseStackTop(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if top := stackTop(-1, -1); top != "" {
-		t.Errorf("a missing thread has stack top %q", top)
+	if _, ok := readLoopState(os.Getpid(), syscall.Gettid()); !ok {
+		t.Errorf("cannot read the test thread's state")
 	}
 }

@@ -309,72 +309,6 @@ func readTaskStatus(pid, tid int) (st taskStatus, ok bool) {
 	return st, haveState && haveSwitches && haveInvol
 }
 
-// stackTop returns the innermost function of the thread's kernel stack
-// as it was when the thread last left the CPU (/proc/PID/task/TID/stack,
-// which needs CAP_SYS_ADMIN), or "".
-func stackTop(pid, tid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stack", pid, tid))
-	if err != nil {
-		return ""
-	}
-	return parseStackTop(string(b))
-}
-
-// parseStackTop returns the function of the first line of a stack file
-// ("[<0>] handle_userfault+0x3c6/0x8a0").
-func parseStackTop(stack string) string {
-	line, _, _ := strings.Cut(stack, "\n")
-	if _, fn, ok := strings.Cut(line, "] "); ok {
-		fn, _, _ = strings.Cut(fn, "+")
-		return strings.TrimSpace(fn)
-	}
-	return ""
-}
-
-// userfaultLoop tells a thread that keeps re-entering a userfaultfd wait
-// without ever sleeping there: a kernel copy (copy_to_user in read(2))
-// faulting on a missing page with a caught signal pending, which Linux
-// 6.18 retries at once, in a loop, until the page arrives (handle_userfault
-// sleeps interruptibly, the pending signal ends each sleep at once, and
-// only a fatal signal ends a kernel-mode fault). The thread stays
-// runnable, so kernelBlocked cannot see it; what shows it is a voluntary
-// switch in handle_userfault (its schedule()) after the watch began:
-// a thread woken from a userfaultfd wait never calls schedule() there
-// again for the page it was given.
-type userfaultLoop struct {
-	base taskStatus
-	set  bool
-}
-
-// looping takes one reading; true when the thread has switched away
-// voluntarily since the watch began and its last switch away shows
-// handle_userfault on top of its stack (a preemption shows the interrupt's
-// frames, except at a preemption point of handle_userfault itself, which a
-// thread woken there passes only once, without a voluntary switch).
-func (l *userfaultLoop) looping(pid, tid int) bool {
-	return l.take(func() (taskStatus, bool) { return readTaskStatus(pid, tid) }, func() string { return stackTop(pid, tid) })
-}
-
-// take is looping with the thread's status and stack top read by status
-// and top.
-func (l *userfaultLoop) take(status func() (taskStatus, bool), top func() string) bool {
-	st, ok := status()
-	if !ok {
-		return false
-	}
-	if !l.set {
-		l.base, l.set = st, true
-		return false
-	}
-	if st.nvcsw == l.base.nvcsw {
-		return false
-	}
-	fn := top()
-	again, ok := status()
-	// Unchanged counts: the stack read is of the switch counted.
-	return ok && again.nvcsw == st.nvcsw && again.nivcsw == st.nivcsw && fn == "handle_userfault"
-}
-
 // readWchan returns where the thread sleeps, as the kernel names it
 // (/proc/PID/task/TID/wchan: a function, or "0" when it runs or the kernel
 // hides it).
@@ -418,10 +352,104 @@ func kernelBlocked(pid, tid int, eventRead bool) bool {
 	return ok && again == first
 }
 
+// loopState is what the kernel accounts of a thread that may be spinning
+// in the kernel: its user and system time (clock ticks,
+// /proc/PID/task/TID/stat), its completed faults, and the caught signals
+// pending for it and not blocked (/proc/PID/task/TID/status).
+type loopState struct {
+	utime, stime   uint64
+	minflt, majflt uint64
+	pending        uint64
+}
+
+// readLoopState reads a thread's loopState; ok is false when it is gone.
+func readLoopState(pid, tid int) (ls loopState, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return ls, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ls, false
+	}
+	f := strings.Fields(s[i+1:]) // from field 3, the state
+	if len(f) < 13 {
+		return ls, false
+	}
+	var errs [4]error
+	ls.minflt, errs[0] = strconv.ParseUint(f[10-3], 10, 64)
+	ls.majflt, errs[1] = strconv.ParseUint(f[12-3], 10, 64)
+	ls.utime, errs[2] = strconv.ParseUint(f[14-3], 10, 64)
+	ls.stime, errs[3] = strconv.ParseUint(f[15-3], 10, 64)
+	if errors.Join(errs[:]...) != nil {
+		return ls, false
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return ls, false
+	}
+	masks := map[string]uint64{}
+	for _, line := range strings.Split(string(st), "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if found && (k == "SigPnd" || k == "ShdPnd" || k == "SigBlk" || k == "SigCgt") {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return ls, false
+			}
+			masks[k] = m
+		}
+	}
+	ls.pending = (masks["SigPnd"] | masks["ShdPnd"]) & masks["SigCgt"] &^ masks["SigBlk"]
+	return ls, true
+}
+
+// loopTicks is how much system time (clock ticks of 10 ms) a thread
+// must spend in the kernel, a caught signal pending all along, to be in
+// a userfaultLoop: CPU time the thread itself used, not wall-clock time.
+const loopTicks = 20
+
+// userfaultLoop tells a thread that keeps re-entering a userfaultfd wait
+// without ever sleeping there: a kernel copy (copy_to_user in read(2))
+// faulting on a missing page with a caught signal pending, which Linux
+// 6.18 retries at once, in a loop, until the page arrives (handle_userfault
+// sleeps interruptibly, the pending signal ends each sleep at once, and
+// only a fatal signal ends a kernel-mode fault). The thread stays
+// runnable, so kernelBlocked cannot see it. What shows it is the kernel's
+// accounting: the thread spends loopTicks of system time without
+// returning to user mode (no user time: a caught signal pending is
+// delivered on the way there) and without completing a fault, the signal
+// pending all along. A thread woken from the wait completes its fault
+// and returns to user mode in microseconds.
+type userfaultLoop struct {
+	base loopState
+	set  bool
+}
+
+// looping takes one reading of the thread.
+func (l *userfaultLoop) looping(pid, tid int) bool {
+	return l.take(func() (loopState, bool) { return readLoopState(pid, tid) })
+}
+
+// take is looping with the reading made by read.
+func (l *userfaultLoop) take(read func() (loopState, bool)) bool {
+	r, ok := read()
+	if !ok || r.pending == 0 {
+		l.set = false
+		return false
+	}
+	b := l.base
+	if !l.set || r.utime != b.utime || r.minflt != b.minflt || r.majflt != b.majflt || r.pending&b.pending == 0 {
+		l.base, l.set = r, true
+		return false
+	}
+	return r.stime-b.stime >= loopTicks
+}
+
 // await waits for the reply to the command in flight of statement p on
 // act. It ends with the reply (or ErrGone); with ErrPending, blocked, when
-// the kernel shows the thread blocked (kernelBlocked, or a userfaultLoop
-// where the kernel shows its stacks); or, past the
+// the kernel shows the thread blocked (kernelBlocked, or a
+// userfaultLoop); or, past the
 // statement's limit, with a *TimedOutError. Where the kernel hides where
 // threads sleep (Host.Wchan false), blocked is a guess instead: asleep,
 // on anything, or stopped, without answering, for BlockAfter (so a slow
@@ -440,7 +468,7 @@ func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply,
 		wait = 20 * time.Millisecond
 		pid, tid := act.a.PID, act.a.TID
 		if r.h.Wchan {
-			if kernelBlocked(pid, tid, eventRead) || r.h.KernelStacks && loop.looping(pid, tid) {
+			if kernelBlocked(pid, tid, eventRead) || loop.looping(pid, tid) {
 				return host.Reply{}, host.ErrPending
 			}
 		} else {
