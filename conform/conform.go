@@ -25,11 +25,14 @@ const (
 	// Skipped: the scenario could not run on the host (or the model could
 	// not run it); Reason says why.
 	Skipped
-	// Broken: a run itself failed (the executor, a bound); Reason says how.
+	// Broken: a run itself failed (the executor, the runner); Reason says how.
 	Broken
+	// TimedOut: a wall-clock safety net ended a run (runner.TimedOut):
+	// nothing is known about who is right; Reason says which run and where.
+	TimedOut
 )
 
-var classNames = [...]string{Agree: "agree", ModelWrong: "model wrong", ExpectationWrong: "expectation wrong", Skipped: "skipped", Broken: "error"}
+var classNames = [...]string{Agree: "agree", ModelWrong: "model wrong", ExpectationWrong: "expectation wrong", Skipped: "skipped", Broken: "error", TimedOut: "timed out"}
 
 func (c Class) String() string { return classNames[c] }
 
@@ -63,6 +66,9 @@ type Result struct {
 func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Result {
 	res := Result{Scenario: s.Name, File: s.Pos.File, Arch: host.Arch}
 	switch host.Status {
+	case runner.TimedOut:
+		res.Class, res.Reason = TimedOut, "host run: "+host.Reason
+		return res
 	case runner.Error:
 		res.Class, res.Reason = Broken, "host run: "+host.Reason
 		return res
@@ -75,6 +81,9 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 	switch {
 	case model == nil:
 		modelUnsure = "the host's architecture is not modeled"
+	case model.Status == runner.TimedOut:
+		res.Class, res.Reason = TimedOut, "model run: "+model.Reason
+		return res
 	case model.Status == runner.Error:
 		res.Class, res.Reason = Broken, "model run: "+model.Reason
 		return res

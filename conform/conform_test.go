@@ -33,6 +33,11 @@ func TestCompare(t *testing.T) {
 		{"arch not modeled", rep(runner.Pass, step(0, true, "ok")), nil, Skipped, 0},
 		{"host run broke", rep(runner.Error), ptr(rep(runner.Pass)), Broken, 0},
 		{"model run broke", rep(runner.Pass), ptr(rep(runner.Error)), Broken, 0},
+		// A safety net that ended a run is its own class: never model wrong,
+		// even when the steps before it differ.
+		{"host run timed out", rep(runner.TimedOut, step(0, true, "ok")), ptr(rep(runner.Fail, step(0, false, "SIGSEGV"))), TimedOut, 0},
+		{"model run timed out", rep(runner.Fail, step(0, false, "SIGSEGV")), ptr(rep(runner.TimedOut, step(0, true, "ok"))), TimedOut, 0},
+		{"both timed out", rep(runner.TimedOut), ptr(rep(runner.TimedOut)), TimedOut, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,8 +45,8 @@ func TestCompare(t *testing.T) {
 			if got.Class != tc.want || len(got.Diffs) != tc.diffs {
 				t.Fatalf("class %v with %d diffs (%+v), want %v with %d", got.Class, len(got.Diffs), got.Diffs, tc.want, tc.diffs)
 			}
-			if tc.want == Skipped && got.Reason == "" {
-				t.Errorf("a skip must name its reason")
+			if (tc.want == Skipped || tc.want == TimedOut) && got.Reason == "" {
+				t.Errorf("a %v must name its reason", tc.want)
 			}
 		})
 	}

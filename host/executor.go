@@ -22,6 +22,8 @@ import (
 	"time"
 
 	_ "embed"
+
+	"github.com/faultline/faultline/timeout"
 )
 
 //go:embed executor.c
@@ -36,14 +38,21 @@ var ErrPending = errors.New("host: no reply yet: the command is still running")
 // (or exited) or its thread ended. A command sent to it will never reply.
 var ErrGone = errors.New("host: the actor's connection closed")
 
-// Bounds of the client itself.
+// Bounds of the client itself: safety nets, each multiplied by the scale
+// of the context Start was given (timeout.FromContext), else
+// FAULTLINE_TIMEOUT_SCALE's.
 const (
 	startTimeout   = 10 * time.Second // Start, when ctx has no deadline
 	helloTimeout   = 10 * time.Second // a new connection must say hello within this
 	closeMainWait  = 5 * time.Second  // Close: how long main may take to die
 	closeDrainWait = 2 * time.Second  // Close: how long goroutines may take to end
-	maxLine        = 4096             // longest line accepted from the executor
-	replyBuffer    = 8                // replies buffered per actor
+	// writeTimeout bounds sending one command line. It is its own bound,
+	// not Do's reply timeout: that one may be a few milliseconds (a poll
+	// for an early reply), which a write on a loaded machine can miss.
+	writeTimeout = 10 * time.Second
+	goneWait     = time.Second // Do: how long the reader may take to see a peer's end
+	maxLine      = 4096        // longest line accepted from the executor
+	replyBuffer  = 8           // replies buffered per actor
 )
 
 // compileFlags are the C compiler flags of Build (without -Werror, so a
@@ -277,6 +286,8 @@ type Executor struct {
 	lifeline  *os.File
 	watchDone chan struct{} // closed when the watchdog has been reaped
 
+	scale timeout.Scale // multiplies the client's own bounds
+
 	mainDone chan struct{} // closed when main has been reaped
 	mainWS   syscall.WaitStatus
 
@@ -304,7 +315,7 @@ type Executor struct {
 func Start(ctx context.Context, bin string) (*Executor, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, startTimeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout.FromContext(ctx).Of(startTimeout))
 		defer cancel()
 	}
 	root, err := makeTemp("")
@@ -314,6 +325,7 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 	e := &Executor{
 		root:      root,
 		dir:       filepath.Join(root, "dir"),
+		scale:     timeout.FromContext(ctx),
 		mainDone:  make(chan struct{}),
 		watchDone: make(chan struct{}),
 		done:      make(chan struct{}),
@@ -519,7 +531,7 @@ func readLine(br *bufio.Reader) (string, error) {
 func (e *Executor) handshake(c *net.UnixConn) {
 	defer e.wg.Done()
 	br := bufio.NewReaderSize(c, maxLine)
-	c.SetReadDeadline(time.Now().Add(helloTimeout))
+	c.SetReadDeadline(time.Now().Add(e.scale.Of(helloTimeout)))
 	line, err := readLine(br)
 	c.SetReadDeadline(time.Time{})
 	f := strings.Fields(line)
@@ -545,6 +557,7 @@ func (e *Executor) handshake(c *net.UnixConn) {
 		PID:     pid,
 		TID:     tid,
 		conn:    c,
+		scale:   e.scale,
 		replies: make(chan item, replyBuffer),
 		gone:    make(chan struct{}),
 	}
@@ -657,7 +670,8 @@ func (e *Executor) Close() error {
 			e.lifeline.Close() // the watchdog kills the group too
 		}
 		if e.pgid > 0 {
-			deadline := time.Now().Add(closeMainWait)
+			wait := e.scale.Of(closeMainWait)
+			deadline := time.Now().Add(wait)
 			for _, p := range []struct {
 				what string
 				pid  int
@@ -670,7 +684,7 @@ func (e *Executor) Close() error {
 				case <-p.done:
 				case <-time.After(time.Until(deadline)):
 					if e.closeErr == nil {
-						e.closeErr = fmt.Errorf("host: %s %d did not die within %v of SIGKILL", p.what, p.pid, closeMainWait)
+						e.closeErr = fmt.Errorf("host: %s %d did not die within %v of SIGKILL", p.what, p.pid, wait)
 					}
 				}
 			}
@@ -685,7 +699,7 @@ func (e *Executor) Close() error {
 		go func() { e.wg.Wait(); close(drained) }()
 		select {
 		case <-drained:
-		case <-time.After(closeDrainWait):
+		case <-time.After(e.scale.Of(closeDrainWait)):
 			if e.closeErr == nil {
 				e.closeErr = errors.New("host: connection goroutines did not end")
 			}
@@ -709,6 +723,7 @@ type Actor struct {
 	PID, TID int // from its hello
 
 	conn    *net.UnixConn
+	scale   timeout.Scale // multiplies writeTimeout and goneWait
 	replies chan item
 	gone    chan struct{} // closed when the connection has ended
 
@@ -748,10 +763,12 @@ func (a *Actor) readLoop(done <-chan struct{}, br *bufio.Reader) {
 }
 
 // Do sends one command (a line of PROTOCOL.md, without '\n') and waits up
-// to timeout for its reply. ErrPending means no reply yet: the command is
-// still running; collect its reply later with Reply (Do refuses a new
-// command meanwhile). ErrGone means the connection closed before a reply:
-// that is also how a successful `exit` ends.
+// to timeout for its reply, counted from when the command was sent (the
+// send has its own, generous bound, so a short timeout is only a poll for
+// an early reply). ErrPending means no reply yet: the command is still
+// running; collect its reply later with Reply (Do refuses a new command
+// meanwhile). ErrGone means the connection closed before a reply: that is
+// also how a successful `exit` ends.
 func (a *Actor) Do(cmd string, timeout time.Duration) (Reply, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -766,13 +783,12 @@ func (a *Actor) Do(cmd string, timeout time.Duration) (Reply, error) {
 		return Reply{}, ErrGone
 	default:
 	}
-	deadline := time.Now().Add(timeout)
-	a.conn.SetWriteDeadline(deadline)
+	a.conn.SetWriteDeadline(time.Now().Add(a.scale.Of(writeTimeout)))
 	if _, err := a.conn.Write([]byte(cmd + "\n")); err != nil {
 		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
 			// The peer is gone: let the reader see the end too, so
 			// that Gone agrees (it comes at once; bounded anyway).
-			timer := time.NewTimer(time.Until(deadline))
+			timer := time.NewTimer(a.scale.Of(goneWait))
 			defer timer.Stop()
 			select {
 			case <-a.gone:
@@ -783,7 +799,7 @@ func (a *Actor) Do(cmd string, timeout time.Duration) (Reply, error) {
 		return Reply{}, fmt.Errorf("host: actor %s: send %q: %w", a.Name, cmd, err)
 	}
 	a.pending = true
-	return a.wait(deadline)
+	return a.wait(time.Now().Add(timeout))
 }
 
 // Reply waits up to timeout for the reply of the command that an earlier

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/timeout"
 )
 
 // Every wait in these tests is bounded, so that a broken executor fails the
@@ -24,11 +26,14 @@ import (
 // cmdTimeout, and once a test has failed (broken is set) the others wait
 // at most brokenTimeout: a broken executor costs one long wait per test
 // running in parallel, then short ones.
-const (
-	cmdTimeout       = 3 * time.Second
-	testStartTimeout = 5 * time.Second
-	brokenTimeout    = 200 * time.Millisecond
+// The first two honour FAULTLINE_TIMEOUT_SCALE, as the package's own
+// bounds do.
+var (
+	cmdTimeout       = timeout.Default().Of(3 * time.Second)
+	testStartTimeout = timeout.Default().Of(5 * time.Second)
 )
+
+const brokenTimeout = 200 * time.Millisecond
 
 var broken atomic.Bool
 
@@ -98,7 +103,7 @@ var (
 func executorBin(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout.Default().Of(60*time.Second))
 		defer cancel()
 		buildPath, buildErr = Build(ctx)
 	})
@@ -228,7 +233,7 @@ func TestBuildReusesAndCompilesCleanly(t *testing.T) {
 	if err := os.WriteFile(src, executorSource, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout.Default().Of(60*time.Second))
 	defer cancel()
 	args := append(cc[1:], "-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", filepath.Join(dir, "x"), src)
 	if out, err := exec.CommandContext(ctx, cc[0], args...).CombinedOutput(); err != nil {
@@ -718,5 +723,20 @@ func TestNoFaultsOfItsOwn(t *testing.T) {
 		if got := minflt(step.who) - before; got != step.faults {
 			t.Errorf("%s (pid %d): %d faults, want %d", step.cmd, pid, got, step.faults)
 		}
+	}
+}
+
+// TestShortReplyTimeoutIsAPoll: Do's timeout bounds only the wait for the
+// reply; the command is always sent (the write has its own bound), so
+// even a zero timeout leaves a pending command whose reply comes later.
+func TestShortReplyTimeoutIsAPoll(t *testing.T) {
+	s := start(t)
+	m := s.main
+	r, err := m.Do("faults", 0)
+	if errors.Is(err, ErrPending) {
+		r, err = m.Reply(bounded(cmdTimeout))
+	}
+	if err != nil || r.Kind != "ok" {
+		t.Fatalf("faults with a zero timeout: %q, %v; want the command sent and its reply collected", r.Line, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/host"
+	"github.com/faultline/faultline/timeout"
 )
 
 // Host is what this machine is and can do, detected once per run.
@@ -39,9 +40,14 @@ type Host struct {
 	// UffdFeatures is the kernel's userfaultfd feature mask.
 	UffdFeatures uint64 `json:"uffd_features"`
 	// Memcg is where memory cgroups are made, and its version (1 or 2).
-	Memcg        string   `json:"memcg"`
-	MemcgVersion int      `json:"memcg_version"`
-	Notes        []string `json:"notes,omitempty"`
+	Memcg        string `json:"memcg"`
+	MemcgVersion int    `json:"memcg_version"`
+	// Wchan: the kernel shows where a thread sleeps (/proc/PID/wchan), so
+	// a statement is blocked when its thread is, by the kernel's own
+	// account. Without it the runner falls back to a guess (asleep for a
+	// while without answering), and Notes say so.
+	Wchan bool     `json:"wchan"`
+	Notes []string `json:"notes,omitempty"`
 
 	bin       string // the built executor
 	memcgRoot string // the memory hierarchy's root (Memcg is below it)
@@ -188,20 +194,23 @@ func readAheadKB(dir string) (string, bool) {
 	return "", false
 }
 
-// probe asks the executor what only a running process can find out.
+// probe asks the executor what only a running process can find out. Its
+// bounds are multiplied by the scale ctx carries (timeout.FromContext).
 func (h *Host) probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	scale := timeout.FromContext(ctx)
+	ctx, cancel := context.WithTimeout(ctx, scale.Of(20*time.Second))
 	defer cancel()
 	ex, err := host.Start(ctx, h.bin)
 	if err != nil {
 		return fmt.Errorf("starting the host executor: %w", err)
 	}
 	defer ex.Close()
-	main, err := ex.Actor("main", 5*time.Second)
+	main, err := ex.Actor("main", scale.Of(5*time.Second))
 	if err != nil {
 		return err
 	}
-	do := func(cmd string) (host.Reply, error) { return main.Do(cmd, 5*time.Second) }
+	do := func(cmd string) (host.Reply, error) { return main.Do(cmd, scale.Of(5*time.Second)) }
+	h.detectWchan(main, scale)
 
 	if r, err := do("probe_zero_page"); err == nil && r.Kind == "ok" && len(r.Vals) == 1 {
 		h.set("zero_page", map[bool]string{true: "on", false: "off"}[r.Vals[0] == 1], "probe: two fresh read-faulted pages share a PFN")
@@ -260,6 +269,37 @@ func uffdMissing(r host.Reply, err error) string {
 		return "userfaultfd is not built into this kernel (CONFIG_USERFAULTFD)"
 	}
 	return "userfaultfd is not available (the probe answered " + r.Kind + ")"
+}
+
+// detectWchan finds out whether the kernel shows where a thread sleeps:
+// the idle actor main sleeps reading its socket, and /proc names the
+// function unless the kernel hides it (it prints 0 to a reader without
+// ptrace access, Linux 6.18 fs/proc/base.c proc_pid_wchan).
+func (h *Host) detectWchan(main *host.Actor, scale timeout.Scale) {
+	why := "main never slept"
+	deadline := time.Now().Add(scale.Of(time.Second))
+	for time.Now().Before(deadline) {
+		st, ok := readTaskStatus(main.PID, main.TID)
+		if !ok {
+			why = "its status cannot be read"
+			break
+		}
+		if st.state == 'S' {
+			w := readWchan(main.PID, main.TID)
+			again, _ := readTaskStatus(main.PID, main.TID)
+			if w != "" && w != "0" && again == st {
+				h.Wchan = true
+				return
+			}
+			if again == st {
+				why = fmt.Sprintf("it reads %q for a sleeping thread", w)
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.Notes = append(h.Notes, "the kernel does not show where threads sleep (/proc/PID/wchan: "+why+
+		"): a statement counts as blocked once its thread has slept or stayed stopped for 200ms (× the timeout scale) without answering, whatever it waits on")
 }
 
 // detectMemcg finds a hierarchy with the memory controller (v2 if the

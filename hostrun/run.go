@@ -16,16 +16,38 @@ import (
 	"github.com/faultline/faultline/host"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
+	"github.com/faultline/faultline/timeout"
 )
 
 // Options tune a host run.
 type Options struct {
-	// BlockAfter is how long a statement's thread must sleep in the
-	// kernel, without answering, to count as blocked. 0 means 200ms.
+	// Scale multiplies every wall-clock safety net of the run (those
+	// below, the executor's, the fixed waits); the zero Scale is the
+	// context's (timeout.FromContext), else FAULTLINE_TIMEOUT_SCALE's.
+	Scale timeout.Scale
+	// BlockAfter is used only where the kernel hides where a thread
+	// sleeps (Host.Wchan false): how long a statement's thread must
+	// sleep without answering to count as blocked. 0 means 200ms × Scale.
 	BlockAfter time.Duration
-	// Limit bounds any statement; past it the statement counts as
-	// blocked. 0 means 3s.
+	// Limit bounds a statement that is not blocked; past it the run
+	// ends as timed out (runner.TimedOut). 0 means DefaultLimit × Scale.
 	Limit time.Duration
+}
+
+// DefaultLimit is the time a statement that is not blocked may take.
+const DefaultLimit = 60 * time.Second
+
+// TimedOutError ends a host run at a wall-clock safety net: a statement
+// that neither finished nor blocked within its limit, or a wait of the
+// runner's own (a hello, a wait status) that did not end in time. It says
+// nothing about the kernel's answers.
+type TimedOutError struct {
+	What  string // the statement (FILE:L:C: TEXT) or the wait
+	Limit time.Duration
+}
+
+func (e *TimedOutError) Error() string {
+	return fmt.Sprintf("%s: did not end within %v (a safety net: --timeout-scale or %s widens it)", e.What, e.Limit, timeout.EnvVar)
 }
 
 // Skip returns why s cannot run on this host, or "" when it can.
@@ -86,16 +108,20 @@ func contains(list []string, s string) bool {
 func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runner.Report {
 	start := time.Now()
 	rep := runner.Report{Scenario: s.Name, File: s.Pos.File, Arch: h.Arch}
+	if opts.Scale == 0 {
+		opts.Scale = timeout.FromContext(ctx)
+	}
+	ctx = timeout.WithScale(ctx, opts.Scale) // the executor's own bounds
 	if opts.BlockAfter == 0 {
-		opts.BlockAfter = 200 * time.Millisecond
+		opts.BlockAfter = opts.Scale.Of(200 * time.Millisecond)
 	}
 	if opts.Limit == 0 {
-		opts.Limit = 3 * time.Second
+		opts.Limit = opts.Scale.Of(DefaultLimit)
 	}
 	r := &hrun{h: h, s: s, rep: &rep, opts: opts, actors: map[string]*hactor{}, uffds: map[string]bool{}}
 	r.regions = check.NewRegions(0xc3)
 	if err := r.start(ctx); err != nil {
-		rep.Status, rep.Reason = runner.Error, err.Error()
+		rep.Status, rep.Reason = statusOf(err), err.Error()
 		return rep
 	}
 	defer r.teardown()
@@ -113,9 +139,9 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 		r.index = i
 		rep.Statements++
 		if err := r.step(st); err != nil {
-			rep.Status, rep.Reason = runner.Error, err.Error()
+			rep.Status, rep.Reason = statusOf(err), err.Error()
 			if ctx.Err() != nil {
-				rep.Reason = "interrupted: " + context.Cause(ctx).Error()
+				rep.Status, rep.Reason = runner.Error, "interrupted: "+context.Cause(ctx).Error()
 			}
 			rep.Duration = time.Since(start)
 			return rep
@@ -127,6 +153,19 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 	rep.Duration = time.Since(start)
 	return rep
 }
+
+// statusOf is the status of a run that err ended: TimedOut for a safety
+// net, else Error.
+func statusOf(err error) runner.Status {
+	var to *TimedOutError
+	if errors.As(err, &to) {
+		return runner.TimedOut
+	}
+	return runner.Error
+}
+
+// bound scales a fixed wait of the runner.
+func (r *hrun) bound(d time.Duration) time.Duration { return r.opts.Scale.Of(d) }
 
 // hactor is one actor of a host run.
 type hactor struct {
@@ -180,13 +219,16 @@ type hrun struct {
 
 func (r *hrun) start(ctx context.Context) error {
 	ex, err := host.Start(ctx, r.h.bin)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &TimedOutError{What: "starting the executor: " + err.Error(), Limit: r.bound(10 * time.Second)}
+	}
 	if err != nil {
 		return fmt.Errorf("starting the executor: %w", err)
 	}
 	r.ex = ex
-	a, err := ex.Actor("main", 5*time.Second)
+	a, err := ex.Actor("main", r.bound(5*time.Second))
 	if err != nil {
-		return err
+		return &TimedOutError{What: "actor main's hello: " + err.Error(), Limit: r.bound(5 * time.Second)}
 	}
 	r.actors["main"] = &hactor{name: "main", a: a}
 	r.slots = 1
@@ -197,7 +239,7 @@ func (r *hrun) teardown() {
 	r.ex.Close()
 	if r.cgroup != "" {
 		// The killed processes leave the group asynchronously.
-		settle(time.Second, func() bool {
+		settle(r.bound(time.Second), func() bool {
 			err := os.Remove(r.cgroup)
 			return err == nil || errors.Is(err, os.ErrNotExist)
 		})
@@ -206,7 +248,7 @@ func (r *hrun) teardown() {
 		// A killed process frees its huge pages on its way out, after
 		// Close has returned: wait for them, so that the next run's pool
 		// starts with none in use.
-		settle(hugeSettle, func() bool { return hugeInUse() <= r.hugeInUse })
+		settle(r.bound(hugeSettle), func() bool { return hugeInUse() <= r.hugeInUse })
 		if os.WriteFile("/proc/sys/vm/nr_hugepages", []byte(r.hugeRestore), 0o644) == nil && r.hugeState != "" {
 			os.Remove(r.hugeState)
 		}
@@ -249,38 +291,194 @@ func threadFaults(pid, tid int) (minflt, majflt uint64, ok bool) {
 	return min, maj, err1 == nil && err2 == nil
 }
 
-// threadState returns the scheduler state letter of a thread ('R', 'S', 'D', ...).
-func threadState(pid, tid int) byte {
+// taskStatus is what /proc/PID/task/TID/status says of a thread's
+// scheduling: its state letter ('R', 'S', 'D', 'T', ...) and its counts
+// of voluntary context switches (it called schedule() to wait, and
+// another task ran) and involuntary ones (it was preempted).
+type taskStatus struct {
+	state         byte
+	nvcsw, nivcsw uint64
+}
+
+// readTaskStatus reads a thread's status; ok is false when it is gone.
+func readTaskStatus(pid, tid int) (st taskStatus, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return st, false
+	}
+	var haveState, haveSwitches, haveInvol bool
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if !found {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "State":
+			if v != "" {
+				st.state, haveState = v[0], true
+			}
+		case "voluntary_ctxt_switches":
+			n, err := strconv.ParseUint(v, 10, 64)
+			st.nvcsw, haveSwitches = n, err == nil
+		case "nonvoluntary_ctxt_switches":
+			n, err := strconv.ParseUint(v, 10, 64)
+			st.nivcsw, haveInvol = n, err == nil
+		}
+	}
+	return st, haveState && haveSwitches && haveInvol
+}
+
+// readWchan returns where the thread sleeps, as the kernel names it
+// (/proc/PID/task/TID/wchan: a function, or "0" when it runs or the kernel
+// hides it).
+func readWchan(pid, tid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", pid, tid))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// waitsForScenario reports whether a sleep in w is one that only a later
+// statement can end: a userfaultfd wait (handle_userfault, Linux 6.18
+// fs/userfaultfd.c), or, for an event read, the executor's poll of the
+// userfaultfd (do_poll sleeps in poll_schedule_timeout).
+func waitsForScenario(w string, eventRead bool) bool {
+	return strings.Contains(w, "handle_userfault") || eventRead && strings.Contains(w, "poll")
+}
+
+// kernelBlocked reports whether the kernel's own state shows the thread
+// blocked: stopped (T, t), or asleep (S, D) where waitsForScenario says.
+// The state is read twice around the wait channel, and must be the same
+// sleep both times (the voluntary switch count unchanged): a thread that
+// woke and slept again in between is not taken for one that never woke.
+// No time passes into the decision.
+func kernelBlocked(pid, tid int, eventRead bool) bool {
+	first, ok := readTaskStatus(pid, tid)
+	if !ok {
+		return false
+	}
+	switch first.state {
+	case 'T', 't':
+	case 'S', 'D':
+		if !waitsForScenario(readWchan(pid, tid), eventRead) {
+			return false
+		}
+	default:
+		return false
+	}
+	again, ok := readTaskStatus(pid, tid)
+	return ok && again == first
+}
+
+// loopState is what the kernel accounts of a thread that may be spinning
+// in the kernel: its user and system time (clock ticks,
+// /proc/PID/task/TID/stat), its completed faults, and the caught signals
+// pending for it and not blocked (/proc/PID/task/TID/status).
+type loopState struct {
+	utime, stime   uint64
+	minflt, majflt uint64
+	pending        uint64
+}
+
+// readLoopState reads a thread's loopState; ok is false when it is gone.
+func readLoopState(pid, tid int) (ls loopState, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
 	if err != nil {
-		return 0
+		return ls, false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return 0
+	if i < 0 {
+		return ls, false
 	}
-	return s[i+2]
+	f := strings.Fields(s[i+1:]) // from field 3, the state
+	if len(f) < 13 {
+		return ls, false
+	}
+	var errs [4]error
+	ls.minflt, errs[0] = strconv.ParseUint(f[10-3], 10, 64)
+	ls.majflt, errs[1] = strconv.ParseUint(f[12-3], 10, 64)
+	ls.utime, errs[2] = strconv.ParseUint(f[14-3], 10, 64)
+	ls.stime, errs[3] = strconv.ParseUint(f[15-3], 10, 64)
+	if errors.Join(errs[:]...) != nil {
+		return ls, false
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return ls, false
+	}
+	masks := map[string]uint64{}
+	for _, line := range strings.Split(string(st), "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if found && (k == "SigPnd" || k == "ShdPnd" || k == "SigBlk" || k == "SigCgt") {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return ls, false
+			}
+			masks[k] = m
+		}
+	}
+	ls.pending = (masks["SigPnd"] | masks["ShdPnd"]) & masks["SigCgt"] &^ masks["SigBlk"]
+	return ls, true
 }
 
-// mayWaitForever reports whether the thread sleeps where nothing but the
-// scenario can wake it: in a userfaultfd wait (handle_userfault), or in
-// the executor's poll for a userfaultfd event. Other sleeps, such as I/O
-// or write-back under a memory limit, end by themselves and are given the
-// whole limit. When the kernel hides where the thread sleeps, any sleep
-// may be forever.
-func mayWaitForever(pid, tid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", pid, tid))
-	w := strings.TrimSpace(string(b))
-	return err != nil || w == "" || w == "0" || strings.Contains(w, "userfault") || strings.Contains(w, "poll")
+// loopTicks is how much system time (clock ticks of 10 ms) a thread
+// must spend in the kernel, a caught signal pending all along, to be in
+// a userfaultLoop: CPU time the thread itself used, not wall-clock time.
+const loopTicks = 20
+
+// userfaultLoop tells a thread that keeps re-entering a userfaultfd wait
+// without ever sleeping there: a kernel copy (copy_to_user in read(2))
+// faulting on a missing page with a caught signal pending, which Linux
+// 6.18 retries at once, in a loop, until the page arrives (handle_userfault
+// sleeps interruptibly, the pending signal ends each sleep at once, and
+// only a fatal signal ends a kernel-mode fault). The thread stays
+// runnable, so kernelBlocked cannot see it. What shows it is the kernel's
+// accounting: the thread spends loopTicks of system time without
+// returning to user mode (no user time: a caught signal pending is
+// delivered on the way there) and without completing a fault, the signal
+// pending all along. A thread woken from the wait completes its fault
+// and returns to user mode in microseconds.
+type userfaultLoop struct {
+	base loopState
+	set  bool
 }
 
-// await waits for the reply to act's command in flight: the reply, or
-// blocked once its thread has slept in a userfaultfd wait for BlockAfter
-// without answering (or the limit passed), or gone.
-func (r *hrun) await(act *hactor, first time.Duration) (host.Reply, error) {
+// looping takes one reading of the thread.
+func (l *userfaultLoop) looping(pid, tid int) bool {
+	return l.take(func() (loopState, bool) { return readLoopState(pid, tid) })
+}
+
+// take is looping with the reading made by read.
+func (l *userfaultLoop) take(read func() (loopState, bool)) bool {
+	r, ok := read()
+	if !ok || r.pending == 0 {
+		l.set = false
+		return false
+	}
+	b := l.base
+	if !l.set || r.utime != b.utime || r.minflt != b.minflt || r.majflt != b.majflt || r.pending&b.pending == 0 {
+		l.base, l.set = r, true
+		return false
+	}
+	return r.stime-b.stime >= loopTicks
+}
+
+// await waits for the reply to the command in flight of statement p on
+// act. It ends with the reply (or ErrGone); with ErrPending, blocked, when
+// the kernel shows the thread blocked (kernelBlocked, or a
+// userfaultLoop); or, past the
+// statement's limit, with a *TimedOutError. Where the kernel hides where
+// threads sleep (Host.Wchan false), blocked is a guess instead: asleep,
+// on anything, or stopped, without answering, for BlockAfter (so a slow
+// sleep there may be taken for a blocked one).
+func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply, error) {
 	deadline := time.Now().Add(r.opts.Limit)
+	eventRead := p.kind == kindEvent
 	var asleepSince time.Time
+	var loop userfaultLoop
 	wait := first
 	for {
 		rep, err := act.a.Reply(wait)
@@ -288,25 +486,26 @@ func (r *hrun) await(act *hactor, first time.Duration) (host.Reply, error) {
 			return rep, err
 		}
 		wait = 20 * time.Millisecond
-		now := time.Now()
-		if now.After(deadline) {
-			return host.Reply{}, host.ErrPending
+		pid, tid := act.a.PID, act.a.TID
+		if r.h.Wchan {
+			if kernelBlocked(pid, tid, eventRead) || loop.looping(pid, tid) {
+				return host.Reply{}, host.ErrPending
+			}
+		} else {
+			now := time.Now()
+			switch st, _ := readTaskStatus(pid, tid); st.state {
+			case 'T', 't', 'S', 'D':
+				if asleepSince.IsZero() {
+					asleepSince = now
+				} else if now.Sub(asleepSince) >= r.opts.BlockAfter {
+					return host.Reply{}, host.ErrPending
+				}
+			default:
+				asleepSince = time.Time{}
+			}
 		}
-		switch threadState(act.a.PID, act.a.TID) {
-		case 'T', 't': // stopped: only SIGCONT or SIGKILL goes on
-			if asleepSince.IsZero() {
-				asleepSince = now
-			} else if now.Sub(asleepSince) >= r.opts.BlockAfter {
-				return host.Reply{}, host.ErrPending
-			}
-		case 'S', 'D':
-			if asleepSince.IsZero() {
-				asleepSince = now
-			} else if now.Sub(asleepSince) >= r.opts.BlockAfter && mayWaitForever(act.a.PID, act.a.TID) {
-				return host.Reply{}, host.ErrPending
-			}
-		default:
-			asleepSince = time.Time{}
+		if time.Now().After(deadline) {
+			return host.Reply{}, &TimedOutError{What: fmt.Sprintf("%s: %s", p.stmt.Pos, strings.Join(strings.Fields(p.stmt.Text), " ")), Limit: r.opts.Limit}
 		}
 	}
 }
@@ -316,9 +515,9 @@ func (r *hrun) killedBy(act *hactor) (abi.Signal, error) {
 	if act.deadSig != 0 {
 		return act.deadSig, nil
 	}
-	st, ok := r.ex.ExitStatus(act.a.PID, 3*time.Second)
+	st, ok := r.ex.ExitStatus(act.a.PID, r.bound(3*time.Second))
 	if !ok {
-		return 0, fmt.Errorf("actor %s's process %d ended, but its wait status never came", act.name, act.a.PID)
+		return 0, &TimedOutError{What: fmt.Sprintf("the wait status of actor %s's process %d, whose connection ended", act.name, act.a.PID), Limit: r.bound(3 * time.Second)}
 	}
 	if !st.Signaled() {
 		return 0, fmt.Errorf("actor %s's process %d exited with status %d instead of being killed", act.name, act.a.PID, st.ExitStatus())
@@ -388,9 +587,9 @@ func (r *hrun) send(act *hactor, st *scenario.Stmt, cmd string, p *hpending) err
 		r.record(st, r.index, check.Observation{Kind: scenario.OutKilled, Signal: sig})
 		return nil
 	}
-	rep, err := act.a.Do(cmd, 5*time.Millisecond)
+	rep, err := act.a.Do(cmd, 5*time.Millisecond) // a poll for an early reply
 	if errors.Is(err, host.ErrPending) {
-		rep, err = r.await(act, 20*time.Millisecond)
+		rep, err = r.await(act, p, 20*time.Millisecond)
 	}
 	obs, done, err := r.finish(act, p, rep, err)
 	if err != nil {

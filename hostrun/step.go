@@ -203,9 +203,9 @@ func (r *hrun) spawn(act *hactor, st *scenario.Stmt, verb, name string) error {
 	if act.pending != nil || act.gone {
 		return nil // the creation itself did not complete
 	}
-	a, err := r.ex.Actor(name, 5*time.Second)
+	a, err := r.ex.Actor(name, r.bound(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: the new actor never connected: %v", st.Pos, verb, name, err)
+		return &TimedOutError{What: fmt.Sprintf("%s: %s %s: the new actor's hello (%v)", st.Pos, verb, name, err), Limit: r.bound(5 * time.Second)}
 	}
 	// Its counts start now, when it is ready (the model's new task starts
 	// at zero): the executor's own set-up in it (the child's copies of its
@@ -221,8 +221,8 @@ func (r *hrun) spawn(act *hactor, st *scenario.Stmt, verb, name string) error {
 		// that fault counts stay the scenario's.
 		for _, other := range r.actors {
 			if other != act && other.a.PID == act.a.PID && other.pending == nil && !other.gone {
-				if _, err := other.a.Do("warm", 2*time.Second); err != nil {
-					return fmt.Errorf("%s: warming %s after the fork: %v", st.Pos, other.name, err)
+				if _, err := other.a.Do("warm", r.bound(2*time.Second)); err != nil {
+					return r.cmdErr(err, fmt.Sprintf("%s: warming %s after the fork", st.Pos, other.name), 2*time.Second)
 				}
 			}
 		}
@@ -249,7 +249,7 @@ func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
 	if err != nil {
 		return err
 	}
-	settle(2*time.Second, func() bool { return !signalPending(target.a.PID, target.a.TID, op.Signal) })
+	settle(r.bound(2*time.Second), func() bool { return !signalPending(target.a.PID, target.a.TID, op.Signal) })
 	return nil
 }
 
@@ -294,9 +294,9 @@ func (r *hrun) caught(act *hactor, st *scenario.Stmt, op *scenario.Caught) error
 	if asker == nil {
 		return fmt.Errorf("%s: no actor is free to read the handler counts", st.Pos)
 	}
-	rep, err := asker.a.Do(fmt.Sprintf("caught %d %d", target.slot, op.Signal), 2*time.Second)
+	rep, err := asker.a.Do(fmt.Sprintf("caught %d %d", target.slot, op.Signal), r.bound(2*time.Second))
 	if err != nil {
-		return fmt.Errorf("%s: caught: %v", st.Pos, err)
+		return r.cmdErr(err, fmt.Sprintf("%s: caught", st.Pos), 2*time.Second)
 	}
 	if rep.Kind != "ok" || len(rep.Vals) == 0 {
 		return fmt.Errorf("%s: caught: the executor answered %s %s", st.Pos, rep.Kind, rep.Text)
@@ -352,7 +352,7 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 		r.record(st, r.index, p.obs)
 		return nil
 	}
-	rep, err := r.await(target, 20*time.Millisecond)
+	rep, err := r.await(target, p, 20*time.Millisecond)
 	obs, done, err := r.finish(target, p, rep, err)
 	if err != nil {
 		return err
@@ -387,9 +387,12 @@ func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
 			if op.SigBus {
 				features |= uffdFeatureSigbus
 			}
-			rep, err := act.a.Do(fmt.Sprintf("uffd_open %s %d", op.Name, features), 2*time.Second)
-			if err != nil || rep.Kind != "ok" {
-				return fmt.Errorf("%s: opening userfaultfd %s: %v %s %v", st.Pos, op.Name, rep.Kind, rep.Text, err)
+			rep, err := act.a.Do(fmt.Sprintf("uffd_open %s %d", op.Name, features), r.bound(2*time.Second))
+			if err != nil {
+				return r.cmdErr(err, fmt.Sprintf("%s: opening userfaultfd %s", st.Pos, op.Name), 2*time.Second)
+			}
+			if rep.Kind != "ok" {
+				return fmt.Errorf("%s: opening userfaultfd %s: %v %s", st.Pos, op.Name, rep.Kind, rep.Text)
 			}
 			r.uffds[key] = true
 		}
@@ -479,19 +482,30 @@ func (r *hrun) hugepages(n uint64) check.Observation {
 		return errnoOf(err)
 	}
 	// The kernel may need a moment to find (compact) the pages.
-	if !settle(hugeSettle, func() bool { return meminfo("HugePages_Free") >= int64(n) }) {
+	if !settle(r.bound(hugeSettle), func() bool { return meminfo("HugePages_Free") >= int64(n) }) {
 		return check.Observation{Kind: scenario.OutErrno, Errno: abi.ENOMEM}
 	}
 	return check.Observation{Kind: scenario.OutOK}
 }
 
-// hugeSettle bounds the wait for huge pages that exiting processes free.
+// hugeSettle bounds the wait for huge pages that exiting processes free
+// (and that compaction finds), before the run's scale.
 const hugeSettle = 3 * time.Second
 
 // hugeInUse is the number of default-size huge pages mapped or reserved
 // by someone.
 func hugeInUse() int64 {
 	return meminfo("HugePages_Total") - meminfo("HugePages_Free")
+}
+
+// cmdErr is the error of a command of the runner's own (not a
+// statement's) that did not answer: timed out when it is still pending
+// after its bound d (before scaling), else what broke.
+func (r *hrun) cmdErr(err error, what string, d time.Duration) error {
+	if errors.Is(err, host.ErrPending) {
+		return &TimedOutError{What: what, Limit: r.bound(d)}
+	}
+	return fmt.Errorf("%s: %v", what, err)
 }
 
 // settle polls done until it holds or d has passed, and says which.

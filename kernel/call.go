@@ -77,6 +77,7 @@ func (o Outcome) String() string {
 // mode afterwards, delivering what is pending. A dead task does nothing:
 // its outcome is the signal that killed it.
 func (t *Task) call(fn func() Outcome) Outcome {
+	t.k.tick()
 	p := t.proc
 	p.mu.Lock()
 	if t.dead {

@@ -11,6 +11,7 @@ package kernel
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/config"
@@ -156,6 +157,11 @@ type Kernel struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	obs      Observer
+
+	// progress counts steps the machine took: calls into the kernel,
+	// traps, sleeps and wakeups. A runner that sees it advance knows the
+	// model is working, not stuck, however slow the host is.
+	progress atomic.Uint64
 }
 
 // New returns a machine with configuration cfg and architecture arch.
@@ -176,6 +182,15 @@ func (k *Kernel) Arch() Arch { return k.arch }
 
 // Phys returns the page allocator.
 func (k *Kernel) Phys() *phys.Allocator { return k.phys }
+
+// Progress returns a count that advances with every call into the
+// kernel, trap, sleep and wakeup of any task: while it advances, the
+// machine is making progress.
+func (k *Kernel) Progress() uint64 { return k.progress.Load() }
+
+// tick records one step of progress: an increment, cheap enough for the
+// fault path.
+func (k *Kernel) tick() { k.progress.Add(1) }
 
 // SetObserver installs o; call it before any task runs.
 func (k *Kernel) SetObserver(o Observer) { k.obs = o }

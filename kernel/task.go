@@ -198,6 +198,7 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 // already ended the sleep: an observer never sees a runnable task as
 // blocked, not even for an instant.
 func (t *Task) setAsleep() {
+	t.k.tick()
 	t.sleepMu.Lock()
 	if !t.woke {
 		t.asleep = true
@@ -211,6 +212,7 @@ func (t *Task) setAsleep() {
 // Woken implements sched.Waiter: the task is runnable again. Wakers call
 // it before the task can run, so an observer never misses a wake.
 func (t *Task) Woken() {
+	t.k.tick()
 	t.sleepMu.Lock()
 	t.woke = true
 	if t.asleep {

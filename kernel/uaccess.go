@@ -50,6 +50,7 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 		if page := arch.Translate(t, r); page != nil {
 			return access(page, addr, acc, v)
 		}
+		t.k.tick()
 		switch arch.Trap(t, r) {
 		case Emulated:
 			return OK()
@@ -88,6 +89,7 @@ func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
 		if page := arch.Translate(t, r); page != nil {
 			return page, Restart
 		}
+		t.k.tick()
 		if act := arch.Trap(t, r); act != Restart {
 			return nil, act
 		}

@@ -5,9 +5,18 @@
 // Actors run one at a time. After each statement the runner waits until
 // no actor is runnable (each is idle, or asleep in the model), so a run is
 // deterministic: a statement that blocks is seen to block, not raced.
+//
+// That wait is bounded by progress, not by a wall-clock limit: a slow
+// machine only makes it longer. The runner waits for as long as the
+// kernel's progress count advances (calls, traps, sleeps and wakeups),
+// up to a step budget per statement; a fault that retries forever is
+// already cut off by the fault path as a livelock. Only a model that
+// makes no progress at all for a (scaled) stall interval ends the run,
+// and that run is TimedOut: it says nothing about the model's answers.
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,6 +31,7 @@ import (
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/scenario"
+	"github.com/faultline/faultline/timeout"
 )
 
 // Status is the result of one scenario on one architecture.
@@ -32,7 +42,10 @@ const (
 	Pass  Status = iota // every expectation held
 	Fail                // an expectation did not hold
 	Skip                // the scenario could not run (or not to its end) here
-	Error               // the run itself broke: a model bug or a bound hit
+	Error               // the run itself broke: a model bug, a runner error
+	// TimedOut: a wall-clock safety net ended the run (nothing progressed
+	// for its whole interval); it says nothing about the outcomes.
+	TimedOut
 )
 
 func (s Status) String() string {
@@ -45,17 +58,27 @@ func (s Status) String() string {
 		return "SKIP"
 	case Error:
 		return "ERROR"
+	case TimedOut:
+		return "TIMEOUT"
 	}
 	return "?"
 }
 
+// word is the status's name in JSON.
+func (s Status) word() string {
+	if s == TimedOut {
+		return "timed_out"
+	}
+	return strings.ToLower(s.String())
+}
+
 // MarshalText implements encoding.TextMarshaler.
-func (s Status) MarshalText() ([]byte, error) { return []byte(strings.ToLower(s.String())), nil }
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.word()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (s *Status) UnmarshalText(b []byte) error {
-	for st := Pass; st <= Error; st++ {
-		if strings.EqualFold(string(b), st.String()) {
+	for st := Pass; st <= TimedOut; st++ {
+		if strings.EqualFold(string(b), st.word()) {
 			*s = st
 			return nil
 		}
@@ -83,7 +106,7 @@ type Report struct {
 	Failures   []Failure `json:"failures,omitempty"`
 	// Steps has one entry per statement run, when Options.Record asks.
 	Steps    []Step        `json:"steps,omitempty"`
-	Reason   string        `json:"reason,omitempty"` // why it was skipped or errored
+	Reason   string        `json:"reason,omitempty"` // why it was skipped, errored or timed out
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -107,10 +130,25 @@ type Options struct {
 	// Config is the base configuration, before the scenario's pins;
 	// nil means config.Default().
 	Config *config.Kernel
-	// Settle bounds the wall-clock wait for the model to settle after a
-	// statement; past it the run is an Error (a model bug). 0 means 10s.
-	Settle time.Duration
+	// Scale multiplies the wall-clock safety net (Stall's default); the
+	// zero Scale is FAULTLINE_TIMEOUT_SCALE's factor, else 1.
+	Scale timeout.Scale
+	// Stall is how long the model may make no progress at all, while an
+	// actor is still runnable (after a statement, or at the end of the
+	// run), before the run ends as TimedOut. 0 means DefaultStall × Scale.
+	Stall time.Duration
+	// Steps bounds the progress one statement may make without the
+	// model settling; past it the run is an Error (a loop in the model
+	// that no retry bound catches). It counts steps, not time, so a slow
+	// machine never reaches it. 0 means DefaultSteps.
+	Steps uint64
 }
+
+// Defaults of Options.
+const (
+	DefaultStall = 30 * time.Second
+	DefaultSteps = 1 << 24 // the corpus's most is 16 385 (memcg-oom-kernel)
+)
 
 // Unsupported is why a statement cannot run on the model yet.
 type Unsupported struct{ Keyword, Detail string }
@@ -164,21 +202,32 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 		rep.Status, rep.Reason = Skip, err.Error()
 		return rep
 	}
-	settle := opts.Settle
-	if settle == 0 {
-		settle = 10 * time.Second
+	r := newRun(s, arch, k, &rep, opts)
+	r.execute()
+	rep.Duration = time.Since(start)
+	return rep
+}
+
+// newRun prepares the run of s on k, reporting to rep.
+func newRun(s *scenario.Scenario, arch string, k *kernel.Kernel, rep *Report, opts Options) *run {
+	stall := opts.Stall
+	if stall <= 0 {
+		stall = opts.Scale.Of(DefaultStall)
+	}
+	steps := opts.Steps
+	if steps == 0 {
+		steps = DefaultSteps
 	}
 	r := &run{
-		s: s, arch: arch, k: k, rep: &rep, settle: settle, record: opts.Record,
+		s: s, arch: arch, k: k, rep: rep, stall: stall, steps: steps, poll: pollEvery(stall), record: opts.Record,
 		actors:  map[string]*actor{},
 		byTask:  map[*kernel.Task]*actor{},
 		regions: check.NewRegions(k.Arch().RetByte()),
 		notify:  make(chan struct{}, 1),
+		now:     time.Now,
 	}
 	k.SetObserver(r)
-	r.execute()
-	rep.Duration = time.Since(start)
-	return rep
+	return r
 }
 
 // actor is one named task and the goroutine that runs its statements.
@@ -203,7 +252,10 @@ type run struct {
 	arch    string
 	k       *kernel.Kernel
 	rep     *Report
-	settle  time.Duration
+	stall   time.Duration // how long no progress at all ends the run
+	steps   uint64        // the progress a statement may make unsettled
+	poll    time.Duration // how often a wait reads the progress count
+	now     func() time.Time
 	actors  map[string]*actor
 	byTask  map[*kernel.Task]*actor
 	regions *check.Regions
@@ -245,22 +297,99 @@ func (r *run) adjust(d int) {
 	}
 }
 
-// settleDown waits until no actor is runnable. It reports false if the
-// model did not settle within the bound.
-func (r *run) settleDown() bool {
-	deadline := time.NewTimer(r.settle)
-	defer deadline.Stop()
+// TimedOutError ends a run whose model made no progress for the whole
+// stall interval: a wall-clock safety net, not a verdict on the model.
+type TimedOutError struct {
+	What  string        // what did not end ("the statement at FILE:L:C")
+	Stall time.Duration // the interval without progress
+}
+
+func (e *TimedOutError) Error() string {
+	return fmt.Sprintf("%s: the model made no progress for %v (a safety net: --timeout-scale or %s widens it)", e.What, e.Stall, timeout.EnvVar)
+}
+
+// errSteps: a statement made the whole step budget of progress and the
+// model still did not settle.
+type errSteps struct {
+	what  string
+	steps uint64
+}
+
+func (e errSteps) Error() string {
+	return fmt.Sprintf("%s: the model made %d steps of progress without settling (a loop no retry bound catches: a model bug)", e.what, e.steps)
+}
+
+// progressWatch tells a slow model from a stuck one: it is fed the
+// kernel's progress count and the time, now and then, and says when
+// nothing has advanced for the stall interval or too much has.
+type progressWatch struct {
+	stall time.Duration
+	steps uint64
+	what  string
+
+	first, last uint64    // the count at the start, at the last advance
+	since       time.Time // when it last advanced
+}
+
+func newProgressWatch(what string, stall time.Duration, steps uint64, now time.Time, progress uint64) *progressWatch {
+	return &progressWatch{stall: stall, steps: steps, what: what, first: progress, last: progress, since: now}
+}
+
+// check takes one reading; an error ends the wait.
+func (w *progressWatch) check(now time.Time, progress uint64) error {
+	if progress != w.last {
+		w.last, w.since = progress, now
+		if w.steps > 0 && progress-w.first > w.steps {
+			return errSteps{w.what, w.steps}
+		}
+		return nil
+	}
+	if now.Sub(w.since) >= w.stall {
+		return &TimedOutError{What: w.what, Stall: w.stall}
+	}
+	return nil
+}
+
+// pollEvery is how often a wait reads the progress count: often enough
+// to notice a stall soon after its interval, rarely enough to cost nothing.
+func pollEvery(stall time.Duration) time.Duration {
+	return min(max(stall/8, time.Millisecond), 250*time.Millisecond)
+}
+
+// reading takes the time first, then the count: a reading never pairs a
+// late time with an early count.
+func (r *run) reading() (time.Time, uint64) {
+	now := r.now()
+	return now, r.k.Progress()
+}
+
+// settleDown waits until no actor is runnable, for as long as the model
+// makes progress; what names what is being waited for, in the error.
+func (r *run) settleDown(what string) error {
+	var w *progressWatch
+	var poll *time.Ticker
 	for {
 		r.mu.Lock()
 		n := r.running
 		r.mu.Unlock()
 		if n == 0 {
-			return true
+			if poll != nil {
+				poll.Stop()
+			}
+			return nil
+		}
+		if w == nil { // only a statement that does not settle at once pays for a ticker
+			now, p := r.reading()
+			w = newProgressWatch(what, r.stall, r.steps, now, p)
+			poll = time.NewTicker(r.poll)
 		}
 		select {
 		case <-r.notify:
-		case <-deadline.C:
-			return false
+		case <-poll.C:
+			if err := w.check(r.reading()); err != nil {
+				poll.Stop()
+				return err
+			}
 		}
 	}
 }
@@ -290,8 +419,8 @@ func (r *run) dispatch(a *actor, st *scenario.Stmt, f func() kernel.Outcome) (*i
 		r.mu.Unlock()
 		r.adjust(-1)
 	}
-	if !r.settleDown() {
-		return nil, fmt.Errorf("%s: the model did not settle within %v after this statement (a model bug)", st.Pos, r.settle)
+	if err := r.settleDown(fmt.Sprintf("%s: %s", st.Pos, strings.Join(strings.Fields(st.Text), " "))); err != nil {
+		return nil, err
 	}
 	return fl, nil
 }
@@ -312,18 +441,7 @@ func (r *run) execute() {
 		if err == nil {
 			continue
 		}
-		if u, ok := err.(Unsupported); ok {
-			// What was checked before stands: a failure there fails the
-			// scenario; the rest is skipped.
-			r.rep.Status = Skip
-			if len(r.rep.Failures) > 0 {
-				r.rep.Status = Fail
-			}
-			r.rep.Reason = fmt.Sprintf("%s: %v", st.Pos, u)
-		} else {
-			r.rep.Status = Error
-			r.rep.Reason = err.Error()
-		}
+		r.stop(st, err)
 		return
 	}
 	if len(r.rep.Failures) > 0 {
@@ -331,9 +449,31 @@ func (r *run) execute() {
 	}
 }
 
+// stop ends the run at st with err.
+func (r *run) stop(st *scenario.Stmt, err error) {
+	var u Unsupported
+	var to *TimedOutError
+	switch {
+	case asUnsupported(err, &u):
+		// What was checked before stands: a failure there fails the
+		// scenario; the rest is skipped.
+		r.rep.Status = Skip
+		if len(r.rep.Failures) > 0 {
+			r.rep.Status = Fail
+		}
+		r.rep.Reason = fmt.Sprintf("%s: %v", st.Pos, u)
+	case errors.As(err, &to):
+		r.rep.Status, r.rep.Reason = TimedOut, err.Error()
+	default:
+		r.rep.Status, r.rep.Reason = Error, err.Error()
+	}
+}
+
 // teardown kills every process, ends every sleep, stops the actors and
-// checks that all memory came back. Every step is bounded: a model that deadlocked is reported, and its
-// goroutines are abandoned rather than hang the run.
+// checks that all memory came back. It waits as settleDown does, for as
+// long as the model makes progress: a model that stopped progressing is
+// reported as TimedOut, and its goroutines are abandoned rather than hang
+// the run.
 func (r *run) teardown() {
 	done := make(chan struct{})
 	go func() {
@@ -348,22 +488,56 @@ func (r *run) teardown() {
 		r.k.ReleaseFiles()
 		close(done)
 	}()
-	select {
-	case <-done:
-	case <-time.After(r.settle):
-		r.fail(Error, "the model did not stop after the run (a model bug)")
+	if err := r.awaitProgress(done, "stopping the model after the run"); err != nil {
+		var to *TimedOutError
+		if errors.As(err, &to) {
+			r.fail(TimedOut, err.Error())
+		} else {
+			r.fail(Error, err.Error())
+		}
 		return
 	}
-	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error {
+	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error && r.rep.Status != TimedOut {
 		r.fail(Error, fmt.Sprintf("memory accounting: %d pages still in use after every process exited", st.InUse))
 	}
 }
 
-func (r *run) fail(s Status, reason string) {
-	r.rep.Status = s
-	if r.rep.Reason == "" {
-		r.rep.Reason = reason
+// awaitProgress waits until done is closed, for as long as the model
+// makes progress (the teardown's wait: no step budget, since killing
+// every task is finite work).
+func (r *run) awaitProgress(done <-chan struct{}, what string) error {
+	select {
+	case <-done:
+		return nil
+	default:
 	}
+	now, p := r.reading()
+	w := newProgressWatch(what, r.stall, 0, now, p)
+	poll := time.NewTicker(r.poll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-poll.C:
+			if err := w.check(r.reading()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// fail records a status that ends the run; a TimedOut or an Error
+// already recorded is kept, with its reason.
+func (r *run) fail(s Status, reason string) {
+	if r.rep.Status == TimedOut || r.rep.Status == Error {
+		return
+	}
+	r.rep.Status = s
+	if r.rep.Reason != "" {
+		reason += "; before that: " + r.rep.Reason
+	}
+	r.rep.Reason = reason
 }
 
 // check compares an outcome with st's expectation on this arch.
@@ -510,13 +684,7 @@ func (r *run) step(st *scenario.Stmt) error {
 	return nil
 }
 
-func asUnsupported(err error, u *Unsupported) bool {
-	x, ok := err.(Unsupported)
-	if ok {
-		*u = x
-	}
-	return ok
-}
+func asUnsupported(err error, u *Unsupported) bool { return errors.As(err, u) }
 
 // unmodeled reports an outcome the model cannot go on from: an exec that
 // fetched an instruction other than ret, whose effect the model does not

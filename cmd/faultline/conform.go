@@ -18,10 +18,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline/faultline/conform"
+	"github.com/faultline/faultline/timeout"
 )
 
 func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 	var asJSON bool
+	var b bounds
 	cmd := &cobra.Command{
 		Use:   "conform [PATH...]",
 		Short: "Run scenarios on the host kernel and on the model, and report every disagreement",
@@ -38,14 +40,22 @@ is (default: the corpus built into the binary). Each scenario is classified:
                      config value the host does not have, a model-only
                      statement or outcome); the reason is printed
   error              a run broke
+  timed out          a safety net ended the host or the model run:
+                     nothing is known of who is right
 
 The host run builds a small C executor with the machine's C compiler and
 drives it statement by statement: forks are real forks, threads real
-threads. Every statement has a time limit; one that does not finish is
-reported as blocked. Memory cgroups and the hugetlb pool need root.
+threads. A statement is blocked when the kernel shows its thread stopped
+or asleep in a userfaultfd wait (where the kernel hides where threads
+sleep, a note says so and a thread asleep without answering for 200ms
+counts instead); any other statement may take 60s before its run times
+out. Memory cgroups and the hugetlb pool need root.
+
+` + timeoutHelp + `
 
 Exit status: 0 when every scenario that ran agrees three ways, 1 when one
-does not, 2 on errors in the files or when the host cannot run scenarios.
+does not, 2 on errors in the files, when the host cannot run scenarios,
+when a run timed out, or when nothing was checked.
 SIGINT or SIGTERM stops the run: the scenario in flight is torn down (its
 processes killed, its memory cgroup removed, vm.nr_hugepages restored,
 its temporary files removed) and conform exits with 128 + the signal's
@@ -53,13 +63,21 @@ number (130, 143); a second signal ends it at once. If conform is killed
 outright, its executor processes die with it, and the next conform run
 removes what it left.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			scale, err := b.timeoutScale(cmd)
+			if err != nil {
+				return err
+			}
 			files, loadErrs := loadFiles(args)
 			if len(loadErrs) > 0 {
 				return &exitError{2, strings.Join(loadErrs, "\n")}
 			}
-			ctx, got, stop := interruptible(cmd.Context())
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, got, stop := interruptible(timeout.WithScale(ctx, scale))
 			defer stop()
-			err := runConform(ctx, files, asJSON, stdout, stderr)
+			err = runConform(ctx, files, asJSON, b, stdout, stderr)
 			if sig := got(); sig != 0 {
 				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
 			}
@@ -67,6 +85,7 @@ removes what it left.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	b.register(cmd)
 	return cmd
 }
 
@@ -76,6 +95,7 @@ type conformSummary struct {
 	ExpectationWrong int            `json:"expectation_wrong"`
 	Skipped          int            `json:"skipped"`
 	Errors           int            `json:"errors"`
+	TimedOut         int            `json:"timed_out"`
 	FileErrors       int            `json:"file_errors"`
 	SkipReasons      map[string]int `json:"skip_reasons,omitempty"`
 	Seconds          float64        `json:"seconds"`
@@ -88,7 +108,7 @@ type jsonConform struct {
 	Summary    conformSummary   `json:"summary"`
 }
 
-func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr io.Writer) error {
+func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -127,6 +147,8 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 			sum.SkipReasons[skipKind(res.Reason)]++
 		case conform.Broken:
 			sum.Errors++
+		case conform.TimedOut:
+			sum.TimedOut++
 		}
 		if !asJSON {
 			printConform(stdout, res)
@@ -141,8 +163,8 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d skipped, %d errors (%d scenarios in %.1fs)\n",
-			sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.Skipped, sum.Errors, len(results), sum.Seconds)
+		fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d skipped, %d errors, %d timed out (%d scenarios in %.1fs)\n",
+			sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.Skipped, sum.Errors, sum.TimedOut, len(results), sum.Seconds)
 		reasons := make([]string, 0, len(sum.SkipReasons))
 		for r := range sum.SkipReasons {
 			reasons = append(reasons, r)
@@ -152,11 +174,22 @@ func runConform(ctx context.Context, files []source, asJSON bool, stdout, stderr
 			fmt.Fprintf(stdout, "  skipped %3d: %s\n", sum.SkipReasons[r], r)
 		}
 	}
+	return conformExit(sum, b)
+}
+
+// conformExit is how conform ends: 2 for file errors, a scenario that
+// timed out, or nothing checked (unless allowed); 1 for a disagreement or
+// an error.
+func conformExit(sum conformSummary, b bounds) error {
 	switch {
 	case sum.FileErrors > 0:
 		return &exitError{code: 2}
+	case sum.TimedOut > 0:
+		return timedOut(sum.TimedOut, "scenario")
 	case sum.ModelWrong+sum.ExpectationWrong+sum.Errors > 0:
 		return &exitError{code: 1}
+	case sum.Agree == 0:
+		return b.nothingChecked(true) // all that ran was skipped
 	}
 	return nil
 }
@@ -197,7 +230,7 @@ func printHost(w io.Writer, h *conform.Host) {
 func printConform(w io.Writer, r conform.Result) {
 	label := strings.ToUpper(r.Class.String())
 	switch r.Class {
-	case conform.Skipped, conform.Broken:
+	case conform.Skipped, conform.Broken, conform.TimedOut:
 		fmt.Fprintf(w, "%-17s %s: %s\n", label, r.Scenario, r.Reason)
 	default:
 		fmt.Fprintf(w, "%-17s %s\n", label, r.Scenario)

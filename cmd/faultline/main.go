@@ -4,8 +4,8 @@
 //
 // Usage:
 //
-//	faultline run [PATH...] [--arch ARCH] [--json]
-//	faultline conform [PATH...] [--json]
+//	faultline run [PATH...] [--arch ARCH] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline conform [PATH...] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline help [COMMAND]
 package main
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -53,9 +54,12 @@ func TestRunGolden(t *testing.T) {
 	}{
 		{"pass", []string{"run", "testdata/pass.fault"}, 0},
 		{"fail", []string{"run", "testdata/fail.fault"}, 1},
-		{"skip", []string{"run", "testdata/skip.fault"}, 0},
+		{"skip", []string{"run", "testdata/skip.fault"}, 2}, // nothing was checked
+		{"skip", []string{"run", "--allow-skip-all", "testdata/skip.fault"}, 0},
 		{"arch", []string{"run", "--arch", "riscv64", "testdata/pass.fault", "testdata/fail.fault"}, 0},
-		{"arm64", []string{"run", "--arch", "arm64", "testdata/pass.fault"}, 0},
+		{"arm64", []string{"run", "--arch", "arm64", "testdata/pass.fault"}, 2},
+		{"arm64", []string{"run", "--arch", "arm64", "--allow-skip-all", "testdata/pass.fault"}, 0},
+		{"pass", []string{"run", "--timeout-scale", "2.5", "testdata/pass.fault"}, 0},
 		{"failskip", []string{"run", "--arch", "x86_64", "testdata/failskip.fault"}, 1},
 	}
 	for _, tc := range tests {
@@ -127,8 +131,89 @@ func TestRunCorpus(t *testing.T) {
 	}
 }
 
+// TestNothingChecked: a run that checked nothing does not pass, and says
+// why; --allow-skip-all lets it.
+func TestNothingChecked(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.fault")
+	if err := os.WriteFile(empty, []byte("scenario empty\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--arch", "arm64", "testdata/pass.fault"}, 2, "nothing was checked: every scenario was skipped"},
+		{[]string{"run", empty}, 2, "nothing was checked: no statement was run"},
+		{[]string{"run", "--allow-skip-all", empty}, 0, ""},
+		{[]string{"run", "--json", "--arch", "arm64", "testdata/skip.fault"}, 2, "nothing was checked"},
+		{[]string{"run", "testdata/pass.fault", "testdata/skip.fault"}, 0, ""}, // something was checked
+	}
+	for _, tc := range tests {
+		_, errOut, code := runCLI(tc.args...)
+		if code != tc.code || tc.want != "" && !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// TestExitStatus: a timed-out run exits 2, before failures, and a run
+// that checked nothing exits 2 unless allowed.
+func TestExitStatus(t *testing.T) {
+	code := func(err error) int {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return 0
+	}
+	runs := []struct {
+		sum   summary
+		allow bool
+		want  int
+	}{
+		{summary{Runs: 2, Passed: 2, Checked: 5}, false, 0},
+		{summary{Runs: 2, Passed: 1, Failed: 1, Checked: 5}, false, 1},
+		{summary{Runs: 2, Passed: 1, TimedOut: 1, Checked: 5}, false, 2},
+		{summary{Runs: 2, Failed: 1, TimedOut: 1, Checked: 5}, false, 2},
+		{summary{Runs: 2, Skipped: 2}, false, 2},
+		{summary{Runs: 2, Skipped: 2}, true, 0},
+		{summary{Runs: 1, TimedOut: 1}, true, 2},
+		{summary{Runs: 1, Passed: 1, FileErrors: 1, Checked: 1}, false, 2},
+	}
+	for _, tc := range runs {
+		if got := code(runExit(tc.sum, bounds{allowSkipAll: tc.allow})); got != tc.want {
+			t.Errorf("run %+v (allow %v): exit %d, want %d", tc.sum, tc.allow, got, tc.want)
+		}
+	}
+	confs := []struct {
+		sum   conformSummary
+		allow bool
+		want  int
+	}{
+		{conformSummary{Agree: 3, Skipped: 1}, false, 0},
+		{conformSummary{Agree: 3, ModelWrong: 1}, false, 1},
+		{conformSummary{Agree: 3, TimedOut: 1}, false, 2},
+		{conformSummary{ModelWrong: 1, TimedOut: 1}, false, 2},
+		{conformSummary{Skipped: 4}, false, 2},
+		{conformSummary{Skipped: 4}, true, 0},
+	}
+	for _, tc := range confs {
+		if got := code(conformExit(tc.sum, bounds{allowSkipAll: tc.allow})); got != tc.want {
+			t.Errorf("conform %+v (allow %v): exit %d, want %d", tc.sum, tc.allow, got, tc.want)
+		}
+	}
+	if err := timedOut(1, "run"); !strings.Contains(err.Error(), "1 run timed out") {
+		t.Errorf("message %q", err)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
+		{"run", "--timeout-scale", "0", "testdata/pass.fault"},
+		{"run", "--timeout-scale", "-1", "testdata/pass.fault"},
+		{"run", "--timeout-scale", "x", "testdata/pass.fault"},
+		{"conform", "--timeout-scale", "0", "testdata/pass.fault"},
 		{"run", "--arch", "sparc"},
 		{"run", "testdata/no-such-file.fault"},
 		{"run", "--no-such-flag"},
@@ -141,6 +226,14 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
+	for _, cmd := range []string{"run", "conform"} {
+		out, _, code := runCLI("help", cmd)
+		for _, want := range []string{"Exit status", "--timeout-scale", "FAULTLINE_TIMEOUT_SCALE", "--allow-skip-all", "TIMEOUT"} {
+			if code != 0 || !strings.Contains(out, want) {
+				t.Errorf("help %s: exit %d, no %q:\n%s", cmd, code, want, out)
+			}
+		}
+	}
 	out, _, code := runCLI("help", "run")
 	if code != 0 || !strings.Contains(out, "Exit status") || !strings.Contains(out, "--arch") {
 		t.Fatalf("exit %d:\n%s", code, out)

@@ -18,11 +18,13 @@ import (
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/timeout"
 )
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch string
 	var asJSON bool
+	var b bounds
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
 		Short: "Run scenarios on the model and check every expectation",
@@ -33,11 +35,13 @@ binary runs.
 
 Each scenario and architecture prints one line — PASS, FAIL, SKIP (a
 statement the model does not support yet, or an architecture it does not
-model) or ERROR — and a failure prints the statement, the expected and the
-actual outcome. A summary follows.
+model), ERROR or TIMEOUT — and a failure prints the statement, the
+expected and the actual outcome. A summary follows.
+
+` + timeoutHelp + `
 
 Exit status: 0 when every expectation held, 1 when one did not (or the run
-broke), 2 when a file has errors.
+broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
 Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		Example: `  faultline run
@@ -47,12 +51,17 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
 			}
+			scale, err := b.timeoutScale(cmd)
+			if err != nil {
+				return err
+			}
 			files, loadErrs := loadFiles(args)
-			return runScenarios(files, loadErrs, arch, asJSON, stdout, stderr)
+			return runScenarios(files, loadErrs, runOpts{only: arch, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	b.register(cmd)
 	return cmd
 }
 
@@ -129,6 +138,8 @@ type summary struct {
 	Failed     int     `json:"failed"`
 	Skipped    int     `json:"skipped"`
 	Errors     int     `json:"errors"`
+	TimedOut   int     `json:"timed_out"`
+	Checked    int     `json:"checked"` // expectations checked, over every run
 	FileErrors int     `json:"file_errors"`
 	Seconds    float64 `json:"seconds"`
 }
@@ -155,7 +166,16 @@ func parseOrReport(f source, asJSON bool, stderr io.Writer, errs *[]string) *sce
 	return nil
 }
 
-func runScenarios(files []source, loadErrs []string, only string, asJSON bool, stdout, stderr io.Writer) error {
+// runOpts are run's options.
+type runOpts struct {
+	only   string // --arch
+	asJSON bool
+	scale  timeout.Scale
+	bounds bounds
+}
+
+func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr io.Writer) error {
+	only, asJSON := o.only, o.asJSON
 	start := time.Now()
 	var sum summary
 	fileErrs := []string{}
@@ -176,7 +196,7 @@ func runScenarios(files []source, loadErrs []string, only string, asJSON bool, s
 		sum.Scenarios++
 		run, notModeled := runner.Arches(s, only)
 		for _, a := range run {
-			rep := runner.Run(s, a, runner.Options{})
+			rep := runner.Run(s, a, runner.Options{Scale: o.scale})
 			reports = append(reports, rep)
 			if !asJSON {
 				printReport(stdout, rep)
@@ -209,7 +229,10 @@ func runScenarios(files []source, loadErrs []string, only string, asJSON bool, s
 			sum.Skipped++
 		case runner.Error:
 			sum.Errors++
+		case runner.TimedOut:
+			sum.TimedOut++
 		}
+		sum.Checked += r.Checked
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
@@ -220,18 +243,32 @@ func runScenarios(files []source, loadErrs []string, only string, asJSON bool, s
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped, %d errors: %d runs of %d scenarios in %.2fs",
-			sum.Passed, sum.Failed, sum.Skipped, sum.Errors, sum.Runs, sum.Scenarios, sum.Seconds)
+		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped, %d errors", sum.Passed, sum.Failed, sum.Skipped, sum.Errors)
+		if sum.TimedOut > 0 {
+			fmt.Fprintf(stdout, ", %d timed out", sum.TimedOut)
+		}
+		fmt.Fprintf(stdout, ": %d runs of %d scenarios in %.2fs", sum.Runs, sum.Scenarios, sum.Seconds)
 		if sum.FileErrors > 0 {
 			fmt.Fprintf(stdout, "; %s with errors", plural(sum.FileErrors, "file"))
 		}
 		fmt.Fprintln(stdout)
 	}
+	return runExit(sum, o.bounds)
+}
+
+// runExit is how a run with summary sum ends: 2 for file errors, a run
+// that timed out, or nothing checked (unless allowed); 1 for a failure or
+// an error.
+func runExit(sum summary, b bounds) error {
 	switch {
 	case sum.FileErrors > 0:
 		return &exitError{code: 2}
+	case sum.TimedOut > 0:
+		return timedOut(sum.TimedOut, "run")
 	case sum.Failed > 0 || sum.Errors > 0:
 		return &exitError{code: 1}
+	case sum.Checked == 0:
+		return b.nothingChecked(sum.Skipped == sum.Runs)
 	}
 	return nil
 }
