@@ -54,6 +54,7 @@ const testBase = 0x100000000
 // newMM maps n one-page VMAs, each followed by a one-page hole.
 func newMM(tb testing.TB, n int) *mm.MM {
 	cfg := config.Default()
+	cfg.MaxMapCount = uint64(n) + 1 // vm.max_map_count raised, as a sysctl would
 	m := mm.New(testArch{}, &cfg, phys.NewAllocator())
 	for i := 0; i < n; i++ {
 		_, err := m.Mmap(sched.NoSleep{}, mm.MapRequest{Addr: testBase + uint64(i)*2<<12, Length: 1 << 12, Prot: mm.ProtRead, Flags: mm.MapFixedNoReplace})
