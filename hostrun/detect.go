@@ -276,30 +276,69 @@ func uffdMissing(r host.Reply, err error) string {
 // function unless the kernel hides it (it prints 0 to a reader without
 // ptrace access, Linux 6.18 fs/proc/base.c proc_pid_wchan).
 func (h *Host) detectWchan(main *host.Actor, scale timeout.Scale) {
-	why := "main never slept"
 	deadline := time.Now().Add(scale.Of(time.Second))
-	for time.Now().Before(deadline) {
-		st, ok := readTaskStatus(main.PID, main.TID)
-		if !ok {
-			why = "its status cannot be read"
-			break
-		}
-		if st.state == 'S' {
-			w := readWchan(main.PID, main.TID)
-			again, _ := readTaskStatus(main.PID, main.TID)
-			if w != "" && w != "0" && again == st {
-				h.Wchan = true
-				return
-			}
-			if again == st {
-				why = fmt.Sprintf("it reads %q for a sleeping thread", w)
-				break
-			}
+	shown, why := wchanShown(func() (wchanReading, bool) {
+		if !time.Now().Before(deadline) {
+			return wchanReading{}, false
 		}
 		time.Sleep(5 * time.Millisecond)
+		st, ok := readTaskStatus(main.PID, main.TID)
+		if !ok {
+			return wchanReading{gone: true}, true
+		}
+		r := wchanReading{before: st}
+		if st.state == 'S' {
+			r.wchan = readWchan(main.PID, main.TID)
+			r.after, _ = readTaskStatus(main.PID, main.TID)
+		}
+		return r, true
+	})
+	if shown {
+		h.Wchan = true
+		return
 	}
 	h.Notes = append(h.Notes, "the kernel does not show where threads sleep (/proc/PID/wchan: "+why+
 		"): a statement counts as blocked once its thread has slept or stayed stopped for 200ms (× the timeout scale) without answering, whatever it waits on")
+}
+
+// wchanReading is one look at an idle thread: its status, and, when it
+// was asleep, its wchan and its status again.
+type wchanReading struct {
+	before, after taskStatus
+	wchan         string
+	gone          bool // the status could not be read
+}
+
+// wchanHiddenAfter is how many zeros of a sleeping thread, in a row and
+// with no name among them, prove that the kernel hides wchan.
+const wchanHiddenAfter = 20
+
+// wchanShown decides from readings of an idle thread (next, until it says
+// no more) whether the kernel shows wchan. A sleeping thread can read "0"
+// for a moment even where wchan is shown: get_wchan answers 0 while the
+// task, its state already set, is still on its runqueue on the way into
+// schedule() (Linux 6.18 kernel/sched/core.c). So one name proves wchan is
+// shown, and only a run of zeros proves it hidden.
+func wchanShown(next func() (wchanReading, bool)) (bool, string) {
+	why, zeros := "main never slept", 0
+	for zeros < wchanHiddenAfter {
+		r, more := next()
+		if !more {
+			break
+		}
+		if r.gone {
+			return false, "its status cannot be read"
+		}
+		if r.before.state != 'S' || r.after != r.before {
+			continue // not asleep for the whole look
+		}
+		if r.wchan != "" && r.wchan != "0" {
+			return true, ""
+		}
+		zeros++
+		why = fmt.Sprintf("it reads %q for a sleeping thread, %d times", r.wchan, zeros)
+	}
+	return false, why
 }
 
 // detectMemcg finds a hierarchy with the memory controller (v2 if the

@@ -491,6 +491,9 @@ func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply,
 			if kernelBlocked(pid, tid, eventRead) || loop.looping(pid, tid) {
 				return host.Reply{}, host.ErrPending
 			}
+		} else if loop.looping(pid, tid) {
+			// The re-fault loop never sleeps, wchan or not.
+			return host.Reply{}, host.ErrPending
 		} else {
 			now := time.Now()
 			switch st, _ := readTaskStatus(pid, tid); st.state {
