@@ -377,6 +377,57 @@ static int own_thread_attr(pthread_attr_t *attr)
 }
 
 /*
+ * maps_each calls fn for each line of /proc/self/maps, with its range,
+ * permissions and name ("" for none), until fn returns nonzero. It reads
+ * line by line, so that a scenario with many mappings cannot push the
+ * executor's own (listed after them) out of a buffer; a line longer than
+ * the buffer (a name of its own making) is skipped. Returns -1 when the
+ * file cannot be read, else 0.
+ */
+static int maps_each(int (*fn)(void *ctx, unsigned long lo, unsigned long hi, const char *perms, const char *path),
+		     void *ctx)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[8192];
+	size_t len = 0;
+	int skip = 0, eof = 0;
+	for (;;) {
+		char *nl = memchr(buf, '\n', len);
+		if (nl == NULL) {
+			if (eof)
+				break;
+			if (len == sizeof buf) { /* a line longer than the buffer: not ours to parse */
+				skip = 1;
+				len = 0;
+			}
+			ssize_t r = read(fd, buf + len, sizeof buf - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				eof = 1;
+			else
+				len += (size_t)r;
+			continue;
+		}
+		*nl = 0;
+		unsigned long lo, hi;
+		char perms[8];
+		int pathoff = 0;
+		if (!skip && sscanf(buf, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &pathoff) >= 3 && pathoff != 0 &&
+		    fn(ctx, lo, hi, perms, buf + pathoff))
+			break;
+		skip = 0;
+		size_t used = (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, len - used);
+		len -= used;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
  * populate_own maps in the executor's own memory after a fork, so that the
  * faults a scenario counts (faults T) are the scenario's own. Read-only,
  * every page of its file-backed mappings (its program, libc, the loader):
@@ -390,42 +441,31 @@ static int own_thread_attr(pthread_attr_t *attr)
  * never breaks copy-on-write, MADV_POPULATE_WRITE breaks it without
  * changing a byte.
  */
+struct populate_ctx {
+	size_t dirlen;
+	unsigned long own_end; /* the end of the last own file mapping */
+};
+
+static int populate_one(void *ctx, unsigned long lo, unsigned long hi, const char *perms, const char *path)
+{
+	struct populate_ctx *c = ctx;
+	int writable = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+	if (path[0] == '/' && strncmp(path, g_dir, c->dirlen) != 0 && !strstr(path, " (deleted)") && perms[0] == 'r') {
+		/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
+		madvise((void *)lo, hi - lo, writable ? 23 /* MADV_POPULATE_WRITE */ : 22 /* MADV_POPULATE_READ */);
+		c->own_end = hi;
+		return 0;
+	}
+	if (writable && ((path[0] == 0 && lo == c->own_end) || strcmp(path, "[heap]") == 0))
+		madvise((void *)lo, hi - lo, 23 /* MADV_POPULATE_WRITE */);
+	c->own_end = 0;
+	return 0;
+}
+
 static void populate_own(void)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	char buf[16384];
-	size_t len = 0;
-	ssize_t r;
-	while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)r;
-	close(fd);
-	buf[len] = 0;
-	size_t dirlen = strlen(g_dir);
-	unsigned long own_end = 0; /* the end of the last own file mapping */
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		unsigned long lo, hi;
-		char perms[8];
-		int pathoff = 0;
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &pathoff) < 3 || pathoff == 0)
-			continue;
-		const char *path = line + pathoff;
-		int writable = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
-		if (path[0] == '/' && strncmp(path, g_dir, dirlen) != 0 && !strstr(path, " (deleted)") &&
-		    perms[0] == 'r') {
-			/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
-			madvise((void *)lo, hi - lo, writable ? 23 /* MADV_POPULATE_WRITE */ : 22 /* MADV_POPULATE_READ */);
-			own_end = hi;
-			continue;
-		}
-		if (writable && ((path[0] == 0 && lo == own_end) || strcmp(path, "[heap]") == 0))
-			madvise((void *)lo, hi - lo, 23 /* MADV_POPULATE_WRITE */);
-		own_end = 0;
-	}
+	struct populate_ctx c = {.dirlen = strlen(g_dir)};
+	maps_each(populate_one, &c);
 }
 
 static void setup_altstack(void)
@@ -795,57 +835,35 @@ static int g_own_snap_n = -1;
 /*
  * maps_ranges fills out with the mappings of /proc/self/maps, all of them
  * (named is NULL) or those whose name is one of named; never [vsyscall],
- * which is no mapping of the mm. It reads line by line, so that a scenario
- * with many mappings cannot push the executor's own (listed after them)
- * out of a buffer. Returns their number, or -1.
+ * which is no mapping of the mm; at most cap. Returns their number, or -1.
  */
+struct ranges_ctx {
+	struct range *out;
+	int cap, n;
+	const char *const *named;
+};
+
+static int range_one(void *ctx, unsigned long lo, unsigned long hi, const char *perms, const char *path)
+{
+	(void)perms;
+	struct ranges_ctx *c = ctx;
+	int want = strcmp(path, "[vsyscall]") != 0;
+	if (c->named != NULL) {
+		want = 0;
+		for (const char *const *p = c->named; *p; p++)
+			want |= strcmp(path, *p) == 0;
+	}
+	if (want)
+		c->out[c->n++] = (struct range){lo, hi};
+	return c->n == c->cap;
+}
+
 static int maps_ranges(struct range *out, int cap, const char *const *named)
 {
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	char buf[8192];
-	size_t len = 0;
-	int n = 0, skip = 0, eof = 0;
-	while (n < cap) {
-		char *nl = memchr(buf, '\n', len);
-		if (nl == NULL) {
-			if (eof)
-				break;
-			if (len == sizeof buf) { /* a line longer than the buffer: not ours to parse */
-				skip = 1;
-				len = 0;
-			}
-			ssize_t r = read(fd, buf + len, sizeof buf - len);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				eof = 1;
-			else
-				len += (size_t)r;
-			continue;
-		}
-		*nl = 0;
-		unsigned long lo, hi;
-		int pathoff = 0;
-		if (!skip && sscanf(buf, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pathoff) >= 2 && pathoff != 0) {
-			const char *path = buf + pathoff;
-			int want = strcmp(path, "[vsyscall]") != 0;
-			if (named != NULL) {
-				want = 0;
-				for (const char *const *p = named; *p; p++)
-					want |= strcmp(path, *p) == 0;
-			}
-			if (want)
-				out[n++] = (struct range){lo, hi};
-		}
-		skip = 0;
-		size_t used = (size_t)(nl + 1 - buf);
-		memmove(buf, nl + 1, len - used);
-		len -= used;
-	}
-	close(fd);
-	return n;
+	struct ranges_ctx c = {.out = out, .cap = cap, .named = named};
+	if (cap <= 0)
+		return 0;
+	return maps_each(range_one, &c) < 0 ? -1 : c.n;
 }
 
 /* own_snapshot records the process's mappings, once, before the first
