@@ -249,7 +249,16 @@ func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
 	if err != nil {
 		return err
 	}
-	settle(r.bound(2*time.Second), func() bool { return !signalPending(target.a.PID, target.a.TID, op.Signal) })
+	// The signal may also stay pending for good, and then waiting for it
+	// is waiting for the bound: the target sleeps where this signal does
+	// not end the wait (stopped, or a killable userfaultfd wait), or it
+	// re-faults in a kernel copy's userfaultfd loop, which only a fatal
+	// signal ends (the state await calls blocked).
+	pid, tid := target.a.PID, target.a.TID
+	var loop userfaultLoop
+	settle(r.bound(2*time.Second), func() bool {
+		return !signalPending(pid, tid, op.Signal) || kernelBlocked(pid, tid, false) || loop.looping(pid, tid)
+	})
 	return nil
 }
 
