@@ -1922,11 +1922,40 @@ static void cmd_probe_uffd(struct args *a)
 		reply_u(api.features);
 }
 
+/*
+ * smaps_rss_kb returns the Rss, in kB, of the mapping that is exactly
+ * [start, end), from /proc/self/smaps; -1 when there is none (it merged
+ * with a neighbour, say).
+ */
+static long smaps_rss_kb(uintptr_t start, uintptr_t end)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (f == NULL)
+		return -1;
+	char line[512];
+	long rss = -1;
+	int in = 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			if (in)
+				break;
+			in = lo == start && hi == end;
+			continue;
+		}
+		if (in && sscanf(line, "Rss: %ld kB", &rss) == 1)
+			break;
+	}
+	fclose(f);
+	return rss;
+}
+
 static void cmd_probe_zero_page(struct args *a)
 {
 	(void)a;
-	volatile uint8_t *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Read-only: no writable anonymous neighbour of the executor's merges
+	   with it, so that smaps shows it alone. */
+	volatile uint8_t *p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		reply_err(errno);
 		return;
@@ -1947,19 +1976,27 @@ static void cmd_probe_zero_page(struct args *a)
 			e = EIO;
 		close(fd);
 	}
+	const uint64_t pfn_mask = (1ULL << 55) - 1, present = 1ULL << 63;
+	uint64_t a0 = ent[0] & pfn_mask, a1 = ent[1] & pfn_mask;
+	if (!e && (ent[0] & present) && (ent[1] & present) && (a0 == 0 || a1 == 0)) {
+		/* PFNs are hidden without CAP_SYS_ADMIN: the zero page is not
+		   counted in a mapping's Rss (vm_normal_page skips it), a page of
+		   its own is. */
+		long rss = smaps_rss_kb((uintptr_t)p, (uintptr_t)p + 2 * PAGE);
+		munmap((void *)p, 2 * PAGE);
+		if (rss < 0)
+			reply_err(EPERM);
+		else
+			reply_u(rss == 0 ? 1 : 0);
+		return;
+	}
 	munmap((void *)p, 2 * PAGE);
 	if (e) {
 		reply_err(e);
 		return;
 	}
-	const uint64_t pfn_mask = (1ULL << 55) - 1, present = 1ULL << 63;
 	if (!(ent[0] & present) || !(ent[1] & present)) {
 		reply_err(ENODATA);
-		return;
-	}
-	uint64_t a0 = ent[0] & pfn_mask, a1 = ent[1] & pfn_mask;
-	if (a0 == 0 || a1 == 0) {
-		reply_err(EPERM);
 		return;
 	}
 	reply_u(a0 == a1 ? 1 : 0);

@@ -213,9 +213,12 @@ func (h *Host) probe(ctx context.Context) error {
 	h.detectWchan(main, scale)
 
 	if r, err := do("probe_zero_page"); err == nil && r.Kind == "ok" && len(r.Vals) == 1 {
-		h.set("zero_page", map[bool]string{true: "on", false: "off"}[r.Vals[0] == 1], "probe: two fresh read-faulted pages share a PFN")
+		h.set("zero_page", map[bool]string{true: "on", false: "off"}[r.Vals[0] == 1], "probe: two fresh read-faulted pages share a PFN, or count nothing in Rss")
 	} else {
 		why := fmt.Sprintf("the executor answered %q", r.Kind+" "+r.Text)
+		if r.Kind == "err" {
+			why = "the probe failed: " + r.Errno.Error()
+		}
 		if err != nil {
 			why = err.Error()
 		}

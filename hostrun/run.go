@@ -55,7 +55,7 @@ func (h *Host) Skip(s *scenario.Scenario) string {
 	if len(s.Arches) > 0 && !contains(s.Arches, h.Arch) {
 		return fmt.Sprintf("the scenario does not run on %s, the host's architecture", h.Arch)
 	}
-	for _, n := range s.Needs {
+	for _, n := range append(s.Needs, impliedNeeds(s)...) {
 		if why, missing := h.Missing[n]; missing {
 			return fmt.Sprintf("needs %s: %s", n, why)
 		}
@@ -93,6 +93,43 @@ func (h *Host) Skip(s *scenario.Scenario) string {
 		}
 	}
 	return ""
+}
+
+// impliedNeeds lists the host features s's statements use, whether or not
+// its header says `needs`: a scenario that forgot one is skipped for the
+// reason, not run into an error the host cannot help.
+func impliedNeeds(s *scenario.Scenario) []string {
+	var needs []string
+	add := func(n string) {
+		if !contains(needs, n) {
+			needs = append(needs, n)
+		}
+	}
+	for _, st := range s.Body {
+		switch op := st.Op.(type) {
+		case *scenario.Memlimit:
+			add("memcg")
+		case *scenario.Hugepages:
+			add("hugetlb")
+		case *scenario.Mmap:
+			if op.Hugetlb {
+				add("hugetlb")
+			}
+		case *scenario.Madvise:
+			if op.Advice == scenario.AdvGuardInstall || op.Advice == scenario.AdvGuardRemove {
+				add("guard")
+			}
+		case *scenario.Uffd:
+			add("uffd")
+			switch {
+			case op.Cmd == scenario.UffdWP || op.Cmd == scenario.UffdRegister && op.WP:
+				add("uffd-wp")
+			case op.Cmd == scenario.UffdPoison:
+				add("uffd-poison")
+			}
+		}
+	}
+	return needs
 }
 
 func contains(list []string, s string) bool {
