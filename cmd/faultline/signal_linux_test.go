@@ -42,39 +42,42 @@ func leftovers(pid int, pgids map[int]bool) []string {
 	}
 	states, _ := filepath.Glob(fmt.Sprintf("/run/faultline/nr_hugepages-%d-*", pid))
 	out = append(out, states...)
+	eachProc(func(pid string, f []string) {
+		if f[0] != "Z" {
+			if g, _ := strconv.Atoi(f[2]); pgids[g] {
+				out = append(out, "process "+pid)
+			}
+		}
+	})
+	return out
+}
+
+// eachProc calls fn with each process's /proc/PID/stat fields after the
+// command name (state, ppid, pgrp, ...).
+func eachProc(fn func(pid string, f []string)) {
 	procs, _ := os.ReadDir("/proc")
 	for _, p := range procs {
 		b, err := os.ReadFile("/proc/" + p.Name() + "/stat")
 		if err != nil {
 			continue
 		}
-		f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
-		if len(f) > 2 && f[0] != "Z" {
-			if g, _ := strconv.Atoi(f[2]); pgids[g] {
-				out = append(out, "process "+p.Name())
-			}
+		if f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:]); len(f) > 2 {
+			fn(p.Name(), f)
 		}
 	}
-	return out
 }
 
 // childGroups returns the process groups of pid's children: the watchdog
 // of a run leads one.
 func childGroups(pid int) map[int]bool {
 	groups := map[int]bool{}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		b, err := os.ReadFile("/proc/" + p.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
-		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
+	eachProc(func(_ string, f []string) {
+		if f[1] == strconv.Itoa(pid) {
 			if g, _ := strconv.Atoi(f[2]); g != pid {
 				groups[g] = true
 			}
 		}
-	}
+	})
 	return groups
 }
 
