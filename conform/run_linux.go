@@ -30,7 +30,7 @@ func RunOne(ctx context.Context, h *Host, s *scenario.Scenario) Result {
 	var mr *runner.Report
 	if machine.Modeled(h.Arch) {
 		cfg := h.Config
-		rep := runner.Run(s, h.Arch, runner.Options{Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
+		rep := runner.Run(s, h.Arch, runner.Options{Handler: machine.Generic, Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
 		mr = &rep
 	}
 	return Compare(s, hr, mr)

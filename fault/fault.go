@@ -141,10 +141,6 @@ type Arch interface {
 	// allowed, else abi.SEGV_ACCERR or abi.SEGV_PKUERR (each arch's
 	// access_error and bad_area_access_error).
 	AccessError(vma *mm.VMA, req Request) abi.Code
-	// ReportsAccessErrorUnderVMALock: an access error found under the
-	// per-VMA lock is final (arm64, riscv). When false (x86) the fault
-	// retries under the mmap lock, which reports it.
-	ReportsAccessErrorUnderVMALock() bool
 }
 
 // Resolver is handle_mm_fault: memory.HandleMMFault, or a test double.
@@ -263,12 +259,10 @@ func (fs *faultState) underVMALock() (Result, bool) {
 	}
 	fs.vma, fs.held = v, vmaLock
 	if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
-		pkey := v.PKey
+		// Final, as on every arch since 6.10 ("mm: accelerate pagefault
+		// when badaccess"): no second look under the mmap lock.
+		fs.res.PKey = v.PKey
 		fs.release()
-		if !fs.h.Arch.ReportsAccessErrorUnderVMALock() {
-			return Result{}, false
-		}
-		fs.res.PKey = pkey
 		return fs.fail(AccessErr, code), true
 	}
 	ret := fs.resolve()

@@ -28,8 +28,8 @@ func (testArch) AccessPermitted(*mm.VMA, bool, bool, bool) bool { return true }
 func (testArch) MprotectPKey(mm.Prot, int) int                  { return 0 }
 
 // policy is an access rule: writes need VM_WRITE, everything else any
-// access right. report says whether errors under the VMA lock are final.
-type policy struct{ report bool }
+// access right.
+type policy struct{}
 
 func (p policy) AccessError(v *mm.VMA, req Request) abi.Code {
 	if req.Access == mm.AccessWrite && v.Flags&mm.VMWrite == 0 || !v.Accessible() {
@@ -37,7 +37,6 @@ func (p policy) AccessError(v *mm.VMA, req Request) abi.Code {
 	}
 	return 0
 }
-func (p policy) ReportsAccessErrorUnderVMALock() bool { return p.report }
 
 // task is a fault.Task whose signals the test sets.
 type task struct {
@@ -132,7 +131,6 @@ func TestHandle(t *testing.T) {
 		name    string
 		req     Request
 		results []vmfault.Reason
-		report  bool            // arch reports access errors under the VMA lock
 		fatal   bool            // a fatal signal is pending
 		pending bool            // a non-fatal signal is pending
 		noMFail bool            // CONFIG_MEMORY_FAILURE off
@@ -151,9 +149,7 @@ func TestHandle(t *testing.T) {
 			want: Result{Verdict: BadArea, Signo: abi.SIGSEGV, Code: abi.SEGV_MAPERR}},
 		{name: "no VMA, kernel", req: Request{Addr: 0x1000, HasFixup: true},
 			want: Result{Verdict: KernFixup, Cause: BadArea, Signo: abi.SIGSEGV, Code: abi.SEGV_MAPERR}},
-		{name: "access error falls back to the mmap lock", req: Request{Addr: base + 8<<12, Access: mm.AccessWrite, User: true},
-			want: Result{Verdict: AccessErr, Signo: abi.SIGSEGV, Code: abi.SEGV_ACCERR}},
-		{name: "access error reported under the VMA lock", report: true, req: Request{Addr: base + 8<<12, Access: mm.AccessWrite, User: true},
+		{name: "access error reported under the VMA lock", req: Request{Addr: base + 8<<12, Access: mm.AccessWrite, User: true},
 			want: Result{Verdict: AccessErr, Signo: abi.SIGSEGV, Code: abi.SEGV_ACCERR}},
 		{name: "kernel access error", req: Request{Addr: base + 8<<12, Access: mm.AccessWrite, HasFixup: true},
 			want: Result{Verdict: KernFixup, Cause: AccessErr, Signo: abi.SIGSEGV, Code: abi.SEGV_ACCERR}},
@@ -225,7 +221,7 @@ func TestHandle(t *testing.T) {
 			if len(sc.results) == 0 {
 				sc.results = []vmfault.Reason{vmfault.SigBus} // must not be reached
 			}
-			h := &Handler{Arch: policy{tc.report}, Resolve: sc.resolve, MemoryFailure: !tc.noMFail, MaxRetries: 100}
+			h := &Handler{Arch: policy{}, Resolve: sc.resolve, MemoryFailure: !tc.noMFail, MaxRetries: 100}
 			got := h.Handle(tk, tc.req)
 			assertUnlocked(t, m)
 			want := tc.want

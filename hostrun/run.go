@@ -88,7 +88,7 @@ func (h *Host) Skip(s *scenario.Scenario) string {
 				return fmt.Sprintf("madvise hwpoison needs root (%s)", st.Pos)
 			}
 		}
-		if o := st.ExpectFor(h.Arch); o != nil && (o.Kind == scenario.OutOops || o.Kind == scenario.OutLivelock) {
+		if o := st.ExpectFor(h.Arch, false); o != nil && (o.Kind == scenario.OutOops || o.Kind == scenario.OutLivelock) {
 			return fmt.Sprintf("model-only outcome %s (%s)", map[scenario.OutcomeKind]string{scenario.OutOops: "oops", scenario.OutLivelock: "livelock"}[o.Kind], st.Pos)
 		}
 	}
@@ -295,7 +295,7 @@ func (r *hrun) teardown() {
 // record checks obs against st's expectation on the host's arch.
 func (r *hrun) record(st *scenario.Stmt, index int, obs check.Observation) {
 	r.rep.Checked++
-	want := st.ExpectFor(r.h.Arch)
+	want := st.ExpectFor(r.h.Arch, false)
 	ok, note := check.Match(want, obs, r.regions)
 	text := strings.Join(strings.Fields(st.Text), " ")
 	r.rep.Steps = append(r.rep.Steps, runner.Step{Index: index, Pos: st.Pos.String(), Stmt: text,

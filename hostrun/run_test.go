@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/timeout"
@@ -178,7 +179,7 @@ uffd U register A-0x7fffffffffffffff 1p missing
 read A => ok 0
 `)
 	rep := h.Run(context.Background(), s, Options{})
-	model := runner.Run(s, h.Arch, runner.Options{})
+	model := runner.Run(s, h.Arch, runner.Options{Handler: machine.Generic})
 	for _, r := range []runner.Report{rep, model} {
 		if r.Status != runner.Fail || len(r.Failures) != 2 || r.Checked != 4 {
 			t.Fatalf("status %v %s, %d checked, failures %+v", r.Status, r.Reason, r.Checked, r.Failures)

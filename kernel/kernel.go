@@ -162,6 +162,11 @@ type Kernel struct {
 	// traps, sleeps and wakeups. A runner that sees it advance knows the
 	// model is working, not stuck, however slow the host is.
 	progress atomic.Uint64
+
+	// rules is the set of conversion rules (package arch's table, one
+	// bit each) a native handler applied: where today's arch departs
+	// from the generic handler. faultline diff reads it.
+	rules atomic.Uint64
 }
 
 // New returns a machine with configuration cfg and architecture arch.
@@ -191,6 +196,14 @@ func (k *Kernel) Progress() uint64 { return k.progress.Load() }
 // tick records one step of progress: an increment, cheap enough for the
 // fault path.
 func (k *Kernel) tick() { k.progress.Add(1) }
+
+// NoteRule records that a native fault handler took a path where today's
+// architecture departs from the generic handler by the rule with this bit
+// (arch.RuleID.Bit). An atomic or: cheap enough for the fault path.
+func (k *Kernel) NoteRule(bit uint64) { k.rules.Or(bit) }
+
+// RulesNoted returns the rules noted so far.
+func (k *Kernel) RulesNoted() uint64 { return k.rules.Load() }
 
 // SetObserver installs o; call it before any task runs.
 func (k *Kernel) SetObserver(o Observer) { k.obs = o }

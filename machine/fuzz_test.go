@@ -218,7 +218,7 @@ func fuzzOne(t *testing.T, data []byte) {
 		if len(data) > 0 && data[0]&0x40 != 0 {
 			cfg.Swap = 1 << 20
 		}
-		k, err := machine.New(arch, cfg)
+		k, err := machine.New(arch, cfg, machine.Generic)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,6 @@
-// Package machine builds a modeled machine for an architecture name: the
-// registry of the front ends faultline models.
+// Package machine builds a modeled machine for an architecture name and
+// a fault handler: the registry of the front ends and native handlers
+// faultline models.
 package machine
 
 import (
@@ -12,12 +13,49 @@ import (
 	"github.com/faultline/faultline/kernel"
 )
 
+// Handler selects which fault path a machine runs.
+type Handler int
+
+// Handlers.
+const (
+	// Native: the architecture's own fault.c as Linux has it, at the
+	// configured kernel version: what a real kernel runs.
+	Native Handler = iota
+	// Generic: the architecture converted to the generic handler
+	// (package fault) and the shared reaction (package arch).
+	Generic
+)
+
+// Handlers lists both, in the order runs report them.
+func Handlers() []Handler { return []Handler{Native, Generic} }
+
+func (h Handler) String() string {
+	switch h {
+	case Native:
+		return "native"
+	case Generic:
+		return "generic"
+	}
+	return fmt.Sprintf("Handler(%d)", int(h))
+}
+
+// ParseHandler parses "native" or "generic".
+func ParseHandler(s string) (Handler, error) {
+	for _, h := range Handlers() {
+		if h.String() == s {
+			return h, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown handler %q (want native or generic)", s)
+}
+
 var arches = []struct {
-	name string
-	new  func(config.Kernel) kernel.Arch
+	name    string
+	generic func(config.Kernel) kernel.Arch
+	native  func(config.Kernel) kernel.Arch // nil: not modeled yet
 }{
-	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }},
-	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }},
+	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, nil},
+	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, nil},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.
@@ -39,12 +77,21 @@ func Modeled(arch string) bool {
 	return false
 }
 
-// New returns a machine of architecture arch configured as cfg.
-func New(arch string, cfg config.Kernel) (*kernel.Kernel, error) {
+// New returns a machine of architecture arch configured as cfg, whose
+// faults take the path h.
+func New(arch string, cfg config.Kernel, h Handler) (*kernel.Kernel, error) {
 	for _, a := range arches {
-		if a.name == arch {
-			return kernel.New(cfg, a.new(cfg)), nil
+		if a.name != arch {
+			continue
 		}
+		mk := a.generic
+		if h == Native {
+			mk = a.native
+		}
+		if mk == nil {
+			return nil, fmt.Errorf("the %s handler of %s is not modeled yet", h, arch)
+		}
+		return kernel.New(cfg, mk(cfg)), nil
 	}
 	return nil, fmt.Errorf("architecture %q is not modeled (modeled: %s)", arch, strings.Join(Arches(), ", "))
 }

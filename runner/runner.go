@@ -127,6 +127,9 @@ type Step struct {
 type Options struct {
 	// Record keeps every statement's outcome in Report.Steps.
 	Record bool
+	// Handler is the fault path the machine runs: the arch's native
+	// handler (the zero value) or the generic one.
+	Handler machine.Handler
 	// Config is the base configuration, before the scenario's pins;
 	// nil means config.Default().
 	Config *config.Kernel
@@ -197,12 +200,13 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 			return rep
 		}
 	}
-	k, err := machine.New(arch, cfg)
+	k, err := machine.New(arch, cfg, opts.Handler)
 	if err != nil {
 		rep.Status, rep.Reason = Skip, err.Error()
 		return rep
 	}
 	r := newRun(s, arch, k, &rep, opts)
+	r.generic = opts.Handler == machine.Generic
 	r.execute()
 	rep.Duration = time.Since(start)
 	return rep
@@ -250,6 +254,7 @@ type inflight struct {
 type run struct {
 	s       *scenario.Scenario
 	arch    string
+	generic bool // the machine runs the generic handler: generic=> overrides apply
 	k       *kernel.Kernel
 	rep     *Report
 	stall   time.Duration // how long no progress at all ends the run
@@ -543,7 +548,7 @@ func (r *run) fail(s Status, reason string) {
 // check compares an outcome with st's expectation on this arch.
 func (r *run) check(st *scenario.Stmt, obs check.Observation) {
 	r.rep.Checked++
-	want := st.ExpectFor(r.arch)
+	want := st.ExpectFor(r.arch, r.generic)
 	ok, note := check.Match(want, obs, r.regions)
 	if r.record {
 		r.rep.Steps = append(r.rep.Steps, Step{
@@ -637,7 +642,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		// The statement that makes the actor did not succeed.
 		r.rep.Checked++
 		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
-			Expected: check.Expected(st.ExpectFor(r.arch), r.regions), Actual: "not run",
+			Expected: check.Expected(st.ExpectFor(r.arch, r.generic), r.regions), Actual: "not run",
 			Note: fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", st.Actor)})
 		return nil
 	}
@@ -653,7 +658,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		// An unresolvable operand is this statement's failure, not the file's.
 		r.rep.Checked++
 		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
-			Expected: check.Expected(st.ExpectFor(r.arch), r.regions), Actual: "not run", Note: err.Error()})
+			Expected: check.Expected(st.ExpectFor(r.arch, r.generic), r.regions), Actual: "not run", Note: err.Error()})
 		return nil
 	}
 	if call == nil {

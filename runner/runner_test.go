@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/scenario"
 )
 
@@ -89,7 +90,7 @@ read A => ok 0
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := Run(parse(t, tc.src), tc.arch, Options{})
+			rep := Run(parse(t, tc.src), tc.arch, Options{Handler: machine.Generic})
 			if rep.Status != tc.status {
 				t.Fatalf("status %v (%s), want %v; failures %+v", rep.Status, rep.Reason, tc.status, rep.Failures)
 			}
@@ -117,7 +118,7 @@ read A => ok 0
 `)
 	cfg := config.Default()
 	cfg.ZeroPage = false
-	if rep := Run(s, "x86_64", Options{Config: &cfg}); rep.Status != Pass {
+	if rep := Run(s, "x86_64", Options{Handler: machine.Generic, Config: &cfg}); rep.Status != Pass {
 		t.Fatalf("%v %s %+v", rep.Status, rep.Reason, rep.Failures)
 	}
 }
@@ -145,7 +146,7 @@ func TestUnsupportedStops(t *testing.T) {
 	s := parse(t, "scenario u\nmmap A 1p rw private anon\nread A => ok 0\nread A => ok 1\n")
 	s.Body[2].Op = fakeOp{}
 	s.Body[2].Pos = scenario.Pos{File: "t.fault", Line: 4, Col: 1}
-	rep := Run(s, "x86_64", Options{})
+	rep := Run(s, "x86_64", Options{Handler: machine.Generic})
 	if rep.Status != Skip || rep.Reason != "t.fault:4:1: frobnicate is not supported by the model yet" || rep.Checked != 2 {
 		t.Fatalf("status %v reason %q checked %d", rep.Status, rep.Reason, rep.Checked)
 	}
@@ -156,7 +157,7 @@ func TestUnsupportedStops(t *testing.T) {
 // rather than claim an outcome the model does not emulate.
 func TestExecRunsOnlyRet(t *testing.T) {
 	s := parse(t, "scenario x\nmmap A 1p rwx private anon\nwrite A ret\nexec A => ok\nexec A+1 => ok\nread A => ok ret\n")
-	rep := Run(s, "x86_64", Options{})
+	rep := Run(s, "x86_64", Options{Handler: machine.Generic})
 	want := "t.fault:5:1: exec (the instruction fetched is 0x00, and the model runs only ret) is not supported by the model yet"
 	if rep.Status != Skip || rep.Reason != want || rep.Checked != 3 {
 		t.Fatalf("status %v reason %q checked %d", rep.Status, rep.Reason, rep.Checked)

@@ -82,7 +82,7 @@ func testRun(t *testing.T, opts Options) (*run, *Report, *scenario.Stmt) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := machine.New("x86_64", config.Default())
+	k, err := machine.New("x86_64", config.Default(), machine.Generic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,13 +50,40 @@ type Stmt struct {
 	Op         Op
 	Background bool     // the line ends in "&"
 	Expect     *Outcome // nil: the statement must not fail
-	// Overrides holds "ARCH=> OUTCOME" expectations, by arch name.
+	// Overrides holds the "KEY=> OUTCOME" expectations by KEY: an arch
+	// name (today's kernel on that arch), Generic (every arch converted
+	// to the generic handler), or OverrideKey(arch, true) (that arch,
+	// converted).
 	Overrides map[string]*Outcome
 }
 
-// ExpectFor returns the expectation of s on arch: an override if there is
-// one, else the main expectation (nil when there is none).
-func (s *Stmt) ExpectFor(arch string) *Outcome {
+// Generic is the override key of the outcome under the generic handler.
+const Generic = "generic"
+
+// OverrideKey is the key in Stmt.Overrides of the override for arch,
+// under the generic handler when generic is set ("riscv64+generic").
+func OverrideKey(arch string, generic bool) string {
+	if generic {
+		return arch + "+" + Generic
+	}
+	return arch
+}
+
+// ExpectFor returns the expectation of s on arch under the native
+// handler (what the kernel does today) or the generic one. Native: the
+// ARCH=> override, else the main expectation. Generic: ARCH+generic=>,
+// else generic=>, else what the native handler is expected to do, since
+// a conversion changes nothing the file does not say it changes. Nil
+// when the statement has no expectation.
+func (s *Stmt) ExpectFor(arch string, generic bool) *Outcome {
+	if generic {
+		if o, ok := s.Overrides[OverrideKey(arch, true)]; ok {
+			return o
+		}
+		if o, ok := s.Overrides[Generic]; ok {
+			return o
+		}
+	}
 	if o, ok := s.Overrides[arch]; ok {
 		return o
 	}

@@ -3,8 +3,6 @@ package scenario
 import (
 	"bytes"
 	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -70,22 +68,22 @@ func formatStmt(b *bytes.Buffer, st *Stmt) {
 	}
 }
 
-// overrideOrder lists the arches of overrides in KnownArches order, then
-// any others sorted, so that the output does not depend on map order.
+// overrideOrder lists the keys of overrides: the arches in KnownArches
+// order, then generic, then the arches under the generic handler, so that
+// the output does not depend on map order.
 func overrideOrder(m map[string]*Outcome) []string {
-	var out, other []string
-	for _, a := range KnownArches {
-		if _, ok := m[a]; ok {
-			out = append(out, a)
+	var out []string
+	for _, generic := range []bool{false, true} {
+		if _, ok := m[Generic]; ok && generic {
+			out = append(out, Generic)
+		}
+		for _, a := range KnownArches {
+			if _, ok := m[OverrideKey(a, generic)]; ok {
+				out = append(out, OverrideKey(a, generic))
+			}
 		}
 	}
-	for a := range m {
-		if !slices.Contains(KnownArches, a) {
-			other = append(other, a)
-		}
-	}
-	sort.Strings(other)
-	return append(out, other...)
+	return out
 }
 
 func formatOp(op Op) string {

@@ -1378,14 +1378,14 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		if j < len(toks) {
 			c.stop, c.stopCol = quote(toks[j].text), toks[j].col
 		}
-		arch := strings.TrimSuffix(arrow.text, "=>")
+		arch, bad := overrideKey(strings.TrimSuffix(arrow.text, "=>"))
 		switch {
+		case bad != "":
+			return p.errf(line, arrow.col, "%s", bad)
 		case arch == "" && st.Expect != nil:
 			return p.errf(line, arrow.col, "duplicate expectation: a statement has one \"=> OUTCOME\" (and ARCH=> overrides)")
 		case arch == "" && len(st.Overrides) > 0:
 			return p.errf(line, arrow.col, "the main expectation \"=> OUTCOME\" must come before the ARCH=> overrides")
-		case arch != "" && !slices.Contains(KnownArches, arch):
-			return p.errf(line, arrow.col, "unknown architecture %s in override (expected one of: %s)", quote(arch), strings.Join(KnownArches, ", "))
 		case arch != "":
 			if _, dup := st.Overrides[arch]; dup {
 				return p.errf(line, arrow.col, "duplicate override for %s", arch)
@@ -1425,6 +1425,37 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		i = j
 	}
 	return nil
+}
+
+// overrideKey checks the KEY of a "KEY=>" override and returns it in the
+// form Stmt.Overrides keys it by: an arch, "generic", or "ARCH+generic"
+// (also written "generic+ARCH"). What is wrong with it, if anything, is
+// the second result.
+func overrideKey(key string) (string, string) {
+	if key == "" || key == Generic {
+		return key, ""
+	}
+	unknown := func(a string) string {
+		return fmt.Sprintf("unknown architecture %s in override (expected one of: %s; generic; or ARCH+generic)",
+			quote(a), strings.Join(KnownArches, ", "))
+	}
+	a, b, two := strings.Cut(key, "+")
+	switch {
+	case !two:
+		if !slices.Contains(KnownArches, key) {
+			return "", unknown(key)
+		}
+		return key, ""
+	case a == Generic:
+		a, b = b, a
+	}
+	if b != Generic {
+		return "", "unknown handler " + quote(b) + " in override (expected ARCH+generic)"
+	}
+	if !slices.Contains(KnownArches, a) {
+		return "", unknown(a)
+	}
+	return OverrideKey(a, true), ""
 }
 
 // possible refuses an outcome that op can never have: an errno of a user

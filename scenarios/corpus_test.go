@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"testing"
 
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/scenarios"
@@ -32,7 +33,7 @@ func TestCorpus(t *testing.T) {
 		archs, _ := runner.Arches(s, "")
 		for _, arch := range archs {
 			t.Run(s.Name+"/"+arch, func(t *testing.T) {
-				rep := runner.Run(s, arch, runner.Options{})
+				rep := runner.Run(s, arch, runner.Options{Handler: machine.Generic})
 				if rep.Status != runner.Pass {
 					t.Errorf("%s on %s: %s %s", f.Name, arch, rep.Status, rep.Reason)
 					for _, fl := range rep.Failures {

@@ -5,14 +5,17 @@
 // Where it differs from x86_64: exec-only memory is not readable (a load
 // needs VM_READ or VM_WRITE), an instruction fetch needs VM_EXEC, an
 // address above the user range is a plain SEGV_MAPERR at that address (no
-// #GP, no vsyscall page), access errors under the per-VMA lock are final,
-// and poison is reported as SIGBUS BUS_ADRERR without si_addr_lsb.
+// #GP, no vsyscall page). Today's riscv reports poison as a plain SIGBUS
+// BUS_ADRERR; converted, it reports it as every arch does (the rule
+// arch.RulePoisonADRERR; the native handler keeps the old way).
 //
-// The front end never reads VM_FAULT_* bits.
+// The front end never reads VM_FAULT_* bits; arch.React acts on the
+// Result.
 package riscv
 
 import (
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
@@ -151,39 +154,14 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if !r.User && r.Addr < a.TaskSize() && !r.UAccess {
 		// "access to user memory without uaccess routines": fix up if the
 		// instruction can be, else die.
-		return noContext(r)
+		return arch.FixupOrOops(r)
 	}
 	req := fault.Request{
 		Addr: r.Addr, Access: r.Access, User: r.User,
 		HasFixup: kernel.SearchExceptionTables(r.Insn),
 		NoFault:  r.NoFault,
 	}
-	res := a.handler.Handle(t, req)
-	switch res.Verdict {
-	case fault.Done, fault.Signal, fault.OOM:
-		return kernel.Restart
-	case fault.Livelock:
-		return kernel.Livelock
-	case fault.BadArea, fault.AccessErr, fault.SigBus:
-		t.ForceSigFault(kernel.SigInfo{Signo: res.Signo, Code: res.Code, Addr: res.Addr})
-		return kernel.Restart
-	case fault.HWPoison:
-		// mm_fault_error: riscv raises a plain SIGBUS for poison, with no
-		// BUS_MCEERR_AR and no si_addr_lsb.
-		t.ForceSigFault(kernel.SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_ADRERR, Addr: res.Addr})
-		return kernel.Restart
-	case fault.KernFixup:
-		return noContext(r)
-	}
-	panic("riscv: unknown verdict " + res.Verdict.String())
-}
-
-// noContext applies an exception-table fixup or dies (no_context).
-func noContext(r *kernel.Regs) kernel.TrapAction {
-	if kernel.SearchExceptionTables(r.Insn) {
-		return kernel.Fixup
-	}
-	return kernel.Oops
+	return arch.React(t, r, a.handler.Handle(t, req))
 }
 
 // policy is the riscv part of the generic handler.
@@ -206,6 +184,3 @@ func (policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
 	}
 	return 0
 }
-
-// ReportsAccessErrorUnderVMALock implements fault.Arch.
-func (policy) ReportsAccessErrorUnderVMALock() bool { return true }

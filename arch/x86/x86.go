@@ -1,15 +1,17 @@
 // Package x86 is the x86_64 front end: its MMU (page-table permission
 // bits, canonical addresses, SMAP, protection keys, the vsyscall page),
-// its trap entry (the page-fault error code, #GP), and its reactions to
-// the generic handler's verdict: a signal with si_code and si_addr, an
-// exception-table fixup, or an oops (arch/x86/mm/fault.c).
+// its trap entry (the page-fault error code, #GP) and the early cases
+// only x86 has (arch/x86/mm/fault.c): kernel addresses, the vsyscall
+// page, reserved bits, SMAP and SMEP.
 //
 // The front end never reads VM_FAULT_* bits: it hands the fault to
-// package fault and acts on the Result.
+// package fault and the Result to arch.React, the reaction every
+// converted architecture shares.
 package x86
 
 import (
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
@@ -245,7 +247,7 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 			t.ForceSig(abi.SIGSEGV)
 			return kernel.Restart
 		}
-		return fixupOrOops(r)
+		return arch.FixupOrOops(r)
 	}
 	if r.Addr >= a.TaskSize() && !isVsyscall(r.Addr) {
 		return a.kernAddrFault(t, r)
@@ -256,7 +258,7 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // kernAddrFault handles a fault on a kernel address, from either mode
 // (do_kern_addr_fault): no lock, no VMA; a bad area.
 func (a *Arch) kernAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
-	return a.react(t, r, fault.NoVMA(a.request(r)))
+	return arch.React(t, r, fault.NoVMA(a.request(r)))
 }
 
 func (a *Arch) request(r *kernel.Regs) fault.Request {
@@ -285,7 +287,7 @@ func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 			return act
 		}
 	}
-	return a.react(t, r, a.handler.Handle(t, a.request(r)))
+	return arch.React(t, r, a.handler.Handle(t, a.request(r)))
 }
 
 // emulateVsyscall emulates a call into the vsyscall page
@@ -305,37 +307,6 @@ func (a *Arch) emulateVsyscall(t *kernel.Task, r *kernel.Regs) (kernel.TrapActio
 	}
 	// gettimeofday, time or getcpu ran and returned to the caller.
 	return kernel.Emulated, true
-}
-
-// react acts on the generic handler's verdict.
-func (a *Arch) react(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
-	switch res.Verdict {
-	case fault.Done, fault.Signal, fault.OOM:
-		// Signal: the pending signal is delivered on return to user mode.
-		// OOM: pagefault_out_of_memory; the memcg OOM killer, if it ran,
-		// left a fatal signal; otherwise the fault is retried.
-		return kernel.Restart
-	case fault.Livelock:
-		return kernel.Livelock
-	case fault.BadArea, fault.AccessErr, fault.SigBus, fault.HWPoison:
-		if r.HW&PFUser == 0 {
-			return kernel.Oops // an implicit supervisor access from user mode
-		}
-		t.ForceSigFault(kernel.SigInfo{Signo: res.Signo, Code: res.Code, Addr: res.Addr, LSB: res.LSB, PKey: res.PKey})
-		return kernel.Restart
-	case fault.KernFixup:
-		return fixupOrOops(r)
-	}
-	panic("x86: unknown verdict " + res.Verdict.String())
-}
-
-// fixupOrOops applies the faulting instruction's exception-table entry,
-// or crashes (kernelmode_fixup_or_oops).
-func fixupOrOops(r *kernel.Regs) kernel.TrapAction {
-	if kernel.SearchExceptionTables(r.Insn) {
-		return kernel.Fixup
-	}
-	return kernel.Oops
 }
 
 // policy is the x86 part of the generic handler.
@@ -367,7 +338,3 @@ func (p policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
 	}
 	return abi.SEGV_ACCERR
 }
-
-// ReportsAccessErrorUnderVMALock implements fault.Arch: x86 retries under
-// the mmap lock, which classifies pkey errors.
-func (p policy) ReportsAccessErrorUnderVMALock() bool { return false }

@@ -196,7 +196,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		sum.Scenarios++
 		run, notModeled := runner.Arches(s, only)
 		for _, a := range run {
-			rep := runner.Run(s, a, runner.Options{Scale: o.scale})
+			rep := runner.Run(s, a, runner.Options{Handler: machine.Generic, Scale: o.scale})
 			reports = append(reports, rep)
 			if !asJSON {
 				printReport(stdout, rep)

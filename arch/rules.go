@@ -1,0 +1,120 @@
+package arch
+
+import "github.com/faultline/faultline/config"
+
+// RuleID names one rule of the table; the zero RuleID is no rule.
+type RuleID uint8
+
+// A Rule is one place where the generic handler deliberately does what an
+// architecture's own fault.c does differently today. A native handler
+// notes the rule (kernel.Kernel.NoteRule) on the path where it departs
+// from the generic table, so that every difference `faultline diff` finds
+// is named by the rule responsible, and one no rule explains is a bug of
+// the model or a rule the table lacks.
+type Rule struct {
+	ID   RuleID
+	Name string // stable key, as the diff and the docs print it
+	// Arches lists the architectures whose native handler departs.
+	Arches []string
+	// Before, when set, is the first kernel version that no longer
+	// departs (the fix); the rule holds for kernels before it.
+	Before  config.Version
+	Native  string // what today's handler does
+	Generic string // what the generic handler does instead
+	Reason  string // why the generic handler unifies it so
+	Source  string // where the native behaviour is, and which version was read
+}
+
+// AppliesTo reports whether the rule can hold for a kernel of version v.
+func (r *Rule) AppliesTo(v config.Version) bool {
+	return r.Before == (config.Version{}) || v.Compare(r.Before) < 0
+}
+
+// Rules.
+const (
+	_ RuleID = iota
+	// RuleFixupArgs: x86 passes four different (signal, si_code) pairs
+	// to kernelmode_fixup_or_oops; the generic result carries one cause.
+	RuleFixupArgs
+	// RulePoisonADRERR: riscv64 reports poison as a plain SIGBUS.
+	RulePoisonADRERR
+	// RuleRetryLivelock: riscv64 before 6.3 returns from a kernel-mode
+	// fault that got VM_FAULT_RETRY with a fatal signal pending.
+	RuleRetryLivelock
+	numRules
+)
+
+var rules = [numRules]Rule{
+	RuleFixupArgs: {
+		Name:    "fixup-signal-args",
+		Arches:  []string{"x86_64"},
+		Native:  "five kernelmode_fixup_or_oops call sites pass four different (signal, si_code) pairs; since 6.10 they change nothing",
+		Generic: "a failed kernel-mode fault is KernFixup with one cause, the verdict a user access would have got",
+		Reason:  "the arguments are dead since vsyscall's sig_on_uaccess_err went (6.10); one answer instead of four",
+		Source:  "arch/x86/mm/fault.c do_user_addr_fault, mm_fault_error (6.12)",
+	},
+	RulePoisonADRERR: {
+		Name:    "poison-as-adrerr",
+		Arches:  []string{"riscv64"},
+		Native:  "VM_FAULT_HWPOISON and VM_FAULT_HWPOISON_LARGE raise SIGBUS BUS_ADRERR without si_addr_lsb, even with CONFIG_MEMORY_FAILURE",
+		Generic: "SIGBUS BUS_MCEERR_AR with the poisoned page's shift in si_addr_lsb (BUS_ADRERR without CONFIG_MEMORY_FAILURE)",
+		Reason:  "poison is the same event on every arch; a recovery-aware program (QEMU, databases) needs the code and the size of what was lost",
+		Source:  "arch/riscv/mm/fault.c mm_fault_error (6.12)",
+	},
+	RuleRetryLivelock: {
+		Name:    "kernel-retry-fatal-signal",
+		Arches:  []string{"riscv64"},
+		Before:  config.Version{Major: 6, Minor: 3},
+		Native:  "a kernel-mode fault that got VM_FAULT_RETRY with a fatal signal pending just returns: the uaccess instruction faults again, forever (livelock), and the kill is never delivered",
+		Generic: "the fault fails: the exception-table fixup runs, the system call returns, and the fatal signal kills the task",
+		Reason:  "Al Viro, linux-arch, 31 Jan 2023: VM_FAULT_RETRY with a fatal signal is a failed fault in kernel mode; fixed on riscv by d835eb3a57de (6.3), not backported to 6.1.y",
+		Source:  "arch/riscv/mm/fault.c handle_page_fault (6.1.192: fault.c:325)",
+	},
+}
+
+func init() {
+	for i := range rules {
+		rules[i].ID = RuleID(i)
+	}
+}
+
+// Rules returns the table, in order.
+func Rules() []Rule {
+	out := make([]Rule, 0, len(rules)-1)
+	for _, r := range rules[1:] {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Lookup returns the rule id names, or nil.
+func Lookup(id RuleID) *Rule {
+	if id == 0 || int(id) >= len(rules) {
+		return nil
+	}
+	return &rules[id]
+}
+
+// ByName returns the rule called name, or nil.
+func ByName(name string) *Rule {
+	for i := 1; i < len(rules); i++ {
+		if rules[i].Name == name {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// Bit is id's bit in the set kernel.Kernel.RulesNoted returns.
+func (id RuleID) Bit() uint64 { return 1 << id }
+
+// Noted returns the rules of a set of bits, in order.
+func Noted(bits uint64) []*Rule {
+	var out []*Rule
+	for i := 1; i < len(rules); i++ {
+		if bits&RuleID(i).Bit() != 0 {
+			out = append(out, &rules[i])
+		}
+	}
+	return out
+}
