@@ -26,6 +26,7 @@ var layers = [][]string{
 	{"fault"},
 	{"arch"},
 	{"arch/x86", "arch/riscv"},
+	{"native"},
 	{"machine"},
 	{"scenario"},
 	{"check"},
