@@ -11,6 +11,7 @@ import (
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/native"
 )
 
 // Handler selects which fault path a machine runs.
@@ -54,7 +55,7 @@ var arches = []struct {
 	generic func(config.Kernel) kernel.Arch
 	native  func(config.Kernel) kernel.Arch // nil: not modeled yet
 }{
-	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, nil},
+	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewX86(c) }},
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, nil},
 }
 

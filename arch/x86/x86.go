@@ -135,7 +135,10 @@ func (a *Arch) AccessOK(addr, size uint64) bool {
 	return end >= addr && end <= a.TaskSize()
 }
 
-func isVsyscall(addr uint64) bool { return addr&phys.PageMask == VsyscallAddr }
+// IsVsyscall reports whether addr is in the vsyscall page
+// (is_vsyscall_vaddr), which counts as user space though it lies above
+// TASK_SIZE_MAX.
+func IsVsyscall(addr uint64) bool { return addr&phys.PageMask == VsyscallAddr }
 
 // Translate implements kernel.Arch: the MMU.
 func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
@@ -154,7 +157,7 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 		ec |= PFInstr
 	}
 	r.Trap = TrapPF
-	if isVsyscall(r.Addr) {
+	if IsVsyscall(r.Addr) {
 		return a.translateVsyscall(r, ec)
 	}
 	if r.Addr >= a.TaskSize() {
@@ -241,18 +244,25 @@ func vsyscallPage() *phys.Page {
 // Trap implements kernel.Arch: the #GP and #PF entries.
 func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.Trap == TrapGP {
-		// A non-canonical address: #GP, not a page fault. The signal
-		// carries no address (exc_general_protection).
-		if r.User {
-			t.ForceSig(abi.SIGSEGV)
-			return kernel.Restart
-		}
-		return arch.FixupOrOops(r)
+		return GeneralProtection(t, r)
 	}
-	if r.Addr >= a.TaskSize() && !isVsyscall(r.Addr) {
+	if r.Addr >= a.TaskSize() && !IsVsyscall(r.Addr) {
 		return a.kernAddrFault(t, r)
 	}
 	return a.userAddrFault(t, r)
+}
+
+// GeneralProtection is the #GP entry for an access to a non-canonical
+// address (exc_general_protection): hardware, not a page fault, so the
+// generic front end and the native handler share it. A user access gets
+// SIGSEGV with si_code SI_KERNEL and no address; a kernel access is fixed
+// up or oopses.
+func GeneralProtection(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
+	if r.User {
+		t.ForceSig(abi.SIGSEGV)
+		return kernel.Restart
+	}
+	return arch.FixupOrOops(r)
 }
 
 // kernAddrFault handles a fault on a kernel address, from either mode
@@ -282,19 +292,19 @@ func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	case !r.User && !r.UAccess && ec&PFUser == 0:
 		return kernel.Oops // SMAP: a kernel access outside uaccess, no fixup looked for
 	}
-	if isVsyscall(r.Addr) {
-		if act, ok := a.emulateVsyscall(t, r); ok {
+	if IsVsyscall(r.Addr) {
+		if act, ok := a.EmulateVsyscall(t, r); ok {
 			return act
 		}
 	}
 	return arch.React(t, r, a.handler.Handle(t, a.request(r)))
 }
 
-// emulateVsyscall emulates a call into the vsyscall page
-// (emulate_vsyscall). It reports false when the fault is not one it
+// EmulateVsyscall emulates a call into the vsyscall page
+// (emulate_vsyscall); the native handler calls it too. It reports false when the fault is not one it
 // handles (reads, writes, vsyscall=none): the fault then goes on and ends
 // as a bad area, since no VMA covers the page.
-func (a *Arch) emulateVsyscall(t *kernel.Task, r *kernel.Regs) (kernel.TrapAction, bool) {
+func (a *Arch) EmulateVsyscall(t *kernel.Task, r *kernel.Regs) (kernel.TrapAction, bool) {
 	ec := r.HW
 	if ec&(PFWrite|PFUser) != PFUser || ec&PFInstr == 0 || a.cfg.Vsyscall == config.VsyscallNone {
 		return 0, false
