@@ -406,6 +406,17 @@ func (t *Task) ForceSigFault(info SigInfo) {
 	t.proc.mu.Unlock()
 }
 
+// PendingFault returns the fault signal queued for the task and not yet
+// delivered (force_sig_fault's siginfo), if there is one.
+func (t *Task) PendingFault() (SigInfo, bool) {
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	if t.fault == nil {
+		return SigInfo{}, false
+	}
+	return *t.fault, true
+}
+
 // ForceSig queues a synchronous signal with si_code SI_KERNEL and no
 // address (force_sig).
 func (t *Task) ForceSig(sig abi.Signal) {
