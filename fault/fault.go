@@ -261,9 +261,8 @@ func (fs *faultState) underVMALock() (Result, bool) {
 	if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
 		// Final, as on every arch since 6.10 ("mm: accelerate pagefault
 		// when badaccess"): no second look under the mmap lock.
-		fs.res.PKey = v.PKey
 		fs.release()
-		return fs.fail(AccessErr, code), true
+		return fs.accessErr(v, code), true
 	}
 	ret := fs.resolve()
 	fs.release()
@@ -291,9 +290,8 @@ func (fs *faultState) underMmapLock() Result {
 		}
 		fs.vma, fs.held = v, mmapLock
 		if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
-			fs.res.PKey = v.PKey
 			fs.release()
-			return fs.fail(AccessErr, code)
+			return fs.accessErr(v, code)
 		}
 		ret := fs.resolve()
 		if fs.signalPending(ret) {
@@ -328,6 +326,16 @@ func (fs *faultState) final(v Verdict) Result {
 func (fs *faultState) fail(v Verdict, code abi.Code) Result {
 	fs.res.Signo, fs.res.Code = abi.SIGSEGV, code
 	return fs.final(v)
+}
+
+// accessErr ends the fault with an access error on v. Only SEGV_PKUERR
+// carries the VMA's key in si_pkey (force_sig_pkuerr): an ACCERR is a
+// plain force_sig_fault, whatever v's key.
+func (fs *faultState) accessErr(v *mm.VMA, code abi.Code) Result {
+	if code == abi.SEGV_PKUERR {
+		fs.res.PKey = v.PKey
+	}
+	return fs.fail(AccessErr, code)
 }
 
 // signal ends the fault because a signal is pending after a retry.

@@ -361,3 +361,30 @@ func TestVerdictString(t *testing.T) {
 		t.Errorf("unknown verdict prints %q", s)
 	}
 }
+
+// codePolicy refuses every access with one si_code.
+type codePolicy abi.Code
+
+func (p codePolicy) AccessError(*mm.VMA, Request) abi.Code { return abi.Code(p) }
+
+// TestAccessErrorPKey: si_pkey is the VMA's key for SEGV_PKUERR only
+// (force_sig_pkuerr); an ACCERR carries none, whatever the VMA's key, under
+// the VMA lock (user) and the mmap lock (kernel).
+func TestAccessErrorPKey(t *testing.T) {
+	for _, code := range []abi.Code{abi.SEGV_ACCERR, abi.SEGV_PKUERR} {
+		for _, user := range []bool{true, false} {
+			m, tk := setup(t)
+			m.VMALookup(base).PKey = 3 // no fault runs yet: nothing else reads it
+			h := &Handler{Arch: codePolicy(code), Resolve: (&script{results: []vmfault.Reason{0}}).resolve, MaxRetries: 10}
+			got := h.Handle(tk, Request{Addr: base, User: user, HasFixup: true})
+			want := 0
+			if code == abi.SEGV_PKUERR {
+				want = 3
+			}
+			if got.Code != code || got.PKey != want {
+				t.Errorf("%v, user %v: code %v pkey %d, want %v pkey %d", code, user, got.Code, got.PKey, code, want)
+			}
+			assertUnlocked(t, m)
+		}
+	}
+}
