@@ -80,11 +80,7 @@ func init() {
 
 // Rules returns the table, in order.
 func Rules() []Rule {
-	out := make([]Rule, 0, len(rules)-1)
-	for _, r := range rules[1:] {
-		out = append(out, r)
-	}
-	return out
+	return append(make([]Rule, 0, len(rules)-1), rules[1:]...)
 }
 
 // Lookup returns the rule id names, or nil.
