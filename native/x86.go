@@ -48,16 +48,19 @@ func (a *X86) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.Trap == x86.TrapGP {
 		return x86.GeneralProtection(t, r)
 	}
-	f := x86Fault{a: a, t: t, r: r, ec: r.HW}
+	f := x86Fault{a: a, t: t, r: *r, ec: r.HW}
 	return f.handlePageFault()
 }
 
 // x86Fault is one page fault in do_user_addr_fault or do_kern_addr_fault:
-// the registers, the hardware error code and the FAULT_FLAG_* built.
+// the registers, the hardware error code and the FAULT_FLAG_* built. It
+// holds a copy of the registers, not the caller's: escape analysis would
+// otherwise move every Regs a caller traps with to the heap, since the
+// task it holds beside them escapes into handle_mm_fault.
 type x86Fault struct {
 	a       *X86
 	t       *kernel.Task
-	r       *kernel.Regs
+	r       kernel.Regs
 	ec      uint64 // the X86_PF_* error code
 	flags   vmfault.Flags
 	retries int
@@ -77,7 +80,7 @@ type fixupArgs struct {
 // fixup, else page_fault_oops. args are unused, as in the C.
 func (f *x86Fault) kernelmodeFixupOrOops(args fixupArgs) kernel.TrapAction {
 	_ = args
-	return arch.FixupOrOops(f.r)
+	return arch.FixupOrOops(&f.r)
 }
 
 // handlePageFault is handle_page_fault: a fault on the kernel's part of
@@ -99,7 +102,7 @@ func (f *x86Fault) doKernAddrFault() kernel.TrapAction {
 
 // doUserAddrFault is do_user_addr_fault.
 func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
-	a, t, r, ec := f.a, f.t, f.r, f.ec
+	a, t, r, ec := f.a, f.t, &f.r, f.ec
 	if ec&(x86.PFUser|x86.PFInstr) == x86.PFInstr {
 		// SMEP: the kernel tried to execute user memory; no VMA lookup,
 		// no exception table (page_fault_oops).
