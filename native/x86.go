@@ -18,13 +18,13 @@ import (
 // (x86.Arch); Trap is exc_page_fault as Linux has it.
 //
 // The model follows Linux 6.12 (Debian 6.12.117, read in full) for 6.18:
-// native-handlers.md lists no change to x86's fault.c after it that a
-// fault can observe (a 6.1x copy of torvalds/linux only moves
-// local_irq_disable). At 6.1 (Debian 6.1.192) the one observable
-// difference is the absence of the per-VMA lock (x86 gained it in 6.4):
-// 6.1.192 already has lock_mm_and_find_vma (the StackRot backport) and
-// no vsyscall sig_on_uaccess_err (removed from kernelmode_fixup_or_oops
-// by the backport of 6.10's vsyscall clean-up), so its fixups are 6.12's.
+// native-handlers.md, which read a 6.17-rc fault.c, lists no later
+// change to x86's that a fault can observe. At 6.1 (Debian 6.1.192) the
+// one observable difference is the absence of the per-VMA lock (x86
+// gained it in 6.4): 6.1.192 already has lock_mm_and_find_vma (the
+// StackRot backport), and its kernelmode_fixup_or_oops no longer has
+// vsyscall's sig_on_uaccess_err (gone there as in 6.10), so its fixups
+// are 6.12's.
 type X86 struct {
 	*x86.Arch
 	cfg config.Kernel
