@@ -301,9 +301,10 @@ func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 }
 
 // EmulateVsyscall emulates a call into the vsyscall page
-// (emulate_vsyscall); the native handler calls it too. It reports false when the fault is not one it
-// handles (reads, writes, vsyscall=none): the fault then goes on and ends
-// as a bad area, since no VMA covers the page.
+// (emulate_vsyscall); the native handler calls it too. It reports false
+// when the fault is not one it handles (reads, writes, vsyscall=none):
+// the fault then goes on and ends as a bad area, since no VMA covers the
+// page.
 func (a *Arch) EmulateVsyscall(t *kernel.Task, r *kernel.Regs) (kernel.TrapAction, bool) {
 	ec := r.HW
 	if ec&(PFWrite|PFUser) != PFUser || ec&PFInstr == 0 || a.cfg.Vsyscall == config.VsyscallNone {
