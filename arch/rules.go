@@ -41,6 +41,9 @@ const (
 	// RuleRetryLivelock: riscv64 before 6.3 returns from a kernel-mode
 	// fault that got VM_FAULT_RETRY with a fatal signal pending.
 	RuleRetryLivelock
+	// RulePoisonUnhandled: riscv64 before 6.6 does not decode the poison
+	// bits: a user fault with only a poison bit hits BUG().
+	RulePoisonUnhandled
 	numRules
 )
 
@@ -70,6 +73,15 @@ var rules = [numRules]Rule{
 		Reason:  "Al Viro, linux-arch, 31 Jan 2023: VM_FAULT_RETRY with a fatal signal is a failed fault in kernel mode; fixed on riscv by d835eb3a57de (6.3), not backported to 6.1.y",
 		Source:  "arch/riscv/mm/fault.c handle_page_fault (6.1.192: fault.c:325)",
 	},
+	RulePoisonUnhandled: {
+		Name:    "poison-unhandled",
+		Arches:  []string{"riscv64"},
+		Before:  config.Version{Major: 6, Minor: 6},
+		Native:  "mm_fault_error tests only OOM, SIGBUS and SIGSEGV: a user-mode fault whose result has only VM_FAULT_HWPOISON or VM_FAULT_HWPOISON_LARGE reaches BUG() (an oops that kills the task); beside SIGSEGV it is SIGSEGV SEGV_MAPERR",
+		Generic: "SIGBUS BUS_MCEERR_AR with the poisoned page's shift in si_addr_lsb (BUS_ADRERR without CONFIG_MEMORY_FAILURE)",
+		Reason:  "a poisoned page is a recoverable event for the process that touches it, not a kernel bug; fixed on riscv by \"riscv: Handle VM_FAULT_[HWPOISON|HWPOISON_LARGE] faults instead of panicking\" (Alexandre Ghiti, 6.6), not backported to 6.1.y",
+		Source:  "arch/riscv/mm/fault.c mm_fault_error (6.1.192: fault.c:61-85)",
+	},
 }
 
 func init() {
@@ -80,11 +92,7 @@ func init() {
 
 // Rules returns the table, in order.
 func Rules() []Rule {
-	out := make([]Rule, 0, len(rules)-1)
-	for _, r := range rules[1:] {
-		out = append(out, r)
-	}
-	return out
+	return append(make([]Rule, 0, len(rules)-1), rules[1:]...)
 }
 
 // Lookup returns the rule id names, or nil.

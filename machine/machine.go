@@ -11,6 +11,7 @@ import (
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/native"
 )
 
 // Handler selects which fault path a machine runs.
@@ -55,7 +56,7 @@ var arches = []struct {
 	native  func(config.Kernel) kernel.Arch // nil: not modeled yet
 }{
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, nil},
-	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, nil},
+	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewRISCV(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.
