@@ -62,6 +62,9 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.NoFault || m == nil {
 		// faulthandler_disabled() or no mm: no_context, in user mode too
 		// (a user instruction has no fixup: the task dies).
+		if user {
+			note(t, arch.RuleUserNoContext)
+		}
 		return arch.FixupOrOops(r)
 	}
 	if !user && addr < a.TaskSize() && !r.UAccess {
