@@ -12,11 +12,17 @@ import (
 )
 
 // RISCV is riscv64 with its own fault handler: arch/riscv/mm/fault.c
-// handle_page_fault as Linux 6.18 has it (the same as 6.12's but for a
-// page-table dump on an oops and two trace points, neither observable),
-// or do_page_fault of 6.1 (Debian's 6.1.192 read) with config kernel=6.1.
-// It shares the generic front end's MMU, trap decode and access rule and
-// replaces only Trap.
+// handle_page_fault as Linux 6.18 has it, or do_page_fault of 6.1 with
+// config kernel=6.1. It shares the generic front end's MMU, trap decode
+// and access rule and replaces only Trap.
+//
+// Read: Debian's 6.12.117 and 6.1.192 in full, and a post-6.16 copy
+// (linux-mm/linux-mm on GitHub) for what came after 6.12: a page-table
+// dump on an oops and the page_fault_user/kernel trace points, neither
+// observable. That copy also loops back to the per-VMA lock on a RETRY
+// without VM_FAULT_RETRY_HARD, a change of mm's development tree that
+// the 6.17-rc copy of native-handlers.md does not have either; it is not
+// modeled.
 //
 // What the version changes, each in handle_page_fault or mm_fault_error:
 //
