@@ -414,3 +414,66 @@ func TestStackExpansion(t *testing.T) {
 		}
 	}
 }
+
+// TestTrapAllocs: the native fault path allocates nothing once frames and
+// page tables exist (a write fault on a fresh anonymous page, the per-VMA
+// lock path at 6.18 and the mmap-lock path at 6.1).
+func TestTrapAllocs(t *testing.T) {
+	const pages = 1024
+	for _, v := range []config.Version{v618, v61} {
+		t.Run(v.String(), func(t *testing.T) {
+			m := newMachine(t, v, true, nil)
+			m.mapAt(t, base, pages, mm.ProtRead|mm.ProtWrite, false)
+			if out := m.task.Touch(base, pages*pg, mm.AccessWrite, 1); out.Kind != kernel.OutOK {
+				t.Fatalf("warm-up: %v", out)
+			}
+			if out := m.task.Madvise(base, pages*pg, kernel.MadvDontneed); out.Kind != kernel.OutOK {
+				t.Fatalf("dontneed: %v", out)
+			}
+			i := uint64(0)
+			allocs := testing.AllocsPerRun(pages-1, func() {
+				r := kernel.Regs{Addr: base + i*pg, Access: mm.AccessWrite, User: true, HW: riscv.ExcStorePageFault}
+				i++
+				if act := m.arch.Trap(m.task, &r); act != kernel.Restart {
+					t.Fatalf("trap: %v", act)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per fault, want none", allocs)
+			}
+			m.noLocks(t)
+		})
+	}
+}
+
+// BenchmarkAnonWriteFault faults a fresh anonymous page in by a write
+// through riscv64's native handler and handle_mm_fault.
+func BenchmarkAnonWriteFault(b *testing.B) {
+	const pages = 16384
+	cfg := config.Default()
+	a := native.NewRISCV(cfg)
+	k := kernel.New(cfg, a)
+	defer k.Shutdown()
+	task := k.Spawn("bench")
+	out := task.Mmap(kernel.MmapArgs{Length: pages * pg, Prot: mm.ProtRead | mm.ProtWrite})
+	if out.Kind != kernel.OutOK {
+		b.Fatalf("mmap: %v", out)
+	}
+	start := out.Value
+	task.Touch(start, pages*pg, mm.AccessWrite, 1)
+	task.Madvise(start, pages*pg, kernel.MadvDontneed)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := uint64(i % pages)
+		if n == 0 && i > 0 {
+			b.StopTimer()
+			task.Madvise(start, pages*pg, kernel.MadvDontneed)
+			b.StartTimer()
+		}
+		r := kernel.Regs{Addr: start + n*pg, Access: mm.AccessWrite, User: true, HW: riscv.ExcStorePageFault}
+		if act := a.Trap(task, &r); act != kernel.Restart {
+			b.Fatalf("trap: %v", act)
+		}
+	}
+}
