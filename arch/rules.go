@@ -41,6 +41,12 @@ const (
 	// RuleRetryLivelock: riscv64 before 6.3 returns from a kernel-mode
 	// fault that got VM_FAULT_RETRY with a fatal signal pending.
 	RuleRetryLivelock
+	// RulePoisonUnhandled: riscv64 before 6.6 does not decode the poison
+	// bits: a user fault with only a poison bit hits BUG().
+	RulePoisonUnhandled
+	// RuleUserNoContext: riscv64 sends a user-mode fault taken with
+	// faults disabled or without an mm to no_context: the task dies.
+	RuleUserNoContext
 	numRules
 )
 
@@ -69,6 +75,23 @@ var rules = [numRules]Rule{
 		Generic: "the fault fails: the exception-table fixup runs, the system call returns, and the fatal signal kills the task",
 		Reason:  "Al Viro, linux-arch, 31 Jan 2023: VM_FAULT_RETRY with a fatal signal is a failed fault in kernel mode; fixed on riscv by d835eb3a57de (6.3), not backported to 6.1.y",
 		Source:  "arch/riscv/mm/fault.c handle_page_fault (6.1.192: fault.c:325)",
+	},
+	RulePoisonUnhandled: {
+		Name:    "poison-unhandled",
+		Arches:  []string{"riscv64"},
+		Before:  config.Version{Major: 6, Minor: 6},
+		Native:  "mm_fault_error tests only OOM, SIGBUS and SIGSEGV: a user-mode fault whose result has only VM_FAULT_HWPOISON or VM_FAULT_HWPOISON_LARGE reaches BUG() (an oops that kills the task); beside SIGSEGV it is SIGSEGV SEGV_MAPERR",
+		Generic: "SIGBUS BUS_MCEERR_AR with the poisoned page's shift in si_addr_lsb (BUS_ADRERR without CONFIG_MEMORY_FAILURE)",
+		Reason:  "a poisoned page is a recoverable event for the process that touches it, not a kernel bug; fixed on riscv by \"riscv: Handle VM_FAULT_[HWPOISON|HWPOISON_LARGE] faults instead of panicking\" (Alexandre Ghiti, 6.6), not backported to 6.1.y",
+		Source:  "arch/riscv/mm/fault.c mm_fault_error (6.1.192: fault.c:61-85)",
+	},
+	RuleUserNoContext: {
+		Name:    "user-fault-no-context",
+		Arches:  []string{"riscv64"},
+		Native:  "a fault with faulthandler_disabled() or no mm goes to no_context in user mode too: a user instruction has no exception-table entry, so the kernel dies (an oops)",
+		Generic: "in user mode SIGSEGV SEGV_MAPERR, as for any address outside the address space (bad_area_nosemaphore); in kernel mode the fixup, else an oops",
+		Reason:  "only a kernel bug lets a user-mode fault arrive with faults disabled or no mm; the task that faulted is not the culprit, and x86 already answers SIGSEGV (arm64 too goes to no_context)",
+		Source:  "arch/riscv/mm/fault.c handle_page_fault (6.12; the same in 6.1.192 do_page_fault)",
 	},
 }
 

@@ -85,6 +85,12 @@ func (t *Task) call(fn func() Outcome) Outcome {
 		p.mu.Unlock()
 		return Outcome{Kind: OutKilled, Signal: sig}
 	}
+	if t.stuck {
+		// Still looping in the kernel on its earlier fault: it never
+		// gets to make this call.
+		p.mu.Unlock()
+		return Outcome{Kind: OutLivelock}
+	}
 	t.active = true
 	t.waitWhileStoppedLocked() // a stopped thread runs nothing until SIGCONT
 	if t.fatalPendingLocked() {
@@ -121,9 +127,19 @@ func (t *Task) returnToUser() (Outcome, bool) {
 // exitToUser ends a call (exit_to_user_mode): the task dies if a fatal
 // signal is pending or it oopsed; otherwise a pending fault signal
 // becomes the outcome and caught signals run their handlers.
+//
+// A livelock never gets there: the task keeps faulting in the kernel, so
+// it stays active (a fatal signal cannot end it, as on the kernel that
+// loops), pending signals stay pending, and it is stuck for the rest of
+// the run.
 func (t *Task) exitToUser(out Outcome) Outcome {
 	p := t.proc
 	p.mu.Lock()
+	if out.Kind == OutLivelock && !t.oopsed {
+		t.stuck = true
+		p.mu.Unlock()
+		return out
+	}
 	if !t.oopsed {
 		t.waitWhileStoppedLocked()
 	}

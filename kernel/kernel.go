@@ -255,7 +255,9 @@ func (k *Kernel) ReleaseFiles() {
 	}
 }
 
-// KillAll ends every process with SIGKILL, as at the end of a run.
+// KillAll ends every process with SIGKILL, as at the end of a run. A
+// task stuck in a livelock, which no signal ends, is ended too: the end of
+// the run is the end of the machine.
 func (k *Kernel) KillAll() {
 	k.mu.Lock()
 	procs := append([]*Process(nil), k.procs...)
@@ -264,5 +266,27 @@ func (k *Kernel) KillAll() {
 		if t := p.anyLive(); t != nil {
 			t.SendSignal(abi.SIGKILL)
 		}
+		for _, t := range p.unstick() {
+			t.finishExit()
+		}
 	}
+}
+
+// unstick marks every stuck thread of p dead and returns them, for the
+// caller to finish their exit without the siglock.
+func (p *Process) unstick() []*Task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*Task
+	for _, t := range p.threads {
+		if t.stuck && !t.dead {
+			t.stuck = false
+			if p.exit == 0 {
+				p.exit = abi.SIGKILL
+			}
+			t.exitLocked()
+			out = append(out, t)
+		}
+	}
+	return out
 }

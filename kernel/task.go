@@ -87,6 +87,11 @@ type Task struct {
 	dead     bool
 	death    abi.Signal // what ended the task
 	oopsed   bool
+	// stuck: a call of the task ended in a livelock, so the task is
+	// still in the kernel, repeating the same fault: it never returns to
+	// user mode, no signal is delivered to it (not even SIGKILL), and it
+	// runs nothing more; only the end of the run (KillAll) ends it.
+	stuck bool
 
 	minFlt, majFlt atomic.Int64
 

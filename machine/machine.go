@@ -56,7 +56,7 @@ var arches = []struct {
 	native  func(config.Kernel) kernel.Arch // nil: not modeled yet
 }{
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewX86(c) }},
-	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, nil},
+	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewRISCV(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.

@@ -114,6 +114,10 @@ type MM struct {
 	// stackLimit is RLIMIT_STACK of the owning process, in bytes.
 	stackLimit atomic.Uint64
 	users      atomic.Int32 // tasks using the mm (mm_users)
+
+	// perVMALock is CONFIG_PER_VMA_LOCK, which Linux has from 6.4 on
+	// (every arch that supports it then or later); set once by New.
+	perVMALock bool
 }
 
 // New returns an empty address space. cfg must not change afterwards.
@@ -122,7 +126,8 @@ func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 	if levels == 0 {
 		levels = 4
 	}
-	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels), tree: btree.NewG(8, vmaLess)}
+	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels), tree: btree.NewG(8, vmaLess),
+		perVMALock: cfg.Version.AtLeast(6, 4)}
 	m.lockSeq.Store(1)
 	m.rcu.Store(m.tree.Clone())
 	m.stackLimit.Store(8 << 20)
@@ -262,10 +267,16 @@ func (m *MM) VMACount() int { return m.tree.Len() }
 // LockVMAUnderRCU finds the VMA containing addr and read-locks it without
 // taking the mmap lock (lock_vma_under_rcu). It returns nil when no VMA
 // contains addr or the VMA is being changed; the caller then falls back to
-// the mmap lock. It never sleeps and never expands a stack.
+// the mmap lock. It never sleeps and never expands a stack. A kernel
+// older than 6.4 has no per-VMA locks (CONFIG_PER_VMA_LOCK arrived in
+// 6.4): there it always returns nil, as the stub of include/linux/mm.h
+// does, and every fault takes the mmap lock.
 //
 // Postconditions: a non-nil VMA is read-locked; release it with EndRead.
 func (m *MM) LockVMAUnderRCU(addr uint64) *VMA {
+	if !m.perVMALock {
+		return nil
+	}
 	v := findIn(m.rcu.Load(), addr)
 	if v == nil || !v.Contains(addr) {
 		return nil

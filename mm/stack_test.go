@@ -320,6 +320,36 @@ func TestLockVMAUnderRCU(t *testing.T) {
 	}
 }
 
+// TestLockVMAUnderRCUVersion: per-VMA locks exist from Linux 6.4 on;
+// before, the lockless lookup finds nothing and every fault takes the
+// mmap lock.
+func TestLockVMAUnderRCUVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version config.Version
+		locks   bool
+	}{
+		{config.Version{Major: 5, Minor: 15}, false},
+		{config.Version{Major: 6, Minor: 1}, false},
+		{config.Version{Major: 6, Minor: 3}, false},
+		{config.Version{Major: 6, Minor: 4}, true},
+		{config.Version{Major: 6, Minor: 18}, true},
+		{config.Version{Major: 7, Minor: 2}, true},
+	} {
+		t.Run(tc.version.String(), func(t *testing.T) {
+			f := setup(t, func(c *config.Kernel) { c.Version = tc.version })
+			f.mapAt(low, 1, rw, 0)
+			v := f.m.LockVMAUnderRCU(low)
+			if got := v != nil; got != tc.locks {
+				t.Fatalf("LockVMAUnderRCU at %v: locked %v, want %v", tc.version, got, tc.locks)
+			}
+			if v != nil {
+				v.EndRead()
+			}
+			f.check()
+		})
+	}
+}
+
 // TestLockVMAUnderRCUWriteLocked: a VMA marked by an ongoing mmap write
 // section cannot be read-locked until the section ends; another VMA can.
 func TestLockVMAUnderRCUWriteLocked(t *testing.T) {

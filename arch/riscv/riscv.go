@@ -164,22 +164,35 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	return arch.React(t, r, a.handler.Handle(t, req))
 }
 
-// policy is the riscv part of the generic handler.
-type policy struct{}
+// SCause returns the scause of a page fault for an access: 12 for a
+// fetch, 13 for a load, 15 for a store.
+func SCause(acc mm.Access) uint64 { return scause(acc) }
 
-// AccessError implements fault.Arch (access_error): a fetch needs
-// VM_EXEC, a load VM_READ or VM_WRITE, a store VM_WRITE.
-func (policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
+// AccessError is access_error (arch/riscv/mm/fault.c, the same at 6.1 and
+// 6.12): whether v forbids the access of a page fault with this scause. A
+// fetch needs VM_EXEC, a load VM_READ or VM_WRITE (write implies read), a
+// store VM_WRITE. Linux panics on any other cause; Translate records no
+// other. The generic front end's rule and the native handler's are this
+// one function.
+func AccessError(v *mm.VMA, cause uint64) bool {
 	var need mm.VMFlags
-	switch req.Access {
-	case mm.AccessExec:
+	switch cause {
+	case ExcInstPageFault:
 		need = mm.VMExec
-	case mm.AccessWrite:
+	case ExcStorePageFault:
 		need = mm.VMWrite
 	default:
 		need = mm.VMRead | mm.VMWrite
 	}
-	if v.Flags&need == 0 {
+	return v.Flags&need == 0
+}
+
+// policy is the riscv part of the generic handler.
+type policy struct{}
+
+// AccessError implements fault.Arch (access_error).
+func (policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
+	if AccessError(v, scause(req.Access)) {
 		return abi.SEGV_ACCERR
 	}
 	return 0
