@@ -8,6 +8,7 @@ import (
 
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/arch"
+	"github.com/faultline/faultline/arch/riscv"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/fault"
@@ -91,6 +92,27 @@ var archCases = []archCase{
 			{"vsyscall=xonly", func(c *config.Kernel) { c.Vsyscall = config.VsyscallXOnly }},
 			{"vsyscall=emulate", func(c *config.Kernel) { c.Vsyscall = config.VsyscallEmulate }},
 			{"vsyscall=none", func(c *config.Kernel) { c.Vsyscall = config.VsyscallNone }},
+		},
+	},
+	{
+		name: "riscv64",
+		generic: func(cfg config.Kernel, res native.Resolver) kernel.Arch {
+			a := riscv.New(cfg)
+			a.Handler().Resolve = fault.Resolver(res)
+			a.Handler().MaxRetries = propMaxRetries
+			return a
+		},
+		native: func(cfg config.Kernel, res native.Resolver) kernel.Arch {
+			a := native.NewRISCV(cfg)
+			a.Resolve, a.MaxRetries = res, propMaxRetries
+			return a
+		},
+		// Above Sv48's user range, in Sv57's, and the kernel's half:
+		// each a plain page fault on riscv (no #GP, no vsyscall page).
+		addrs: []uint64{1 << 47, 1 << 56, kaddr, noncano},
+		addrCfgs: []cfgVariant{
+			{"sv48", nil},
+			{"sv57", func(c *config.Kernel) { c.PgtableLevels = 5 }},
 		},
 	},
 }
@@ -344,7 +366,9 @@ func TestNativeMatchesGeneric(t *testing.T) {
 				// The arch's special addresses: no VMA is looked up.
 				for _, cv := range ac.addrCfgs {
 					c := cfg
-					cv.set(&c)
+					if cv.set != nil {
+						cv.set(&c)
+					}
 					for _, md := range modes {
 						for _, acc := range accesses {
 							for _, addr := range ac.addrs {
