@@ -323,7 +323,7 @@ func (d *diffRun) print(stdout, stderr io.Writer, f diffFormat) error {
 func (d *diffRun) summaryLine() string {
 	s := fmt.Sprintf("%s (%d consequences, %d unexplained) in %s compared; %s of %s, %d not compared",
 		plural(len(d.diffs), "difference"), d.consequences(), d.unexplained(), plural(d.compared, "statement"),
-		plural(d.pairs, "scenario run"), plural(d.scenarios, "scenario"), len(d.notCompared))
+		plural(d.pairs, "scenario × arch pair"), plural(d.scenarios, "scenario"), len(d.notCompared))
 	if n := len(d.fileErrs); n > 0 {
 		s += "; " + plural(n, "file error")
 	}
@@ -432,7 +432,7 @@ func (d *diffRun) printMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "## Summary")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- architectures: %s; kernel: %s\n", strings.Join(d.arches, ", "), kernel)
-	fmt.Fprintf(w, "- %s, %s, %s compared\n", plural(d.scenarios, "scenario"), plural(d.pairs, "scenario run"), plural(d.compared, "statement"))
+	fmt.Fprintf(w, "- %s, %s, %s compared\n", plural(d.scenarios, "scenario"), plural(d.pairs, "scenario × arch pair"), plural(d.compared, "statement"))
 	fmt.Fprintf(w, "- %s: %d explained by a rule at the statement, %d consequences of an earlier one, %d unexplained\n",
 		plural(len(d.diffs), "difference"), len(d.diffs)-d.consequences()-d.unexplained(), d.consequences(), d.unexplained())
 	fmt.Fprintf(w, "- not compared: %d (listed at the end)\n", len(d.notCompared))
