@@ -321,8 +321,8 @@ func (d *diffRun) print(stdout, stderr io.Writer, f diffFormat) error {
 
 // summaryLine is the one-line count of a diff.
 func (d *diffRun) summaryLine() string {
-	s := fmt.Sprintf("%s (%d consequences, %d unexplained) in %s compared; %s of %s, %d not compared",
-		plural(len(d.diffs), "difference"), d.consequences(), d.unexplained(), plural(d.compared, "statement"),
+	s := fmt.Sprintf("%s (%s, %d unexplained) in %s compared; %s of %s, %d not compared",
+		plural(len(d.diffs), "difference"), plural(d.consequences(), "consequence"), d.unexplained(), plural(d.compared, "statement"),
 		plural(d.pairs, "scenario × arch pair"), plural(d.scenarios, "scenario"), len(d.notCompared))
 	if n := len(d.fileErrs); n > 0 {
 		s += "; " + plural(n, "file error")

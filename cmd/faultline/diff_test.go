@@ -46,7 +46,7 @@ func TestDiffOutput(t *testing.T) {
 		"poison-as-adrerr                 0        1\n",
 		"unexplained                      1        0\n",
 		"not compared (1):\n  arm64    6.18  r: architecture not modeled yet\n",
-		"3 differences (1 consequences, 1 unexplained) in 9 statements compared",
+		"3 differences (1 consequence, 1 unexplained) in 9 statements compared",
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
