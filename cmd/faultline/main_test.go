@@ -264,7 +264,7 @@ func TestConform(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (one wrong expectation):\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"AGREE             cli-pass", "EXPECTATION WRONG cli-fail", "host:     SIGSEGV SEGV_ACCERR @A", "1 agree, 0 model wrong, 1 expectation wrong"} {
+	for _, want := range []string{"AGREE               cli-pass", "EXPECTATION WRONG   cli-fail", "host:     SIGSEGV SEGV_ACCERR @A", "1 agree, 0 model wrong, 1 expectation wrong"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
