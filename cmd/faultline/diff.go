@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -160,15 +158,12 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 		d.arches = []string{only}
 	}
 	// Each scenario and arch is one job: its two runs, compared. Jobs run
-	// on every CPU (each has its machines of its own); the results are
-	// gathered in job order and sorted, so the report does not depend on
-	// which ended first.
+	// on every CPU; the results are gathered in job order and sorted, so
+	// the report does not depend on which ended first.
 	type job struct {
-		s    *scenario.Scenario
-		file string
-		arch string
-	}
-	type result struct {
+		s        *scenario.Scenario
+		file     string
+		arch     string
 		c        runner.HandlerComparison
 		kernel   string
 		timedOut bool
@@ -182,52 +177,37 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 		d.scenarios++
 		run, notModeled := runner.Arches(s, only)
 		for _, a := range run {
-			jobs = append(jobs, job{s, f.name, a})
+			jobs = append(jobs, job{s: s, file: f.name, arch: a})
 		}
 		for _, a := range notModeled {
 			d.pairs++
 			d.notCompared = append(d.notCompared, uncompared{Scenario: s.Name, File: f.name, Arch: a, Kernel: kernelOf(s, kv), Reason: "architecture not modeled yet"})
 		}
 	}
-	results := make([]result, len(jobs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), max(len(jobs), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := jobs[i]
-				opts := runner.Options{Record: true, Kernel: kv, Scale: scale}
-				opts.Handler = machine.Native
-				nat := runner.Run(j.s, j.arch, opts)
-				opts.Handler = machine.Generic
-				gen := runner.Run(j.s, j.arch, opts)
-				k := nat.Kernel
-				if k == "" {
-					k = gen.Kernel
-				}
-				results[i] = result{runner.CompareHandlers(nat, gen), k, nat.Status == runner.TimedOut || gen.Status == runner.TimedOut}
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for i, j := range jobs {
-		r := results[i]
+	inOrder(len(jobs), func(i int) {
+		j := &jobs[i]
+		opts := runner.Options{Record: true, Kernel: kv, Scale: scale}
+		opts.Handler = machine.Native
+		nat := runner.Run(j.s, j.arch, opts)
+		opts.Handler = machine.Generic
+		gen := runner.Run(j.s, j.arch, opts)
+		j.kernel = nat.Kernel
+		if j.kernel == "" {
+			j.kernel = gen.Kernel
+		}
+		j.c, j.timedOut = runner.CompareHandlers(nat, gen), nat.Status == runner.TimedOut || gen.Status == runner.TimedOut
+	}, func(i int) {
+		j := jobs[i]
 		d.pairs++
-		if r.timedOut {
+		if j.timedOut {
 			d.timedOut++
 		}
-		d.compared += r.c.Compared
-		d.diffs = append(d.diffs, r.c.Differences...)
-		if r.c.NotCompared != "" {
-			d.notCompared = append(d.notCompared, uncompared{Scenario: j.s.Name, File: j.file, Arch: j.arch, Kernel: r.kernel, Reason: r.c.NotCompared, Compared: r.c.Compared})
+		d.compared += j.c.Compared
+		d.diffs = append(d.diffs, j.c.Differences...)
+		if j.c.NotCompared != "" {
+			d.notCompared = append(d.notCompared, uncompared{Scenario: j.s.Name, File: j.file, Arch: j.arch, Kernel: j.kernel, Reason: j.c.NotCompared, Compared: j.c.Compared})
 		}
-	}
+	})
 	runner.SortDifferences(d.diffs, d.arches)
 	order := archOrder(d.arches)
 	sort.SliceStable(d.notCompared, func(i, j int) bool {

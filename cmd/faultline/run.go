@@ -263,6 +263,12 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			fmt.Fprintln(stderr, e)
 		}
 	}
+	type job struct {
+		s    *scenario.Scenario
+		file string
+		reps []runner.Report
+	}
+	var jobs []*job
 	for _, f := range files {
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
@@ -270,13 +276,19 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			continue
 		}
 		sum.Scenarios++
-		for _, rep := range runAll(s, f.name, only, handlers, o.kernel, runner.Options{Scale: o.scale}) {
+		jobs = append(jobs, &job{s: s, file: f.name})
+	}
+	inOrder(len(jobs), func(i int) {
+		j := jobs[i]
+		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
+	}, func(i int) {
+		for _, rep := range jobs[i].reps {
 			reports = append(reports, rep)
 			if !asJSON {
 				printReport(stdout, rep)
 			}
 		}
-	}
+	})
 	for _, r := range reports {
 		sum.add(r)
 		c := sum.Handlers[r.Handler.String()]
