@@ -62,6 +62,10 @@ func TestRunGolden(t *testing.T) {
 		{"arm64", []string{"run", "--arch", "arm64", "--allow-skip-all", "testdata/pass.fault"}, 0},
 		{"pass", []string{"run", "--timeout-scale", "2.5", "testdata/pass.fault"}, 0},
 		{"failskip", []string{"run", "--arch", "x86_64", "testdata/failskip.fault"}, 1},
+		// One handler, another kernel: a scenario pinning another is
+		// skipped with its pin, on both handlers.
+		{"generic-6.1", []string{"run", "--handler", "generic", "--kernel", "6.1", "testdata/pass.fault", "testdata/pin61.fault"}, 0},
+		{"pin", []string{"run", "--kernel", "6.18", "testdata/pin61.fault"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,6 +226,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "--timeout-scale", "x", "testdata/pass.fault"},
 		{"conform", "--timeout-scale", "0", "testdata/pass.fault"},
 		{"run", "--arch", "sparc"},
+		{"run", "--handler", "fast", "testdata/pass.fault"},
+		{"run", "--kernel", "6", "testdata/pass.fault"},
 		{"run", "testdata/no-such-file.fault"},
 		{"run", "--no-such-flag"},
 		{"frobnicate"},
@@ -245,9 +251,23 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Exit status") || !strings.Contains(out, "--arch") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+	out, _, code = runCLI("help", "diff")
+	for _, want := range []string{"Exit status", "--arch", "--kernel", "--json", "--markdown", "unexplained", "not compared", reportCommand} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("help diff: exit %d, no %q:\n%s", code, want, out)
+		}
+	}
+	out, _, _ = runCLI("help", "run")
+	for _, want := range []string{"--handler", "--kernel", "generic=>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help run: no %q", want)
+		}
+	}
 	out, _, _ = runCLI("help")
-	if !strings.Contains(out, "run") {
-		t.Fatalf("help lists no commands:\n%s", out)
+	for _, want := range []string{"run", "conform", "diff"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("help does not list %s:\n%s", want, out)
+		}
 	}
 }
 
