@@ -135,7 +135,8 @@ type diffRun struct {
 	notCompared []uncompared
 	scenarios   int
 	pairs       int // scenario × arch pairs run
-	compared    int // statements compared
+	compared    int            // statements compared
+	byArch      map[string]int // statements compared, per arch
 	timedOut    int
 	fileErrs    []string
 }
@@ -143,7 +144,7 @@ type diffRun struct {
 // runDiff runs every scenario on both handlers of each arch. File errors
 // go to stderr unless quiet (they are printed with the report).
 func runDiff(files []source, loadErrs []string, only string, kv *config.Version, scale timeout.Scale, stderr io.Writer, quiet bool) *diffRun {
-	d := &diffRun{kernel: kv, fileErrs: append([]string{}, loadErrs...)}
+	d := &diffRun{kernel: kv, fileErrs: append([]string{}, loadErrs...), byArch: map[string]int{}}
 	if !quiet {
 		for _, e := range loadErrs {
 			fmt.Fprintln(stderr, e)
@@ -203,6 +204,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 			d.timedOut++
 		}
 		d.compared += j.c.Compared
+		d.byArch[j.arch] += j.c.Compared
 		d.diffs = append(d.diffs, j.c.Differences...)
 		if j.c.NotCompared != "" {
 			d.notCompared = append(d.notCompared, uncompared{Scenario: j.s.Name, File: j.file, Arch: j.arch, Kernel: j.kernel, Reason: j.c.NotCompared, Compared: j.c.Compared})
@@ -451,8 +453,17 @@ func (d *diffRun) printMarkdown(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- architectures: %s; kernel: %s\n", strings.Join(d.arches, ", "), kernel)
 	fmt.Fprintf(w, "- %s, %s, %s compared\n", plural(d.scenarios, "scenario"), plural(d.pairs, "scenario × arch pair"), plural(d.compared, "statement"))
-	fmt.Fprintf(w, "- %s: %d explained by a rule at the statement, %d consequences of an earlier one, %d unexplained\n",
-		plural(len(d.diffs), "difference"), len(d.diffs)-d.consequences()-d.unexplained(), d.consequences(), d.unexplained())
+	fmt.Fprintf(w, "- %s: %d explained by a rule at the statement, %s of a rule noted earlier, %d unexplained\n",
+		plural(len(d.diffs), "difference"), len(d.diffs)-d.consequences()-d.unexplained(), plural(d.consequences(), "consequence"), d.unexplained())
+	for _, a := range d.arches {
+		n := 0
+		for _, x := range d.diffs {
+			if x.Arch == a {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "- %s: %s compared, %s\n", a, plural(d.byArch[a], "statement"), plural(n, "difference"))
+	}
 	fmt.Fprintf(w, "- not compared: %d (listed at the end)\n", len(d.notCompared))
 	if n := len(d.fileErrs); n > 0 {
 		fmt.Fprintf(w, "- %s\n", plural(n, "file error"))
