@@ -134,7 +134,7 @@ type diffRun struct {
 	diffs       []runner.Difference
 	notCompared []uncompared
 	scenarios   int
-	pairs       int // scenario × arch pairs run
+	pairs       int            // scenario × arch pairs run
 	compared    int            // statements compared
 	byArch      map[string]int // statements compared, per arch
 	timedOut    int
