@@ -1,10 +1,17 @@
 // Package conform checks the model against the machine's own kernel: it
 // runs each scenario on the host (package hostrun) and on the model for
-// the host's architecture with the host's configuration, and classifies
-// each scenario by who disagrees with whom, statement by statement.
+// the host's architecture with the host's configuration — its native
+// handler, what the kernel runs — and classifies each scenario by who
+// disagrees with whom, statement by statement. It also runs the generic
+// handler's model and reports every statement where that differs from the
+// host: by a rule of the conversion table, or unexplained.
 package conform
 
 import (
+	"strings"
+
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 )
@@ -30,9 +37,15 @@ const (
 	// TimedOut: a wall-clock safety net ended a run (runner.TimedOut):
 	// nothing is known about who is right; Reason says which run and where.
 	TimedOut
+	// GenericUnexplained: the expectation, the host and the native model
+	// agree, but the generic model differs from the host on a statement
+	// where no conversion rule was noted: a bug of the generic path, or a
+	// rule the table lacks.
+	GenericUnexplained
 )
 
-var classNames = [...]string{Agree: "agree", ModelWrong: "model wrong", ExpectationWrong: "expectation wrong", Skipped: "skipped", Broken: "error", TimedOut: "timed out"}
+var classNames = [...]string{Agree: "agree", ModelWrong: "model wrong", ExpectationWrong: "expectation wrong", Skipped: "skipped", Broken: "error", TimedOut: "timed out",
+	GenericUnexplained: "generic unexplained"}
 
 func (c Class) String() string { return classNames[c] }
 
@@ -50,14 +63,112 @@ type Diff struct {
 	ModelOK  bool   `json:"model_ok"`
 }
 
+// GenericDiff is one statement on which the generic model differs from
+// the host.
+type GenericDiff struct {
+	Pos     string `json:"pos"`
+	Stmt    string `json:"statement"`
+	Host    string `json:"host"`
+	Generic string `json:"generic"`
+	// Rule is the rule responsible (runner.Attribute on the native model's
+	// run), or runner.Unexplained; Documented tells them apart.
+	Rule        string `json:"rule"`
+	Consequence bool   `json:"consequence,omitempty"`
+	Documented  bool   `json:"documented"`
+}
+
 // Result is one scenario's conformance.
 type Result struct {
 	Scenario string `json:"scenario"`
 	File     string `json:"file"`
 	Arch     string `json:"arch"`
-	Class    Class  `json:"class"`
-	Reason   string `json:"reason,omitempty"`
-	Diffs    []Diff `json:"diffs,omitempty"`
+	// Model is the handler of the model the host was compared with:
+	// native, or generic where the arch's native handler is not modeled.
+	Model  string `json:"model,omitempty"`
+	Class  Class  `json:"class"`
+	Reason string `json:"reason,omitempty"`
+	Diffs  []Diff `json:"diffs,omitempty"`
+	// Generic lists the statements where the generic model differs from
+	// the host; GenericNote says why it was not compared, or not to the
+	// end.
+	Generic     []GenericDiff `json:"generic,omitempty"`
+	GenericNote string        `json:"generic_note,omitempty"`
+}
+
+// Classify is Compare of the host and the native model, then
+// CompareGeneric of the host and the generic model (nil: not run); an
+// unexplained generic difference makes a scenario that agrees
+// GenericUnexplained.
+func Classify(s *scenario.Scenario, host runner.Report, native, generic *runner.Report) Result {
+	res := Compare(s, host, native)
+	switch res.Class {
+	case Agree, ModelWrong, ExpectationWrong:
+	default:
+		return res
+	}
+	if generic == nil {
+		return res
+	}
+	res.Generic, res.GenericNote = CompareGeneric(host, native, *generic)
+	if res.Class == Agree {
+		for _, d := range res.Generic {
+			if !d.Documented {
+				res.Class = GenericUnexplained
+				break
+			}
+		}
+	}
+	return res
+}
+
+// CompareGeneric lists the statements both the host and the generic
+// model checked whose outcomes differ, each attributed to the rules the
+// native model's run (nil: none) noted: a documented difference, or an
+// unexplained one. A statement where the generic model says what the
+// native model says is not listed: Compare has judged that outcome
+// against the host already (a detail the expectation leaves open, such
+// as a fault count it does not state, may differ from the host's). The
+// note says why the generic run was not compared to its end, or is empty.
+func CompareGeneric(host runner.Report, native *runner.Report, generic runner.Report) ([]GenericDiff, string) {
+	checked := func(r *runner.Report) map[int]runner.Step {
+		m := map[int]runner.Step{}
+		if r != nil {
+			for _, st := range r.Steps {
+				if st.Checked {
+					m[st.Index] = st
+				}
+			}
+		}
+		return m
+	}
+	gen, nat := checked(&generic), checked(native)
+	var out []GenericDiff
+	for _, hs := range host.Steps {
+		gs, ok := gen[hs.Index]
+		if !hs.Checked || !ok || gs.Observed == hs.Observed {
+			continue
+		}
+		if ns, ok := nat[hs.Index]; ok && ns.Observed == gs.Observed {
+			continue
+		}
+		var a runner.Attribution
+		if native != nil {
+			a = runner.Attribute(*native, hs.Index)
+		}
+		out = append(out, GenericDiff{Pos: hs.Pos, Stmt: hs.Stmt, Host: hs.Observed, Generic: gs.Observed,
+			Rule: a.Rule(), Consequence: a.Consequence, Documented: len(a.Rules) > 0})
+	}
+	note := ""
+	switch generic.Status {
+	case runner.Pass:
+	case runner.Fail:
+		if generic.Reason != "" {
+			note = "generic model: then stopped: " + generic.Reason
+		}
+	default:
+		note = "generic model: " + strings.ToLower(generic.Status.String()) + ": " + generic.Reason
+	}
+	return out, note
 }
 
 // Compare classifies a scenario from its host and model runs (both run
@@ -77,6 +188,9 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 		return res
 	}
 	modelSteps := map[int]runner.Step{}
+	if model != nil {
+		res.Model = model.Handler.String()
+	}
 	modelUnsure := ""
 	switch {
 	case model == nil:
@@ -92,11 +206,16 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 		fallthrough
 	default:
 		for _, st := range model.Steps {
-			modelSteps[st.Index] = st
+			if st.Checked {
+				modelSteps[st.Index] = st
+			}
 		}
 	}
 	hostWrong, modelWrong := false, false
 	for _, hs := range host.Steps {
+		if !hs.Checked {
+			continue
+		}
 		ms, haveModel := modelSteps[hs.Index]
 		d := Diff{Pos: hs.Pos, Stmt: hs.Stmt, Expected: hs.Expected, Host: hs.Observed, HostOK: hs.OK, Model: "(not run)"}
 		if haveModel {
@@ -132,4 +251,10 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 		res.Class = Agree
 	}
 	return res
+}
+
+// NativeModeled reports whether the native handler of arch is modeled.
+func NativeModeled(arch string, cfg config.Kernel) bool {
+	_, err := machine.New(arch, cfg, machine.Native)
+	return err == nil
 }

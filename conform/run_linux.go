@@ -21,17 +21,26 @@ type Host = hostrun.Host
 func Detect(ctx context.Context) (*Host, error) { return hostrun.Detect(ctx) }
 
 // RunOne runs s on the host and on the model of the host's architecture,
-// configured as the host is, and compares the two with the expectation.
+// configured as the host is: its native handler, compared with the host
+// and the expectation (Compare), and its generic handler, whose
+// differences from the host are listed (Classify). Where the arch's native
+// handler is not modeled, the generic model stands in for it, and
+// Result.Model says so.
 func RunOne(ctx context.Context, h *Host, s *scenario.Scenario) Result {
 	if why := h.Skip(s); why != "" {
 		return Result{Scenario: s.Name, File: s.Pos.File, Arch: h.Arch, Class: Skipped, Reason: why}
 	}
 	hr := h.Run(ctx, s, hostrun.Options{Scale: timeout.FromContext(ctx)})
-	var mr *runner.Report
-	if machine.Modeled(h.Arch) {
-		cfg := h.Config
-		rep := runner.Run(s, h.Arch, runner.Options{Handler: machine.Generic, Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
-		mr = &rep
+	if !machine.Modeled(h.Arch) {
+		return Classify(s, hr, nil, nil)
 	}
-	return Compare(s, hr, mr)
+	cfg := h.Config
+	model := func(hd machine.Handler) *runner.Report {
+		rep := runner.Run(s, h.Arch, runner.Options{Handler: hd, Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
+		return &rep
+	}
+	if !NativeModeled(h.Arch, cfg) {
+		return Classify(s, hr, model(machine.Generic), nil)
+	}
+	return Classify(s, hr, model(machine.Native), model(machine.Generic))
 }

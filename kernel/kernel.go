@@ -167,6 +167,10 @@ type Kernel struct {
 	// bit each) a native handler applied: where today's arch departs
 	// from the generic handler. faultline diff reads it.
 	rules atomic.Uint64
+	// stmtRules is the same set since the last TakeRulesNoted: the
+	// runner reads it statement by statement, so a rule noted again at a
+	// later statement is seen there too.
+	stmtRules atomic.Uint64
 }
 
 // New returns a machine with configuration cfg and architecture arch.
@@ -200,10 +204,18 @@ func (k *Kernel) tick() { k.progress.Add(1) }
 // NoteRule records that a native fault handler took a path where today's
 // architecture departs from the generic handler by the rule with this bit
 // (arch.RuleID.Bit). An atomic or: cheap enough for the fault path.
-func (k *Kernel) NoteRule(bit uint64) { k.rules.Or(bit) }
+func (k *Kernel) NoteRule(bit uint64) {
+	k.rules.Or(bit)
+	k.stmtRules.Or(bit)
+}
 
 // RulesNoted returns the rules noted so far.
 func (k *Kernel) RulesNoted() uint64 { return k.rules.Load() }
+
+// TakeRulesNoted returns the rules noted since its previous call (or
+// since the machine was made) and starts the next such set empty;
+// RulesNoted is unaffected.
+func (k *Kernel) TakeRulesNoted() uint64 { return k.stmtRules.Swap(0) }
 
 // SetObserver installs o; call it before any task runs.
 func (k *Kernel) SetObserver(o Observer) { k.obs = o }

@@ -50,6 +50,19 @@ func ParseHandler(s string) (Handler, error) {
 	return 0, fmt.Errorf("unknown handler %q (want native or generic)", s)
 }
 
+// MarshalText implements encoding.TextMarshaler: "native" or "generic".
+func (h Handler) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *Handler) UnmarshalText(b []byte) error {
+	p, err := ParseHandler(string(b))
+	if err != nil {
+		return err
+	}
+	*h = p
+	return nil
+}
+
 var arches = []struct {
 	name    string
 	generic func(config.Kernel) kernel.Arch

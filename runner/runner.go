@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/check"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
@@ -95,18 +96,26 @@ type Failure struct {
 	Note     string `json:"note,omitempty"`
 }
 
-// Report is the result of one scenario on one architecture.
+// Report is the result of one scenario on one architecture and handler.
 type Report struct {
-	Scenario   string    `json:"scenario"`
-	File       string    `json:"file"`
-	Arch       string    `json:"arch"`
+	Scenario string          `json:"scenario"`
+	File     string          `json:"file"`
+	Arch     string          `json:"arch"`
+	Handler  machine.Handler `json:"handler"`
+	// Kernel is the kernel version the machine modeled (MAJOR.MINOR),
+	// after the scenario's pins; empty when no machine was configured.
+	Kernel     string    `json:"kernel,omitempty"`
 	Status     Status    `json:"status"`
 	Statements int       `json:"statements"` // statements run
 	Checked    int       `json:"checked"`    // expectations checked
 	Failures   []Failure `json:"failures,omitempty"`
 	// Steps has one entry per statement run, when Options.Record asks.
-	Steps    []Step        `json:"steps,omitempty"`
-	Reason   string        `json:"reason,omitempty"` // why it was skipped, errored or timed out
+	Steps  []Step `json:"steps,omitempty"`
+	Reason string `json:"reason,omitempty"` // why it was skipped, errored or timed out
+	// Rules names the conversion rules (package arch's table) the native
+	// handler noted anywhere in the run, teardown included, in the
+	// table's order: where the arch departed from the generic handler.
+	Rules    []string      `json:"rules,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -121,6 +130,16 @@ type Step struct {
 	// Observed is the outcome with addresses relative to regions, as
 	// check.Symbolic prints it: comparable between runs at other addresses.
 	Observed string `json:"observed"`
+	// Rules names the conversion rules the native handler noted while
+	// this statement ran: from its dispatch until every actor was idle
+	// or asleep again. That is every fault the statement caused, in its
+	// own actor and in any it woke (a kill ending another actor's wait,
+	// a uffd copy resuming its fault), since actors run one at a time. A
+	// background statement's faults after it first settles are noted at
+	// the statement that caused them, not at the wait that collects the
+	// outcome: the kernel does not say which task noted a rule, and the
+	// statement running is what made the model take that path.
+	Rules []string `json:"rules,omitempty"`
 }
 
 // Options tune a run.
@@ -133,6 +152,10 @@ type Options struct {
 	// Config is the base configuration, before the scenario's pins;
 	// nil means config.Default().
 	Config *config.Kernel
+	// Kernel, when set, is the one kernel version to model: it replaces
+	// the base configuration's, and a scenario that pins another is
+	// skipped, naming its pin.
+	Kernel *config.Version
 	// Scale multiplies the wall-clock safety net (Stall's default); the
 	// zero Scale is FAULTLINE_TIMEOUT_SCALE's factor, else 1.
 	Scale timeout.Scale
@@ -189,17 +212,26 @@ func Arches(s *scenario.Scenario, only string) (run, notModeled []string) {
 // Run runs s on the model of arch.
 func Run(s *scenario.Scenario, arch string, opts Options) Report {
 	start := time.Now()
-	rep := Report{Scenario: s.Name, File: s.Pos.File, Arch: arch}
+	rep := Report{Scenario: s.Name, File: s.Pos.File, Arch: arch, Handler: opts.Handler}
 	cfg := config.Default()
 	if opts.Config != nil {
 		cfg = *opts.Config
+	}
+	if opts.Kernel != nil {
+		cfg.Version = *opts.Kernel
 	}
 	for _, pin := range s.Config {
 		if err := cfg.Set(pin.Key, pin.Value); err != nil {
 			rep.Status, rep.Reason = Error, fmt.Sprintf("%s: %v", pin.Pos, err)
 			return rep
 		}
+		if opts.Kernel != nil && cfg.Version != *opts.Kernel {
+			rep.Kernel = cfg.Version.String()
+			rep.Status, rep.Reason = Skip, fmt.Sprintf("%s: the scenario pins kernel=%s; this run models kernel %s only", pin.Pos, pin.Value, opts.Kernel)
+			return rep
+		}
 	}
+	rep.Kernel = cfg.Version.String()
 	k, err := machine.New(arch, cfg, opts.Handler)
 	if err != nil {
 		rep.Status, rep.Reason = Skip, err.Error()
@@ -268,6 +300,9 @@ type run struct {
 
 	record bool // keep Steps
 	index  int  // of the statement being run
+	// noted is the set of rules noted while the statement being run ran
+	// (kernel.TakeRulesNoted after it settled); all, over the run.
+	noted, all uint64
 
 	mu      sync.Mutex // guards running, spawned and inflight results
 	running int        // actors executing and not asleep
@@ -502,6 +537,8 @@ func (r *run) teardown() {
 		}
 		return
 	}
+	r.all |= r.k.TakeRulesNoted()
+	r.rep.Rules = ruleNames(r.all)
 	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error && r.rep.Status != TimedOut {
 		r.fail(Error, fmt.Sprintf("memory accounting: %d pages still in use after every process exited", st.InUse))
 	}
@@ -554,6 +591,7 @@ func (r *run) check(st *scenario.Stmt, obs check.Observation) {
 		r.rep.Steps = append(r.rep.Steps, Step{
 			Index: r.index, Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
 			Checked: true, OK: ok, Expected: check.Expected(want, r.regions), Observed: check.Symbolic(obs, r.regions),
+			Rules: ruleNames(r.noted),
 		})
 	}
 	if ok {
@@ -565,6 +603,24 @@ func (r *run) check(st *scenario.Stmt, obs check.Observation) {
 		Actual:   check.Observed(obs, r.regions),
 		Note:     note,
 	})
+}
+
+// unchecked records, when recording, a statement that compared nothing
+// (a background start, a faults baseline), for the rules it noted.
+func (r *run) unchecked(st *scenario.Stmt) {
+	if r.record {
+		r.rep.Steps = append(r.rep.Steps, Step{Index: r.index, Pos: st.Pos.String(),
+			Stmt: strings.Join(strings.Fields(st.Text), " "), OK: true, Rules: ruleNames(r.noted)})
+	}
+}
+
+// ruleNames names the rules of a set of bits, in the table's order.
+func ruleNames(bits uint64) []string {
+	var out []string
+	for _, rule := range arch.Noted(bits) {
+		out = append(out, rule.Name)
+	}
+	return out
 }
 
 // observe turns a model outcome into an observation.
@@ -637,6 +693,8 @@ func prot(p scenario.Prot) mm.Prot {
 // stops the run.
 func (r *run) step(st *scenario.Stmt) error {
 	r.rep.Statements++
+	r.all |= r.k.TakeRulesNoted() // nothing runs between statements; kept for the run's set
+	r.noted = 0
 	a := r.actors[st.Actor]
 	if a == nil {
 		// The statement that makes the actor did not succeed.
@@ -665,6 +723,8 @@ func (r *run) step(st *scenario.Stmt) error {
 		return nil // handled inside prepare (wait, caught)
 	}
 	fl, err := r.dispatch(a, st, call)
+	r.noted = r.k.TakeRulesNoted()
+	r.all |= r.noted
 	if err != nil {
 		return err
 	}
@@ -672,7 +732,9 @@ func (r *run) step(st *scenario.Stmt) error {
 	out, done := r.result(fl)
 	if !done {
 		a.pending = fl
-		if !st.Background {
+		if st.Background {
+			r.unchecked(st)
+		} else {
 			r.check(st, blocked)
 		}
 		return nil
@@ -685,6 +747,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		r.afterward(st, out)
 	} else {
 		a.pending = fl
+		r.unchecked(st)
 	}
 	return nil
 }
@@ -832,6 +895,8 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		target.minflt, target.majflt = min, maj
 		if st.Expect != nil || len(st.Overrides) > 0 {
 			r.check(st, obs)
+		} else {
+			r.unchecked(st)
 		}
 		return nil, nil
 	case *scenario.Wait:
@@ -940,7 +1005,8 @@ type spawnRec struct {
 	task *kernel.Task
 }
 
-// SortReports orders reports by file, then by the order of arches.
+// SortReports orders reports by file, then by the order of arches, then
+// native before generic.
 func SortReports(reps []Report) {
 	order := map[string]int{}
 	for i, a := range machine.Arches() {
@@ -950,6 +1016,9 @@ func SortReports(reps []Report) {
 		if reps[i].File != reps[j].File {
 			return reps[i].File < reps[j].File
 		}
-		return order[reps[i].Arch] < order[reps[j].Arch]
+		if reps[i].Arch != reps[j].Arch {
+			return order[reps[i].Arch] < order[reps[j].Arch]
+		}
+		return reps[i].Handler < reps[j].Handler
 	})
 }

@@ -30,8 +30,13 @@ arm64, or no statement run) does not pass: it exits 2, unless
 --allow-skip-all says that is expected.`
 
 func (b *bounds) register(cmd *cobra.Command) {
-	cmd.Flags().Float64Var(&b.scale, "timeout-scale", 0, "multiply every wall-clock safety net by `FACTOR` (default: $"+timeout.EnvVar+", else 1)")
+	b.registerScale(cmd)
 	cmd.Flags().BoolVar(&b.allowSkipAll, "allow-skip-all", false, "exit 0 even when nothing was checked (every scenario skipped)")
+}
+
+// registerScale registers --timeout-scale alone.
+func (b *bounds) registerScale(cmd *cobra.Command) {
+	cmd.Flags().Float64Var(&b.scale, "timeout-scale", 0, "multiply every wall-clock safety net by `FACTOR` (default: $"+timeout.EnvVar+", else 1)")
 }
 
 // timeoutScale is the scale the flag sets, else the environment's.

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline/faultline/conform"
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/timeout"
 )
 
@@ -29,19 +30,31 @@ func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run scenarios on the host kernel and on the model, and report every disagreement",
 		Long: `Run each scenario on this machine's own Linux kernel, through real system
 calls, and on the model of the host's architecture configured as the host
-is (default: the corpus built into the binary). Each scenario is classified:
+is — its native handler, the arch's own fault.c, which is what the kernel
+runs (default: the corpus built into the binary). Each scenario is
+classified:
 
-  agree              the expectation, the host and the model agree
-  model wrong        the model and the real kernel differ, whatever the
-                     expectation says
-  expectation wrong  the model and the real kernel agree, against the
-                     expectation
-  skipped            the host cannot run it (a missing feature, a pinned
-                     config value the host does not have, a model-only
-                     statement or outcome); the reason is printed
-  error              a run broke
-  timed out          a safety net ended the host or the model run:
-                     nothing is known of who is right
+  agree                the expectation, the host and the model agree
+  model wrong          the model and the real kernel differ, whatever the
+                       expectation says
+  expectation wrong    the model and the real kernel agree, against the
+                       expectation
+  generic unexplained  the three agree, but the generic handler's model
+                       differs from the host where no conversion rule
+                       says it should
+  skipped              the host cannot run it (a missing feature, a
+                       pinned config value the host does not have, a
+                       model-only statement or outcome); the reason is
+                       printed
+  error                a run broke
+  timed out            a safety net ended the host or the model run:
+                       nothing is known of who is right
+
+The generic handler's model runs too, and every statement where it
+differs from the host is listed: "generic differs by rule NAME" where the
+native model noted that conversion rule (see faultline diff), else as
+unexplained. Where the arch's native handler is not modeled, the generic
+model stands in for it (the host lines say so) and is not run twice.
 
 The host run builds a small C executor with the machine's C compiler and
 drives it statement by statement: forks are real forks, threads real
@@ -53,8 +66,8 @@ out. Memory cgroups and the hugetlb pool need root.
 
 ` + timeoutHelp + `
 
-Exit status: 0 when every scenario that ran agrees three ways, 1 when one
-does not, 2 on errors in the files, when the host cannot run scenarios,
+Exit status: 0 when every scenario that ran agrees three ways and the
+generic model differs from the host only by rules, 1 otherwise, 2 on errors in the files, when the host cannot run scenarios,
 when a run timed out, or when nothing was checked.
 SIGINT or SIGTERM stops the run: the scenario in flight is torn down (its
 processes killed, its memory cgroup removed, vm.nr_hugepages restored,
@@ -90,15 +103,19 @@ removes what it left.`,
 }
 
 type conformSummary struct {
-	Agree            int            `json:"agree"`
-	ModelWrong       int            `json:"model_wrong"`
-	ExpectationWrong int            `json:"expectation_wrong"`
-	Skipped          int            `json:"skipped"`
-	Errors           int            `json:"errors"`
-	TimedOut         int            `json:"timed_out"`
-	FileErrors       int            `json:"file_errors"`
-	SkipReasons      map[string]int `json:"skip_reasons,omitempty"`
-	Seconds          float64        `json:"seconds"`
+	Agree              int `json:"agree"`
+	ModelWrong         int `json:"model_wrong"`
+	ExpectationWrong   int `json:"expectation_wrong"`
+	GenericUnexplained int `json:"generic_unexplained"`
+	// GenericByRule counts the statements where the generic model differs
+	// from the host by a documented rule.
+	GenericByRule int            `json:"generic_by_rule"`
+	Skipped       int            `json:"skipped"`
+	Errors        int            `json:"errors"`
+	TimedOut      int            `json:"timed_out"`
+	FileErrors    int            `json:"file_errors"`
+	SkipReasons   map[string]int `json:"skip_reasons,omitempty"`
+	Seconds       float64        `json:"seconds"`
 }
 
 type jsonConform struct {
@@ -142,6 +159,8 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 			sum.ModelWrong++
 		case conform.ExpectationWrong:
 			sum.ExpectationWrong++
+		case conform.GenericUnexplained:
+			sum.GenericUnexplained++
 		case conform.Skipped:
 			sum.Skipped++
 			sum.SkipReasons[skipKind(res.Reason)]++
@@ -149,6 +168,11 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 			sum.Errors++
 		case conform.TimedOut:
 			sum.TimedOut++
+		}
+		for _, g := range res.Generic {
+			if g.Documented {
+				sum.GenericByRule++
+			}
 		}
 		if !asJSON {
 			printConform(stdout, res)
@@ -163,8 +187,9 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d skipped, %d errors, %d timed out (%d scenarios in %.1fs)\n",
-			sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.Skipped, sum.Errors, sum.TimedOut, len(results), sum.Seconds)
+		fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d generic unexplained, %d skipped, %d errors, %d timed out (%d scenarios in %.1fs)\n",
+			sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.GenericUnexplained, sum.Skipped, sum.Errors, sum.TimedOut, len(results), sum.Seconds)
+		fmt.Fprintf(stdout, "generic model: differs from the host by a rule at %s\n", plural(sum.GenericByRule, "statement"))
 		reasons := make([]string, 0, len(sum.SkipReasons))
 		for r := range sum.SkipReasons {
 			reasons = append(reasons, r)
@@ -186,9 +211,9 @@ func conformExit(sum conformSummary, b bounds) error {
 		return &exitError{code: 2}
 	case sum.TimedOut > 0:
 		return timedOut(sum.TimedOut, "scenario")
-	case sum.ModelWrong+sum.ExpectationWrong+sum.Errors > 0:
+	case sum.ModelWrong+sum.ExpectationWrong+sum.GenericUnexplained+sum.Errors > 0:
 		return &exitError{code: 1}
-	case sum.Agree == 0:
+	case sum.Agree == 0 && sum.GenericUnexplained == 0:
 		return b.nothingChecked(true) // all that ran was skipped
 	}
 	return nil
@@ -213,6 +238,13 @@ func printHost(w io.Writer, h *conform.Host) {
 	}
 	fmt.Fprintf(w, "host: %s, Linux %s, %s\n", h.Arch, h.Kernel, root)
 	fmt.Fprintf(w, "config: %s\n", h.Config.String())
+	if machine.Modeled(h.Arch) {
+		if conform.NativeModeled(h.Arch, h.Config) {
+			fmt.Fprintf(w, "model: the native %s handler; the generic handler's differences from the host are listed\n", h.Arch)
+		} else {
+			fmt.Fprintf(w, "model: the generic %s handler (the native one is not modeled yet)\n", h.Arch)
+		}
+	}
 	keys := make([]string, 0, len(h.Missing))
 	for k := range h.Missing {
 		keys = append(keys, k)
@@ -231,15 +263,30 @@ func printConform(w io.Writer, r conform.Result) {
 	label := strings.ToUpper(r.Class.String())
 	switch r.Class {
 	case conform.Skipped, conform.Broken, conform.TimedOut:
-		fmt.Fprintf(w, "%-17s %s: %s\n", label, r.Scenario, r.Reason)
+		fmt.Fprintf(w, "%-19s %s: %s\n", label, r.Scenario, r.Reason)
 	default:
-		fmt.Fprintf(w, "%-17s %s\n", label, r.Scenario)
+		fmt.Fprintf(w, "%-19s %s\n", label, r.Scenario)
 	}
 	for _, d := range r.Diffs {
 		fmt.Fprintf(w, "      %s: %s\n", d.Pos, d.Stmt)
 		fmt.Fprintf(w, "        expected: %s\n", d.Expected)
 		fmt.Fprintf(w, "        host:     %s\n", d.Host)
 		fmt.Fprintf(w, "        model:    %s\n", d.Model)
+	}
+	for _, g := range r.Generic {
+		switch {
+		case !g.Documented:
+			fmt.Fprintf(w, "      generic differs, by no rule: %s: %s\n", g.Pos, g.Stmt)
+		case g.Consequence:
+			fmt.Fprintf(w, "      generic differs by rule %s (a consequence): %s: %s\n", g.Rule, g.Pos, g.Stmt)
+		default:
+			fmt.Fprintf(w, "      generic differs by rule %s: %s: %s\n", g.Rule, g.Pos, g.Stmt)
+		}
+		fmt.Fprintf(w, "        host:     %s\n", g.Host)
+		fmt.Fprintf(w, "        generic:  %s\n", g.Generic)
+	}
+	if r.GenericNote != "" {
+		fmt.Fprintf(w, "      note: %s\n", r.GenericNote)
 	}
 }
 

@@ -1,11 +1,14 @@
 // Command faultline runs page-fault scenarios on a model of the Linux
 // fault path, with one generic page-fault handler under thin
-// architecture front ends.
+// architecture front ends beside each architecture's native handler,
+// checks them against the host's kernel, and lists what converting an
+// architecture to the generic handler changes.
 //
 // Usage:
 //
-//	faultline run [PATH...] [--arch ARCH] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline run [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline conform [PATH...] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
 //	faultline help [COMMAND]
 package main
 
@@ -66,5 +69,6 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newConformCmd(stdout, stderr))
+	root.AddCommand(newDiffCmd(stdout, stderr))
 	return root
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/scenario"
 )
 
@@ -61,6 +62,10 @@ func TestRunGolden(t *testing.T) {
 		{"arm64", []string{"run", "--arch", "arm64", "--allow-skip-all", "testdata/pass.fault"}, 0},
 		{"pass", []string{"run", "--timeout-scale", "2.5", "testdata/pass.fault"}, 0},
 		{"failskip", []string{"run", "--arch", "x86_64", "testdata/failskip.fault"}, 1},
+		// One handler, another kernel: a scenario pinning another is
+		// skipped with its pin, on both handlers.
+		{"generic-6.1", []string{"run", "--handler", "generic", "--kernel", "6.1", "testdata/pass.fault", "testdata/pin61.fault"}, 0},
+		{"pin", []string{"run", "--kernel", "6.18", "testdata/pin61.fault"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +88,7 @@ func TestRunFileErrors(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	if !strings.Contains(out, "PASS  x86_64   cli-pass") {
+	if !strings.Contains(out, "PASS  x86_64   generic cli-pass") {
 		t.Errorf("the good file did not run:\n%s", out)
 	}
 }
@@ -95,13 +100,13 @@ func TestRunMissingFile(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
-	if !strings.Contains(errOut, "no-such-file.fault") || !strings.Contains(out, "PASS  x86_64   cli-pass") {
+	if !strings.Contains(errOut, "no-such-file.fault") || !strings.Contains(out, "PASS  x86_64   generic cli-pass") {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
 	}
 }
 
 func TestRunJSON(t *testing.T) {
-	out, _, code := runCLI("run", "--json", "testdata/fail.fault", "testdata/bad.fault")
+	out, _, code := runCLI("run", "--json", "--handler", "generic", "testdata/fail.fault", "testdata/bad.fault")
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
@@ -112,12 +117,18 @@ func TestRunJSON(t *testing.T) {
 	if got.Summary.Failed != 1 || got.Summary.FileErrors != 1 || len(got.FileErrors) == 0 {
 		t.Fatalf("summary %+v, file errors %v", got.Summary, got.FileErrors)
 	}
+	if h := got.Summary.Handlers; len(h) != 1 || h["generic"].Failed != 1 {
+		t.Fatalf("summary per handler %+v, want generic's only", h)
+	}
 	r := got.Reports[0]
-	if r.Scenario != "cli-fail" || r.Arch != "x86_64" || len(r.Failures) != 1 || r.Failures[0].Pos != "testdata/fail.fault:6:1" {
+	if r.Scenario != "cli-fail" || r.Arch != "x86_64" || r.Handler != machine.Generic || r.Kernel != "6.18" ||
+		len(r.Failures) != 1 || r.Failures[0].Pos != "testdata/fail.fault:6:1" {
 		t.Fatalf("report %+v", r)
 	}
-	if !strings.Contains(out, `"status": "fail"`) {
-		t.Errorf("statuses are not lower-case words:\n%s", out)
+	for _, want := range []string{`"status": "fail"`, `"handler": "generic"`, `"kernel": "6.18"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s (lower-case words):\n%s", want, out)
+		}
 	}
 }
 
@@ -172,14 +183,14 @@ func TestExitStatus(t *testing.T) {
 		allow bool
 		want  int
 	}{
-		{summary{Runs: 2, Passed: 2, Checked: 5}, false, 0},
-		{summary{Runs: 2, Passed: 1, Failed: 1, Checked: 5}, false, 1},
-		{summary{Runs: 2, Passed: 1, TimedOut: 1, Checked: 5}, false, 2},
-		{summary{Runs: 2, Failed: 1, TimedOut: 1, Checked: 5}, false, 2},
-		{summary{Runs: 2, Skipped: 2}, false, 2},
-		{summary{Runs: 2, Skipped: 2}, true, 0},
-		{summary{Runs: 1, TimedOut: 1}, true, 2},
-		{summary{Runs: 1, Passed: 1, FileErrors: 1, Checked: 1}, false, 2},
+		{summary{counts: counts{Runs: 2, Passed: 2, Checked: 5}}, false, 0},
+		{summary{counts: counts{Runs: 2, Passed: 1, Failed: 1, Checked: 5}}, false, 1},
+		{summary{counts: counts{Runs: 2, Passed: 1, TimedOut: 1, Checked: 5}}, false, 2},
+		{summary{counts: counts{Runs: 2, Failed: 1, TimedOut: 1, Checked: 5}}, false, 2},
+		{summary{counts: counts{Runs: 2, Skipped: 2}}, false, 2},
+		{summary{counts: counts{Runs: 2, Skipped: 2}}, true, 0},
+		{summary{counts: counts{Runs: 1, TimedOut: 1}}, true, 2},
+		{summary{counts: counts{Runs: 1, Passed: 1, Checked: 1}, FileErrors: 1}, false, 2},
 	}
 	for _, tc := range runs {
 		if got := code(runExit(tc.sum, bounds{allowSkipAll: tc.allow})); got != tc.want {
@@ -215,6 +226,8 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "--timeout-scale", "x", "testdata/pass.fault"},
 		{"conform", "--timeout-scale", "0", "testdata/pass.fault"},
 		{"run", "--arch", "sparc"},
+		{"run", "--handler", "fast", "testdata/pass.fault"},
+		{"run", "--kernel", "6", "testdata/pass.fault"},
 		{"run", "testdata/no-such-file.fault"},
 		{"run", "--no-such-flag"},
 		{"frobnicate"},
@@ -238,9 +251,23 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Exit status") || !strings.Contains(out, "--arch") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+	out, _, code = runCLI("help", "diff")
+	for _, want := range []string{"Exit status", "--arch", "--kernel", "--json", "--markdown", "unexplained", "not compared", reportCommand} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("help diff: exit %d, no %q:\n%s", code, want, out)
+		}
+	}
+	out, _, _ = runCLI("help", "run")
+	for _, want := range []string{"--handler", "--kernel", "generic=>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help run: no %q", want)
+		}
+	}
 	out, _, _ = runCLI("help")
-	if !strings.Contains(out, "run") {
-		t.Fatalf("help lists no commands:\n%s", out)
+	for _, want := range []string{"run", "conform", "diff"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("help does not list %s:\n%s", want, out)
+		}
 	}
 }
 
@@ -257,7 +284,7 @@ func TestConform(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (one wrong expectation):\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"AGREE             cli-pass", "EXPECTATION WRONG cli-fail", "host:     SIGSEGV SEGV_ACCERR @A", "1 agree, 0 model wrong, 1 expectation wrong"} {
+	for _, want := range []string{"AGREE               cli-pass", "EXPECTATION WRONG   cli-fail", "host:     SIGSEGV SEGV_ACCERR @A", "1 agree, 0 model wrong, 1 expectation wrong"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

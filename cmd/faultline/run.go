@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
@@ -22,7 +23,7 @@ import (
 )
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
-	var arch string
+	var arch, handler, kernel string
 	var asJSON bool
 	var b bounds
 	cmd := &cobra.Command{
@@ -30,13 +31,22 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run scenarios on the model and check every expectation",
 		Long: `Run scenario files, or every .fault file under the given directories, on the
 model, for every architecture each scenario names (default: every modeled
-architecture; --arch narrows). Without a PATH the corpus built into the
-binary runs.
+architecture; --arch narrows) and for both fault handlers of each: the
+arch's native handler (its own fault.c, what a real kernel runs) and the
+generic handler (the arch converted); --handler native or generic runs
+one. A statement expects its generic=> outcome, where it states one,
+under the generic handler. Without a PATH the corpus built into the binary
+runs.
 
-Each scenario and architecture prints one line — PASS, FAIL, SKIP (a
-statement the model does not support yet, or an architecture it does not
-model), ERROR or TIMEOUT — and a failure prints the statement, the
-expected and the actual outcome. A summary follows.
+The model is Linux 6.18 unless a scenario pins another version (config
+kernel=6.1); --kernel V models V instead, and skips a scenario that pins
+another, naming its pin.
+
+Each scenario, architecture and handler prints one line — PASS, FAIL, SKIP
+(a statement the model does not support yet, an architecture or a handler
+it does not model, another pinned kernel), ERROR or TIMEOUT — and a failure
+prints the statement, the expected and the actual outcome. A summary
+follows, with the counts of each handler.
 
 ` + timeoutHelp + `
 
@@ -45,21 +55,32 @@ broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
 Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		Example: `  faultline run
-  faultline run --arch x86_64 scenarios/
+  faultline run --arch x86_64 --handler native scenarios/
+  faultline run --kernel 6.1 --arch riscv64
   faultline run --json my.fault`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
+			}
+			hs, err := parseHandlers(handler)
+			if err != nil {
+				return err
+			}
+			kv, err := parseKernel(kernel)
+			if err != nil {
+				return err
 			}
 			scale, err := b.timeoutScale(cmd)
 			if err != nil {
 				return err
 			}
 			files, loadErrs := loadFiles(args)
-			return runScenarios(files, loadErrs, runOpts{only: arch, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
+			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
+	cmd.Flags().StringVar(&handler, "handler", "both", "the fault handler to run: native, generic or both")
+	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	b.register(cmd)
 	return cmd
@@ -130,18 +151,67 @@ func loadFiles(paths []string) ([]source, []string) {
 	return out, errs
 }
 
+// parseHandlers parses --handler: native, generic or both.
+func parseHandlers(s string) ([]machine.Handler, error) {
+	if s == "both" {
+		return machine.Handlers(), nil
+	}
+	h, err := machine.ParseHandler(s)
+	if err != nil {
+		return nil, &exitError{2, fmt.Sprintf("--handler %s: want native, generic or both", s)}
+	}
+	return []machine.Handler{h}, nil
+}
+
+// parseKernel parses --kernel; "" is nil, each scenario's own version.
+func parseKernel(s string) (*config.Version, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v, err := config.ParseVersion(s)
+	if err != nil {
+		return nil, &exitError{2, fmt.Sprintf("--kernel %s: %v", s, err)}
+	}
+	return &v, nil
+}
+
+// counts are the outcomes of a set of runs.
+type counts struct {
+	Runs     int `json:"runs"`
+	Passed   int `json:"passed"`
+	Failed   int `json:"failed"`
+	Skipped  int `json:"skipped"`
+	Errors   int `json:"errors"`
+	TimedOut int `json:"timed_out"`
+	Checked  int `json:"checked"` // expectations checked, over every run
+}
+
+// add counts one report.
+func (c *counts) add(r runner.Report) {
+	c.Runs++
+	switch r.Status {
+	case runner.Pass:
+		c.Passed++
+	case runner.Fail:
+		c.Failed++
+	case runner.Skip:
+		c.Skipped++
+	case runner.Error:
+		c.Errors++
+	case runner.TimedOut:
+		c.TimedOut++
+	}
+	c.Checked += r.Checked
+}
+
 // summary counts the reports of a run.
 type summary struct {
-	Scenarios  int     `json:"scenarios"`
-	Runs       int     `json:"runs"`
-	Passed     int     `json:"passed"`
-	Failed     int     `json:"failed"`
-	Skipped    int     `json:"skipped"`
-	Errors     int     `json:"errors"`
-	TimedOut   int     `json:"timed_out"`
-	Checked    int     `json:"checked"` // expectations checked, over every run
-	FileErrors int     `json:"file_errors"`
-	Seconds    float64 `json:"seconds"`
+	Scenarios int `json:"scenarios"`
+	counts
+	// Handlers has the counts of each handler run, by name.
+	Handlers   map[string]counts `json:"handlers"`
+	FileErrors int               `json:"file_errors"`
+	Seconds    float64           `json:"seconds"`
 }
 
 type jsonRun struct {
@@ -168,16 +238,22 @@ func parseOrReport(f source, asJSON bool, stderr io.Writer, errs *[]string) *sce
 
 // runOpts are run's options.
 type runOpts struct {
-	only   string // --arch
-	asJSON bool
-	scale  timeout.Scale
-	bounds bounds
+	only     string            // --arch
+	handlers []machine.Handler // --handler; nil: both
+	kernel   *config.Version   // --kernel
+	asJSON   bool
+	scale    timeout.Scale
+	bounds   bounds
 }
 
 func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr io.Writer) error {
 	only, asJSON := o.only, o.asJSON
+	handlers := o.handlers
+	if handlers == nil {
+		handlers = machine.Handlers()
+	}
 	start := time.Now()
-	var sum summary
+	sum := summary{Handlers: map[string]counts{}}
 	fileErrs := []string{}
 	reports := []runner.Report{}
 	for _, e := range loadErrs {
@@ -187,6 +263,12 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			fmt.Fprintln(stderr, e)
 		}
 	}
+	type job struct {
+		s    *scenario.Scenario
+		file string
+		reps []runner.Report
+	}
+	var jobs []*job
 	for _, f := range files {
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
@@ -194,45 +276,24 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			continue
 		}
 		sum.Scenarios++
-		run, notModeled := runner.Arches(s, only)
-		for _, a := range run {
-			rep := runner.Run(s, a, runner.Options{Handler: machine.Generic, Scale: o.scale})
-			reports = append(reports, rep)
-			if !asJSON {
-				printReport(stdout, rep)
-			}
-		}
-		for _, a := range notModeled {
-			rep := runner.Report{Scenario: s.Name, File: f.name, Arch: a, Status: runner.Skip, Reason: "architecture not modeled yet"}
-			reports = append(reports, rep)
-			if !asJSON {
-				printReport(stdout, rep)
-			}
-		}
-		if len(run)+len(notModeled) == 0 {
-			rep := runner.Report{Scenario: s.Name, File: f.name, Arch: only, Status: runner.Skip,
-				Reason: fmt.Sprintf("the scenario does not run on %s (arch %s)", only, strings.Join(s.Arches, " "))}
-			reports = append(reports, rep)
-			if !asJSON {
-				printReport(stdout, rep)
-			}
-		}
+		jobs = append(jobs, &job{s: s, file: f.name})
 	}
-	for _, r := range reports {
-		sum.Runs++
-		switch r.Status {
-		case runner.Pass:
-			sum.Passed++
-		case runner.Fail:
-			sum.Failed++
-		case runner.Skip:
-			sum.Skipped++
-		case runner.Error:
-			sum.Errors++
-		case runner.TimedOut:
-			sum.TimedOut++
+	inOrder(len(jobs), func(i int) {
+		j := jobs[i]
+		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
+	}, func(i int) {
+		for _, rep := range jobs[i].reps {
+			reports = append(reports, rep)
+			if !asJSON {
+				printReport(stdout, rep)
+			}
 		}
-		sum.Checked += r.Checked
+	})
+	for _, r := range reports {
+		sum.add(r)
+		c := sum.Handlers[r.Handler.String()]
+		c.add(r)
+		sum.Handlers[r.Handler.String()] = c
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
@@ -252,6 +313,14 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			fmt.Fprintf(stdout, "; %s with errors", plural(sum.FileErrors, "file"))
 		}
 		fmt.Fprintln(stdout)
+		for _, h := range handlers {
+			c := sum.Handlers[h.String()]
+			fmt.Fprintf(stdout, "  %-8s %d passed, %d failed, %d skipped, %d errors", h.String()+":", c.Passed, c.Failed, c.Skipped, c.Errors)
+			if c.TimedOut > 0 {
+				fmt.Fprintf(stdout, ", %d timed out", c.TimedOut)
+			}
+			fmt.Fprintf(stdout, " (%s)\n", plural(c.Runs, "run"))
+		}
 	}
 	return runExit(sum, o.bounds)
 }
@@ -273,8 +342,36 @@ func runExit(sum summary, b bounds) error {
 	return nil
 }
 
+// runAll runs s on every arch it names (narrowed to only) and every
+// handler of hs, in that order; an arch that is not modeled, or a
+// scenario not for only, gives a SKIP report per handler. opts gives the
+// rest of each run's options.
+func runAll(s *scenario.Scenario, file, only string, hs []machine.Handler, kernel *config.Version, opts runner.Options) []runner.Report {
+	var out []runner.Report
+	run, notModeled := runner.Arches(s, only)
+	opts.Kernel = kernel
+	for _, a := range run {
+		for _, h := range hs {
+			opts.Handler = h
+			out = append(out, runner.Run(s, a, opts))
+		}
+	}
+	skip := func(a, why string) {
+		for _, h := range hs {
+			out = append(out, runner.Report{Scenario: s.Name, File: file, Arch: a, Handler: h, Status: runner.Skip, Reason: why})
+		}
+	}
+	for _, a := range notModeled {
+		skip(a, "architecture not modeled yet")
+	}
+	if len(run)+len(notModeled) == 0 {
+		skip(only, fmt.Sprintf("the scenario does not run on %s (arch %s)", only, strings.Join(s.Arches, " ")))
+	}
+	return out
+}
+
 func printReport(w io.Writer, r runner.Report) {
-	fmt.Fprintf(w, "%-5s %-8s %s", r.Status, r.Arch, r.Scenario)
+	fmt.Fprintf(w, "%-5s %-8s %-7s %s", r.Status, r.Arch, r.Handler, r.Scenario)
 	switch r.Status {
 	case runner.Pass:
 		fmt.Fprintf(w, " (%s)\n", plural(r.Checked, "check"))

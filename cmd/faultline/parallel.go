@@ -1,0 +1,41 @@
+package main
+
+import (
+	"runtime"
+	"sync"
+)
+
+// inOrder runs work(0) … work(n-1) on every CPU and calls emit(i) in
+// index order, each as soon as work(i) and every emit before it are
+// done: output streams in the order of the input, whichever run ends
+// first. Each work(i) must touch only what is its own (a scenario's run
+// has its machine of its own).
+func inOrder(n int, work, emit func(i int)) {
+	done := make([]chan struct{}, n)
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				work(i)
+				close(done[i])
+			}
+		}()
+	}
+	go func() {
+		for i := range n {
+			next <- i
+		}
+		close(next)
+	}()
+	for i := range n {
+		<-done[i]
+		emit(i)
+	}
+	wg.Wait()
+}
