@@ -133,6 +133,10 @@ func TestSkip(t *testing.T) {
 	if got, _ := h.Config.Get("pkeys"); got == "n" {
 		tests = append(tests, struct{ src, want string }{"scenario e\nconfig pkeys=y\n", "config pkeys=y is pinned; the host has pkeys=n"})
 	}
+	if h.Arch != "arm64" {
+		// epan is an arm64 CPU feature: off arm64 neither value skips.
+		tests = append(tests, struct{ src, want string }{"scenario f\nconfig epan=y\n", ""}, struct{ src, want string }{"scenario g\nconfig epan=n\n", ""})
+	}
 	for _, tc := range tests {
 		got := h.Skip(parse(t, tc.src))
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/arch/riscv"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
@@ -56,6 +57,7 @@ var arches = []struct {
 }{
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, nil},
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, nil},
+	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, nil},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.
