@@ -41,6 +41,18 @@ const (
 	// RuleRetryLivelock: riscv64 before 6.3 returns from a kernel-mode
 	// fault that got VM_FAULT_RETRY with a fatal signal pending.
 	RuleRetryLivelock
+	// RuleSigbusPoisonADRERR: arm64 tests VM_FAULT_SIGBUS before the
+	// poison bits.
+	RuleSigbusPoisonADRERR
+	// RulePoisonLargeWins: arm64 takes si_addr_lsb from the hstate when
+	// both poison bits are set.
+	RulePoisonLargeWins
+	// RulePoisonWithoutMemoryFailure: arm64 reports poison as
+	// BUS_MCEERR_AR even without CONFIG_MEMORY_FAILURE.
+	RulePoisonWithoutMemoryFailure
+	// RuleUserNoContext: arm64 sends a user fault with faults disabled or
+	// no mm to no_context.
+	RuleUserNoContext
 	numRules
 )
 
@@ -70,6 +82,38 @@ var rules = [numRules]Rule{
 		Reason:  "Al Viro, linux-arch, 31 Jan 2023: VM_FAULT_RETRY with a fatal signal is a failed fault in kernel mode; fixed on riscv by d835eb3a57de (6.3), not backported to 6.1.y",
 		Source:  "arch/riscv/mm/fault.c handle_page_fault (6.1.192: fault.c:325)",
 	},
+	RuleSigbusPoisonADRERR: {
+		Name:    "sigbus-with-poison-as-adrerr",
+		Arches:  []string{"arm64"},
+		Native:  "VM_FAULT_SIGBUS is tested before the poison bits: a result with both raises SIGBUS BUS_ADRERR without si_addr_lsb",
+		Generic: "the poison bits are tested first, as x86 do_sigbus does: SIGBUS BUS_MCEERR_AR with the poisoned page's shift",
+		Reason:  "a poisoned page is the more specific cause; reporting it lets a recovery-aware program act on the lost page",
+		Source:  "arch/arm64/mm/fault.c do_page_fault (6.12; 6.1.192 the same order)",
+	},
+	RulePoisonLargeWins: {
+		Name:    "poison-both-bits-large-wins",
+		Arches:  []string{"arm64"},
+		Native:  "with VM_FAULT_HWPOISON and VM_FAULT_HWPOISON_LARGE both set, si_addr_lsb is the huge page's shift (from the hstate index)",
+		Generic: "the small page wins, as in x86 do_sigbus: si_addr_lsb is PAGE_SHIFT",
+		Reason:  "one order for one event; x86 and powerpc already test VM_FAULT_HWPOISON first",
+		Source:  "arch/arm64/mm/fault.c do_page_fault (6.12; 6.1.192 the same)",
+	},
+	RulePoisonWithoutMemoryFailure: {
+		Name:    "poison-mceerr-without-memory-failure",
+		Arches:  []string{"arm64"},
+		Native:  "a poisoned page (a userfaultfd poison marker) raises SIGBUS BUS_MCEERR_AR with the page shift whether or not CONFIG_MEMORY_FAILURE is set: the branch has no #ifdef",
+		Generic: "without CONFIG_MEMORY_FAILURE, SIGBUS BUS_ADRERR with si_addr_lsb 0, as x86 do_sigbus does",
+		Reason:  "without memory-failure handling there is no recovery to enable; one answer per configuration on every arch",
+		Source:  "arch/arm64/mm/fault.c do_page_fault, arm64_force_sig_mceerr (6.12; 6.1.192 the same)",
+	},
+	RuleUserNoContext: {
+		Name:    "user-fault-no-context",
+		Arches:  []string{"arm64"},
+		Native:  "a user-mode fault with page faults disabled or no mm goes to no_context: __do_kernel_fault finds no fixup for user code and dies",
+		Generic: "a user-mode fault is a bad area: SIGSEGV SEGV_MAPERR; only a kernel-mode one is fixed up or oopses",
+		Reason:  "a user instruction has no exception-table entry; a signal is the user-mode answer on x86 and in the generic table",
+		Source:  "arch/arm64/mm/fault.c do_page_fault: faulthandler_disabled() || !mm (6.12; 6.1.192 the same)",
+	},
 }
 
 func init() {
@@ -80,11 +124,7 @@ func init() {
 
 // Rules returns the table, in order.
 func Rules() []Rule {
-	out := make([]Rule, 0, len(rules)-1)
-	for _, r := range rules[1:] {
-		out = append(out, r)
-	}
-	return out
+	return append(make([]Rule, 0, len(rules)-1), rules[1:]...)
 }
 
 // Lookup returns the rule id names, or nil.

@@ -12,6 +12,7 @@ import (
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/native"
 )
 
 // Handler selects which fault path a machine runs.
@@ -57,7 +58,7 @@ var arches = []struct {
 }{
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, nil},
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, nil},
-	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, nil},
+	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewARM64(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.

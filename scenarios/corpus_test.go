@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"testing"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
@@ -32,15 +33,30 @@ func TestCorpus(t *testing.T) {
 		}
 		archs, _ := runner.Arches(s, "")
 		for _, arch := range archs {
-			t.Run(s.Name+"/"+arch, func(t *testing.T) {
-				rep := runner.Run(s, arch, runner.Options{Handler: machine.Generic})
-				if rep.Status != runner.Pass {
-					t.Errorf("%s on %s: %s %s", f.Name, arch, rep.Status, rep.Reason)
-					for _, fl := range rep.Failures {
-						t.Errorf("  %s: %s: expected %s, got %s %s", fl.Pos, fl.Stmt, fl.Expected, fl.Actual, fl.Note)
-					}
+			for _, h := range machine.Handlers() {
+				if !modeled(arch, h) {
+					continue // not modeled yet
 				}
-			})
+				t.Run(s.Name+"/"+arch+"/"+h.String(), func(t *testing.T) {
+					rep := runner.Run(s, arch, runner.Options{Handler: h})
+					if rep.Status != runner.Pass {
+						t.Errorf("%s on %s, %s handler: %s %s", f.Name, arch, h, rep.Status, rep.Reason)
+						for _, fl := range rep.Failures {
+							t.Errorf("  %s: %s: expected %s, got %s %s", fl.Pos, fl.Stmt, fl.Expected, fl.Actual, fl.Note)
+						}
+					}
+				})
+			}
 		}
 	}
+}
+
+// modeled reports whether machine.New builds arch with handler h.
+func modeled(arch string, h machine.Handler) bool {
+	k, err := machine.New(arch, config.Default(), h)
+	if err != nil {
+		return false
+	}
+	k.Shutdown()
+	return true
 }
