@@ -220,7 +220,9 @@ func (a *ARM64) userError(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, 
 		// chose it and it dies.
 		return kernel.Restart
 	case fault&vmfault.SigBus != 0:
-		if fault&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0 {
+		if fault&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0 && a.Config().MemoryFailure {
+			// Without CONFIG_MEMORY_FAILURE the generic handler says
+			// BUS_ADRERR for poison too: no difference.
 			note(t, arch.RuleSigbusPoisonADRERR)
 		}
 		t.ForceSigFault(kernel.SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_ADRERR, Addr: far})

@@ -127,6 +127,8 @@ func TestARM64User(t *testing.T) {
 		{name: "6.1: VM_FAULT_SIGSEGV", setup: setup{kernel: "6.1"}, acc: mm.AccessRead, addr: addr, results: []vmfault.Reason{vmfault.SigSegv}, want: sigOut(abi.SIGSEGV, abi.SEGV_MAPERR, addr, 0), calls: 1},
 		{name: "VM_FAULT_SIGBUS", acc: mm.AccessRead, addr: addr | tag, results: []vmfault.Reason{vmfault.SigBus}, want: sigOut(abi.SIGBUS, abi.BUS_ADRERR, addr, 0), calls: 1, vmaLock: true},
 		{name: "SIGBUS and HWPOISON: ADRERR", setup: setup{memoryFailure: true}, acc: mm.AccessRead, addr: addr, results: []vmfault.Reason{vmfault.SigBus | hw}, want: sigOut(abi.SIGBUS, abi.BUS_ADRERR, addr, 0), rules: rulesOf(arch.RuleSigbusPoisonADRERR), calls: 1, vmaLock: true},
+		{name: "SIGBUS and HWPOISON without CONFIG_MEMORY_FAILURE: ADRERR, as generic", acc: mm.AccessRead, addr: addr, results: []vmfault.Reason{vmfault.SigBus | hw}, want: sigOut(abi.SIGBUS, abi.BUS_ADRERR, addr, 0), calls: 1, vmaLock: true},
+		{name: "both poison bits without CONFIG_MEMORY_FAILURE", acc: mm.AccessRead, addr: addr, results: []vmfault.Reason{hw | large}, want: sigOut(abi.SIGBUS, abi.BUS_MCEERR_AR, addr, 21), rules: rulesOf(arch.RulePoisonLargeWins, arch.RulePoisonWithoutMemoryFailure), calls: 1, vmaLock: true},
 		{name: "HWPOISON", setup: setup{memoryFailure: true}, acc: mm.AccessWrite, addr: addr, results: []vmfault.Reason{hw}, want: sigOut(abi.SIGBUS, abi.BUS_MCEERR_AR, addr, 12), calls: 1, vmaLock: true},
 		{name: "HWPOISON_LARGE", setup: setup{memoryFailure: true}, acc: mm.AccessRead, addr: addr, results: []vmfault.Reason{large}, want: sigOut(abi.SIGBUS, abi.BUS_MCEERR_AR, addr, 21), calls: 1, vmaLock: true},
 		{name: "HWPOISON_LARGE 1 GiB", setup: setup{memoryFailure: true}, acc: mm.AccessRead, addr: addr, results: []vmfault.Reason{vmfault.HWPoisonLarge | vmfault.SetHIndex(1)}, want: sigOut(abi.SIGBUS, abi.BUS_MCEERR_AR, addr, 30), calls: 1, vmaLock: true},
@@ -271,6 +273,8 @@ func TestARM64Trap(t *testing.T) {
 		{"PAN: outside uaccess, no fixup", true, kernel.Regs{Addr: addr, Access: mm.AccessRead, Insn: kernel.InsnBuggyDeref}, kernel.Oops, 0},
 		{"PAN: outside uaccess, with a fixup: goes on", true, kernel.Regs{Addr: addr, Access: mm.AccessWrite, Insn: kernel.InsnCopyToUser}, kernel.Restart, 0},
 		{"PXN: fetch from user memory", true, kernel.Regs{Addr: addr, Access: mm.AccessExec, Insn: kernel.InsnCopyFromUser, UAccess: true}, kernel.Oops, 0},
+		{"kernel fetch, no VMA: never fixed up", false, kernel.Regs{Addr: base + 10*pg, Access: mm.AccessExec, Insn: kernel.InsnCopyFromUser, UAccess: true}, kernel.Oops, 0},
+		{"kernel fetch of a kernel address: never fixed up", false, kernel.Regs{Addr: 0xffff800000000000, Access: mm.AccessExec, Insn: kernel.InsnCopyFromUser, UAccess: true}, kernel.Oops, 0},
 		{"faults disabled, kernel: no_context, fixup", false, kernel.Regs{Addr: addr, Access: mm.AccessRead, Insn: kernel.InsnCopyFromUser, UAccess: true, NoFault: true}, kernel.Fixup, 0},
 		{"faults disabled, user: no_context, dies", false, kernel.Regs{Addr: addr | tag, Access: mm.AccessRead, User: true, NoFault: true}, kernel.Oops, rulesOf(arch.RuleUserNoContext)},
 	}

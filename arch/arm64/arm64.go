@@ -308,6 +308,16 @@ func (a *Arch) request(r *kernel.Regs) fault.Request {
 func (a *Arch) badArea(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	res := fault.NoVMA(a.request(r))
 	res.Addr = SiAddr(r.Addr)
+	return react(t, r, res)
+}
+
+// react hands the result to arch.React, with what the hardware dictates
+// first: a failed kernel instruction fetch cannot be fixed up (there is
+// no instruction to resume after), so it dies (__do_kernel_fault).
+func react(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
+	if res.Verdict == fault.KernFixup && EC(r.HW) == ECIAbtCur {
+		return kernel.Oops
+	}
 	return arch.React(t, r, res)
 }
 
@@ -319,7 +329,7 @@ func (a *Arch) pageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	}
 	res := a.handler.Handle(t, a.request(r))
 	res.Addr = SiAddr(r.Addr)
-	return arch.React(t, r, res)
+	return react(t, r, res)
 }
 
 // EL1UserPermission is do_page_fault's check of a kernel permission

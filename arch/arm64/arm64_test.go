@@ -257,6 +257,8 @@ func TestKernelAccess(t *testing.T) {
 		{"uaccess, missing page, fixed up", base + 3*pg + 64, mm.AccessWrite, kernel.InsnCopyToUser, true, kernel.Fixup},
 		{"kernel address, fixed up", 0xffff800000000000, mm.AccessRead, kernel.InsnCopyFromUser, true, kernel.Fixup},
 		{"kernel address, without a fixup", 0xffff800000000000, mm.AccessRead, kernel.InsnBuggyDeref, true, kernel.Oops},
+		{"fetch, no VMA: never fixed up", base + 10*pg, mm.AccessExec, kernel.InsnCopyFromUser, true, kernel.Oops},
+		{"fetch of a kernel address: never fixed up", 0xffff800000000000, mm.AccessExec, kernel.InsnCopyFromUser, true, kernel.Oops},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &kernel.Regs{Addr: tc.addr, Access: tc.acc, Insn: tc.insn, UAccess: tc.uaccess}
