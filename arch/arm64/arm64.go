@@ -247,8 +247,8 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 	return m.Phys().Lookup(pfn)
 }
 
-// IsEL1PermissionFault is is_el1_permission_fault with hardware PAN (no
-// TTBR0 PAN emulation): an EL1 abort whose fault status is a permission
+// IsEL1PermissionFault is is_el1_permission_fault (fault.c at 6.12) with
+// hardware PAN (no TTBR0 PAN emulation): an EL1 abort whose fault status is a permission
 // fault.
 func IsEL1PermissionFault(esr uint64) bool {
 	ec := EC(esr)
@@ -280,7 +280,7 @@ func AbortAccess(esr uint64) mm.Access {
 func SiAddr(far uint64) uint64 { return UntaggedAddr(far) }
 
 // Trap implements kernel.Arch (do_mem_abort): the fault status chooses
-// the handler, as arm64's fault_info table does.
+// the handler, as arm64's fault_info table does (fault.c at 6.12).
 func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	switch FSCType(r.HW) {
 	case FSCTrans:
@@ -353,7 +353,8 @@ func EL1UserPermission(r *kernel.Regs) (kernel.TrapAction, bool) {
 // vm_flags, which the native handler shares.
 type Policy struct{ EPAN bool }
 
-// VMFlags returns the VMA flags of which a fault of access acc needs one:
+// VMFlags returns the VMA flags of which a fault of access acc needs one
+// (do_page_fault's vm_flags, fault.c at 6.12 and 6.1.192):
 // a fetch VM_EXEC, a store VM_WRITE, a load VM_READ or VM_WRITE, and also
 // VM_EXEC without EPAN ("exec implies read").
 func (p Policy) VMFlags(acc mm.Access) mm.VMFlags {
