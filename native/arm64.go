@@ -132,7 +132,7 @@ func (a *ARM64) doPageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if a.ver.AtLeast(6, 10) {
 		return a.pageFault(t, r, m, addr, flags, vmFlags)
 	}
-	return a.pageFault61(t, r, m, addr, flags, vmFlags)
+	return a.pageFaultBefore610(t, r, m, addr, flags, vmFlags)
 }
 
 // pageFault is do_page_fault from lock_vma_under_rcu on, 6.10 and later:
@@ -245,12 +245,12 @@ func (a *ARM64) userError(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, 
 	return kernel.Restart
 }
 
-// pageFault61 is do_page_fault before 6.10, as 6.1.192 has it: no
+// pageFaultBefore610 is do_page_fault before 6.10, as 6.1.192 has it: no
 // per-VMA lock before 6.4 (from 6.4 to 6.9 an access error under it is
 // retried under the mmap lock); __do_page_fault returns the private
 // VM_FAULT_BADMAP and VM_FAULT_BADACCESS, and the SIGSEGV is SEGV_ACCERR
 // only when the result is exactly VM_FAULT_BADACCESS.
-func (a *ARM64) pageFault61(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
+func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
 	var fault vmfault.Reason
 	if r.User && a.ver.AtLeast(6, 4) {
 		if v := m.LockVMAUnderRCU(addr); v != nil {
@@ -260,7 +260,7 @@ func (a *ARM64) pageFault61(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint6
 					v.EndRead()
 				}
 				if fault&vmfault.Retry == 0 {
-					return a.done61(t, r, fault)
+					return a.doneBefore610(t, r, fault)
 				}
 				if fault&vmfault.Major != 0 {
 					flags |= vmfault.FlagTried
@@ -277,7 +277,7 @@ func (a *ARM64) pageFault61(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint6
 	for retries := 0; ; retries++ {
 		v := m.LockAndFindVMA(addr, t, r.User, hasFixup)
 		if v == nil {
-			return a.done61(t, r, arm64BadMap)
+			return a.doneBefore610(t, r, arm64BadMap)
 		}
 		// __do_page_fault
 		if v.Flags&vmFlags == 0 {
@@ -296,7 +296,7 @@ func (a *ARM64) pageFault61(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint6
 		}
 		if fault&vmfault.Retry == 0 {
 			m.MmapReadUnlock()
-			return a.done61(t, r, fault)
+			return a.doneBefore610(t, r, fault)
 		}
 		if retries >= a.MaxRetries {
 			return kernel.Livelock
@@ -305,8 +305,8 @@ func (a *ARM64) pageFault61(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint6
 	}
 }
 
-// done61 is 6.1's done: label.
-func (a *ARM64) done61(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason) kernel.TrapAction {
+// doneBefore610 is the done: label before 6.10 (6.1.192).
+func (a *ARM64) doneBefore610(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason) kernel.TrapAction {
 	if fault&(vmfault.Error|arm64BadMap|arm64BadAccess) == 0 {
 		return kernel.Restart
 	}
