@@ -23,8 +23,9 @@ import (
 // si_addr_lsb for poison and si_pkey for a protection key) and restarts
 // so that it is delivered; a kernel-mode failure is fixed up or oopses.
 // res.Addr is the si_addr: a front end whose hardware reports another
-// address than the one the handler resolved (arm64 keeps the tag of a
-// tagged pointer) sets it before calling React.
+// address than the one the handler resolved sets it before calling React
+// (arm64 reports FAR, tag included; its handlers see the tag cleared
+// unless installed with SA_EXPOSE_TAGBITS, which arm64.SiAddr models).
 func React(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
 	switch res.Verdict {
 	case fault.Done, fault.Signal, fault.OOM:

@@ -44,8 +44,17 @@ const (
 	// RulePoisonUnhandled: riscv64 before 6.6 does not decode the poison
 	// bits: a user fault with only a poison bit hits BUG().
 	RulePoisonUnhandled
-	// RuleUserNoContext: riscv64 sends a user-mode fault taken with
-	// faults disabled or without an mm to no_context: the task dies.
+	// RuleSigbusPoisonADRERR: arm64 tests VM_FAULT_SIGBUS before the
+	// poison bits.
+	RuleSigbusPoisonADRERR
+	// RulePoisonLargeWins: arm64 takes si_addr_lsb from the hstate when
+	// both poison bits are set.
+	RulePoisonLargeWins
+	// RulePoisonWithoutMemoryFailure: arm64 reports poison as
+	// BUS_MCEERR_AR even without CONFIG_MEMORY_FAILURE.
+	RulePoisonWithoutMemoryFailure
+	// RuleUserNoContext: riscv64 and arm64 send a user-mode fault taken
+	// with faults disabled or without an mm to no_context: the task dies.
 	RuleUserNoContext
 	numRules
 )
@@ -85,13 +94,37 @@ var rules = [numRules]Rule{
 		Reason:  "a poisoned page is a recoverable event for the process that touches it, not a kernel bug; fixed on riscv by \"riscv: Handle VM_FAULT_[HWPOISON|HWPOISON_LARGE] faults instead of panicking\" (Alexandre Ghiti, 6.6), not backported to 6.1.y",
 		Source:  "arch/riscv/mm/fault.c mm_fault_error (6.1.192: fault.c:61-85)",
 	},
+	RuleSigbusPoisonADRERR: {
+		Name:    "sigbus-with-poison-as-adrerr",
+		Arches:  []string{"arm64"},
+		Native:  "VM_FAULT_SIGBUS is tested before the poison bits: a result with both raises SIGBUS BUS_ADRERR without si_addr_lsb",
+		Generic: "the poison bits are tested first, as x86 do_sigbus does: SIGBUS BUS_MCEERR_AR with the poisoned page's shift",
+		Reason:  "a poisoned page is the more specific cause; reporting it lets a recovery-aware program act on the lost page",
+		Source:  "arch/arm64/mm/fault.c do_page_fault (6.12; 6.1.192 the same order)",
+	},
+	RulePoisonLargeWins: {
+		Name:    "poison-both-bits-large-wins",
+		Arches:  []string{"arm64"},
+		Native:  "with VM_FAULT_HWPOISON and VM_FAULT_HWPOISON_LARGE both set, si_addr_lsb is the huge page's shift (from the hstate index)",
+		Generic: "the small page wins, as in x86 do_sigbus: si_addr_lsb is PAGE_SHIFT",
+		Reason:  "one order for one event; x86 and powerpc already test VM_FAULT_HWPOISON first",
+		Source:  "arch/arm64/mm/fault.c do_page_fault (6.12; 6.1.192 the same)",
+	},
+	RulePoisonWithoutMemoryFailure: {
+		Name:    "poison-mceerr-without-memory-failure",
+		Arches:  []string{"arm64"},
+		Native:  "a poisoned page (a userfaultfd poison marker) raises SIGBUS BUS_MCEERR_AR with the page shift whether or not CONFIG_MEMORY_FAILURE is set: the branch has no #ifdef",
+		Generic: "without CONFIG_MEMORY_FAILURE, SIGBUS BUS_ADRERR with si_addr_lsb 0, as x86 do_sigbus does",
+		Reason:  "without memory-failure handling there is no recovery to enable; one answer per configuration on every arch",
+		Source:  "arch/arm64/mm/fault.c do_page_fault, arm64_force_sig_mceerr (6.12; 6.1.192 the same)",
+	},
 	RuleUserNoContext: {
 		Name:    "user-fault-no-context",
-		Arches:  []string{"riscv64"},
+		Arches:  []string{"riscv64", "arm64"},
 		Native:  "a fault with faulthandler_disabled() or no mm goes to no_context in user mode too: a user instruction has no exception-table entry, so the kernel dies (an oops)",
 		Generic: "in user mode SIGSEGV SEGV_MAPERR, as for any address outside the address space (bad_area_nosemaphore); in kernel mode the fixup, else an oops",
-		Reason:  "only a kernel bug lets a user-mode fault arrive with faults disabled or no mm; the task that faulted is not the culprit, and x86 already answers SIGSEGV (arm64 too goes to no_context)",
-		Source:  "arch/riscv/mm/fault.c handle_page_fault (6.12; the same in 6.1.192 do_page_fault)",
+		Reason:  "only a kernel bug lets a user-mode fault arrive with faults disabled or no mm; the task that faulted is not the culprit, and x86 already answers SIGSEGV",
+		Source:  "arch/riscv/mm/fault.c handle_page_fault; arch/arm64/mm/fault.c do_page_fault: faulthandler_disabled() || !mm (6.12; 6.1.192 the same)",
 	},
 }
 

@@ -148,6 +148,11 @@ type Kernel struct {
 	StackGuardGap uint64
 	// PKeys: x86_64 memory protection keys (exec-only pages, SEGV_PKUERR).
 	PKeys bool
+	// EPAN: the arm64 CPU has Enhanced PAN (ARM64_HAS_EPAN): PROT_EXEC-only
+	// memory is execute-only (PAGE_EXECONLY) and a read of it needs
+	// VM_READ or VM_WRITE; without it exec-only memory is readable and
+	// VM_EXEC alone lets a read through.
+	EPAN bool
 	// THP is the transparent huge page mode.
 	THP THP
 	// Swap is the swap space in bytes.
@@ -276,6 +281,9 @@ var keys = []key{
 	{"pkeys", "y|n",
 		func(k *Kernel, v string) error { return setYN(&k.PKeys, v) },
 		func(k Kernel) string { return showYN(k.PKeys) }},
+	{"epan", "y|n",
+		func(k *Kernel, v string) error { return setYN(&k.EPAN, v) },
+		func(k Kernel) string { return showYN(k.EPAN) }},
 	{"thp", "always|madvise|never",
 		func(k *Kernel, v string) error {
 			for _, m := range []THP{THPAlways, THPMadvise, THPNever} {

@@ -9,14 +9,14 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := "kernel=6.18 max_map_count=65530 memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
+	want := "epan=n kernel=6.18 max_map_count=65530 memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
 	if got := config.Default().String(); got != want {
 		t.Errorf("Default().String() =\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"kernel", "max_map_count", "memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
+	want := []string{"epan", "kernel", "max_map_count", "memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
 	if got := config.Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}
@@ -52,6 +52,8 @@ func TestSetGet(t *testing.T) {
 		{"stack_guard_gap", "0", "0", func(k config.Kernel) bool { return k.StackGuardGap == 0 }},
 		{"pkeys", "y", "y", func(k config.Kernel) bool { return k.PKeys }},
 		{"pkeys", "n", "n", func(k config.Kernel) bool { return !k.PKeys }},
+		{"epan", "y", "y", func(k config.Kernel) bool { return k.EPAN }},
+		{"epan", "n", "n", func(k config.Kernel) bool { return !k.EPAN }},
 		{"thp", "always", "always", func(k config.Kernel) bool { return k.THP == config.THPAlways }},
 		{"thp", "madvise", "madvise", func(k config.Kernel) bool { return k.THP == config.THPMadvise }},
 		{"thp", "never", "never", func(k config.Kernel) bool { return k.THP == config.THPNever }},
@@ -80,6 +82,9 @@ func TestSetGet(t *testing.T) {
 			}
 			if tc.key == "pkeys" && tc.value == "n" {
 				k.PKeys = true
+			}
+			if tc.key == "epan" && tc.value == "n" {
+				k.EPAN = true
 			}
 			if tc.key == "pgtable_levels" && tc.value == "4" {
 				k.PgtableLevels = 5
@@ -135,6 +140,7 @@ func TestSetErrors(t *testing.T) {
 		{"stack_guard_gap", "18446744073709551616", []string{"stack_guard_gap", "64 bits"}},
 		{"pkeys", "Y", []string{"pkeys"}},
 		{"pkeys", "", []string{"pkeys"}},
+		{"epan", "1", []string{"epan", "y|n"}},
 		{"thp", "sometimes", []string{"thp", "sometimes"}},
 		{"swap", "1T", []string{"swap", "1T"}},
 		{"swap", "", []string{"swap"}},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -169,9 +170,41 @@ func (h *Host) detectConfig() {
 	if h.Arch == "x86_64" {
 		h.set("vsyscall", vsyscallMode(), "/proc/self/maps")
 	}
+	if h.Arch == "arm64" {
+		if unreadable, ok := execOnlyUnreadable(); ok {
+			v := "n"
+			if unreadable {
+				v = "y"
+			}
+			h.set("epan", v, "a read of PROT_EXEC-only memory")
+		} else {
+			h.Notes = append(h.Notes, "epan: a PROT_EXEC-only page could not be mapped")
+		}
+	}
 	if kb, ok := readAheadKB(os.TempDir()); ok {
 		h.set("read_ahead_kb", kb, "read_ahead_kb of the device under "+os.TempDir())
 	}
+}
+
+// execOnlyUnreadable reads a fresh PROT_EXEC-only page: with Enhanced
+// PAN an arm64 kernel maps it execute-only and the read faults
+// (SEGV_ACCERR), which SetPanicOnFault turns into a panic of this
+// goroutine alone; without EPAN it reads 0. ok is false when the page
+// cannot be mapped.
+func execOnlyUnreadable() (unreadable, ok bool) {
+	mem, err := syscall.Mmap(-1, 0, os.Getpagesize(), syscall.PROT_EXEC, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return false, false
+	}
+	defer syscall.Munmap(mem)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			unreadable, ok = true, true
+		}
+	}()
+	runtime.KeepAlive(mem[0]) // the load itself, not optimized away
+	return false, true
 }
 
 // readAheadKB reads the read-ahead of the block device dir lives on, where

@@ -4,6 +4,7 @@ package hostrun
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,6 +134,10 @@ func TestSkip(t *testing.T) {
 	if got, _ := h.Config.Get("pkeys"); got == "n" {
 		tests = append(tests, struct{ src, want string }{"scenario e\nconfig pkeys=y\n", "config pkeys=y is pinned; the host has pkeys=n"})
 	}
+	if h.Arch != "arm64" {
+		// epan is an arm64 CPU feature: off arm64 neither value skips.
+		tests = append(tests, struct{ src, want string }{"scenario f\nconfig epan=y\n", ""}, struct{ src, want string }{"scenario g\nconfig epan=n\n", ""})
+	}
 	for _, tc := range tests {
 		got := h.Skip(parse(t, tc.src))
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
@@ -211,5 +216,18 @@ func TestNewActorCountsStartReady(t *testing.T) {
 				t.Fatalf("status %v %s, failures %+v", rep.Status, rep.Reason, rep.Failures)
 			}
 		})
+	}
+}
+
+// TestExecOnlyProbe reads a PROT_EXEC-only page as the epan detection
+// does: on x86_64 without protection keys (and on arm64 without EPAN) it
+// reads; with pkeys or EPAN the fault is caught, never fatal.
+func TestExecOnlyProbe(t *testing.T) {
+	unreadable, ok := execOnlyUnreadable()
+	if !ok {
+		t.Fatal("could not map a PROT_EXEC-only page")
+	}
+	if pk := cpuFlags()["ospke"]; runtime.GOARCH == "amd64" && unreadable != pk {
+		t.Errorf("exec-only page unreadable %v, but the CPU has ospke %v", unreadable, pk)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/arch/riscv"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
@@ -70,6 +71,7 @@ var arches = []struct {
 }{
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewX86(c) }},
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewRISCV(c) }},
+	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewARM64(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.

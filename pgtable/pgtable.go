@@ -274,6 +274,26 @@ func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
 	return t, Index(addr, 1)
 }
 
+// Walk is Lookup for an MMU that reports where its walk stopped (arm64's
+// fault status gives the level): the leaf entry for addr and true, or,
+// when a table on the way is missing, the table whose entry for addr has
+// nothing below it, that entry's index, and false.
+func (pt *PageTable) Walk(addr uint64) (*Table, int, bool) {
+	t := pt.root
+	for t.level > 1 {
+		i := Index(addr, t.level)
+		if t.level == 2 && PTE(t.entries[i].Load())&Huge != 0 {
+			return t, i, true
+		}
+		n := t.next[i].Load()
+		if n == nil {
+			return t, i, false
+		}
+		t = n
+	}
+	return t, Index(addr, 1), true
+}
+
 // AllocHuge walks to the level-2 slot for addr, allocating missing tables
 // above it (huge_pte_alloc). The slot holds a huge leaf, or nothing.
 func (pt *PageTable) AllocHuge(addr uint64) (*Table, int) { return pt.allocTo(addr, 2) }

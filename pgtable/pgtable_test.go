@@ -415,3 +415,28 @@ func TestCompareAndSwap(t *testing.T) {
 		t.Errorf("entry = %v", tab.Load(i))
 	}
 }
+
+// TestWalk checks that a walk without a leaf table stops at the deepest
+// table that exists, at the entry for the address, and that a leaf is what
+// Lookup finds.
+func TestWalk(t *testing.T) {
+	const addr uint64 = 0x7f0000400000 + 5*pte4K
+	pt := pgtable.New(4)
+	if tab, i, leaf := pt.Walk(addr); leaf || tab.Level() != 4 || i != pgtable.Index(addr, 4) {
+		t.Fatalf("empty tables: Walk = level %d, %d, %v; want level 4, %d, false", tab.Level(), i, leaf, pgtable.Index(addr, 4))
+	}
+	pt.Alloc(addr)
+	other := addr ^ pmd2M // same level-2 table, no PTE table
+	if tab, i, leaf := pt.Walk(other); leaf || tab.Level() != 2 || i != pgtable.Index(other, 2) {
+		t.Errorf("Walk(%#x) = level %d, %d, %v; want level 2, %d, false", other, tab.Level(), i, leaf, pgtable.Index(other, 2))
+	}
+	lt, li := pt.Lookup(addr)
+	if tab, i, leaf := pt.Walk(addr); !leaf || tab != lt || i != li {
+		t.Errorf("Walk(%#x) = %p, %d, %v; want Lookup's %p, %d, true", addr, tab, i, leaf, lt, li)
+	}
+	huge, hi := pt.AllocHuge(addr + 1<<30)
+	huge.Store(hi, pgtable.MkPTE(512, pgtable.Present|pgtable.Huge|pgtable.Read|pgtable.User))
+	if tab, i, leaf := pt.Walk(addr + 1<<30); !leaf || tab != huge || i != hi {
+		t.Errorf("Walk of a huge leaf = level %d, %d, %v; want level 2, %d, true", tab.Level(), i, leaf, hi)
+	}
+}
