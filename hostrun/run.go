@@ -647,6 +647,9 @@ func (r *hrun) send(act *hactor, st *scenario.Stmt, cmd string, p *hpending) err
 	}
 	if obs.Kind == scenario.OutKilled {
 		act.gone = true
+		if act.deadSig == 0 {
+			act.deadSig = obs.Signal
+		}
 	}
 	if st.Background {
 		p.done, p.obs = true, obs

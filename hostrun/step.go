@@ -349,6 +349,13 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 	if target == nil {
 		return fmt.Errorf("%s: wait %s: no such actor", st.Pos, op.Target)
 	}
+	if target.pending == nil && target.gone && target.deadSig != 0 {
+		// An earlier wait collected its statement (a wait that may find
+		// it unfinished on some arch leaves a later one to the file): an
+		// actor that died is seen dead, as on the model.
+		r.record(st, r.index, check.Observation{Kind: scenario.OutKilled, Signal: target.deadSig})
+		return nil
+	}
 	if target.pending == nil {
 		// Its background statement was not run (a region it names was
 		// never bound): a failure of this scenario, not of the runner.
@@ -370,6 +377,9 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 		target.pending = nil
 		if obs.Kind == scenario.OutKilled {
 			target.gone = true
+			if target.deadSig == 0 {
+				target.deadSig = obs.Signal
+			}
 		}
 	}
 	r.record(st, r.index, obs)

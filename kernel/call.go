@@ -98,7 +98,9 @@ func (t *Task) call(fn func() Outcome) Outcome {
 		return t.exitToUser(Outcome{})
 	}
 	p.mu.Unlock()
-	return t.exitToUser(fn())
+	out := t.exitToUser(fn())
+	t.k.changed() // what a livelocked task faults on may have changed
+	return out
 }
 
 // returnToUser delivers pending signals as an access returns to user mode
@@ -135,7 +137,7 @@ func (t *Task) returnToUser() (Outcome, bool) {
 func (t *Task) exitToUser(out Outcome) Outcome {
 	p := t.proc
 	p.mu.Lock()
-	if out.Kind == OutLivelock && !t.oopsed {
+	if out.Kind == OutLivelock && !t.oopsed && !t.k.ending.Load() {
 		t.stuck = true
 		p.mu.Unlock()
 		return out

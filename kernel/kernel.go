@@ -18,6 +18,7 @@ import (
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
 )
 
 // Arch is one architecture: the address-space rules, the MMU and the trap
@@ -144,6 +145,22 @@ type Kernel struct {
 	// MaxRestarts bounds how often one access may fault and restart
 	// before it is reported as a livelock.
 	MaxRestarts int
+	// ResumeLivelocks: a task whose access livelocked (MaxRestarts
+	// restarts in a row) does not end its call there. It waits until
+	// another task's call into the kernel may have changed what it
+	// faults on (a page supplied, an I/O completed, a userfaultfd
+	// released), then restarts again: the real task spins, and notices
+	// at once. Task.Livelocked tells a scheduler it waits so. Set before
+	// any task runs; the scenario runner sets it. Off, a livelock ends the
+	// call at once, with the task stuck (see exitToUser).
+	ResumeLivelocks bool
+
+	// changeGen counts the calls that ended; changeEv, when a livelocked
+	// task waits, is the event the next one fires (lock-free: the fault
+	// path reads changeGen on every access).
+	changeGen atomic.Uint64
+	changeEv  atomic.Pointer[sched.Event]
+	ending    atomic.Bool // KillAll began: no livelock waits for a change any more
 
 	disk *memory.Disk
 	huge *memory.HugePool
@@ -269,8 +286,10 @@ func (k *Kernel) ReleaseFiles() {
 
 // KillAll ends every process with SIGKILL, as at the end of a run. A
 // task stuck in a livelock, which no signal ends, is ended too: the end of
-// the run is the end of the machine.
+// the run is the end of the machine. A livelocked task waiting for a
+// change gives up and dies of the kill.
 func (k *Kernel) KillAll() {
+	k.ending.Store(true)
 	k.mu.Lock()
 	procs := append([]*Process(nil), k.procs...)
 	k.mu.Unlock()
@@ -278,11 +297,27 @@ func (k *Kernel) KillAll() {
 		if t := p.anyLive(); t != nil {
 			t.SendSignal(abi.SIGKILL)
 		}
+	}
+	k.changed()
+	for _, p := range procs {
 		for _, t := range p.unstick() {
 			t.finishExit()
 		}
 	}
 }
+
+// changed says that a call into the kernel ended, so what a livelocked
+// task faults on may have changed: it wakes every task waiting in
+// spinWait.
+func (k *Kernel) changed() {
+	k.changeGen.Add(1)
+	if ev := k.changeEv.Swap(nil); ev != nil {
+		ev.Fire()
+	}
+}
+
+// changeGeneration returns the count of calls ended so far.
+func (k *Kernel) changeGeneration() uint64 { return k.changeGen.Load() }
 
 // unstick marks every stuck thread of p dead and returns them, for the
 // caller to finish their exit without the siglock.

@@ -92,6 +92,10 @@ type Task struct {
 	// user mode, no signal is delivered to it (not even SIGKILL), and it
 	// runs nothing more; only the end of the run (KillAll) ends it.
 	stuck bool
+	// livelocked: the task's access livelocked and, with
+	// Kernel.ResumeLivelocks, it waits for another task's call to try
+	// again (spinWait). Read by the runner from other goroutines.
+	livelocked atomic.Bool
 
 	minFlt, majFlt atomic.Int64
 
@@ -398,6 +402,11 @@ func (t *Task) finishExit() {
 		p.notifyParent() // do_notify_parent: the exit signal, SIGCHLD
 	}
 }
+
+// Livelocked reports whether the task is livelocked in an access, waiting
+// for something to change (Kernel.ResumeLivelocks): what a scheduler
+// watching the tasks reports instead of "blocked".
+func (t *Task) Livelocked() bool { return t.livelocked.Load() }
 
 // ForceSigFault queues a synchronous fault signal for the task
 // (force_sig_fault): it is delivered when the access returns to user

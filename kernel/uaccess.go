@@ -7,6 +7,7 @@ import (
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/sched"
 )
 
 // Read loads one byte at addr in user mode.
@@ -46,26 +47,62 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 	arch := t.k.arch
 	r := &t.uregs
 	*r = Regs{Addr: addr, Access: acc, User: true, Insn: InsnUser}
-	for n := 0; n <= t.k.MaxRestarts; n++ {
-		if page := arch.Translate(t, r); page != nil {
-			return access(page, addr, acc, v)
+	for {
+		gen := t.k.changeGeneration()
+		for n := 0; n <= t.k.MaxRestarts; n++ {
+			if page := arch.Translate(t, r); page != nil {
+				return access(page, addr, acc, v)
+			}
+			t.k.tick()
+			switch arch.Trap(t, r) {
+			case Emulated:
+				return OK()
+			case Livelock:
+				return Outcome{Kind: OutLivelock}
+			case Oops, Fixup:
+				t.oops()
+				return Outcome{Kind: OutOops}
+			}
+			if out, stop := t.returnToUser(); stop {
+				return out
+			}
+			r.Trap, r.HW = 0, 0
 		}
-		t.k.tick()
-		switch arch.Trap(t, r) {
-		case Emulated:
-			return OK()
-		case Livelock:
+		if !t.spinWait(gen) {
 			return Outcome{Kind: OutLivelock}
-		case Oops, Fixup:
-			t.oops()
-			return Outcome{Kind: OutOops}
 		}
-		if out, stop := t.returnToUser(); stop {
-			return out
-		}
-		r.Trap, r.HW = 0, 0
 	}
-	return Outcome{Kind: OutLivelock}
+}
+
+// spinWait is a livelocked access between two rounds of MaxRestarts
+// restarts: the real task goes on faulting, and would get through as
+// soon as what it faults on changes (the page supplied, the read
+// completed, the userfaultfd released). The model waits instead, until a
+// call of another task ends (Kernel.changed), then tries again; no signal
+// ends the wait, as none ends the loop. It reports false when the
+// livelock is final: the kernel does not resume livelocks, or the run is
+// ending. gen is the change count before the round that failed: a call
+// that ended during it starts the next round at once.
+func (t *Task) spinWait(gen uint64) bool {
+	k := t.k
+	if !k.ResumeLivelocks || k.ending.Load() {
+		return false
+	}
+	ev := k.changeEv.Load()
+	if ev == nil {
+		ev = sched.NewEvent()
+		if !k.changeEv.CompareAndSwap(nil, ev) {
+			return true // another waiter installed one, or a call swapped it: try again
+		}
+	}
+	// Installed before this check: a call that ends after it fires ev.
+	if k.changeGen.Load() != gen {
+		return true
+	}
+	t.livelocked.Store(true)
+	woken := t.Sleep(ev, sched.Uninterruptible)
+	t.livelocked.Store(false)
+	return woken && !k.ending.Load()
 }
 
 // access performs the load, store or fetch on the translated frame.
@@ -85,17 +122,22 @@ func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
 // Kernel-mode faults never deliver signals on the way.
 func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
 	arch := t.k.arch
-	for n := 0; n <= t.k.MaxRestarts; n++ {
-		if page := arch.Translate(t, r); page != nil {
-			return page, Restart
+	for {
+		gen := t.k.changeGeneration()
+		for n := 0; n <= t.k.MaxRestarts; n++ {
+			if page := arch.Translate(t, r); page != nil {
+				return page, Restart
+			}
+			t.k.tick()
+			if act := arch.Trap(t, r); act != Restart {
+				return nil, act
+			}
+			r.Trap, r.HW = 0, 0
 		}
-		t.k.tick()
-		if act := arch.Trap(t, r); act != Restart {
-			return nil, act
+		if !t.spinWait(gen) {
+			return nil, Livelock
 		}
-		r.Trap, r.HW = 0, 0
 	}
-	return nil, Livelock
 }
 
 // copyUser copies size bytes between the kernel and user memory at addr,

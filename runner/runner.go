@@ -263,6 +263,9 @@ func newRun(s *scenario.Scenario, arch string, k *kernel.Kernel, rep *Report, op
 		now:     time.Now,
 	}
 	k.SetObserver(r)
+	// A livelocked actor keeps trying whenever another statement ends, as
+	// the real task keeps spinning: the page it faults on may have come.
+	k.ResumeLivelocks = true
 	return r
 }
 
@@ -661,7 +664,20 @@ func observeFor(st *scenario.Stmt, o kernel.Outcome) check.Observation {
 	return obs
 }
 
-var blocked = check.Observation{Kind: scenario.OutBlocked}
+var (
+	blocked  = check.Observation{Kind: scenario.OutBlocked}
+	livelock = check.Observation{Kind: scenario.OutLivelock}
+)
+
+// unfinished is what a statement of t that has not finished shows:
+// blocked, or livelock while t spins in the kernel on a fault that
+// cannot complete (kernel.Task.Livelocked).
+func unfinished(t *kernel.Task) check.Observation {
+	if t.Livelocked() {
+		return livelock
+	}
+	return blocked
+}
 
 // addr resolves an address expression, or explains why it cannot.
 func (r *run) addr(a scenario.Addr) (uint64, error) {
@@ -705,7 +721,20 @@ func (r *run) step(st *scenario.Stmt) error {
 		return nil
 	}
 	if a.pending != nil {
-		return fmt.Errorf("%s: actor %s is blocked in the statement at %s", st.Pos, st.Actor, a.pending.stmt.Pos)
+		_, done := r.result(a.pending)
+		switch dead, _ := a.task.Dead(); {
+		case !done && a.task.Livelocked():
+			// Still in the kernel on its livelocked statement: it
+			// runs nothing more until that one gets through.
+			r.check(st, livelock)
+			return nil
+		case done && dead:
+			// The statement a wait found livelocked got through and
+			// the actor died: this one runs as a dead actor's does,
+			// and a later wait still collects that statement.
+		default:
+			return fmt.Errorf("%s: actor %s is blocked in the statement at %s", st.Pos, st.Actor, a.pending.stmt.Pos)
+		}
 	}
 	call, err := r.prepare(a, st)
 	if err != nil {
@@ -735,7 +764,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		if st.Background {
 			r.unchecked(st)
 		} else {
-			r.check(st, blocked)
+			r.check(st, unfinished(a.task))
 		}
 		return nil
 	}
@@ -901,13 +930,22 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		return nil, nil
 	case *scenario.Wait:
 		target := r.actors[op.Target]
+		if target != nil && target.pending == nil {
+			// An earlier wait collected its statement (the file lets a
+			// later wait follow one that may have found it unfinished):
+			// an actor that died is seen dead.
+			if dead, sig := target.task.Dead(); dead {
+				r.check(st, check.Observation{Kind: scenario.OutKilled, Signal: sig})
+				return nil, nil
+			}
+		}
 		if target == nil || target.pending == nil {
 			return nil, fmt.Errorf("%s: wait %s: no statement of %s is pending", st.Pos, op.Target, op.Target)
 		}
 		fl := target.pending
 		out, done := r.result(fl)
 		if !done {
-			r.check(st, blocked)
+			r.check(st, unfinished(target.task))
 			return nil, nil
 		}
 		target.pending = nil

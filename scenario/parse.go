@@ -99,6 +99,7 @@ func Parse(file string, src []byte) (*Scenario, error) {
 		uffds:      map[string]bool{},
 		actors:     map[string]bool{"main": true},
 		pending:    map[string]int{},
+		mayWait:    map[string]bool{},
 	}
 	if len(src) > MaxFileSize {
 		// The loader reads at most one byte more than the limit: src may
@@ -162,6 +163,10 @@ type parser struct {
 	// pending maps an actor to the line of its background statement that
 	// no wait has collected yet.
 	pending map[string]int
+	// mayWait holds the actors a later wait may name although none of
+	// their statements is known to be pending: a wait found it
+	// livelocked, or unfinished on some arch or handler only.
+	mayWait map[string]bool
 
 	fx     effects // of the statement being parsed
 	filled uint64  // filled sizes so far, toward MaxTotalFill
@@ -367,10 +372,20 @@ func (p *parser) stmt(ln srcLine) *Error {
 	if _, isFaults := op.(*Faults); isFaults && amp != nil {
 		return p.errf(ln.num, amp.col, "faults cannot run in the background")
 	}
-	if _, isWait := op.(*Wait); isWait && st.Expect != nil && st.Expect.Kind == OutBlocked {
-		// "wait T => blocked" checks that the statement has not finished:
-		// it stays pending, for a later wait to collect.
-		p.fx.wait = ""
+	if w, isWait := op.(*Wait); isWait {
+		switch unfinishedWait(st) {
+		case allBlocked:
+			// "wait T => blocked" checks that the statement has not
+			// finished: it stays pending, for a later wait to collect.
+			p.fx.wait = ""
+		case someUnfinished:
+			// Livelock, or blocked on some arch or handler only
+			// ("wait T => killed SIGKILL   riscv64=> livelock"): the
+			// statement may still be in flight. T may run statements
+			// (a livelocked actor runs nothing: they report livelock),
+			// and a later wait may follow, collecting T's end.
+			p.mayWait[w.Target] = true
+		}
 	}
 	if caught && st.Expect == nil {
 		return p.errf(ln.num, c.stopCol, "expected \"=> N\" (the number of times the handler ran), found %s", c.stop)
@@ -381,6 +396,40 @@ func (p *parser) stmt(ln srcLine) *Error {
 	}
 	p.sc.Body = append(p.sc.Body, st)
 	return nil
+}
+
+// What a wait expects of its statement's end, for the tracking of
+// pending statements.
+const (
+	finished       = iota // on every arch and handler: it collects the statement
+	allBlocked            // blocked everywhere: the statement stays pending
+	someUnfinished        // livelock, or unfinished somewhere only: it may stay in flight
+)
+
+// unfinishedWait classifies a wait's expectations.
+func unfinishedWait(st *Stmt) int {
+	outs := []*Outcome{st.Expect}
+	for _, o := range st.Overrides {
+		outs = append(outs, o)
+	}
+	blocked, unfinished := 0, 0
+	for _, o := range outs {
+		switch {
+		case o == nil:
+		case o.Kind == OutBlocked:
+			blocked++
+			unfinished++
+		case o.Kind == OutLivelock:
+			unfinished++
+		}
+	}
+	switch {
+	case blocked == len(outs):
+		return allBlocked
+	case unfinished > 0:
+		return someUnfinished
+	}
+	return finished
 }
 
 func unknownActor(name string) string {
@@ -1117,7 +1166,7 @@ func (p *parser) op(c *cursor, kw token) (Op, *Error) {
 		if !p.actors[t.text] {
 			return nil, c.errf(t.col, "%s", unknownActor(t.text))
 		}
-		if _, ok := p.pending[t.text]; !ok {
+		if _, ok := p.pending[t.text]; !ok && !p.mayWait[t.text] {
 			return nil, c.errf(t.col, "actor %s has no pending background statement to wait for (start one with \"%s: STATEMENT &\")", t.text, t.text)
 		}
 		p.fx.wait = t.text

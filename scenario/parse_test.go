@@ -549,6 +549,31 @@ func TestBackgroundRecovery(t *testing.T) {
 	}
 }
 
+// TestWaitMayLeavePending: a wait that may find its statement still in
+// flight on some arch or handler lets both a later wait and statements of
+// the actor follow; one that finishes it everywhere does not, and one
+// expecting blocked everywhere keeps the actor busy.
+func TestWaitMayLeavePending(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		errLine    int // 0: parses
+	}{
+		{"livelock then statements and a wait", "t: read X &\nwait t => livelock\nt: read X => livelock\nwait t => killed SIGKILL\n", 0},
+		{"livelock on one arch", "t: read X &\nwait t => killed SIGKILL   riscv64=> livelock\nwait t => killed SIGKILL\n", 0},
+		{"blocked under the generic handler only", "t: read X &\nwait t => ok   generic=> blocked\nt: read X\n", 0},
+		{"finished everywhere", "t: read X &\nwait t => killed SIGKILL\nwait t\n", 8},
+		{"blocked everywhere keeps t busy", "t: read X &\nwait t => blocked\nt: read X\n", 8},
+	} {
+		if tc.errLine == 0 {
+			checkRoundTrip(t, mustParse(t, prelude+tc.body))
+			continue
+		}
+		if errs := parseErrors(t, prelude+tc.body); len(errs) != 1 || errs[0].Pos.Line != tc.errLine {
+			t.Errorf("%s: errors %v, want one on line %d", tc.name, errs, tc.errLine)
+		}
+	}
+}
+
 func TestFirstStatementRecovery(t *testing.T) {
 	// A misspelt scenario line is reported once; the regions of the body
 	// are still known.
