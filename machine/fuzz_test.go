@@ -205,20 +205,31 @@ func FuzzOperations(f *testing.F) {
 	f.Add([]byte{0x40, 0, 3, 7, 1, 16, 0, 3, 7, 1, 7, 1, 0, 0x41, 0, 17, 0, 0, 2, 0, 5, 1, 0, 0, 0, 18, 0, 0, 0, 0, 5, 1, 0, 1, 0})
 	f.Add([]byte{0x40, 0, 3, 5, 0, 19, 0, 0, 4, 0, 14, 0, 0, 1, 0, 14, 1, 0, 1, 0, 5, 0, 0, 0, 0, 20, 0, 0, 0, 0, 5, 0, 0, 0, 0})
 	f.Add([]byte{0, 0, 3, 3, 0, 21, 0, 3, 0, 0, 7, 1, 0, 0, 0, 22, 0, 0, 2, 0, 5, 0, 0, 0, 0, 23, 0, 0, 1, 0, 5, 0, 0, 0, 0, 23, 0, 0, 3, 0, 5, 0, 0, 0, 0})
+	// The native handlers, at 6.18 and 6.1.
+	f.Add([]byte{0x20, 0, 3, 2, 0, 7, 0, 0, 0, 0, 5, 0, 1, 0, 0, 12, 0, 0, 0, 0, 7, 1, 0, 9, 0})
+	f.Add([]byte{0x30, 0, 3, 5, 2, 14, 0, 0, 1, 0, 15, 0, 0, 1, 0, 8, 0, 0, 0xf8, 0xf0})
 	f.Fuzz(fuzzOne)
 }
 
-// fuzzOne runs one input on every modeled architecture.
+// fuzzOne runs one input on every modeled architecture, with its native
+// or its generic handler (bit 5 of the first byte), at 6.18 or 6.1 (bit 4).
 func fuzzOne(t *testing.T, data []byte) {
 	for _, arch := range machine.Arches() {
 		cfg := config.Default()
+		h := machine.Generic
 		if len(data) > 0 && data[0]&0x80 != 0 {
 			cfg.ZeroPage = false
 		}
 		if len(data) > 0 && data[0]&0x40 != 0 {
 			cfg.Swap = 1 << 20
 		}
-		k, err := machine.New(arch, cfg, machine.Generic)
+		if len(data) > 0 && data[0]&0x20 != 0 {
+			h = machine.Native
+		}
+		if len(data) > 0 && data[0]&0x10 != 0 {
+			cfg.Version = config.Version{Major: 6, Minor: 1}
+		}
+		k, err := machine.New(arch, cfg, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +246,7 @@ func fuzzOne(t *testing.T, data []byte) {
 		k.KillAll()
 		k.ReleaseFiles()
 		if st := k.Phys().Stats(); st.InUse != 0 {
-			w.fatalf("%s: %d pages in use after every process exited", arch, st.InUse)
+			w.fatalf("%s, %s handler: %d pages in use after every process exited", arch, h, st.InUse)
 		}
 	}
 }
