@@ -91,7 +91,7 @@ func (h *Host) Skip(s *scenario.Scenario) string {
 				return fmt.Sprintf("madvise hwpoison needs root (%s)", st.Pos)
 			}
 		}
-		if o := st.ExpectFor(h.Arch, false); o != nil && (o.Kind == scenario.OutOops || o.Kind == scenario.OutLivelock) {
+		if o := st.ExpectFor(h.Arch, false, h.Config.Version); o != nil && (o.Kind == scenario.OutOops || o.Kind == scenario.OutLivelock) {
 			return fmt.Sprintf("model-only outcome %s (%s)", map[scenario.OutcomeKind]string{scenario.OutOops: "oops", scenario.OutLivelock: "livelock"}[o.Kind], st.Pos)
 		}
 	}
@@ -298,7 +298,7 @@ func (r *hrun) teardown() {
 // record checks obs against st's expectation on the host's arch.
 func (r *hrun) record(st *scenario.Stmt, index int, obs check.Observation) {
 	r.rep.Checked++
-	want := st.ExpectFor(r.h.Arch, false)
+	want := st.ExpectFor(r.h.Arch, false, r.h.Config.Version)
 	ok, note := check.Match(want, obs, r.regions)
 	text := strings.Join(strings.Fields(st.Text), " ")
 	r.rep.Steps = append(r.rep.Steps, runner.Step{Index: index, Pos: st.Pos.String(), Stmt: text,

@@ -162,7 +162,7 @@ func (r *hrun) step(st *scenario.Stmt) error {
 func (r *hrun) failureNotRun(st *scenario.Stmt, note string) runner.Failure {
 	r.rep.Checked++
 	return runner.Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
-		Expected: check.Expected(st.ExpectFor(r.h.Arch, false), r.regions), Actual: "not run", Note: note}
+		Expected: check.Expected(st.ExpectFor(r.h.Arch, false, r.h.Config.Version), r.regions), Actual: "not run", Note: note}
 }
 
 var advices = map[scenario.Advice]int{

@@ -588,7 +588,7 @@ func (r *run) fail(s Status, reason string) {
 // check compares an outcome with st's expectation on this arch.
 func (r *run) check(st *scenario.Stmt, obs check.Observation) {
 	r.rep.Checked++
-	want := st.ExpectFor(r.arch, r.generic)
+	want := st.ExpectFor(r.arch, r.generic, r.k.Config().Version)
 	ok, note := check.Match(want, obs, r.regions)
 	if r.record {
 		r.rep.Steps = append(r.rep.Steps, Step{
@@ -716,7 +716,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		// The statement that makes the actor did not succeed.
 		r.rep.Checked++
 		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
-			Expected: check.Expected(st.ExpectFor(r.arch, r.generic), r.regions), Actual: "not run",
+			Expected: check.Expected(st.ExpectFor(r.arch, r.generic, r.k.Config().Version), r.regions), Actual: "not run",
 			Note: fmt.Sprintf("actor %s does not exist: the statement making it did not succeed", st.Actor)})
 		return nil
 	}
@@ -745,7 +745,7 @@ func (r *run) step(st *scenario.Stmt) error {
 		// An unresolvable operand is this statement's failure, not the file's.
 		r.rep.Checked++
 		r.rep.Failures = append(r.rep.Failures, Failure{Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
-			Expected: check.Expected(st.ExpectFor(r.arch, r.generic), r.regions), Actual: "not run", Note: err.Error()})
+			Expected: check.Expected(st.ExpectFor(r.arch, r.generic, r.k.Config().Version), r.regions), Actual: "not run", Note: err.Error()})
 		return nil
 	}
 	if call == nil {

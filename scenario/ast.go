@@ -7,6 +7,7 @@ package scenario
 
 import (
 	"fmt"
+	"github.com/faultline/faultline/config"
 	"strconv"
 	"strings"
 )
@@ -50,10 +51,11 @@ type Stmt struct {
 	Op         Op
 	Background bool     // the line ends in "&"
 	Expect     *Outcome // nil: the statement must not fail
-	// Overrides holds the "KEY=> OUTCOME" expectations by KEY: an arch
-	// name (today's kernel on that arch), Generic (every arch converted
-	// to the generic handler), or OverrideKey(arch, true) (that arch,
-	// converted).
+	// Overrides holds the "KEY=> OUTCOME" expectations by KEY, in the
+	// canonical form Selector.String gives: an arch name (today's kernel
+	// on that arch), Generic (every arch converted to the generic
+	// handler), a kernel range ("kernel>=7.0"), or several joined by "+"
+	// ("riscv64+generic", "arm64+kernel<6.3").
 	Overrides map[string]*Outcome
 }
 
@@ -63,31 +65,29 @@ const Generic = "generic"
 // OverrideKey is the key in Stmt.Overrides of the override for arch,
 // under the generic handler when generic is set ("riscv64+generic").
 func OverrideKey(arch string, generic bool) string {
-	if generic {
-		return arch + "+" + Generic
-	}
-	return arch
+	return Selector{Arch: arch, Generic: generic}.String()
 }
 
 // ExpectFor returns the expectation of s on arch under the native
-// handler (what the kernel does today) or the generic one. Native: the
-// ARCH=> override, else the main expectation. Generic: ARCH+generic=>,
-// else generic=>, else what the native handler is expected to do, since
-// a conversion changes nothing the file does not say it changes. Nil
-// when the statement has no expectation.
-func (s *Stmt) ExpectFor(arch string, generic bool) *Outcome {
-	if generic {
-		if o, ok := s.Overrides[OverrideKey(arch, true)]; ok {
-			return o
+// handler (what the kernel does today) or the generic one, at kernel
+// version v: the most specific override that holds (the handler counts
+// most, then the arch, then the kernel range: ARCH+generic+kernel…,
+// ARCH+generic, generic+kernel…, generic, ARCH+kernel…, ARCH, kernel…),
+// else the main expectation — a conversion, or another version, changes
+// nothing the file does not say it changes. Nil when the statement has
+// no expectation.
+func (s *Stmt) ExpectFor(arch string, generic bool, v config.Version) *Outcome {
+	best, rank := s.Expect, -1
+	for key, o := range s.Overrides {
+		sel, err := ParseSelector(key)
+		if err != nil || !sel.HoldsFor(arch, generic, v) {
+			continue
 		}
-		if o, ok := s.Overrides[Generic]; ok {
-			return o
+		if r := sel.rank(); r > rank {
+			best, rank = o, r
 		}
 	}
-	if o, ok := s.Overrides[arch]; ok {
-		return o
-	}
-	return s.Expect
+	return best
 }
 
 // Addr is an address expression: a region name plus an offset, or an

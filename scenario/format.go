@@ -3,6 +3,8 @@ package scenario
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -68,22 +70,33 @@ func formatStmt(b *bytes.Buffer, st *Stmt) {
 	}
 }
 
-// overrideOrder lists the keys of overrides: the arches in KnownArches
-// order, then generic, then the arches under the generic handler, so that
-// the output does not depend on map order.
+// overrideOrder lists the keys of overrides from the least specific to
+// the most (kernel…, ARCH, ARCH+kernel…, generic, …, ARCH+generic+kernel…),
+// arches in KnownArches order, ranges by version, so that the output does
+// not depend on map order.
 func overrideOrder(m map[string]*Outcome) []string {
-	var out []string
-	for _, generic := range []bool{false, true} {
-		if _, ok := m[Generic]; ok && generic {
-			out = append(out, Generic)
-		}
-		for _, a := range KnownArches {
-			if _, ok := m[OverrideKey(a, generic)]; ok {
-				out = append(out, OverrideKey(a, generic))
-			}
-		}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return out
+	sort.Slice(keys, func(i, j int) bool {
+		a, errA := ParseSelector(keys[i])
+		b, errB := ParseSelector(keys[j])
+		if errA != nil || errB != nil {
+			return keys[i] < keys[j]
+		}
+		if a.rank() != b.rank() {
+			return a.rank() < b.rank()
+		}
+		if ai, bi := slices.Index(KnownArches, a.Arch), slices.Index(KnownArches, b.Arch); ai != bi {
+			return ai < bi
+		}
+		if c := a.Version.Compare(b.Version); c != 0 {
+			return c < 0
+		}
+		return a.Op < b.Op
+	})
+	return keys
 }
 
 func formatOp(op Op) string {

@@ -1427,7 +1427,15 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		if j < len(toks) {
 			c.stop, c.stopCol = quote(toks[j].text), toks[j].col
 		}
-		arch, bad := overrideKey(strings.TrimSuffix(arrow.text, "=>"))
+		arch, bad := "", ""
+		var sel Selector
+		if key := strings.TrimSuffix(arrow.text, "=>"); key != "" {
+			var err error
+			if sel, err = ParseSelector(key); err != nil {
+				bad = err.Error()
+			}
+			arch = sel.String()
+		}
 		switch {
 		case bad != "":
 			return p.errf(line, arrow.col, "%s", bad)
@@ -1438,6 +1446,11 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		case arch != "":
 			if _, dup := st.Overrides[arch]; dup {
 				return p.errf(line, arrow.col, "duplicate override for %s", arch)
+			}
+			for other := range st.Overrides {
+				if o, err := ParseSelector(other); err == nil && o.overlaps(sel) {
+					return p.errf(line, arrow.col, "override %s overlaps %s: both hold for some kernel (give them ranges that do not meet)", arch, other)
+				}
 			}
 		}
 		if !c.more() {
@@ -1474,37 +1487,6 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		i = j
 	}
 	return nil
-}
-
-// overrideKey checks the KEY of a "KEY=>" override and returns it in the
-// form Stmt.Overrides keys it by: an arch, "generic", or "ARCH+generic"
-// (also written "generic+ARCH"). What is wrong with it, if anything, is
-// the second result.
-func overrideKey(key string) (string, string) {
-	if key == "" || key == Generic {
-		return key, ""
-	}
-	unknown := func(a string) string {
-		return fmt.Sprintf("unknown architecture %s in override (expected one of: %s; generic; or ARCH+generic)",
-			quote(a), strings.Join(KnownArches, ", "))
-	}
-	a, b, two := strings.Cut(key, "+")
-	switch {
-	case !two:
-		if !slices.Contains(KnownArches, key) {
-			return "", unknown(key)
-		}
-		return key, ""
-	case a == Generic:
-		a, b = b, a
-	}
-	if b != Generic {
-		return "", "unknown handler " + quote(b) + " in override (expected ARCH+generic)"
-	}
-	if !slices.Contains(KnownArches, a) {
-		return "", unknown(a)
-	}
-	return OverrideKey(a, true), ""
 }
 
 // possible refuses an outcome that op can never have: an errno of a user
