@@ -205,6 +205,12 @@ func field(show []byte, name string) string {
 	return ""
 }
 
+// kernelDeps matches the packages of release rel beside the image
+// package: forky's binary, base (config) and modules packages.
+func kernelDeps(rel string) *regexp.Regexp {
+	return regexp.MustCompile(`^linux-(base|binary|modules)-` + regexp.QuoteMeta(rel) + `$`)
+}
+
 // manifest is the file that records a fetched kernel in its directory.
 const manifest = "kernel.json"
 
@@ -254,7 +260,7 @@ func Fetch(ctx context.Context, cache string, spec Spec, log func(string)) (*Ker
 		return nil, err
 	}
 	pkgs := []Package{{img, field(show, "Version")}}
-	for _, d := range dependsOn(show, regexp.MustCompile(`^linux-(base|binary|modules)-`+regexp.QuoteMeta(rel)+`$`)) {
+	for _, d := range dependsOn(show, kernelDeps(rel)) {
 		s, err := a.run(ctx, a.dir, "apt-cache", "show", d)
 		if err != nil {
 			return nil, err
