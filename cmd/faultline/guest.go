@@ -109,8 +109,10 @@ type guestInfo struct {
 	ModelConfig string          `json:"model_config"`
 	Notes       []string        `json:"notes,omitempty"`
 	BootSeconds float64         `json:"boot_seconds"`
-	Seconds     float64         `json:"seconds"`
-	Error       string          `json:"error,omitempty"`
+	// ScenarioSeconds is each scenario's time in the guest, by file.
+	ScenarioSeconds map[string]float64 `json:"scenario_seconds,omitempty"`
+	Seconds         float64            `json:"seconds"`
+	Error           string             `json:"error,omitempty"`
 }
 
 // runGuestConform is conform --arch: the scenarios run in a qemu guest
@@ -171,9 +173,16 @@ func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale
 		printGuest(stdout, info, boot.Host)
 	}
 	byIndex := map[int]guest.Result{}
+	info.ScenarioSeconds = map[string]float64{}
+	var times []float64
 	for _, r := range boot.Results {
 		byIndex[r.Index] = r
+		info.ScenarioSeconds[r.File] = r.Seconds
+		if r.Skip == "" {
+			times = append(times, r.Seconds)
+		}
 	}
+	sort.Float64s(times)
 	results := []conform.Result{}
 	for i, s := range parsed {
 		r, ok := byIndex[i]
@@ -207,7 +216,11 @@ func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "\nguest: booted in %.1fs, ran for %.1fs\n", boot.BootSeconds, boot.Seconds)
+		fmt.Fprintf(stdout, "\nguest: booted in %.1fs, ran for %.1fs", boot.BootSeconds, boot.Seconds)
+		if n := len(times); n > 0 {
+			fmt.Fprintf(stdout, "; a scenario run took %.2fs (median), %.2fs at most", times[n/2], times[n-1])
+		}
+		fmt.Fprintln(stdout)
 		printSummary(stdout, sum, len(results))
 	}
 	return conformExit(sum, b)
