@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/faultline/faultline/host"
 	"github.com/faultline/faultline/timeout"
@@ -44,6 +45,7 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 	if err != nil {
 		return nil, err
 	}
+	removeStale(cache)
 	dir, err := os.MkdirTemp(cache, "run-")
 	if err != nil {
 		return nil, err
@@ -81,4 +83,18 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 	}
 	p.Machine = Machine{Arch: spec.Arch, Kernel: k.Image, Initrd: initrd, Disk: disk, Scale: scale}
 	return p, nil
+}
+
+// staleAge is how old a run directory of a killed run must be to go.
+const staleAge = 6 * time.Hour
+
+// removeStale removes the run directories that runs killed outright
+// (SIGKILL) left in the cache, once no run can still use them.
+func removeStale(cache string) {
+	dirs, _ := filepath.Glob(filepath.Join(cache, "run-*"))
+	for _, d := range dirs {
+		if fi, err := os.Lstat(d); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > staleAge {
+			os.RemoveAll(d)
+		}
+	}
 }
