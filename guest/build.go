@@ -114,8 +114,12 @@ func BuildExecutor(ctx context.Context, arch string, src []byte, dir string) ([]
 	if err := os.WriteFile(filepath.Join(dir, "executor.c"), src, 0o600); err != nil {
 		return nil, err
 	}
-	// host.Build's flags, and -static: the guest has no libc.
-	args := []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread", "-static", "-o", "executor", "executor.c"}
+	// host.Build's flags, and -static: the guest has no libc. The text
+	// at 4 MiB, as arm64's linker puts it and unlike riscv64's (64 KiB,
+	// where scenarios map fixed low addresses: growsdown-mmap-min-addr's
+	// mmap at 0x12000 met the executor's text, EEXIST). The cross libcs
+	// have no rcrt1.o for -static-pie.
+	args := []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread", "-static", "-Wl,-Ttext-segment=0x400000", "-o", "executor", "executor.c"}
 	if err := run(ctx, 5*time.Minute, dir, nil, crossCC(arch), args...); err != nil {
 		return nil, err
 	}
