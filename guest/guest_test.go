@@ -54,6 +54,10 @@ func TestAptState(t *testing.T) {
 	if want := "deb [arch=riscv64 signed-by=" + Keyring + "] " + Mirror + " forky main\n"; string(b) != want {
 		t.Errorf("sources.list = %q, want %q", b, want)
 	}
+	stable := aptState{dir: dir, spec: Spec{"arm64", "bookworm", "6.1"}, mirror: Mirror}.sourcesList()
+	if !strings.Contains(stable, " bookworm main\n") || !strings.Contains(stable, "debian-security bookworm-security main\n") {
+		t.Errorf("bookworm's sources lack the suite or its security updates: %q", stable)
+	}
 	opts := map[string]string{}
 	args := a.options()
 	for i := 0; i < len(args); i += 2 {

@@ -89,10 +89,20 @@ type aptState struct {
 	mirror string
 }
 
-// sourcesList is the state's one source: the suite's main component, for
-// the guest's arch only, checked with the Debian keyring.
+// securityMirror carries the security updates of stable suites, where
+// their kernels are updated (bookworm's 6.1 there is newer than in the
+// point release).
+const securityMirror = "http://deb.debian.org/debian-security"
+
+// sourcesList is the state's sources: the suite's main component (and,
+// for a stable suite, its security updates), for the guest's arch only,
+// checked with the Debian keyring.
 func (a aptState) sourcesList() string {
-	return fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s main\n", a.spec.Arch, Keyring, a.mirror, a.spec.Suite)
+	s := fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s main\n", a.spec.Arch, Keyring, a.mirror, a.spec.Suite)
+	if a.spec.Suite != "forky" && a.mirror == Mirror {
+		s += fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s-security main\n", a.spec.Arch, Keyring, securityMirror, a.spec.Suite)
+	}
+	return s
 }
 
 // options are the -o options every apt command of the state gets.
