@@ -239,7 +239,9 @@ loop:
 			break loop
 		case exitErr = <-exited:
 			exitedSeen = true
-			// Drain what qemu wrote before it exited.
+			// Drain what qemu wrote before it exited (its group killed
+			// first: nothing else may hold the pipe open).
+			kill()
 			for s := range lines {
 				c.line(s)
 			}
