@@ -8,12 +8,14 @@
 package conform
 
 import (
+	"context"
 	"strings"
 
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
+	"github.com/faultline/faultline/timeout"
 )
 
 // Class is how a scenario fared.
@@ -257,4 +259,24 @@ func Compare(s *scenario.Scenario, host runner.Report, model *runner.Report) Res
 func NativeModeled(arch string, cfg config.Kernel) bool {
 	_, err := machine.New(arch, cfg, machine.Native)
 	return err == nil
+}
+
+// Judge classifies a host run hr of s made on a kernel of arch with the
+// configuration cfg (the host's, or a guest's under qemu): against the
+// native model of arch configured so (Compare), and the generic model's
+// differences from the host (Classify). Where the arch's native handler
+// is not modeled, the generic model stands in for it, and Result.Model
+// says so.
+func Judge(ctx context.Context, arch string, cfg config.Kernel, s *scenario.Scenario, hr runner.Report) Result {
+	if !machine.Modeled(arch) {
+		return Classify(s, hr, nil, nil)
+	}
+	model := func(hd machine.Handler) *runner.Report {
+		rep := runner.Run(s, arch, runner.Options{Handler: hd, Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
+		return &rep
+	}
+	if !NativeModeled(arch, cfg) {
+		return Classify(s, hr, model(machine.Generic), nil)
+	}
+	return Classify(s, hr, model(machine.Native), model(machine.Generic))
 }

@@ -6,8 +6,6 @@ import (
 	"context"
 
 	"github.com/faultline/faultline/hostrun"
-	"github.com/faultline/faultline/machine"
-	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/timeout"
 )
@@ -31,16 +29,5 @@ func RunOne(ctx context.Context, h *Host, s *scenario.Scenario) Result {
 		return Result{Scenario: s.Name, File: s.Pos.File, Arch: h.Arch, Class: Skipped, Reason: why}
 	}
 	hr := h.Run(ctx, s, hostrun.Options{Scale: timeout.FromContext(ctx)})
-	if !machine.Modeled(h.Arch) {
-		return Classify(s, hr, nil, nil)
-	}
-	cfg := h.Config
-	model := func(hd machine.Handler) *runner.Report {
-		rep := runner.Run(s, h.Arch, runner.Options{Handler: hd, Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
-		return &rep
-	}
-	if !NativeModeled(h.Arch, cfg) {
-		return Classify(s, hr, model(machine.Generic), nil)
-	}
-	return Classify(s, hr, model(machine.Native), model(machine.Generic))
+	return Judge(ctx, h.Arch, h.Config, s, hr)
 }

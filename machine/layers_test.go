@@ -33,6 +33,7 @@ var layers = [][]string{
 	{"runner"},
 	{"host"},
 	{"hostrun"},
+	{"guest"},
 	{"conform"},
 	{"scenarios"},
 	{"cmd/faultline"},

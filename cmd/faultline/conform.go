@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/faultline/faultline/conform"
+	"github.com/faultline/faultline/guest"
 	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/timeout"
 )
@@ -25,8 +26,9 @@ import (
 func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 	var asJSON bool
 	var b bounds
+	var guestArch, guestKernel string
 	cmd := &cobra.Command{
-		Use:   "conform [PATH...]",
+		Use:   "conform [PATH...] [--arch arm64|riscv64 [--kernel VERSION]]",
 		Short: "Run scenarios on the host kernel and on the model, and report every disagreement",
 		Long: `Run each scenario on this machine's own Linux kernel, through real system
 calls, and on the model of the host's architecture configured as the host
@@ -64,6 +66,22 @@ sleep, a note says so and a thread asleep without answering for 200ms
 counts instead); any other statement may take 60s before its run times
 out. Memory cgroups and the hugetlb pool need root.
 
+With --arch arm64 or riscv64 the scenarios run instead on that arch's
+real Linux kernel, a stock Debian kernel booted under qemu's software
+emulation, and are compared with that arch's native model configured as
+the guest kernel detected itself. --kernel picks the kernel: 6.1
+(bookworm, arm64 only), 6.12 (trixie) or 7.2 (forky), or the suite's
+name; the default is 6.1 for arm64 and 7.2 for riscv64. The kernel
+packages are fetched with apt-get download into the user's cache
+($XDG_CACHE_HOME or ~/.cache, faultline/guest) with a private apt state
+and unpacked there: nothing is installed. The executor is cross-compiled
+and faultline itself is built for the guest from the module's source
+(the clone conform runs in, or $FAULTLINE_SOURCE); qemu, the cross
+compilers and the firmware come from "faultline setup". The guest's
+scratch files are on an ext4 disk image. The boot may take 3 minutes to
+the guest's first line and 5 minutes between two results (scaled by
+--timeout-scale) before qemu is killed and the rest reported timed out.
+
 ` + timeoutHelp + `
 
 Exit status: 0 when every scenario that ran agrees three ways and the
@@ -90,7 +108,18 @@ removes what it left.`,
 			}
 			ctx, got, stop := interruptible(timeout.WithScale(ctx, scale))
 			defer stop()
-			err = runConform(ctx, files, asJSON, b, stdout, stderr)
+			switch {
+			case guestArch != "":
+				spec, perr := guest.ParseSpec(guestArch + ":" + guestKernel)
+				if perr != nil {
+					return &exitError{2, "--arch/--kernel: " + perr.Error()}
+				}
+				err = runGuestConform(ctx, files, spec, scale, asJSON, b, stdout, stderr)
+			case guestKernel != "":
+				return &exitError{2, "--kernel needs --arch: the host's kernel is the one it runs"}
+			default:
+				err = runConform(ctx, files, asJSON, b, stdout, stderr)
+			}
 			if sig := got(); sig != 0 {
 				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
 			}
@@ -98,6 +127,8 @@ removes what it left.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` (arm64, riscv64) instead of the host")
+	cmd.Flags().StringVar(&guestKernel, "kernel", "", "the guest's kernel `VERSION` or Debian suite (with --arch)")
 	b.register(cmd)
 	return cmd
 }
@@ -152,28 +183,7 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 		}
 		res := conform.RunOne(ctx, h, s)
 		results = append(results, res)
-		switch res.Class {
-		case conform.Agree:
-			sum.Agree++
-		case conform.ModelWrong:
-			sum.ModelWrong++
-		case conform.ExpectationWrong:
-			sum.ExpectationWrong++
-		case conform.GenericUnexplained:
-			sum.GenericUnexplained++
-		case conform.Skipped:
-			sum.Skipped++
-			sum.SkipReasons[skipKind(res.Reason)]++
-		case conform.Broken:
-			sum.Errors++
-		case conform.TimedOut:
-			sum.TimedOut++
-		}
-		for _, g := range res.Generic {
-			if g.Documented {
-				sum.GenericByRule++
-			}
-		}
+		tally(&sum, res)
 		if !asJSON {
 			printConform(stdout, res)
 		}
@@ -187,19 +197,50 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d generic unexplained, %d skipped, %d errors, %d timed out (%d scenarios in %.1fs)\n",
-			sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.GenericUnexplained, sum.Skipped, sum.Errors, sum.TimedOut, len(results), sum.Seconds)
-		fmt.Fprintf(stdout, "generic model: differs from the host by a rule at %s\n", plural(sum.GenericByRule, "statement"))
-		reasons := make([]string, 0, len(sum.SkipReasons))
-		for r := range sum.SkipReasons {
-			reasons = append(reasons, r)
-		}
-		sort.Strings(reasons)
-		for _, r := range reasons {
-			fmt.Fprintf(stdout, "  skipped %3d: %s\n", sum.SkipReasons[r], r)
-		}
+		printSummary(stdout, sum, len(results))
 	}
 	return conformExit(sum, b)
+}
+
+// tally counts a result in the summary.
+func tally(sum *conformSummary, res conform.Result) {
+	switch res.Class {
+	case conform.Agree:
+		sum.Agree++
+	case conform.ModelWrong:
+		sum.ModelWrong++
+	case conform.ExpectationWrong:
+		sum.ExpectationWrong++
+	case conform.GenericUnexplained:
+		sum.GenericUnexplained++
+	case conform.Skipped:
+		sum.Skipped++
+		sum.SkipReasons[skipKind(res.Reason)]++
+	case conform.Broken:
+		sum.Errors++
+	case conform.TimedOut:
+		sum.TimedOut++
+	}
+	for _, g := range res.Generic {
+		if g.Documented {
+			sum.GenericByRule++
+		}
+	}
+}
+
+// printSummary prints the summary lines of a conform run.
+func printSummary(stdout io.Writer, sum conformSummary, n int) {
+	fmt.Fprintf(stdout, "\n%d agree, %d model wrong, %d expectation wrong, %d generic unexplained, %d skipped, %d errors, %d timed out (%d scenarios in %.1fs)\n",
+		sum.Agree, sum.ModelWrong, sum.ExpectationWrong, sum.GenericUnexplained, sum.Skipped, sum.Errors, sum.TimedOut, n, sum.Seconds)
+	fmt.Fprintf(stdout, "generic model: differs from the host by a rule at %s\n", plural(sum.GenericByRule, "statement"))
+	reasons := make([]string, 0, len(sum.SkipReasons))
+	for r := range sum.SkipReasons {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(stdout, "  skipped %3d: %s\n", sum.SkipReasons[r], r)
+	}
 }
 
 // conformExit is how conform ends: 2 for file errors, a scenario that

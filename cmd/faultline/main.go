@@ -7,7 +7,8 @@
 // Usage:
 //
 //	faultline run [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
-//	faultline conform [PATH...] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline conform [PATH...] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline setup [--arch arm64|riscv64]... [--dry-run]
 //	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
 //	faultline help [COMMAND]
 package main
@@ -19,6 +20,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/faultline/faultline/guest"
 )
 
 // exitError ends the program with a status.
@@ -30,6 +33,11 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 func main() {
+	if os.Getpid() == 1 {
+		// The /init of a qemu guest (conform --arch): the kernel passes
+		// no subcommand.
+		os.Exit(guest.Init(os.Stdout))
+	}
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -70,5 +78,7 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newConformCmd(stdout, stderr))
 	root.AddCommand(newDiffCmd(stdout, stderr))
+	root.AddCommand(newSetupCmd(stdout, stderr))
+	root.AddCommand(newGuestInitCmd(stdout))
 	return root
 }
