@@ -159,7 +159,13 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 		opts.Limit = opts.Scale.Of(DefaultLimit)
 	}
 	r := &hrun{h: h, s: s, rep: &rep, opts: opts, actors: map[string]*hactor{}, uffds: map[string]bool{}}
-	r.regions = check.NewRegions(0xc3)
+	ret := host.RetInsn(h.Arch)
+	if len(ret) == 0 {
+		rep.Status, rep.Reason = runner.Error, fmt.Sprintf("the executor knows no return instruction for arch %s", h.Arch)
+		return rep
+	}
+	// Reads of a `ret` see the instruction's first byte, as on the model.
+	r.regions = check.NewRegions(ret[0])
 	if err := r.start(ctx); err != nil {
 		rep.Status, rep.Reason = statusOf(err), err.Error()
 		return rep
