@@ -318,7 +318,11 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 		ctx, cancel = context.WithTimeout(ctx, timeout.FromContext(ctx).Of(startTimeout))
 		defer cancel()
 	}
-	root, err := makeTemp("")
+	base, err := ScratchBase()
+	if err != nil {
+		return nil, err
+	}
+	root, err := makeTempIn(base, "")
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}

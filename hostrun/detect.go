@@ -36,6 +36,9 @@ type Host struct {
 	// defaults and Notes say so).
 	Config   config.Kernel   `json:"config"`
 	Detected map[string]bool `json:"detected"`
+	// How says, for each detected key, how it was found (a probe, a file
+	// of /proc or /sys); docs/host-detection.md lists them all.
+	How map[string]string `json:"how,omitempty"`
 	// Missing maps each `needs` feature the host lacks to the reason.
 	Missing map[string]string `json:"missing"`
 	// UffdFeatures is the kernel's userfaultfd feature mask.
@@ -111,6 +114,10 @@ func (h *Host) set(key, value, source string) {
 		return
 	}
 	h.Detected[key] = true
+	if h.How == nil {
+		h.How = map[string]string{}
+	}
+	h.How[key] = source
 }
 
 func readTrim(path string) (string, bool) {
@@ -137,35 +144,33 @@ func (h *Host) detectConfig() {
 	if v, ok := readTrim("/proc/sys/vm/max_map_count"); ok {
 		h.set("max_map_count", v, "/proc/sys/vm/max_map_count")
 	}
-	if v, ok := mmapMinAddr(); ok {
-		h.set("mmap_min_addr", v, "/proc/sys/vm/mmap_min_addr and CONFIG_LSM_MMAP_MIN_ADDR")
+	if v, how, ok := measureMmapMinAddr(mapHinted); ok {
+		h.set("mmap_min_addr", strconv.FormatUint(v, 10), how)
+	} else if v, ok := mmapMinAddr(); ok {
+		h.set("mmap_min_addr", v, "vm.mmap_min_addr, raised to CONFIG_LSM_MMAP_MIN_ADDR where /proc/config.gz has it (the probe failed: "+how+")")
 	}
 	if v, ok := readTrim("/sys/kernel/mm/transparent_hugepage/enabled"); ok {
 		if i, j := strings.Index(v, "["), strings.Index(v, "]"); i >= 0 && j > i {
 			h.set("thp", v[i+1:j], "transparent_hugepage/enabled")
 		}
 	}
-	flags := cpuFlags()
-	if flags["ospke"] {
-		h.set("pkeys", "y", "cpuinfo ospke")
+	if ok, err := probePkeys(); ok {
+		h.set("pkeys", "y", "probe: pkey_alloc succeeded")
 	} else {
-		h.set("pkeys", "n", "cpuinfo has no ospke")
+		h.set("pkeys", "n", fmt.Sprintf("probe: pkey_alloc failed (%v)", err))
 	}
 	if v := meminfo("SwapTotal"); v >= 0 {
 		h.set("swap", strconv.FormatInt(v*1024, 10), "/proc/meminfo SwapTotal")
 	}
-	switch mf := kconfig("CONFIG_MEMORY_FAILURE"); {
-	case mf == "y":
-		h.set("memory_failure", "y", "/proc/config.gz")
-	case mf == "n":
-		h.set("memory_failure", "n", "/proc/config.gz")
-	default:
-		// Without the config, its sysctls tell: they exist only with it.
-		if _, err := os.Stat("/proc/sys/vm/memory_failure_early_kill"); err == nil {
-			h.set("memory_failure", "y", "/proc/sys/vm/memory_failure_early_kill")
-		} else {
-			h.set("memory_failure", "n", "no /proc/sys/vm/memory_failure_early_kill")
-		}
+	// Its sysctls exist only with CONFIG_MEMORY_FAILURE (mm/memory-failure.c
+	// registers them); /proc/config.gz, where there is one, must agree.
+	mf := "n"
+	if _, err := os.Stat("/proc/sys/vm/memory_failure_early_kill"); err == nil {
+		mf = "y"
+	}
+	h.set("memory_failure", mf, map[string]string{"y": "/proc/sys/vm/memory_failure_early_kill exists", "n": "no /proc/sys/vm/memory_failure_early_kill"}[mf])
+	if c := kconfig("CONFIG_MEMORY_FAILURE"); c != "" && c != mf {
+		h.Notes = append(h.Notes, fmt.Sprintf("memory_failure: /proc/config.gz says %s, the sysctls say %s: the sysctls are used", c, mf))
 	}
 	if h.Arch == "x86_64" {
 		h.set("vsyscall", vsyscallMode(), "/proc/self/maps")
@@ -181,8 +186,10 @@ func (h *Host) detectConfig() {
 			h.Notes = append(h.Notes, "epan: a PROT_EXEC-only page could not be mapped")
 		}
 	}
-	if kb, ok := readAheadKB(os.TempDir()); ok {
-		h.set("read_ahead_kb", kb, "read_ahead_kb of the device under "+os.TempDir())
+	if base, err := host.ScratchBase(); err != nil {
+		h.Notes = append(h.Notes, "read_ahead_kb not detected: "+err.Error())
+	} else if kb, ok := readAheadKB(base); ok {
+		h.set("read_ahead_kb", kb, "read_ahead_kb of the disk under the scratch directory "+base)
 	}
 }
 
