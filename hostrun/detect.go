@@ -386,19 +386,37 @@ func wchanShown(next func() (wchanReading, bool)) (bool, string) {
 
 // detectMemcg finds a hierarchy with the memory controller (v2 if the
 // unified hierarchy has it, else v1) and where in it a run's memory
-// cgroups go: below the driver's own cgroup where the hierarchy allows it
-// (so a run stays inside whatever limits its caller is under, and its
-// cgroups are the caller's to see), else at the hierarchy's root, with a
-// note saying why.
+// cgroups go (detectMemcgIn).
 func (h *Host) detectMemcg() {
 	if !h.Root {
 		h.Missing["memcg"] = "memory cgroups need root"
+		h.Missing["memcg-v1"] = h.Missing["memcg"]
 		return
 	}
-	if c, ok := readTrim("/sys/fs/cgroup/cgroup.controllers"); ok && strings.Contains(" "+c+" ", " memory ") {
-		h.memcgRoot, h.MemcgVersion = "/sys/fs/cgroup", 2
+	h.detectMemcgIn("/sys/fs/cgroup", readSelfCgroup())
+}
+
+// memcgV2Missing is why a scenario that needs cgroup v1's memory
+// controller is skipped on v2.
+const memcgV2Missing = "cgroup v2: lowering memory.max below what the group holds never fails with EBUSY " +
+	"(memory_max_write reclaims, then OOM-kills), where v1's memory.limit_in_bytes answers EBUSY (mem_cgroup_resize_max)"
+
+// detectMemcgIn is detectMemcg on the cgroup filesystem mounted at fsroot
+// (the unified hierarchy itself, or v1's controllers below it), for a
+// process whose /proc/self/cgroup reads self. A run's cgroups go below
+// the driver's own cgroup where the hierarchy allows it (so a run stays
+// inside whatever limits its caller is under, and its cgroups are the
+// caller's to see), else at the hierarchy's root, with a note saying why.
+// On v2 the root's cgroup.subtree_control must hold memory for its
+// children to have memory.max: the runner enables it there when it does
+// not (the root is exempt from the no-internal-process rule), as a guest's
+// /init that mounted cgroup2 may not have.
+func (h *Host) detectMemcgIn(fsroot, self string) {
+	if c, ok := readTrim(filepath.Join(fsroot, "cgroup.controllers")); ok && hasWord(c, "memory") {
+		h.memcgRoot, h.MemcgVersion = fsroot, 2
 		h.Memcg = h.memcgRoot
-		own, ok := ownCgroup(readSelfCgroup(), "")
+		h.Missing["memcg-v1"] = memcgV2Missing
+		own, ok := ownCgroup(self, "")
 		switch {
 		case !ok || own == "/":
 		case !hasWord(readFirst(filepath.Join(h.memcgRoot, own, "cgroup.subtree_control")), "memory"):
@@ -409,19 +427,31 @@ func (h *Host) detectMemcg() {
 		default:
 			h.Memcg = h.childBase(filepath.Join(h.memcgRoot, own))
 		}
+		if h.Memcg == h.memcgRoot {
+			ctl := filepath.Join(h.memcgRoot, "cgroup.subtree_control")
+			if !hasWord(readFirst(ctl), "memory") {
+				if err := os.WriteFile(ctl, []byte("+memory"), 0o644); err != nil {
+					h.Missing["memcg"] = fmt.Sprintf("the unified hierarchy's root does not give its children the memory controller, and enabling it failed (+memory in %s: %v)", ctl, err)
+					h.Memcg = ""
+					return
+				}
+				h.Notes = append(h.Notes, "enabled the memory controller for the unified hierarchy's children (+memory in "+ctl+")")
+			}
+		}
 		return
 	}
-	for _, dir := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory,cpu"} {
+	for _, dir := range []string{filepath.Join(fsroot, "memory"), filepath.Join(fsroot, "memory,cpu")} {
 		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
 			h.memcgRoot, h.MemcgVersion = dir, 1
 			h.Memcg = dir
-			if own, ok := ownCgroup(readSelfCgroup(), "memory"); ok && own != "/" {
+			if own, ok := ownCgroup(self, "memory"); ok && own != "/" {
 				h.Memcg = h.childBase(filepath.Join(dir, own))
 			}
 			return
 		}
 	}
 	h.Missing["memcg"] = "no cgroup hierarchy has the memory controller"
+	h.Missing["memcg-v1"] = h.Missing["memcg"]
 }
 
 // childBase returns base when a child cgroup can be made there (it makes

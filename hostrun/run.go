@@ -112,6 +112,13 @@ func impliedNeeds(s *scenario.Scenario) []string {
 		switch op := st.Op.(type) {
 		case *scenario.Memlimit:
 			add("memcg")
+			// A limit refused where it cannot be met is cgroup v1's
+			// answer (EBUSY); v2 reclaims, then OOM-kills.
+			for _, o := range append([]*scenario.Outcome{st.Expect}, overrides(st)...) {
+				if o != nil && o.Kind == scenario.OutErrno {
+					add("memcg-v1")
+				}
+			}
 		case *scenario.Hugepages:
 			add("hugetlb")
 		case *scenario.Mmap:
@@ -133,6 +140,15 @@ func impliedNeeds(s *scenario.Scenario) []string {
 		}
 	}
 	return needs
+}
+
+// overrides lists st's per-arch and generic expectations.
+func overrides(st *scenario.Stmt) []*scenario.Outcome {
+	out := make([]*scenario.Outcome, 0, len(st.Overrides))
+	for _, o := range st.Overrides {
+		out = append(out, o)
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
