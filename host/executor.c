@@ -222,7 +222,11 @@ static void sync_icache(uint64_t addr, uint64_t len)
 #define NAME_CAP 64
 #define MAX_WORDS 10
 #define MAX_UFFD 16
-#define CONNECT_TRIES 300 /* x 10 ms */
+#define CONNECT_TRIES 300 /* x 10 ms, x g_scale */
+/* g_scale multiplies the executor's one bound of its own, CONNECT_TRIES:
+   the driver's timeout scale, passed as FAULTLINE_TIMEOUT_SCALE (a 10-50x
+   slower CPU under software emulation needs longer). */
+static double g_scale = 1;
 #define SIZE_CAP (256ULL << 20) /* = the language's MaxFill */
 
 /* ---- process-wide state ---- */
@@ -547,7 +551,7 @@ static int connect_sock(void)
 		return -1;
 	}
 	strcpy(sa.sun_path, g_sock);
-	for (int i = 0; i < CONNECT_TRIES; i++) {
+	for (long i = 0; i < (long)(CONNECT_TRIES * g_scale); i++) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -1;
@@ -2248,6 +2252,12 @@ int main(int argc, char **argv)
 	   outlive the run in a leftover process (an inherited lock, say):
 	   close them all. Everything the executor opens is O_CLOEXEC. */
 	close_from(3);
+	const char *sc = getenv("FAULTLINE_TIMEOUT_SCALE");
+	if (sc != NULL) {
+		double v = strtod(sc, NULL);
+		if (v >= 1 && v <= 1e4)
+			g_scale = v;
+	}
 	g_sock = argv[1];
 	g_dir = argv[2];
 	g_counts = mmap(NULL, MAX_SLOTS * sizeof *g_counts, PROT_READ | PROT_WRITE,

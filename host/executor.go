@@ -366,6 +366,8 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 	}
 	e.cmd = exec.Command(bin, sock, e.dir)
 	e.cmd.Dir = e.dir
+	// The executor scales its own bound (connect retries) as this side does.
+	e.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%g", timeout.EnvVar, e.scale.Factor()))
 	e.cmd.Stdout = e.logf // *os.File: Wait does not wait for a copy
 	e.cmd.Stderr = e.logf
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: e.pgid}

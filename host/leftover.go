@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/faultline/faultline/timeout"
 )
 
 // Owner names a driver process so that a later run can tell whether it is
@@ -202,7 +204,7 @@ func leftoverDir(dir string) bool {
 	if time.Since(fi.ModTime()) < unmarkedAge {
 		return false
 	}
-	c, err := net.DialTimeout("unix", filepath.Join(dir, "sock"), time.Second)
+	c, err := net.DialTimeout("unix", filepath.Join(dir, "sock"), timeout.Default().Of(time.Second))
 	if err == nil {
 		c.Close()
 		return false

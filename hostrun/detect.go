@@ -53,8 +53,9 @@ type Host struct {
 	Wchan bool     `json:"wchan"`
 	Notes []string `json:"notes,omitempty"`
 
-	bin       string // the built executor
-	memcgRoot string // the memory hierarchy's root (Memcg is below it)
+	scale     timeout.Scale // Detect's, for the bounds of its clean-up
+	bin       string        // the built executor
+	memcgRoot string        // the memory hierarchy's root (Memcg is below it)
 }
 
 // Close removes what Detect made for the whole run: the executor, if it
@@ -86,7 +87,7 @@ func Detect(ctx context.Context) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the host executor: %w", err)
 	}
-	h := &Host{Arch: linuxArch(), Root: os.Geteuid() == 0, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}, bin: bin}
+	h := &Host{Arch: linuxArch(), Root: os.Geteuid() == 0, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}, bin: bin, scale: timeout.FromContext(ctx)}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 		if v, err := config.ReleaseVersion(h.Kernel); err == nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -504,8 +505,16 @@ const loopTicks = 20
 // pending all along. A thread woken from the wait completes its fault
 // and returns to user mode in microseconds.
 type userfaultLoop struct {
-	base loopState
-	set  bool
+	base  loopState
+	set   bool
+	ticks uint64 // the system time it takes; 0 is loopTicks
+}
+
+// newUserfaultLoop is a userfaultLoop whose loopTicks are multiplied by
+// scale: on a CPU 10–50× slower (software emulation) a copy that
+// progresses also spends longer in the kernel between completed faults.
+func newUserfaultLoop(scale timeout.Scale) userfaultLoop {
+	return userfaultLoop{ticks: uint64(math.Ceil(loopTicks * scale.Factor()))}
 }
 
 // looping takes one reading of the thread.
@@ -525,7 +534,11 @@ func (l *userfaultLoop) take(read func() (loopState, bool)) bool {
 		l.base, l.set = r, true
 		return false
 	}
-	return r.stime-b.stime >= loopTicks
+	need := l.ticks
+	if need == 0 {
+		need = loopTicks
+	}
+	return r.stime-b.stime >= need
 }
 
 // await waits for the reply to the command in flight of statement p on
@@ -540,7 +553,7 @@ func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply,
 	deadline := time.Now().Add(r.opts.Limit)
 	eventRead := p.kind == kindEvent
 	var asleepSince time.Time
-	var loop userfaultLoop
+	loop := newUserfaultLoop(r.opts.Scale)
 	wait := first
 	for {
 		rep, err := act.a.Reply(wait)
