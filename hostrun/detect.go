@@ -266,6 +266,9 @@ func (h *Host) probe(ctx context.Context) error {
 		h.Notes = append(h.Notes, "zero_page not detected ("+why+"): default kept")
 	}
 	// 5-level paging: a hint above 47 bits is honoured only with 57-bit user addresses.
+	if h.Arch != "x86_64" && h.Arch != "riscv64" {
+		h.Notes = append(h.Notes, "pgtable_levels: not detected on "+h.Arch+" (the key is x86_64's and riscv64's): default kept")
+	}
 	if h.Arch == "x86_64" || h.Arch == "riscv64" {
 		r, err := do(fmt.Sprintf("mmap 4096 %d %d 0x%x - 0", protRead, mapPrivate|mapAnonymous|mapFixedNoReplace, uint64(1)<<50))
 		if err == nil {
