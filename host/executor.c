@@ -10,8 +10,10 @@
  * The first line, //go:build ignore, keeps the go tool from treating this
  * file as a cgo source of package host (which has no cgo: it go:embeds the
  * file and compiles it with Build); to C it is a comment.
- * (C11 + pthreads, libc and Linux headers only; Linux x86_64 is the target,
- * nothing here is x86-specific except what the kernel does).
+ * (C11 + pthreads, libc and Linux headers only; it builds natively on x86_64
+ * and statically with aarch64-linux-gnu-gcc and riscv64-linux-gnu-gcc -static.
+ * The one arch-specific piece is ret_insn, the return instruction a `ret`
+ * byte argument stores; everything else differs only by what the kernel does).
  *
  * Points PROTOCOL.md leaves open, and how this file resolves them:
  *
@@ -170,12 +172,61 @@ struct fl_uffdio_poison { /* struct uffdio_poison, Linux 6.6 */
 #endif
 
 #define PAGE 4096UL
+
+/*
+ * ret_insn is the architecture's shortest return instruction as it lies in
+ * memory (little-endian), which a byte argument written `ret` stores whole,
+ * so that `exec` of it returns on the real CPU. The model keeps only its
+ * first byte (kernel.Arch RetByte: 0xc3, 0xc0, 0x82). host.RetInsn is the
+ * same table on the Go side; host/build_test.go checks the two agree.
+ */
+#if defined(__x86_64__)
+const unsigned char ret_insn[] = {0xc3}; /* ret */
+#elif defined(__aarch64__)
+const unsigned char ret_insn[] = {0xc0, 0x03, 0x5f, 0xd6}; /* ret (x30): 0xd65f03c0 */
+#elif defined(__riscv) && __riscv_xlen == 64
+const unsigned char ret_insn[] = {0x82, 0x80}; /* c.ret (c.jr ra): 0x8082 */
+#else
+#error "executor.c: no return instruction known for this architecture"
+#endif
+
+/* FILL_RET is the value of a byte argument written `ret` (arg_byte). */
+#define FILL_RET 256
+
+/*
+ * fill_bytes fills n bytes at buf, which start at offset off of a run of
+ * fill: FILL_RET repeats ret_insn from offset 0, so every instruction-
+ * aligned offset of a page or file holds a whole return instruction.
+ */
+static void fill_bytes(unsigned char *buf, size_t n, uint64_t off, int fill)
+{
+	if (fill != FILL_RET) {
+		memset(buf, fill, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		buf[i] = ret_insn[(off + i) % sizeof ret_insn];
+}
+
+/*
+ * sync_icache makes bytes the CPU stored at [addr, addr+len) visible to
+ * instruction fetch: arm64 and riscv64 have no coherent instruction cache
+ * for user stores (x86 needs nothing; the builtin is empty there).
+ */
+static void sync_icache(uint64_t addr, uint64_t len)
+{
+	__builtin___clear_cache((char *)(uintptr_t)addr, (char *)(uintptr_t)(addr + len));
+}
 #define ALTSTACK_SIZE (64 * 1024)
 #define LINE_CAP 1024
 #define NAME_CAP 64
 #define MAX_WORDS 10
 #define MAX_UFFD 16
-#define CONNECT_TRIES 300 /* x 10 ms */
+#define CONNECT_TRIES 300 /* x 10 ms, x g_scale */
+/* g_scale multiplies the executor's one bound of its own, CONNECT_TRIES:
+   the driver's timeout scale, passed as FAULTLINE_TIMEOUT_SCALE (a 10-50x
+   slower CPU under software emulation needs longer). */
+static double g_scale = 1;
 #define SIZE_CAP (256ULL << 20) /* = the language's MaxFill */
 
 /* ---- process-wide state ---- */
@@ -500,7 +551,7 @@ static int connect_sock(void)
 		return -1;
 	}
 	strcpy(sa.sun_path, g_sock);
-	for (int i = 0; i < CONNECT_TRIES; i++) {
+	for (long i = 0; i < (long)(CONNECT_TRIES * g_scale); i++) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -1;
@@ -674,6 +725,14 @@ static uint64_t arg_max(struct args *a, int i, uint64_t max)
 }
 
 /* A raw int parameter (PROT, FLAGS, ADVICE): any 32-bit pattern. */
+/* A byte value: 0..255, or the word ret (FILL_RET). */
+static int arg_byte(struct args *a, int i)
+{
+	if (!a->bad && strcmp(a->w[i], "ret") == 0)
+		return FILL_RET;
+	return (int)arg_max(a, i, 255);
+}
+
 static int arg_bits(struct args *a, int i) { return (int)(uint32_t)arg_max(a, i, UINT32_MAX); }
 
 static int arg_int(struct args *a, int i) { return (int)arg_max(a, i, INT_MAX); }
@@ -692,7 +751,7 @@ static int arg_sig(struct args *a, int i, int allow_zero)
 
 static int scenario_madvise(uint64_t addr, uint64_t len, int adv);
 
-enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE, ACC_MADVISE };
+enum { ACC_READ, ACC_WRITE, ACC_EXEC, ACC_TOUCH_R, ACC_TOUCH_W, ACC_SYSREAD, ACC_SYSWRITE, ACC_MADVISE, ACC_SYNC_I };
 
 struct access {
 	int kind;
@@ -717,7 +776,21 @@ static int __attribute__((noinline)) guarded(struct access *volatile ac)
 		ac->out = *(volatile uint8_t *)(uintptr_t)ac->addr;
 		break;
 	case ACC_WRITE:
-		*(volatile uint8_t *)(uintptr_t)ac->addr = (uint8_t)ac->val;
+		if (ac->val == FILL_RET) {
+			/* The whole instruction, first byte first (its fault is
+			   the model's one-byte write's), the rest only within
+			   the first byte's page, which is then mapped writable:
+			   no fault the model does not make. */
+			volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)ac->addr;
+			p[0] = ret_insn[0];
+			for (size_t i = 1; i < sizeof ret_insn && ((ac->addr + i) & (PAGE - 1)) != 0; i++)
+				p[i] = ret_insn[i];
+		} else {
+			*(volatile uint8_t *)(uintptr_t)ac->addr = (uint8_t)ac->val;
+		}
+		break;
+	case ACC_SYNC_I:
+		sync_icache(ac->addr, ac->size);
 		break;
 	case ACC_EXEC: {
 		long (*f)(long, long, long) = (long (*)(long, long, long))(uintptr_t)ac->addr;
@@ -1080,8 +1153,10 @@ static int own_overlap(uint64_t addr, uint64_t len)
 static int fill_fd(int fd, uint64_t size, int fill)
 {
 	enum { chunk = 4096 };
-	char buf[chunk];
-	memset(buf, fill, chunk);
+	unsigned char buf[chunk];
+	/* chunk is a multiple of every ret_insn length: each chunk starts
+	   the pattern at its offset 0. */
+	fill_bytes(buf, chunk, 0, fill);
 	int e = 0;
 	while (size > 0) {
 		size_t n = size < chunk ? (size_t)size : chunk;
@@ -1104,7 +1179,7 @@ static int fill_fd(int fd, uint64_t size, int fill)
 static void cmd_file(struct args *a)
 {
 	uint64_t size = arg_max(a, 2, SIZE_CAP);
-	int fill = (int)arg_max(a, 3, 255);
+	int fill = arg_byte(a, 3);
 	char path[PATH_MAX];
 	if (a->bad)
 		return;
@@ -1178,12 +1253,34 @@ static void cmd_rlimit_stack(struct args *a)
 	reply_rc(setrlimit(RLIMIT_STACK, &rl));
 }
 
+/*
+ * sync_stored makes code a completed access stored visible to instruction
+ * fetch (see sync_icache): a `write ADDR ret`, and a `kread` of a ret-filled
+ * file, whose copy_to_user the kernel does not flush for instruction fetch.
+ * It runs guarded and its outcome is ignored: the store already succeeded,
+ * and the pages it cleans are present (cache maintenance by address may
+ * still fault where a later mprotect took the read permission away).
+ */
+static void sync_stored(const struct access *ac)
+{
+	struct access s = {.kind = ACC_SYNC_I, .addr = ac->addr};
+	if (ac->kind == ACC_WRITE && ac->val == FILL_RET) {
+		uint64_t room = PAGE - (ac->addr & (PAGE - 1));
+		s.size = room < sizeof ret_insn ? room : sizeof ret_insn;
+	} else if (ac->kind == ACC_SYSREAD && ac->val == FILL_RET && (int64_t)ac->out > 0)
+		s.size = ac->out;
+	else
+		return;
+	(void)guarded(&s);
+}
+
 static void run_access(struct access *ac)
 {
 	if (guarded(ac)) {
 		reply_sig();
 		return;
 	}
+	sync_stored(ac);
 	switch (ac->kind) {
 	case ACC_READ:
 		reply_u(ac->out);
@@ -1215,7 +1312,7 @@ static void cmd_read(struct args *a)
 
 static void cmd_write(struct args *a)
 {
-	struct access ac = {.kind = ACC_WRITE, .addr = arg_u64(a, 1), .val = (unsigned)arg_max(a, 2, 255)};
+	struct access ac = {.kind = ACC_WRITE, .addr = arg_u64(a, 1), .val = (unsigned)arg_byte(a, 2)};
 	if (!a->bad)
 		run_access(&ac);
 }
@@ -1264,7 +1361,8 @@ static int kio_file(char *path, size_t cap, uint64_t size, int fill)
 static void cmd_kread(struct args *a)
 {
 	struct access ac = {.kind = ACC_SYSREAD, .addr = arg_u64(a, 1), .size = arg_max(a, 2, SIZE_CAP)};
-	int fill = (int)arg_max(a, 3, 255);
+	int fill = arg_byte(a, 3);
+	ac.val = (unsigned)fill; /* sync_stored: a ret fill is code */
 	char path[PATH_MAX];
 	if (a->bad)
 		return;
@@ -1809,14 +1907,14 @@ static void *src_buffer(uint64_t len, int fill, size_t *maplen)
 	void *p = own_mmap(*maplen);
 	if (p == MAP_FAILED)
 		return NULL;
-	memset(p, fill, *maplen);
+	fill_bytes(p, *maplen, 0, fill);
 	return p;
 }
 
 static void cmd_uffd_copy(struct args *a)
 {
 	uint64_t dst = arg_u64(a, 2), len = arg_max(a, 3, SIZE_CAP);
-	int fill = (int)arg_max(a, 4, 255);
+	int fill = arg_byte(a, 4);
 	int fd = uffd_arg(a);
 	if (fd < 0)
 		return;
@@ -2154,6 +2252,12 @@ int main(int argc, char **argv)
 	   outlive the run in a leftover process (an inherited lock, say):
 	   close them all. Everything the executor opens is O_CLOEXEC. */
 	close_from(3);
+	const char *sc = getenv("FAULTLINE_TIMEOUT_SCALE");
+	if (sc != NULL) {
+		double v = strtod(sc, NULL);
+		if (v >= 1 && v <= 1e4)
+			g_scale = v;
+	}
 	g_sock = argv[1];
 	g_dir = argv[2];
 	g_counts = mmap(NULL, MAX_SLOTS * sizeof *g_counts, PROT_READ | PROT_WRITE,

@@ -318,7 +318,11 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 		ctx, cancel = context.WithTimeout(ctx, timeout.FromContext(ctx).Of(startTimeout))
 		defer cancel()
 	}
-	root, err := makeTemp("")
+	base, err := ScratchBase()
+	if err != nil {
+		return nil, err
+	}
+	root, err := makeTempIn(base, "")
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -362,6 +366,8 @@ func Start(ctx context.Context, bin string) (*Executor, error) {
 	}
 	e.cmd = exec.Command(bin, sock, e.dir)
 	e.cmd.Dir = e.dir
+	// The executor scales its own bound (connect retries) as this side does.
+	e.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%g", timeout.EnvVar, e.scale.Factor()))
 	e.cmd.Stdout = e.logf // *os.File: Wait does not wait for a copy
 	e.cmd.Stderr = e.logf
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: e.pgid}

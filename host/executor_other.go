@@ -99,3 +99,6 @@ func CleanLeftovers() []string { return nil }
 
 // TrustedDir returns an error off Linux.
 func TrustedDir(path string) error { return errNotLinux }
+
+// ScratchBase is where a run's files would be made; off Linux, nowhere.
+func ScratchBase() (string, error) { return "", errNotLinux }

@@ -7,11 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/faultline/faultline/timeout"
 )
 
 // Owner names a driver process so that a later run can tell whether it is
@@ -127,8 +130,11 @@ const unmarkedAge = time.Hour
 
 // makeTemp creates a private temporary directory (0700) named
 // faultline-host-<pattern>, marked as this process's.
-func makeTemp(pattern string) (string, error) {
-	dir, err := os.MkdirTemp("", tempPrefix+pattern)
+func makeTemp(pattern string) (string, error) { return makeTempIn("", pattern) }
+
+// makeTempIn is makeTemp in base ("" is the temporary directory).
+func makeTempIn(base, pattern string) (string, error) {
+	dir, err := os.MkdirTemp(base, tempPrefix+pattern)
 	if err != nil {
 		return "", err
 	}
@@ -148,20 +154,27 @@ func makeTemp(pattern string) (string, error) {
 // each.
 func CleanLeftovers() []string {
 	var did []string
-	tmp := os.TempDir()
-	ents, _ := os.ReadDir(tmp)
-	for _, ent := range ents {
-		if !strings.HasPrefix(ent.Name(), tempPrefix) {
-			continue
-		}
-		dir := filepath.Join(tmp, ent.Name())
-		if leftoverDir(dir) {
-			if err := os.RemoveAll(dir); err == nil {
-				did = append(did, "removed "+dir)
+	// Builds are made in the temporary directory, runs in the scratch
+	// base (ScratchBase), which is often the same.
+	bases := []string{filepath.Clean(os.TempDir())}
+	if b, err := ScratchBase(); err == nil && filepath.Clean(b) != bases[0] {
+		bases = append(bases, filepath.Clean(b))
+	}
+	for _, tmp := range bases {
+		ents, _ := os.ReadDir(tmp)
+		for _, ent := range ents {
+			if !strings.HasPrefix(ent.Name(), tempPrefix) {
+				continue
+			}
+			dir := filepath.Join(tmp, ent.Name())
+			if leftoverDir(dir) {
+				if err := os.RemoveAll(dir); err == nil {
+					did = append(did, "removed "+dir)
+				}
 			}
 		}
 	}
-	return append(did, killStrays(tmp)...)
+	return append(did, killStrays(bases...)...)
 }
 
 // ownedDir reports whether path is a directory (not a symbolic link) of
@@ -191,7 +204,7 @@ func leftoverDir(dir string) bool {
 	if time.Since(fi.ModTime()) < unmarkedAge {
 		return false
 	}
-	c, err := net.DialTimeout("unix", filepath.Join(dir, "sock"), time.Second)
+	c, err := net.DialTimeout("unix", filepath.Join(dir, "sock"), timeout.Default().Of(time.Second))
 	if err == nil {
 		c.Close()
 		return false
@@ -203,7 +216,7 @@ func leftoverDir(dir string) bool {
 // directory (the parent of the SOCK they were started with) under tmp is
 // gone or was left over: what a killed driver of a faultline without the
 // watchdog left behind, still blocked in a userfaultfd wait.
-func killStrays(tmp string) []string {
+func killStrays(bases ...string) []string {
 	var did []string
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -223,7 +236,7 @@ func killStrays(tmp string) []string {
 			continue
 		}
 		root := filepath.Dir(args[1])
-		if filepath.Dir(root) != tmp || !strings.HasPrefix(filepath.Base(root), tempPrefix) ||
+		if !slices.Contains(bases, filepath.Dir(root)) || !strings.HasPrefix(filepath.Base(root), tempPrefix) ||
 			filepath.Base(args[1]) != "sock" || args[2] != filepath.Join(root, "dir") {
 			continue
 		}

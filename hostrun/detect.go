@@ -36,6 +36,9 @@ type Host struct {
 	// defaults and Notes say so).
 	Config   config.Kernel   `json:"config"`
 	Detected map[string]bool `json:"detected"`
+	// How says, for each detected key, how it was found (a probe, a file
+	// of /proc or /sys); docs/host-detection.md lists them all.
+	How map[string]string `json:"how,omitempty"`
 	// Missing maps each `needs` feature the host lacks to the reason.
 	Missing map[string]string `json:"missing"`
 	// UffdFeatures is the kernel's userfaultfd feature mask.
@@ -50,8 +53,9 @@ type Host struct {
 	Wchan bool     `json:"wchan"`
 	Notes []string `json:"notes,omitempty"`
 
-	bin       string // the built executor
-	memcgRoot string // the memory hierarchy's root (Memcg is below it)
+	scale     timeout.Scale // Detect's, for the bounds of its clean-up
+	bin       string        // the built executor
+	memcgRoot string        // the memory hierarchy's root (Memcg is below it)
 }
 
 // Close removes what Detect made for the whole run: the executor, if it
@@ -83,7 +87,7 @@ func Detect(ctx context.Context) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the host executor: %w", err)
 	}
-	h := &Host{Arch: linuxArch(), Root: os.Geteuid() == 0, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}, bin: bin}
+	h := &Host{Arch: linuxArch(), Root: os.Geteuid() == 0, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}, bin: bin, scale: timeout.FromContext(ctx)}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 		if v, err := config.ReleaseVersion(h.Kernel); err == nil {
@@ -111,6 +115,10 @@ func (h *Host) set(key, value, source string) {
 		return
 	}
 	h.Detected[key] = true
+	if h.How == nil {
+		h.How = map[string]string{}
+	}
+	h.How[key] = source
 }
 
 func readTrim(path string) (string, bool) {
@@ -137,35 +145,33 @@ func (h *Host) detectConfig() {
 	if v, ok := readTrim("/proc/sys/vm/max_map_count"); ok {
 		h.set("max_map_count", v, "/proc/sys/vm/max_map_count")
 	}
-	if v, ok := mmapMinAddr(); ok {
-		h.set("mmap_min_addr", v, "/proc/sys/vm/mmap_min_addr and CONFIG_LSM_MMAP_MIN_ADDR")
+	if v, how, ok := measureMmapMinAddr(mapHinted); ok {
+		h.set("mmap_min_addr", strconv.FormatUint(v, 10), how)
+	} else if v, ok := mmapMinAddr(); ok {
+		h.set("mmap_min_addr", v, "vm.mmap_min_addr, raised to CONFIG_LSM_MMAP_MIN_ADDR where /proc/config.gz has it (the probe failed: "+how+")")
 	}
 	if v, ok := readTrim("/sys/kernel/mm/transparent_hugepage/enabled"); ok {
 		if i, j := strings.Index(v, "["), strings.Index(v, "]"); i >= 0 && j > i {
 			h.set("thp", v[i+1:j], "transparent_hugepage/enabled")
 		}
 	}
-	flags := cpuFlags()
-	if flags["ospke"] {
-		h.set("pkeys", "y", "cpuinfo ospke")
+	if ok, err := probePkeys(); ok {
+		h.set("pkeys", "y", "probe: pkey_alloc succeeded")
 	} else {
-		h.set("pkeys", "n", "cpuinfo has no ospke")
+		h.set("pkeys", "n", fmt.Sprintf("probe: pkey_alloc failed (%v)", err))
 	}
 	if v := meminfo("SwapTotal"); v >= 0 {
 		h.set("swap", strconv.FormatInt(v*1024, 10), "/proc/meminfo SwapTotal")
 	}
-	switch mf := kconfig("CONFIG_MEMORY_FAILURE"); {
-	case mf == "y":
-		h.set("memory_failure", "y", "/proc/config.gz")
-	case mf == "n":
-		h.set("memory_failure", "n", "/proc/config.gz")
-	default:
-		// Without the config, its sysctls tell: they exist only with it.
-		if _, err := os.Stat("/proc/sys/vm/memory_failure_early_kill"); err == nil {
-			h.set("memory_failure", "y", "/proc/sys/vm/memory_failure_early_kill")
-		} else {
-			h.set("memory_failure", "n", "no /proc/sys/vm/memory_failure_early_kill")
-		}
+	// Its sysctls exist only with CONFIG_MEMORY_FAILURE (mm/memory-failure.c
+	// registers them); /proc/config.gz, where there is one, must agree.
+	mf := "n"
+	if _, err := os.Stat("/proc/sys/vm/memory_failure_early_kill"); err == nil {
+		mf = "y"
+	}
+	h.set("memory_failure", mf, map[string]string{"y": "/proc/sys/vm/memory_failure_early_kill exists", "n": "no /proc/sys/vm/memory_failure_early_kill"}[mf])
+	if c := kconfig("CONFIG_MEMORY_FAILURE"); c != "" && c != mf {
+		h.Notes = append(h.Notes, fmt.Sprintf("memory_failure: /proc/config.gz says %s, the sysctls say %s: the sysctls are used", c, mf))
 	}
 	if h.Arch == "x86_64" {
 		h.set("vsyscall", vsyscallMode(), "/proc/self/maps")
@@ -181,8 +187,10 @@ func (h *Host) detectConfig() {
 			h.Notes = append(h.Notes, "epan: a PROT_EXEC-only page could not be mapped")
 		}
 	}
-	if kb, ok := readAheadKB(os.TempDir()); ok {
-		h.set("read_ahead_kb", kb, "read_ahead_kb of the device under "+os.TempDir())
+	if base, err := host.ScratchBase(); err != nil {
+		h.Notes = append(h.Notes, "read_ahead_kb not detected: "+err.Error())
+	} else if kb, ok := readAheadKB(base); ok {
+		h.set("read_ahead_kb", kb, "read_ahead_kb of the disk under the scratch directory "+base)
 	}
 }
 
@@ -258,6 +266,9 @@ func (h *Host) probe(ctx context.Context) error {
 		h.Notes = append(h.Notes, "zero_page not detected ("+why+"): default kept")
 	}
 	// 5-level paging: a hint above 47 bits is honoured only with 57-bit user addresses.
+	if h.Arch != "x86_64" && h.Arch != "riscv64" {
+		h.Notes = append(h.Notes, "pgtable_levels: not detected on "+h.Arch+" (the key is x86_64's and riscv64's): default kept")
+	}
 	if h.Arch == "x86_64" || h.Arch == "riscv64" {
 		r, err := do(fmt.Sprintf("mmap 4096 %d %d 0x%x - 0", protRead, mapPrivate|mapAnonymous|mapFixedNoReplace, uint64(1)<<50))
 		if err == nil {
@@ -379,19 +390,37 @@ func wchanShown(next func() (wchanReading, bool)) (bool, string) {
 
 // detectMemcg finds a hierarchy with the memory controller (v2 if the
 // unified hierarchy has it, else v1) and where in it a run's memory
-// cgroups go: below the driver's own cgroup where the hierarchy allows it
-// (so a run stays inside whatever limits its caller is under, and its
-// cgroups are the caller's to see), else at the hierarchy's root, with a
-// note saying why.
+// cgroups go (detectMemcgIn).
 func (h *Host) detectMemcg() {
 	if !h.Root {
 		h.Missing["memcg"] = "memory cgroups need root"
+		h.Missing["memcg-v1"] = h.Missing["memcg"]
 		return
 	}
-	if c, ok := readTrim("/sys/fs/cgroup/cgroup.controllers"); ok && strings.Contains(" "+c+" ", " memory ") {
-		h.memcgRoot, h.MemcgVersion = "/sys/fs/cgroup", 2
+	h.detectMemcgIn("/sys/fs/cgroup", readSelfCgroup())
+}
+
+// memcgV2Missing is why a scenario that needs cgroup v1's memory
+// controller is skipped on v2.
+const memcgV2Missing = "cgroup v2: lowering memory.max below what the group holds never fails with EBUSY " +
+	"(memory_max_write reclaims, then OOM-kills), where v1's memory.limit_in_bytes answers EBUSY (mem_cgroup_resize_max)"
+
+// detectMemcgIn is detectMemcg on the cgroup filesystem mounted at fsroot
+// (the unified hierarchy itself, or v1's controllers below it), for a
+// process whose /proc/self/cgroup reads self. A run's cgroups go below
+// the driver's own cgroup where the hierarchy allows it (so a run stays
+// inside whatever limits its caller is under, and its cgroups are the
+// caller's to see), else at the hierarchy's root, with a note saying why.
+// On v2 the root's cgroup.subtree_control must hold memory for its
+// children to have memory.max: the runner enables it there when it does
+// not (the root is exempt from the no-internal-process rule), as a guest's
+// /init that mounted cgroup2 may not have.
+func (h *Host) detectMemcgIn(fsroot, self string) {
+	if c, ok := readTrim(filepath.Join(fsroot, "cgroup.controllers")); ok && hasWord(c, "memory") {
+		h.memcgRoot, h.MemcgVersion = fsroot, 2
 		h.Memcg = h.memcgRoot
-		own, ok := ownCgroup(readSelfCgroup(), "")
+		h.Missing["memcg-v1"] = memcgV2Missing
+		own, ok := ownCgroup(self, "")
 		switch {
 		case !ok || own == "/":
 		case !hasWord(readFirst(filepath.Join(h.memcgRoot, own, "cgroup.subtree_control")), "memory"):
@@ -402,19 +431,31 @@ func (h *Host) detectMemcg() {
 		default:
 			h.Memcg = h.childBase(filepath.Join(h.memcgRoot, own))
 		}
+		if h.Memcg == h.memcgRoot {
+			ctl := filepath.Join(h.memcgRoot, "cgroup.subtree_control")
+			if !hasWord(readFirst(ctl), "memory") {
+				if err := os.WriteFile(ctl, []byte("+memory"), 0o644); err != nil {
+					h.Missing["memcg"] = fmt.Sprintf("the unified hierarchy's root does not give its children the memory controller, and enabling it failed (+memory in %s: %v)", ctl, err)
+					h.Memcg = ""
+					return
+				}
+				h.Notes = append(h.Notes, "enabled the memory controller for the unified hierarchy's children (+memory in "+ctl+")")
+			}
+		}
 		return
 	}
-	for _, dir := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory,cpu"} {
+	for _, dir := range []string{filepath.Join(fsroot, "memory"), filepath.Join(fsroot, "memory,cpu")} {
 		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
 			h.memcgRoot, h.MemcgVersion = dir, 1
 			h.Memcg = dir
-			if own, ok := ownCgroup(readSelfCgroup(), "memory"); ok && own != "/" {
+			if own, ok := ownCgroup(self, "memory"); ok && own != "/" {
 				h.Memcg = h.childBase(filepath.Join(dir, own))
 			}
 			return
 		}
 	}
 	h.Missing["memcg"] = "no cgroup hierarchy has the memory controller"
+	h.Missing["memcg-v1"] = h.Missing["memcg"]
 }
 
 // childBase returns base when a child cgroup can be made there (it makes

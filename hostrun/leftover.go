@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/host"
+	"github.com/faultline/faultline/timeout"
 )
 
 // A run's memory cgroup is named faultline-PID-START-N: its driver's pid
@@ -58,7 +59,7 @@ func cgroupOwnerDead(name string) bool {
 // cleanCgroups removes the faultline memory cgroups in each of dirs whose
 // driver is dead, killing what is still in them first (executor processes
 // of that run: no one else puts processes in a faultline cgroup).
-func cleanCgroups(dirs ...string) []string {
+func cleanCgroups(scale timeout.Scale, dirs ...string) []string {
 	var did []string
 	seen := map[string]bool{}
 	for _, dir := range dirs {
@@ -72,7 +73,7 @@ func cleanCgroups(dirs ...string) []string {
 				continue
 			}
 			cg := filepath.Join(dir, ent.Name())
-			removed := settle(time.Second, func() bool {
+			removed := settle(scale.Of(time.Second), func() bool {
 				if b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs")); err == nil {
 					for _, f := range strings.Fields(string(b)) {
 						if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
@@ -187,7 +188,7 @@ func restoreHugepages() []string {
 func (h *Host) cleanLeftovers() string {
 	did := host.CleanLeftovers()
 	if h.Root {
-		did = append(did, cleanCgroups(h.Memcg, h.memcgRoot)...)
+		did = append(did, cleanCgroups(h.scale, h.Memcg, h.memcgRoot)...)
 		did = append(did, restoreHugepages()...)
 	}
 	if len(did) == 0 {

@@ -78,7 +78,7 @@ func TestCleanCgroups(t *testing.T) {
 		}
 		t.Cleanup(func() { os.Remove(d) })
 	}
-	did := cleanCgroups(h.Memcg)
+	did := cleanCgroups(0, h.Memcg)
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {
 		t.Errorf("the dead driver's cgroup %s stayed: %v (did %v)", dead, err, did)
 	}

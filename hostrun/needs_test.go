@@ -45,3 +45,27 @@ func TestImpliedNeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestPinsOfOtherArches: a pin of a key only other arches' models read
+// (epan on arm64, pgtable_levels on x86_64 and riscv64) does not skip a
+// scenario where it changes nothing, detected or not; where it matters,
+// an undetected key skips it.
+func TestPinsOfOtherArches(t *testing.T) {
+	for _, c := range []struct {
+		arch, pin string
+		skipped   bool
+	}{
+		{"arm64", "pgtable_levels=4", false},
+		{"arm64", "pgtable_levels=5", false},
+		{"x86_64", "pgtable_levels=4", true},
+		{"riscv64", "pgtable_levels=4", true},
+		{"x86_64", "epan=y", false},
+		{"arm64", "epan=y", true},
+	} {
+		h := &Host{Arch: c.arch, Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{}}
+		got := h.Skip(parse(t, "scenario s\nconfig "+c.pin+"\nmmap A 1p rw private anon\n"))
+		if (got != "") != c.skipped {
+			t.Errorf("%s, config %s: Skip = %q, want skipped %v", c.arch, c.pin, got, c.skipped)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -64,6 +65,9 @@ func (h *Host) Skip(s *scenario.Scenario) string {
 		if pin.Key == "epan" && h.Arch != "arm64" {
 			continue // an arm64 CPU feature: it changes nothing here
 		}
+		if pin.Key == "pgtable_levels" && h.Arch != "x86_64" && h.Arch != "riscv64" {
+			continue // only x86_64's and riscv64's models read it (LA57, Sv57)
+		}
 		if !h.Detected[pin.Key] {
 			return fmt.Sprintf("config %s=%s is pinned, and the host's value cannot be detected", pin.Key, pin.Value)
 		}
@@ -112,6 +116,13 @@ func impliedNeeds(s *scenario.Scenario) []string {
 		switch op := st.Op.(type) {
 		case *scenario.Memlimit:
 			add("memcg")
+			// A limit refused where it cannot be met is cgroup v1's
+			// answer (EBUSY); v2 reclaims, then OOM-kills.
+			for _, o := range append([]*scenario.Outcome{st.Expect}, overrides(st)...) {
+				if o != nil && o.Kind == scenario.OutErrno {
+					add("memcg-v1")
+				}
+			}
 		case *scenario.Hugepages:
 			add("hugetlb")
 		case *scenario.Mmap:
@@ -133,6 +144,15 @@ func impliedNeeds(s *scenario.Scenario) []string {
 		}
 	}
 	return needs
+}
+
+// overrides lists st's per-arch and generic expectations.
+func overrides(st *scenario.Stmt) []*scenario.Outcome {
+	out := make([]*scenario.Outcome, 0, len(st.Overrides))
+	for _, o := range st.Overrides {
+		out = append(out, o)
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
@@ -159,7 +179,13 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 		opts.Limit = opts.Scale.Of(DefaultLimit)
 	}
 	r := &hrun{h: h, s: s, rep: &rep, opts: opts, actors: map[string]*hactor{}, uffds: map[string]bool{}}
-	r.regions = check.NewRegions(0xc3)
+	ret := host.RetInsn(h.Arch)
+	if len(ret) == 0 {
+		rep.Status, rep.Reason = runner.Error, fmt.Sprintf("the executor knows no return instruction for arch %s", h.Arch)
+		return rep
+	}
+	// Reads of a `ret` see the instruction's first byte, as on the model.
+	r.regions = check.NewRegions(ret[0])
 	if err := r.start(ctx); err != nil {
 		rep.Status, rep.Reason = statusOf(err), err.Error()
 		return rep
@@ -482,8 +508,16 @@ const loopTicks = 20
 // pending all along. A thread woken from the wait completes its fault
 // and returns to user mode in microseconds.
 type userfaultLoop struct {
-	base loopState
-	set  bool
+	base  loopState
+	set   bool
+	ticks uint64 // the system time it takes; 0 is loopTicks
+}
+
+// newUserfaultLoop is a userfaultLoop whose loopTicks are multiplied by
+// scale: on a CPU 10–50× slower (software emulation) a copy that
+// progresses also spends longer in the kernel between completed faults.
+func newUserfaultLoop(scale timeout.Scale) userfaultLoop {
+	return userfaultLoop{ticks: uint64(math.Ceil(loopTicks * scale.Factor()))}
 }
 
 // looping takes one reading of the thread.
@@ -503,7 +537,11 @@ func (l *userfaultLoop) take(read func() (loopState, bool)) bool {
 		l.base, l.set = r, true
 		return false
 	}
-	return r.stime-b.stime >= loopTicks
+	need := l.ticks
+	if need == 0 {
+		need = loopTicks
+	}
+	return r.stime-b.stime >= need
 }
 
 // await waits for the reply to the command in flight of statement p on
@@ -518,7 +556,7 @@ func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply,
 	deadline := time.Now().Add(r.opts.Limit)
 	eventRead := p.kind == kindEvent
 	var asleepSince time.Time
-	var loop userfaultLoop
+	loop := newUserfaultLoop(r.opts.Scale)
 	wait := first
 	for {
 		rep, err := act.a.Reply(wait)

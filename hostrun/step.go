@@ -94,7 +94,7 @@ func (r *hrun) step(st *scenario.Stmt) error {
 			return r.send(act, st, fmt.Sprintf("madvise 0x%x %d %d", a, op.Size, adv), plain)
 		}
 	case *scenario.File:
-		return r.send(act, st, fmt.Sprintf("file %s %d %d", op.Name, op.Size, r.byteVal(op.Fill)), plain)
+		return r.send(act, st, fmt.Sprintf("file %s %d %s", op.Name, op.Size, r.byteVal(op.Fill)), plain)
 	case *scenario.Truncate:
 		return r.send(act, st, fmt.Sprintf("truncate %s %d", op.Name, op.Size), plain)
 	case *scenario.Rlimit:
@@ -109,7 +109,7 @@ func (r *hrun) step(st *scenario.Stmt) error {
 		}
 	case *scenario.Write:
 		if a, ok := addr(op.Addr); ok {
-			return r.send(act, st, fmt.Sprintf("write 0x%x %d", a, r.byteVal(op.Value)), plain)
+			return r.send(act, st, fmt.Sprintf("write 0x%x %s", a, r.byteVal(op.Value)), plain)
 		}
 	case *scenario.Exec:
 		if a, ok := addr(op.Addr); ok {
@@ -125,7 +125,7 @@ func (r *hrun) step(st *scenario.Stmt) error {
 		}
 	case *scenario.KRead:
 		if a, ok := addr(op.Addr); ok {
-			return r.send(act, st, fmt.Sprintf("kread 0x%x %d %d", a, op.Size, r.byteVal(op.Value)), &hpending{kind: kindValue})
+			return r.send(act, st, fmt.Sprintf("kread 0x%x %d %s", a, op.Size, r.byteVal(op.Value)), &hpending{kind: kindValue})
 		}
 	case *scenario.KWrite:
 		if a, ok := addr(op.Addr); ok {
@@ -186,11 +186,15 @@ func protBits(p scenario.Prot) int {
 	return b
 }
 
-func (r *hrun) byteVal(b scenario.Byte) byte {
+// byteVal is a byte argument of the protocol: the number, or for `ret`
+// the word ret, for which the executor stores the arch's whole return
+// instruction (a file or page of ret repeats it), so that `exec` of it
+// returns on the real CPU; reads see its first byte, the model's RetByte.
+func (r *hrun) byteVal(b scenario.Byte) string {
 	if b.Ret {
-		return r.regions.RetByte()
+		return host.RetArg
 	}
-	return b.Value
+	return strconv.Itoa(int(b.Value))
 }
 
 // spawn creates actor name with a thread or fork command.
@@ -436,7 +440,7 @@ func (r *hrun) uffd(act *hactor, st *scenario.Stmt, op *scenario.Uffd) error {
 		}
 		return nil
 	case scenario.UffdCopy:
-		return r.send(act, st, fmt.Sprintf("uffd_copy %s 0x%x %d %d", op.Name, a, op.Size, r.byteVal(op.Value)), &hpending{kind: kindValue})
+		return r.send(act, st, fmt.Sprintf("uffd_copy %s 0x%x %d %s", op.Name, a, op.Size, r.byteVal(op.Value)), &hpending{kind: kindValue})
 	case scenario.UffdZeropage, scenario.UffdPoison, scenario.UffdContinue:
 		return r.send(act, st, fmt.Sprintf("uffd_%s %s 0x%x %d", op.Cmd, op.Name, a, op.Size), &hpending{kind: kindValue})
 	case scenario.UffdWake, scenario.UffdUnregister:
