@@ -205,6 +205,24 @@ func (t *Table) CompareAndSwap(i int, old, new PTE) bool {
 
 // SetBits sets bits in entry i if it is present, as the MMU sets the
 // accessed and dirty bits, and returns the entry as it was.
+// Access is the end of a hardware walk that found entry i of t, a leaf
+// that allows the access: the MMU sets the accessed bit, and the dirty bit
+// for a write, as x86, arm64 (FEAT_HAFDBS) and riscv (Svadu) hardware
+// does, and translates addr to its frame (in a 2 MiB leaf, the frame
+// within it).
+func (t *Table) Access(i int, pte PTE, addr uint64, write bool) phys.PFN {
+	bits := Accessed
+	if write {
+		bits |= Dirty
+	}
+	t.SetBits(i, bits)
+	pfn := pte.PFN()
+	if t.level == 2 {
+		pfn += phys.PFN(addr>>phys.PageShift) & (EntriesPerTable - 1)
+	}
+	return pfn
+}
+
 func (t *Table) SetBits(i int, b PTE) PTE {
 	for {
 		old := t.entries[i].Load()

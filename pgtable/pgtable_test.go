@@ -440,3 +440,41 @@ func TestWalk(t *testing.T) {
 		t.Errorf("Walk of a huge leaf = level %d, %d, %v; want level 2, %d, true", tab.Level(), i, leaf, hi)
 	}
 }
+
+// TestAccess: the end of a hardware walk sets the accessed bit (and the
+// dirty bit for a write) and translates to the frame, within a 2 MiB leaf
+// the frame the address falls on.
+func TestAccess(t *testing.T) {
+	const addr = 0x40000000 + 5*pte4K + 0x123
+	for _, tc := range []struct {
+		name  string
+		huge  bool
+		write bool
+		pfn   phys.PFN // for a leaf of frame 0x200
+		bits  pgtable.PTE
+	}{
+		{"4 KiB read", false, false, 0x200, pgtable.Accessed},
+		{"4 KiB write", false, true, 0x200, pgtable.Accessed | pgtable.Dirty},
+		{"2 MiB read", true, false, 0x205, pgtable.Accessed},
+		{"2 MiB write", true, true, 0x205, pgtable.Accessed | pgtable.Dirty},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pt := pgtable.New(4)
+			tab, i := pt.Alloc(addr)
+			pte := pgtable.MkPTE(0x200, pgtable.User|pgtable.Read|pgtable.Write)
+			if tc.huge {
+				tab, i = pt.AllocHuge(addr)
+				pte |= pgtable.Huge
+			}
+			tab.Lock()
+			tab.Store(i, pte)
+			tab.Unlock()
+			if got := tab.Access(i, pte, addr, tc.write); got != tc.pfn {
+				t.Errorf("frame %#x, want %#x", got, tc.pfn)
+			}
+			if got := tab.Load(i) & (pgtable.Accessed | pgtable.Dirty); got != tc.bits {
+				t.Errorf("bits %v, want %v", got, tc.bits)
+			}
+		})
+	}
+}

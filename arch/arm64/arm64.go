@@ -235,16 +235,7 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 	if !ok {
 		return miss(FSCPerm | level(table))
 	}
-	bits := pgtable.Accessed
-	if r.Access == mm.AccessWrite {
-		bits |= pgtable.Dirty
-	}
-	table.SetBits(i, bits)
-	pfn := pte.PFN()
-	if table.Level() == 2 { // a 2 MiB block: the frame within it
-		pfn += phys.PFN(va>>phys.PageShift) & (pgtable.EntriesPerTable - 1)
-	}
-	return m.Phys().Lookup(pfn)
+	return m.Phys().Lookup(table.Access(i, pte, va, r.Access == mm.AccessWrite))
 }
 
 // IsEL1PermissionFault is is_el1_permission_fault (fault.c at 6.12) with

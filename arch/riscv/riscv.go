@@ -137,16 +137,7 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 	if !ok {
 		return nil
 	}
-	bits := pgtable.Accessed
-	if r.Access == mm.AccessWrite {
-		bits |= pgtable.Dirty
-	}
-	table.SetBits(i, bits)
-	pfn := pte.PFN()
-	if table.Level() == 2 { // a 2 MiB leaf: the frame within it
-		pfn += phys.PFN(r.Addr>>phys.PageShift) & (pgtable.EntriesPerTable - 1)
-	}
-	return m.Phys().Lookup(pfn)
+	return m.Phys().Lookup(table.Access(i, pte, r.Addr, r.Access == mm.AccessWrite))
 }
 
 // Trap implements kernel.Arch (handle_page_fault).
