@@ -40,6 +40,44 @@ type Arch interface {
 	// Trap runs the architecture's handler for the trap Translate
 	// recorded, on t, and says what happens to the access.
 	Trap(t *Task, r *Regs) TrapAction
+	// CopyUser runs the architecture's raw_copy_to_user or
+	// raw_copy_from_user (arch/*/lib) on c and returns what its exception
+	// fixup reports copied, and how many user bytes it stored (a copy to
+	// user memory may store past what it reports). The routines differ
+	// in how close to the faulting byte they get: the count a kernel copy
+	// that faults part-way returns is the arch's.
+	CopyUser(c UserCopy) (copied, stored uint64)
+}
+
+// UserCopy is one call of an arch's user-copy routine.
+type UserCopy struct {
+	// ToUser: copy_to_user, the stores are the user side; else
+	// copy_from_user, the loads are.
+	ToUser bool
+	// User is the user address, Kern the kernel one (only its alignment
+	// matters: a page-cache page's address plus the offset in it), N the
+	// length.
+	User, Kern, N uint64
+	// Fault is the first user address whose access faults without a
+	// fixable fault: an access of [a, a+w) faults when a+w > Fault.
+	// Fault >= User+N when nothing in the range faults.
+	Fault uint64
+}
+
+// UserFaults reports whether a user access of w bytes at a faults in c.
+func (c UserCopy) UserFaults(a, w uint64) bool { return a+w > c.Fault }
+
+// CopyExact is the copy of a routine that reaches the faulting byte
+// exactly (x86's rep movsb with its byte-wise fixup tail).
+func (c UserCopy) CopyExact() (copied, stored uint64) {
+	n := c.N
+	if c.Fault < c.User+n {
+		n = c.Fault - c.User
+	}
+	if !c.ToUser {
+		return n, 0
+	}
+	return n, n
 }
 
 // Insn identifies the instruction that makes an access: user code, or one

@@ -68,7 +68,7 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 			}
 			r.Trap, r.HW = 0, 0
 		}
-		if !t.spinWait(gen) {
+		if !t.spinWait(gen, sched.Uninterruptible) {
 			return Outcome{Kind: OutLivelock}
 		}
 	}
@@ -78,12 +78,13 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 // restarts: the real task goes on faulting, and would get through as
 // soon as what it faults on changes (the page supplied, the read
 // completed, the userfaultfd released). The model waits instead, until a
-// call of another task ends (Kernel.changed), then tries again; no signal
-// ends the wait, as none ends the loop. It reports false when the
-// livelock is final: the kernel does not resume livelocks, or the run is
-// ending. gen is the change count before the round that failed: a call
+// call of another task ends (Kernel.changed), then tries again; only the
+// signals mode lets through end the wait (none ends a fault loop; a fatal
+// one ends write(2)'s). It reports false when the livelock is final: the
+// kernel does not resume livelocks, the run is ending, or a signal ended
+// the wait. gen is the change count before the round that failed: a call
 // that ended during it starts the next round at once.
-func (t *Task) spinWait(gen uint64) bool {
+func (t *Task) spinWait(gen uint64, mode sched.Mode) bool {
 	k := t.k
 	if !k.ResumeLivelocks || k.ending.Load() {
 		return false
@@ -100,7 +101,7 @@ func (t *Task) spinWait(gen uint64) bool {
 		return true
 	}
 	t.livelocked.Store(true)
-	woken := t.Sleep(ev, sched.Uninterruptible)
+	woken := t.Sleep(ev, mode)
 	t.livelocked.Store(false)
 	return woken && !k.ending.Load()
 }
@@ -134,47 +135,67 @@ func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
 			}
 			r.Trap, r.HW = 0, 0
 		}
-		if !t.spinWait(gen) {
+		if !t.spinWait(gen, sched.Uninterruptible) {
 			return nil, Livelock
 		}
 	}
 }
 
-// copyUser copies size bytes between the kernel and user memory at addr,
-// a page at a time as copy_to_user/copy_from_user do; fill is the byte
-// stored by a copy to user memory. It returns the bytes copied before the
-// first fault the exception table fixed up, and the action that ended the
-// copy early (Restart when it completed). each, if not nil, is told of
-// every chunk (its offset in the copy and length) once its user page is
-// in, before it is copied; false from it ends the copy there.
-func (t *Task) copyUser(addr, size uint64, toUser bool, fill byte, each func(off, n uint64) bool) (uint64, TrapAction) {
+// faultInUser makes the accesses a user copy of [addr, addr+n) makes, a
+// page at a time (for a copy to user memory, stores): a fault the handler
+// resolves is invisible to the copy routine, which goes on. It returns
+// the first address whose fault the exception table fixes up instead
+// (the copy's Fault; addr+n when none does), and the action that ended a
+// fault otherwise (Oops, Livelock; Restart when the range is in).
+func (t *Task) faultInUser(addr, n uint64, toUser bool) (uint64, TrapAction) {
 	acc, insn := mm.AccessRead, InsnCopyFromUser
 	if toUser {
 		acc, insn = mm.AccessWrite, InsnCopyToUser
 	}
-	var done uint64
-	for done < size {
-		a := addr + done
+	for a := addr; a < addr+n; a = (a | (phys.PageSize - 1)) + 1 {
 		r := &t.kregs
 		*r = Regs{Addr: a, Access: acc, Insn: insn, UAccess: true}
-		page, act := t.kernelTranslate(r)
-		if page == nil {
-			return done, act
+		if page, act := t.kernelTranslate(r); page == nil {
+			if act == Fixup {
+				return a, Restart
+			}
+			return a, act
 		}
-		off := a & (phys.PageSize - 1)
-		n := min(size-done, phys.PageSize-off)
-		if each != nil && !each(done, n) {
-			return done, Restart
+	}
+	return addr + n, Restart
+}
+
+// mappedUser is faultInUser with page faults disabled
+// (pagefault_disable, as copy_folio_from_iter_atomic runs): the first
+// address of [addr, addr+n) whose page the MMU does not translate for a
+// load.
+func (t *Task) mappedUser(addr, n uint64) uint64 {
+	for a := addr; a < addr+n; a = (a | (phys.PageSize - 1)) + 1 {
+		r := &t.kregs
+		*r = Regs{Addr: a, Access: mm.AccessRead, Insn: InsnCopyFromUser, UAccess: true}
+		if t.k.arch.Translate(t, r) == nil {
+			return a
 		}
-		if toUser {
-			data := page.Data()[off : off+n]
-			for i := range data {
-				data[i] = fill
+	}
+	return addr + n
+}
+
+// storeUser writes n bytes of fill at addr, where a copy to user memory
+// stored them; the pages are in (the copy's faults brought them).
+func (t *Task) storeUser(addr, n uint64, fill byte) {
+	for a := addr; a < addr+n; {
+		r := &t.kregs
+		*r = Regs{Addr: a, Access: mm.AccessWrite, Insn: InsnCopyToUser, UAccess: true}
+		end := min(addr+n, (a|(phys.PageSize-1))+1)
+		if page := t.k.arch.Translate(t, r); page != nil {
+			off := a & (phys.PageSize - 1)
+			clear := page.Data()[off : off+end-a]
+			for i := range clear {
+				clear[i] = fill
 			}
 		}
-		done += n
+		a = end
 	}
-	return done, Restart
 }
 
 // uaccessResult turns a copy's end into the system call's result: the
@@ -195,53 +216,116 @@ func (t *Task) uaccessResult(done uint64, act TrapAction) Outcome {
 }
 
 // KRead is read(2) of size bytes of fill from a regular file into user
-// memory at addr: a copy that faults part-way returns the bytes copied
-// before the faulting page, EFAULT when none were, as a disk file system's
-// read does. The file's page cache is charged to nobody (the host runner
-// writes it in the actor just before, charged to the actor's group: the
-// model leaves that out).
+// memory at addr (filemap_read): a page-cache page at a time, each
+// copied by copy_page_to_iter, which calls the arch's copy_to_user again
+// from where a partial copy stopped until one makes no progress. So the
+// count of a copy that faults part-way is the arch's: every byte before
+// the fault where the routine reaches it (x86_64, arm64), possibly fewer
+// (riscv64's 64-byte blocks); EFAULT when none was copied. The file's
+// page cache is charged to nobody (the host runner writes it in the actor
+// just before, charged to the actor's group: the model leaves that out).
 func (t *Task) KRead(addr, size uint64, fill byte) Outcome {
 	return t.call(func() Outcome {
 		if !t.k.arch.AccessOK(addr, size) {
 			return Err(abi.EFAULT)
 		}
-		return t.uaccessResult(t.copyUser(addr, size, true, fill, nil))
+		var done uint64
+		for done < size {
+			off := done & (phys.PageSize - 1)
+			for chunk := min(size-done, phys.PageSize-off); chunk > 0; {
+				u := addr + done
+				f, act := t.faultInUser(u, chunk, true)
+				if act != Restart {
+					return t.uaccessResult(done, act)
+				}
+				n, stored := t.k.arch.CopyUser(UserCopy{ToUser: true, User: u, Kern: off, N: chunk, Fault: f})
+				t.storeUser(u, stored, fill)
+				if n == 0 {
+					return t.uaccessResult(done, Fixup)
+				}
+				done, off, chunk = done+n, off+n, chunk-n
+			}
+		}
+		return OKValue(done)
 	})
 }
 
 // KWrite is write(2) of size bytes of user memory at addr into a new
-// regular file, with KRead's partial-copy rule. Each page written is added
-// to the file's page cache, charged to the task's memory cgroup, after the
-// user page it copies is faulted in (generic_perform_write); the file is
-// deleted after the call, which uncharges it. A page that gets no memory
-// ends the write: the bytes written so far, or ENOMEM.
+// regular file on a block file system with 4 KiB blocks
+// (generic_perform_write): a page-cache page at a time, it faults the
+// source in (fault_in_iov_iter_readable: nothing readable ends the write,
+// with EFAULT if it wrote nothing), adds the page to the file's cache,
+// charged to the task's memory cgroup (a page that gets no memory ends
+// the write: the bytes written so far, or ENOMEM), and copies with page
+// faults disabled. A short copy into a page not yet up to date is
+// refused whole (block_write_end), and the write tries again with the
+// length that was copied; a copy that makes no progress is tried again
+// as it is, which never ends where the arch's copy cannot reach readable
+// bytes before the fault (riscv64's shifting copy: livelock; a fatal
+// signal ends it). The file is deleted after the call, which uncharges
+// it.
 func (t *Task) KWrite(addr, size uint64) Outcome {
 	return t.call(func() Outcome {
 		if !t.k.arch.AccessOK(addr, size) {
 			return Err(abi.EFAULT)
 		}
 		f := t.kioFile()
-		if f == nil {
-			return t.uaccessResult(t.copyUser(addr, size, false, 0, nil))
+		if f != nil {
+			defer t.k.dropKIO(f)
+			f.Truncate(t, size)
 		}
-		defer t.k.dropKIO(f)
-		f.Truncate(t, size)
-		failed := false
-		done, act := t.copyUser(addr, size, false, 0, func(off, n uint64) bool {
-			if !f.WritePages(t, off>>phys.PageShift, (off+n+phys.PageSize-1)>>phys.PageShift) {
-				failed = true
-				return false
+		var done, retry uint64 // retry: the length the copy is tried again with
+		for done < size {
+			off := done & (phys.PageSize - 1)
+			bytes := min(size-done, phys.PageSize-off)
+			if retry != 0 {
+				bytes, retry = retry, 0
 			}
-			return true
-		})
-		if failed && done == 0 {
-			return Err(abi.ENOMEM)
+			gen := t.k.changeGeneration()
+			u := addr + done
+			ready, act := t.faultInUser(u, bytes, false)
+			switch {
+			case act != Restart:
+				return t.uaccessResult(done, act)
+			case ready == u:
+				return t.uaccessResult(done, Fixup)
+			case t.FatalSignalPending():
+				return t.writeEnd(done, abi.EINTR)
+			}
+			if f != nil && !f.WritePages(t, done>>phys.PageShift, done>>phys.PageShift+1) {
+				return t.writeEnd(done, abi.ENOMEM)
+			}
+			copied, _ := t.k.arch.CopyUser(UserCopy{User: u, Kern: off, N: bytes, Fault: t.mappedUser(u, bytes)})
+			switch {
+			case copied == bytes, copied > 0 && off != 0:
+				// Taken: a page written in part is up to date (its
+				// new block was zeroed around the first write).
+				done += copied
+			case copied > 0:
+				// A short copy into a page nothing was written to:
+				// refused whole; again with the length that was copied.
+				retry = copied
+			default:
+				// No progress: the same copy again, for as long as
+				// nothing changes.
+				if !t.spinWait(gen, sched.Killable) {
+					if t.FatalSignalPending() {
+						return t.writeEnd(done, abi.EINTR)
+					}
+					return Outcome{Kind: OutLivelock}
+				}
+			}
 		}
-		if failed {
-			return OKValue(done)
-		}
-		return t.uaccessResult(done, act)
+		return OKValue(done)
 	})
+}
+
+// writeEnd is a write that stopped with err: the bytes written, else err.
+func (t *Task) writeEnd(done uint64, err abi.Errno) Outcome {
+	if done > 0 {
+		return OKValue(done)
+	}
+	return Err(err)
 }
 
 // kioFile makes the empty regular file a kwrite writes, in the run's file

@@ -340,3 +340,10 @@ func (p policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
 	}
 	return abi.SEGV_ACCERR
 }
+
+// CopyUser implements kernel.Arch. x86_64's copy_user_generic is rep
+// movsb (or, without FSRM, an unrolled loop whose exception fixup falls
+// back to it), which stops at the faulting byte and reports exactly what
+// it moved: a kernel copy that faults part-way gets every byte before the
+// fault.
+func (a *Arch) CopyUser(c kernel.UserCopy) (copied, stored uint64) { return c.CopyExact() }

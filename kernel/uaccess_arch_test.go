@@ -1,0 +1,70 @@
+package kernel_test
+
+import (
+	"testing"
+
+	"github.com/faultline/faultline/arch/arm64"
+	"github.com/faultline/faultline/arch/riscv"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/mm"
+)
+
+// TestUaccessPartialByArch: read(2) and write(2) from a buffer whose
+// readable bytes end at a PROT_NONE page, on each arch's copy routine,
+// with what the arm64 and riscv64 guest kernels (Debian 6.12.117 and
+// 7.2.12 under qemu) returned.
+func TestUaccessPartialByArch(t *testing.T) {
+	arches := map[string]func(config.Kernel) kernel.Arch{
+		"x86_64":  nil,
+		"arm64":   func(c config.Kernel) kernel.Arch { return arm64.New(c) },
+		"riscv64": func(c config.Kernel) kernel.Arch { return riscv.New(c) },
+	}
+	const livelock = ^uint64(0)
+	tests := []struct {
+		write  bool
+		before uint64 // readable bytes before the PROT_NONE page
+		size   uint64
+		want   map[string]uint64 // 0: EFAULT
+	}{
+		{false, 200, 4096, map[string]uint64{"x86_64": 200, "arm64": 200, "riscv64": 192}},
+		{false, 32, 4096, map[string]uint64{"x86_64": 32, "arm64": 32, "riscv64": 0}},
+		{false, 32, 40, map[string]uint64{"x86_64": 32, "arm64": 32, "riscv64": 32}},
+		{false, 100, 4096, map[string]uint64{"x86_64": 100, "arm64": 100, "riscv64": 100}},
+		{true, 100, 4096, map[string]uint64{"x86_64": 100, "arm64": 100, "riscv64": livelock}},
+		{true, 64, 4096, map[string]uint64{"x86_64": 64, "arm64": 64, "riscv64": 64}},
+		{true, 7, 71, map[string]uint64{"x86_64": 7, "arm64": 7, "riscv64": livelock}},
+		{true, 63, 64, map[string]uint64{"x86_64": 63, "arm64": 63, "riscv64": 63}},
+	}
+	for name, newArch := range arches {
+		for _, tc := range tests {
+			cfg := config.Default()
+			var k *kernel.Kernel
+			if newArch == nil {
+				k, _ = machine(t)
+			} else {
+				k = kernel.New(cfg, newArch(cfg))
+				t.Cleanup(k.Shutdown)
+			}
+			task := k.Spawn("t")
+			fixed(t, task, base, 1, rw)
+			fixed(t, task, base+pg, 1, mm.ProtNone)
+			addr := base + pg - tc.before
+			var out kernel.Outcome
+			if tc.write {
+				out = task.KWrite(addr, tc.size)
+			} else {
+				out = task.KRead(addr, tc.size, 0x5a)
+			}
+			want := tc.want[name]
+			switch {
+			case want == livelock && out.Kind == kernel.OutLivelock:
+			case want == 0 && out.Kind == kernel.OutErrno:
+			case want != 0 && want != livelock && out.Kind == kernel.OutOK && out.Value == want:
+			default:
+				t.Errorf("%s: write=%v of %d bytes from %d before the fault = %v, want %d (0: EFAULT, %d: livelock)",
+					name, tc.write, tc.size, tc.before, out, want, livelock)
+			}
+		}
+	}
+}
