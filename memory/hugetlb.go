@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
@@ -304,12 +305,25 @@ func (h *HugetlbPrivate) ForkOps() mm.VMOperations {
 	return &HugetlbPrivate{pool: h.pool, family: h.family, consumed: map[uint64]bool{}}
 }
 
+// hugetlbZapRestoresSince is the first kernel whose __unmap_hugepage_range
+// gives an owner's reservation back when it unmaps a page the mapping
+// faulted in (folio_set_hugetlb_restore_reserve, adjust_reservation):
+// Breno Leitao's "mm/hugetlb: restore the reservation if needed" (January
+// 2024). Read: 6.12's mm/hugetlb.c has it, 6.1's does not; observed: on
+// arm64 6.1 a MAP_NORESERVE mapping takes the page MADV_DONTNEED freed,
+// and the owner's next fault is SIGBUS. Placed at 6.9 (estimated from the
+// patch's date; 6.2-6.11 not checked).
+var hugetlbZapRestoresSince = config.Version{Major: 6, Minor: 9}
+
 // ZapPage implements mm.ZapNotifier: when an owner's page goes (munmap,
 // MADV_DONTNEED) the reservation it consumed comes back to the mapping,
 // and to the pool when the page is freed, so that nobody else can take it
 // meanwhile (__unmap_hugepage_range: hugetlb_restore_reserve,
 // vma_add_reservation).
 func (h *HugetlbPrivate) ZapPage(v *mm.VMA, addr uint64, pte pgtable.PTE) {
+	if v.MM().Config().Version.Compare(hugetlbZapRestoresSince) < 0 {
+		return // the page is freed, its reservation stays consumed
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	idx := v.PageOffset(addr) >> hugeOrder
