@@ -695,6 +695,17 @@ func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byt
 	return done, 0
 }
 
+// hugetlbCopyEmptyEEXISTSince is the first kernel (estimated) whose
+// UFFDIO_COPY into hugetlb memory answers EEXIST, not ENOMEM, when no huge
+// page can be allocated. Read: 6.12's hugetlb_mfill_atomic_pte returns
+// -ENOMEM when alloc_hugetlb_folio fails; observed: arm64 6.1 and 6.12,
+// riscv64 6.12 ENOMEM, the x86_64 6.18 host and arm64/riscv64 7.2 EEXIST.
+// The commit was not found (a search of the mailing-list archives found
+// only a September 2025 debugging patch that returns -EEXIST when
+// hugetlb_walk finds the entry); the change lies in 6.13-6.18, placed at
+// the first of them.
+var hugetlbCopyEmptyEEXISTSince = config.Version{Major: 6, Minor: 13}
+
 // hugetlbFillPage fills the huge page at addr (hugetlb_mfill_atomic_pte).
 func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
 	table, i := v.MM().PT.AllocHuge(addr)
@@ -737,7 +748,11 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 		if page == nil || err != nil {
 			// The pool is empty. The kernel then looks for the huge
 			// entry, which its caller has just allocated, and reports
-			// EEXIST when it finds it: always, for a 2 MiB page.
+			// EEXIST when it finds it: always, for a 2 MiB page; before
+			// hugetlbCopyEmptyEEXISTSince, ENOMEM.
+			if v.MM().Config().Version.Compare(hugetlbCopyEmptyEEXISTSince) < 0 {
+				return abi.ENOMEM
+			}
 			return abi.EEXIST
 		}
 		for j := 0; j < 1<<hugeOrder; j++ {
