@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
@@ -287,8 +288,9 @@ func (u *Userfaultfd) Register(t sched.Sleeper, m *mm.MM, start, length uint64, 
 
 // Unregister ends the registration of [start, start+length)
 // (userfaultfd_unregister). Every VMA of the range must be able to take
-// userfaultfd and be registered with u or with nothing, else EINVAL and
-// nothing changes; holes are skipped. The faults waiting on what was
+// userfaultfd and be registered with u or with nothing (any context,
+// before uffdUnregisterOwnSince), else EINVAL and nothing changes; holes
+// are skipped. The faults waiting on what was
 // registered for missing pages are woken, and resolve without
 // userfaultfd; write-protect waiters stay asleep.
 func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64) abi.Errno {
@@ -300,12 +302,13 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 		return abi.EINTR
 	}
 	found := false
+	ownOnly := m.Config().Version.Compare(uffdUnregisterOwnSince) >= 0
 	m.VMAs(func(v *mm.VMA) bool {
 		if v.End <= start || v.Start >= end {
 			return v.Start < end
 		}
 		found = true
-		if !uffdVMAAllows(v, 0) || v.Uffd != nil && v.Uffd != mm.UserfaultCtx(u) {
+		if !uffdVMAAllows(v, 0) || ownOnly && v.Uffd != nil && v.Uffd != mm.UserfaultCtx(u) {
 			err = abi.EINVAL
 		}
 		return err == 0
@@ -313,15 +316,18 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 	if !found {
 		err = abi.EINVAL
 	}
-	type span struct{ start, end uint64 }
+	type span struct {
+		ctx        *Userfaultfd // the context the VMA was registered with
+		start, end uint64
+	}
 	var wake []span
 	if err == 0 {
 		err = m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
 			if v.Uffd == nil {
 				return
 			}
-			if v.Flags&mm.VMUffdMiss != 0 { // userfaultfd_missing
-				wake = append(wake, span{v.Start, v.End})
+			if c := ctxOf(v); c != nil && v.Flags&mm.VMUffdMiss != 0 { // userfaultfd_missing
+				wake = append(wake, span{c, v.Start, v.End})
 			}
 			if v.Flags&mm.VMUffdWP != 0 { // userfaultfd_clear_vma: the protection goes
 				uffdWPRange(v, v.Start, v.End, false)
@@ -335,10 +341,22 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 		return abi.EINVAL
 	}
 	for _, w := range wake {
-		u.Wake(w.start, w.end)
+		w.ctx.Wake(w.start, w.end)
 	}
 	return 0
 }
+
+// uffdUnregisterOwnSince is the first kernel (estimated) whose
+// UFFDIO_UNREGISTER refuses a VMA registered with another context
+// (EINVAL): Tal Zussman's "userfaultfd: prevent unregistering VMAs
+// through a different userfaultfd" (June 2025, with "mm: use per_vma lock
+// for MADV_DONTNEED" in mm-stable). Before it any context unregisters any
+// VMA, waking the waiters of the VMA's own context. Read: 6.12's
+// userfaultfd_unregister has no such check; observed: arm64 6.1 and 6.12,
+// riscv64 6.12 unregister through the other context, the 6.18 host and
+// 7.2 guests answer EINVAL. Placed at 6.17, the merge window after the
+// patch (not read in a 6.17 tree).
+var uffdUnregisterOwnSince = config.Version{Major: 6, Minor: 17}
 
 // WakeRange wakes the faults waiting on [start, start+length)
 // (userfaultfd_wake): EINVAL for a range validate_range refuses.
