@@ -709,8 +709,9 @@ var hugetlbCopyEmptyEEXISTSince = config.Version{Major: 6, Minor: 13}
 // hugetlbFillPage fills the huge page at addr (hugetlb_mfill_atomic_pte).
 func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
 	table, i := v.MM().PT.AllocHuge(addr)
+	ver := v.MM().Config().Version
 	old := table.Load(i)
-	if mode != FillContinue && !noneMostly(old) {
+	if mode != FillContinue && !noneMostly(ver, old) {
 		return abi.EEXIST
 	}
 	var page *phys.Page
@@ -767,7 +768,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 		}
 	}
 	table.Lock()
-	if table.Load(i) != old || !noneMostly(old) {
+	if table.Load(i) != old || !noneMostly(ver, old) {
 		table.Unlock()
 		if page != nil {
 			drop()

@@ -440,11 +440,28 @@ func vmaShmem(v *mm.VMA) (*Shmem, bool) {
 	return s, ok
 }
 
-// noneMostly reports whether a fill may install over pte
-// (pte_none_mostly): an empty entry or any marker, uffd-wp, poison or
-// guard, which the new page replaces.
-func noneMostly(pte pgtable.PTE) bool {
-	return pte.None() || pte.IsMarker()
+// uffdMarkerOnlySince is the first kernel whose fills install only over
+// an empty entry or a userfaultfd marker (uffd-wp, poison), not a guard
+// marker: Lorenzo Stoakes's "mm: correctly handle UFFD PTE markers" (patch
+// 1 of "mm: remove is_swap_[pte, pmd]() + non-swap confusion", v2 8
+// November 2025) removed pte_none_mostly and huge_pte_none_mostly.
+// Observed: on arm64 and riscv64 7.2 UFFDIO_COPY over a guard marker is
+// EEXIST and the guard stays, on the 6.18 host it replaces it. Placed at
+// 6.19, the first merge window after the series (not read in a tree).
+var uffdMarkerOnlySince = config.Version{Major: 6, Minor: 19}
+
+// noneMostly reports whether a fill may install over pte at kernel
+// version ver (pte_none_mostly): an empty entry or any marker, uffd-wp,
+// poison or guard, which the new page replaces; from uffdMarkerOnlySince
+// a guard marker stays (EEXIST).
+func noneMostly(ver config.Version, pte pgtable.PTE) bool {
+	if pte.None() {
+		return true
+	}
+	if !pte.IsMarker() {
+		return false
+	}
+	return pte.Marker()&pgtable.MarkerGuard == 0 || ver.Compare(uffdMarkerOnlySince) < 0
 }
 
 // isUffdWPMarker reports whether pte is a uffd-wp marker and nothing else
@@ -462,7 +479,8 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 	m := v.MM()
 	table, i := m.PT.Alloc(addr)
 	shm, isShmem := vmaShmem(v)
-	ok := noneMostly
+	ver := m.Config().Version
+	ok := func(pte pgtable.PTE) bool { return noneMostly(ver, pte) }
 	if mode == FillPoison || mode == FillZeropage && !isShmem {
 		ok = pgtable.PTE.None
 	}
