@@ -320,3 +320,42 @@ func TestWritePagesStopsWhenDying(t *testing.T) {
 type dyingFaulter struct{ cgFaulter }
 
 func (*dyingFaulter) FatalSignalPending() bool { return true }
+
+// TestTruncateGrowZeroesOldTail: growing a file zeroes the bytes past its
+// new size in the last page on every kernel (truncate_pagecache), and the
+// bytes between the old size and the new one only from 6.12 (ext4's
+// tail zeroing of the old EOF block).
+func TestTruncateGrowZeroesOldTail(t *testing.T) {
+	cases := []struct {
+		ver     config.Version
+		oldTail byte // at 3000, between the old size 2000 and the new 3500
+	}{
+		{config.Version{Major: 6, Minor: 1}, 0x77},
+		{config.Version{Major: 6, Minor: 11}, 0x77},
+		{config.Version{Major: 6, Minor: 12}, 0},
+		{config.Version{Major: 7, Minor: 2}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.ver.String(), func(t *testing.T) {
+			e := newEnv(t, true)
+			f := memory.NewFile("f", 2000, 0x61, e.alloc, memory.NewDisk(tc.ver), 1)
+			p := f.CachedPage(0, e.task)
+			if p == nil {
+				t.Fatal("the written file's page is not cached")
+			}
+			defer p.Put()
+			data := p.Data()
+			data[3000], data[3900] = 0x77, 0x77 // stores through a shared mapping
+			f.Truncate(e.task, 3500)
+			if got := data[1999]; got != 0x61 {
+				t.Errorf("byte 1999 = %#x, want the file's 0x61", got)
+			}
+			if got := data[3000]; got != tc.oldTail {
+				t.Errorf("byte 3000 = %#x, want %#x", got, tc.oldTail)
+			}
+			if got := data[3900]; got != 0 {
+				t.Errorf("byte 3900, past the new size, = %#x, want 0", got)
+			}
+		})
+	}
+}
