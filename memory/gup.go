@@ -26,17 +26,26 @@ const (
 )
 
 // populateRetrySince is the first kernel whose MADV_POPULATE_(READ|WRITE)
-// retries a fault that dropped the lock with FOLL_TRIED and stops at the
-// first hole: David Hildenbrand's "mm/madvise: make MADV_POPULATE_(READ|WRITE)
-// handle VM_FAULT_RETRY properly" moved it from faultin_vma_page_range and
-// __get_user_pages to faultin_page_range and __get_user_pages_locked, and
-// "mm/madvise: don't perform madvise VMA walk for MADV_POPULATE_(READ|WRITE)"
-// (the same series, March 2024) dropped the madvise VMA walk. Read: 6.1's
-// mm/madvise.c has the per-VMA loop without FOLL_TRIED, 6.12's has
-// faultin_page_range; observed: arm64 6.1 counts the retried fault of an
-// evicted file page as minor, 6.12 as major. The series was posted for
-// 6.9 (estimated from its date; 6.2-6.8 not checked).
+// retries a fault that dropped the lock with FOLL_TRIED, so that the
+// retried fault of a page that had to be read counts as major: David
+// Hildenbrand's "mm/madvise: make MADV_POPULATE_(READ|WRITE) handle
+// VM_FAULT_RETRY properly" (631426ba1d45, March 2024) moved it from
+// faultin_vma_page_range and __get_user_pages to faultin_page_range and
+// __get_user_pages_locked. Read: 6.1's mm/madvise.c loops per VMA
+// without FOLL_TRIED, 6.12's calls faultin_page_range; the mailing-list
+// archives show it as an mm hotfix queued for the stable kernels in April
+// 2024 and not in the 6.10 MM pull, so 6.9 (not backported to 6.1.y);
+// observed: arm64 6.1 counts the retried fault of an evicted file page as
+// minor, 6.12 as major.
 var populateRetrySince = config.Version{Major: 6, Minor: 9}
+
+// populateNoWalkSince is the first kernel whose MADV_POPULATE_* stops at
+// the first hole with ENOMEM: "mm/madvise: don't perform madvise VMA walk
+// for MADV_POPULATE_(READ|WRITE)" (the same series) dropped the madvise VMA
+// walk, which skips a hole, populates the VMAs after it and answers ENOMEM
+// at the end (madvise_walk_vmas). Read: listed in "[GIT PULL] MM updates
+// for 6.10-rc1"; 6.12's madvise_populate takes the mm, 6.1's a VMA.
+var populateNoWalkSince = config.Version{Major: 6, Minor: 10}
 
 // Populate faults in [start, end) of m on t's behalf, as GUP does without
 // pinning: a page already accessible is left alone, anything else goes
@@ -45,10 +54,12 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 	if !m.MmapReadLock(t, sched.Killable) {
 		return abi.EINTR
 	}
-	// Before populateRetrySince, MADV_POPULATE_* walked the VMAs as every
+	// Before populateNoWalkSince, MADV_POPULATE_* walked the VMAs as every
 	// madvise does (madvise_walk_vmas): a hole is skipped and the call
 	// answers ENOMEM at the end, after populating what is mapped.
-	retried := m.Config().Version.Compare(populateRetrySince) >= 0
+	ver := m.Config().Version
+	retried := ver.Compare(populateRetrySince) >= 0
+	walks := ver.Compare(populateNoWalkSince) < 0
 	hole := abi.Errno(0)
 	addr := start
 	tried := vmfault.Flags(0)
@@ -60,7 +71,7 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 		}
 		v := m.FindVMA(addr)
 		if v == nil || v.Start > addr {
-			if mode == PopulateMap || !retried {
+			if mode == PopulateMap || walks {
 				if mode != PopulateMap {
 					hole = abi.ENOMEM
 				}

@@ -308,11 +308,12 @@ func (h *HugetlbPrivate) ForkOps() mm.VMOperations {
 // hugetlbZapRestoresSince is the first kernel whose __unmap_hugepage_range
 // gives an owner's reservation back when it unmaps a page the mapping
 // faulted in (folio_set_hugetlb_restore_reserve, adjust_reservation):
-// Breno Leitao's "mm/hugetlb: restore the reservation if needed" (January
-// 2024). Read: 6.12's mm/hugetlb.c has it, 6.1's does not; observed: on
-// arm64 6.1 a MAP_NORESERVE mapping takes the page MADV_DONTNEED freed,
-// and the owner's next fault is SIGBUS. Placed at 6.9 (estimated from the
-// patch's date; 6.2-6.11 not checked).
+// Breno Leitao's "mm/hugetlb: restore the reservation if needed"
+// (df7a6d1f6405). Read: 6.12's mm/hugetlb.c has it, 6.1's does not; the
+// mailing-list archives show it merged into mm-stable on 25 January 2024,
+// after 6.8-rc1, so 6.9 (marked for the stable kernels; 6.1.192 does not
+// have it); observed: on arm64 6.1 a MAP_NORESERVE mapping takes the page
+// MADV_DONTNEED freed, and the owner's next fault is SIGBUS.
 var hugetlbZapRestoresSince = config.Version{Major: 6, Minor: 9}
 
 // ZapPage implements mm.ZapNotifier: when an owner's page goes (munmap,

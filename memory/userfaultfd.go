@@ -349,13 +349,13 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 // uffdUnregisterOwnSince is the first kernel (estimated) whose
 // UFFDIO_UNREGISTER refuses a VMA registered with another context
 // (EINVAL): Tal Zussman's "userfaultfd: prevent unregistering VMAs
-// through a different userfaultfd" (June 2025, with "mm: use per_vma lock
-// for MADV_DONTNEED" in mm-stable). Before it any context unregisters any
-// VMA, waking the waiters of the VMA's own context. Read: 6.12's
-// userfaultfd_unregister has no such check; observed: arm64 6.1 and 6.12,
-// riscv64 6.12 unregister through the other context, the 6.18 host and
-// 7.2 guests answer EINVAL. Placed at 6.17, the merge window after the
-// patch (not read in a 6.17 tree).
+// through a different userfaultfd" (v1 3 June 2025, then in mm-unstable
+// with "mm: use per_vma lock for MADV_DONTNEED"). Before it any context
+// unregisters any VMA, waking the waiters of the VMA's own context. Read:
+// 6.12's userfaultfd_unregister has no such check; observed: arm64 6.1 and
+// 6.12, riscv64 6.12 unregister through the other context, the 6.18 host
+// and 7.2 guests answer EINVAL. Placed at 6.17, the merge window after the
+// patch; no pull request naming it was found (6.16-6.18 possible).
 var uffdUnregisterOwnSince = config.Version{Major: 6, Minor: 17}
 
 // WakeRange wakes the faults waiting on [start, start+length)
@@ -440,14 +440,15 @@ func vmaShmem(v *mm.VMA) (*Shmem, bool) {
 	return s, ok
 }
 
-// uffdMarkerOnlySince is the first kernel whose fills install only over
-// an empty entry or a userfaultfd marker (uffd-wp, poison), not a guard
-// marker: Lorenzo Stoakes's "mm: correctly handle UFFD PTE markers" (patch
-// 1 of "mm: remove is_swap_[pte, pmd]() + non-swap confusion", v2 8
-// November 2025) removed pte_none_mostly and huge_pte_none_mostly.
-// Observed: on arm64 and riscv64 7.2 UFFDIO_COPY over a guard marker is
-// EEXIST and the guard stays, on the 6.18 host it replaces it. Placed at
-// 6.19, the first merge window after the series (not read in a tree).
+// uffdMarkerOnlySince is the first kernel (estimated) whose fills
+// install only over an empty entry or a userfaultfd marker (uffd-wp,
+// poison), not a guard marker: Lorenzo Stoakes's "mm: correctly handle
+// UFFD PTE markers" (patch 1 of "mm: remove is_swap_[pte, pmd]() +
+// non-swap confusion", v3 10 November 2025, then in mm-unstable) removed
+// pte_none_mostly and huge_pte_none_mostly. Observed: on arm64 and riscv64
+// 7.2 UFFDIO_COPY over a guard marker is EEXIST and the guard stays, on
+// the 6.18 host it replaces it. Placed at 6.19, the first merge window
+// after the series (6.19-7.2 possible; not read in a tree).
 var uffdMarkerOnlySince = config.Version{Major: 6, Minor: 19}
 
 // noneMostly reports whether a fill may install over pte at kernel

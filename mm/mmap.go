@@ -262,15 +262,17 @@ func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 
 // thpAlignAnonSince is the first kernel that places anonymous private
 // memory THP-aligned (__get_unmapped_area: thp_get_unmapped_area): Rik
-// van Riel's "mm: align larger anonymous mappings on THP boundaries",
-// applied again (efa7df3e3bb5) after its 2022 version was reverted, and
-// limited to lengths that are a multiple of the PMD size by "mm, mmap:
-// limit THP alignment of anonymous mappings to PMD-aligned sizes" (6.12,
+// van Riel's "mm: align larger anonymous mappings on THP boundaries"
+// (efa7df3e3bb5, December 2023; a 2022 version was reverted), limited to
+// lengths that are a multiple of the PMD size by "mm, mmap: limit THP
+// alignment of anonymous mappings to PMD-aligned sizes" (October 2024,
 // sent to the stable kernels). Read: 6.12's mm/mmap.c has both, 6.1's
-// neither; observed: arm64 6.1 places a 4 MiB mapping unaligned, 6.12
-// aligned. Placed at 6.8 (the merge of efa7df3e3bb5, from memory, not
-// read); 6.8-6.11 without the stable fix aligned every anonymous length,
-// which the model does not follow.
+// neither; the mailing-list archives show efa7df3e3bb5 tested on
+// 6.7-rc4 in the mm tree and fixed in January 2024 ("mm:
+// thp_get_unmapped_area must honour topdown preference"), so merged for
+// 6.8; observed: arm64 6.1 places a 4 MiB mapping unaligned, 6.12
+// aligned. A 6.8-6.11 kernel without the stable fix aligned every
+// anonymous length, which the model does not follow.
 var thpAlignAnonSince = config.Version{Major: 6, Minor: 8}
 
 // thpUnmappedAreaLocked places a mapping whose backing offset is off so
