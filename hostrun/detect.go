@@ -102,6 +102,7 @@ func Detect(ctx context.Context) (*Host, error) {
 		return nil, err
 	}
 	h.detectMemcg()
+	h.detectLRU(lruGenEnabled)
 	h.detectHugetlb()
 	if note := h.cleanLeftovers(); note != "" {
 		h.Notes = append(h.Notes, note)
@@ -456,6 +457,33 @@ func (h *Host) detectMemcgIn(fsroot, self string) {
 	}
 	h.Missing["memcg"] = "no cgroup hierarchy has the memory controller"
 	h.Missing["memcg-v1"] = h.Missing["memcg"]
+}
+
+// lruGenEnabled says whether the multi-generational LRU is on: absent
+// without CONFIG_LRU_GEN, else a hexadecimal mask whose bit 0 is the
+// feature itself (lru_gen_enabled, mm/vmscan.c).
+const lruGenEnabled = "/sys/kernel/mm/lru_gen/enabled"
+
+// detectLRU marks `lru` missing where the multi-generational LRU is
+// enabled (path reads a mask with bit 0 set): reclaim then evicts by
+// generation, not the page cache least recently used first, and a
+// scenario whose outcome depends on which page reclaim picks differs from
+// the model's two-list LRU. Debian's 6.12 and later kernels enable it
+// (CONFIG_LRU_GEN_ENABLED=y); its 6.1 and this x86_64 host do not.
+func (h *Host) detectLRU(path string) {
+	v, ok := readTrim(path)
+	if !ok {
+		return // no CONFIG_LRU_GEN: the two-list LRU
+	}
+	mask, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(v), "0x"), 16, 32)
+	if err != nil {
+		h.Notes = append(h.Notes, fmt.Sprintf("lru: %s reads %q, not a mask: the two-list LRU assumed", path, v))
+		return
+	}
+	if mask&1 != 0 {
+		h.Missing["lru"] = fmt.Sprintf("the multi-generational LRU is enabled (%s = %s): reclaim evicts by generation, "+
+			"not the least recently used page cache first as the model's two-list LRU does", path, v)
+	}
 }
 
 // childBase returns base when a child cgroup can be made there (it makes

@@ -234,7 +234,7 @@ func New(cfg config.Kernel, arch Arch) *Kernel {
 	if cfg.Swap >= phys.PageSize {
 		alloc.SetSwap(phys.NewSwapDevice(cfg.Swap))
 	}
-	return &Kernel{cfg: cfg, arch: arch, phys: alloc, disk: memory.NewDisk(), huge: memory.NewHugePool(alloc),
+	return &Kernel{cfg: cfg, arch: arch, phys: alloc, disk: memory.NewDisk(cfg.Version), huge: memory.NewHugePool(alloc),
 		MaxRestarts: 1000, nextID: 1, stop: make(chan struct{}), files: map[string]*memory.File{}}
 }
 

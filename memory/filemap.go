@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
@@ -24,7 +25,21 @@ type Disk struct {
 	// are added or used: reclaim takes the oldest first, as the inactive
 	// file LRU gives them.
 	clock atomic.Uint64
+	// growZeroesOldTail: ext4 zeroes the old partial EOF block when a
+	// file grows (from ext4GrowZeroSince).
+	growZeroesOldTail bool
 }
+
+// ext4GrowZeroSince is the first kernel whose ext4 zeroes the tail of
+// the old EOF block when truncate(2) grows a file past it (ext4_setattr:
+// ext4_block_truncate_page at the old size): Brian Foster's "ext4:
+// partial zero eof block on unaligned inode size extension" (September
+// 2024). Read: Debian's 6.12 fs/ext4/inode.c has it, 6.1's does not;
+// observed: arm64 6.1 keeps bytes written through a mapping past the old
+// EOF, 6.12 and the 6.18 host zero them. Whether 6.12 has it from
+// mainline (6.12-rc1) or a stable backport was not checked. Before it,
+// only the tail past the new size is zeroed (truncate_pagecache).
+var ext4GrowZeroSince = config.Version{Major: 6, Minor: 12}
 
 type readReq struct {
 	f   *File
@@ -32,8 +47,11 @@ type readReq struct {
 	c   *cachePage
 }
 
-// NewDisk returns an idle disk.
-func NewDisk() *Disk { return &Disk{} }
+// NewDisk returns an idle disk, its filesystem as kernel version v's
+// ext4.
+func NewDisk(v config.Version) *Disk {
+	return &Disk{growZeroesOldTail: v.Compare(ext4GrowZeroSince) >= 0}
+}
 
 // submit queues a read of page idx of f into c.
 func (d *Disk) submit(f *File, idx uint64, c *cachePage) {
@@ -480,11 +498,12 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 		}
 	}
 	// The bytes past the end of a partial last page are zero, in the cache
-	// and on the disk, whether the file shrank or grows again; a file that
-	// grows zeroes what was past its old end in that page too, as ext4
-	// zeroes the partial block at the old size before exposing it.
+	// and on the disk, whether the file shrank or grows again
+	// (truncate_pagecache); a file that grows zeroes what was past its old
+	// end in that page too, where ext4 zeroes the partial block at the old
+	// size before exposing it (ext4GrowZeroSince).
 	f.zeroTail(size)
-	if size > old {
+	if size > old && f.disk.growZeroesOldTail {
 		f.zeroTail(old)
 	}
 	var vmas []*mm.VMA

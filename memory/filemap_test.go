@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
@@ -22,7 +23,7 @@ func (c *cgFaulter) MemCG() *phys.MemCG { return c.cg }
 // newFile returns a file of n pages of fill, evicted (a miss needs I/O),
 // reading ra pages around a miss.
 func newFile(e *env, n int, fill byte, ra uint64) *memory.File {
-	f := memory.NewFile("f", uint64(n)*pg, fill, e.alloc, memory.NewDisk(), ra)
+	f := memory.NewFile("f", uint64(n)*pg, fill, e.alloc, memory.NewDisk(config.Version{Major: 6, Minor: 18}), ra)
 	f.Evict(ns)
 	return f
 }
@@ -152,7 +153,7 @@ func TestReclaimOrder(t *testing.T) {
 // takes a later store only after a write fault dirties the page again.
 func TestEvictCleansMappings(t *testing.T) {
 	e := newEnv(t, true)
-	f := memory.NewFile("f", pg, 0x61, e.alloc, memory.NewDisk(), 1)
+	f := memory.NewFile("f", pg, 0x61, e.alloc, memory.NewDisk(config.Version{Major: 6, Minor: 18}), 1)
 	e.mapAt(low, 1, rw, mm.MapShared, f)
 	if ret := e.fault(low, write); ret&vmfault.Error != 0 {
 		t.Fatalf("write = %v", ret)
@@ -253,7 +254,7 @@ func TestWriteAllCharges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, true)
-			f := memory.NewFile("f", uint64(tc.pages)*pg, 0x5c, e.alloc, memory.NewDisk(), 1)
+			f := memory.NewFile("f", uint64(tc.pages)*pg, 0x5c, e.alloc, memory.NewDisk(config.Version{Major: 6, Minor: 18}), 1)
 			cg := &phys.MemCG{}
 			if tc.limit > 0 {
 				cg.SetLimit(tc.limit)
@@ -306,7 +307,7 @@ func cgOf(t memory.Faulter) *phys.MemCG { return t.MemCG() }
 // writes nothing more (generic_perform_write's fatal_signal_pending).
 func TestWritePagesStopsWhenDying(t *testing.T) {
 	e := newEnv(t, true)
-	f := memory.NewFile("f", 4*pg, 0, e.alloc, memory.NewDisk(), 1)
+	f := memory.NewFile("f", 4*pg, 0, e.alloc, memory.NewDisk(config.Version{Major: 6, Minor: 18}), 1)
 	w := &dyingFaulter{cgFaulter{cg: &phys.MemCG{}}}
 	if f.WritePages(w, 0, 4) {
 		t.Error("a dying writer's write succeeded")
@@ -319,3 +320,42 @@ func TestWritePagesStopsWhenDying(t *testing.T) {
 type dyingFaulter struct{ cgFaulter }
 
 func (*dyingFaulter) FatalSignalPending() bool { return true }
+
+// TestTruncateGrowZeroesOldTail: growing a file zeroes the bytes past its
+// new size in the last page on every kernel (truncate_pagecache), and the
+// bytes between the old size and the new one only from 6.12 (ext4's
+// tail zeroing of the old EOF block).
+func TestTruncateGrowZeroesOldTail(t *testing.T) {
+	cases := []struct {
+		ver     config.Version
+		oldTail byte // at 3000, between the old size 2000 and the new 3500
+	}{
+		{config.Version{Major: 6, Minor: 1}, 0x77},
+		{config.Version{Major: 6, Minor: 11}, 0x77},
+		{config.Version{Major: 6, Minor: 12}, 0},
+		{config.Version{Major: 7, Minor: 2}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.ver.String(), func(t *testing.T) {
+			e := newEnv(t, true)
+			f := memory.NewFile("f", 2000, 0x61, e.alloc, memory.NewDisk(tc.ver), 1)
+			p := f.CachedPage(0, e.task)
+			if p == nil {
+				t.Fatal("the written file's page is not cached")
+			}
+			defer p.Put()
+			data := p.Data()
+			data[3000], data[3900] = 0x77, 0x77 // stores through a shared mapping
+			f.Truncate(e.task, 3500)
+			if got := data[1999]; got != 0x61 {
+				t.Errorf("byte 1999 = %#x, want the file's 0x61", got)
+			}
+			if got := data[3000]; got != tc.oldTail {
+				t.Errorf("byte 3000 = %#x, want %#x", got, tc.oldTail)
+			}
+			if got := data[3900]; got != 0 {
+				t.Errorf("byte 3900, past the new size, = %#x, want 0", got)
+			}
+		})
+	}
+}

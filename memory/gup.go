@@ -2,6 +2,7 @@ package memory
 
 import (
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/sched"
@@ -24,6 +25,28 @@ const (
 	PopulateMap
 )
 
+// populateRetrySince is the first kernel whose MADV_POPULATE_(READ|WRITE)
+// retries a fault that dropped the lock with FOLL_TRIED, so that the
+// retried fault of a page that had to be read counts as major: David
+// Hildenbrand's "mm/madvise: make MADV_POPULATE_(READ|WRITE) handle
+// VM_FAULT_RETRY properly" (631426ba1d45, March 2024) moved it from
+// faultin_vma_page_range and __get_user_pages to faultin_page_range and
+// __get_user_pages_locked. Read: 6.1's mm/madvise.c loops per VMA
+// without FOLL_TRIED, 6.12's calls faultin_page_range; the mailing-list
+// archives show it as an mm hotfix queued for the stable kernels in April
+// 2024 and not in the 6.10 MM pull, so 6.9 (not backported to 6.1.y);
+// observed: arm64 6.1 counts the retried fault of an evicted file page as
+// minor, 6.12 as major.
+var populateRetrySince = config.Version{Major: 6, Minor: 9}
+
+// populateNoWalkSince is the first kernel whose MADV_POPULATE_* stops at
+// the first hole with ENOMEM: "mm/madvise: don't perform madvise VMA walk
+// for MADV_POPULATE_(READ|WRITE)" (the same series) dropped the madvise VMA
+// walk, which skips a hole, populates the VMAs after it and answers ENOMEM
+// at the end (madvise_walk_vmas). Read: listed in "[GIT PULL] MM updates
+// for 6.10-rc1"; 6.12's madvise_populate takes the mm, 6.1's a VMA.
+var populateNoWalkSince = config.Version{Major: 6, Minor: 10}
+
 // Populate faults in [start, end) of m on t's behalf, as GUP does without
 // pinning: a page already accessible is left alone, anything else goes
 // through HandleMMFault, retrying after the lock was dropped.
@@ -31,6 +54,13 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 	if !m.MmapReadLock(t, sched.Killable) {
 		return abi.EINTR
 	}
+	// Before populateNoWalkSince, MADV_POPULATE_* walked the VMAs as every
+	// madvise does (madvise_walk_vmas): a hole is skipped and the call
+	// answers ENOMEM at the end, after populating what is mapped.
+	ver := m.Config().Version
+	retried := ver.Compare(populateRetrySince) >= 0
+	walks := ver.Compare(populateNoWalkSince) < 0
+	hole := abi.Errno(0)
 	addr := start
 	tried := vmfault.Flags(0)
 	attempts := 0 // faults taken at addr; bounded, as every wait in the model is
@@ -41,7 +71,10 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 		}
 		v := m.FindVMA(addr)
 		if v == nil || v.Start > addr {
-			if mode == PopulateMap {
+			if mode == PopulateMap || walks {
+				if mode != PopulateMap {
+					hole = abi.ENOMEM
+				}
 				if v == nil || v.Start >= end {
 					break
 				}
@@ -77,9 +110,10 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 		if ret&(vmfault.Retry|vmfault.Completed) != 0 {
 			// The resolver dropped the lock: take it again and look again.
 			// MADV_POPULATE_* retries with FOLL_TRIED (__get_user_pages_locked),
-			// so its fault counts as major; mm_populate starts over without it
-			// and finds the page cached: a minor fault.
-			if ret&vmfault.Retry != 0 && mode != PopulateMap {
+			// so its fault counts as major; mm_populate, and MADV_POPULATE_*
+			// before populateRetrySince, start over without it and find the
+			// page cached: a minor fault.
+			if ret&vmfault.Retry != 0 && mode != PopulateMap && retried {
 				tried = vmfault.FlagTried
 			}
 			if !m.MmapReadLock(t, sched.Killable) {
@@ -100,7 +134,7 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 		// read-only step of a write (the zero page first).
 	}
 	m.MmapReadUnlock()
-	return 0
+	return hole
 }
 
 const (

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
@@ -304,12 +305,26 @@ func (h *HugetlbPrivate) ForkOps() mm.VMOperations {
 	return &HugetlbPrivate{pool: h.pool, family: h.family, consumed: map[uint64]bool{}}
 }
 
+// hugetlbZapRestoresSince is the first kernel whose __unmap_hugepage_range
+// gives an owner's reservation back when it unmaps a page the mapping
+// faulted in (folio_set_hugetlb_restore_reserve, adjust_reservation):
+// Breno Leitao's "mm/hugetlb: restore the reservation if needed"
+// (df7a6d1f6405). Read: 6.12's mm/hugetlb.c has it, 6.1's does not; the
+// mailing-list archives show it merged into mm-stable on 25 January 2024,
+// after 6.8-rc1, so 6.9 (marked for the stable kernels; 6.1.192 does not
+// have it); observed: on arm64 6.1 a MAP_NORESERVE mapping takes the page
+// MADV_DONTNEED freed, and the owner's next fault is SIGBUS.
+var hugetlbZapRestoresSince = config.Version{Major: 6, Minor: 9}
+
 // ZapPage implements mm.ZapNotifier: when an owner's page goes (munmap,
 // MADV_DONTNEED) the reservation it consumed comes back to the mapping,
 // and to the pool when the page is freed, so that nobody else can take it
 // meanwhile (__unmap_hugepage_range: hugetlb_restore_reserve,
 // vma_add_reservation).
 func (h *HugetlbPrivate) ZapPage(v *mm.VMA, addr uint64, pte pgtable.PTE) {
+	if v.MM().Config().Version.Compare(hugetlbZapRestoresSince) < 0 {
+		return // the page is freed, its reservation stays consumed
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	idx := v.PageOffset(addr) >> hugeOrder
@@ -681,11 +696,23 @@ func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byt
 	return done, 0
 }
 
+// hugetlbCopyEmptyEEXISTSince is the first kernel (estimated) whose
+// UFFDIO_COPY into hugetlb memory answers EEXIST, not ENOMEM, when no huge
+// page can be allocated. Read: 6.12's hugetlb_mfill_atomic_pte returns
+// -ENOMEM when alloc_hugetlb_folio fails; observed: arm64 6.1 and 6.12,
+// riscv64 6.12 ENOMEM, the x86_64 6.18 host and arm64/riscv64 7.2 EEXIST.
+// The commit was not found (a search of the mailing-list archives found
+// only a September 2025 debugging patch that returns -EEXIST when
+// hugetlb_walk finds the entry); the change lies in 6.13-6.18, placed at
+// the first of them.
+var hugetlbCopyEmptyEEXISTSince = config.Version{Major: 6, Minor: 13}
+
 // hugetlbFillPage fills the huge page at addr (hugetlb_mfill_atomic_pte).
 func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.Errno {
 	table, i := v.MM().PT.AllocHuge(addr)
+	ver := v.MM().Config().Version
 	old := table.Load(i)
-	if mode != FillContinue && !noneMostly(old) {
+	if mode != FillContinue && !noneMostly(ver, old) {
 		return abi.EEXIST
 	}
 	var page *phys.Page
@@ -723,7 +750,11 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 		if page == nil || err != nil {
 			// The pool is empty. The kernel then looks for the huge
 			// entry, which its caller has just allocated, and reports
-			// EEXIST when it finds it: always, for a 2 MiB page.
+			// EEXIST when it finds it: always, for a 2 MiB page; before
+			// hugetlbCopyEmptyEEXISTSince, ENOMEM.
+			if v.MM().Config().Version.Compare(hugetlbCopyEmptyEEXISTSince) < 0 {
+				return abi.ENOMEM
+			}
 			return abi.EEXIST
 		}
 		for j := 0; j < 1<<hugeOrder; j++ {
@@ -738,7 +769,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 		}
 	}
 	table.Lock()
-	if table.Load(i) != old || !noneMostly(old) {
+	if table.Load(i) != old || !noneMostly(ver, old) {
 		table.Unlock()
 		if page != nil {
 			drop()

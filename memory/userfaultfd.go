@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
@@ -287,8 +288,9 @@ func (u *Userfaultfd) Register(t sched.Sleeper, m *mm.MM, start, length uint64, 
 
 // Unregister ends the registration of [start, start+length)
 // (userfaultfd_unregister). Every VMA of the range must be able to take
-// userfaultfd and be registered with u or with nothing, else EINVAL and
-// nothing changes; holes are skipped. The faults waiting on what was
+// userfaultfd and be registered with u or with nothing (any context,
+// before uffdUnregisterOwnSince), else EINVAL and nothing changes; holes
+// are skipped. The faults waiting on what was
 // registered for missing pages are woken, and resolve without
 // userfaultfd; write-protect waiters stay asleep.
 func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64) abi.Errno {
@@ -300,12 +302,13 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 		return abi.EINTR
 	}
 	found := false
+	ownOnly := m.Config().Version.Compare(uffdUnregisterOwnSince) >= 0
 	m.VMAs(func(v *mm.VMA) bool {
 		if v.End <= start || v.Start >= end {
 			return v.Start < end
 		}
 		found = true
-		if !uffdVMAAllows(v, 0) || v.Uffd != nil && v.Uffd != mm.UserfaultCtx(u) {
+		if !uffdVMAAllows(v, 0) || ownOnly && v.Uffd != nil && v.Uffd != mm.UserfaultCtx(u) {
 			err = abi.EINVAL
 		}
 		return err == 0
@@ -313,15 +316,18 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 	if !found {
 		err = abi.EINVAL
 	}
-	type span struct{ start, end uint64 }
+	type span struct {
+		ctx        *Userfaultfd // the context the VMA was registered with
+		start, end uint64
+	}
 	var wake []span
 	if err == 0 {
 		err = m.UpdateRangeLocked(start, end, func(v *mm.VMA) {
 			if v.Uffd == nil {
 				return
 			}
-			if v.Flags&mm.VMUffdMiss != 0 { // userfaultfd_missing
-				wake = append(wake, span{v.Start, v.End})
+			if c := ctxOf(v); c != nil && v.Flags&mm.VMUffdMiss != 0 { // userfaultfd_missing
+				wake = append(wake, span{c, v.Start, v.End})
 			}
 			if v.Flags&mm.VMUffdWP != 0 { // userfaultfd_clear_vma: the protection goes
 				uffdWPRange(v, v.Start, v.End, false)
@@ -335,10 +341,22 @@ func (u *Userfaultfd) Unregister(t sched.Sleeper, m *mm.MM, start, length uint64
 		return abi.EINVAL
 	}
 	for _, w := range wake {
-		u.Wake(w.start, w.end)
+		w.ctx.Wake(w.start, w.end)
 	}
 	return 0
 }
+
+// uffdUnregisterOwnSince is the first kernel (estimated) whose
+// UFFDIO_UNREGISTER refuses a VMA registered with another context
+// (EINVAL): Tal Zussman's "userfaultfd: prevent unregistering VMAs
+// through a different userfaultfd" (v1 3 June 2025, then in mm-unstable
+// with "mm: use per_vma lock for MADV_DONTNEED"). Before it any context
+// unregisters any VMA, waking the waiters of the VMA's own context. Read:
+// 6.12's userfaultfd_unregister has no such check; observed: arm64 6.1 and
+// 6.12, riscv64 6.12 unregister through the other context, the 6.18 host
+// and 7.2 guests answer EINVAL. Placed at 6.17, the merge window after the
+// patch; no pull request naming it was found (6.16-6.18 possible).
+var uffdUnregisterOwnSince = config.Version{Major: 6, Minor: 17}
 
 // WakeRange wakes the faults waiting on [start, start+length)
 // (userfaultfd_wake): EINVAL for a range validate_range refuses.
@@ -422,11 +440,29 @@ func vmaShmem(v *mm.VMA) (*Shmem, bool) {
 	return s, ok
 }
 
-// noneMostly reports whether a fill may install over pte
-// (pte_none_mostly): an empty entry or any marker, uffd-wp, poison or
-// guard, which the new page replaces.
-func noneMostly(pte pgtable.PTE) bool {
-	return pte.None() || pte.IsMarker()
+// uffdMarkerOnlySince is the first kernel (estimated) whose fills
+// install only over an empty entry or a userfaultfd marker (uffd-wp,
+// poison), not a guard marker: Lorenzo Stoakes's "mm: correctly handle
+// UFFD PTE markers" (patch 1 of "mm: remove is_swap_[pte, pmd]() +
+// non-swap confusion", v3 10 November 2025, then in mm-unstable) removed
+// pte_none_mostly and huge_pte_none_mostly. Observed: on arm64 and riscv64
+// 7.2 UFFDIO_COPY over a guard marker is EEXIST and the guard stays, on
+// the 6.18 host it replaces it. Placed at 6.19, the first merge window
+// after the series (6.19-7.2 possible; not read in a tree).
+var uffdMarkerOnlySince = config.Version{Major: 6, Minor: 19}
+
+// noneMostly reports whether a fill may install over pte at kernel
+// version ver (pte_none_mostly): an empty entry or any marker, uffd-wp,
+// poison or guard, which the new page replaces; from uffdMarkerOnlySince
+// a guard marker stays (EEXIST).
+func noneMostly(ver config.Version, pte pgtable.PTE) bool {
+	if pte.None() {
+		return true
+	}
+	if !pte.IsMarker() {
+		return false
+	}
+	return pte.Marker()&pgtable.MarkerGuard == 0 || ver.Compare(uffdMarkerOnlySince) < 0
 }
 
 // isUffdWPMarker reports whether pte is a uffd-wp marker and nothing else
@@ -444,7 +480,8 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 	m := v.MM()
 	table, i := m.PT.Alloc(addr)
 	shm, isShmem := vmaShmem(v)
-	ok := noneMostly
+	ver := m.Config().Version
+	ok := func(pte pgtable.PTE) bool { return noneMostly(ver, pte) }
 	if mode == FillPoison || mode == FillZeropage && !isShmem {
 		ok = pgtable.PTE.None
 	}

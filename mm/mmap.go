@@ -2,6 +2,7 @@ package mm
 
 import (
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
@@ -139,7 +140,8 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		var ok bool
 		tp, placesTHP := r.Ops.(THPPlacer)
 		switch {
-		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0:
+		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0 &&
+			m.cfg.Version.Compare(thpAlignAnonSince) >= 0:
 			addr, ok = m.thpUnmappedAreaLocked(length, 0)
 		case placesTHP && tp.PlacesTHP() && thpCovers(r.PgOff<<pageShift, length):
 			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<pageShift)
@@ -257,6 +259,21 @@ func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	}
 	return fits(low, top)
 }
+
+// thpAlignAnonSince is the first kernel that places anonymous private
+// memory THP-aligned (__get_unmapped_area: thp_get_unmapped_area): Rik
+// van Riel's "mm: align larger anonymous mappings on THP boundaries"
+// (efa7df3e3bb5, December 2023; a 2022 version was reverted), limited to
+// lengths that are a multiple of the PMD size by "mm, mmap: limit THP
+// alignment of anonymous mappings to PMD-aligned sizes" (October 2024,
+// sent to the stable kernels). Read: 6.12's mm/mmap.c has both, 6.1's
+// neither; the mailing-list archives show efa7df3e3bb5 tested on
+// 6.7-rc4 in the mm tree and fixed in January 2024 ("mm:
+// thp_get_unmapped_area must honour topdown preference"), so merged for
+// 6.8; observed: arm64 6.1 places a 4 MiB mapping unaligned, 6.12
+// aligned. A 6.8-6.11 kernel without the stable fix aligned every
+// anonymous length, which the model does not follow.
+var thpAlignAnonSince = config.Version{Major: 6, Minor: 8}
 
 // thpUnmappedAreaLocked places a mapping whose backing offset is off so
 // that transparent huge pages can back it (__thp_get_unmapped_area):

@@ -14,7 +14,7 @@ import (
 var KnownArches = []string{"x86_64", "arm64", "riscv64", "ppc64le", "s390x", "loongarch64"}
 
 // KnownNeeds lists the host features `needs` accepts.
-var KnownNeeds = []string{"uffd", "uffd-poison", "uffd-wp", "hugetlb", "memcg", "memcg-v1", "guard"}
+var KnownNeeds = []string{"uffd", "uffd-poison", "uffd-wp", "hugetlb", "memcg", "memcg-v1", "lru", "guard"}
 
 // Error is one problem in a scenario file.
 type Error struct {

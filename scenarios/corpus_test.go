@@ -58,3 +58,69 @@ func handlers(arch string) []machine.Handler {
 	k.Shutdown()
 	return machine.Handlers()
 }
+
+// TestCorpusVersions runs every scenario that states an outcome for a
+// range of kernel versions at each end of every range it names (the
+// boundary version and the one before it), on every arch and handler:
+// each version's stated outcome is checked, not only 6.18's.
+func TestCorpusVersions(t *testing.T) {
+	for _, f := range scenarios.All() {
+		s, err := scenario.Parse(f.Name, f.Src)
+		if err != nil {
+			continue // TestCorpus reports it
+		}
+		versions := boundaryVersions(t, s)
+		if len(versions) == 0 {
+			continue
+		}
+		archs, _ := runner.Arches(s, "")
+		for _, arch := range archs {
+			for _, h := range handlers(arch) {
+				for _, v := range versions {
+					t.Run(s.Name+"/"+arch+"/"+h.String()+"/"+v.String(), func(t *testing.T) {
+						rep := runner.Run(s, arch, runner.Options{Handler: h, Kernel: &v})
+						if rep.Status != runner.Pass && rep.Status != runner.Skip {
+							t.Errorf("%s on %s, %s handler, kernel %s: %s %s", f.Name, arch, h, v, rep.Status, rep.Reason)
+							for _, fl := range rep.Failures {
+								t.Errorf("  %s: %s: expected %s, got %s %s", fl.Pos, fl.Stmt, fl.Expected, fl.Actual, fl.Note)
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// boundaryVersions returns the versions on both sides of every kernel
+// range s's overrides name: the range's version and the one before it.
+func boundaryVersions(t *testing.T, s *scenario.Scenario) []config.Version {
+	seen := map[config.Version]bool{}
+	var out []config.Version
+	add := func(v config.Version) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	for _, st := range s.Body {
+		for key := range st.Overrides {
+			sel, err := scenario.ParseSelector(key)
+			if err != nil {
+				t.Errorf("%s: override %q: %v", st.Pos, key, err)
+				continue
+			}
+			if sel.Op == "" {
+				continue
+			}
+			v := sel.Version
+			add(v)
+			if v.Minor > 0 {
+				add(config.Version{Major: v.Major, Minor: v.Minor - 1})
+			} else {
+				add(config.Version{Major: v.Major - 1, Minor: 20})
+			}
+		}
+	}
+	return out
+}
