@@ -20,6 +20,7 @@ import (
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/timeout"
+	"golang.org/x/sys/unix"
 )
 
 // Init is the guest's PID 1 (the faultline binary as /init chooses it when
@@ -38,6 +39,7 @@ func Init(out io.Writer) int {
 		code = 1
 	}
 	if os.Getpid() == 1 {
+		drain(out)
 		syscall.Sync()
 		syscall.Unmount(GuestScratch, 0)
 		// reboot(2), LINUX_REBOOT_CMD_POWER_OFF: qemu exits.
@@ -47,6 +49,17 @@ func Init(out io.Writer) int {
 		}
 	}
 	return code
+}
+
+// drain waits until the console has sent everything written to it
+// (tcdrain: TCSBRK with a nonzero argument): writes to a tty return once
+// the serial driver has the bytes, and powering off at once lost the end
+// of the last result, up to a transmit buffer's worth. The host bounds the
+// wait, as it bounds the whole boot.
+func drain(out io.Writer) {
+	if f, ok := out.(*os.File); ok {
+		unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+	}
 }
 
 func initRun(out io.Writer) error {
