@@ -435,7 +435,7 @@ func (h *Host) detectMemcgIn(fsroot, self string) {
 		if h.Memcg == h.memcgRoot {
 			ctl := filepath.Join(h.memcgRoot, "cgroup.subtree_control")
 			if !hasWord(readFirst(ctl), "memory") {
-				if err := os.WriteFile(ctl, []byte("+memory"), 0o644); err != nil {
+				if err := writeControl(ctl, []byte("+memory")); err != nil {
 					h.Missing["memcg"] = fmt.Sprintf("the unified hierarchy's root does not give its children the memory controller, and enabling it failed (+memory in %s: %v)", ctl, err)
 					h.Memcg = ""
 					return

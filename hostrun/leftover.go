@@ -173,7 +173,7 @@ func restoreHugepages() []string {
 	sort.Slice(dead, func(i, j int) bool { return dead[i].start < dead[j].start })
 	const path = "/proc/sys/vm/nr_hugepages"
 	cur, _ := readTrim(path)
-	if err := os.WriteFile(path, []byte(dead[0].value), 0o644); err != nil {
+	if err := writeControl(path, []byte(dead[0].value)); err != nil {
 		return []string{fmt.Sprintf("could not restore vm.nr_hugepages to %s (a killed run left %s): %v", dead[0].value, cur, err)}
 	}
 	for _, d := range dead {

@@ -315,7 +315,7 @@ func (r *hrun) teardown() {
 		// Close has returned: wait for them, so that the next run's pool
 		// starts with none in use.
 		settle(r.bound(hugeSettle), func() bool { return hugeInUse() <= r.hugeInUse })
-		if os.WriteFile("/proc/sys/vm/nr_hugepages", []byte(r.hugeRestore), 0o644) == nil && r.hugeState != "" {
+		if writeControl("/proc/sys/vm/nr_hugepages", []byte(r.hugeRestore)) == nil && r.hugeState != "" {
 			os.Remove(r.hugeState)
 		}
 	}

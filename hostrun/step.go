@@ -471,14 +471,14 @@ func (r *hrun) memlimit(act *hactor, size uint64) check.Observation {
 	if r.h.MemcgVersion == 1 {
 		limitFile = "memory.limit_in_bytes"
 	}
-	if err := os.WriteFile(filepath.Join(r.cgroup, limitFile), []byte(strconv.FormatUint(size, 10)), 0o644); err != nil {
+	if err := writeControl(filepath.Join(r.cgroup, limitFile), []byte(strconv.FormatUint(size, 10))); err != nil {
 		return errnoOf(err)
 	}
 	if r.h.MemcgVersion == 2 {
 		// No swap for the group: the limit is the memory there is.
-		os.WriteFile(filepath.Join(r.cgroup, "memory.swap.max"), []byte("0"), 0o644)
+		writeControl(filepath.Join(r.cgroup, "memory.swap.max"), []byte("0"))
 	}
-	if err := os.WriteFile(filepath.Join(r.cgroup, "cgroup.procs"), []byte(strconv.Itoa(act.a.PID)), 0o644); err != nil {
+	if err := writeControl(filepath.Join(r.cgroup, "cgroup.procs"), []byte(strconv.Itoa(act.a.PID))); err != nil {
 		return errnoOf(err)
 	}
 	return check.Observation{Kind: scenario.OutOK}
@@ -501,7 +501,7 @@ func (r *hrun) hugepages(n uint64) check.Observation {
 	}
 	// Free means free: pages someone holds are on top of the n.
 	target := n + uint64(max(hugeInUse(), 0))
-	if err := os.WriteFile(path, []byte(strconv.FormatUint(target, 10)), 0o644); err != nil {
+	if err := writeControl(path, []byte(strconv.FormatUint(target, 10))); err != nil {
 		return errnoOf(err)
 	}
 	// The kernel may need a moment to find (compact) the pages.
