@@ -22,9 +22,11 @@ func writeControl(path string, data []byte) error {
 	return err
 }
 
-// openControl opens path for writing with a blocking descriptor.
+// openControl opens path for writing as os.WriteFile does (a regular
+// file standing in for one, as in tests, is made and truncated), with a
+// blocking descriptor.
 func openControl(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
