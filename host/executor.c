@@ -497,19 +497,71 @@ struct populate_ctx {
 	unsigned long own_end; /* the end of the last own file mapping */
 };
 
+/*
+ * The anonymous .bss ranges, recorded at start (record_own_bss) while the
+ * only mappings are the executor's own: recognised after a fork by their
+ * place right after a file's writable part, a scenario's mapping that
+ * came to lie there (a hole between two of a library's segments fits one
+ * page) would be populated too, taking its copy-on-write copies in both
+ * processes before the scenario counts them.
+ */
+#define MAX_BSS 32
+static struct {
+	unsigned long lo, hi;
+} g_bss[MAX_BSS];
+static int g_nbss;
+
+static int is_own_file(const struct populate_ctx *c, const char *perms, const char *path)
+{
+	/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
+	return path[0] == '/' && strncmp(path, g_dir, c->dirlen) != 0 && !strstr(path, " (deleted)") && perms[0] == 'r';
+}
+
+static int record_one(void *ctx, unsigned long lo, unsigned long hi, const char *perms, const char *path)
+{
+	struct populate_ctx *c = ctx;
+	int writable = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+	if (is_own_file(c, perms, path)) {
+		c->own_end = hi;
+		return 0;
+	}
+	if (writable && path[0] == 0 && lo == c->own_end && g_nbss < MAX_BSS) {
+		g_bss[g_nbss].lo = lo;
+		g_bss[g_nbss].hi = hi;
+		g_nbss++;
+	}
+	c->own_end = 0;
+	return 0;
+}
+
+static void record_own_bss(void)
+{
+	struct populate_ctx c = {.dirlen = strlen(g_dir)};
+	maps_each(record_one, &c);
+}
+
 static int populate_one(void *ctx, unsigned long lo, unsigned long hi, const char *perms, const char *path)
 {
 	struct populate_ctx *c = ctx;
 	int writable = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
-	if (path[0] == '/' && strncmp(path, g_dir, c->dirlen) != 0 && !strstr(path, " (deleted)") && perms[0] == 'r') {
-		/* Shared anonymous, memfd and hugetlb memory show as deleted files. */
+	if (is_own_file(c, perms, path)) {
 		madvise((void *)lo, hi - lo, writable ? 23 /* MADV_POPULATE_WRITE */ : 22 /* MADV_POPULATE_READ */);
-		c->own_end = hi;
 		return 0;
 	}
-	if (writable && ((path[0] == 0 && lo == c->own_end) || strcmp(path, "[heap]") == 0))
+	if (!writable)
+		return 0;
+	if (strcmp(path, "[heap]") == 0) {
 		madvise((void *)lo, hi - lo, 23 /* MADV_POPULATE_WRITE */);
-	c->own_end = 0;
+		return 0;
+	}
+	/* Only what was .bss at start: a scenario's mapping merged with it
+	   (adjacent, same flags) is left alone. */
+	for (int i = 0; i < g_nbss; i++) {
+		unsigned long a = lo > g_bss[i].lo ? lo : g_bss[i].lo;
+		unsigned long b = hi < g_bss[i].hi ? hi : g_bss[i].hi;
+		if (a < b)
+			madvise((void *)a, b - a, 23 /* MADV_POPULATE_WRITE */);
+	}
 	return 0;
 }
 
@@ -2286,6 +2338,7 @@ int main(int argc, char **argv)
 	   code for the first time would count too). */
 	if (mlockall(MCL_CURRENT) == 0)
 		munlockall();
+	record_own_bss();
 	setup_altstack();
 	atomic_store(&g_actors, 1);
 	actor_run("main");
