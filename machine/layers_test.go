@@ -35,6 +35,7 @@ var layers = [][]string{
 	{"hostrun"},
 	{"guest"},
 	{"conform"},
+	{"stream"},
 	{"scenarios"},
 	{"cmd/faultline"},
 }
