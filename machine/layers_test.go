@@ -36,6 +36,7 @@ var layers = [][]string{
 	{"guest"},
 	{"conform"},
 	{"stream"},
+	{"report"},
 	{"scenarios"},
 	{"cmd/faultline"},
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"io"
 
-	"github.com/faultline/faultline/conform"
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/conform"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/stream"
 )
@@ -163,6 +163,9 @@ func (d *diffRun) printJSON(stdout io.Writer) error {
 	sum := stream.DiffSummary{Type: stream.TypeSummary, Command: stream.CommandDiff, Arches: d.arches, Scenarios: d.scenarios, Pairs: d.pairs,
 		Compared: d.compared, ComparedByArch: d.byArch, Differences: len(d.diffs), Consequences: d.consequences(), Unexplained: d.unexplained(),
 		NotCompared: len(d.notCompared), TimedOut: d.timedOut, FileErrors: len(d.fileErrs), Matrix: map[string]map[string]int{}}
+	if sum.ComparedByArch == nil {
+		sum.ComparedByArch = map[string]int{}
+	}
 	if d.kernel != nil {
 		sum.Kernel = d.kernel.String()
 	}
