@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/conform"
+	"github.com/faultline/faultline/guest"
 	"github.com/faultline/faultline/stream"
 )
 
@@ -269,10 +272,47 @@ func TestConformJSON(t *testing.T) {
 
 // TestJSONHelp: each command that prints a stream points to its schema.
 func TestJSONHelp(t *testing.T) {
-	for _, cmd := range []string{"run", "conform", "diff"} {
+	for _, cmd := range []string{"run", "conform", "diff", "report"} {
 		out, _, code := runCLI("help", cmd)
 		if code != 0 || !strings.Contains(out, "docs/json.md") {
 			t.Errorf("help %s does not point to docs/json.md:\n%s", cmd, out)
 		}
+	}
+}
+
+// TestGuestJSON: conform --arch's stream (written after the guest's
+// boot, from its results) has the guest's kernel on its host line and
+// the documented fields, without booting one here.
+func TestGuestJSON(t *testing.T) {
+	info := guestInfo{Spec: guest.Spec{Arch: "arm64", Suite: "bookworm", Version: "6.1"}, Release: "6.1.0-57-arm64",
+		Packages: []guest.Package{{Name: "linux-image-6.1.0-57-arm64", Version: "6.1.192-3"}}, Host: json.RawMessage(`{"arch":"arm64"}`),
+		BootSeconds: 4.4, Seconds: 74, Notes: []string{"kernel config: from the package"}}
+	h := &guest.HostInfo{Arch: "arm64", Kernel: "6.1.0-57-arm64", Root: true, Missing: map[string]string{"guard": "no MADV_GUARD_INSTALL"}, Notes: []string{"wchan"}}
+	cfg := config.Default()
+	results := []conform.Result{
+		{Scenario: "a", File: "a.fault", Arch: "arm64", Model: "native", Class: conform.Agree},
+		{Scenario: "b", File: "b.fault", Arch: "arm64", Model: "native", Class: conform.ModelWrong,
+			Diffs: []conform.Diff{{Pos: "b.fault:3:1", Stmt: "read A", Expected: "ok", Host: "SIGSEGV SEGV_ACCERR @A", Model: "ok", Generic: "ok", ModelOK: true}}},
+	}
+	var b strings.Builder
+	sum := conformSummary{Agree: 1, ModelWrong: 1}
+	if err := writeConformStream(&b, guestHostLine(info, h, cfg), results, []string{"c.fault:1:1: bad"}, sum); err != nil {
+		t.Fatal(err)
+	}
+	recs := checkStream(t, "conform", b.String())
+	host := recs[0].Value.(*stream.Host)
+	if host.Arch != "arm64" || host.Kernel != "6.1.0-57-arm64" || host.Guest == nil || host.Guest.Suite != "bookworm" ||
+		len(host.Guest.Packages) != 1 || host.Guest.Packages[0].Version != "6.1.192-3" || len(host.Notes) != 2 || host.Config["kernel"] == "" {
+		t.Errorf("host line %+v (guest %+v)", host, host.Guest)
+	}
+	if e, ok := recs[1].Value.(*stream.Error); !ok || e.File != "c.fault" || e.Line != 1 {
+		t.Errorf("line 2: %+v", recs[1].Value)
+	}
+	s := recs[3].Value.(*stream.ConformScenario)
+	if s.Class != "model wrong" || s.Kernel != host.Kernel || s.Diffs[0].Host.Code != "SEGV_ACCERR" || s.Diffs[0].Generic == nil || s.Diffs[0].Generic.Kind != stream.KindOK {
+		t.Errorf("scenario line %+v", s)
+	}
+	if sum := recs[len(recs)-1].Value.(*stream.ConformSummary); sum.ModelWrong != 1 || sum.Scenarios != 2 || sum.Arch != "arm64" {
+		t.Errorf("summary %+v", sum)
 	}
 }
