@@ -124,7 +124,7 @@ func TestBrowserRenders(t *testing.T) {
 		t.Errorf("the toolbar does not count %d blocks", blocks)
 	}
 	// The diff matrix and its explain commands are there as given.
-	for _, want := range []string{`<td class="n" data-count="2">2</td>`, `faultline explain scenarios/mystery.fault:10 --arch arm64 --handler both`} {
+	for _, want := range []string{`<td class="n" data-count="2">2</td>`, `faultline explain scenarios/mystery.fault:10 --arch arm64 --handler both --kernel 6.18`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the page lacks %s", want)
 		}

@@ -163,6 +163,9 @@ func conformRunView(id string, c *ConformRun, counts map[string]int) conformView
 	if handler == "" {
 		handler = "native"
 	}
+	// The model ran at the kernel's version (a guest's 6.1, say), which
+	// faultline explain models only when told.
+	kernel := c.Host.Config["kernel"]
 	skips := map[string][]string{}
 	for _, s := range c.Scenarios {
 		if s.Class == "skipped" {
@@ -172,7 +175,7 @@ func conformRunView(id string, c *ConformRun, counts map[string]int) conformView
 		sv := scenarioView{Class: s.Class, Scenario: s.Scenario, File: s.File, Reason: s.Reason, GenericNote: s.GenericNote}
 		for _, d := range s.Diffs {
 			r := statementRow{Pos: d.Pos, Statement: d.Statement, Expected: d.Expected.Text, Host: d.Host.Text, Model: d.Model.Text,
-				HostOK: d.HostOK, ModelOK: d.ModelOK, Explain: Explain(d.File, d.Line, s.Arch, handler)}
+				HostOK: d.HostOK, ModelOK: d.ModelOK, Explain: Explain(d.File, d.Line, s.Arch, handler, kernel)}
 			if d.Generic != nil {
 				r.HasGeneric, r.Generic, r.GenericMatches = true, d.Generic.Text, d.Generic.Text == d.Host.Text
 			}
@@ -180,7 +183,7 @@ func conformRunView(id string, c *ConformRun, counts map[string]int) conformView
 		}
 		for _, g := range s.Generic {
 			sv.Generic = append(sv.Generic, genericRow{Pos: g.Pos, Statement: g.Statement, Host: g.Host.Text, Generic: g.Generic.Text,
-				Rule: g.Rule, Documented: g.Documented, Consequence: g.Consequence, Explain: Explain(g.File, g.Line, s.Arch, "both")})
+				Rule: g.Rule, Documented: g.Documented, Consequence: g.Consequence, Explain: Explain(g.File, g.Line, s.Arch, "both", kernel)})
 		}
 		switch {
 		case s.Class != "agree":
@@ -231,7 +234,7 @@ func diffRunView(id string, d *DiffRun) diffView {
 		for _, x := range g.Differences {
 			row := diffRow{Scenario: x.Scenario, Pos: x.Pos, Statement: x.Statement, Native: x.Native.Text, Generic: x.Generic.Text,
 				Rule: x.Rule, Explained: len(x.Rules) > 0, Consequence: x.Consequence, NotedAt: strings.Join(x.NotedAt, ", "),
-				Explain: Explain(x.File, x.Line, x.Arch, "both")}
+				Explain: Explain(x.File, x.Line, x.Arch, "both", x.Kernel)}
 			if !row.Explained {
 				gv.Unexplained++
 				dv.Unexplain++

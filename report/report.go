@@ -172,10 +172,16 @@ func (p *Page) check() {
 	}
 }
 
-// Explain is the command that shows the path of the fault at pos (a
-// statement's FILE:LINE) on arch with handler (native, generic, both).
-func Explain(file string, line int, arch, handler string) string {
-	return fmt.Sprintf("faultline explain %s:%d --arch %s --handler %s", shellWord(file), line, arch, handler)
+// Explain is the command that shows the path of the fault at a
+// statement (FILE:LINE) on arch with handler (native, generic, both), the
+// model at kernel version kernel (MAJOR.MINOR; empty: the scenario's
+// own), as faultline explain takes them.
+func Explain(file string, line int, arch, handler, kernel string) string {
+	s := fmt.Sprintf("faultline explain %s:%d --arch %s --handler %s", shellWord(file), line, arch, handler)
+	if kernel != "" {
+		s += " --kernel " + shellWord(kernel)
+	}
+	return s
 }
 
 // shellWord quotes s for a POSIX shell where it needs it.

@@ -235,8 +235,8 @@ func TestWriteHTML(t *testing.T) {
 		`<details class="item" data-class="model wrong">`,
 		`<code>read A&#43;0x10 =&gt; ok 0x61</code>`,
 		`<td class="o-bad"><code>SIGBUS BUS_ADRERR @A&#43;0x10 lsb=0</code></td>`,
-		`faultline explain scenarios/model-wrong-0.fault:7 --arch x86_64 --handler native`,
-		`faultline explain scenarios/generic-unexplained-0.fault:7 --arch arm64 --handler both`,
+		`faultline explain scenarios/model-wrong-0.fault:7 --arch x86_64 --handler native --kernel 6.18`,
+		`faultline explain scenarios/generic-unexplained-0.fault:7 --arch arm64 --handler both --kernel 6.1`,
 		`why timed out`,
 		// The guest says which kernel it is.
 		`qemu guest, Debian bookworm: linux-image-6.1.0-57-arm64 6.1.192-3`,
@@ -244,7 +244,7 @@ func TestWriteHTML(t *testing.T) {
 		`<tr data-rule="poison-as-adrerr"><td><code>poison-as-adrerr</code></td><td class="n zero">0</td><td class="n">2</td><td class="n zero">0</td><td class="n" data-count="2">2</td></tr>`,
 		`<b>riscv64</b>, Linux 6.1: 2 differences`,
 		`<span class="problem">1 unexplained</span>`,
-		`faultline explain scenarios/io-kill-kernel.fault:9 --arch riscv64 --handler both`,
+		`faultline explain scenarios/io-kill-kernel.fault:9 --arch riscv64 --handler both --kernel 6.1`,
 		`architecture not modeled yet`,
 		`bad.fault:2:3: m`,
 	} {

@@ -35,7 +35,7 @@ func TestReport(t *testing.T) {
 	}
 	n := strings.Count(js, `"type":"difference"`)
 	for _, want := range []string{"<h1>faultline report</h1>", `<tr data-rule="poison-as-adrerr">`, `data-count="` + strconv.Itoa(n) + `"`,
-		"faultline explain ../../scenarios/hwpoison-4k.fault:7 --arch riscv64 --handler both"} {
+		"faultline explain ../../scenarios/hwpoison-4k.fault:7 --arch riscv64 --handler both --kernel 6.18"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("the page lacks %s", want)
 		}
