@@ -176,7 +176,11 @@ func (p *Page) check() {
 // statement (FILE:LINE) on arch with handler (native, generic, both), the
 // model at kernel version kernel (MAJOR.MINOR; empty: the scenario's
 // own), as faultline explain takes them.
+// Without a position there is no command: "".
 func Explain(file string, line int, arch, handler, kernel string) string {
+	if file == "" || line <= 0 {
+		return ""
+	}
 	s := fmt.Sprintf("faultline explain %s:%d --arch %s --handler %s", shellWord(file), line, arch, handler)
 	if kernel != "" {
 		s += " --kernel " + shellWord(kernel)

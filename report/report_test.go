@@ -32,7 +32,7 @@ var (
 
 // writeConform writes a conform stream for s; summary false cuts it
 // short; a summary count may be off by skew.
-func writeConform(t *testing.T, b *bytes.Buffer, s conformSample, summary bool, skew int) {
+func writeConform(t testing.TB, b *bytes.Buffer, s conformSample, summary bool, skew int) {
 	t.Helper()
 	w := stream.NewWriter(b)
 	must := func(v any) {
@@ -80,7 +80,7 @@ func writeConform(t *testing.T, b *bytes.Buffer, s conformSample, summary bool, 
 
 // writeDiff writes a diff stream: riscv64 differences by two rules and
 // an unexplained one on arm64.
-func writeDiff(t *testing.T, b *bytes.Buffer) {
+func writeDiff(t testing.TB, b *bytes.Buffer) {
 	t.Helper()
 	w := stream.NewWriter(b)
 	diff := func(scen, arch, kernel, rule string, line int) stream.Difference {
@@ -288,4 +288,26 @@ func TestShellWord(t *testing.T) {
 			t.Errorf("%q: %s, want %s", in, got, want)
 		}
 	}
+}
+
+// FuzzPage: no stream makes Add or Write panic; what Add accepts, Write
+// renders.
+func FuzzPage(f *testing.F) {
+	var a, d bytes.Buffer
+	writeConform(f, &a, guestArm, true, 0)
+	writeDiff(f, &d)
+	f.Add(a.Bytes())
+	f.Add(d.Bytes())
+	f.Add([]byte(`{"type":"host","command":"conform","config":null,"guest":{}}` + "\n" + `{"type":"scenario","command":"conform","class":"model wrong","diffs":[{}],"generic":[{}]}`))
+	f.Add([]byte(`{"type":"difference","command":"diff","rules":null}` + "\n" + `{"type":"summary","command":"diff","matrix":{"x":{"y":-1}}}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var p Page
+		if err := p.Add("fuzz", bytes.NewReader(in)); err != nil {
+			return
+		}
+		var b bytes.Buffer
+		if err := p.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
