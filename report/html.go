@@ -176,8 +176,11 @@ func conformRunView(id string, c *ConformRun, counts map[string]int) conformView
 		for _, d := range s.Diffs {
 			r := statementRow{Pos: d.Pos, Statement: d.Statement, Expected: d.Expected.Text, Host: d.Host.Text, Model: d.Model.Text,
 				HostOK: d.HostOK, ModelOK: d.ModelOK, Explain: Explain(d.File, d.Line, s.Arch, handler, kernel)}
-			if d.Generic != nil {
+			switch {
+			case d.Generic != nil:
 				r.HasGeneric, r.Generic, r.GenericMatches = true, d.Generic.Text, d.Generic.Text == d.Host.Text
+			case handler == "generic": // the generic model stood in for the native one: it is the model
+				r.HasGeneric, r.Generic, r.GenericMatches = true, d.Model.Text, d.Model.Text == d.Host.Text
 			}
 			sv.Rows = append(sv.Rows, r)
 		}

@@ -311,3 +311,27 @@ func FuzzPage(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteGenericStandsIn: where the arch's native handler is not
+// modeled, the generic model is the model, and its column says so.
+func TestWriteGenericStandsIn(t *testing.T) {
+	s := conformSample{host: hostX86.host, classes: map[string]int{"model wrong": 1}}
+	s.host.Model = "generic"
+	var in, out bytes.Buffer
+	writeConform(t, &in, s, true, 0)
+	var p Page
+	if err := p.Add("x", &in); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<td><code>ok 0x61</code></td>", "--handler generic --kernel 6.18"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if strings.Contains(out.String(), "not run this far") {
+		t.Error("the generic column says the generic model did not run")
+	}
+}
