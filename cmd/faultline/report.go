@@ -31,7 +31,8 @@ give several kernels or arches on one page (a file may also hold several
 streams, one after another). docs/json.md describes the streams.
 
 Exit status: 0 when the page was written, 2 when an input is not a
-conform or diff stream (the line is named) or cannot be read.`,
+conform or diff stream (the line is named), cannot be read, or when the
+inputs hold no stream at all.`,
 		Example: `  faultline conform --json > host.json
   faultline conform --json --arch arm64 > arm64.json
   faultline diff --json > diff.json
@@ -46,6 +47,9 @@ conform or diff stream (the line is named) or cannot be read.`,
 				if err := addStream(&p, a, cmd.InOrStdin()); err != nil {
 					return &exitError{2, err.Error()}
 				}
+			}
+			if len(p.Conform)+len(p.Diffs) == 0 {
+				return &exitError{2, "no conform or diff stream in the input: nothing to report (faultline conform --json, faultline diff --json)"}
 			}
 			w := stdout
 			var f *os.File

@@ -60,6 +60,13 @@ func TestReport(t *testing.T) {
 	if err := os.WriteFile(runFile, []byte(runJS), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI("report", empty); code != 2 || !strings.Contains(errOut, "no conform or diff stream") {
+		t.Errorf("report of an empty file: exit %d, stderr %q", code, errOut)
+	}
 	for path, want := range map[string]string{
 		text:                         text + ":1: not a JSON object",
 		runFile:                      runFile + ":1: a scenario line of faultline run",
