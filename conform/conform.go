@@ -61,8 +61,11 @@ type Diff struct {
 	Expected string `json:"expected"`
 	Host     string `json:"host"`
 	Model    string `json:"model"`
-	HostOK   bool   `json:"host_ok"`
-	ModelOK  bool   `json:"model_ok"`
+	// Generic is the generic model's outcome (Classify fills it in where
+	// that model ran and checked the statement).
+	Generic string `json:"generic,omitempty"`
+	HostOK  bool   `json:"host_ok"`
+	ModelOK bool   `json:"model_ok"`
 }
 
 // GenericDiff is one statement on which the generic model differs from
@@ -112,6 +115,13 @@ func Classify(s *scenario.Scenario, host runner.Report, native, generic *runner.
 		return res
 	}
 	res.Generic, res.GenericNote = CompareGeneric(host, native, *generic)
+	for i, d := range res.Diffs {
+		for _, st := range generic.Steps {
+			if st.Checked && st.Pos == d.Pos {
+				res.Diffs[i].Generic = st.Observed
+			}
+		}
+	}
 	if res.Class == Agree {
 		for _, d := range res.Generic {
 			if !d.Documented {

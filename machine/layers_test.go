@@ -35,6 +35,8 @@ var layers = [][]string{
 	{"hostrun"},
 	{"guest"},
 	{"conform"},
+	{"stream"},
+	{"report"},
 	{"scenarios"},
 	{"cmd/faultline"},
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/faultline/faultline/conform"
 	"github.com/faultline/faultline/guest"
 	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/stream"
 	"github.com/faultline/faultline/timeout"
 )
 
@@ -92,7 +92,9 @@ processes killed, its memory cgroup removed, vm.nr_hugepages restored,
 its temporary files removed) and conform exits with 128 + the signal's
 number (130, 143); a second signal ends it at once. If conform is killed
 outright, its executor processes die with it, and the next conform run
-removes what it left.`,
+removes what it left.
+
+` + jsonHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scale, err := b.timeoutScale(cmd)
 			if err != nil {
@@ -126,7 +128,7 @@ removes what it left.`,
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as a JSON stream, one object per line (docs/json.md)")
 	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` (arm64, riscv64) instead of the host")
 	cmd.Flags().StringVar(&guestKernel, "kernel", "", "the guest's kernel `VERSION` or Debian suite (with --arch)")
 	b.register(cmd)
@@ -149,13 +151,6 @@ type conformSummary struct {
 	Seconds       float64        `json:"seconds"`
 }
 
-type jsonConform struct {
-	Host       *conform.Host    `json:"host"`
-	Results    []conform.Result `json:"results"`
-	FileErrors []string         `json:"file_errors,omitempty"`
-	Summary    conformSummary   `json:"summary"`
-}
-
 func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -166,7 +161,19 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 		return &exitError{2, err.Error()}
 	}
 	defer h.Close()
-	if !asJSON {
+	// The JSON stream: the host, then each file error and each result as
+	// it comes, then the summary.
+	var js *stream.Writer
+	var werr error
+	write := func(v any) {
+		if err := js.Write(v); err != nil && werr == nil {
+			werr = err
+		}
+	}
+	if asJSON {
+		js = stream.NewWriter(stdout)
+		write(hostLine(h))
+	} else {
 		printHost(stdout, h)
 	}
 	sum := conformSummary{SkipReasons: map[string]int{}}
@@ -176,25 +183,31 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 		if ctx.Err() != nil {
 			break // interrupted: the run in flight has been torn down
 		}
+		n := len(fileErrs)
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
 			sum.FileErrors++
+			if asJSON {
+				if err := fileErrorLines(js, stream.CommandConform, fileErrs[n:]); err != nil && werr == nil {
+					werr = err
+				}
+			}
 			continue
 		}
 		res := conform.RunOne(ctx, h, s)
 		results = append(results, res)
 		tally(&sum, res)
-		if !asJSON {
+		if asJSON {
+			write(conformLine(res, h.Kernel))
+		} else {
 			printConform(stdout, res)
 		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // "=>" stays as written
-		if err := enc.Encode(jsonConform{Host: h, Results: results, FileErrors: fileErrs, Summary: sum}); err != nil {
-			return err
+		write(conformSummaryLine(sum, h.Arch, h.Kernel, len(results)))
+		if werr != nil {
+			return werr
 		}
 	} else {
 		printSummary(stdout, sum, len(results))

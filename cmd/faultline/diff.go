@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -50,9 +49,11 @@ lists one that pins another as not compared.
 
 The text output lists the differences, then a matrix of rule ×
 architecture with the number of differences each rule explains. --json
-prints one JSON object per difference, one per line, with at least
-scenario, file, line, arch, kernel, native, generic and rule (the rest
-goes to stderr); --markdown prints the report to attach to a conversion
+prints a stream of JSON objects, one per line: a "difference" object per
+difference (scenario, file, line, column, arch, kernel, native, generic
+and rule, the outcomes as objects), a "not_compared" one per scenario
+not compared, an "error" one per file error, and the "summary" last
+(docs/json.md); --markdown prints the report to attach to a conversion
 series: a summary, the rule table, the matrix, the differences grouped by
 rule and what was not compared (docs/conversion-report.md is this on the
 corpus: ` + reportCommand + `).
@@ -63,7 +64,7 @@ Exit status: 0 when every difference is explained, 1 when one is not, 2
 when a file has errors or a run timed out.`,
 		Example: `  faultline diff
   faultline diff --arch riscv64 --kernel 6.1
-  faultline diff --json scenarios/ | jq -r .rule | sort | uniq -c
+  faultline diff --json scenarios/ | jq -r 'select(.type == "difference") | .rule' | sort | uniq -c
   faultline diff --markdown > report.md`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON && markdown {
@@ -101,7 +102,7 @@ when a file has errors or a run timed out.`,
 	}
 	cmd.Flags().StringVar(&only, "arch", "", "compare only on this architecture")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) for every scenario; list those pinning another as not compared")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per difference, one per line")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON stream, one object per line (docs/json.md)")
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the report as Markdown")
 	b.registerScale(cmd)
 	return cmd
@@ -316,18 +317,7 @@ func (d *diffRun) matrix() map[string]map[string]int {
 func (d *diffRun) print(stdout, stderr io.Writer, f diffFormat) error {
 	switch f {
 	case diffJSON:
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false) // "=>" stays as written
-		for _, x := range d.diffs {
-			if err := enc.Encode(x); err != nil {
-				return err
-			}
-		}
-		for _, e := range d.fileErrs {
-			fmt.Fprintln(stderr, e)
-		}
-		d.printNotCompared(stderr)
-		fmt.Fprintln(stderr, d.summaryLine())
+		return d.printJSON(stdout)
 	case diffMarkdown:
 		d.printMarkdown(stdout)
 		for _, e := range d.fileErrs {

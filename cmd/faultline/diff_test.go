@@ -63,18 +63,29 @@ func TestDiffOutput(t *testing.T) {
 			t.Errorf("rule %s is missing from the matrix or the rule table", r.Name)
 		}
 	}
-	// JSON: one object per difference, one per line, with the keys the
-	// issue names; the rest on stderr.
+	// JSON: a stream, one object per line: a difference line per
+	// difference with the keys the issue names, then what was not
+	// compared, then the summary; nothing on stderr.
 	lines := strings.Split(strings.TrimSpace(js.String()), "\n")
-	if len(lines) != len(d.diffs) {
-		t.Fatalf("%d JSON lines for %d differences:\n%s", len(lines), len(d.diffs), js.String())
+	if len(lines) != len(d.diffs)+2 {
+		t.Fatalf("%d JSON lines for %d differences, 1 not compared and the summary:\n%s", len(lines), len(d.diffs), js.String())
 	}
 	for i, l := range lines {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}
-		for _, k := range []string{"scenario", "file", "line", "arch", "kernel", "native", "generic", "rule"} {
+		want := map[bool]string{true: "difference", false: "not_compared"}[i < len(d.diffs)]
+		if i == len(lines)-1 {
+			want = "summary"
+		}
+		if m["type"] != want || m["command"] != "diff" {
+			t.Errorf("line %d: type %v command %v, want %s of diff", i, m["type"], m["command"], want)
+		}
+		if want != "difference" {
+			continue
+		}
+		for _, k := range []string{"scenario", "file", "line", "column", "arch", "kernel", "native", "generic", "rule"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("line %d lacks %q: %s", i, k, l)
 			}
@@ -83,8 +94,11 @@ func TestDiffOutput(t *testing.T) {
 			t.Errorf("line %d: rule %v", i, m["rule"])
 		}
 	}
-	if !strings.Contains(errb.String(), "3 differences") || !strings.Contains(errb.String(), "not compared (1)") {
-		t.Errorf("stderr lacks the summary or what was not compared:\n%s", errb.String())
+	if !strings.Contains(lines[len(lines)-1], `"differences":3,"consequences":1,"unexplained":1,"not_compared":1`) {
+		t.Errorf("summary line: %s", lines[len(lines)-1])
+	}
+	if errb.Len() != 0 {
+		t.Errorf("stderr:\n%s", errb.String())
 	}
 	for _, want := range []string{
 		"## Summary", "## The rules", "## Differences by rule and architecture", "## The differences", "## Not compared",

@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/conform"
 	"github.com/faultline/faultline/guest"
 	"github.com/faultline/faultline/scenario"
+	"github.com/faultline/faultline/stream"
 	"github.com/faultline/faultline/timeout"
 )
 
@@ -93,14 +95,7 @@ into the user's cache.`,
 	return cmd
 }
 
-// guestReport is conform --arch's JSON.
-type guestReport struct {
-	Guest      guestInfo        `json:"guest"`
-	Results    []conform.Result `json:"results"`
-	FileErrors []string         `json:"file_errors,omitempty"`
-	Summary    conformSummary   `json:"summary"`
-}
-
+// guestInfo is what conform --arch knows of its guest.
 type guestInfo struct {
 	Spec        guest.Spec      `json:"spec"`
 	Release     string          `json:"release"`
@@ -209,10 +204,7 @@ func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(guestReport{Guest: info, Results: results, FileErrors: fileErrs, Summary: sum}); err != nil {
+		if err := writeConformStream(stdout, guestHostLine(info, boot.Host, cfg), results, fileErrs, sum); err != nil {
 			return err
 		}
 	} else {
@@ -224,6 +216,19 @@ func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale
 		printSummary(stdout, sum, len(results))
 	}
 	return conformExit(sum, b)
+}
+
+// guestHostLine is the guest as the stream's host line; cfg is the
+// model's configuration of it.
+func guestHostLine(info guestInfo, h *guest.HostInfo, cfg config.Kernel) stream.Host {
+	g := &stream.Guest{Suite: info.Spec.Suite, Version: info.Spec.Version, BootSeconds: info.BootSeconds, Seconds: info.Seconds,
+		ScenarioSeconds: info.ScenarioSeconds, Error: info.Error}
+	for _, p := range info.Packages {
+		g.Packages = append(g.Packages, stream.Package{Name: p.Name, Version: p.Version})
+	}
+	return stream.Host{Type: stream.TypeHost, Command: stream.CommandConform, Arch: info.Spec.Arch, Kernel: h.Kernel, Root: h.Root,
+		Model: "native", Config: configMap(cfg), Missing: h.Missing, Notes: append(append([]string{}, h.Notes...), info.Notes...),
+		Guest: g, Detail: info.Host}
 }
 
 func printGuest(w io.Writer, info guestInfo, h *guest.HostInfo) {

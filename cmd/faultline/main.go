@@ -10,6 +10,7 @@
 //	faultline conform [PATH...] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
 //	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
+//	faultline report [FILE...|-] [-o FILE]
 //	faultline help [COMMAND]
 package main
 
@@ -79,6 +80,7 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.AddCommand(newConformCmd(stdout, stderr))
 	root.AddCommand(newDiffCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
+	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newGuestInitCmd(stdout))
 	return root
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/scenario"
 )
 
@@ -103,33 +101,6 @@ func TestRunMissingFile(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "no-such-file.fault") || !strings.Contains(out, "PASS  x86_64   generic cli-pass") {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, errOut)
-	}
-}
-
-func TestRunJSON(t *testing.T) {
-	out, _, code := runCLI("run", "--json", "--handler", "generic", "testdata/fail.fault", "testdata/bad.fault")
-	if code != 2 {
-		t.Fatalf("exit %d, want 2", code)
-	}
-	var got jsonRun
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, out)
-	}
-	if got.Summary.Failed != 1 || got.Summary.FileErrors != 1 || len(got.FileErrors) == 0 {
-		t.Fatalf("summary %+v, file errors %v", got.Summary, got.FileErrors)
-	}
-	if h := got.Summary.Handlers; len(h) != 1 || h["generic"].Failed != 1 {
-		t.Fatalf("summary per handler %+v, want generic's only", h)
-	}
-	r := got.Reports[0]
-	if r.Scenario != "cli-fail" || r.Arch != "x86_64" || r.Handler != machine.Generic || r.Kernel != "6.18" ||
-		len(r.Failures) != 1 || r.Failures[0].Pos != "testdata/fail.fault:6:1" {
-		t.Fatalf("report %+v", r)
-	}
-	for _, want := range []string{`"status": "fail"`, `"handler": "generic"`, `"kernel": "6.18"`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("no %s (lower-case words):\n%s", want, out)
-		}
 	}
 }
 

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +19,7 @@ import (
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/scenarios"
+	"github.com/faultline/faultline/stream"
 	"github.com/faultline/faultline/timeout"
 )
 
@@ -47,6 +48,8 @@ Each scenario, architecture and handler prints one line — PASS, FAIL, SKIP
 it does not model, another pinned kernel), ERROR or TIMEOUT — and a failure
 prints the statement, the expected and the actual outcome. A summary
 follows, with the counts of each handler.
+
+` + jsonHelp + `
 
 ` + timeoutHelp + `
 
@@ -81,7 +84,7 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
 	cmd.Flags().StringVar(&handler, "handler", "both", "the fault handler to run: native, generic or both")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as a JSON stream, one object per line (docs/json.md)")
 	b.register(cmd)
 	return cmd
 }
@@ -214,12 +217,6 @@ type summary struct {
 	Seconds    float64           `json:"seconds"`
 }
 
-type jsonRun struct {
-	Reports    []runner.Report `json:"reports"`
-	FileErrors []string        `json:"file_errors,omitempty"`
-	Summary    summary         `json:"summary"`
-}
-
 // parseOrReport parses f. A file with errors gives nil: each error line
 // goes to errs and, unless the output is JSON, to stderr.
 func parseOrReport(f source, asJSON bool, stderr io.Writer, errs *[]string) *scenario.Scenario {
@@ -278,13 +275,27 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		sum.Scenarios++
 		jobs = append(jobs, &job{s: s, file: f.name})
 	}
+	// The JSON stream: the file errors first (all are known now), then a
+	// line per report as it comes, then the summary.
+	var js *stream.Writer
+	if asJSON {
+		js = stream.NewWriter(stdout)
+		if err := fileErrorLines(js, stream.CommandRun, fileErrs); err != nil {
+			return err
+		}
+	}
+	var werr error
 	inOrder(len(jobs), func(i int) {
 		j := jobs[i]
 		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
 	}, func(i int) {
 		for _, rep := range jobs[i].reps {
 			reports = append(reports, rep)
-			if !asJSON {
+			if asJSON {
+				if err := js.Write(runLine(rep)); err != nil && werr == nil {
+					werr = err
+				}
+			} else {
 				printReport(stdout, rep)
 			}
 		}
@@ -297,11 +308,8 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // "=>" stays as written
-		if err := enc.Encode(jsonRun{Reports: reports, FileErrors: fileErrs, Summary: sum}); err != nil {
-			return err
+		if err := js.Write(runSummaryLine(sum)); err != nil || werr != nil {
+			return errors.Join(werr, err)
 		}
 	} else {
 		fmt.Fprintf(stdout, "\n%d passed, %d failed, %d skipped, %d errors", sum.Passed, sum.Failed, sum.Skipped, sum.Errors)
