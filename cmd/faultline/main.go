@@ -10,7 +10,8 @@
 //	faultline conform [PATH...] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
 //	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
-//	faultline help [COMMAND]
+//	faultline version
+//	faultline help [COMMAND | TOPIC]
 package main
 
 import (
@@ -69,7 +70,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 architecture front ends, and runs scenarios — small .fault files that map
 memory, fault, and state the expected outcome — on it.
 
-The scenario language is described in docs/scenario-format.md.`,
+The scenario language is described in docs/scenario-format.md, which
+"faultline help scenario-format" prints.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -80,5 +82,8 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.AddCommand(newDiffCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
 	root.AddCommand(newGuestInitCmd(stdout))
+	root.AddCommand(newVersionCmd(stdout))
+	setVersion(root)
+	addHelp(root)
 	return root
 }
