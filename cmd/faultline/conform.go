@@ -26,6 +26,7 @@ import (
 func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 	var asJSON bool
 	var b bounds
+	var sel selection
 	var guestArch, guestKernel string
 	cmd := &cobra.Command{
 		Use:   "conform [PATH...] [--arch arm64|riscv64 [--kernel VERSION]]",
@@ -33,8 +34,10 @@ func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Run each scenario on this machine's own Linux kernel, through real system
 calls, and on the model of the host's architecture configured as the host
 is — its native handler, the arch's own fault.c, which is what the kernel
-runs (default: the corpus built into the binary). Each scenario is
-classified:
+runs (default: the corpus built into the binary; -run REGEX keeps the
+scenarios whose name matches, "-" reads one from standard input, and a
+path that cannot be read is reported as run reports it while the others
+still run, exit status 2). Each scenario is classified:
 
   agree                the expectation, the host and the model agree
   model wrong          the model and the real kernel differ, whatever the
@@ -98,8 +101,12 @@ removes what it left.`,
 			if err != nil {
 				return err
 			}
-			files, loadErrs := loadFiles(args)
-			if len(loadErrs) > 0 {
+			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
+			if err != nil {
+				return err
+			}
+			if len(files) == 0 && len(loadErrs) > 0 {
+				// Nothing to run: no host to set up for it.
 				return &exitError{2, strings.Join(loadErrs, "\n")}
 			}
 			ctx := cmd.Context()
@@ -114,11 +121,11 @@ removes what it left.`,
 				if perr != nil {
 					return &exitError{2, "--arch/--kernel: " + perr.Error()}
 				}
-				err = runGuestConform(ctx, files, spec, scale, asJSON, b, stdout, stderr)
+				err = runGuestConform(ctx, files, loadErrs, spec, scale, asJSON, b, stdout, stderr)
 			case guestKernel != "":
 				return &exitError{2, "--kernel needs --arch: the host's kernel is the one it runs"}
 			default:
-				err = runConform(ctx, files, asJSON, b, stdout, stderr)
+				err = runConform(ctx, files, loadErrs, asJSON, b, stdout, stderr)
 			}
 			if sig := got(); sig != 0 {
 				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
@@ -130,6 +137,7 @@ removes what it left.`,
 	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` (arm64, riscv64) instead of the host")
 	cmd.Flags().StringVar(&guestKernel, "kernel", "", "the guest's kernel `VERSION` or Debian suite (with --arch)")
 	b.register(cmd)
+	sel.register(cmd)
 	return cmd
 }
 
@@ -156,11 +164,14 @@ type jsonConform struct {
 	Summary    conformSummary   `json:"summary"`
 }
 
-func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdout, stderr io.Writer) error {
+// runConform runs files on the host. loadErrs are the paths that could not
+// be read: reported as run reports them, they make the run exit 2.
+func runConform(ctx context.Context, files []source, loadErrs []string, asJSON bool, b bounds, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	start := time.Now()
+	sum, fileErrs := loadErrors(loadErrs, asJSON, stderr)
 	h, err := conform.Detect(ctx)
 	if err != nil {
 		return &exitError{2, err.Error()}
@@ -169,9 +180,7 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 	if !asJSON {
 		printHost(stdout, h)
 	}
-	sum := conformSummary{SkipReasons: map[string]int{}}
 	results := []conform.Result{}
-	fileErrs := []string{}
 	for _, f := range files {
 		if ctx.Err() != nil {
 			break // interrupted: the run in flight has been torn down

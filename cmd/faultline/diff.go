@@ -25,11 +25,14 @@ func newDiffCmd(stdout, stderr io.Writer) *cobra.Command {
 	var only, kernel string
 	var asJSON, markdown bool
 	var b bounds
+	var sel selection
 	cmd := &cobra.Command{
 		Use:   "diff [PATH...]",
 		Short: "List every outcome that converting an architecture to the generic handler changes",
 		Long: `Run scenario files, or every .fault file under the given directories
-(default: the corpus built into the binary), on the native handler and on
+(default: the corpus built into the binary; -run REGEX keeps the
+scenarios whose name matches, "-" reads one from standard input), on the
+native handler and on
 the generic handler of each architecture each scenario names (--arch
 narrows), and list every statement whose outcome differs: the scenario,
 FILE:LINE, the architecture, the kernel version, the native and the
@@ -80,7 +83,10 @@ when a file has errors or a run timed out.`,
 			if err != nil {
 				return err
 			}
-			files, loadErrs := loadFiles(args)
+			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
+			if err != nil {
+				return err
+			}
 			format := diffText
 			switch {
 			case asJSON:
@@ -104,6 +110,7 @@ when a file has errors or a run timed out.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per difference, one per line")
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the report as Markdown")
 	b.registerScale(cmd)
+	sel.register(cmd)
 	return cmd
 }
 

@@ -118,10 +118,9 @@ type guestInfo struct {
 // runGuestConform is conform --arch: the scenarios run in a qemu guest
 // of spec's kernel, each judged on the host against the arch's model
 // configured as the guest detected itself (conform.Judge).
-func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale timeout.Scale, asJSON bool, b bounds, stdout, stderr io.Writer) error {
+func runGuestConform(ctx context.Context, files []source, loadErrs []string, spec guest.Spec, scale timeout.Scale, asJSON bool, b bounds, stdout, stderr io.Writer) error {
 	start := time.Now()
-	sum := conformSummary{SkipReasons: map[string]int{}}
-	fileErrs := []string{}
+	sum, fileErrs := loadErrors(loadErrs, asJSON, stderr)
 	var parsed []*scenario.Scenario
 	var gs []guest.Scenario
 	for _, f := range files {

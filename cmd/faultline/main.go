@@ -6,10 +6,11 @@
 //
 // Usage:
 //
-//	faultline run [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
-//	faultline conform [PATH...] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline run [PATH...] [-run REGEX] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
-//	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
+//	faultline diff [PATH...] [-run REGEX] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
+//	faultline list [PATH...] [-run REGEX] [--json]
 //	faultline version
 //	faultline help [COMMAND | TOPIC]
 package main
@@ -44,8 +45,14 @@ func main() {
 
 // execute runs the command line args and returns the exit status.
 func execute(args []string, stdout, stderr io.Writer) int {
+	return executeIn(args, os.Stdin, stdout, stderr)
+}
+
+// executeIn is execute with stdin for "-" as a PATH.
+func executeIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetArgs(goStyleFlags(args))
 	err := root.Execute()
 	var ee *exitError
 	switch {
@@ -82,6 +89,7 @@ The scenario language is described in docs/scenario-format.md, which
 	root.AddCommand(newDiffCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
 	root.AddCommand(newGuestInitCmd(stdout))
+	root.AddCommand(newListCmd(stdout, stderr))
 	root.AddCommand(newVersionCmd(stdout))
 	setVersion(root)
 	addHelp(root)

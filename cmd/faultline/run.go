@@ -26,6 +26,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch, handler, kernel string
 	var asJSON bool
 	var b bounds
+	var sel selection
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
 		Short: "Run scenarios on the model and check every expectation",
@@ -36,7 +37,8 @@ arch's native handler (its own fault.c, what a real kernel runs) and the
 generic handler (the arch converted); --handler native or generic runs
 one. A statement expects its generic=> outcome, where it states one,
 under the generic handler. Without a PATH the corpus built into the binary
-runs.
+runs. -run REGEX (or --run) runs only the scenarios whose name matches;
+"-" as a PATH reads one scenario from standard input.
 
 The model is Linux 6.18 unless a scenario pins another version (config
 kernel=6.1); --kernel V models V instead, and skips a scenario that pins
@@ -74,7 +76,10 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			files, loadErrs := loadFiles(args)
+			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
+			if err != nil {
+				return err
+			}
 			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
 		},
 	}
@@ -83,6 +88,7 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	b.register(cmd)
+	sel.register(cmd)
 	return cmd
 }
 
