@@ -24,7 +24,7 @@ import (
 )
 
 func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
-	var asJSON bool
+	var asJSON, ktap bool
 	var b bounds
 	var sel selection
 	var guestArch, guestKernel string
@@ -87,6 +87,8 @@ the guest's first line and 5 minutes between two results (scaled by
 
 ` + timeoutHelp + `
 
+` + ktapHelp + `
+
 Exit status: 0 when every scenario that ran agrees three ways and the
 generic model differs from the host only by rules, 1 otherwise, 2 on errors in the files, when the host cannot run scenarios,
 when a run timed out, or when nothing was checked.
@@ -97,6 +99,9 @@ number (130, 143); a second signal ends it at once. If conform is killed
 outright, its executor processes die with it, and the next conform run
 removes what it left.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON && ktap {
+				return &exitError{2, "--json and --ktap: choose one"}
+			}
 			scale, err := b.timeoutScale(cmd)
 			if err != nil {
 				return err
@@ -121,11 +126,11 @@ removes what it left.`,
 				if perr != nil {
 					return &exitError{2, "--arch/--kernel: " + perr.Error()}
 				}
-				err = runGuestConform(ctx, files, loadErrs, spec, scale, asJSON, b, stdout, stderr)
+				err = runGuestConform(ctx, files, loadErrs, spec, scale, asJSON, ktap, b, stdout, stderr)
 			case guestKernel != "":
 				return &exitError{2, "--kernel needs --arch: the host's kernel is the one it runs"}
 			default:
-				err = runConform(ctx, files, loadErrs, asJSON, b, stdout, stderr)
+				err = runConform(ctx, files, loadErrs, asJSON, ktap, b, stdout, stderr)
 			}
 			if sig := got(); sig != 0 {
 				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
@@ -134,6 +139,7 @@ removes what it left.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
 	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` (arm64, riscv64) instead of the host")
 	cmd.Flags().StringVar(&guestKernel, "kernel", "", "the guest's kernel `VERSION` or Debian suite (with --arch)")
 	b.register(cmd)
@@ -166,12 +172,15 @@ type jsonConform struct {
 
 // runConform runs files on the host. loadErrs are the paths that could not
 // be read: reported as run reports them, they make the run exit 2.
-func runConform(ctx context.Context, files []source, loadErrs []string, asJSON bool, b bounds, stdout, stderr io.Writer) error {
+func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, ktap bool, b bounds, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	start := time.Now()
-	sum, fileErrs := loadErrors(loadErrs, asJSON, stderr)
+	kt, stdout := ktapOut(ktap, stdout)
+	defer kt.end()
+	sum, fileErrs := loadErrors(loadErrs, asJSON, kt, stderr)
+	kt.begin(len(files))
 	h, err := conform.Detect(ctx)
 	if err != nil {
 		return &exitError{2, err.Error()}
@@ -185,15 +194,19 @@ func runConform(ctx context.Context, files []source, loadErrs []string, asJSON b
 		if ctx.Err() != nil {
 			break // interrupted: the run in flight has been torn down
 		}
+		n := len(fileErrs)
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
 			sum.FileErrors++
+			kt.fileError(f.name, fileErrs[n:])
 			continue
 		}
 		res := conform.RunOne(ctx, h, s)
 		results = append(results, res)
 		tally(&sum, res)
-		if !asJSON {
+		if kt != nil {
+			kt.conform(res)
+		} else if !asJSON {
 			printConform(stdout, res)
 		}
 	}

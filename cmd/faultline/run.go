@@ -24,7 +24,7 @@ import (
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch, handler, kernel string
-	var asJSON bool
+	var asJSON, ktap bool
 	var b bounds
 	var sel selection
 	cmd := &cobra.Command{
@@ -52,6 +52,9 @@ follows, with the counts of each handler.
 
 ` + timeoutHelp + `
 
+` + ktapHelp + ` Each scenario's
+test has a subtest per architecture and handler ("x86_64/native").
+
 Exit status: 0 when every expectation held, 1 when one did not (or the run
 broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
@@ -63,6 +66,9 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
+			}
+			if asJSON && ktap {
+				return &exitError{2, "--json and --ktap: choose one"}
 			}
 			hs, err := parseHandlers(handler)
 			if err != nil {
@@ -80,13 +86,14 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
+			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, ktap: ktap, scale: scale, bounds: b}, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
 	cmd.Flags().StringVar(&handler, "handler", "both", "the fault handler to run: native, generic or both")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
 	b.register(cmd)
 	sel.register(cmd)
 	return cmd
@@ -248,6 +255,7 @@ type runOpts struct {
 	handlers []machine.Handler // --handler; nil: both
 	kernel   *config.Version   // --kernel
 	asJSON   bool
+	ktap     bool // KTAP output
 	scale    timeout.Scale
 	bounds   bounds
 }
@@ -262,9 +270,11 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	sum := summary{Handlers: map[string]counts{}}
 	fileErrs := []string{}
 	reports := []runner.Report{}
+	kt, stdout := ktapOut(o.ktap, stdout)
 	for _, e := range loadErrs {
 		sum.FileErrors++
 		fileErrs = append(fileErrs, e)
+		kt.fileError(loadErrorPath(e), []string{e})
 		if !asJSON {
 			fmt.Fprintln(stderr, e)
 		}
@@ -276,24 +286,28 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	}
 	var jobs []*job
 	for _, f := range files {
+		n := len(fileErrs)
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
 			sum.FileErrors++
+			kt.fileError(f.name, fileErrs[n:])
 			continue
 		}
 		sum.Scenarios++
 		jobs = append(jobs, &job{s: s, file: f.name})
 	}
+	kt.begin(len(jobs))
 	inOrder(len(jobs), func(i int) {
 		j := jobs[i]
 		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
 	}, func(i int) {
 		for _, rep := range jobs[i].reps {
 			reports = append(reports, rep)
-			if !asJSON {
+			if !asJSON && kt == nil {
 				printReport(stdout, rep)
 			}
 		}
+		kt.scenario(jobs[i].s.Name, jobs[i].reps)
 	})
 	for _, r := range reports {
 		sum.add(r)
@@ -328,6 +342,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			fmt.Fprintf(stdout, " (%s)\n", plural(c.Runs, "run"))
 		}
 	}
+	kt.end()
 	return runExit(sum, o.bounds)
 }
 

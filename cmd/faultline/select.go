@@ -209,13 +209,14 @@ Exit status: 0, or 2 when a file has errors (the others are listed) or
 
 // loadErrors starts a conform summary with the paths that could not be
 // read, counted and printed as run counts and prints them: to stderr, or
-// in the JSON's file errors.
-func loadErrors(loadErrs []string, asJSON bool, stderr io.Writer) (conformSummary, []string) {
+// in the JSON's file errors, and each is a test of the KTAP output.
+func loadErrors(loadErrs []string, asJSON bool, kt *ktapWriter, stderr io.Writer) (conformSummary, []string) {
 	sum := conformSummary{SkipReasons: map[string]int{}}
 	fileErrs := []string{}
 	for _, e := range loadErrs {
 		sum.FileErrors++
 		fileErrs = append(fileErrs, e)
+		kt.fileError(loadErrorPath(e), []string{e})
 		if !asJSON {
 			fmt.Fprintln(stderr, e)
 		}
