@@ -190,6 +190,8 @@ func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, 
 		printHost(stdout, h)
 	}
 	results := []conform.Result{}
+	prog := startProgress(stderr, "faultline conform", len(files))
+	defer prog.end()
 	for _, f := range files {
 		if ctx.Err() != nil {
 			break // interrupted: the run in flight has been torn down
@@ -204,11 +206,13 @@ func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, 
 		res := conform.RunOne(ctx, h, s)
 		results = append(results, res)
 		tally(&sum, res)
-		if kt != nil {
-			kt.conform(res)
-		} else if !asJSON {
-			printConform(stdout, res)
-		}
+		prog.step(func() {
+			if kt != nil {
+				kt.conform(res)
+			} else if !asJSON {
+				printConform(stdout, res)
+			}
+		})
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {

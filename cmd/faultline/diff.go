@@ -192,6 +192,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 			d.notCompared = append(d.notCompared, uncompared{Scenario: s.Name, File: f.name, Arch: a, Kernel: kernelOf(s, kv), Reason: "architecture not modeled yet"})
 		}
 	}
+	prog := startProgressOf(stderr, "faultline diff", len(jobs), "scenario × arch pairs")
 	inOrder(len(jobs), func(i int) {
 		j := &jobs[i]
 		opts := runner.Options{Record: true, Kernel: kv, Scale: scale}
@@ -205,6 +206,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 		}
 		j.c, j.timedOut = runner.CompareHandlers(nat, gen), nat.Status == runner.TimedOut || gen.Status == runner.TimedOut
 	}, func(i int) {
+		prog.step(nil)
 		j := jobs[i]
 		d.pairs++
 		if j.timedOut {
@@ -217,6 +219,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 			d.notCompared = append(d.notCompared, uncompared{Scenario: j.s.Name, File: j.file, Arch: j.arch, Kernel: j.kernel, Reason: j.c.NotCompared, Compared: j.c.Compared})
 		}
 	})
+	prog.end()
 	runner.SortDifferences(d.diffs, d.arches)
 	order := archOrder(d.arches)
 	sort.SliceStable(d.notCompared, func(i, j int) bool {

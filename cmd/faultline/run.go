@@ -297,18 +297,22 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		jobs = append(jobs, &job{s: s, file: f.name})
 	}
 	kt.begin(len(jobs))
+	prog := startProgress(stderr, "faultline run", len(jobs))
 	inOrder(len(jobs), func(i int) {
 		j := jobs[i]
 		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
 	}, func(i int) {
-		for _, rep := range jobs[i].reps {
-			reports = append(reports, rep)
-			if !asJSON && kt == nil {
-				printReport(stdout, rep)
+		prog.step(func() {
+			for _, rep := range jobs[i].reps {
+				reports = append(reports, rep)
+				if !asJSON && kt == nil {
+					printReport(stdout, rep)
+				}
 			}
-		}
-		kt.scenario(jobs[i].s.Name, jobs[i].reps)
+			kt.scenario(jobs[i].s.Name, jobs[i].reps)
+		})
 	})
+	prog.end()
 	for _, r := range reports {
 		sum.add(r)
 		c := sum.Handlers[r.Handler.String()]
