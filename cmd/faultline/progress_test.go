@@ -123,11 +123,26 @@ func TestIsTerminal(t *testing.T) {
 	}
 }
 
-// TestNoProgressOffTerminal: a run whose stderr is not a terminal writes
-// no progress line, however long it is.
+// TestNoProgressOffTerminal: a run whose stderr is a file, not a
+// terminal, writes no progress line to it, nor does a pipe get one
+// (startProgress gives nil for both).
 func TestNoProgressOffTerminal(t *testing.T) {
-	_, errOut, code := runCLI("run")
-	if code != 0 || strings.Contains(errOut, "\r") || strings.Contains(errOut, "scenarios,") {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	code := execute([]string{"run", "testdata/pass.fault", "testdata/no-such.fault"}, &out, f)
+	errOut, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 2 || !strings.Contains(string(errOut), "no-such.fault") || strings.ContainsAny(string(errOut), "\r\b") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if p := startProgress(f, "x", 1); p != nil {
+		p.end()
+		t.Error("a progress line on a file")
 	}
 }
