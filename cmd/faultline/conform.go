@@ -111,8 +111,12 @@ removes what it left.`,
 				return err
 			}
 			if len(files) == 0 && len(loadErrs) > 0 {
-				// Nothing to run: no host to set up for it.
-				return &exitError{2, strings.Join(loadErrs, "\n")}
+				// Nothing to run: no host to set up for it. The errors
+				// are printed as run prints them.
+				for _, e := range loadErrs {
+					fmt.Fprintln(stderr, e)
+				}
+				return &exitError{code: 2}
 			}
 			ctx := cmd.Context()
 			if ctx == nil {

@@ -99,6 +99,9 @@ when a file has errors or a run timed out.`,
 			if len(args) == 0 {
 				d.source = "the built-in corpus"
 			}
+			if sel.pattern != "" {
+				d.source = "the scenarios of " + d.source + " whose names match `-run " + sel.pattern + "`"
+			}
 			if err := d.print(stdout, stderr, format); err != nil {
 				return err
 			}

@@ -186,3 +186,11 @@ func TestConformMissingPathRuns(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// TestDiffSelectionNamed: a diff report of a selection says so.
+func TestDiffSelectionNamed(t *testing.T) {
+	out, _, code := runCLI("diff", "--markdown", "-run", "^anon-fresh-read-zero$")
+	if code != 0 || !strings.Contains(out, "on the scenarios of the built-in corpus whose names match `-run ^anon-fresh-read-zero$`") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
