@@ -6,8 +6,8 @@
 //
 // Usage:
 //
-//	faultline run [PATH...] [-run REGEX] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
-//	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline run [PATH...] [-run REGEX] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64 [--kernel V]] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
 //	faultline diff [PATH...] [-run REGEX] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
 //	faultline list [PATH...] [-run REGEX] [--json]
