@@ -24,8 +24,9 @@ import (
 )
 
 func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
-	var asJSON bool
+	var asJSON, ktap bool
 	var b bounds
+	var sel selection
 	var guestArch, guestKernel string
 	cmd := &cobra.Command{
 		Use:   "conform [PATH...] [--arch arm64|riscv64 [--kernel VERSION]]",
@@ -33,8 +34,10 @@ func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Run each scenario on this machine's own Linux kernel, through real system
 calls, and on the model of the host's architecture configured as the host
 is — its native handler, the arch's own fault.c, which is what the kernel
-runs (default: the corpus built into the binary). Each scenario is
-classified:
+runs (default: the corpus built into the binary; -run REGEX keeps the
+scenarios whose name matches, "-" reads one from standard input, and a
+path that cannot be read is reported as run reports it while the others
+still run, exit status 2). Each scenario is classified:
 
   agree                the expectation, the host and the model agree
   model wrong          the model and the real kernel differ, whatever the
@@ -84,6 +87,8 @@ the guest's first line and 5 minutes between two results (scaled by
 
 ` + timeoutHelp + `
 
+` + ktapHelp + `
+
 Exit status: 0 when every scenario that ran agrees three ways and the
 generic model differs from the host only by rules, 1 otherwise, 2 on errors in the files, when the host cannot run scenarios,
 when a run timed out, or when nothing was checked.
@@ -96,13 +101,24 @@ removes what it left.
 
 ` + jsonHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON && ktap {
+				return &exitError{2, "--json and --ktap: choose one"}
+			}
 			scale, err := b.timeoutScale(cmd)
 			if err != nil {
 				return err
 			}
-			files, loadErrs := loadFiles(args)
-			if len(loadErrs) > 0 {
-				return &exitError{2, strings.Join(loadErrs, "\n")}
+			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
+			if err != nil {
+				return err
+			}
+			if len(files) == 0 && len(loadErrs) > 0 {
+				// Nothing to run: no host to set up for it. The errors
+				// are printed as run prints them.
+				for _, e := range loadErrs {
+					fmt.Fprintln(stderr, e)
+				}
+				return &exitError{code: 2}
 			}
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -116,11 +132,11 @@ removes what it left.
 				if perr != nil {
 					return &exitError{2, "--arch/--kernel: " + perr.Error()}
 				}
-				err = runGuestConform(ctx, files, spec, scale, asJSON, b, stdout, stderr)
+				err = runGuestConform(ctx, files, loadErrs, spec, scale, asJSON, ktap, b, stdout, stderr)
 			case guestKernel != "":
 				return &exitError{2, "--kernel needs --arch: the host's kernel is the one it runs"}
 			default:
-				err = runConform(ctx, files, asJSON, b, stdout, stderr)
+				err = runConform(ctx, files, loadErrs, asJSON, ktap, b, stdout, stderr)
 			}
 			if sig := got(); sig != 0 {
 				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
@@ -129,9 +145,11 @@ removes what it left.
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as a JSON stream, one object per line (docs/json.md)")
+	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
 	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` (arm64, riscv64) instead of the host")
 	cmd.Flags().StringVar(&guestKernel, "kernel", "", "the guest's kernel `VERSION` or Debian suite (with --arch)")
 	b.register(cmd)
+	sel.register(cmd)
 	return cmd
 }
 
@@ -151,11 +169,17 @@ type conformSummary struct {
 	Seconds       float64        `json:"seconds"`
 }
 
-func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdout, stderr io.Writer) error {
+// runConform runs files on the host. loadErrs are the paths that could not
+// be read: reported as run reports them, they make the run exit 2.
+func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, ktap bool, b bounds, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	start := time.Now()
+	kt, stdout := ktapOut(ktap, stdout)
+	defer kt.end()
+	sum, fileErrs := loadErrors(loadErrs, asJSON, kt, stderr)
+	kt.begin(len(files))
 	h, err := conform.Detect(ctx)
 	if err != nil {
 		return &exitError{2, err.Error()}
@@ -173,12 +197,15 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 	if asJSON {
 		js = stream.NewWriter(stdout)
 		write(hostLine(h))
+		if err := fileErrorLines(js, stream.CommandConform, fileErrs); err != nil && werr == nil {
+			werr = err // the paths that could not be read
+		}
 	} else {
 		printHost(stdout, h)
 	}
-	sum := conformSummary{SkipReasons: map[string]int{}}
 	results := []conform.Result{}
-	fileErrs := []string{}
+	prog := startProgress(stderr, "faultline conform", len(files))
+	defer prog.end()
 	for _, f := range files {
 		if ctx.Err() != nil {
 			break // interrupted: the run in flight has been torn down
@@ -192,16 +219,22 @@ func runConform(ctx context.Context, files []source, asJSON bool, b bounds, stdo
 					werr = err
 				}
 			}
+			kt.fileError(f.name, fileErrs[n:])
 			continue
 		}
 		res := conform.RunOne(ctx, h, s)
 		results = append(results, res)
 		tally(&sum, res)
-		if asJSON {
-			write(conformLine(res, h.Kernel))
-		} else {
-			printConform(stdout, res)
-		}
+		prog.step(func() {
+			switch {
+			case asJSON:
+				write(conformLine(res, h.Kernel))
+			case kt != nil:
+				kt.conform(res)
+			default:
+				printConform(stdout, res)
+			}
+		})
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {

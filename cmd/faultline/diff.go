@@ -24,11 +24,14 @@ func newDiffCmd(stdout, stderr io.Writer) *cobra.Command {
 	var only, kernel string
 	var asJSON, markdown bool
 	var b bounds
+	var sel selection
 	cmd := &cobra.Command{
 		Use:   "diff [PATH...]",
 		Short: "List every outcome that converting an architecture to the generic handler changes",
 		Long: `Run scenario files, or every .fault file under the given directories
-(default: the corpus built into the binary), on the native handler and on
+(default: the corpus built into the binary; -run REGEX keeps the
+scenarios whose name matches, "-" reads one from standard input), on the
+native handler and on
 the generic handler of each architecture each scenario names (--arch
 narrows), and list every statement whose outcome differs: the scenario,
 FILE:LINE, the architecture, the kernel version, the native and the
@@ -81,7 +84,10 @@ when a file has errors or a run timed out.`,
 			if err != nil {
 				return err
 			}
-			files, loadErrs := loadFiles(args)
+			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
+			if err != nil {
+				return err
+			}
 			format := diffText
 			switch {
 			case asJSON:
@@ -94,6 +100,9 @@ when a file has errors or a run timed out.`,
 			if len(args) == 0 {
 				d.source = "the built-in corpus"
 			}
+			if sel.pattern != "" {
+				d.source = "the scenarios of " + d.source + " whose names match `-run " + sel.pattern + "`"
+			}
 			if err := d.print(stdout, stderr, format); err != nil {
 				return err
 			}
@@ -105,6 +114,7 @@ when a file has errors or a run timed out.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON stream, one object per line (docs/json.md)")
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the report as Markdown")
 	b.registerScale(cmd)
+	sel.register(cmd)
 	return cmd
 }
 
@@ -186,6 +196,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 			d.notCompared = append(d.notCompared, uncompared{Scenario: s.Name, File: f.name, Arch: a, Kernel: kernelOf(s, kv), Reason: "architecture not modeled yet"})
 		}
 	}
+	prog := startProgressOf(stderr, "faultline diff", len(jobs), "scenario × arch pairs")
 	inOrder(len(jobs), func(i int) {
 		j := &jobs[i]
 		opts := runner.Options{Record: true, Kernel: kv, Scale: scale}
@@ -199,6 +210,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 		}
 		j.c, j.timedOut = runner.CompareHandlers(nat, gen), nat.Status == runner.TimedOut || gen.Status == runner.TimedOut
 	}, func(i int) {
+		prog.step(nil)
 		j := jobs[i]
 		d.pairs++
 		if j.timedOut {
@@ -211,6 +223,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 			d.notCompared = append(d.notCompared, uncompared{Scenario: j.s.Name, File: j.file, Arch: j.arch, Kernel: j.kernel, Reason: j.c.NotCompared, Compared: j.c.Compared})
 		}
 	})
+	prog.end()
 	runner.SortDifferences(d.diffs, d.arches)
 	order := archOrder(d.arches)
 	sort.SliceStable(d.notCompared, func(i, j int) bool {

@@ -113,16 +113,20 @@ type guestInfo struct {
 // runGuestConform is conform --arch: the scenarios run in a qemu guest
 // of spec's kernel, each judged on the host against the arch's model
 // configured as the guest detected itself (conform.Judge).
-func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale timeout.Scale, asJSON bool, b bounds, stdout, stderr io.Writer) error {
+func runGuestConform(ctx context.Context, files []source, loadErrs []string, spec guest.Spec, scale timeout.Scale, asJSON, ktap bool, b bounds, stdout, stderr io.Writer) error {
 	start := time.Now()
-	sum := conformSummary{SkipReasons: map[string]int{}}
-	fileErrs := []string{}
+	kt, stdout := ktapOut(ktap, stdout)
+	defer kt.end()
+	sum, fileErrs := loadErrors(loadErrs, asJSON, kt, stderr)
+	kt.begin(len(files))
 	var parsed []*scenario.Scenario
 	var gs []guest.Scenario
 	for _, f := range files {
+		n := len(fileErrs)
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
 			sum.FileErrors++
+			kt.fileError(f.name, fileErrs[n:])
 			continue
 		}
 		parsed = append(parsed, s)
@@ -198,7 +202,9 @@ func runGuestConform(ctx context.Context, files []source, spec guest.Spec, scale
 		}
 		results = append(results, res)
 		tally(&sum, res)
-		if !asJSON {
+		if kt != nil {
+			kt.conform(res)
+		} else if !asJSON {
 			printConform(stdout, res)
 		}
 	}

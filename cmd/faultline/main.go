@@ -6,12 +6,14 @@
 //
 // Usage:
 //
-//	faultline run [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
-//	faultline conform [PATH...] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline run [PATH...] [-run REGEX] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64 [--kernel V]] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
-//	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
+//	faultline diff [PATH...] [-run REGEX] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
 //	faultline report [FILE...|-] [-o FILE]
-//	faultline help [COMMAND]
+//	faultline list [PATH...] [-run REGEX] [--json]
+//	faultline version
+//	faultline help [COMMAND | TOPIC]
 package main
 
 import (
@@ -44,8 +46,14 @@ func main() {
 
 // execute runs the command line args and returns the exit status.
 func execute(args []string, stdout, stderr io.Writer) int {
+	return executeIn(args, os.Stdin, stdout, stderr)
+}
+
+// executeIn is execute with stdin for "-" as a PATH.
+func executeIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetArgs(goStyleFlags(args))
 	err := root.Execute()
 	var ee *exitError
 	switch {
@@ -70,7 +78,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 architecture front ends, and runs scenarios — small .fault files that map
 memory, fault, and state the expected outcome — on it.
 
-The scenario language is described in docs/scenario-format.md.`,
+The scenario language is described in docs/scenario-format.md, which
+"faultline help scenario-format" prints.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -82,5 +91,9 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.AddCommand(newSetupCmd(stdout, stderr))
 	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newGuestInitCmd(stdout))
+	root.AddCommand(newListCmd(stdout, stderr))
+	root.AddCommand(newVersionCmd(stdout))
+	setVersion(root)
+	addHelp(root)
 	return root
 }

@@ -25,8 +25,9 @@ import (
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch, handler, kernel string
-	var asJSON bool
+	var asJSON, ktap bool
 	var b bounds
+	var sel selection
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
 		Short: "Run scenarios on the model and check every expectation",
@@ -37,7 +38,8 @@ arch's native handler (its own fault.c, what a real kernel runs) and the
 generic handler (the arch converted); --handler native or generic runs
 one. A statement expects its generic=> outcome, where it states one,
 under the generic handler. Without a PATH the corpus built into the binary
-runs.
+runs. -run REGEX (or --run) runs only the scenarios whose name matches;
+"-" as a PATH reads one scenario from standard input.
 
 The model is Linux 6.18 unless a scenario pins another version (config
 kernel=6.1); --kernel V models V instead, and skips a scenario that pins
@@ -53,6 +55,9 @@ follows, with the counts of each handler.
 
 ` + timeoutHelp + `
 
+` + ktapHelp + ` Each scenario's
+test has a subtest per architecture and handler ("x86_64/native").
+
 Exit status: 0 when every expectation held, 1 when one did not (or the run
 broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
@@ -64,6 +69,9 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
+			}
+			if asJSON && ktap {
+				return &exitError{2, "--json and --ktap: choose one"}
 			}
 			hs, err := parseHandlers(handler)
 			if err != nil {
@@ -77,15 +85,20 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			files, loadErrs := loadFiles(args)
-			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
+			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
+			if err != nil {
+				return err
+			}
+			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, ktap: ktap, scale: scale, bounds: b}, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
 	cmd.Flags().StringVar(&handler, "handler", "both", "the fault handler to run: native, generic or both")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as a JSON stream, one object per line (docs/json.md)")
+	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
 	b.register(cmd)
+	sel.register(cmd)
 	return cmd
 }
 
@@ -239,6 +252,7 @@ type runOpts struct {
 	handlers []machine.Handler // --handler; nil: both
 	kernel   *config.Version   // --kernel
 	asJSON   bool
+	ktap     bool // KTAP output
 	scale    timeout.Scale
 	bounds   bounds
 }
@@ -253,9 +267,11 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	sum := summary{Handlers: map[string]counts{}}
 	fileErrs := []string{}
 	reports := []runner.Report{}
+	kt, stdout := ktapOut(o.ktap, stdout)
 	for _, e := range loadErrs {
 		sum.FileErrors++
 		fileErrs = append(fileErrs, e)
+		kt.fileError(loadErrorPath(e), []string{e})
 		if !asJSON {
 			fmt.Fprintln(stderr, e)
 		}
@@ -267,9 +283,11 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	}
 	var jobs []*job
 	for _, f := range files {
+		n := len(fileErrs)
 		s := parseOrReport(f, asJSON, stderr, &fileErrs)
 		if s == nil {
 			sum.FileErrors++
+			kt.fileError(f.name, fileErrs[n:])
 			continue
 		}
 		sum.Scenarios++
@@ -285,21 +303,27 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		}
 	}
 	var werr error
+	kt.begin(len(jobs))
+	prog := startProgress(stderr, "faultline run", len(jobs))
 	inOrder(len(jobs), func(i int) {
 		j := jobs[i]
 		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
 	}, func(i int) {
-		for _, rep := range jobs[i].reps {
-			reports = append(reports, rep)
-			if asJSON {
-				if err := js.Write(runLine(rep)); err != nil && werr == nil {
-					werr = err
+		prog.step(func() {
+			for _, rep := range jobs[i].reps {
+				reports = append(reports, rep)
+				if asJSON {
+					if err := js.Write(runLine(rep)); err != nil && werr == nil {
+						werr = err
+					}
+				} else if kt == nil {
+					printReport(stdout, rep)
 				}
-			} else {
-				printReport(stdout, rep)
 			}
-		}
+			kt.scenario(jobs[i].s.Name, jobs[i].reps)
+		})
 	})
+	prog.end()
 	for _, r := range reports {
 		sum.add(r)
 		c := sum.Handlers[r.Handler.String()]
@@ -330,6 +354,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			fmt.Fprintf(stdout, " (%s)\n", plural(c.Runs, "run"))
 		}
 	}
+	kt.end()
 	return runExit(sum, o.bounds)
 }
 
