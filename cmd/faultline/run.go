@@ -26,6 +26,8 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch, handler, kernel string
 	var asJSON bool
 	var b bounds
+	var obs observeOpts // --observe
+	var observing bool
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
 		Short: "Run scenarios on the model and check every expectation",
@@ -53,6 +55,10 @@ follows, with the counts of each handler.
 Exit status: 0 when every expectation held, 1 when one did not (or the run
 broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
+--observe runs the scenarios ignoring their expectations and prints them
+back with the outcomes observed (--host: on this machine's kernel; --out
+DIR: into files), as faultline observe does.
+
 Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		Example: `  faultline run
   faultline run --arch x86_64 --handler native scenarios/
@@ -74,6 +80,13 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
+			if !observing && (obs.host || obs.out != "") {
+				return &exitError{2, "--host and --out are options of --observe"}
+			}
+			if observing {
+				obs.arch, obs.handler, obs.kernel, obs.scale = arch, handler, kernel, scale
+				return obs.run(cmd.Context(), args, stdout, stderr)
+			}
 			files, loadErrs := loadFiles(args)
 			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
 		},
@@ -82,6 +95,8 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 	cmd.Flags().StringVar(&handler, "handler", "both", "the fault handler to run: native, generic or both")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&observing, "observe", false, "print each scenario back with the outcomes observed as its expectations (faultline help observe)")
+	obs.hostFlags(cmd)
 	b.register(cmd)
 	return cmd
 }
