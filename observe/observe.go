@@ -12,7 +12,6 @@ package observe
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/faultline/faultline/config"
@@ -45,7 +44,8 @@ func (c cell) String() string { return c.arch + " " + c.handler.String() }
 // seen is what one run observed of one statement.
 type seen struct {
 	written string
-	exact   bool
+	exact   bool // the expectation says exactly this
+	ok      bool // the expectation held (Match)
 }
 
 // Rewrite returns the file with the observed outcomes as its
@@ -77,7 +77,7 @@ func Rewrite(in Input) []byte {
 		m := map[int]seen{}
 		for _, st := range rep.Steps {
 			if st.Checked {
-				m[st.Index] = seen{st.Written, st.Exact}
+				m[st.Index] = seen{st.Written, st.Exact, st.OK}
 			}
 		}
 		obs[c] = m
@@ -120,16 +120,27 @@ func Rewrite(in Input) []byte {
 			}
 			want[c] = groups.text[key]
 		}
-		exact := map[string]bool{} // the keys every run they cover found exact
+		// The keys every run they cover found exact, and those every run
+		// found to hold (a sharper outcome only).
+		exact, held := map[string]bool{}, map[string]bool{}
 		for _, c := range cells {
 			if o, ok := obs[c][i]; ok {
 				k := winner(st, c, in.Kernel)
 				if e, seen := exact[k]; !seen || e {
 					exact[k] = o.exact
 				}
+				if h, seen := held[k]; !seen || h {
+					held[k] = o.ok
+				}
 			}
 		}
-		exp, ok := inPlace(st, cells, want, exact, groups, in.Kernel)
+		follows := map[cell]bool{} // runs not made that take what the runs made show
+		for _, c := range cells {
+			if _, run := obs[c][i]; !run && held[winner(st, c, in.Kernel)] {
+				follows[c] = true
+			}
+		}
+		exp, ok := inPlace(st, cells, want, follows, exact, groups, in.Kernel)
 		if !ok {
 			exp = fold(arches, want, st)
 		}
@@ -153,11 +164,17 @@ func Rewrite(in Input) []byte {
 // those runs one outcome: the line keeps its structure, and the
 // overrides that hold for no run made (other kernel ranges, other
 // arches), and those every run they cover found exact, stay as written.
-// It reports false where the runs an
-// expectation covers now differ, for fold to rebuild the line.
-func inPlace(st *scenario.Stmt, cells []cell, want map[cell]string, exact map[string]bool, g groups, v config.Version) ([]string, bool) {
+// The runs not made count where the
+// expectation they take held on every run made that takes it (the new
+// text only says more): there they take the new text too. It reports
+// false where the runs an expectation covers now differ, for fold to
+// rebuild the line.
+func inPlace(st *scenario.Stmt, cells []cell, want map[cell]string, follows map[cell]bool, exact map[string]bool, g groups, v config.Version) ([]string, bool) {
 	winners := map[string]string{}
 	for _, c := range cells {
+		if follows[c] {
+			continue
+		}
 		k := winner(st, c, v)
 		val := want[c]
 		if k == "" && val == "" {
@@ -374,21 +391,4 @@ func edit(code, comment string, col int, exp []string) string {
 		return line + strings.Repeat(" ", at-len(line)) + comment
 	}
 	return line + "  " + comment
-}
-
-// Cells lists, for a note, the runs s speaks of that reps does not hold.
-func Cells(s *scenario.Scenario, reps []runner.Report) []string {
-	arches := s.Arches
-	if len(arches) == 0 {
-		arches = machine.Arches()
-	}
-	var missing []string
-	for _, a := range arches {
-		for _, h := range machine.Handlers() {
-			if !slices.ContainsFunc(reps, func(r runner.Report) bool { return r.Arch == a && r.Handler == h }) {
-				missing = append(missing, a+" "+h.String())
-			}
-		}
-	}
-	return missing
 }
