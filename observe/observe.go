@@ -142,7 +142,13 @@ func Rewrite(in Input) []byte {
 		}
 		exp, ok := inPlace(st, cells, want, follows, exact, groups, in.Kernel)
 		if !ok {
-			exp = fold(arches, want, st)
+			var ran []string // the arches whose native handler ran it
+			for _, a := range arches {
+				if _, run := obs[cell{a, machine.Native}][i]; run {
+					ran = append(ran, a)
+				}
+			}
+			exp = fold(arches, ran, want, st)
 		}
 		lines[n] = edit(code, comment, groups.col, exp) + end
 	}
@@ -221,11 +227,12 @@ func isGenericKey(key string) bool {
 
 // fold chooses the expectations that give every cell its outcome: the
 // main one is the native outcome most arches share (the first arch's on a
-// tie), an ARCH=> override each arch whose native outcome differs; then,
+// tie; of the arches ran, whose native handler ran the statement, where
+// there are some), an ARCH=> override each arch whose native outcome differs; then,
 // where that leaves generic handlers with other outcomes, a generic=>
 // override if it saves overrides, and ARCH+generic=> for the rest. It
 // returns the groups in the order they are written.
-func fold(arches []string, want map[cell]string, st *scenario.Stmt) []string {
+func fold(arches, ran []string, want map[cell]string, st *scenario.Stmt) []string {
 	norm := func(s string) string {
 		if s == "" {
 			if _, faults := st.Op.(*scenario.Faults); !faults {
@@ -241,6 +248,9 @@ func fold(arches []string, want map[cell]string, st *scenario.Stmt) []string {
 		generic[a] = norm(want[cell{a, machine.Generic}])
 	}
 	main := mode(arches, native)
+	if len(ran) > 0 {
+		main = mode(ran, native) // what was run, rather than what the file said
+	}
 	var out []string
 	out = append(out, "=> "+main)
 	dflt := map[string]string{}
