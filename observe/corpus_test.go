@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,27 +13,31 @@ import (
 	"github.com/faultline/faultline/scenarios"
 )
 
-// runs runs s on every modeled arch it names and both handlers, recording.
-func runs(s *scenario.Scenario) []runner.Report {
+// runs runs s on every modeled arch it names and both handlers,
+// recording, at kernel kv (nil: the scenario's own).
+func runs(s *scenario.Scenario, kv *config.Version) []runner.Report {
 	var out []runner.Report
 	run, _ := runner.Arches(s, "")
 	for _, a := range run {
 		for _, h := range machine.Handlers() {
-			out = append(out, runner.Run(s, a, runner.Options{Handler: h, Record: true}))
+			out = append(out, runner.Run(s, a, runner.Options{Handler: h, Record: true, Kernel: kv}))
 		}
 	}
 	return out
 }
 
-// observed parses src, runs it and returns it rewritten.
-func observed(t *testing.T, name string, src []byte) ([]byte, []runner.Report) {
+// observed parses src, runs it at kv and returns it rewritten.
+func observed(t *testing.T, name string, src []byte, kv *config.Version) ([]byte, []runner.Report) {
 	t.Helper()
 	s, err := scenario.Parse(name, src)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	reps := runs(s)
+	reps := runs(s, kv)
 	v := config.Default().Version
+	if kv != nil {
+		v = *kv
+	}
 	for _, r := range reps {
 		if pv, err := config.ParseVersion(r.Kernel); err == nil {
 			v = pv
@@ -42,38 +47,76 @@ func observed(t *testing.T, name string, src []byte) ([]byte, []runner.Report) {
 }
 
 // passes checks that src parses and that every run of it passes (or
-// skips where the first runs skipped: a statement the model lacks).
-func passes(t *testing.T, name string, src []byte, before []runner.Report) {
+// skips where the first runs skipped: a statement the model lacks). It
+// returns src parsed and its runs.
+func passes(t *testing.T, name string, src []byte, before []runner.Report, kv *config.Version) (*scenario.Scenario, []runner.Report) {
 	t.Helper()
 	s, err := scenario.Parse(name, src)
 	if err != nil {
 		t.Fatalf("%s: the observed scenario does not parse: %v\n%s", name, err, src)
 	}
+	reps := runs(s, kv)
 	skipped := map[string]bool{}
 	for _, r := range before {
 		if r.Status == runner.Skip {
 			skipped[r.Arch+r.Handler.String()] = true
 		}
 	}
-	for _, r := range runs(s) {
+	for _, r := range reps {
 		switch {
 		case r.Status == runner.Pass:
 		case r.Status == runner.Skip && skipped[r.Arch+r.Handler.String()]:
+		case r.Status == runner.Fail && kv != nil && onlyNotRun(r):
+			// At another kernel than the corpus states, an actor may not
+			// come to exist (riscv64 6.1 oopses before a thread): its
+			// statements have no outcome to write.
 		default:
 			t.Errorf("%s on %s %s: %s %s %+v\n%s", name, r.Arch, r.Handler, r.Status, r.Reason, r.Failures, src)
 		}
 	}
+	return s, reps
+}
+
+// onlyNotRun reports whether every failure of r is a statement not run.
+func onlyNotRun(r runner.Report) bool {
+	for _, f := range r.Failures {
+		if f.Actual != "not run" {
+			return false
+		}
+	}
+	return true
 }
 
 // TestCorpusObserved: every corpus scenario observed on every modeled
 // arch and both handlers parses and passes when run again, and observing
-// that again changes nothing.
+// that again changes nothing; at kernel 6.18 and, for the kernel-range
+// overrides, at 6.1 (where the corpus, written for 6.18, fails 18 runs
+// without observe).
 func TestCorpusObserved(t *testing.T) {
+	v61, err := config.ParseVersion("6.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range []*config.Version{nil, &v61} {
+		t.Run(fmt.Sprint("kernel ", kv), func(t *testing.T) { corpusObserved(t, kv) })
+	}
+}
+
+func corpusObserved(t *testing.T, kv *config.Version) {
 	changed := 0
 	for _, f := range scenarios.All() {
-		out, reps := observed(t, f.Name, f.Src)
-		passes(t, f.Name, out, reps)
-		again, _ := observed(t, f.Name, out)
+		out, reps := observed(t, f.Name, f.Src, kv)
+		s, reps := passes(t, f.Name, out, reps, kv)
+		v := config.Default().Version
+		if kv != nil {
+			v = *kv
+		}
+		for _, r := range reps {
+			if pv, err := config.ParseVersion(r.Kernel); err == nil && kv == nil {
+				v = pv
+			}
+		}
+		again := Rewrite(Input{Src: out, Scenario: s, Reports: reps, Kernel: v})
 		if string(again) != string(out) {
 			t.Errorf("%s: observing the observed file changes it:\n%s\nthen:\n%s", f.Name, out, again)
 		}
@@ -122,10 +165,10 @@ func TestIgnoresExpectations(t *testing.T) {
 		if _, err := scenario.Parse(f.Name, bad); err != nil {
 			t.Fatalf("%s: spoiled file does not parse: %v\n%s", f.Name, err, bad)
 		}
-		out, reps := observed(t, f.Name, bad)
+		out, reps := observed(t, f.Name, bad, nil)
 		if strings.Contains(string(out), "SIGUSR2") && !strings.Contains(string(f.Src), "SIGUSR2") {
 			t.Errorf("%s: a wrong expectation survived:\n%s", f.Name, out)
 		}
-		passes(t, f.Name, out, reps)
+		passes(t, f.Name, out, reps, nil)
 	}
 }

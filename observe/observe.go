@@ -33,6 +33,9 @@ type Input struct {
 	Notes []string
 }
 
+// notePrefix starts the comment lines Rewrite adds at the end.
+const notePrefix = "# observe: "
+
 // cell is one run the file's expectations speak of.
 type cell struct {
 	arch    string
@@ -49,7 +52,7 @@ type seen struct {
 }
 
 // Rewrite returns the file with the observed outcomes as its
-// expectations, and a note at the top for every run that did not run to
+// expectations, and a note at the end (where it moves no line) for every run that did not run to
 // its end (the statements it did not run keep what the file says of
 // them). Each statement's line is rewritten when a run observed an
 // outcome its expectation does not state exactly; the runs not made
@@ -152,16 +155,18 @@ func Rewrite(in Input) []byte {
 		}
 		lines[n] = edit(code, comment, groups.col, exp) + end
 	}
+	// The notes of an earlier observe go: these runs say what is true now.
+	for len(lines) > 0 && (lines[len(lines)-1] == "" || strings.HasPrefix(lines[len(lines)-1], notePrefix)) {
+		lines = lines[:len(lines)-1]
+	}
 	var b bytes.Buffer
-	rest := strings.Join(lines, "")
-	if bom := "\uFEFF"; strings.HasPrefix(rest, bom) {
-		b.WriteString(bom)
-		rest = rest[len(bom):]
+	b.WriteString(strings.Join(lines, ""))
+	if len(notes) > 0 && b.Len() > 0 && !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
+		b.WriteByte('\n')
 	}
 	for _, n := range notes {
-		b.WriteString("# observe: " + strings.ReplaceAll(n, "\n", " ") + "\n")
+		b.WriteString(notePrefix + strings.ReplaceAll(n, "\n", " ") + "\n")
 	}
-	b.WriteString(rest)
 	return b.Bytes()
 }
 
