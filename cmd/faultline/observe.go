@@ -24,30 +24,33 @@ import (
 const observeHelp = `The scenario runs ignoring its expectations and is printed back with the
 outcome each statement had written as its expectation, as herd7 lists the
 states it observed: valid scenario syntax that parses, and passes when run
-again the same way. Only lines whose outcome the file does not already
-state exactly change, and of them only the expectations: comments and
-layout stay. The runs' outcomes fold into one line per statement: the
-native outcome most arches share as the main expectation, ARCH=> where an
-arch differs, generic=> and ARCH+generic=> where the generic handler does.
-Runs not made (--arch, --handler, an arch not modeled) keep what the file
-says of them, but that the generic handler follows the native one where
-the file gives it no outcome of its own. A rewritten line states the
-outcomes at the kernel version run (its kernel-range overrides are
-dropped). Addresses are written with the scenario's own names (@A+1p+16)
-wherever a region is near; a read gives its byte (ok 0x41, or ok ret), a
-kernel copy or a uffd fill its byte count; a faults count is written as
-the file states it (minflt, majflt or both: the host's minor count varies
-with I/O timing). A run that stopped early (a statement the model does not
-support, an error, a skip) is named in a "# observe:" comment line at the
-top.
+again the same way (the same --arch, --handler and --kernel). Only lines
+whose outcome the file does not already state exactly change, and of them
+only the expectations: comments and layout stay. Where each expectation of
+a line covers runs that agree, the new outcomes go into it (overrides for
+other kernel ranges stay); else the runs' outcomes fold anew: the native
+outcome most arches share as the main expectation, ARCH=> where an arch
+differs, generic=> and ARCH+generic=> where the generic handler does, all
+at the kernel version run. Runs not made (--arch, --handler, an arch not
+modeled) keep what the file says of them, unless the runs made only
+sharpened it (ok 0x41 for ok), and a generic handler the file gives no
+outcome of its own follows its native one. Addresses are written with the
+scenario's own names (@A+1p+16) wherever a region is near; a read gives its
+byte (ok 0x41, or ok ret), a kernel copy or a uffd fill its byte count,
+SIGBUS its lsb; a faults count is written as the file states it (minflt,
+majflt or both: the host's minor count varies with I/O timing), and a
+"faults T" without an expectation stays a baseline. A run that stopped
+early (a statement the model does not support, an error, a skip) is named
+in a "# observe:" comment line at the end of the file.
 
-With --host the scenario runs on this machine's kernel instead (as
-faultline conform runs it: memory cgroups and the hugetlb pool need root);
-a scenario the host cannot run is printed as written, with the reason in a
-"# observe:" line. One file goes to standard output; with --out DIR each
-file is written to DIR under its own name, and without it several files
-are printed one after another, each after a "# file: NAME" line. Without
-a PATH the corpus built into the binary is observed.`
+With --host the scenario runs on this machine's kernel instead, as
+faultline conform runs it (memory cgroups and the hugetlb pool need root;
+take the host lock where the machine is shared); a scenario the host
+cannot run is printed as written, with the reason in a "# observe:" line.
+One file goes to standard output; with --out DIR each file is written to
+DIR under its own name, and without it several files are printed one
+after another, each after a "# file: NAME" line. Without a PATH the
+corpus built into the binary is observed.`
 
 func newObserveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o observeOpts
