@@ -77,6 +77,20 @@ func passes(t *testing.T, name string, src []byte, before []runner.Report, kv *c
 	return s, reps
 }
 
+// corpus is the corpus, or, under the race detector (or -short), every
+// eighth file of it.
+func corpus() []scenarios.File {
+	all := scenarios.All()
+	if !raceEnabled && !testing.Short() {
+		return all
+	}
+	var some []scenarios.File
+	for i := 0; i < len(all); i += 8 {
+		some = append(some, all[i])
+	}
+	return some
+}
+
 // onlyNotRun reports whether every failure of r is a statement not run.
 func onlyNotRun(r runner.Report) bool {
 	for _, f := range r.Failures {
@@ -97,14 +111,18 @@ func TestCorpusObserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range []*config.Version{nil, &v61} {
+	kernels := []*config.Version{nil, &v61}
+	if raceEnabled || testing.Short() {
+		kernels = kernels[:1]
+	}
+	for _, kv := range kernels {
 		t.Run(fmt.Sprint("kernel ", kv), func(t *testing.T) { corpusObserved(t, kv) })
 	}
 }
 
 func corpusObserved(t *testing.T, kv *config.Version) {
 	changed := 0
-	for _, f := range scenarios.All() {
+	for _, f := range corpus() {
 		out, reps := observed(t, f.Name, f.Src, kv)
 		s, reps := passes(t, f.Name, out, reps, kv)
 		v := config.Default().Version
@@ -160,7 +178,7 @@ func spoil(t *testing.T, name string, src []byte) []byte {
 // TestIgnoresExpectations: a corpus scenario whose expectations are all
 // wrong, observed, passes: what is written comes from the runs alone.
 func TestIgnoresExpectations(t *testing.T) {
-	for _, f := range scenarios.All() {
+	for _, f := range corpus() {
 		bad := spoil(t, f.Name, f.Src)
 		if _, err := scenario.Parse(f.Name, bad); err != nil {
 			t.Fatalf("%s: spoiled file does not parse: %v\n%s", f.Name, err, bad)

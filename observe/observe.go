@@ -52,15 +52,18 @@ type seen struct {
 }
 
 // Rewrite returns the file with the observed outcomes as its
-// expectations, and a note at the end (where it moves no line) for every run that did not run to
-// its end (the statements it did not run keep what the file says of
-// them). Each statement's line is rewritten when a run observed an
-// outcome its expectation does not state exactly; the runs not made
-// (another arch or handler than those asked, or an arch not modeled)
-// keep the outcome the file gives them, but that a converted arch's
-// generic handler, where the file gives it no outcome of its own, follows
-// its native handler's observed outcome. A rewritten line states the
-// outcomes at Kernel: its kernel-range overrides are dropped.
+// expectations, and a note at the end (where it moves no line) for every
+// run that did not run to its end: the statements it did not run keep
+// what the file says of them. A statement's line is rewritten when a run
+// observed an outcome its expectation does not state exactly. The runs
+// not made (another arch or handler than those asked, an arch not
+// modeled) keep the outcome the file gives them, unless the runs made
+// only sharpened the expectation they share (inPlace); and a converted
+// arch's generic handler, where the file gives it no outcome of its own,
+// follows its native handler's observed outcome. The new outcomes go
+// into the line's own expectations where they can (inPlace), else the
+// line's expectations are folded anew at Kernel (fold), dropping its
+// kernel-range overrides.
 func Rewrite(in Input) []byte {
 	s := in.Scenario
 	arches := s.Arches

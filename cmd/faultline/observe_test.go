@@ -50,6 +50,7 @@ func TestObserveCLI(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"run", "--host", "testdata/pass.fault"},
+		{"run", "--observe", "--json", "testdata/pass.fault"},
 		{"observe", "--host", "--arch", "x86_64", "testdata/pass.fault"},
 		{"observe", "--handler", "neither", "testdata/pass.fault"},
 		{"observe", "testdata/bad.fault"},

@@ -80,8 +80,11 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			if !observing && (obs.host || obs.out != "") {
+			switch {
+			case !observing && (obs.host || obs.out != ""):
 				return &exitError{2, "--host and --out are options of --observe"}
+			case observing && asJSON:
+				return &exitError{2, "--observe prints scenarios, not JSON"}
 			}
 			if observing {
 				obs.arch, obs.handler, obs.kernel, obs.scale = arch, handler, kernel, scale
