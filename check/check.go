@@ -90,27 +90,31 @@ func Match(want *scenario.Outcome, obs Observation, env Env) (bool, string) {
 	return true, "" // blocked, oops, livelock: the kind is everything
 }
 
-// Expected prints an expectation as the language writes it; nil is "ok"
-// (the statement must not fail).
+// Expected prints an expectation as the language writes it, valid as
+// the outcome of a statement: what resolving it adds (the address a name
+// denotes, the ret byte, that no expectation means "must not fail") comes
+// after a "#", as a comment would. nil is "ok" (the statement must not
+// fail).
 func Expected(want *scenario.Outcome, env Env) string {
 	if want == nil {
-		return "ok (no expectation: must not fail)"
+		return "ok  # no expectation: must not fail"
 	}
 	switch want.Kind {
 	case scenario.OutOK:
 		switch {
 		case want.ValueRet:
-			return fmt.Sprintf("ok ret (%#x)", env.RetByte())
+			return fmt.Sprintf("ok ret  # %#x", env.RetByte())
 		case want.HasValue:
 			return fmt.Sprintf("ok %#x", want.Value)
 		}
 		return "ok"
 	case scenario.OutSignal:
-		s := fmt.Sprintf("%s %s @%s", abi.Signal(want.Signal), abi.CodeName(abi.Signal(want.Signal), abi.Code(want.Code)), addrText(want.Addr, env))
+		at, note := addrText(want.Addr, env)
+		s := fmt.Sprintf("%s %s @%s", abi.Signal(want.Signal), abi.CodeName(abi.Signal(want.Signal), abi.Code(want.Code)), at)
 		if want.HasLSB {
 			s += fmt.Sprintf(" lsb=%d", want.LSB)
 		}
-		return s
+		return s + note
 	case scenario.OutErrno:
 		return abi.Errno(want.Errno).String()
 	case scenario.OutKilled:
@@ -118,7 +122,8 @@ func Expected(want *scenario.Outcome, env Env) string {
 	case scenario.OutBlocked:
 		return "blocked"
 	case scenario.OutFault:
-		return "fault @" + addrText(want.Addr, env) + faultFlags(want.FaultWrite, want.FaultWP, want.FaultMinor)
+		at, note := addrText(want.Addr, env)
+		return "fault " + at + faultFlags(want.FaultWrite, want.FaultWP, want.FaultMinor) + note
 	case scenario.OutOops:
 		return "oops"
 	case scenario.OutLivelock:
@@ -131,20 +136,22 @@ func Expected(want *scenario.Outcome, env Env) string {
 	return "?"
 }
 
-func addrText(a scenario.Addr, env Env) string {
+// addrText writes an address expression, and, as a comment to follow the
+// outcome, the address it denotes or why it denotes none.
+func addrText(a scenario.Addr, env Env) (string, string) {
 	v, err := env.Resolve(a)
 	name := exprText(a)
 	if a.Name == "" {
-		return name
+		return name, ""
 	}
 	var ae *AddrError
 	switch {
 	case errors.As(err, &ae) && ae.Unbound:
-		return name + " (unbound)"
+		return name, "  # " + a.Name + " is not bound"
 	case err != nil:
-		return name + " (wraps around)"
+		return name, "  # wraps around"
 	}
-	return fmt.Sprintf("%s (%#x)", name, v)
+	return name, fmt.Sprintf("  # %#x", v)
 }
 
 // exprText writes an address expression with its offset in hex.
@@ -202,8 +209,17 @@ func faultFlags(write, wp, minor bool) string {
 	return b.String()
 }
 
-// Observed prints an observation as the language writes it.
+// Observed prints an observation as the language writes it, valid as
+// the outcome of a statement: an address near a region relative to it
+// (Name), followed by the number as a comment ("@A+16  # 0x7f...").
 func Observed(obs Observation, env Env) string {
+	at := func(a uint64) (string, string) {
+		name := Name(a, env)
+		if strings.HasPrefix(name, "0x") {
+			return name, ""
+		}
+		return name, fmt.Sprintf("  # %#x", a)
+	}
 	switch obs.Kind {
 	case scenario.OutOK:
 		if obs.HasValue {
@@ -211,11 +227,12 @@ func Observed(obs Observation, env Env) string {
 		}
 		return "ok"
 	case scenario.OutSignal:
-		s := fmt.Sprintf("%s %s @%s", obs.Signal, abi.CodeName(obs.Signal, obs.Code), env.Symbolize(obs.Addr))
+		a, note := at(obs.Addr)
+		s := fmt.Sprintf("%s %s @%s", obs.Signal, abi.CodeName(obs.Signal, obs.Code), a)
 		if obs.Signal == abi.SIGBUS {
 			s += fmt.Sprintf(" lsb=%d", obs.LSB)
 		}
-		return s
+		return s + note
 	case scenario.OutErrno:
 		return obs.Errno.String()
 	case scenario.OutKilled:
@@ -223,7 +240,8 @@ func Observed(obs Observation, env Env) string {
 	case scenario.OutBlocked:
 		return "blocked"
 	case scenario.OutFault:
-		return "fault @" + env.Symbolize(obs.Addr) + faultFlags(obs.Write, obs.WP, obs.Minor)
+		a, note := at(obs.Addr)
+		return "fault " + a + faultFlags(obs.Write, obs.WP, obs.Minor) + note
 	case scenario.OutOops:
 		return "oops"
 	case scenario.OutLivelock:
@@ -256,9 +274,11 @@ func Symbolic(obs Observation, env Env) string {
 		}
 		return s
 	case scenario.OutFault:
-		return "fault @" + sym(obs.Addr) + faultFlags(obs.Write, obs.WP, obs.Minor)
+		return "fault " + sym(obs.Addr) + faultFlags(obs.Write, obs.WP, obs.Minor)
+	case scenario.OutOK, scenario.OutErrno, scenario.OutKilled, scenario.OutBlocked, scenario.OutOops, scenario.OutLivelock, scenario.OutCount, scenario.OutFaults:
+		return Observed(obs, env) // no address
 	}
-	return Observed(obs, env)
+	return "?"
 }
 
 // Region is a bound region name.
@@ -313,21 +333,42 @@ func (r *Regions) RetByte() byte { return r.Ret }
 // whose start is nearest (a region containing addr wins), within 16 MiB,
 // followed by the absolute address; else the number alone.
 func (r *Regions) Symbolize(addr uint64) string {
+	near := r.Near(addr)
+	if len(near) == 0 {
+		return fmt.Sprintf("%#x", addr)
+	}
+	best := near[0]
+	switch {
+	case addr == best.Start:
+		return fmt.Sprintf("%s (%#x)", best.Name, addr)
+	case addr > best.Start:
+		return fmt.Sprintf("%s+%#x (%#x)", best.Name, addr-best.Start, addr)
+	}
+	return fmt.Sprintf("%s-%#x (%#x)", best.Name, best.Start-addr, addr)
+}
+
+// Near lists the regions that hold addr, by name, or else the one whose
+// start is nearest within 16 MiB (ties go to the first name, whatever
+// the map order), or none: the regions an address is best written
+// relative to.
+func (r *Regions) Near(addr uint64) []Region {
 	const near = 16 << 20
-	var best Region
-	var bestDist uint64
-	found := false
 	names := make([]string, 0, len(r.byName))
 	for n := range r.byName {
 		names = append(names, n)
 	}
-	sort.Strings(names) // ties go to the first name, whatever the map order
+	sort.Strings(names)
+	var holding []Region
+	var best Region
+	var bestDist uint64
+	found := false
 	for _, n := range names {
 		g := r.byName[n]
 		var dist uint64
 		switch {
 		case addr >= g.Start && addr-g.Start < g.Len:
-			dist = 0
+			holding = append(holding, g)
+			continue
 		case addr >= g.Start:
 			dist = addr - g.Start
 		default:
@@ -337,13 +378,8 @@ func (r *Regions) Symbolize(addr uint64) string {
 			best, bestDist, found = g, dist, true
 		}
 	}
-	switch {
-	case !found:
-		return fmt.Sprintf("%#x", addr)
-	case addr == best.Start:
-		return fmt.Sprintf("%s (%#x)", best.Name, addr)
-	case addr > best.Start:
-		return fmt.Sprintf("%s+%#x (%#x)", best.Name, addr-best.Start, addr)
+	if len(holding) > 0 || !found {
+		return holding
 	}
-	return fmt.Sprintf("%s-%#x (%#x)", best.Name, best.Start-addr, addr)
+	return []Region{best}
 }

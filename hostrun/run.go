@@ -323,12 +323,20 @@ func (r *hrun) teardown() {
 
 // record checks obs against st's expectation on the host's arch.
 func (r *hrun) record(st *scenario.Stmt, index int, obs check.Observation) {
+	r.recordOf(st, st, index, obs)
+}
+
+// recordOf is record of the outcome of origin: st itself, or the
+// statement a wait collects.
+func (r *hrun) recordOf(st, origin *scenario.Stmt, index int, obs check.Observation) {
 	r.rep.Checked++
 	want := st.ExpectFor(r.h.Arch, false, r.h.Config.Version)
 	ok, note := check.Match(want, obs, r.regions)
 	text := strings.Join(strings.Fields(st.Text), " ")
+	written, exact := check.Writable(st, origin, want, obs, r.regions)
 	r.rep.Steps = append(r.rep.Steps, runner.Step{Index: index, Pos: st.Pos.String(), Stmt: text,
-		Checked: true, OK: ok, Expected: check.Expected(want, r.regions), Observed: check.Symbolic(obs, r.regions)})
+		Checked: true, OK: ok, Expected: check.Expected(want, r.regions), Observed: check.Symbolic(obs, r.regions),
+		Written: written, Exact: exact})
 	if !ok {
 		r.rep.Failures = append(r.rep.Failures, runner.Failure{Pos: st.Pos.String(), Stmt: text,
 			Expected: check.Expected(want, r.regions), Actual: check.Observed(obs, r.regions), Note: note})

@@ -369,7 +369,7 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 	p := target.pending
 	if p.done {
 		target.pending = nil
-		r.record(st, r.index, p.obs)
+		r.recordOf(st, p.stmt, r.index, p.obs)
 		return nil
 	}
 	rep, err := r.await(target, p, 20*time.Millisecond)
@@ -386,7 +386,7 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 			}
 		}
 	}
-	r.record(st, r.index, obs)
+	r.recordOf(st, p.stmt, r.index, obs)
 	return nil
 }
 

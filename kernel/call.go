@@ -68,7 +68,17 @@ func (o Outcome) String() string {
 	case OutLivelock:
 		return "livelock"
 	case OutFault:
-		return fmt.Sprintf("fault @%#x %+v", o.Msg.Addr, o.Msg)
+		// As the scenario language writes a fault event.
+		s := fmt.Sprintf("fault %#x", o.Msg.Addr)
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{o.Msg.Write, "write"}, {o.Msg.WP, "wp"}, {o.Msg.Minor, "minor"}} {
+			if f.on {
+				s += " " + f.name
+			}
+		}
+		return s
 	}
 	return "outcome?"
 }

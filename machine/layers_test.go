@@ -31,6 +31,7 @@ var layers = [][]string{
 	{"scenario"},
 	{"check"},
 	{"runner"},
+	{"observe"},
 	{"host"},
 	{"hostrun"},
 	{"guest"},

@@ -130,6 +130,12 @@ type Step struct {
 	// Observed is the outcome with addresses relative to regions, as
 	// check.Symbolic prints it: comparable between runs at other addresses.
 	Observed string `json:"observed"`
+	// Written is the outcome as an expectation of this statement writes
+	// it (check.Writable: the scenario's own names, valid syntax), and
+	// Exact whether the statement's expectation already says exactly
+	// that: what faultline observe writes back.
+	Written string `json:"written,omitempty"`
+	Exact   bool   `json:"exact,omitempty"`
 	// Rules names the conversion rules the native handler noted while
 	// this statement ran: from its dispatch until every actor was idle
 	// or asleep again. That is every fault the statement caused, in its
@@ -586,15 +592,20 @@ func (r *run) fail(s Status, reason string) {
 }
 
 // check compares an outcome with st's expectation on this arch.
-func (r *run) check(st *scenario.Stmt, obs check.Observation) {
+func (r *run) check(st *scenario.Stmt, obs check.Observation) { r.checkOf(st, st, obs) }
+
+// checkOf is check of the outcome of origin: st itself, or the statement
+// a wait collects.
+func (r *run) checkOf(st, origin *scenario.Stmt, obs check.Observation) {
 	r.rep.Checked++
 	want := st.ExpectFor(r.arch, r.generic, r.k.Config().Version)
 	ok, note := check.Match(want, obs, r.regions)
 	if r.record {
+		written, exact := check.Writable(st, origin, want, obs, r.regions)
 		r.rep.Steps = append(r.rep.Steps, Step{
 			Index: r.index, Pos: st.Pos.String(), Stmt: strings.Join(strings.Fields(st.Text), " "),
 			Checked: true, OK: ok, Expected: check.Expected(want, r.regions), Observed: check.Symbolic(obs, r.regions),
-			Rules: ruleNames(r.noted),
+			Written: written, Exact: exact, Rules: ruleNames(r.noted),
 		})
 	}
 	if ok {
@@ -952,7 +963,7 @@ func (r *run) prepare(a *actor, st *scenario.Stmt) (func() kernel.Outcome, error
 		if err := r.unmodeled(fl.stmt, out); err != nil {
 			return nil, err
 		}
-		r.check(st, observeFor(fl.stmt, out))
+		r.checkOf(st, fl.stmt, observeFor(fl.stmt, out))
 		r.afterward(fl.stmt, out)
 		return nil, nil
 	case *scenario.File:

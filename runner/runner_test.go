@@ -43,7 +43,7 @@ read A => ok 1
 		}},
 		{name: "a statement without expectation must not fail", arch: "riscv64", status: Fail, src: `scenario f
 read 0x10
-`, failures: []Failure{{Pos: "t.fault:2:1", Expected: "ok (no expectation: must not fail)", Actual: "SIGSEGV SEGV_MAPERR @0x10"}}},
+`, failures: []Failure{{Pos: "t.fault:2:1", Expected: "ok  # no expectation: must not fail", Actual: "SIGSEGV SEGV_MAPERR @0x10"}}},
 		{name: "arch override", arch: "riscv64", status: Pass, src: `scenario o
 read 0x8000000000000000 => SIGSEGV SI_KERNEL @0 riscv64=> SIGSEGV SEGV_MAPERR @0x8000000000000000
 `},
@@ -57,11 +57,11 @@ read A => SIGSEGV SEGV_PKUERR @A
 mmap A 1p rw private anon
 mmap B 1p rw private anon at=A => ok
 read B
-`, failures: []Failure{{Pos: "t.fault:3:1", Expected: "ok", Actual: "EEXIST"}, {Pos: "t.fault:4:1", Expected: "ok (no expectation: must not fail)", Actual: "not run"}}},
+`, failures: []Failure{{Pos: "t.fault:3:1", Expected: "ok", Actual: "EEXIST"}, {Pos: "t.fault:4:1", Expected: "ok  # no expectation: must not fail", Actual: "not run"}}},
 		{name: "an address that wraps around is the statement's failure", arch: "x86_64", status: Fail, src: `scenario wrap
 mmap A 1p rw private anon
 read A-0x7fffffffffffffff
-`, failures: []Failure{{Pos: "t.fault:3:1", Expected: "ok (no expectation: must not fail)", Actual: "not run"}}},
+`, failures: []Failure{{Pos: "t.fault:3:1", Expected: "ok  # no expectation: must not fail", Actual: "not run"}}},
 		{name: "background statements and wait", arch: "x86_64", status: Pass, src: `scenario w
 mmap A 1p rw private anon
 thread t

@@ -9,6 +9,7 @@
 //	faultline run [PATH...] [-run REGEX] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64 [--kernel V]] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
+//	faultline observe [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--host] [--out DIR]
 //	faultline diff [PATH...] [-run REGEX] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
 //	faultline report [FILE...|-] [-o FILE]
 //	faultline list [PATH...] [-run REGEX] [--json]
@@ -88,6 +89,7 @@ The scenario language is described in docs/scenario-format.md, which
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newConformCmd(stdout, stderr))
 	root.AddCommand(newDiffCmd(stdout, stderr))
+	root.AddCommand(newObserveCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
 	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newGuestInitCmd(stdout))

@@ -28,6 +28,8 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var asJSON, ktap bool
 	var b bounds
 	var sel selection
+	var obs observeOpts // --observe
+	var observing bool
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
 		Short: "Run scenarios on the model and check every expectation",
@@ -61,6 +63,10 @@ test has a subtest per architecture and handler ("x86_64/native").
 Exit status: 0 when every expectation held, 1 when one did not (or the run
 broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
+--observe runs the scenarios ignoring their expectations and prints them
+back with the outcomes observed (--host: on this machine's kernel; --out
+DIR: into files), as faultline observe does.
+
 Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		Example: `  faultline run
   faultline run --arch x86_64 --handler native scenarios/
@@ -85,6 +91,16 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
+			switch {
+			case !observing && (obs.host || obs.out != ""):
+				return &exitError{2, "--host and --out are options of --observe"}
+			case observing && (asJSON || ktap):
+				return &exitError{2, "--observe prints scenarios, not JSON or KTAP"}
+			}
+			if observing {
+				obs.arch, obs.handler, obs.kernel, obs.scale = arch, handler, kernel, scale
+				return obs.run(cmd.Context(), args, stdout, stderr)
+			}
 			files, loadErrs, err := loadSelected(args, cmd.InOrStdin(), &sel)
 			if err != nil {
 				return err
@@ -97,6 +113,8 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as a JSON stream, one object per line (docs/json.md)")
 	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
+	cmd.Flags().BoolVar(&observing, "observe", false, "print each scenario back with the outcomes observed as its expectations (faultline help observe)")
+	obs.hostFlags(cmd)
 	b.register(cmd)
 	sel.register(cmd)
 	return cmd
