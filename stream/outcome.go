@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"github.com/faultline/faultline/config"
 	"regexp"
 	"strconv"
 	"strings"
@@ -72,11 +73,11 @@ type Address struct {
 }
 
 var (
-	reSignal = regexp.MustCompile(`^(SIG[A-Z0-9]+) ([A-Z_0-9]+|-?[0-9]+) @(\S+)(?: \((0x[0-9a-f]+|unbound|wraps around)\))?(?: lsb=([0-9]+))?$`)
-	reFault  = regexp.MustCompile(`^fault @(\S+)(?: \((0x[0-9a-f]+|unbound|wraps around)\))?((?: (?:write|wp|minor))*)$`)
-	reOKRet  = regexp.MustCompile(`^ok ret \((0x[0-9a-f]+)\)$`)
+	reSignal = regexp.MustCompile(`^(SIG[A-Z0-9]+) ([A-Z_0-9]+|-?[0-9]+) @(\S+)(?: lsb=([0-9]+))?$`)
+	reFault  = regexp.MustCompile(`^fault @?(\S+)((?: (?:write|wp|minor))*)$`)
+	reOKRet  = regexp.MustCompile(`^ok ret$`)
 	reErrno  = regexp.MustCompile(`^E[A-Z0-9]+$`)
-	reAddr   = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.]*)(?:([+-])(0x[0-9a-f]+))?$`)
+	reName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 )
 
 // ParseOutcome reads an outcome as faultline prints it (check.Expected,
@@ -85,6 +86,14 @@ var (
 // output is the reference, and it stays in Text.
 func ParseOutcome(text string) Outcome {
 	o := Outcome{Text: text, Kind: KindUnknown}
+	// What the printers add as a comment ("@A  # 0x7f...", "ok ret  #
+	// 0xc3", "ok  # no expectation: must not fail"): the outcome is the
+	// text before it, valid scenario syntax.
+	text, comment, _ := strings.Cut(text, "  # ")
+	paren := comment // an address's value, "unbound" or "wraps around"
+	if strings.HasSuffix(comment, " is not bound") {
+		paren = "unbound"
+	}
 	num := func(s string) *uint64 {
 		v, err := strconv.ParseUint(s, 0, 64)
 		if err != nil {
@@ -100,12 +109,9 @@ func ParseOutcome(text string) Outcome {
 	case strings.HasPrefix(text, "not run: "):
 		o.Kind, o.Note = KindNotRun, strings.TrimPrefix(text, "not run: ")
 	case text == "ok":
-		o.Kind = KindOK
-	case text == "ok (no expectation: must not fail)":
-		o.Kind, o.Note = KindOK, "no expectation: must not fail"
+		o.Kind, o.Note = KindOK, comment
 	case reOKRet.MatchString(text):
-		m := reOKRet.FindStringSubmatch(text)
-		o.Kind, o.Ret, o.Value = KindOK, true, num(m[1])
+		o.Kind, o.Ret, o.Value = KindOK, true, num(comment)
 	case strings.HasPrefix(text, "ok "):
 		if v := num(text[3:]); v != nil {
 			o.Kind, o.Value = KindOK, v
@@ -122,25 +128,25 @@ func ParseOutcome(text string) Outcome {
 		o.Kind, o.Errno = KindErrno, text
 	case reSignal.MatchString(text):
 		m := reSignal.FindStringSubmatch(text)
-		a, ok := parseAddress(m[3], m[4])
+		a, ok := parseAddress(m[3], paren)
 		if !ok {
 			break
 		}
 		o.Kind, o.Signal, o.Code, o.Address = KindSignal, m[1], m[2], a
-		if m[5] != "" {
-			n, err := strconv.Atoi(m[5])
+		if m[4] != "" {
+			n, err := strconv.Atoi(m[4])
 			if err == nil {
 				o.LSB = &n
 			}
 		}
 	case reFault.MatchString(text):
 		m := reFault.FindStringSubmatch(text)
-		a, ok := parseAddress(m[1], m[2])
+		a, ok := parseAddress(m[1], paren)
 		if !ok {
 			break
 		}
 		o.Kind, o.Address = KindFault, a
-		for _, f := range strings.Fields(m[3]) {
+		for _, f := range strings.Fields(m[2]) {
 			switch f {
 			case "write":
 				o.Write = true
@@ -191,22 +197,45 @@ func parseAddress(expr, paren string) (*Address, bool) {
 		a.Value = "0x" + strconv.FormatUint(v, 16)
 		return a, true
 	}
-	m := reAddr.FindStringSubmatch(expr)
-	if m == nil {
+	// NAME, then any number of +SIZE and -SIZE terms, as the language
+	// writes them (A+16, A-1p, A+1p+0x10).
+	i := strings.IndexAny(expr, "+-")
+	if i < 0 {
+		i = len(expr)
+	}
+	if !reName.MatchString(expr[:i]) {
 		return nil, false
 	}
-	a.Region = m[1]
-	if m[3] != "" {
-		off, err := strconv.ParseUint(m[3], 0, 64)
-		if err != nil || off > 1<<63 {
+	a.Region = expr[:i]
+	for rest := expr[i:]; rest != ""; {
+		neg := rest[0] == '-'
+		rest = rest[1:]
+		j := strings.IndexAny(rest, "+-")
+		if j < 0 {
+			j = len(rest)
+		}
+		n, err := config.ParseSize(rest[:j])
+		if err != nil || n > 1<<62 {
 			return nil, false
 		}
-		a.Offset = int64(off)
-		if m[2] == "-" {
-			a.Offset = -a.Offset
-		} else if off == 1<<63 {
+		if neg {
+			a.Offset -= int64(n)
+		} else {
+			a.Offset += int64(n)
+		}
+		if a.Offset > 1<<62 || a.Offset < -(1<<62) {
 			return nil, false
 		}
+		rest = rest[j:]
+	}
+	if a.Offset != 0 {
+		sign, off := "+", a.Offset
+		if off < 0 {
+			sign, off = "-", -off
+		}
+		a.Expr = a.Region + sign + "0x" + strconv.FormatInt(off, 16)
+	} else {
+		a.Expr = a.Region
 	}
 	switch paren {
 	case "":
