@@ -54,7 +54,7 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 				return access(page, addr, acc, v)
 			}
 			t.k.tick()
-			switch arch.Trap(t, r) {
+			switch t.trap(arch, r) {
 			case Emulated:
 				return OK()
 			case Livelock:
@@ -130,7 +130,7 @@ func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
 				return page, Restart
 			}
 			t.k.tick()
-			if act := arch.Trap(t, r); act != Restart {
+			if act := t.trap(arch, r); act != Restart {
 				return nil, act
 			}
 			r.Trap, r.HW = 0, 0

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/faultline/faultline/abi"
@@ -9,6 +10,7 @@ import (
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/trace"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -492,11 +494,15 @@ func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfa
 	table, i := vma.MM().PT.AllocHuge(haddr)
 	f := Fault{
 		VMA: vma, Address: haddr, RealAddress: addr, PgOff: vma.PageOffset(haddr),
-		Flags: flags, Task: t, table: table, index: i, orig: table.Load(i),
+		Flags: flags, Task: t, table: table, index: i, orig: table.Load(i), tr: trace.Of(t),
 	}
 	pte := f.orig
+	if f.tr.On() {
+		f.tr.Step("hugetlb_fault", fmt.Sprintf("the 2 MiB page at %#x", haddr))
+	}
 	switch {
 	case pte.IsMarker() && pte.Marker()&pgtable.MarkerPoisoned != 0:
+		f.tr.Step("hugetlb_fault", "a poison marker: VM_FAULT_HWPOISON_LARGE")
 		return vmfault.HWPoisonLarge | vmfault.SetHIndex(0)
 	case isUffdWPMarker(pte):
 		// huge_pte_none_mostly: faulted in as missing, the page

@@ -5,6 +5,7 @@ import (
 	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/config"
+	faultpkg "github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -140,11 +141,15 @@ func (a *ARM64) doPageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
 	var fault vmfault.Reason
 	if r.User {
-		if v := m.LockVMAUnderRCU(addr); v != nil {
+		v := m.LockVMAUnderRCU(addr)
+		faultpkg.TraceVMALock(t.Tracer(), v)
+		if v != nil {
 			if v.Flags&vmFlags == 0 {
+				traceAccess(t, r.Access, true)
 				v.EndRead()
 				return a.badArea(t, r, 0, abi.SEGV_ACCERR)
 			}
+			traceAccess(t, r.Access, false)
 			fault = a.Resolve(v, addr, flags|vmfault.FlagVMALock, t)
 			if fault&(vmfault.Retry|vmfault.Completed) == 0 {
 				v.EndRead()
@@ -152,6 +157,7 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 			if fault&vmfault.Retry == 0 {
 				return a.done(t, r, fault)
 			}
+			faultpkg.TraceRetry(t.Tracer(), true, fault&vmfault.Major != 0)
 			if fault&vmfault.Major != 0 {
 				flags |= vmfault.FlagTried
 			}
@@ -167,9 +173,11 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 			return a.badArea(t, r, 0, abi.SEGV_MAPERR)
 		}
 		if v.Flags&vmFlags == 0 {
+			traceAccess(t, r.Access, true)
 			m.MmapReadUnlock()
 			return a.badArea(t, r, 0, abi.SEGV_ACCERR)
 		}
+		traceAccess(t, r.Access, false)
 		fault = a.Resolve(v, addr, flags, t)
 		if faultSignalPending(fault, t, r.User) {
 			if !r.User {
@@ -187,6 +195,7 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 		if retries >= a.MaxRetries {
 			return kernel.Livelock
 		}
+		faultpkg.TraceRetry(t.Tracer(), false, true)
 		flags |= vmfault.FlagTried
 	}
 }
@@ -194,6 +203,9 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 // done is do_page_fault's done: label: success returns, an error goes to
 // bad_area with SEGV_MAPERR.
 func (a *ARM64) done(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("do_page_fault", "done: "+memory.DescribeReason(fault))
+	}
 	if fault&vmfault.Error == 0 {
 		return kernel.Restart
 	}

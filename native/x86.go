@@ -5,6 +5,7 @@ import (
 	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -97,28 +98,34 @@ func (f *x86Fault) handlePageFault() kernel.TrapAction {
 // spurious fault in the model (the kernel half is not mapped), so a bad
 // area without the mmap lock, from either mode.
 func (f *x86Fault) doKernAddrFault() kernel.TrapAction {
+	f.t.Tracer().Step("do_kern_addr_fault", "a kernel address: no VMA, no lock")
 	return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 }
 
 // doUserAddrFault is do_user_addr_fault.
 func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 	a, t, r, ec := f.a, f.t, &f.r, f.ec
+	tr := t.Tracer()
 	if ec&(x86.PFUser|x86.PFInstr) == x86.PFInstr {
 		// SMEP: the kernel tried to execute user memory; no VMA lookup,
 		// no exception table (page_fault_oops).
+		tr.Step("do_user_addr_fault", "SMEP: the kernel executed user memory: oops")
 		return kernel.Oops
 	}
 	if ec&x86.PFRsvd != 0 {
+		tr.Step("pgtable_bad", "a reserved bit is set: oops")
 		return kernel.Oops // pgtable_bad
 	}
 	if ec&x86.PFUser == 0 && !r.UAccess {
 		// SMAP: a kernel access to user memory without EFLAGS.AC is a
 		// bug; page_fault_oops without looking for a fixup.
+		tr.Step("do_user_addr_fault", "SMAP: a kernel access to user memory outside a uaccess routine: oops")
 		return kernel.Oops
 	}
 	m := t.MM()
 	if r.NoFault || m == nil {
 		// faulthandler_disabled() or no user context.
+		tr.Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
 		return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 	}
 
@@ -152,17 +159,21 @@ func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 // the fault goes on to lock_mmap.
 func (f *x86Fault) underVMALock(m *mm.MM) (kernel.TrapAction, bool) {
 	v := m.LockVMAUnderRCU(f.r.Addr)
+	fault.TraceVMALock(f.t.Tracer(), v)
 	if v == nil {
 		return 0, false
 	}
 	if f.accessError(v) {
+		traceAccess(f.t, f.r.Access, true)
 		if f.a.cfg.Version.AtLeast(6, 10) {
 			// "mm: accelerate pagefault when badaccess" (6.10): final.
 			return f.badAreaAccessError(v, true), true
 		}
 		v.EndRead() // before 6.10: look again under the mmap lock
+		f.t.Tracer().Step("do_user_addr_fault", "before 6.10: look again under the mmap lock")
 		return 0, false
 	}
+	traceAccess(f.t, f.r.Access, false)
 	ret := f.a.Resolve(v, f.r.Addr, f.flags|vmfault.FlagVMALock, f.t)
 	if ret&(vmfault.Retry|vmfault.Completed) == 0 {
 		v.EndRead()
@@ -171,6 +182,7 @@ func (f *x86Fault) underVMALock(m *mm.MM) (kernel.TrapAction, bool) {
 		return f.done(ret), true
 	}
 	f.retries++
+	fault.TraceRetry(f.t.Tracer(), true, ret&vmfault.Major != 0)
 	if ret&vmfault.Major != 0 {
 		f.flags |= vmfault.FlagTried
 	}
@@ -195,8 +207,10 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 			return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 		}
 		if f.accessError(v) {
+			traceAccess(f.t, f.r.Access, true)
 			return f.badAreaAccessError(v, false)
 		}
+		traceAccess(f.t, f.r.Access, false)
 		ret := f.a.Resolve(v, f.r.Addr, f.flags, f.t)
 		if faultSignalPending(ret, f.t, f.r.User) {
 			// The lock was dropped by handle_mm_fault.
@@ -214,6 +228,7 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 			if f.retries > f.a.MaxRetries {
 				return kernel.Livelock
 			}
+			fault.TraceRetry(f.t.Tracer(), false, true)
 			f.flags |= vmfault.FlagTried
 			continue
 		}
@@ -225,6 +240,9 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 // done is the tail of do_user_addr_fault from the done label: the
 // VM_FAULT_ERROR bits, in x86's order. Preconditions: no lock is held.
 func (f *x86Fault) done(ret vmfault.Reason) kernel.TrapAction {
+	if tr := f.t.Tracer(); tr.On() {
+		tr.Decide("do_user_addr_fault", "done: "+memory.DescribeReason(ret))
+	}
 	if ret&vmfault.Error == 0 {
 		return kernel.Restart
 	}
@@ -254,6 +272,7 @@ func (f *x86Fault) done(ret vmfault.Reason) kernel.TrapAction {
 // doSigbus is do_sigbus: poison is tested first (with
 // CONFIG_MEMORY_FAILURE), a small page winning over a huge one.
 func (f *x86Fault) doSigbus(ret vmfault.Reason) kernel.TrapAction {
+	f.t.Tracer().Decide("do_sigbus", "")
 	poison := ret&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0
 	if !f.r.User {
 		if poison && f.a.cfg.MemoryFailure {
@@ -321,6 +340,9 @@ func (f *x86Fault) accessError(v *mm.VMA) bool {
 // supervisor access) oopses; else SIGSEGV (force_sig_pkuerr with the key
 // for SEGV_PKUERR, force_sig_fault otherwise).
 func (f *x86Fault) badAreaNosemaphore(pkey int, code abi.Code) kernel.TrapAction {
+	if tr := f.t.Tracer(); tr.On() {
+		tr.Decide("__bad_area_nosemaphore", abi.CodeName(abi.SIGSEGV, code))
+	}
 	if !f.r.User {
 		return f.kernelmodeFixupOrOops(fixupArgs{abi.SIGSEGV, code, pkey})
 	}

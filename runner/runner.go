@@ -33,6 +33,7 @@ import (
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/timeout"
+	"github.com/faultline/faultline/trace"
 )
 
 // Status is the result of one scenario on one architecture.
@@ -168,6 +169,11 @@ type Options struct {
 	// that no retry bound catches). It counts steps, not time, so a slow
 	// machine never reaches it. 0 means DefaultSteps.
 	Steps uint64
+	// Trace, when set, is asked for the recorder of the run of s on arch
+	// with handler h (nil: that run is not traced): every task of the run
+	// records its fault path on it, and each statement is a phase of its
+	// actor's track. It may be called from several goroutines at once.
+	Trace func(s *scenario.Scenario, arch string, h machine.Handler) *trace.Recorder
 }
 
 // Defaults of Options.
@@ -236,6 +242,9 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 	if err != nil {
 		rep.Status, rep.Reason = Skip, err.Error()
 		return rep
+	}
+	if opts.Trace != nil {
+		k.SetTracer(opts.Trace(s, arch, opts.Handler))
 	}
 	r := newRun(s, arch, k, &rep, opts)
 	r.generic = opts.Handler == machine.Generic
@@ -455,8 +464,18 @@ func (r *run) addActor(name string, t *kernel.Task) {
 func (r *run) dispatch(a *actor, st *scenario.Stmt, f func() kernel.Outcome) (*inflight, error) {
 	fl := &inflight{stmt: st}
 	r.adjust(+1)
+	tr := a.task.Tracer()
+	var text string
+	if tr.On() {
+		text = strings.Join(strings.Fields(st.Text), " ")
+		tr.SetLine(st.Pos.Line)
+	}
 	a.cmds <- func() {
+		tr.Begin("statement", text)
 		out := f()
+		if tr.On() {
+			tr.End("statement", describeOutcome(out))
+		}
 		r.mu.Lock()
 		fl.out, fl.done = out, true
 		r.mu.Unlock()
@@ -1059,4 +1078,9 @@ func SortReports(reps []Report) {
 		}
 		return reps[i].Handler < reps[j].Handler
 	})
+}
+
+// describeOutcome names a statement's outcome for its trace phase.
+func describeOutcome(o kernel.Outcome) string {
+	return check.Observed(observe(o), check.NewRegions(0))
 }
