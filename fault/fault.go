@@ -259,7 +259,7 @@ func (h *Handler) Handle(t Task, req Request) Result {
 // under the mmap lock.
 func (fs *faultState) underVMALock() (Result, bool) {
 	v := fs.m.LockVMAUnderRCU(fs.req.Addr)
-	TraceVMALock(fs.tr, v)
+	TraceVMALock(fs.tr, fs.m, v)
 	if v == nil {
 		return Result{}, false
 	}

@@ -11,9 +11,11 @@ import (
 // The steps both handlers take, spelt once, so that the paths of the
 // generic and a native handler compare step by step.
 
-// TraceVMALock traces lock_vma_under_rcu's answer (v nil: none).
-func TraceVMALock(tr *trace.Track, v *mm.VMA) {
-	if !tr.On() {
+// TraceVMALock traces lock_vma_under_rcu's answer on m (v nil: none).
+// A kernel without per-VMA locks has only the stub, which the trace
+// does not show.
+func TraceVMALock(tr *trace.Track, m *mm.MM, v *mm.VMA) {
+	if !tr.On() || v == nil && !m.PerVMALock() {
 		return
 	}
 	if v == nil {

@@ -61,7 +61,7 @@ func describeSigInfo(i SigInfo) string {
 	if i.LSB != 0 {
 		s += fmt.Sprintf(" lsb=%d", i.LSB)
 	}
-	if i.Code == abi.SEGV_PKUERR {
+	if i.Signo == abi.SIGSEGV && i.Code == abi.SEGV_PKUERR {
 		s += fmt.Sprintf(" pkey=%d", i.PKey)
 	}
 	return s

@@ -294,6 +294,10 @@ func (m *MM) LockVMAUnderRCU(addr uint64) *VMA {
 	return v
 }
 
+// PerVMALock reports whether the kernel modeled has per-VMA locks
+// (CONFIG_PER_VMA_LOCK, 6.4 on): without, LockVMAUnderRCU always fails.
+func (m *MM) PerVMALock() bool { return m.perVMALock }
+
 // ReleaseFaultLock releases the lock a fault holds on v: the VMA lock when
 // it runs under it, else the mmap read lock (release_fault_lock).
 func ReleaseFaultLock(v *VMA, vmaLocked bool) {
@@ -358,6 +362,7 @@ func (m *MM) lockCarefully(t sched.Sleeper, write, user, hasFixup bool) bool {
 // held.
 func (m *MM) LockAndFindVMA(addr uint64, t sched.Sleeper, user, hasFixup bool) *VMA {
 	tr := trace.Of(t)
+	tr.Step("lock_mm_and_find_vma", "the mmap lock for reading, then the VMA")
 	if !m.lockCarefully(t, false, user, hasFixup) {
 		return nil
 	}

@@ -142,7 +142,7 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 	var fault vmfault.Reason
 	if r.User {
 		v := m.LockVMAUnderRCU(addr)
-		faultpkg.TraceVMALock(t.Tracer(), v)
+		faultpkg.TraceVMALock(t.Tracer(), m, v)
 		if v != nil {
 			if v.Flags&vmFlags == 0 {
 				traceAccess(t, r.Access, true)

@@ -39,7 +39,12 @@ func faultSignalPending(ret vmfault.Reason, t *kernel.Task, user bool) bool {
 		return false
 	}
 	pending := t.FatalSignalPending() || user && t.SignalPending()
-	fault.TraceSignalCheck(t.Tracer(), pending, user)
+	if tr := t.Tracer(); tr.On() {
+		fault.TraceSignalCheck(tr, pending, user)
+		if pending && user {
+			tr.Decide("fault_signal_pending", "return to user mode, where the signal is delivered (the generic Signal verdict)")
+		}
+	}
 	return pending
 }
 

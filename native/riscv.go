@@ -147,7 +147,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // when the first try was major.
 func (a *RISCV) underVMALock(t *kernel.Task, r *kernel.Regs, m *mm.MM, flags vmfault.Flags) (kernel.TrapAction, vmfault.Flags, bool) {
 	v := m.LockVMAUnderRCU(r.Addr)
-	fault.TraceVMALock(t.Tracer(), v)
+	fault.TraceVMALock(t.Tracer(), m, v)
 	if v == nil {
 		return kernel.Restart, flags, false
 	}

@@ -10,6 +10,7 @@
 //	faultline conform [PATH...] [--arch arm64|riscv64 [--kernel V]] [--json] [--timeout-scale FACTOR] [--allow-skip-all]
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
 //	faultline diff [PATH...] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
+//	faultline explain FILE[:LINE] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json]
 //	faultline help [COMMAND]
 package main
 
@@ -78,6 +79,7 @@ The scenario language is described in docs/scenario-format.md.`,
 	root.AddCommand(newRunCmd(stdout, stderr))
 	root.AddCommand(newConformCmd(stdout, stderr))
 	root.AddCommand(newDiffCmd(stdout, stderr))
+	root.AddCommand(newExplainCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
 	root.AddCommand(newGuestInitCmd(stdout))
 	return root
