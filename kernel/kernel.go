@@ -181,8 +181,10 @@ type Kernel struct {
 	arch Arch
 	phys *phys.Allocator
 	// tracer records the tasks' fault paths (nil: off); set before any
-	// task is made (SetTracer).
+	// task is made (SetTracer). traps counts the traps taken while it is
+	// set.
 	tracer *trace.Recorder
+	traps  atomic.Int64
 
 	// MaxRestarts bounds how often one access may fault and restart
 	// before it is reported as a livelock.

@@ -12,6 +12,10 @@ import (
 // a track of rec (nil: tracing off). Call it before the first Spawn.
 func (k *Kernel) SetTracer(rec *trace.Recorder) { k.tracer = rec }
 
+// TracedTraps returns how many traps the tasks took with tracing on: the
+// faults a trace should show, counted apart from it.
+func (k *Kernel) TracedTraps() int64 { return k.traps.Load() }
+
 // Tracer returns the task's track: nil when tracing is off. Layers below
 // the task reach it through memory.Faulter and trace.Of.
 func (t *Task) Tracer() *trace.Track { return t.track }
@@ -31,6 +35,7 @@ func (t *Task) trap(arch Arch, r *Regs) TrapAction {
 	if tr == nil {
 		return arch.Trap(t, r)
 	}
+	t.k.traps.Add(1)
 	mode := "user"
 	if !r.User {
 		mode = "kernel " + r.Insn.String()

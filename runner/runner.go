@@ -118,6 +118,9 @@ type Report struct {
 	// table's order: where the arch departed from the generic handler.
 	Rules    []string      `json:"rules,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+	// Traps counts the traps (faults) the run's tasks took, when it was
+	// traced (Options.Trace): a trace has a fault phase for each.
+	Traps int64 `json:"traps,omitempty"`
 }
 
 // Step is one statement's outcome in a recorded run.
@@ -249,6 +252,7 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 	r := newRun(s, arch, k, &rep, opts)
 	r.generic = opts.Handler == machine.Generic
 	r.execute()
+	rep.Traps = k.TracedTraps()
 	rep.Duration = time.Since(start)
 	return rep
 }

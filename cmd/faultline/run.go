@@ -25,6 +25,7 @@ import (
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch, handler, kernel string
 	var asJSON bool
+	var traceOut string
 	var b bounds
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
@@ -50,6 +51,8 @@ follows, with the counts of each handler.
 
 ` + timeoutHelp + `
 
+` + traceHelp + `
+
 Exit status: 0 when every expectation held, 1 when one did not (or the run
 broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
@@ -57,7 +60,8 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		Example: `  faultline run
   faultline run --arch x86_64 --handler native scenarios/
   faultline run --kernel 6.1 --arch riscv64
-  faultline run --json my.fault`,
+  faultline run --json my.fault
+  faultline run --trace out.json scenarios/io-wait-major.fault`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
@@ -75,13 +79,14 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 				return err
 			}
 			files, loadErrs := loadFiles(args)
-			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b}, stdout, stderr)
+			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, scale: scale, bounds: b, trace: traceOut}, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
 	cmd.Flags().StringVar(&handler, "handler", "both", "the fault handler to run: native, generic or both")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "model kernel `VERSION` (MAJOR.MINOR) instead of 6.18; skip scenarios pinning another")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().StringVar(&traceOut, "trace", "", "write every run's fault path to `OUT.json`, a Chrome/Perfetto trace-event file")
 	b.register(cmd)
 	return cmd
 }
@@ -244,6 +249,7 @@ type runOpts struct {
 	asJSON   bool
 	scale    timeout.Scale
 	bounds   bounds
+	trace    string // --trace: the trace-event file to write, or ""
 }
 
 func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr io.Writer) error {
@@ -267,6 +273,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		s    *scenario.Scenario
 		file string
 		reps []runner.Report
+		tr   *traceJob // nil without --trace
 	}
 	var jobs []*job
 	for _, f := range files {
@@ -277,10 +284,13 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		}
 		sum.Scenarios++
 		jobs = append(jobs, &job{s: s, file: f.name})
+		if o.trace != "" {
+			jobs[len(jobs)-1].tr = &traceJob{}
+		}
 	}
 	inOrder(len(jobs), func(i int) {
 		j := jobs[i]
-		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
+		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, j.tr.options(runner.Options{Scale: o.scale}))
 	}, func(i int) {
 		for _, rep := range jobs[i].reps {
 			reports = append(reports, rep)
@@ -294,6 +304,15 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		c := sum.Handlers[r.Handler.String()]
 		c.add(r)
 		sum.Handlers[r.Handler.String()] = c
+	}
+	if o.trace != "" {
+		var tjs []*traceJob
+		for _, j := range jobs {
+			tjs = append(tjs, j.tr)
+		}
+		if err := writeTraceFile(o.trace, tjs); err != nil {
+			return err
+		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
