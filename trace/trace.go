@@ -17,6 +17,7 @@
 package trace
 
 import (
+	"fmt"
 	"sync"
 )
 
@@ -58,6 +59,17 @@ func (k Kind) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if n == string(b) {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("trace: unknown event kind %q", b)
+}
 
 // Event is one recorded event.
 type Event struct {
