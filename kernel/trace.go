@@ -28,13 +28,12 @@ type TrapDescriber interface {
 	DescribeTrap(r *Regs) (entry, detail string)
 }
 
-// trap runs the architecture's trap handler for the miss in r, as one
-// traced fault: a phase from the trap to the action the handler chose.
-func (t *Task) trap(arch Arch, r *Regs) TrapAction {
+// tracedTrap runs the architecture's trap handler for the miss in r, as
+// one traced fault: a phase from the trap to the action the handler
+// chose. Callers test t.track first, so that tracing off costs the fault
+// path a nil check and no call.
+func (t *Task) tracedTrap(arch Arch, r *Regs) TrapAction {
 	tr := t.track
-	if tr == nil {
-		return arch.Trap(t, r)
-	}
 	t.k.traps.Add(1)
 	mode := "user"
 	if !r.User {
