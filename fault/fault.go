@@ -229,7 +229,7 @@ func (fs *faultState) signalPending(ret vmfault.Reason) bool {
 // Handle resolves one fault and returns its final result. Whatever path
 // it takes, it returns holding no lock.
 func (h *Handler) Handle(t Task, req Request) Result {
-	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault, tr: trace.Of(t)}
+	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault, tr: t.Tracer()}
 	fs.res.Addr = req.Addr
 	if req.User {
 		fs.flags |= vmfault.FlagUser
@@ -412,6 +412,6 @@ func NoVMA(req Request) Result {
 func NoVMATraced(t any, req Request) Result {
 	fs := faultState{req: req, tr: trace.Of(t)}
 	fs.res.Addr = req.Addr
-	fs.tr.Step("bad_area_nosemaphore", "no VMA to look for: no lock is taken")
+	fs.tr.Decide("bad_area_nosemaphore", "no VMA to look for: no lock is taken")
 	return fs.fail(BadArea, abi.SEGV_MAPERR)
 }

@@ -15,7 +15,13 @@ import (
 // A kernel without per-VMA locks has only the stub, which the trace
 // does not show.
 func TraceVMALock(tr *trace.Track, m *mm.MM, v *mm.VMA) {
-	if !tr.On() || v == nil && !m.PerVMALock() {
+	if tr.On() {
+		traceVMALock(tr, m, v)
+	}
+}
+
+func traceVMALock(tr *trace.Track, m *mm.MM, v *mm.VMA) {
+	if v == nil && !m.PerVMALock() {
 		return
 	}
 	if v == nil {
@@ -28,9 +34,12 @@ func TraceVMALock(tr *trace.Track, m *mm.MM, v *mm.VMA) {
 // TraceAccess traces the access check: code 0 allowed, else the
 // SIGSEGV si_code it implies.
 func TraceAccess(tr *trace.Track, acc mm.Access, code abi.Code) {
-	if !tr.On() {
-		return
+	if tr.On() {
+		traceAccess(tr, acc, code)
 	}
+}
+
+func traceAccess(tr *trace.Track, acc mm.Access, code abi.Code) {
 	if code == 0 {
 		tr.Step("access_error", acc.String()+" allowed")
 		return
@@ -41,9 +50,12 @@ func TraceAccess(tr *trace.Track, acc mm.Access, code abi.Code) {
 // TraceSignalCheck traces what fault_signal_pending found after
 // VM_FAULT_RETRY.
 func TraceSignalCheck(tr *trace.Track, pending, user bool) {
-	if !tr.On() {
-		return
+	if tr.On() {
+		traceSignalCheck(tr, pending, user)
 	}
+}
+
+func traceSignalCheck(tr *trace.Track, pending, user bool) {
 	var s string
 	switch {
 	case pending && user:
@@ -62,8 +74,13 @@ func TraceSignalCheck(tr *trace.Track, pending, user bool) {
 // mmap lock, tried when it waited for I/O), or after handle_mm_fault
 // dropped the mmap lock.
 func TraceRetry(tr *trace.Track, vmaLock, tried bool) {
+	if tr.On() {
+		traceRetry(tr, vmaLock, tried)
+	}
+}
+
+func traceRetry(tr *trace.Track, vmaLock, tried bool) {
 	switch {
-	case !tr.On():
 	case vmaLock && tried:
 		tr.Step("retry", "VM_FAULT_RETRY under the VMA lock: go on under the mmap lock with FAULT_FLAG_TRIED (it waited)")
 	case vmaLock:

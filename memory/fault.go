@@ -32,6 +32,8 @@ type Faulter interface {
 	// MemCG is the task's memory cgroup: nil for the root, which has no
 	// limit.
 	MemCG() *phys.MemCG
+	// Tracer is the task's trace: nil when tracing is off.
+	Tracer() *trace.Track
 }
 
 // charge charges page to the task's memory cgroup (mem_cgroup_charge).
@@ -155,7 +157,7 @@ func HStateShift(idx int) uint {
 // Postconditions: when the result has vmfault.Retry or vmfault.Completed
 // the fault lock has been released; otherwise the caller still holds it.
 func HandleMMFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
-	tr := trace.Of(t)
+	tr := t.Tracer()
 	if tr.On() {
 		tr.Begin("handle_mm_fault", flags.String())
 	}
@@ -170,9 +172,9 @@ func HandleMMFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmf
 			tr.Step("arch_vma_access_permitted", "denied (protection keys): VM_FAULT_SIGSEGV")
 			ret = vmfault.SigSegv
 		case vma.Flags&mm.VMHugetlb != 0:
-			ret = hugetlbFault(vma, addr, flags, t)
+			ret = hugetlbFault(vma, addr, flags, t, tr)
 		default:
-			ret = handlePTEFault(vma, addr, flags, t)
+			ret = handlePTEFault(vma, addr, flags, t, tr)
 		}
 	}
 	accountFault(t, flags, ret)
@@ -226,12 +228,12 @@ func accountFault(t Faulter, flags vmfault.Flags, ret vmfault.Reason) {
 
 // handlePTEFault dispatches on the entry at addr (__handle_mm_fault and
 // handle_pte_fault).
-func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
+func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr *trace.Track) vmfault.Reason {
 	table, i := vma.MM().PT.Alloc(addr)
 	f := Fault{
 		VMA: vma, Address: addr & phys.PageMask, RealAddress: addr,
 		PgOff: vma.PageOffset(addr), Flags: flags, Task: t,
-		table: table, index: i, orig: table.Load(i), tr: trace.Of(t),
+		table: table, index: i, orig: table.Load(i), tr: tr,
 	}
 	pte := f.orig
 	switch {
@@ -456,11 +458,6 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 	from := max(pteOff&^(faultAroundPages-1), pteOff-min(pteOff, vmaOff))
 	to := min(from+faultAroundPages, pgtable.EntriesPerTable, pteOff+f.VMA.Pages()-vmaOff)
 	mapped, n := false, 0
-	defer func() {
-		if f.tr.On() {
-			f.tr.Step("do_fault_around", fmt.Sprintf("mapped %d cached pages of the window of %d", n, to-from))
-		}
-	}()
 	for i := from; i < to; i++ {
 		if !f.table.Load(int(i)).None() {
 			continue
@@ -483,6 +480,9 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 		if i == pteOff {
 			mapped = true
 		}
+	}
+	if f.tr.On() {
+		f.tr.Step("do_fault_around", fmt.Sprintf("mapped %d cached pages of the window of %d", n, to-from))
 	}
 	return mapped
 }

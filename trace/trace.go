@@ -197,9 +197,12 @@ func (t *Track) Name() string {
 // Step records one step of the path: fn is the kernel function it
 // mirrors, detail what happened.
 func (t *Track) Step(fn, detail string) {
-	if t == nil {
-		return
+	if t != nil { // inlined: tracing off costs the caller a nil check
+		t.step(fn, detail)
 	}
+}
+
+func (t *Track) step(fn, detail string) {
 	t.rec.mu.Lock()
 	t.rec.add(t, Event{Kind: Step, Func: fn, Detail: detail}, false)
 	t.rec.mu.Unlock()
@@ -207,9 +210,12 @@ func (t *Track) Step(fn, detail string) {
 
 // Decide records a handler's own decoding step (see Decide).
 func (t *Track) Decide(fn, detail string) {
-	if t == nil {
-		return
+	if t != nil {
+		t.decide(fn, detail)
 	}
+}
+
+func (t *Track) decide(fn, detail string) {
 	t.rec.mu.Lock()
 	t.rec.add(t, Event{Kind: Decide, Func: fn, Detail: detail}, false)
 	t.rec.mu.Unlock()
@@ -217,9 +223,12 @@ func (t *Track) Decide(fn, detail string) {
 
 // Begin opens a phase: fn is the kernel function it mirrors.
 func (t *Track) Begin(fn, detail string) {
-	if t == nil {
-		return
+	if t != nil {
+		t.begin(fn, detail)
 	}
+}
+
+func (t *Track) begin(fn, detail string) {
 	t.rec.mu.Lock()
 	if t.rec.add(t, Event{Kind: Begin, Func: fn, Detail: detail}, false) {
 		t.open++
@@ -232,9 +241,12 @@ func (t *Track) Begin(fn, detail string) {
 // End closes the innermost open phase; result says how it ended. An End
 // without an open phase is ignored, so that what is kept always nests.
 func (t *Track) End(fn, result string) {
-	if t == nil {
-		return
+	if t != nil {
+		t.end(fn, result)
 	}
+}
+
+func (t *Track) end(fn, result string) {
 	t.rec.mu.Lock()
 	switch {
 	case t.skipped > 0:
