@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -171,5 +172,47 @@ func TestExplainLineAndErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 naming %q", code, errOut, tc.msg)
 			}
 		})
+	}
+}
+
+// run --trace writes a trace-event file holding every run, a thread per
+// actor and a fault slice per fault; a path it cannot write is exit 2.
+func TestRunTraceFile(t *testing.T) {
+	path := t.TempDir() + "/out.json"
+	_, errOut, code := runCLI("run", "--arch", "x86_64", "--trace", path, "testdata/pass.fault", "testdata/explain-uffd-signal.fault")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr %s", code, errOut)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f trace.ChromeFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("the trace does not parse: %v", err)
+	}
+	procs, threads, faults, flows := map[string]bool{}, 0, 0, 0
+	for _, e := range f.TraceEvents {
+		switch {
+		case e.Ph == "M" && e.Name == "process_name":
+			procs[e.Args["name"].(string)] = true
+		case e.Ph == "M" && e.Name == "thread_name":
+			threads++
+		case e.Ph == "B" && e.Name == trace.PhaseFault:
+			faults++
+		case e.Ph == "s":
+			flows++
+		}
+	}
+	for _, want := range []string{"cli-pass x86_64 native", "cli-pass x86_64 generic", "explain-uffd-signal x86_64 native", "explain-uffd-signal x86_64 generic"} {
+		if !procs[want] {
+			t.Errorf("no process %q in %v", want, procs)
+		}
+	}
+	if threads != 2+2*2 || faults == 0 || flows == 0 {
+		t.Errorf("%d threads (want 6: main, and main and T), %d fault slices, %d flows", threads, faults, flows)
+	}
+	if _, errOut, code := runCLI("run", "--trace", t.TempDir()+"/no/such/dir/out.json", "testdata/pass.fault"); code != 2 || !strings.Contains(errOut, "--trace") {
+		t.Errorf("an unwritable --trace: exit %d, stderr %q; want 2 naming --trace", code, errOut)
 	}
 }
