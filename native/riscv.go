@@ -69,6 +69,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.NoFault || m == nil {
 		// faulthandler_disabled() or no mm: no_context, in user mode too
 		// (a user instruction has no fixup: the task dies).
+		t.Tracer().Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
 		if user {
 			note(t, arch.RuleUserNoContext)
 		}
@@ -77,6 +78,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if !user && addr < a.TaskSize() && !r.UAccess {
 		// "access to user memory without uaccess routines" (SR_SUM clear):
 		// the fixup if the instruction has one, else die.
+		t.Tracer().Step("handle_page_fault", "access to user memory without uaccess routines")
 		return arch.FixupOrOops(r)
 	}
 	flags := vmfault.FlagDefault
@@ -195,7 +197,9 @@ func (a *RISCV) done(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason) kernel.
 // no_context whatever the bits; then OOM, SIGBUS (with the poison bits
 // from 6.6), SIGSEGV, and BUG() for anything else.
 func (a *RISCV) mmFaultError(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason) kernel.TrapAction {
+	tr := t.Tracer()
 	if !r.User {
+		tr.Decide("mm_fault_error", "kernel mode: no_context")
 		return arch.FixupOrOops(r) // no_context
 	}
 	poison := ret & (vmfault.HWPoison | vmfault.HWPoisonLarge)
@@ -225,6 +229,7 @@ func (a *RISCV) mmFaultError(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason)
 	if poison != 0 {
 		note(t, arch.RulePoisonUnhandled)
 	}
+	tr.Decide("mm_fault_error", "no branch takes these bits: BUG()")
 	return kernel.Oops // BUG()
 }
 
@@ -232,6 +237,9 @@ func (a *RISCV) mmFaultError(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason)
 // caller dropped the mmap lock): SIGSEGV with code in user mode,
 // no_context in kernel mode.
 func badAreaNosemaphore(t *kernel.Task, r *kernel.Regs, code abi.Code) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("bad_area_nosemaphore", abi.CodeName(abi.SIGSEGV, code))
+	}
 	if !r.User {
 		return arch.FixupOrOops(r)
 	}
