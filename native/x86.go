@@ -143,6 +143,7 @@ func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 		if act, ok := a.EmulateVsyscall(t, r); ok {
 			return act
 		}
+		tr.Step("emulate_vsyscall", "not a call it emulates: the fault goes on")
 	}
 
 	// Phase A, user faults only: the per-VMA lock (x86 since 6.4).
@@ -164,7 +165,7 @@ func (f *x86Fault) underVMALock(m *mm.MM) (kernel.TrapAction, bool) {
 		return 0, false
 	}
 	if f.accessError(v) {
-		traceAccess(f.t, f.r.Access, true)
+		f.traceDenied(v)
 		if f.a.cfg.Version.AtLeast(6, 10) {
 			// "mm: accelerate pagefault when badaccess" (6.10): final.
 			return f.badAreaAccessError(v, true), true
@@ -207,7 +208,7 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 			return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 		}
 		if f.accessError(v) {
-			traceAccess(f.t, f.r.Access, true)
+			f.traceDenied(v)
 			return f.badAreaAccessError(v, false)
 		}
 		traceAccess(f.t, f.r.Access, false)
@@ -307,6 +308,18 @@ func (f *x86Fault) badAreaAccessError(v *mm.VMA, vmaLocked bool) kernel.TrapActi
 	}
 	mm.ReleaseFaultLock(v, vmaLocked)
 	return f.badAreaNosemaphore(pkey, code)
+}
+
+// traceDenied traces an access error on v with the si_code
+// bad_area_access_error will give it.
+func (f *x86Fault) traceDenied(v *mm.VMA) {
+	if tr := f.t.Tracer(); tr.On() {
+		code := abi.SEGV_ACCERR
+		if f.accessFromPKeys(v) {
+			code = abi.SEGV_PKUERR
+		}
+		fault.TraceAccess(tr, f.r.Access, code)
+	}
 }
 
 // accessFromPKeys is bad_area_access_from_pkeys.
