@@ -60,6 +60,10 @@ differs, or "same path".
                     "same": true|false, "native_faults": N, "generic_faults": M,
                     "step": S, "native": STEP, "generic": STEP}]}
 
+"seq" is the event's place in the run's logical clock: where actors run at
+once (two faults woken by one I/O) it may differ between runs; the paths do
+not. A run keeps its first 262144 events ("truncated" counts the rest).
+
 Exit status: 0 when the scenario ran, 2 for a bad file, line or flag.`
 
 // explainOpts are explain's options.
