@@ -186,8 +186,8 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 	p.mu.Lock()
 	if t.interruptsLocked(mode) {
 		p.mu.Unlock()
-		if t.track.On() {
-			t.track.Step("schedule", "does not sleep: a signal that ends a "+mode.String()+" sleep is pending")
+		if t.track != nil {
+			t.traceNoSleep(mode)
 		}
 		return ev.Fired()
 	}

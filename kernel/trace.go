@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/sched"
 	"github.com/faultline/faultline/trace"
 )
 
@@ -57,6 +58,12 @@ func (t *Task) tracedTrap(arch Arch, r *Regs) TrapAction {
 	}
 	tr.End("fault", act.String())
 	return act
+}
+
+// traceNoSleep traces a sleep that a pending signal ends before it
+// begins (signal_pending_state).
+func (t *Task) traceNoSleep(mode sched.Mode) {
+	t.track.Step("schedule", "does not sleep: a signal that ends a "+mode.String()+" sleep is pending")
 }
 
 // describeSigInfo names a fault signal as the trace prints it.
