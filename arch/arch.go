@@ -28,6 +28,7 @@ import (
 // unless installed with SA_EXPOSE_TAGBITS, which arm64.SiAddr models).
 func React(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
 	if tr := t.Tracer(); tr.On() {
+		tr.Decide("verdict", res.Describe()) // the generic handler's answer
 		tr.Decide("arch.React", reaction(res))
 	}
 	switch res.Verdict {

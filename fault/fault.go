@@ -334,9 +334,6 @@ func (fs *faultState) final(v Verdict) Result {
 	if !fs.req.User && v != Done && v != Livelock {
 		fs.res.Cause, fs.res.Verdict = v, KernFixup
 	}
-	if fs.tr.On() {
-		fs.tr.Decide("verdict", fs.res.describe())
-	}
 	return fs.res
 }
 
@@ -362,8 +359,8 @@ func (fs *faultState) signal() Result { return fs.final(Signal) }
 // decode turns handle_mm_fault's bits into the verdict: the one place
 // VM_FAULT_* bits are read. Preconditions: no lock is held.
 func (fs *faultState) decode(ret vmfault.Reason) Result {
-	if fs.tr.On() {
-		fs.tr.Decide("decode", memory.DescribeReason(ret))
+	if fs.tr != nil {
+		fs.traceDecode(ret)
 	}
 	if ret&vmfault.Error == 0 {
 		fs.res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
@@ -396,6 +393,11 @@ func (fs *faultState) decode(ret vmfault.Reason) Result {
 	}
 	// VM_FAULT_FALLBACK leaking out of handle_mm_fault is a kernel bug (BUG()).
 	panic(fmt.Sprintf("fault: handle_mm_fault returned %v", ret))
+}
+
+// traceDecode traces the bits decode reads.
+func (fs *faultState) traceDecode(ret vmfault.Reason) {
+	fs.tr.Decide("decode", memory.DescribeReason(ret))
 }
 
 // NoVMA returns the result of a fault that never reaches a VMA: an

@@ -90,8 +90,9 @@ func traceRetry(tr *trace.Track, vmaLock, tried bool) {
 	}
 }
 
-// describe spells a result as the trace prints it.
-func (r Result) describe() string {
+// Describe spells a result as a trace prints it: the verdict, its
+// cause, signal and si_code, and the retries by reason.
+func (r Result) Describe() string {
 	s := r.Verdict.String()
 	if r.Verdict == KernFixup {
 		s += " (cause " + r.Cause.String() + ")"
