@@ -308,12 +308,11 @@ func ReleaseFaultLock(v *VMA, vmaLocked bool) {
 	}
 }
 
-// lockCarefully takes the mmap lock for a fault: trylock first; for a
+// lockCarefully takes the mmap lock for a fault, tracing on tr: trylock first; for a
 // kernel-mode fault whose instruction has no exception-table entry give up
 // rather than sleep (it may be a kernel bug that already holds the lock);
 // else sleep killably (get_mmap_lock_carefully, and its write twin).
-func (m *MM) lockCarefully(t sched.Sleeper, write, user, hasFixup bool) bool {
-	tr := trace.Of(t)
+func (m *MM) lockCarefully(t sched.Sleeper, tr *trace.Track, write, user, hasFixup bool) bool {
 	fn := "mmap_read_trylock"
 	if write {
 		fn = "mmap_write_trylock"
@@ -363,7 +362,7 @@ func (m *MM) lockCarefully(t sched.Sleeper, write, user, hasFixup bool) bool {
 func (m *MM) LockAndFindVMA(addr uint64, t sched.Sleeper, user, hasFixup bool) *VMA {
 	tr := trace.Of(t)
 	tr.Step("lock_mm_and_find_vma", "the mmap lock for reading, then the VMA")
-	if !m.lockCarefully(t, false, user, hasFixup) {
+	if !m.lockCarefully(t, tr, false, user, hasFixup) {
 		return nil
 	}
 	v := m.FindVMA(addr)
@@ -392,7 +391,7 @@ func (m *MM) LockAndFindVMA(addr uint64, t sched.Sleeper, user, hasFixup bool) *
 	}
 	m.MmapReadUnlock()
 	tr.Step("mmap_read_unlock", "dropped, to take the lock for writing (no atomic upgrade)")
-	if !m.lockCarefully(t, true, user, hasFixup) {
+	if !m.lockCarefully(t, tr, true, user, hasFixup) {
 		return nil
 	}
 	v = m.FindVMA(addr)

@@ -51,13 +51,17 @@ func faultSignalPending(ret vmfault.Reason, t *kernel.Task, user bool) bool {
 // traceAccess traces an access check of the native handler: denied or
 // allowed, with the si_code a denial gets.
 func traceAccess(t *kernel.Task, acc mm.Access, denied bool) {
-	if tr := t.Tracer(); tr.On() {
-		code := abi.Code(0)
-		if denied {
-			code = abi.SEGV_ACCERR
-		}
-		fault.TraceAccess(tr, acc, code)
+	if t.Tracer() != nil { // inlined: tracing off costs a nil check
+		traceAccessOn(t, acc, denied)
 	}
+}
+
+func traceAccessOn(t *kernel.Task, acc mm.Access, denied bool) {
+	code := abi.Code(0)
+	if denied {
+		code = abi.SEGV_ACCERR
+	}
+	fault.TraceAccess(t.Tracer(), acc, code)
 }
 
 // note records that the handler took the path where its arch departs

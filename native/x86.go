@@ -241,8 +241,8 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 // done is the tail of do_user_addr_fault from the done label: the
 // VM_FAULT_ERROR bits, in x86's order. Preconditions: no lock is held.
 func (f *x86Fault) done(ret vmfault.Reason) kernel.TrapAction {
-	if tr := f.t.Tracer(); tr.On() {
-		tr.Decide("do_user_addr_fault", "done: "+memory.DescribeReason(ret))
+	if f.t.Tracer() != nil {
+		f.traceDone(ret)
 	}
 	if ret&vmfault.Error == 0 {
 		return kernel.Restart
@@ -308,6 +308,11 @@ func (f *x86Fault) badAreaAccessError(v *mm.VMA, vmaLocked bool) kernel.TrapActi
 	}
 	mm.ReleaseFaultLock(v, vmaLocked)
 	return f.badAreaNosemaphore(pkey, code)
+}
+
+// traceDone traces done's reading of the bits.
+func (f *x86Fault) traceDone(ret vmfault.Reason) {
+	f.t.Tracer().Decide("do_user_addr_fault", "done: "+memory.DescribeReason(ret))
 }
 
 // traceDenied traces an access error on v with the si_code
