@@ -27,6 +27,10 @@ import (
 // (arm64 reports FAR, tag included; its handlers see the tag cleared
 // unless installed with SA_EXPOSE_TAGBITS, which arm64.SiAddr models).
 func React(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("verdict", res.Describe()) // the generic handler's answer
+		tr.Decide("arch.React", reaction(res))
+	}
 	switch res.Verdict {
 	case fault.Done, fault.Signal, fault.OOM:
 		// Signal: the pending signal is delivered on the way back to
@@ -53,4 +57,21 @@ func FixupOrOops(r *kernel.Regs) kernel.TrapAction {
 		return kernel.Fixup
 	}
 	return kernel.Oops
+}
+
+// reaction says, for the trace, what React does with res.
+func reaction(res fault.Result) string {
+	switch res.Verdict {
+	case fault.Done:
+		return "Done: return to the instruction"
+	case fault.Signal:
+		return "Signal: return to user mode, where the pending signal is delivered and the instruction faults again"
+	case fault.OOM:
+		return "OOM: pagefault_out_of_memory, then the instruction faults again"
+	case fault.Livelock:
+		return "Livelock"
+	case fault.KernFixup:
+		return "KernFixup (cause " + res.Cause.String() + "): the exception table, else oops"
+	}
+	return res.Verdict.String() + ": force_sig_fault"
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/trace"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -185,6 +186,7 @@ type faultState struct {
 	vma   *mm.VMA
 	held  lockHeld
 	res   Result
+	tr    *trace.Track // the task's trace (nil: off)
 }
 
 // release drops whatever the fault holds.
@@ -219,13 +221,15 @@ func (fs *faultState) signalPending(ret vmfault.Reason) bool {
 	if ret&vmfault.Retry == 0 {
 		return false
 	}
-	return fs.t.FatalSignalPending() || fs.req.User && fs.t.SignalPending()
+	pending := fs.t.FatalSignalPending() || fs.req.User && fs.t.SignalPending()
+	TraceSignalCheck(fs.tr, pending, fs.req.User)
+	return pending
 }
 
 // Handle resolves one fault and returns its final result. Whatever path
 // it takes, it returns holding no lock.
 func (h *Handler) Handle(t Task, req Request) Result {
-	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault}
+	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault, tr: t.Tracer()}
 	fs.res.Addr = req.Addr
 	if req.User {
 		fs.flags |= vmfault.FlagUser
@@ -239,6 +243,7 @@ func (h *Handler) Handle(t Task, req Request) Result {
 	if fs.m = t.MM(); fs.m == nil || req.NoFault {
 		// No user context, or faults disabled: never take a lock
 		// (bad_area_nosemaphore).
+		fs.tr.Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
 		return fs.fail(BadArea, abi.SEGV_MAPERR)
 	}
 	if req.User {
@@ -254,6 +259,7 @@ func (h *Handler) Handle(t Task, req Request) Result {
 // under the mmap lock.
 func (fs *faultState) underVMALock() (Result, bool) {
 	v := fs.m.LockVMAUnderRCU(fs.req.Addr)
+	TraceVMALock(fs.tr, fs.m, v)
 	if v == nil {
 		return Result{}, false
 	}
@@ -261,15 +267,18 @@ func (fs *faultState) underVMALock() (Result, bool) {
 	if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
 		// Final, as on every arch since 6.10 ("mm: accelerate pagefault
 		// when badaccess"): no second look under the mmap lock.
+		fs.accessStep(code)
 		fs.release()
 		return fs.accessErr(v, code), true
 	}
+	fs.accessStep(0)
 	ret := fs.resolve()
 	fs.release()
 	if ret&vmfault.Retry == 0 {
 		return fs.decode(ret), true
 	}
 	fs.res.Retries.VMALock++
+	TraceRetry(fs.tr, true, ret&vmfault.Major != 0)
 	if ret&vmfault.Major != 0 {
 		// It waited for I/O: account the mmap-lock attempt as major.
 		fs.flags |= vmfault.FlagTried
@@ -279,6 +288,9 @@ func (fs *faultState) underVMALock() (Result, bool) {
 	}
 	return Result{}, false
 }
+
+// accessStep traces the access check's answer.
+func (fs *faultState) accessStep(code abi.Code) { TraceAccess(fs.tr, fs.req.Access, code) }
 
 // underMmapLock runs the fault under the mmap lock, retrying as long as
 // handle_mm_fault drops the lock (phase B, lock_mm_and_find_vma).
@@ -290,9 +302,11 @@ func (fs *faultState) underMmapLock() Result {
 		}
 		fs.vma, fs.held = v, mmapLock
 		if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
+			fs.accessStep(code)
 			fs.release()
 			return fs.accessErr(v, code)
 		}
+		fs.accessStep(0)
 		ret := fs.resolve()
 		if fs.signalPending(ret) {
 			return fs.signal()
@@ -308,6 +322,7 @@ func (fs *faultState) underMmapLock() Result {
 		if fs.res.Retries.Total() > fs.h.MaxRetries {
 			return fs.final(Livelock)
 		}
+		TraceRetry(fs.tr, false, true)
 		fs.flags |= vmfault.FlagTried
 	}
 }
@@ -344,6 +359,9 @@ func (fs *faultState) signal() Result { return fs.final(Signal) }
 // decode turns handle_mm_fault's bits into the verdict: the one place
 // VM_FAULT_* bits are read. Preconditions: no lock is held.
 func (fs *faultState) decode(ret vmfault.Reason) Result {
+	if fs.tr != nil {
+		fs.traceDecode(ret)
+	}
 	if ret&vmfault.Error == 0 {
 		fs.res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
 		return fs.final(Done)
@@ -377,6 +395,11 @@ func (fs *faultState) decode(ret vmfault.Reason) Result {
 	panic(fmt.Sprintf("fault: handle_mm_fault returned %v", ret))
 }
 
+// traceDecode traces the bits decode reads.
+func (fs *faultState) traceDecode(ret vmfault.Reason) {
+	fs.tr.Decide("decode", memory.DescribeReason(ret))
+}
+
 // NoVMA returns the result of a fault that never reaches a VMA: an
 // address the architecture knows is outside user space, handled without
 // any lock (bad_area_nosemaphore). Front ends use it for their early
@@ -384,5 +407,13 @@ func (fs *faultState) decode(ret vmfault.Reason) Result {
 func NoVMA(req Request) Result {
 	fs := faultState{req: req}
 	fs.res.Addr = req.Addr
+	return fs.fail(BadArea, abi.SEGV_MAPERR)
+}
+
+// NoVMATraced is NoVMA for task t, whose trace shows the verdict.
+func NoVMATraced(t any, req Request) Result {
+	fs := faultState{req: req, tr: trace.Of(t)}
+	fs.res.Addr = req.Addr
+	fs.tr.Decide("bad_area_nosemaphore", "no VMA to look for: no lock is taken")
 	return fs.fail(BadArea, abi.SEGV_MAPERR)
 }

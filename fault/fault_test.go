@@ -10,6 +10,7 @@ import (
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/trace"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -51,6 +52,7 @@ func (t *task) MM() *mm.MM               { return t.m }
 func (t *task) SignalPending() bool      { return t.pending || t.fatal }
 func (t *task) FatalSignalPending() bool { return t.fatal }
 func (t *task) MemCG() *phys.MemCG       { return nil }
+func (t *task) Tracer() *trace.Track     { return nil }
 func (t *task) AccountFault(major bool) {
 	if major {
 		t.major++

@@ -124,13 +124,22 @@ func (t *Task) returnToUser() (Outcome, bool) {
 	defer p.mu.Unlock()
 	t.waitWhileStoppedLocked() // get_signal stops first
 	if t.fatalPendingLocked() {
+		if t.track.On() {
+			t.track.Step("get_signal", "a fatal signal: the task exits")
+		}
 		return Outcome{Kind: OutKilled, Signal: p.exit}, true
 	}
 	if t.fault != nil {
 		info := *t.fault
 		t.fault = nil // the runner's handler takes it, not the scenario's
 		t.deliverLocked()
+		if t.track.On() {
+			t.track.Step("arch_do_signal_or_restart", "delivers "+describeSigInfo(info)+": the access ends")
+		}
 		return Outcome{Kind: OutSignal, Info: info}, true
+	}
+	if t.track.On() && t.pending != 0 {
+		t.track.Step("arch_do_signal_or_restart", "runs the handlers of "+describePending(t.pending, &t.proc.actions)+"; the instruction restarts")
 	}
 	t.deliverLocked()
 	return Outcome{}, false

@@ -19,6 +19,7 @@ import (
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/trace"
 )
 
 // Arch is one architecture: the address-space rules, the MMU and the trap
@@ -179,6 +180,11 @@ type Kernel struct {
 	cfg  config.Kernel
 	arch Arch
 	phys *phys.Allocator
+	// tracer records the tasks' fault paths (nil: off); set before any
+	// task is made (SetTracer). traps counts the traps taken while it is
+	// set.
+	tracer *trace.Recorder
+	traps  atomic.Int64
 
 	// MaxRestarts bounds how often one access may fault and restart
 	// before it is reported as a livelock.
@@ -290,7 +296,7 @@ func (k *Kernel) newID() int {
 func (k *Kernel) Spawn(name string) *Task {
 	p := &Process{k: k, PID: k.newID()}
 	p.mm = mm.New(k.arch, &k.cfg, k.phys)
-	t := &Task{k: k, proc: p, TID: p.PID, Name: name}
+	t := &Task{k: k, proc: p, TID: p.PID, Name: name, track: k.tracer.Track(name)}
 	p.threads = []*Task{t}
 	p.live = 1
 	k.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/trace"
 )
 
 // SigAction is what a process does with a signal.
@@ -103,9 +104,16 @@ type Task struct {
 	// pt_regs live with the task. Used only by the task's own goroutine.
 	uregs, kregs Regs
 
-	sleepMu sync.Mutex // guards asleep and woke; taken inside proc.mu and Event locks
+	sleepMu sync.Mutex // guards asleep, woke and waitFlow; taken inside proc.mu and Event locks
 	asleep  bool       // the observer was told the task blocked
 	woke    bool       // a waker ended the current sleep, maybe before it began
+	// waitFlow pairs the current sleep's trace events (0: not traced).
+	waitFlow uint64
+
+	// track records the task's fault path (nil: tracing off). Set when
+	// the task is made, read only by the task's own goroutine and by
+	// its wakers.
+	track *trace.Track
 }
 
 // Process returns the task's thread group.
@@ -178,10 +186,15 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 	p.mu.Lock()
 	if t.interruptsLocked(mode) {
 		p.mu.Unlock()
+		if t.track != nil {
+			t.traceNoSleep(mode)
+		}
 		return ev.Fired()
 	}
+	flow := t.track.Wait("schedule", mode.String())
 	t.sleepMu.Lock()
 	t.woke = false // before any waker of this sleep can see the task
+	t.waitFlow = flow
 	t.sleepMu.Unlock()
 	intr := make(chan struct{})
 	t.intr, t.intrMode = intr, mode
@@ -200,6 +213,13 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 	p.mu.Lock()
 	t.intr = nil
 	p.mu.Unlock()
+	if flow != 0 {
+		how := "woken"
+		if !woken {
+			how = "interrupted"
+		}
+		t.track.WaitEnd(flow, how)
+	}
 	return woken
 }
 
@@ -223,6 +243,10 @@ func (t *Task) setAsleep() {
 func (t *Task) Woken() {
 	t.k.tick()
 	t.sleepMu.Lock()
+	if !t.woke && t.waitFlow != 0 {
+		t.track.Woken(t.waitFlow)
+		t.waitFlow = 0
+	}
 	t.woke = true
 	if t.asleep {
 		t.asleep = false
@@ -412,6 +436,9 @@ func (t *Task) Livelocked() bool { return t.livelocked.Load() }
 // (force_sig_fault): it is delivered when the access returns to user
 // mode, before any other signal.
 func (t *Task) ForceSigFault(info SigInfo) {
+	if t.track.On() {
+		t.track.Step("force_sig_fault", describeSigInfo(info))
+	}
 	t.proc.mu.Lock()
 	if t.fault == nil {
 		i := info

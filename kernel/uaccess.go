@@ -54,7 +54,13 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 				return access(page, addr, acc, v)
 			}
 			t.k.tick()
-			switch arch.Trap(t, r) {
+			var act TrapAction
+			if t.track == nil {
+				act = arch.Trap(t, r)
+			} else {
+				act = t.tracedTrap(arch, r)
+			}
+			switch act {
 			case Emulated:
 				return OK()
 			case Livelock:
@@ -130,7 +136,13 @@ func (t *Task) kernelTranslate(r *Regs) (*phys.Page, TrapAction) {
 				return page, Restart
 			}
 			t.k.tick()
-			if act := arch.Trap(t, r); act != Restart {
+			var act TrapAction
+			if t.track == nil {
+				act = arch.Trap(t, r)
+			} else {
+				act = t.tracedTrap(arch, r)
+			}
+			if act != Restart {
 				return nil, act
 			}
 			r.Trap, r.HW = 0, 0

@@ -8,10 +8,14 @@
 package memory
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/trace"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -28,6 +32,8 @@ type Faulter interface {
 	// MemCG is the task's memory cgroup: nil for the root, which has no
 	// limit.
 	MemCG() *phys.MemCG
+	// Tracer is the task's trace: nil when tracing is off.
+	Tracer() *trace.Track
 }
 
 // charge charges page to the task's memory cgroup (mem_cgroup_charge).
@@ -126,6 +132,8 @@ type Fault struct {
 	// write-protect faults, and what the fault maps keeps the protection
 	// (vmf_orig_pte_uffd_wp).
 	uffdWP bool
+	// tr is the task's trace (nil: off).
+	tr *trace.Track
 }
 
 func (f *Fault) write() bool { return f.Flags&vmfault.FlagWrite != 0 }
@@ -149,21 +157,44 @@ func HStateShift(idx int) uint {
 // Postconditions: when the result has vmfault.Retry or vmfault.Completed
 // the fault lock has been released; otherwise the caller still holds it.
 func HandleMMFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
+	tr := t.Tracer()
+	if tr.On() {
+		tr.Begin("handle_mm_fault", flags.String())
+	}
 	ret := sanitizeFaultFlags(vma, flags)
-	if ret == 0 {
+	if ret != 0 {
+		tr.Step("sanitize_fault_flags", "flags no fault may carry: VM_FAULT_SIGSEGV")
+	} else {
 		write := flags&vmfault.FlagWrite != 0
 		exec := flags&vmfault.FlagInstruction != 0
 		switch {
 		case !vma.MM().Arch().AccessPermitted(vma, write, exec, flags&vmfault.FlagRemote != 0):
+			tr.Step("arch_vma_access_permitted", "denied (protection keys): VM_FAULT_SIGSEGV")
 			ret = vmfault.SigSegv
 		case vma.Flags&mm.VMHugetlb != 0:
-			ret = hugetlbFault(vma, addr, flags, t)
+			ret = hugetlbFault(vma, addr, flags, t, tr)
 		default:
-			ret = handlePTEFault(vma, addr, flags, t)
+			ret = handlePTEFault(vma, addr, flags, t, tr)
 		}
 	}
 	accountFault(t, flags, ret)
+	if tr.On() {
+		tr.End("handle_mm_fault", DescribeReason(ret))
+	}
 	return ret
+}
+
+// DescribeReason spells VM_FAULT_* bits as the kernel names them ("0"
+// for a fault resolved).
+func DescribeReason(ret vmfault.Reason) string {
+	if ret == 0 {
+		return "0"
+	}
+	parts := strings.Split(ret.String(), "|")
+	for i, p := range parts {
+		parts[i] = "VM_FAULT_" + p
+	}
+	return strings.Join(parts, "|")
 }
 
 // sanitizeFaultFlags rejects flag combinations no fault may carry
@@ -197,24 +228,26 @@ func accountFault(t Faulter, flags vmfault.Flags, ret vmfault.Reason) {
 
 // handlePTEFault dispatches on the entry at addr (__handle_mm_fault and
 // handle_pte_fault).
-func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
+func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr *trace.Track) vmfault.Reason {
 	table, i := vma.MM().PT.Alloc(addr)
 	f := Fault{
 		VMA: vma, Address: addr & phys.PageMask, RealAddress: addr,
 		PgOff: vma.PageOffset(addr), Flags: flags, Task: t,
-		table: table, index: i, orig: table.Load(i),
+		table: table, index: i, orig: table.Load(i), tr: tr,
 	}
 	pte := f.orig
 	switch {
 	case pte.None():
 		return doPTEMissing(&f)
 	case pte.Has(pgtable.ProtNone):
+		f.tr.Step("do_numa_page", "a PROT_NONE entry of an accessible VMA: access restored")
 		return doNUMAPage(&f)
 	case !pte.Present():
 		return doSwapPage(&f)
 	case f.write() && !pte.Has(pgtable.Write):
 		return doWPPage(&f)
 	}
+	f.tr.Step("handle_pte_fault", "the entry already allows the access: accessed/dirty bits set")
 	return f.markAccessed()
 }
 
@@ -282,6 +315,7 @@ func (f *Fault) anonPrepare() vmfault.Reason {
 	}
 	m := v.MM()
 	if !m.MmapReadTryLock() {
+		f.tr.Step("vmf_anon_prepare", "no anon_vma and the mmap lock is contended: the VMA lock is dropped, VM_FAULT_RETRY")
 		v.EndRead()
 		return vmfault.Retry
 	}
@@ -296,13 +330,16 @@ func (f *Fault) anonPrepare() vmfault.Reason {
 func doAnonymousPage(f *Fault) vmfault.Reason {
 	vma := f.VMA
 	if vma.Shared() {
+		f.tr.Step("do_anonymous_page", "shared memory without a backing: VM_FAULT_SIGBUS")
 		return vmfault.SigBus // shared memory without a backing
 	}
 	m := vma.MM()
 	if !f.write() && m.Config().ZeroPage {
 		if vma.Flags&mm.VMUffdMiss != 0 {
+			f.tr.Step("do_anonymous_page", "a read of a page userfaultfd registered as missing")
 			return handleUserfault(f, mm.VMUffdMiss) // deliver the fault to user space
 		}
+		f.tr.Step("do_anonymous_page", "a read: the shared zero page, mapped read-only")
 		zero := m.Phys().ZeroPage()
 		pte := pgtable.MkPTE(zero.PFN(), vma.PageProt&^pgtable.Write) | pgtable.Special
 		f.table.Lock()
@@ -317,12 +354,15 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 	}
 	page := allocPage(f.Task, m.Phys(), phys.FlagAnon)
 	if page == nil {
+		f.tr.Step("do_anonymous_page", "no page could be allocated or charged: VM_FAULT_OOM")
 		return vmfault.OOM
 	}
 	if vma.Flags&mm.VMUffdMiss != 0 {
+		f.tr.Step("do_anonymous_page", "a page userfaultfd registered as missing")
 		page.Put()
 		return handleUserfault(f, mm.VMUffdMiss)
 	}
+	f.tr.Step("do_anonymous_page", "a new zeroed page")
 	pte := pgtable.MkPTE(page.PFN(), vma.PageProt) | pgtable.Accessed
 	if vma.Flags&mm.VMWrite != 0 {
 		pte |= pgtable.Write | pgtable.Dirty
@@ -345,14 +385,18 @@ func doFault(vmf Fault) vmfault.Reason {
 	f := &vmf
 	b, ok := f.VMA.Ops.(Backing)
 	if !ok {
+		f.tr.Step("do_fault", "no ->fault: VM_FAULT_SIGBUS")
 		return vmfault.SigBus // no ->fault
 	}
 	switch {
 	case !f.write():
+		f.tr.Step("do_read_fault", "a read of a file or shmem page")
 		return doReadFault(f, b)
 	case !f.VMA.Shared():
+		f.tr.Step("do_cow_fault", "a private write: a copy of the backing's page")
 		return doCOWFault(f, b)
 	}
+	f.tr.Step("do_shared_fault", "a shared write: the backing's page, writable")
 	return doSharedFault(f, b)
 }
 
@@ -374,6 +418,7 @@ const faultAroundPages = 16
 func doReadFault(f *Fault, b Backing) vmfault.Reason {
 	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 {
 		if doFaultAround(f, mp) {
+			f.tr.Step("do_fault_around", "the faulting page was cached and is mapped: VM_FAULT_NOPAGE")
 			return vmfault.NoPage
 		}
 	}
@@ -412,7 +457,7 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 	vmaOff := f.PgOff - f.VMA.PgOff
 	from := max(pteOff&^(faultAroundPages-1), pteOff-min(pteOff, vmaOff))
 	to := min(from+faultAroundPages, pgtable.EntriesPerTable, pteOff+f.VMA.Pages()-vmaOff)
-	mapped := false
+	mapped, n := false, 0
 	for i := from; i < to; i++ {
 		if !f.table.Load(int(i)).None() {
 			continue
@@ -431,9 +476,13 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 		f.table.Store(int(i), pte)
 		page.AddMap()
 		f.table.Unlock()
+		n++
 		if i == pteOff {
 			mapped = true
 		}
+	}
+	if f.tr.On() {
+		f.tr.Step("do_fault_around", fmt.Sprintf("mapped %d cached pages of the window of %d", n, to-from))
 	}
 	return mapped
 }
@@ -459,6 +508,7 @@ func doSharedFault(f *Fault, b Backing) vmfault.Reason {
 // for it, and the fault is then complete: VM_FAULT_COMPLETED.
 func (f *Fault) faultDirtySharedPage(dirtied bool) vmfault.Reason {
 	if dirtied && f.Flags.AllowRetryFirst() && f.Flags&vmfault.FlagRetryNowait == 0 {
+		f.tr.Step("fault_dirty_shared_page", "the page was dirtied: the fault lock is dropped for throttling, VM_FAULT_COMPLETED")
 		f.releaseLock()
 		return vmfault.Completed
 	}
@@ -498,9 +548,11 @@ func doWPPage(f *Fault) vmfault.Reason {
 	vma, pte := f.VMA, f.orig
 	m := vma.MM()
 	if pte.Has(pgtable.UffdWP) && vma.Flags&mm.VMUffdWP != 0 {
+		f.tr.Step("do_wp_page", "write-protected by userfaultfd")
 		return handleUserfault(f, mm.VMUffdWP) // userfaultfd_pte_wp
 	}
 	if vma.Shared() {
+		f.tr.Step("do_wp_page", "the first write to a shared page: wp_page_shared")
 		return wpPageShared(f, pte)
 	}
 	var old *phys.Page
@@ -510,7 +562,15 @@ func doWPPage(f *Fault) vmfault.Reason {
 	if old != nil && old.Has(phys.FlagAnon) &&
 		(old.Has(phys.FlagAnonExclusive) || old.Refs() == 1 && old.MapCount() == 1) {
 		old.SetFlags(phys.FlagAnonExclusive) // wp_can_reuse_anon_folio
+		f.tr.Step("do_wp_page", "an exclusive anonymous page: reused in place (wp_page_reuse)")
 		return f.reuse(pte)
+	}
+	if f.tr.On() {
+		what := "a shared or read-only page"
+		if old == nil {
+			what = "the zero page"
+		}
+		f.tr.Step("do_wp_page", "copy on write of "+what+" (wp_page_copy)")
 	}
 	return wpPageCopy(f, old)
 }
@@ -592,6 +652,7 @@ func doSwapPage(f *Fault) vmfault.Reason {
 	m := f.VMA.MM()
 	dev := m.Phys().Swap()
 	if !f.orig.IsSwap() || dev == nil {
+		f.tr.Step("do_swap_page", "an entry nothing can interpret: VM_FAULT_SIGBUS")
 		return vmfault.SigBus // an entry nothing can interpret
 	}
 	slot := f.orig.SwapOffset()
@@ -607,10 +668,12 @@ func doSwapPage(f *Fault) vmfault.Reason {
 			if c, fresh = dev.ReadIn(slot, page); !fresh {
 				page.Put()
 			} else {
+				f.tr.Step("do_swap_page", "not in the swap cache: read the page back (a major fault)")
 				ret |= vmfault.Major
 			}
 		}
 		if !dev.Locked(c) {
+			f.tr.Step("do_swap_page", "the page is in the swap cache: mapped")
 			return ret | swapMap(f, dev, c)
 		}
 		if r, done := f.waitPage(c.Unlock, dev); done {
@@ -663,13 +726,17 @@ func handlePTEMarker(f *Fault) vmfault.Reason {
 	mk := f.orig.Marker()
 	switch {
 	case mk&pgtable.MarkerPoisoned != 0:
+		f.tr.Step("handle_pte_marker", "a poison marker: VM_FAULT_HWPOISON")
 		return vmfault.HWPoison
 	case mk&pgtable.MarkerGuard != 0:
+		f.tr.Step("handle_pte_marker", "a guard marker: VM_FAULT_SIGSEGV")
 		return vmfault.SigSegv
 	case mk&pgtable.MarkerUffdWP != 0 && f.VMA.Flags&mm.VMUffdWP != 0:
+		f.tr.Step("handle_pte_marker", "a uffd-wp marker: faulted in as missing, kept write-protected")
 		f.uffdWP = true
 		return doPTEMissing(f)
 	case mk&pgtable.MarkerUffdWP != 0:
+		f.tr.Step("handle_pte_marker", "a stale uffd-wp marker: dropped, faulted in as missing")
 		f.table.Lock()
 		if f.installLocked(0) {
 			f.orig = 0

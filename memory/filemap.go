@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -243,17 +244,20 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 		f.mu.Lock()
 		if vmf.PgOff >= pagesOf(f.size) {
 			f.mu.Unlock()
+			vmf.tr.Step("filemap_fault", "beyond the end of the file: VM_FAULT_SIGBUS")
 			return vmfault.SigBus
 		}
 		c, err := f.cached(vmf.PgOff)
 		if err != nil {
 			f.mu.Unlock()
+			vmf.tr.Step("filemap_fault", "no page for the cache: VM_FAULT_OOM")
 			return vmfault.OOM
 		}
 		if c == nil {
 			// Not in the cache: read it, and its neighbours
 			// (do_sync_mmap_readahead), a major fault.
 			f.mu.Unlock()
+			vmf.tr.Step("filemap_fault", "not in the page cache: read it (do_sync_mmap_readahead), a major fault")
 			ret |= vmfault.Major
 			if !f.readAround(vmf) {
 				return vmfault.OOM
@@ -267,6 +271,9 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			start, n, ok := f.nextWindow(vmf.PgOff)
 			f.mu.Unlock()
 			if ok && vmf.VMA.Flags&mm.VMRandRead == 0 {
+				if vmf.tr.On() {
+					vmf.tr.Step("do_async_mmap_readahead", fmt.Sprintf("the read-ahead mark: read %d pages from page %d", n, start))
+				}
 				f.readPages(vmf.Task, start, n, start, noPage)
 				f.disk.Run()
 			}
@@ -275,16 +282,19 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 		if !c.locked {
 			if c.page.Has(phys.FlagHWPoison) {
 				f.mu.Unlock()
+				vmf.tr.Step("filemap_fault", "the cached page is poisoned: VM_FAULT_HWPOISON")
 				return vmfault.HWPoison
 			}
 			c.page.Get()
 			f.touchLocked(vmf.PgOff, c) // folio_mark_accessed
 			vmf.Page = c.page
 			f.mu.Unlock()
+			vmf.tr.Step("filemap_fault", "the page is cached and up to date")
 			return ret
 		}
 		ev := c.unlock
 		f.mu.Unlock()
+		vmf.tr.Step("filemap_fault", "the page is locked: its read is in flight")
 		if r, done := vmf.waitPage(ev, f.disk); done {
 			return ret | r
 		}
@@ -300,9 +310,15 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 // reports false when the faulting page got no frame.
 func (f *File) readAround(vmf *Fault) bool {
 	if vmf.VMA.Flags&mm.VMRandRead != 0 || f.raPages <= 1 {
+		if vmf.tr.On() {
+			vmf.tr.Step("page_cache_sync_ra", fmt.Sprintf("submit the read of page %d alone", vmf.PgOff))
+		}
 		return f.readPages(vmf.Task, vmf.PgOff, 1, noPage, vmf.PgOff)
 	}
 	start := vmf.PgOff - min(vmf.PgOff, f.raPages/2)
+	if vmf.tr.On() {
+		vmf.tr.Step("page_cache_sync_ra", fmt.Sprintf("submit the read of pages %d-%d around page %d", start, start+f.raPages-1, vmf.PgOff))
+	}
 	f.mu.Lock()
 	f.ra.start, f.ra.size, f.ra.async = start, f.raPages, f.raPages/4
 	f.mu.Unlock()
@@ -419,13 +435,20 @@ func (vmf *Fault) waitPage(ev *sched.Event, d ioRunner) (vmfault.Reason, bool) {
 		mode = sched.Killable
 	}
 	if vmf.Flags.AllowRetryFirst() && vmf.Flags&vmfault.FlagRetryNowait == 0 {
+		if vmf.tr.On() {
+			vmf.tr.Step("lock_folio_maybe_drop_mmap", "a first attempt: drop the "+vmf.lockName()+", wait "+mode.String()+" for the page, then VM_FAULT_RETRY")
+		}
 		vmf.releaseLock()
 		d.Run()
 		vmf.Task.Sleep(ev, mode)
 		return vmfault.Retry, true
 	}
+	if vmf.tr.On() {
+		vmf.tr.Step("lock_folio_maybe_drop_mmap", "a retry: wait "+mode.String()+" for the page, holding the "+vmf.lockName())
+	}
 	d.Run()
 	if !vmf.Task.Sleep(ev, mode) {
+		vmf.tr.Step("lock_folio_maybe_drop_mmap", "a fatal signal ended the wait: the lock is dropped, VM_FAULT_RETRY")
 		vmf.releaseLock()
 		return vmfault.Retry, true
 	}
@@ -434,6 +457,14 @@ func (vmf *Fault) waitPage(ev *sched.Event, d ioRunner) (vmfault.Reason, bool) {
 
 // ioRunner completes pending I/O: the disk or the swap device.
 type ioRunner interface{ Run() }
+
+// lockName names the lock the fault holds, for the trace.
+func (vmf *Fault) lockName() string {
+	if vmf.Flags&vmfault.FlagVMALock != 0 {
+		return "VMA lock"
+	}
+	return "mmap lock"
+}
 
 // releaseLock drops the lock the fault holds (release_fault_lock).
 func (vmf *Fault) releaseLock() {

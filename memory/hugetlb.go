@@ -2,6 +2,7 @@ package memory
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/faultline/faultline/abi"
@@ -9,6 +10,7 @@ import (
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
+	"github.com/faultline/faultline/trace"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -487,16 +489,20 @@ func (o *HugetlbShared) cached(idx uint64) *phys.Page {
 // entry at the PMD level. Poison is VM_FAULT_HWPOISON_LARGE with the
 // hstate index; an empty pool is SIGBUS; a uffd-wp marker is an empty
 // entry that keeps its protection.
-func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter) vmfault.Reason {
+func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr *trace.Track) vmfault.Reason {
 	haddr := addr &^ (hugePageSize - 1)
 	table, i := vma.MM().PT.AllocHuge(haddr)
 	f := Fault{
 		VMA: vma, Address: haddr, RealAddress: addr, PgOff: vma.PageOffset(haddr),
-		Flags: flags, Task: t, table: table, index: i, orig: table.Load(i),
+		Flags: flags, Task: t, table: table, index: i, orig: table.Load(i), tr: tr,
 	}
 	pte := f.orig
+	if f.tr.On() {
+		f.tr.Step("hugetlb_fault", fmt.Sprintf("the 2 MiB page at %#x", haddr))
+	}
 	switch {
 	case pte.IsMarker() && pte.Marker()&pgtable.MarkerPoisoned != 0:
+		f.tr.Step("hugetlb_fault", "a poison marker: VM_FAULT_HWPOISON_LARGE")
 		return vmfault.HWPoisonLarge | vmfault.SetHIndex(0)
 	case isUffdWPMarker(pte):
 		// huge_pte_none_mostly: faulted in as missing, the page
@@ -540,8 +546,10 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 		}
 		page, _, err := b.page(idx)
 		if err != nil {
+			f.tr.Step("hugetlb_no_page", "no huge page in the pool: VM_FAULT_SIGBUS")
 			return vmfault.SigBus
 		}
+		f.tr.Step("hugetlb_no_page", "the shared page of the hugetlbfs file")
 		if page.Has(phys.FlagHWPoison) {
 			page.Put()
 			return vmfault.HWPoisonLarge | vmfault.SetHIndex(0)
@@ -552,6 +560,7 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 		unmapped := b.unmapped
 		b.mu.Unlock()
 		if unmapped {
+			f.tr.Step("hugetlb_no_page", "the owner took the page back: VM_FAULT_SIGBUS")
 			return vmfault.SigBus // the owner took the page back
 		}
 		if vma.Flags&mm.VMUffdMiss != 0 {
@@ -563,7 +572,15 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 		}
 		page, reserved, err := b.getPage(idx)
 		if err != nil {
+			f.tr.Step("hugetlb_no_page", "no huge page in the pool: VM_FAULT_SIGBUS")
 			return vmfault.SigBus // vmf_error(-ENOSPC)
+		}
+		if f.tr.On() {
+			what := "an unreserved"
+			if reserved {
+				what = "a reserved"
+			}
+			f.tr.Step("hugetlb_no_page", what+" page from the pool, mapped privately")
 		}
 		// A private page is mapped read-only on a read fault, writable at
 		// once on a write (the COW done without a second fault).

@@ -59,10 +59,18 @@ func (s *Shmem) Close(*mm.VMA) {
 // reports a missing page (MISSING) or a cached one (MINOR) instead.
 func (s *Shmem) Fault(f *Fault) vmfault.Reason {
 	if f.PgOff >= s.pages {
+		f.tr.Step("shmem_fault", "beyond the object: VM_FAULT_SIGBUS")
 		return vmfault.SigBus
 	}
 	s.mu.Lock()
 	p := s.cache[f.PgOff]
+	if f.tr.On() {
+		if p == nil {
+			f.tr.Step("shmem_fault", "no page yet: a new zeroed one")
+		} else {
+			f.tr.Step("shmem_fault", "the page is in the shmem cache")
+		}
+	}
 	switch {
 	case p == nil && f.VMA.Flags&mm.VMUffdMiss != 0:
 		s.mu.Unlock()

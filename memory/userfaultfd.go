@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/faultline/faultline/abi"
@@ -75,12 +76,16 @@ func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
 	u := ctxOf(f.VMA)
 	switch {
 	case u == nil:
+		f.tr.Step("handle_userfault", "no userfaultfd context: VM_FAULT_SIGBUS")
 		return vmfault.SigBus
 	case u.features&UffdFeatureSigbus != 0:
+		f.tr.Step("handle_userfault", "UFFD_FEATURE_SIGBUS: VM_FAULT_SIGBUS")
 		return vmfault.SigBus
 	case f.Flags&vmfault.FlagAllowRetry == 0:
+		f.tr.Step("handle_userfault", "the fault may not retry: VM_FAULT_SIGBUS")
 		return vmfault.SigBus
 	case f.Flags&vmfault.FlagRetryNowait != 0:
+		f.tr.Step("handle_userfault", "FAULT_FLAG_RETRY_NOWAIT: VM_FAULT_RETRY, the lock kept")
 		return vmfault.Retry // the lock is kept
 	}
 	size := uint64(phys.PageSize)
@@ -95,6 +100,7 @@ func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
 	u.mu.Lock()
 	if u.released {
 		u.mu.Unlock()
+		f.tr.Step("handle_userfault", "the context is being released: VM_FAULT_NOPAGE, refault")
 		return vmfault.NoPage // the range is being unregistered: refault
 	}
 	u.pending = append(u.pending, w)
@@ -113,6 +119,10 @@ func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
 		// here. The model sleeps killably instead: the same outcome, no
 		// spinning (and one message rather than thousands).
 		mode = sched.Killable
+	}
+	if f.tr.On() {
+		f.tr.Step("handle_userfault", fmt.Sprintf("queue a %s message for %#x, drop the %s, wait %s for UFFDIO_COPY or a wake",
+			uffdKind(reason), addr, f.lockName(), mode))
 	}
 	f.Task.Sleep(w.wake, mode)
 	u.forget(w)
@@ -636,3 +646,14 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 
 // hugePageSize is the size of a hugetlb page (2 MiB).
 const hugePageSize = 2 << 20
+
+// uffdKind names a userfaultfd registration mode for the trace.
+func uffdKind(reason mm.VMFlags) string {
+	switch reason {
+	case mm.VMUffdWP:
+		return "write-protect"
+	case mm.VMUffdMinor:
+		return "minor"
+	}
+	return "missing"
+}

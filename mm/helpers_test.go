@@ -13,6 +13,7 @@ import (
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/trace"
 )
 
 const (
@@ -199,3 +200,6 @@ func (*faulter) FatalSignalPending() bool { return false }
 
 // MemCG implements memory.Faulter: the root group.
 func (*faulter) MemCG() *phys.MemCG { return nil }
+
+// Tracer implements memory.Faulter: no trace.
+func (*faulter) Tracer() *trace.Track { return nil }

@@ -18,6 +18,7 @@
 package mm
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/google/btree"
@@ -26,6 +27,7 @@ import (
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
+	"github.com/faultline/faultline/trace"
 )
 
 const (
@@ -292,6 +294,10 @@ func (m *MM) LockVMAUnderRCU(addr uint64) *VMA {
 	return v
 }
 
+// PerVMALock reports whether the kernel modeled has per-VMA locks
+// (CONFIG_PER_VMA_LOCK, 6.4 on): without, LockVMAUnderRCU always fails.
+func (m *MM) PerVMALock() bool { return m.perVMALock }
+
 // ReleaseFaultLock releases the lock a fault holds on v: the VMA lock when
 // it runs under it, else the mmap read lock (release_fault_lock).
 func ReleaseFaultLock(v *VMA, vmaLocked bool) {
@@ -302,25 +308,43 @@ func ReleaseFaultLock(v *VMA, vmaLocked bool) {
 	}
 }
 
-// lockCarefully takes the mmap lock for a fault: trylock first; for a
+// lockCarefully takes the mmap lock for a fault, tracing on tr: trylock first; for a
 // kernel-mode fault whose instruction has no exception-table entry give up
 // rather than sleep (it may be a kernel bug that already holds the lock);
 // else sleep killably (get_mmap_lock_carefully, and its write twin).
-func (m *MM) lockCarefully(t sched.Sleeper, write, user, hasFixup bool) bool {
+func (m *MM) lockCarefully(t sched.Sleeper, tr *trace.Track, write, user, hasFixup bool) bool {
+	fn := "mmap_read_trylock"
+	if write {
+		fn = "mmap_write_trylock"
+	}
 	if write {
 		if m.mmapLock.TryLock() {
+			tr.Step(fn, "taken")
 			return true
 		}
 	} else if m.mmapLock.TryRLock() {
+		tr.Step(fn, "taken")
 		return true
 	}
+	tr.Step(fn, "contended")
 	if !user && !hasFixup {
+		tr.Step("get_mmap_lock_carefully", "a kernel instruction without a fixup does not sleep for the lock: bad area")
 		return false
 	}
+	var ok bool
 	if write {
-		return m.mmapLock.Lock(t, sched.Killable)
+		fn = "mmap_write_lock_killable"
+		ok = m.mmapLock.Lock(t, sched.Killable)
+	} else {
+		fn = "mmap_read_lock_killable"
+		ok = m.mmapLock.RLock(t, sched.Killable)
 	}
-	return m.mmapLock.RLock(t, sched.Killable)
+	if ok {
+		tr.Step(fn, "taken after a killable wait")
+	} else {
+		tr.Step(fn, "a fatal signal ended the wait: -EINTR")
+	}
+	return ok
 }
 
 // LockAndFindVMA takes the mmap lock for reading and returns the VMA for a
@@ -336,35 +360,90 @@ func (m *MM) lockCarefully(t sched.Sleeper, write, user, hasFixup bool) bool {
 // (no VMA, expansion refused, or a fatal signal while waiting) no lock is
 // held.
 func (m *MM) LockAndFindVMA(addr uint64, t sched.Sleeper, user, hasFixup bool) *VMA {
-	if !m.lockCarefully(t, false, user, hasFixup) {
+	tr := trace.Of(t)
+	tr.Step("lock_mm_and_find_vma", "the mmap lock for reading, then the VMA")
+	if !m.lockCarefully(t, tr, false, user, hasFixup) {
 		return nil
 	}
 	v := m.FindVMA(addr)
 	if v != nil && v.Start <= addr {
+		if tr.On() {
+			tr.Step("find_vma", "VMA "+v.describe())
+		}
 		return v
 	}
 	if v == nil || v.Flags&VMGrowsDown == 0 {
+		if tr.On() {
+			if v == nil {
+				tr.Step("find_vma", "no VMA above the address: bad area")
+			} else {
+				tr.Step("find_vma", "the next VMA "+v.describe()+" starts above and is no stack: bad area")
+			}
+		}
 		m.MmapReadUnlock()
 		return nil
 	}
 
 	// There is no atomic upgrade: drop the read lock and take the write
 	// lock, then look again, as the map may have changed meanwhile.
+	if tr.On() {
+		tr.Step("find_vma", "the address is below the growsdown VMA "+v.describe()+": expand the stack")
+	}
 	m.MmapReadUnlock()
-	if !m.lockCarefully(t, true, user, hasFixup) {
+	tr.Step("mmap_read_unlock", "dropped, to take the lock for writing (no atomic upgrade)")
+	if !m.lockCarefully(t, tr, true, user, hasFixup) {
 		return nil
 	}
 	v = m.FindVMA(addr)
 	if v == nil {
+		tr.Step("find_vma", "the VMA went away meanwhile: bad area")
 		m.MmapWriteUnlock()
 		return nil
 	}
 	if v.Start > addr {
-		if v.Flags&VMGrowsDown == 0 || m.ExpandStackLocked(v, addr) != nil {
+		if v.Flags&VMGrowsDown == 0 {
+			tr.Step("find_vma", "the VMA above is no longer a stack: bad area")
 			m.MmapWriteUnlock()
 			return nil
 		}
+		if err := m.ExpandStackLocked(v, addr); err != nil {
+			if tr.On() {
+				tr.Step("expand_downwards", "refused: "+err.Error()+": bad area")
+			}
+			m.MmapWriteUnlock()
+			return nil
+		}
+		if tr.On() {
+			tr.Step("expand_downwards", "the stack is now "+v.describe())
+		}
 	}
 	m.MmapWriteDowngrade()
+	tr.Step("mmap_write_downgrade", "the fault goes on under the read lock")
 	return v
 }
+
+// describe names v for a trace: its range and permissions.
+func (v *VMA) describe() string {
+	return fmt.Sprintf("[%#x, %#x) %s", v.Start, v.End, v.Flags.perms())
+}
+
+// perms spells the access flags as /proc/PID/maps does.
+func (f VMFlags) perms() string {
+	b := []byte("---p")
+	if f&VMRead != 0 {
+		b[0] = 'r'
+	}
+	if f&VMWrite != 0 {
+		b[1] = 'w'
+	}
+	if f&VMExec != 0 {
+		b[2] = 'x'
+	}
+	if f&VMShared != 0 {
+		b[3] = 's'
+	}
+	return string(b)
+}
+
+// Describe names v for a trace: its range and permissions.
+func (v *VMA) Describe() string { return v.describe() }

@@ -5,6 +5,7 @@ import (
 	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/config"
+	faultpkg "github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -71,6 +72,7 @@ func (a *ARM64) doTranslationFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAc
 	if arm64.IsTTBR0Addr(arm64.UntaggedAddr(r.Addr)) {
 		return a.doPageFault(t, r)
 	}
+	t.Tracer().Step("do_translation_fault", "not a TTBR0 address: do_bad_area")
 	return a.doBadArea(t, r)
 }
 
@@ -87,6 +89,7 @@ func infCode(esr uint64) abi.Code {
 // doBadArea is do_bad_area: a user fault gets fault_info's signal at FAR,
 // a kernel fault __do_kernel_fault.
 func (a *ARM64) doBadArea(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
+	t.Tracer().Decide("do_bad_area", "fault_info's signal, or __do_kernel_fault")
 	if !r.User {
 		return doKernelFault(r)
 	}
@@ -109,6 +112,7 @@ func (a *ARM64) doPageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	m := t.MM()
 	if r.NoFault || m == nil {
 		// faulthandler_disabled() || !mm: no_context, in user mode too.
+		t.Tracer().Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
 		if r.User {
 			note(t, arch.RuleUserNoContext)
 		}
@@ -127,6 +131,7 @@ func (a *ARM64) doPageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	}
 	vmFlags := a.policy.VMFlags(acc)
 	if act, done := arm64.EL1UserPermission(r); done {
+		t.Tracer().Step("do_page_fault", "a kernel permission fault on a user address (PAN): "+act.String())
 		return act
 	}
 	if a.ver.AtLeast(6, 10) {
@@ -140,11 +145,15 @@ func (a *ARM64) doPageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
 	var fault vmfault.Reason
 	if r.User {
-		if v := m.LockVMAUnderRCU(addr); v != nil {
+		v := m.LockVMAUnderRCU(addr)
+		faultpkg.TraceVMALock(t.Tracer(), m, v)
+		if v != nil {
 			if v.Flags&vmFlags == 0 {
+				traceAccess(t, r.Access, true)
 				v.EndRead()
 				return a.badArea(t, r, 0, abi.SEGV_ACCERR)
 			}
+			traceAccess(t, r.Access, false)
 			fault = a.Resolve(v, addr, flags|vmfault.FlagVMALock, t)
 			if fault&(vmfault.Retry|vmfault.Completed) == 0 {
 				v.EndRead()
@@ -152,6 +161,7 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 			if fault&vmfault.Retry == 0 {
 				return a.done(t, r, fault)
 			}
+			faultpkg.TraceRetry(t.Tracer(), true, fault&vmfault.Major != 0)
 			if fault&vmfault.Major != 0 {
 				flags |= vmfault.FlagTried
 			}
@@ -167,9 +177,11 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 			return a.badArea(t, r, 0, abi.SEGV_MAPERR)
 		}
 		if v.Flags&vmFlags == 0 {
+			traceAccess(t, r.Access, true)
 			m.MmapReadUnlock()
 			return a.badArea(t, r, 0, abi.SEGV_ACCERR)
 		}
+		traceAccess(t, r.Access, false)
 		fault = a.Resolve(v, addr, flags, t)
 		if faultSignalPending(fault, t, r.User) {
 			if !r.User {
@@ -187,6 +199,7 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 		if retries >= a.MaxRetries {
 			return kernel.Livelock
 		}
+		faultpkg.TraceRetry(t.Tracer(), false, true)
 		flags |= vmfault.FlagTried
 	}
 }
@@ -194,6 +207,9 @@ func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64,
 // done is do_page_fault's done: label: success returns, an error goes to
 // bad_area with SEGV_MAPERR.
 func (a *ARM64) done(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("do_page_fault", "done: "+memory.DescribeReason(fault))
+	}
 	if fault&vmfault.Error == 0 {
 		return kernel.Restart
 	}
@@ -204,6 +220,9 @@ func (a *ARM64) done(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason) kerne
 // to no_context; user mode decodes the bits in arm64's order: OOM,
 // SIGBUS, poison, else SIGSEGV with code.
 func (a *ARM64) badArea(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, code abi.Code) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("do_page_fault", "bad_area: "+abi.CodeName(abi.SIGSEGV, code))
+	}
 	if !r.User {
 		return doKernelFault(r)
 	}
@@ -253,8 +272,11 @@ func (a *ARM64) userError(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, 
 func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
 	var fault vmfault.Reason
 	if r.User && a.ver.AtLeast(6, 4) {
-		if v := m.LockVMAUnderRCU(addr); v != nil {
+		v := m.LockVMAUnderRCU(addr)
+		faultpkg.TraceVMALock(t.Tracer(), m, v)
+		if v != nil {
 			if v.Flags&vmFlags != 0 {
+				traceAccess(t, r.Access, false)
 				fault = a.Resolve(v, addr, flags|vmfault.FlagVMALock, t)
 				if fault&(vmfault.Retry|vmfault.Completed) == 0 {
 					v.EndRead()
@@ -262,6 +284,7 @@ func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, add
 				if fault&vmfault.Retry == 0 {
 					return a.doneBefore610(t, r, fault)
 				}
+				faultpkg.TraceRetry(t.Tracer(), true, fault&vmfault.Major != 0)
 				if fault&vmfault.Major != 0 {
 					flags |= vmfault.FlagTried
 				}
@@ -269,6 +292,8 @@ func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, add
 					return kernel.Restart
 				}
 			} else {
+				traceAccess(t, r.Access, true)
+				t.Tracer().Step("do_page_fault", "before 6.10: look again under the mmap lock")
 				v.EndRead() // retried under the mmap lock
 			}
 		}
@@ -281,8 +306,10 @@ func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, add
 		}
 		// __do_page_fault
 		if v.Flags&vmFlags == 0 {
+			traceAccess(t, r.Access, true)
 			fault = arm64BadAccess
 		} else {
+			traceAccess(t, r.Access, false)
 			fault = a.Resolve(v, addr, flags, t)
 		}
 		if faultSignalPending(fault, t, r.User) {
@@ -301,12 +328,16 @@ func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, add
 		if retries >= a.MaxRetries {
 			return kernel.Livelock
 		}
+		faultpkg.TraceRetry(t.Tracer(), false, true)
 		flags |= vmfault.FlagTried
 	}
 }
 
 // doneBefore610 is the done: label before 6.10 (6.1.192).
 func (a *ARM64) doneBefore610(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("do_page_fault", "done: "+memory.DescribeReason(fault&^(arm64BadMap|arm64BadAccess))+arm64BadNote(fault))
+	}
 	if fault&(vmfault.Error|arm64BadMap|arm64BadAccess) == 0 {
 		return kernel.Restart
 	}
@@ -318,4 +349,16 @@ func (a *ARM64) doneBefore610(t *kernel.Task, r *kernel.Regs, fault vmfault.Reas
 		code = abi.SEGV_ACCERR
 	}
 	return a.userError(t, r, fault, code)
+}
+
+// arm64BadNote names the pre-6.10 private VM_FAULT_BADMAP and
+// VM_FAULT_BADACCESS bits for the trace.
+func arm64BadNote(fault vmfault.Reason) string {
+	switch {
+	case fault&arm64BadMap != 0:
+		return " (VM_FAULT_BADMAP)"
+	case fault&arm64BadAccess != 0:
+		return " (VM_FAULT_BADACCESS)"
+	}
+	return ""
 }

@@ -17,7 +17,9 @@
 package native
 
 import (
+	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/arch"
+	"github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -36,7 +38,30 @@ func faultSignalPending(ret vmfault.Reason, t *kernel.Task, user bool) bool {
 	if ret&vmfault.Retry == 0 {
 		return false
 	}
-	return t.FatalSignalPending() || user && t.SignalPending()
+	pending := t.FatalSignalPending() || user && t.SignalPending()
+	if tr := t.Tracer(); tr.On() {
+		fault.TraceSignalCheck(tr, pending, user)
+		if pending && user {
+			tr.Decide("fault_signal_pending", "return to user mode, where the signal is delivered (the generic Signal verdict)")
+		}
+	}
+	return pending
+}
+
+// traceAccess traces an access check of the native handler: denied or
+// allowed, with the si_code a denial gets.
+func traceAccess(t *kernel.Task, acc mm.Access, denied bool) {
+	if t.Tracer() != nil { // inlined: tracing off costs a nil check
+		traceAccessOn(t, acc, denied)
+	}
+}
+
+func traceAccessOn(t *kernel.Task, acc mm.Access, denied bool) {
+	code := abi.Code(0)
+	if denied {
+		code = abi.SEGV_ACCERR
+	}
+	fault.TraceAccess(t.Tracer(), acc, code)
 }
 
 // note records that the handler took the path where its arch departs

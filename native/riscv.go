@@ -5,6 +5,7 @@ import (
 	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/arch/riscv"
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -68,6 +69,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.NoFault || m == nil {
 		// faulthandler_disabled() or no mm: no_context, in user mode too
 		// (a user instruction has no fixup: the task dies).
+		t.Tracer().Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
 		if user {
 			note(t, arch.RuleUserNoContext)
 		}
@@ -76,6 +78,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if !user && addr < a.TaskSize() && !r.UAccess {
 		// "access to user memory without uaccess routines" (SR_SUM clear):
 		// the fixup if the instruction has one, else die.
+		t.Tracer().Step("handle_page_fault", "access to user memory without uaccess routines")
 		return arch.FixupOrOops(r)
 	}
 	flags := vmfault.FlagDefault
@@ -105,9 +108,11 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 			return badAreaNosemaphore(t, r, abi.SEGV_MAPERR)
 		}
 		if riscv.AccessError(v, cause) {
+			traceAccess(t, r.Access, true)
 			m.MmapReadUnlock() // bad_area
 			return badAreaNosemaphore(t, r, abi.SEGV_ACCERR)
 		}
+		traceAccess(t, r.Access, false)
 		ret := a.Resolve(v, addr, flags, t)
 		if faultSignalPending(ret, t, user) {
 			if !user {
@@ -129,6 +134,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 			if retries >= a.MaxRetries {
 				return kernel.Livelock
 			}
+			fault.TraceRetry(t.Tracer(), false, true)
 			flags |= vmfault.FlagTried
 			continue
 		}
@@ -143,16 +149,19 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // when the first try was major.
 func (a *RISCV) underVMALock(t *kernel.Task, r *kernel.Regs, m *mm.MM, flags vmfault.Flags) (kernel.TrapAction, vmfault.Flags, bool) {
 	v := m.LockVMAUnderRCU(r.Addr)
+	fault.TraceVMALock(t.Tracer(), m, v)
 	if v == nil {
 		return kernel.Restart, flags, false
 	}
 	if riscv.AccessError(v, r.HW) {
+		traceAccess(t, r.Access, true)
 		v.EndRead()
 		if !a.cfg.Version.AtLeast(6, 10) {
 			return kernel.Restart, flags, false // the mmap lock finds it again
 		}
 		return badAreaNosemaphore(t, r, abi.SEGV_ACCERR), flags, true
 	}
+	traceAccess(t, r.Access, false)
 	ret := a.Resolve(v, r.Addr, flags|vmfault.FlagVMALock, t)
 	if ret&(vmfault.Retry|vmfault.Completed) == 0 {
 		v.EndRead()
@@ -160,6 +169,7 @@ func (a *RISCV) underVMALock(t *kernel.Task, r *kernel.Regs, m *mm.MM, flags vmf
 	if ret&vmfault.Retry == 0 {
 		return a.done(t, r, ret), flags, true
 	}
+	fault.TraceRetry(t.Tracer(), true, ret&vmfault.Major != 0)
 	if ret&vmfault.Major != 0 {
 		flags |= vmfault.FlagTried
 	}
@@ -174,6 +184,9 @@ func (a *RISCV) underVMALock(t *kernel.Task, r *kernel.Regs, m *mm.MM, flags vmf
 // done is the tail of handle_page_fault: a result without VM_FAULT_ERROR
 // returns to the instruction; any other goes to mm_fault_error.
 func (a *RISCV) done(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("handle_page_fault", "done: "+memory.DescribeReason(ret))
+	}
 	if ret&vmfault.Error == 0 {
 		return kernel.Restart
 	}
@@ -184,7 +197,9 @@ func (a *RISCV) done(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason) kernel.
 // no_context whatever the bits; then OOM, SIGBUS (with the poison bits
 // from 6.6), SIGSEGV, and BUG() for anything else.
 func (a *RISCV) mmFaultError(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason) kernel.TrapAction {
+	tr := t.Tracer()
 	if !r.User {
+		tr.Decide("mm_fault_error", "kernel mode: no_context")
 		return arch.FixupOrOops(r) // no_context
 	}
 	poison := ret & (vmfault.HWPoison | vmfault.HWPoisonLarge)
@@ -214,6 +229,7 @@ func (a *RISCV) mmFaultError(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason)
 	if poison != 0 {
 		note(t, arch.RulePoisonUnhandled)
 	}
+	tr.Decide("mm_fault_error", "no branch takes these bits: BUG()")
 	return kernel.Oops // BUG()
 }
 
@@ -221,6 +237,9 @@ func (a *RISCV) mmFaultError(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason)
 // caller dropped the mmap lock): SIGSEGV with code in user mode,
 // no_context in kernel mode.
 func badAreaNosemaphore(t *kernel.Task, r *kernel.Regs, code abi.Code) kernel.TrapAction {
+	if tr := t.Tracer(); tr.On() {
+		tr.Decide("bad_area_nosemaphore", abi.CodeName(abi.SIGSEGV, code))
+	}
 	if !r.User {
 		return arch.FixupOrOops(r)
 	}

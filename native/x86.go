@@ -5,6 +5,7 @@ import (
 	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/fault"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
@@ -97,28 +98,34 @@ func (f *x86Fault) handlePageFault() kernel.TrapAction {
 // spurious fault in the model (the kernel half is not mapped), so a bad
 // area without the mmap lock, from either mode.
 func (f *x86Fault) doKernAddrFault() kernel.TrapAction {
+	f.t.Tracer().Step("do_kern_addr_fault", "a kernel address: no VMA, no lock")
 	return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 }
 
 // doUserAddrFault is do_user_addr_fault.
 func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 	a, t, r, ec := f.a, f.t, &f.r, f.ec
+	tr := t.Tracer()
 	if ec&(x86.PFUser|x86.PFInstr) == x86.PFInstr {
 		// SMEP: the kernel tried to execute user memory; no VMA lookup,
 		// no exception table (page_fault_oops).
+		tr.Step("do_user_addr_fault", "SMEP: the kernel executed user memory: oops")
 		return kernel.Oops
 	}
 	if ec&x86.PFRsvd != 0 {
+		tr.Step("pgtable_bad", "a reserved bit is set: oops")
 		return kernel.Oops // pgtable_bad
 	}
 	if ec&x86.PFUser == 0 && !r.UAccess {
 		// SMAP: a kernel access to user memory without EFLAGS.AC is a
 		// bug; page_fault_oops without looking for a fixup.
+		tr.Step("do_user_addr_fault", "SMAP: a kernel access to user memory outside a uaccess routine: oops")
 		return kernel.Oops
 	}
 	m := t.MM()
 	if r.NoFault || m == nil {
 		// faulthandler_disabled() or no user context.
+		tr.Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
 		return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 	}
 
@@ -136,6 +143,7 @@ func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 		if act, ok := a.EmulateVsyscall(t, r); ok {
 			return act
 		}
+		tr.Step("emulate_vsyscall", "not a call it emulates: the fault goes on")
 	}
 
 	// Phase A, user faults only: the per-VMA lock (x86 since 6.4).
@@ -152,17 +160,21 @@ func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 // the fault goes on to lock_mmap.
 func (f *x86Fault) underVMALock(m *mm.MM) (kernel.TrapAction, bool) {
 	v := m.LockVMAUnderRCU(f.r.Addr)
+	fault.TraceVMALock(f.t.Tracer(), m, v)
 	if v == nil {
 		return 0, false
 	}
 	if f.accessError(v) {
+		f.traceDenied(v)
 		if f.a.cfg.Version.AtLeast(6, 10) {
 			// "mm: accelerate pagefault when badaccess" (6.10): final.
 			return f.badAreaAccessError(v, true), true
 		}
 		v.EndRead() // before 6.10: look again under the mmap lock
+		f.t.Tracer().Step("do_user_addr_fault", "before 6.10: look again under the mmap lock")
 		return 0, false
 	}
+	traceAccess(f.t, f.r.Access, false)
 	ret := f.a.Resolve(v, f.r.Addr, f.flags|vmfault.FlagVMALock, f.t)
 	if ret&(vmfault.Retry|vmfault.Completed) == 0 {
 		v.EndRead()
@@ -171,6 +183,7 @@ func (f *x86Fault) underVMALock(m *mm.MM) (kernel.TrapAction, bool) {
 		return f.done(ret), true
 	}
 	f.retries++
+	fault.TraceRetry(f.t.Tracer(), true, ret&vmfault.Major != 0)
 	if ret&vmfault.Major != 0 {
 		f.flags |= vmfault.FlagTried
 	}
@@ -195,8 +208,10 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 			return f.badAreaNosemaphore(0, abi.SEGV_MAPERR)
 		}
 		if f.accessError(v) {
+			f.traceDenied(v)
 			return f.badAreaAccessError(v, false)
 		}
+		traceAccess(f.t, f.r.Access, false)
 		ret := f.a.Resolve(v, f.r.Addr, f.flags, f.t)
 		if faultSignalPending(ret, f.t, f.r.User) {
 			// The lock was dropped by handle_mm_fault.
@@ -214,6 +229,7 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 			if f.retries > f.a.MaxRetries {
 				return kernel.Livelock
 			}
+			fault.TraceRetry(f.t.Tracer(), false, true)
 			f.flags |= vmfault.FlagTried
 			continue
 		}
@@ -225,6 +241,9 @@ func (f *x86Fault) underMmapLock(m *mm.MM) kernel.TrapAction {
 // done is the tail of do_user_addr_fault from the done label: the
 // VM_FAULT_ERROR bits, in x86's order. Preconditions: no lock is held.
 func (f *x86Fault) done(ret vmfault.Reason) kernel.TrapAction {
+	if f.t.Tracer() != nil {
+		f.traceDone(ret)
+	}
 	if ret&vmfault.Error == 0 {
 		return kernel.Restart
 	}
@@ -254,6 +273,7 @@ func (f *x86Fault) done(ret vmfault.Reason) kernel.TrapAction {
 // doSigbus is do_sigbus: poison is tested first (with
 // CONFIG_MEMORY_FAILURE), a small page winning over a huge one.
 func (f *x86Fault) doSigbus(ret vmfault.Reason) kernel.TrapAction {
+	f.t.Tracer().Decide("do_sigbus", "")
 	poison := ret&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0
 	if !f.r.User {
 		if poison && f.a.cfg.MemoryFailure {
@@ -290,6 +310,23 @@ func (f *x86Fault) badAreaAccessError(v *mm.VMA, vmaLocked bool) kernel.TrapActi
 	return f.badAreaNosemaphore(pkey, code)
 }
 
+// traceDone traces done's reading of the bits.
+func (f *x86Fault) traceDone(ret vmfault.Reason) {
+	f.t.Tracer().Decide("do_user_addr_fault", "done: "+memory.DescribeReason(ret))
+}
+
+// traceDenied traces an access error on v with the si_code
+// bad_area_access_error will give it.
+func (f *x86Fault) traceDenied(v *mm.VMA) {
+	if tr := f.t.Tracer(); tr.On() {
+		code := abi.SEGV_ACCERR
+		if f.accessFromPKeys(v) {
+			code = abi.SEGV_PKUERR
+		}
+		fault.TraceAccess(tr, f.r.Access, code)
+	}
+}
+
 // accessFromPKeys is bad_area_access_from_pkeys.
 func (f *x86Fault) accessFromPKeys(v *mm.VMA) bool {
 	if !f.a.cfg.PKeys { // X86_FEATURE_OSPKE
@@ -321,6 +358,9 @@ func (f *x86Fault) accessError(v *mm.VMA) bool {
 // supervisor access) oopses; else SIGSEGV (force_sig_pkuerr with the key
 // for SEGV_PKUERR, force_sig_fault otherwise).
 func (f *x86Fault) badAreaNosemaphore(pkey int, code abi.Code) kernel.TrapAction {
+	if tr := f.t.Tracer(); tr.On() {
+		tr.Decide("__bad_area_nosemaphore", abi.CodeName(abi.SIGSEGV, code))
+	}
 	if !f.r.User {
 		return f.kernelmodeFixupOrOops(fixupArgs{abi.SIGSEGV, code, pkey})
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/timeout"
+	"github.com/faultline/faultline/trace"
 )
 
 // Status is the result of one scenario on one architecture.
@@ -117,6 +118,9 @@ type Report struct {
 	// table's order: where the arch departed from the generic handler.
 	Rules    []string      `json:"rules,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+	// Traps counts the traps (faults) the run's tasks took, when it was
+	// traced (Options.Trace): a trace has a fault phase for each.
+	Traps int64 `json:"traps,omitempty"`
 }
 
 // Step is one statement's outcome in a recorded run.
@@ -174,6 +178,11 @@ type Options struct {
 	// that no retry bound catches). It counts steps, not time, so a slow
 	// machine never reaches it. 0 means DefaultSteps.
 	Steps uint64
+	// Trace, when set, is asked for the recorder of the run of s on arch
+	// with handler h (nil: that run is not traced): every task of the run
+	// records its fault path on it, and each statement is a phase of its
+	// actor's track. It may be called from several goroutines at once.
+	Trace func(s *scenario.Scenario, arch string, h machine.Handler) *trace.Recorder
 }
 
 // Defaults of Options.
@@ -243,9 +252,13 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 		rep.Status, rep.Reason = Skip, err.Error()
 		return rep
 	}
+	if opts.Trace != nil {
+		k.SetTracer(opts.Trace(s, arch, opts.Handler))
+	}
 	r := newRun(s, arch, k, &rep, opts)
 	r.generic = opts.Handler == machine.Generic
 	r.execute()
+	rep.Traps = k.TracedTraps()
 	rep.Duration = time.Since(start)
 	return rep
 }
@@ -461,8 +474,18 @@ func (r *run) addActor(name string, t *kernel.Task) {
 func (r *run) dispatch(a *actor, st *scenario.Stmt, f func() kernel.Outcome) (*inflight, error) {
 	fl := &inflight{stmt: st}
 	r.adjust(+1)
+	tr := a.task.Tracer()
+	var text string
+	if tr.On() {
+		text = strings.Join(strings.Fields(st.Text), " ")
+		tr.SetLine(st.Pos.Line)
+	}
 	a.cmds <- func() {
+		tr.Begin("statement", text)
 		out := f()
+		if tr.On() {
+			tr.End("statement", describeOutcome(out))
+		}
 		r.mu.Lock()
 		fl.out, fl.done = out, true
 		r.mu.Unlock()
@@ -1070,4 +1093,9 @@ func SortReports(reps []Report) {
 		}
 		return reps[i].Handler < reps[j].Handler
 	})
+}
+
+// describeOutcome names a statement's outcome for its trace phase.
+func describeOutcome(o kernel.Outcome) string {
+	return check.Observed(observe(o), check.NewRegions(0))
 }

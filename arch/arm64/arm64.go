@@ -277,6 +277,7 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	case FSCTrans:
 		// do_translation_fault: only a TTBR0 address has a VMA to look for.
 		if !IsTTBR0Addr(UntaggedAddr(r.Addr)) {
+			t.Tracer().Step("do_translation_fault", "not a TTBR0 address: do_bad_area")
 			return a.badArea(t, r)
 		}
 		return a.pageFault(t, r)
@@ -297,7 +298,7 @@ func (a *Arch) request(r *kernel.Regs) fault.Request {
 
 // badArea handles a fault with no VMA to look for (do_bad_area).
 func (a *Arch) badArea(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
-	res := fault.NoVMA(a.request(r))
+	res := fault.NoVMATraced(t, a.request(r))
 	res.Addr = SiAddr(r.Addr)
 	return react(t, r, res)
 }
@@ -307,6 +308,7 @@ func (a *Arch) badArea(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // no instruction to resume after), so it dies (__do_kernel_fault).
 func react(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
 	if res.Verdict == fault.KernFixup && EC(r.HW) == ECIAbtCur {
+		t.Tracer().Step("__do_kernel_fault", "a kernel instruction abort cannot be fixed up: oops")
 		return kernel.Oops
 	}
 	return arch.React(t, r, res)
@@ -316,6 +318,7 @@ func react(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
 // cases first, then the generic handler.
 func (a *Arch) pageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if act, done := EL1UserPermission(r); done {
+		t.Tracer().Step("do_page_fault", "a kernel permission fault on a user address (PAN): "+act.String())
 		return act
 	}
 	res := a.handler.Handle(t, a.request(r))

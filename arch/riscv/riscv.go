@@ -145,6 +145,7 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if !r.User && r.Addr < a.TaskSize() && !r.UAccess {
 		// "access to user memory without uaccess routines": fix up if the
 		// instruction can be, else die.
+		t.Tracer().Step("handle_page_fault", "access to user memory without uaccess routines")
 		return arch.FixupOrOops(r)
 	}
 	req := fault.Request{

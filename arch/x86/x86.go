@@ -250,6 +250,7 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // up or oopses.
 func GeneralProtection(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.User {
+		t.Tracer().Step("exc_general_protection", "a user access: SIGSEGV SI_KERNEL with no address")
 		t.ForceSig(abi.SIGSEGV)
 		return kernel.Restart
 	}
@@ -259,7 +260,8 @@ func GeneralProtection(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // kernAddrFault handles a fault on a kernel address, from either mode
 // (do_kern_addr_fault): no lock, no VMA; a bad area.
 func (a *Arch) kernAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
-	return arch.React(t, r, fault.NoVMA(a.request(r)))
+	t.Tracer().Step("do_kern_addr_fault", "a kernel address: no VMA, no lock")
+	return arch.React(t, r, fault.NoVMATraced(t, a.request(r)))
 }
 
 func (a *Arch) request(r *kernel.Regs) fault.Request {
@@ -275,18 +277,23 @@ func (a *Arch) request(r *kernel.Regs) fault.Request {
 // userAddrFault handles a fault on a user address (do_user_addr_fault).
 func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	ec := r.HW
+	tr := t.Tracer()
 	switch {
 	case ec&(PFUser|PFInstr) == PFInstr:
+		tr.Step("do_user_addr_fault", "SMEP: the kernel executed user memory: oops")
 		return kernel.Oops // the kernel tried to execute user memory
 	case ec&PFRsvd != 0:
+		tr.Step("pgtable_bad", "a reserved bit is set: oops")
 		return kernel.Oops // pgtable_bad: corrupted page tables
 	case !r.User && !r.UAccess && ec&PFUser == 0:
+		tr.Step("do_user_addr_fault", "SMAP: a kernel access to user memory outside a uaccess routine: oops")
 		return kernel.Oops // SMAP: a kernel access outside uaccess, no fixup looked for
 	}
 	if IsVsyscall(r.Addr) {
 		if act, ok := a.EmulateVsyscall(t, r); ok {
 			return act
 		}
+		tr.Step("emulate_vsyscall", "not a call it emulates: the fault goes on")
 	}
 	return arch.React(t, r, a.handler.Handle(t, a.request(r)))
 }
@@ -304,6 +311,7 @@ func (a *Arch) EmulateVsyscall(t *kernel.Task, r *kernel.Regs) (kernel.TrapActio
 	off := r.Addr - VsyscallAddr
 	if off&^0xc00 != 0 || off>>10 >= 3 {
 		// A misaligned entry: SIGSEGV with no address (force_sig).
+		t.Tracer().Step("emulate_vsyscall", "a misaligned entry: SIGSEGV with no address")
 		t.ForceSig(abi.SIGSEGV)
 		return kernel.Restart, true
 	}

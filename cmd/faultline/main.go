@@ -11,6 +11,7 @@
 //	faultline setup [--arch arm64|riscv64]... [--dry-run]
 //	faultline observe [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--host] [--out DIR]
 //	faultline diff [PATH...] [-run REGEX] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
+//	faultline explain FILE[:LINE] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json]
 //	faultline report [FILE...|-] [-o FILE]
 //	faultline list [PATH...] [-run REGEX] [--json]
 //	faultline version
@@ -90,6 +91,7 @@ The scenario language is described in docs/scenario-format.md, which
 	root.AddCommand(newConformCmd(stdout, stderr))
 	root.AddCommand(newDiffCmd(stdout, stderr))
 	root.AddCommand(newObserveCmd(stdout, stderr))
+	root.AddCommand(newExplainCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
 	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newGuestInitCmd(stdout))

@@ -26,6 +26,7 @@ import (
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arch, handler, kernel string
 	var asJSON, ktap bool
+	var traceOut string
 	var b bounds
 	var sel selection
 	var obs observeOpts // --observe
@@ -60,6 +61,8 @@ follows, with the counts of each handler.
 ` + ktapHelp + ` Each scenario's
 test has a subtest per architecture and handler ("x86_64/native").
 
+` + traceHelp + `
+
 Exit status: 0 when every expectation held, 1 when one did not (or the run
 broke), 2 when a file has errors, a run timed out, or nothing was checked.
 
@@ -71,7 +74,8 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 		Example: `  faultline run
   faultline run --arch x86_64 --handler native scenarios/
   faultline run --kernel 6.1 --arch riscv64
-  faultline run --json my.fault`,
+  faultline run --json my.fault
+  faultline run --trace out.json scenarios/io-wait-major.fault`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
@@ -105,7 +109,7 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, ktap: ktap, scale: scale, bounds: b}, stdout, stderr)
+			return runScenarios(files, loadErrs, runOpts{only: arch, handlers: hs, kernel: kv, asJSON: asJSON, ktap: ktap, scale: scale, bounds: b, trace: traceOut}, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&arch, "arch", "", "run only on this architecture")
@@ -115,6 +119,7 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
 	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
 	cmd.Flags().BoolVar(&observing, "observe", false, "print each scenario back with the outcomes observed as its expectations (faultline help observe)")
 	obs.hostFlags(cmd)
+	cmd.Flags().StringVar(&traceOut, "trace", "", "write every run's fault path to `OUT.json`, a Chrome/Perfetto trace-event file")
 	b.register(cmd)
 	sel.register(cmd)
 	return cmd
@@ -273,6 +278,7 @@ type runOpts struct {
 	ktap     bool // KTAP output
 	scale    timeout.Scale
 	bounds   bounds
+	trace    string // --trace: the trace-event file to write, or ""
 }
 
 func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr io.Writer) error {
@@ -298,6 +304,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		s    *scenario.Scenario
 		file string
 		reps []runner.Report
+		tr   *traceJob // nil without --trace
 	}
 	var jobs []*job
 	for _, f := range files {
@@ -310,6 +317,9 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		}
 		sum.Scenarios++
 		jobs = append(jobs, &job{s: s, file: f.name})
+		if o.trace != "" {
+			jobs[len(jobs)-1].tr = &traceJob{}
+		}
 	}
 	// The JSON stream: the file errors first (all are known now), then a
 	// line per report as it comes, then the summary.
@@ -325,7 +335,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	prog := startProgress(stderr, "faultline run", len(jobs))
 	inOrder(len(jobs), func(i int) {
 		j := jobs[i]
-		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, runner.Options{Scale: o.scale})
+		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, j.tr.options(runner.Options{Scale: o.scale}))
 	}, func(i int) {
 		prog.step(func() {
 			for _, rep := range jobs[i].reps {
@@ -347,6 +357,15 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 		c := sum.Handlers[r.Handler.String()]
 		c.add(r)
 		sum.Handlers[r.Handler.String()] = c
+	}
+	if o.trace != "" {
+		var tjs []*traceJob
+		for _, j := range jobs {
+			tjs = append(tjs, j.tr)
+		}
+		if err := writeTraceFile(o.trace, tjs); err != nil {
+			return err
+		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
 	if asJSON {
