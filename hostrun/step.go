@@ -263,6 +263,16 @@ func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
 	settle(r.bound(2*time.Second), func() bool {
 		return !signalPending(pid, tid, op.Signal) || kernelBlocked(pid, tid, false) || loop.looping(pid, tid)
 	})
+	// Dequeued is not handled: an idle target runs its handler after
+	// get_signal took the signal, then goes back to waiting for its next
+	// command. Until it sleeps again a `caught` could read the count
+	// before the handler's increment (seen under emulation).
+	if target.pending == nil {
+		settle(r.bound(2*time.Second), func() bool {
+			st, ok := readTaskStatus(pid, tid)
+			return !ok || st.state != 'R'
+		})
+	}
 	return nil
 }
 
