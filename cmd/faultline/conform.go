@@ -153,21 +153,9 @@ removes what it left.
 	return cmd
 }
 
-type conformSummary struct {
-	Agree              int `json:"agree"`
-	ModelWrong         int `json:"model_wrong"`
-	ExpectationWrong   int `json:"expectation_wrong"`
-	GenericUnexplained int `json:"generic_unexplained"`
-	// GenericByRule counts the statements where the generic model differs
-	// from the host by a documented rule.
-	GenericByRule int            `json:"generic_by_rule"`
-	Skipped       int            `json:"skipped"`
-	Errors        int            `json:"errors"`
-	TimedOut      int            `json:"timed_out"`
-	FileErrors    int            `json:"file_errors"`
-	SkipReasons   map[string]int `json:"skip_reasons,omitempty"`
-	Seconds       float64        `json:"seconds"`
-}
+// conformSummary is a conform run's counts: the summary line of its JSON
+// stream, whose header fields conformSummaryLine fills in.
+type conformSummary = stream.ConformSummary
 
 // runConform runs files on the host. loadErrs are the paths that could not
 // be read: reported as run reports them, they make the run exit 2.

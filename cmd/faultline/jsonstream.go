@@ -107,10 +107,8 @@ func conformLine(r conform.Result, kernel string) stream.ConformScenario {
 
 // conformSummaryLine is conform's summary as the last line.
 func conformSummaryLine(sum conformSummary, arch, kernel string, scenarios int) stream.ConformSummary {
-	return stream.ConformSummary{Type: stream.TypeSummary, Command: stream.CommandConform, Arch: arch, Kernel: kernel, Scenarios: scenarios,
-		Agree: sum.Agree, ModelWrong: sum.ModelWrong, ExpectationWrong: sum.ExpectationWrong, GenericUnexplained: sum.GenericUnexplained,
-		GenericByRule: sum.GenericByRule, Skipped: sum.Skipped, Errors: sum.Errors, TimedOut: sum.TimedOut, FileErrors: sum.FileErrors,
-		SkipReasons: sum.SkipReasons, Seconds: sum.Seconds}
+	sum.Type, sum.Command, sum.Arch, sum.Kernel, sum.Scenarios = stream.TypeSummary, stream.CommandConform, arch, kernel, scenarios
+	return sum
 }
 
 // writeConformStream writes a whole conform stream: the host, each
