@@ -68,6 +68,21 @@ type UserCopy struct {
 // UserFaults reports whether a user access of w bytes at a faults in c.
 func (c UserCopy) UserFaults(a, w uint64) bool { return a+w > c.Fault }
 
+// Store is a routine's store of w bytes at addr, on the destination
+// side: it reports whether it completes (only a store to user memory can
+// fault), and records in stored how far, from c.User, user bytes were
+// stored.
+func (c UserCopy) Store(addr, w uint64, stored *uint64) bool {
+	if !c.ToUser {
+		return true
+	}
+	if c.UserFaults(addr, w) {
+		return false
+	}
+	*stored = max(*stored, addr+w-c.User)
+	return true
+}
+
 // CopyExact is the copy of a routine that reaches the faulting byte
 // exactly (x86's rep movsb with its byte-wise fixup tail).
 func (c UserCopy) CopyExact() (copied, stored uint64) {

@@ -69,16 +69,7 @@ func (s *a64Copy) st(w uint64) bool {
 	return true
 }
 
-func (s *a64Copy) store(addr, w uint64) bool {
-	if !s.c.ToUser {
-		return true
-	}
-	if s.c.UserFaults(addr, w) {
-		return false
-	}
-	s.stored = max(s.stored, addr+w-s.c.User)
-	return true
-}
+func (s *a64Copy) store(addr, w uint64) bool { return s.c.Store(addr, w, &s.stored) }
 
 // mv is a load then its store.
 func (s *a64Copy) mv(w uint64) bool { return s.ld(w) && s.st(w) }

@@ -63,16 +63,7 @@ func (s *rvCopy) load(addr, w uint64) bool {
 	return s.c.ToUser || !s.c.UserFaults(addr, w)
 }
 
-func (s *rvCopy) store(addr, w uint64) bool {
-	if !s.c.ToUser {
-		return true
-	}
-	if s.c.UserFaults(addr, w) {
-		return false
-	}
-	s.stored = max(s.stored, addr+w-s.c.User)
-	return true
-}
+func (s *rvCopy) store(addr, w uint64) bool { return s.c.Store(addr, w, &s.stored) }
 
 // byte copies one byte and advances both pointers.
 func (s *rvCopy) byte() bool {
