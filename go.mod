@@ -3,7 +3,6 @@ module github.com/faultline/faultline
 go 1.26.8
 
 require (
-	github.com/google/btree v1.1.3
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sys v0.50.0
 )

@@ -21,9 +21,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/google/btree"
-
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/mm/internal/vmatree"
 	"github.com/faultline/faultline/pgtable"
 	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/sched"
@@ -76,16 +75,12 @@ type Arch interface {
 	MprotectPKey(prot Prot, pkey int) int
 }
 
-// vmaItem is one entry of the VMA index, ordered by end address, so the
-// first item ending above an address is the VMA find_vma returns.
-type vmaItem struct {
-	end uint64
-	vma *VMA
-}
+// vmaTree is the VMA index, keyed by end address, so the first entry
+// ending above an address is the VMA find_vma returns.
+type vmaTree = vmatree.Tree[*VMA]
 
-func vmaLess(a, b vmaItem) bool { return a.end < b.end }
-
-type vmaTree = btree.BTreeG[vmaItem]
+// vmaSnapshot is a published, immutable view of the index.
+type vmaSnapshot = vmatree.Snapshot[*VMA]
 
 // MM is an address space (mm_struct).
 type MM struct {
@@ -103,15 +98,17 @@ type MM struct {
 
 	// tree indexes the VMAs. Guarded by the mmap lock: written under the
 	// write lock, read under either mode.
-	tree *vmaTree
+	tree vmaTree
 	// rcu is a read-only snapshot of tree for lookups without the mmap
 	// lock (lock_vma_under_rcu). A writer publishes a new snapshot when it
-	// releases or downgrades the write lock; the btree's copy-on-write
-	// clones keep old snapshots intact for readers still using them.
-	rcu   atomic.Pointer[vmaTree]
-	dirty bool // tree changed since the last publish; guarded by the write lock
-
-	vmaReaders atomic.Int64 // VMA read locks held, for invariant checks
+	// releases or downgrades the write lock; the tree copies a published
+	// node before changing it, so old snapshots stay intact for readers
+	// still using them.
+	rcu atomic.Pointer[vmaSnapshot]
+	// vmaSeq is vmacache_seqnum: bumped, under the write lock, whenever a
+	// VMA comes, goes or changes its range, so that a VMACache filled
+	// before knows it is stale.
+	vmaSeq atomic.Uint64
 
 	// stackLimit is RLIMIT_STACK of the owning process, in bytes.
 	stackLimit atomic.Uint64
@@ -128,10 +125,10 @@ func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 	if levels == 0 {
 		levels = 4
 	}
-	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels), tree: btree.NewG(8, vmaLess),
+	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels),
 		perVMALock: cfg.Version.AtLeast(6, 4)}
 	m.lockSeq.Store(1)
-	m.rcu.Store(m.tree.Clone())
+	m.rcu.Store(m.tree.Publish())
 	m.stackLimit.Store(8 << 20)
 	m.users.Store(1)
 	return m
@@ -203,34 +200,38 @@ func (m *MM) MmapWriteDowngrade() {
 }
 
 func (m *MM) publish() {
-	if m.dirty {
-		m.rcu.Store(m.tree.Clone())
-		m.dirty = false
+	if m.tree.Dirty() {
+		m.rcu.Store(m.tree.Publish())
 	}
 }
 
 // LockState reports the mmap lock's holders and the VMA read locks held,
-// for tests that check nothing is left locked.
+// for tests that check nothing is left locked. The VMA read locks are
+// counted VMA by VMA over the lockless snapshot (a VMA that left it since
+// was write-locked to leave, which waited for its readers): the fault
+// path keeps no address-space-wide count, whose cache line both of two
+// CPUs faulting in different VMAs would write.
 func (m *MM) LockState() (readers int, writer bool, vmaReaders int64) {
 	r, w, _ := m.mmapLock.State()
-	return r, w, m.vmaReaders.Load()
+	var n int64
+	m.rcu.Load().Ascend(0, func(_ uint64, v *VMA) bool {
+		n += int64(v.readers())
+		return true
+	})
+	return r, w, n
 }
 
 // --- lookups ---
 
 // FindVMA returns the first VMA that ends above addr, or nil (find_vma).
 // The VMA may start above addr. Preconditions: the mmap lock is held.
-func (m *MM) FindVMA(addr uint64) *VMA { return findIn(m.tree, addr) }
+func (m *MM) FindVMA(addr uint64) *VMA { return findIn(&m.tree.Snapshot, addr) }
 
-func findIn(t *vmaTree, addr uint64) *VMA {
+func findIn(s *vmaSnapshot, addr uint64) *VMA {
 	if addr == ^uint64(0) {
 		return nil // no VMA can end above the last address
 	}
-	var v *VMA
-	t.AscendGreaterOrEqual(vmaItem{end: addr + 1}, func(it vmaItem) bool {
-		v = it.vma
-		return false
-	})
+	_, v, _ := s.Find(addr)
 	return v
 }
 
@@ -246,11 +247,7 @@ func (m *MM) VMALookup(addr uint64) *VMA {
 // prevVMA returns the VMA below v, or nil (vma_prev).
 // Preconditions: the mmap lock is held.
 func (m *MM) prevVMA(v *VMA) *VMA {
-	var p *VMA
-	m.tree.DescendLessOrEqual(vmaItem{end: v.Start}, func(it vmaItem) bool {
-		p = it.vma
-		return false
-	})
+	_, p, _ := m.tree.Floor(v.Start)
 	return p
 }
 
@@ -260,7 +257,7 @@ func (m *MM) nextVMA(v *VMA) *VMA { return m.FindVMA(v.End) }
 // VMAs calls fn for each VMA in address order until fn returns false.
 // Preconditions: the mmap lock is held.
 func (m *MM) VMAs(fn func(v *VMA) bool) {
-	m.tree.Ascend(func(it vmaItem) bool { return fn(it.vma) })
+	m.tree.Ascend(0, func(_ uint64, v *VMA) bool { return fn(v) })
 }
 
 // VMACount returns the number of VMAs. Preconditions: the mmap lock is held.
@@ -280,13 +277,12 @@ func (m *MM) LockVMAUnderRCU(addr uint64) *VMA {
 		return nil
 	}
 	v := findIn(m.rcu.Load(), addr)
-	if v == nil || !v.Contains(addr) {
+	if v == nil || !v.TryStartRead() {
 		return nil
 	}
-	if !v.TryStartRead() {
-		return nil
-	}
-	// The snapshot may be stale: recheck under the lock.
+	// The snapshot may be stale, and the VMA's range is read only under
+	// its lock (a writer may be moving it): check it now, as
+	// lock_vma_under_rcu does after vma_start_read.
 	if v.Detached() || !v.Contains(addr) {
 		v.EndRead()
 		return nil

@@ -240,8 +240,7 @@ func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	}
 	var found uint64
 	ok := false
-	m.tree.Descend(func(it vmaItem) bool {
-		v := it.vma
+	m.tree.Descend(func(_ uint64, v *VMA) bool {
 		sg := m.vmStartGap(v)
 		if sg >= top {
 			return true // above the candidate range, with its gap
@@ -332,25 +331,25 @@ func (m *MM) hugeSplitBad(start, end uint64) bool {
 
 // insertLocked adds v to the index. Preconditions: write lock.
 func (m *MM) insertLocked(v *VMA) {
-	m.tree.ReplaceOrInsert(vmaItem{end: v.End, vma: v})
-	m.dirty = true
+	m.tree.Insert(v.End, v)
+	m.vmaSeq.Add(1)
 }
 
 // removeLocked takes v out of the index and marks it detached.
 // Preconditions: write lock; v is write-locked.
 func (m *MM) removeLocked(v *VMA) {
-	m.tree.Delete(vmaItem{end: v.End})
+	m.tree.Delete(v.End)
 	v.detached.Store(true)
-	m.dirty = true
+	m.vmaSeq.Add(1)
 }
 
-// setEndLocked moves v's end, re-keying the index.
-// Preconditions: write lock; v is write-locked.
+// setEndLocked moves v's end, re-keying the index in place.
+// Preconditions: write lock; v is write-locked; the new end stays above
+// the previous VMA's and below the next VMA's (a split or a merge).
 func (m *MM) setEndLocked(v *VMA, end uint64) {
-	m.tree.Delete(vmaItem{end: v.End})
+	m.tree.Rekey(v.End, end)
 	v.End = end
-	m.tree.ReplaceOrInsert(vmaItem{end: v.End, vma: v})
-	m.dirty = true
+	m.vmaSeq.Add(1)
 }
 
 // splitLocked splits v at addr and returns the upper part; v keeps the
@@ -433,11 +432,11 @@ func (m *MM) isolateLocked(start, end uint64) {
 // Preconditions: the mmap lock is held.
 func (m *MM) vmasIn(start, end uint64) []*VMA {
 	var out []*VMA
-	m.tree.AscendGreaterOrEqual(vmaItem{end: start + 1}, func(it vmaItem) bool {
-		if it.vma.Start >= end {
+	m.tree.Ascend(start, func(_ uint64, v *VMA) bool {
+		if v.Start >= end {
 			return false
 		}
-		out = append(out, it.vma)
+		out = append(out, v)
 		return true
 	})
 	return out
@@ -593,8 +592,7 @@ func (m *MM) LockedPrivateReadOnly(t sched.Sleeper, addr, length uint64) [][2]ui
 	defer m.MmapReadUnlock()
 	var out [][2]uint64
 	end := addr + length
-	m.tree.AscendGreaterOrEqual(vmaItem{end: addr + 1}, func(it vmaItem) bool {
-		v := it.vma
+	m.tree.Ascend(addr, func(_ uint64, v *VMA) bool {
 		if v.Start >= end {
 			return false
 		}
@@ -704,7 +702,6 @@ func (m *MM) changeRangeLocked(v *VMA, start, end uint64, pure bool, set func(*V
 	}
 	v.StartWrite()
 	set(v)
-	m.dirty = true
 	return v, 0
 }
 

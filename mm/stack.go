@@ -32,6 +32,6 @@ func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
 	v.StartWrite()
 	v.PgOff -= (v.Start - addr) >> pageShift
 	v.Start = addr
-	m.dirty = true
+	m.vmaSeq.Add(1)
 	return nil
 }

@@ -133,10 +133,14 @@ type VMA struct {
 	// (vm_userfaultfd_ctx); the VMUffd* flags say for which faults.
 	Uffd UserfaultCtx
 
-	// The per-VMA lock (vm_lock). Readers hold lock for reading; a writer
-	// takes it briefly to mark the VMA write-locked (lockSeq == the mm's
-	// sequence) until the mmap write lock is released.
-	lock     sync.RWMutex
+	// The per-VMA lock (vm_lock, and 6.15's vm_refcnt): refs counts the
+	// readers, plus vmaWriter while a writer marks the VMA; wmu is held
+	// by that writer and doubles as the semaphore it sleeps on until the
+	// last reader leaves. A writer marks the VMA write-locked (lockSeq ==
+	// the mm's sequence) until the mmap write lock is released. The count
+	// is the lock word itself, so LockState reads it at no cost to faults.
+	refs     atomic.Int32
+	wmu      sync.Mutex
 	lockSeq  atomic.Uint64
 	detached atomic.Bool
 	// file identifies the open file a file-backed VMA maps (vm_file):
@@ -270,6 +274,9 @@ func (v *VMA) IsCOW() bool { return v.Flags&(VMShared|VMMayWrite) == VMMayWrite 
 // PageOffset returns the backing page index of addr (linear_page_index).
 func (v *VMA) PageOffset(addr uint64) uint64 { return (addr-v.Start)>>pageShift + v.PgOff }
 
+// vmaWriter is added to VMA.refs by a writer: readers see it and fail.
+const vmaWriter = 1 << 30
+
 // TryStartRead read-locks the VMA unless a writer has it
 // (vma_start_read). It fails, never sleeps, when the VMA is being
 // modified.
@@ -277,23 +284,32 @@ func (v *VMA) TryStartRead() bool {
 	if v.lockSeq.Load() == v.mm.lockSeq.Load() {
 		return false
 	}
-	if !v.lock.TryRLock() {
-		return false
+	for r := v.refs.Load(); ; r = v.refs.Load() {
+		if r&vmaWriter != 0 {
+			return false
+		}
+		if v.refs.CompareAndSwap(r, r+1) {
+			break
+		}
 	}
 	// A writer may have marked the VMA between the check and the lock.
 	if v.lockSeq.Load() == v.mm.lockSeq.Load() {
-		v.lock.RUnlock()
+		v.EndRead()
 		return false
 	}
-	v.mm.vmaReaders.Add(1)
 	return true
 }
 
-// EndRead releases the read lock (vma_end_read).
+// EndRead releases the read lock (vma_end_read); the last reader out
+// wakes a writer waiting for it.
 func (v *VMA) EndRead() {
-	v.mm.vmaReaders.Add(-1)
-	v.lock.RUnlock()
+	if v.refs.Add(-1) == vmaWriter {
+		v.wmu.Unlock() // the writer sleeps on it in StartWrite
+	}
 }
+
+// readers returns the read locks held on v.
+func (v *VMA) readers() int32 { return v.refs.Load() &^ vmaWriter }
 
 // StartWrite write-locks the VMA until the mmap write lock is released
 // (vma_start_write): it waits for readers to leave and marks the VMA so no
@@ -303,9 +319,13 @@ func (v *VMA) StartWrite() {
 	if v.lockSeq.Load() == seq {
 		return
 	}
-	v.lock.Lock()
+	v.wmu.Lock()
+	if v.refs.Add(vmaWriter) != vmaWriter {
+		v.wmu.Lock() // readers are in: the last one out unlocks it
+	}
 	v.lockSeq.Store(seq)
-	v.lock.Unlock()
+	v.refs.Add(-vmaWriter)
+	v.wmu.Unlock()
 }
 
 // Detached reports whether the VMA has been removed from its address space.
