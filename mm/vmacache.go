@@ -1,0 +1,96 @@
+package mm
+
+// vmaCacheSize is the entries of a VMACache (VMACACHE_SIZE).
+const vmaCacheSize = 4
+
+// VMACache is one task's last VMA lookups, as the kernel's per-task
+// vmacache (Linux 3.15 to 6.0, task_struct.vmacache) kept them: a few
+// entries, each the range and the VMA found, all forgotten when the
+// address space's VMA sequence (vmacache_seqnum) moved on since they were
+// filled. Successive faults of a thread mostly hit the VMA of the one
+// before, and a hit costs two loads and compares instead of a descent of
+// the index.
+//
+// A VMACache belongs to one task (the zero value is empty and ready): it
+// is not safe for concurrent use, and a task that changes address space
+// (exec) keeps using it, as the entries name their address space.
+type VMACache struct {
+	mm  *MM
+	seq uint64
+	e   [vmaCacheSize]vmaCacheEntry
+}
+
+// vmaCacheEntry is one cached lookup. The range is the cache's copy, so
+// that a lockless lookup reads no VMA field before it holds the VMA lock.
+type vmaCacheEntry struct {
+	start, end uint64
+	v          *VMA
+}
+
+// slot is the entry addr belongs in (VMACACHE_HASH: by PMD, so that the
+// pages of one region share a slot).
+func vmaCacheSlot(addr uint64) int { return int(addr>>21) & (vmaCacheSize - 1) }
+
+// lookup returns the cached VMA containing addr (vmacache_find), or nil.
+func (c *VMACache) lookup(m *MM, addr uint64) *VMA {
+	if c.mm != m || c.seq != m.vmaSeq.Load() {
+		return nil
+	}
+	for i := range c.e {
+		if e := &c.e[i]; e.start <= addr && addr < e.end {
+			return e.v
+		}
+	}
+	return nil
+}
+
+// fill records v, found for addr, whose range is [start, end)
+// (vmacache_update), emptying the cache first if it is stale.
+func (c *VMACache) fill(m *MM, seq, addr uint64, v *VMA, start, end uint64) {
+	if c.mm != m || c.seq != seq {
+		*c = VMACache{mm: m, seq: seq}
+	}
+	c.e[vmaCacheSlot(addr)] = vmaCacheEntry{start: start, end: end, v: v}
+}
+
+// FindVMACached is FindVMA through the task's cache c: a VMA containing
+// addr that c holds, else the index's answer, which fills c when it
+// contains addr. Preconditions: the mmap lock is held; c is the calling
+// task's.
+func (m *MM) FindVMACached(c *VMACache, addr uint64) *VMA {
+	if v := c.lookup(m, addr); v != nil {
+		return v
+	}
+	v := m.FindVMA(addr)
+	if v != nil && v.Start <= addr {
+		c.fill(m, m.vmaSeq.Load(), addr, v, v.Start, v.End)
+	}
+	return v
+}
+
+// LockVMAUnderRCUCached is LockVMAUnderRCU through the task's cache c: a
+// VMA that c holds for addr is read-locked and checked as one found in
+// the snapshot is; else the snapshot is searched, and the VMA found fills
+// c once it is locked. Postconditions as LockVMAUnderRCU.
+func (m *MM) LockVMAUnderRCUCached(c *VMACache, addr uint64) *VMA {
+	if !m.perVMALock {
+		return nil
+	}
+	if v := c.lookup(m, addr); v != nil {
+		if v.TryStartRead() {
+			if !v.Detached() && v.Contains(addr) {
+				return v
+			}
+			v.EndRead()
+		}
+		return nil // being changed: the caller takes the mmap lock
+	}
+	// The sequence is read before the snapshot: a change after it makes
+	// the entry stale at once, never a stale entry look current.
+	seq := m.vmaSeq.Load()
+	v := m.LockVMAUnderRCU(addr)
+	if v != nil {
+		c.fill(m, seq, addr, v, v.Start, v.End)
+	}
+	return v
+}
