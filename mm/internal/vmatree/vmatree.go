@@ -21,7 +21,10 @@ package vmatree
 // to scan, and keep the copied path short).
 const order = 16
 
-// minFill is the fewest entries a node other than the root holds.
+// minFill is the fewest entries a node other than the root holds once a
+// delete passed through it: a delete fills a node of minFill or fewer
+// from a sibling before going down into it. A split at an edge leaves a
+// node of one entry, which the growth at that edge fills.
 const minFill = order / 2
 
 // maxDepth bounds the height: minFill^maxDepth entries is far beyond any
@@ -219,7 +222,7 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 	if nd.n == order {
 		r := t.newNode()
 		r.kids[0], r.keys[0], r.n = nd, nd.keys[nd.n-1], 1
-		t.split(r, 0, t.height)
+		t.split(r, 0, t.height, splitPoint(nd, key))
 		t.root, nd = r, r
 		t.height++
 	}
@@ -232,7 +235,7 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 		c := t.mut(nd.kids[i])
 		nd.kids[i] = c
 		if c.n == order {
-			t.split(nd, i, h-1)
+			t.split(nd, i, h-1, splitPoint(c, key))
 			if key > nd.keys[i] {
 				i++
 			}
@@ -253,12 +256,26 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 	return false
 }
 
-// split moves the upper half of p.kids[i], a full node at height h that
-// is mutable already, into a new node placed after it.
-func (t *Tree[V]) split(p *node[V], i, h int) {
+// splitPoint returns how many entries of the full node c the left half
+// keeps when key goes in: half, except at an edge. Address spaces grow at
+// an end (mmap places top-down, a loader bottom-up), so a key beyond c's
+// last or before its first leaves c full and starts the new node with one
+// entry, instead of leaving a trail of half-empty nodes.
+func splitPoint[V any](c *node[V], key uint64) int {
+	switch {
+	case key > c.keys[c.n-1]:
+		return c.n - 1
+	case key < c.keys[0]:
+		return 1
+	}
+	return order / 2
+}
+
+// split moves the entries of p.kids[i], a full node at height h that is
+// mutable already, from index half on into a new node placed after it.
+func (t *Tree[V]) split(p *node[V], i, h, half int) {
 	c := p.kids[i]
 	r := t.newNode()
-	half := order / 2
 	r.n = c.n - half
 	copy(r.keys[:], c.keys[half:c.n])
 	if h == 0 {
