@@ -16,9 +16,11 @@
 // store. A Snapshot is safe for any number of concurrent readers.
 package vmatree
 
+import "unsafe"
+
 // order is the most entries a node holds (chosen by measurement of
-// BenchmarkFindVMA and BenchmarkMmapMunmap: 16 keys are two cache lines
-// to scan, and keep the copied path short).
+// BenchmarkFindVMA and BenchmarkMmapMunmap against 32: 16 keys are two
+// cache lines to scan, and a copied node is 272 bytes).
 const order = 16
 
 // minFill is the fewest entries a node other than the root holds once a
@@ -27,24 +29,44 @@ const order = 16
 // node of one entry, which the growth at that edge fills.
 const minFill = order / 2
 
-// maxDepth bounds the height: minFill^maxDepth entries is far beyond any
-// address space (vm.max_map_count is an int).
-const maxDepth = 24
+// maxDepth bounds the height: a tree this deep would hold more entries
+// than memory.
+const maxDepth = 40
 
-// node is a leaf (at height 0) or an inner node. In a leaf keys[i] is the
-// key of entry vals[i]; in an inner node it is the largest key under
-// kids[i], so a descent never has to back up.
-type node[V any] struct {
+// header is what leaves and inner nodes share, first in both, so that a
+// pointer to one is a pointer to the node. In a leaf keys[i] is the key
+// of entry i; in an inner node it is the largest key under child i, so a
+// descent never has to back up.
+type header struct {
 	keys [order]uint64
-	kids [order]*node[V]
-	vals [order]V
 	n    int
 	gen  uint64 // the generation that made it; frozen once published
 }
 
+// leaf is a node at height 0: the entries' values.
+type leaf[V any] struct {
+	header
+	vals [order]V
+}
+
+// inner is a node above the leaves: its children, all of one height.
+// Leaves and inner nodes are separate types so that a copied node holds
+// one array of pointers, not two of which one is always empty.
+type inner struct {
+	header
+	kids [order]*header
+}
+
+// asLeaf returns the leaf nd heads. Preconditions: nd is at height 0.
+func asLeaf[V any](nd *header) *leaf[V] { return (*leaf[V])(unsafe.Pointer(nd)) }
+
+// asInner returns the inner node nd heads. Preconditions: nd is above
+// height 0.
+func asInner(nd *header) *inner { return (*inner)(unsafe.Pointer(nd)) }
+
 // Snapshot is an immutable view of a tree as it was when published.
 type Snapshot[V any] struct {
-	root   *node[V]
+	root   *header
 	height int
 	n      int
 }
@@ -62,7 +84,7 @@ type Tree[V any] struct {
 // Len returns the number of entries.
 func (s *Snapshot[V]) Len() int { return s.n }
 
-// above returns the first index of nd whose key is above addr, or nd.n.
+// above returns the first index whose key is above addr, or n.
 func above(keys *[order]uint64, n int, addr uint64) int {
 	i := 0
 	for i < n && keys[i] <= addr {
@@ -71,7 +93,7 @@ func above(keys *[order]uint64, n int, addr uint64) int {
 	return i
 }
 
-// atLeast returns the first index of nd whose key is addr or above, or nd.n.
+// atLeast returns the first index whose key is key or above, or n.
 func atLeast(keys *[order]uint64, n int, key uint64) int {
 	i := 0
 	for i < n && keys[i] < key {
@@ -93,9 +115,27 @@ func (s *Snapshot[V]) Find(addr uint64) (key uint64, v V, ok bool) {
 			return 0, v, false
 		}
 		if h == 0 {
-			return nd.keys[i], nd.vals[i], true
+			return nd.keys[i], asLeaf[V](nd).vals[i], true
 		}
-		nd = nd.kids[i]
+		nd = asInner(nd).kids[i]
+	}
+}
+
+// has reports whether there is an entry under key.
+func (s *Snapshot[V]) has(key uint64) bool {
+	nd := s.root
+	if nd == nil {
+		return false
+	}
+	for h := s.height; ; h-- {
+		i := atLeast(&nd.keys, nd.n, key)
+		if i == nd.n {
+			return false
+		}
+		if h == 0 {
+			return nd.keys[i] == key
+		}
+		nd = asInner(nd).kids[i]
 	}
 }
 
@@ -105,30 +145,30 @@ func (s *Snapshot[V]) Floor(key uint64) (k uint64, v V, ok bool) {
 	if s.root == nil {
 		return 0, v, false
 	}
-	return floor(s.root, s.height, key)
+	return floor[V](s.root, s.height, key)
 }
 
-func floor[V any](nd *node[V], h int, key uint64) (k uint64, v V, ok bool) {
+func floor[V any](nd *header, h int, key uint64) (k uint64, v V, ok bool) {
 	i := above(&nd.keys, nd.n, key) // entries and subtrees below i are all at or below key
 	if h == 0 {
 		if i == 0 {
 			return 0, v, false
 		}
-		return nd.keys[i-1], nd.vals[i-1], true
+		return nd.keys[i-1], asLeaf[V](nd).vals[i-1], true
 	}
 	if i < nd.n {
-		if k, v, ok = floor(nd.kids[i], h-1, key); ok {
+		if k, v, ok = floor[V](asInner(nd).kids[i], h-1, key); ok {
 			return k, v, true
 		}
 	}
 	if i == 0 {
 		return 0, v, false
 	}
-	nd = nd.kids[i-1]
+	nd = asInner(nd).kids[i-1]
 	for ; h > 1; h-- {
-		nd = nd.kids[nd.n-1]
+		nd = asInner(nd).kids[nd.n-1]
 	}
-	return nd.keys[nd.n-1], nd.vals[nd.n-1], true
+	return nd.keys[nd.n-1], asLeaf[V](nd).vals[nd.n-1], true
 }
 
 // Ascend calls fn for each entry whose key is above addr, in key order,
@@ -139,18 +179,19 @@ func (s *Snapshot[V]) Ascend(addr uint64, fn func(key uint64, v V) bool) {
 	}
 }
 
-func ascend[V any](nd *node[V], h int, addr uint64, fn func(uint64, V) bool) bool {
+func ascend[V any](nd *header, h int, addr uint64, fn func(uint64, V) bool) bool {
 	i := above(&nd.keys, nd.n, addr)
 	if h == 0 {
+		lf := asLeaf[V](nd)
 		for ; i < nd.n; i++ {
-			if !fn(nd.keys[i], nd.vals[i]) {
+			if !fn(lf.keys[i], lf.vals[i]) {
 				return false
 			}
 		}
 		return true
 	}
 	for ; i < nd.n; i++ {
-		if !ascend(nd.kids[i], h-1, addr, fn) {
+		if !ascend(asInner(nd).kids[i], h-1, addr, fn) {
 			return false
 		}
 	}
@@ -165,13 +206,13 @@ func (s *Snapshot[V]) Descend(fn func(key uint64, v V) bool) {
 	}
 }
 
-func descend[V any](nd *node[V], h int, fn func(uint64, V) bool) bool {
+func descend[V any](nd *header, h int, fn func(uint64, V) bool) bool {
 	for i := nd.n - 1; i >= 0; i-- {
 		if h == 0 {
-			if !fn(nd.keys[i], nd.vals[i]) {
+			if !fn(nd.keys[i], asLeaf[V](nd).vals[i]) {
 				return false
 			}
-		} else if !descend(nd.kids[i], h-1, fn) {
+		} else if !descend(asInner(nd).kids[i], h-1, fn) {
 			return false
 		}
 	}
@@ -194,19 +235,38 @@ func (t *Tree[V]) Publish() *Snapshot[V] {
 // Dirty reports whether the tree changed since the last Publish.
 func (t *Tree[V]) Dirty() bool { return t.dirty }
 
-// newNode returns an empty node of the current generation.
-func (t *Tree[V]) newNode() *node[V] { return &node[V]{gen: t.gen} }
+// newNode returns an empty node of height h and the current generation.
+func (t *Tree[V]) newNode(h int) *header {
+	if h == 0 {
+		return &(&leaf[V]{header: header{gen: t.gen}}).header
+	}
+	return &(&inner{header: header{gen: t.gen}}).header
+}
 
-// mut returns nd, or a copy of it when it is published already (it
-// belongs to an older generation); the caller links the copy in.
-func (t *Tree[V]) mut(nd *node[V]) *node[V] {
+// mut returns nd, a node of height h, or a copy of it when it is
+// published already (it belongs to an older generation); the caller
+// links the copy in.
+func (t *Tree[V]) mut(nd *header, h int) *header {
 	if nd.gen == t.gen {
 		return nd
 	}
-	c := *nd
-	c.gen = t.gen
 	t.copies++
-	return &c
+	if h == 0 {
+		c := *asLeaf[V](nd)
+		c.gen = t.gen
+		return &c.header
+	}
+	c := *asInner(nd)
+	c.gen = t.gen
+	return &c.header
+}
+
+// mutKid returns child i of p, a mutable inner node, made mutable and
+// linked in.
+func (t *Tree[V]) mutKid(p *inner, i, h int) *header {
+	c := t.mut(p.kids[i], h)
+	p.kids[i] = c
+	return c
 }
 
 // Insert adds v under key, replacing the entry already there; it reports
@@ -214,44 +274,44 @@ func (t *Tree[V]) mut(nd *node[V]) *node[V] {
 func (t *Tree[V]) Insert(key uint64, v V) bool {
 	t.dirty = true
 	if t.root == nil {
-		t.root = t.newNode()
-		t.height = 0
+		t.root, t.height = t.newNode(0), 0
 	}
-	nd := t.mut(t.root)
+	nd := t.mut(t.root, t.height)
 	t.root = nd
 	if nd.n == order {
-		r := t.newNode()
+		r := asInner(t.newNode(t.height + 1))
 		r.kids[0], r.keys[0], r.n = nd, nd.keys[nd.n-1], 1
 		t.split(r, 0, t.height, splitPoint(nd, key))
-		t.root, nd = r, r
+		t.root, nd = &r.header, &r.header
 		t.height++
 	}
 	for h := t.height; h > 0; h-- {
-		i := atLeast(&nd.keys, nd.n, key)
-		if i == nd.n {
-			i = nd.n - 1
-			nd.keys[i] = key // the new largest key goes into the last subtree
+		p := asInner(nd)
+		i := atLeast(&p.keys, p.n, key)
+		if i == p.n {
+			i = p.n - 1
+			p.keys[i] = key // the new largest key goes into the last subtree
 		}
-		c := t.mut(nd.kids[i])
-		nd.kids[i] = c
+		c := t.mutKid(p, i, h-1)
 		if c.n == order {
-			t.split(nd, i, h-1, splitPoint(c, key))
-			if key > nd.keys[i] {
+			t.split(p, i, h-1, splitPoint(c, key))
+			if key > p.keys[i] {
 				i++
 			}
-			c = nd.kids[i]
+			c = p.kids[i]
 		}
 		nd = c
 	}
-	i := atLeast(&nd.keys, nd.n, key)
-	if i < nd.n && nd.keys[i] == key {
-		nd.vals[i] = v
+	lf := asLeaf[V](nd)
+	i := atLeast(&lf.keys, lf.n, key)
+	if i < lf.n && lf.keys[i] == key {
+		lf.vals[i] = v
 		return true
 	}
-	copy(nd.keys[i+1:nd.n+1], nd.keys[i:nd.n])
-	copy(nd.vals[i+1:nd.n+1], nd.vals[i:nd.n])
-	nd.keys[i], nd.vals[i] = key, v
-	nd.n++
+	copy(lf.keys[i+1:lf.n+1], lf.keys[i:lf.n])
+	copy(lf.vals[i+1:lf.n+1], lf.vals[i:lf.n])
+	lf.keys[i], lf.vals[i] = key, v
+	lf.n++
 	t.n++
 	return false
 }
@@ -261,7 +321,7 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 // an end (mmap places top-down, a loader bottom-up), so a key beyond c's
 // last or before its first leaves c full and starts the new node with one
 // entry, instead of leaving a trail of half-empty nodes.
-func splitPoint[V any](c *node[V], key uint64) int {
+func splitPoint(c *header, key uint64) int {
 	switch {
 	case key > c.keys[c.n-1]:
 		return c.n - 1
@@ -273,18 +333,21 @@ func splitPoint[V any](c *node[V], key uint64) int {
 
 // split moves the entries of p.kids[i], a full node at height h that is
 // mutable already, from index half on into a new node placed after it.
-func (t *Tree[V]) split(p *node[V], i, h, half int) {
+func (t *Tree[V]) split(p *inner, i, h, half int) {
 	c := p.kids[i]
-	r := t.newNode()
+	r := t.newNode(h)
 	r.n = c.n - half
 	copy(r.keys[:], c.keys[half:c.n])
 	if h == 0 {
-		copy(r.vals[:], c.vals[half:c.n])
-		clear(c.vals[half:c.n])
+		cl, rl := asLeaf[V](c), asLeaf[V](r)
+		copy(rl.vals[:], cl.vals[half:c.n])
+		clear(cl.vals[half:c.n])
 	} else {
-		copy(r.kids[:], c.kids[half:c.n])
-		clear(c.kids[half:c.n])
+		ci, ri := asInner(c), asInner(r)
+		copy(ri.kids[:], ci.kids[half:c.n])
+		clear(ci.kids[half:c.n])
 	}
+	clear(c.keys[half:c.n])
 	c.n = half
 	copy(p.keys[i+2:p.n+1], p.keys[i+1:p.n])
 	copy(p.kids[i+2:p.n+1], p.kids[i+1:p.n])
@@ -293,22 +356,10 @@ func (t *Tree[V]) split(p *node[V], i, h, half int) {
 	p.n++
 }
 
-// has reports whether there is an entry under key.
-func (s *Snapshot[V]) has(key uint64) bool {
-	nd := s.root
-	if nd == nil {
-		return false
-	}
-	for h := s.height; ; h-- {
-		i := atLeast(&nd.keys, nd.n, key)
-		if i == nd.n {
-			return false
-		}
-		if h == 0 {
-			return nd.keys[i] == key
-		}
-		nd = nd.kids[i]
-	}
+// pathStep is one inner node of a descent and the child taken.
+type pathStep struct {
+	nd *inner
+	i  int
 }
 
 // Delete removes the entry under key and reports whether there was one.
@@ -317,40 +368,34 @@ func (t *Tree[V]) Delete(key uint64) bool {
 		return false
 	}
 	t.dirty = true
-	var path [maxDepth]struct {
-		nd *node[V]
-		i  int
-	}
-	nd := t.mut(t.root)
+	var path [maxDepth]pathStep
+	nd := t.mut(t.root, t.height)
 	t.root = nd
 	depth := 0
 	for h := t.height; h > 0; h-- {
-		i := atLeast(&nd.keys, nd.n, key)
-		c := t.mut(nd.kids[i])
-		nd.kids[i] = c
-		if c.n <= minFill && nd.n > 1 {
-			i = t.fill(nd, i, h-1)
-			c = nd.kids[i]
+		p := asInner(nd)
+		i := atLeast(&p.keys, p.n, key)
+		c := t.mutKid(p, i, h-1)
+		if c.n <= minFill && p.n > 1 {
+			i = t.fill(p, i, h-1)
+			c = p.kids[i]
 		}
-		path[depth].nd, path[depth].i = nd, i
+		path[depth] = pathStep{p, i}
 		depth++
 		nd = c
 	}
-	i := atLeast(&nd.keys, nd.n, key)
-	copy(nd.keys[i:nd.n-1], nd.keys[i+1:nd.n])
-	copy(nd.vals[i:nd.n-1], nd.vals[i+1:nd.n])
-	nd.n--
-	var zero V
-	nd.vals[nd.n], nd.keys[nd.n] = zero, 0
+	lf := asLeaf[V](nd)
+	i := atLeast(&lf.keys, lf.n, key)
+	t.takeOut(nd, i, 0)
 	t.n--
 	// The largest key under each node of the path may have gone down.
 	for d := depth - 1; d >= 0 && nd.n > 0; d-- {
 		p := path[d]
 		p.nd.keys[p.i] = nd.keys[nd.n-1]
-		nd = p.nd
+		nd = &p.nd.header
 	}
 	for t.height > 0 && t.root.n == 1 {
-		t.root = t.root.kids[0]
+		t.root = asInner(t.root).kids[0]
 		t.height--
 	}
 	if t.n == 0 {
@@ -362,74 +407,78 @@ func (t *Tree[V]) Delete(key uint64) bool {
 // fill gives p.kids[i], at height h and mutable, more than minFill
 // entries, borrowing one from a sibling or merging with one, and returns
 // the index of the child that now covers what kids[i] did.
-func (t *Tree[V]) fill(p *node[V], i, h int) int {
+func (t *Tree[V]) fill(p *inner, i, h int) int {
 	c := p.kids[i]
 	if i > 0 && p.kids[i-1].n > minFill {
-		l := t.mut(p.kids[i-1])
-		p.kids[i-1] = l
-		l.n--
-		shiftIn(c, 0, l.keys[l.n], l.kids[l.n], l.vals[l.n], h)
-		clearSlot(l, l.n)
+		l := t.mutKid(p, i-1, h)
+		t.moveEntry(c, 0, l, l.n-1, h)
 		p.keys[i-1] = l.keys[l.n-1]
 		return i
 	}
 	if i < p.n-1 && p.kids[i+1].n > minFill {
-		r := t.mut(p.kids[i+1])
-		p.kids[i+1] = r
-		shiftIn(c, c.n, r.keys[0], r.kids[0], r.vals[0], h)
-		takeOut(r, 0)
+		r := t.mutKid(p, i+1, h)
+		t.moveEntry(c, c.n, r, 0, h)
 		p.keys[i] = c.keys[c.n-1]
 		return i
 	}
 	if i > 0 {
-		l := t.mut(p.kids[i-1])
-		p.kids[i-1] = l
-		merge(l, c)
+		l := t.mutKid(p, i-1, h)
+		t.merge(l, c, h)
 		p.keys[i-1] = p.keys[i]
-		takeOut(p, i)
+		t.takeOut(&p.header, i, 1)
 		return i - 1
 	}
-	r := p.kids[i+1] // merged into c and dropped: read, never written
-	merge(c, r)
+	t.merge(c, p.kids[i+1], h) // the right one is dropped: read, never written
 	p.keys[i] = p.keys[i+1]
-	takeOut(p, i+1)
+	t.takeOut(&p.header, i+1, 1)
 	return i
 }
 
-// shiftIn inserts one entry (a key with its child or value) at index i.
-func shiftIn[V any](nd *node[V], i int, key uint64, kid *node[V], v V, h int) {
-	copy(nd.keys[i+1:nd.n+1], nd.keys[i:nd.n])
-	nd.keys[i] = key
+// moveEntry moves entry si of src into dst at index di, both nodes of
+// height h and mutable.
+func (t *Tree[V]) moveEntry(dst *header, di int, src *header, si, h int) {
+	copy(dst.keys[di+1:dst.n+1], dst.keys[di:dst.n])
+	dst.keys[di] = src.keys[si]
 	if h == 0 {
-		copy(nd.vals[i+1:nd.n+1], nd.vals[i:nd.n])
-		nd.vals[i] = v
+		d, s := asLeaf[V](dst), asLeaf[V](src)
+		copy(d.vals[di+1:dst.n+1], d.vals[di:dst.n])
+		d.vals[di] = s.vals[si]
 	} else {
-		copy(nd.kids[i+1:nd.n+1], nd.kids[i:nd.n])
-		nd.kids[i] = kid
+		d, s := asInner(dst), asInner(src)
+		copy(d.kids[di+1:dst.n+1], d.kids[di:dst.n])
+		d.kids[di] = s.kids[si]
 	}
-	nd.n++
+	dst.n++
+	t.takeOut(src, si, h)
 }
 
-// takeOut removes the entry at index i.
-func takeOut[V any](nd *node[V], i int) {
-	copy(nd.keys[i:nd.n-1], nd.keys[i+1:nd.n])
-	copy(nd.kids[i:nd.n-1], nd.kids[i+1:nd.n])
-	copy(nd.vals[i:nd.n-1], nd.vals[i+1:nd.n])
-	nd.n--
-	clearSlot(nd, nd.n)
+// takeOut removes entry i of nd, a mutable node of height h, and clears
+// the slot freed, so that it keeps nothing alive.
+func (t *Tree[V]) takeOut(nd *header, i, h int) {
+	n := nd.n - 1
+	copy(nd.keys[i:n], nd.keys[i+1:nd.n])
+	nd.keys[n] = 0
+	if h == 0 {
+		lf := asLeaf[V](nd)
+		copy(lf.vals[i:n], lf.vals[i+1:nd.n])
+		var zero V
+		lf.vals[n] = zero
+	} else {
+		in := asInner(nd)
+		copy(in.kids[i:n], in.kids[i+1:nd.n])
+		in.kids[n] = nil
+	}
+	nd.n = n
 }
 
-// clearSlot forgets what slot i held, so that it keeps nothing alive.
-func clearSlot[V any](nd *node[V], i int) {
-	var zero V
-	nd.keys[i], nd.kids[i], nd.vals[i] = 0, nil, zero
-}
-
-// merge appends r's entries to l.
-func merge[V any](l, r *node[V]) {
+// merge appends r's entries to l, nodes of height h, l mutable.
+func (t *Tree[V]) merge(l, r *header, h int) {
 	copy(l.keys[l.n:], r.keys[:r.n])
-	copy(l.kids[l.n:], r.kids[:r.n])
-	copy(l.vals[l.n:], r.vals[:r.n])
+	if h == 0 {
+		copy(asLeaf[V](l).vals[l.n:], asLeaf[V](r).vals[:r.n])
+	} else {
+		copy(asInner(l).kids[l.n:], asInner(r).kids[:r.n])
+	}
 	l.n += r.n
 }
 
@@ -441,20 +490,16 @@ func (t *Tree[V]) Rekey(old, key uint64) bool {
 		return false
 	}
 	t.dirty = true
-	var path [maxDepth]struct {
-		nd *node[V]
-		i  int
-	}
-	nd := t.mut(t.root)
+	var path [maxDepth]pathStep
+	nd := t.mut(t.root, t.height)
 	t.root = nd
 	depth := 0
 	for h := t.height; h > 0; h-- {
-		i := atLeast(&nd.keys, nd.n, old)
-		c := t.mut(nd.kids[i])
-		nd.kids[i] = c
-		path[depth].nd, path[depth].i = nd, i
+		p := asInner(nd)
+		i := atLeast(&p.keys, p.n, old)
+		path[depth] = pathStep{p, i}
 		depth++
-		nd = c
+		nd = t.mutKid(p, i, h-1)
 	}
 	i := atLeast(&nd.keys, nd.n, old)
 	if i > 0 && nd.keys[i-1] >= key || i < nd.n-1 && nd.keys[i+1] <= key {
@@ -464,7 +509,7 @@ func (t *Tree[V]) Rekey(old, key uint64) bool {
 	for d := depth - 1; d >= 0; d-- {
 		p := path[d]
 		p.nd.keys[p.i] = nd.keys[nd.n-1]
-		nd = p.nd
+		nd = &p.nd.header
 	}
 	return true
 }

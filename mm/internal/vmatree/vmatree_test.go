@@ -76,8 +76,8 @@ func check[V any](tb testing.TB, s *Snapshot[V]) {
 	count := 0
 	var last uint64
 	first := true
-	var walk func(nd *node[V], h int, isRoot bool) uint64
-	walk = func(nd *node[V], h int, isRoot bool) uint64 {
+	var walk func(nd *header, h int, isRoot bool) uint64
+	walk = func(nd *header, h int, isRoot bool) uint64 {
 		if nd.n > order || nd.n == 0 {
 			tb.Fatalf("node at height %d holds %d entries", h, nd.n)
 		}
@@ -93,7 +93,7 @@ func check[V any](tb testing.TB, s *Snapshot[V]) {
 				count++
 				continue
 			}
-			if mx := walk(nd.kids[i], h-1, false); mx != nd.keys[i] {
+			if mx := walk(asInner(nd).kids[i], h-1, false); mx != nd.keys[i] {
 				tb.Fatalf("inner key %d, subtree's largest %d", nd.keys[i], mx)
 			}
 		}
