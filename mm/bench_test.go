@@ -68,6 +68,63 @@ func BenchmarkFindVMALocal(b *testing.B) {
 	})
 }
 
+// BenchmarkFindVMACachedLocal is BenchmarkFindVMALocal through a task's
+// VMACache, as a fault path that has one would look up.
+func BenchmarkFindVMACachedLocal(b *testing.B) {
+	ratioBench(b, func(b *testing.B, n int) {
+		m := newMM(b, n)
+		addrs := randomAddrs(n)
+		var c mm.VMACache
+		m.MmapReadLock(sched.NoSleep{}, sched.Killable)
+		defer m.MmapReadUnlock()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if m.FindVMACached(&c, addrs[(i>>6)&4095]) == nil {
+				b.Fatal("no VMA")
+			}
+		}
+	})
+}
+
+// BenchmarkLockVMAUnderRCULocal is the per-VMA lock fast path of user
+// faults with locality (64 in one VMA, then another at random), without
+// and with a task's VMACache.
+func BenchmarkLockVMAUnderRCULocal(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		name := "snapshot"
+		if cached {
+			name = "cached"
+		}
+		b.Run(name, func(b *testing.B) {
+			ratioBench(b, func(b *testing.B, n int) {
+				m := newMM(b, n)
+				rng := rand.New(rand.NewPCG(5, 6))
+				addrs := make([]uint64, 4096)
+				for i := range addrs {
+					addrs[i] = testBase + rng.Uint64N(uint64(n))*2<<12 // in a VMA
+				}
+				var c mm.VMACache
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					a := addrs[(i>>6)&4095]
+					var v *mm.VMA
+					if cached {
+						v = m.LockVMAUnderRCUCached(&c, a)
+					} else {
+						v = m.LockVMAUnderRCU(a)
+					}
+					if v == nil {
+						b.Fatal("no VMA")
+					}
+					v.EndRead()
+				}
+			})
+		})
+	}
+}
+
 // randomAddrs returns 4096 random addresses below the last VMA's end of
 // an address space made by newMM(n).
 func randomAddrs(n int) []uint64 {
