@@ -375,3 +375,29 @@ func TestEdgeGrowthFillsNodes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInsertDeletePublish inserts a key and deletes it again, each
+// change followed by a Publish, as mmap and munmap do, in trees of 10 and
+// 100 000 entries; the new key is above all others (mmap below mmap_base
+// in an address space grown top-down lands at one end of the index).
+func BenchmarkInsertDeletePublish(b *testing.B) {
+	for _, n := range []int{10, 1000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var tr Tree[*int]
+			x := new(int)
+			for k := 1; k <= n; k++ {
+				tr.Insert(uint64(k)*8192, x)
+			}
+			tr.Publish()
+			key := uint64(n+1) * 8192
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tr.Insert(key, x)
+				tr.Publish()
+				tr.Delete(key)
+				tr.Publish()
+			}
+		})
+	}
+}
