@@ -88,6 +88,52 @@ type cachePage struct {
 	mlocked   bool         // on the unevictable list: reclaim skips it
 	used      uint64       // the disk clock when last added or used
 	unlock    *sched.Event // fires when the page is unlocked
+	idx       uint64       // the page's index in the file
+	// mayBeClean: the page was clean when added or last written back.
+	// Only writeback cleans a cached page, so a page without it is dirty,
+	// and reclaim looking for clean pages passes it by.
+	mayBeClean bool
+	prev, next *cachePage // its neighbours on its LRU list
+}
+
+// lruList is a list of cached pages from the least recently used on, by
+// their stamps (the file's inactive LRU, or its unevictable list), with
+// the count of its pages that may be clean.
+type lruList struct {
+	head, tail *cachePage
+	clean      int
+}
+
+// pushBack queues c at the young end.
+func (l *lruList) pushBack(c *cachePage) {
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	if c.mayBeClean {
+		l.clean++
+	}
+}
+
+// remove takes c off the list.
+func (l *lruList) remove(c *cachePage) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+	if c.mayBeClean {
+		l.clean--
+	}
 }
 
 // File is a regular file of a disk file system (ext4-like): its bytes on
@@ -114,9 +160,10 @@ type File struct {
 	hotEnd uint64
 	held   bool
 	vmas   map[*mm.VMA]struct{} // i_mmap
-	// lru lists the cached pages from the least recently used on (the
-	// file LRU); an entry whose stamp is not its page's any more is stale.
-	lru []lruEntry
+	// lru lists every cached page reclaim may consider, from the least
+	// recently used on (the file LRU); unevictable the mlocked ones,
+	// which it skips until a mapping of the file goes.
+	lru, unevictable lruList
 	// The read-ahead window last read (file_ra_state, which Linux keeps
 	// per open file; the model keeps one per file): its first page, its
 	// length and the length of its tail read asynchronously.
@@ -163,9 +210,7 @@ func (f *File) Open(v *mm.VMA) {
 func (f *File) Close(v *mm.VMA) {
 	f.mu.Lock()
 	delete(f.vmas, v)
-	for _, c := range f.cache {
-		c.mlocked = false
-	}
+	f.evictableAgainLocked()
 	f.mu.Unlock()
 }
 
@@ -217,8 +262,7 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	f.diskPage(idx, page.Data())
 	page.SetFlags(phys.FlagDirty)
 	c := &cachePage{page: page, uptodate: true}
-	f.cache[idx] = c
-	f.touchLocked(idx, c)
+	f.addLocked(idx, c)
 	return c, nil
 }
 
@@ -405,8 +449,7 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 			continue // raced with another reader or a truncate
 		}
 		c := &cachePage{page: page, locked: true, readahead: idx == mark, unlock: sched.NewEvent()}
-		f.cache[idx] = c
-		f.touchLocked(idx, c)
+		f.addLocked(idx, c)
 		f.disk.submit(f, idx, c)
 		pages[i] = nil
 	}
@@ -519,7 +562,7 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 		for idx, c := range f.cache {
 			if idx >= keep && !c.locked {
 				drop = append(drop, c.page)
-				delete(f.cache, idx)
+				f.dropLocked(c)
 			}
 		}
 		for idx := range f.blocks {
@@ -597,8 +640,7 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 		f.diskPage(idx, page.Data())
 		page.SetFlags(phys.FlagDirty)
 		c := &cachePage{page: page, uptodate: true}
-		f.cache[idx] = c
-		f.touchLocked(idx, c)
+		f.addLocked(idx, c)
 		f.mu.Unlock()
 	}
 	return true
@@ -646,14 +688,14 @@ func (f *File) Evict(t sched.Sleeper) {
 	}
 	f.mu.Lock()
 	var drop []*phys.Page
-	for idx, c := range f.cache {
+	for _, c := range f.cache {
 		if c.locked {
 			continue
 		}
-		f.writeback(idx, c.page)
+		f.writeback(c)
 		if c.page.MapCount() == 0 {
 			drop = append(drop, c.page)
-			delete(f.cache, idx)
+			f.dropLocked(c)
 		}
 	}
 	f.hotEnd = 0
@@ -689,11 +731,12 @@ func (f *File) mappedPages() []mappedPage {
 	return out
 }
 
-// writeback writes page idx to the disk if it is dirty, and cleans it.
-// The bytes past the end of the file in a last partial page are zeroed
-// in the page itself, as a file system's writepages does to the folio
-// straddling i_size. Preconditions: f.mu.
-func (f *File) writeback(idx uint64, p *phys.Page) {
+// writeback writes cached page c to the disk if it is dirty, and cleans
+// it. The bytes past the end of the file in a last partial page are
+// zeroed in the page itself, as a file system's writepages does to the
+// folio straddling i_size. Preconditions: f.mu.
+func (f *File) writeback(c *cachePage) {
+	idx, p := c.idx, c.page
 	if !p.Has(phys.FlagDirty) {
 		return
 	}
@@ -711,6 +754,10 @@ func (f *File) writeback(idx uint64, p *phys.Page) {
 		f.blocks[idx] = b
 	}
 	p.ClearFlags(phys.FlagDirty)
+	if !c.mayBeClean {
+		c.mayBeClean = true
+		f.listOf(c).clean++
+	}
 }
 
 // zeros is a page of zeros, never written.
@@ -728,31 +775,93 @@ func (f *File) asFilled(idx uint64, data *[phys.PageSize]byte) bool {
 	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:])
 }
 
-// lruEntry is a page index and the stamp it had when queued.
-type lruEntry struct{ idx, used uint64 }
-
-// touchLocked stamps page idx as just added or used and queues it at the
-// young end of the file's LRU. Preconditions: f.mu.
-func (f *File) touchLocked(idx uint64, c *cachePage) {
+// addLocked puts c in the cache as page idx, the most recently used.
+// Preconditions: f.mu.
+func (f *File) addLocked(idx uint64, c *cachePage) {
+	c.idx = idx
+	c.mayBeClean = !c.page.Has(phys.FlagDirty)
+	f.cache[idx] = c
 	c.used = f.disk.clock.Add(1)
-	f.lru = append(f.lru, lruEntry{idx, c.used})
-	f.compactLRULocked()
+	f.listOf(c).pushBack(c)
 }
 
-// compactLRULocked drops the stale entries of the LRU once they outnumber
-// the live ones, so that a walk from its old end stays proportional to
-// the pages cached. Preconditions: f.mu.
-func (f *File) compactLRULocked() {
-	if len(f.lru) <= 2*len(f.cache)+64 {
+// dropLocked takes c out of the cache. Preconditions: f.mu.
+func (f *File) dropLocked(c *cachePage) {
+	delete(f.cache, c.idx)
+	f.listOf(c).remove(c)
+}
+
+// listOf returns the list c is on. Preconditions: f.mu.
+func (f *File) listOf(c *cachePage) *lruList {
+	if c.mlocked {
+		return &f.unevictable
+	}
+	return &f.lru
+}
+
+// touchLocked stamps cached page idx as just used and moves it to the
+// young end of its list. Preconditions: f.mu.
+func (f *File) touchLocked(idx uint64, c *cachePage) {
+	l := f.listOf(c)
+	l.remove(c)
+	c.used = f.disk.clock.Add(1)
+	l.pushBack(c)
+}
+
+// unevictableLocked moves c, which an mlocked VMA maps, to the
+// unevictable list. Preconditions: f.mu.
+func (f *File) unevictableLocked(c *cachePage) {
+	if c.mlocked {
 		return
 	}
-	keep := f.lru[:0]
-	for _, e := range f.lru {
-		if c := f.cache[e.idx]; c != nil && c.used == e.used {
-			keep = append(keep, e)
-		}
+	f.lru.remove(c)
+	c.mlocked = true
+	// Its place there is its stamp's: the list stays in stamp order.
+	var at *cachePage
+	for at = f.unevictable.tail; at != nil && at.used > c.used; at = at.prev {
 	}
-	f.lru = keep
+	f.insertAfter(&f.unevictable, at, c)
+}
+
+// insertAfter links c into l after at (at nil: at the head).
+func (f *File) insertAfter(l *lruList, at, c *cachePage) {
+	if at == l.tail {
+		l.pushBack(c)
+		return
+	}
+	next := l.head
+	if at != nil {
+		next = at.next
+	}
+	c.prev, c.next = at, next
+	next.prev = c
+	if at != nil {
+		at.next = c
+	} else {
+		l.head = c
+	}
+	if c.mayBeClean {
+		l.clean++
+	}
+}
+
+// evictableAgainLocked puts the unevictable pages back on the LRU, each
+// at its stamp's place, when a mapping of the file goes: reclaim looks at
+// them again. Preconditions: f.mu.
+func (f *File) evictableAgainLocked() {
+	var merged lruList
+	a, b := f.lru.head, f.unevictable.head
+	for a != nil || b != nil {
+		var c *cachePage
+		if b == nil || a != nil && a.used < b.used {
+			c, a = a, a.next
+		} else {
+			c, b = b, b.next
+		}
+		c.mlocked = false
+		merged.pushBack(c)
+	}
+	f.lru, f.unevictable = merged, lruList{}
 }
 
 // Reclaimable is a page-cache page reclaim may take: its file, index and
@@ -768,15 +877,27 @@ type Reclaimable struct {
 func (f *File) oldest(cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.compactLRULocked() // reclaim leaves stale entries behind it
 	var out []Reclaimable
-	for _, e := range f.lru {
-		if len(out) >= k {
-			break
+	clean := f.lru.clean // the pages further on that may be clean
+	for c := f.lru.head; c != nil && len(out) < k; c = c.next {
+		if !dirty {
+			if clean == 0 {
+				break // the rest are dirty
+			}
+			if !c.mayBeClean {
+				continue
+			}
+			clean--
+			if c.page.Has(phys.FlagDirty) {
+				// Dirtied since (a write through a mapping): dirty
+				// until written back.
+				c.mayBeClean = false
+				f.lru.clean--
+				continue
+			}
 		}
-		c := f.cache[e.idx]
-		if c != nil && c.used == e.used && f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) == dirty {
-			out = append(out, Reclaimable{File: f, Index: e.idx, Used: e.used})
+		if f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) == dirty {
+			out = append(out, Reclaimable{File: f, Index: c.idx, Used: c.used})
 		}
 	}
 	return out
@@ -808,7 +929,7 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 	if p.MapCount() > 0 {
 		for v := range f.vmas {
 			if mm.TryUnmapPage(v, idx, p) == mm.Mlocked {
-				c.mlocked = true // until a mapping of the file goes
+				f.unevictableLocked(c) // until a mapping of the file goes
 			}
 		}
 	}
@@ -816,8 +937,8 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 		f.mu.Unlock()
 		return false
 	}
-	f.writeback(idx, p)
-	delete(f.cache, idx)
+	f.writeback(c)
+	f.dropLocked(c)
 	f.mu.Unlock()
 	p.Put()
 	return true
@@ -862,14 +983,14 @@ func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 func (f *File) DropClean(p *phys.Page) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for idx, c := range f.cache {
+	for _, c := range f.cache {
 		if c.page != p {
 			continue
 		}
 		if c.locked || !c.uptodate || p.Has(phys.FlagDirty) {
 			return false
 		}
-		delete(f.cache, idx)
+		f.dropLocked(c)
 		p.Put()
 		return true
 	}
@@ -892,9 +1013,9 @@ func (f *File) Hold(held bool) {
 func (f *File) Release() {
 	f.mu.Lock()
 	var drop []*phys.Page
-	for idx, c := range f.cache {
+	for _, c := range f.cache {
 		drop = append(drop, c.page)
-		delete(f.cache, idx)
+		f.dropLocked(c)
 	}
 	f.mu.Unlock()
 	for _, p := range drop {
