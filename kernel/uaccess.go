@@ -117,7 +117,7 @@ func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
 	off := addr & (phys.PageSize - 1)
 	switch acc {
 	case mm.AccessRead, mm.AccessExec: // a fetch reports the instruction byte
-		return OKValue(uint64(page.Data()[off]))
+		return OKValue(uint64(page.Contents()[off]))
 	case mm.AccessWrite:
 		page.Data()[off] = v
 	}
@@ -200,8 +200,11 @@ func (t *Task) storeUser(addr, n uint64, fill byte) {
 		*r = Regs{Addr: a, Access: mm.AccessWrite, Insn: InsnCopyToUser, UAccess: true}
 		end := min(addr+n, (a|(phys.PageSize-1))+1)
 		if page := t.k.arch.Translate(t, r); page != nil {
-			off := a & (phys.PageSize - 1)
-			fillBytes(page.Data()[off:off+end-a], fill)
+			if off := a & (phys.PageSize - 1); end-a == phys.PageSize {
+				page.Fill(fill)
+			} else {
+				fillBytes(page.Data()[off:off+end-a], fill)
+			}
 		}
 		a = end
 	}

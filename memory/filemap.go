@@ -220,16 +220,25 @@ func (f *File) isHeld() bool {
 	return f.held
 }
 
-// diskPage copies page idx as the disk holds it into dst. Preconditions: f.mu.
-func (f *File) diskPage(idx uint64, dst *[phys.PageSize]byte) {
+// diskPage copies page idx as the disk holds it into frame dst: a page
+// all of the fill, or all zeros, shares its contents (phys.Page.Fill).
+// Preconditions: f.mu.
+func (f *File) diskPage(idx uint64, dst *phys.Page) {
 	if b := f.blocks[idx]; b != nil {
-		*dst = *b
+		*dst.Data() = *b
 		return
 	}
 	start := idx << phys.PageShift
-	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
-	fillBytes(dst[:n], f.fill)
-	clear(dst[n:])
+	switch n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize); n {
+	case phys.PageSize:
+		dst.Fill(f.fill)
+	case 0:
+		dst.Fill(0)
+	default:
+		d := dst.Data()
+		fillBytes(d[:n], f.fill)
+		clear(d[n:])
+	}
 }
 
 // fillBytes sets every byte of b to v, doubling what it has copied.
@@ -259,7 +268,7 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	if err != nil {
 		return nil, errNoMemory
 	}
-	f.diskPage(idx, page.Data())
+	f.diskPage(idx, page)
 	page.SetFlags(phys.FlagDirty)
 	c := &cachePage{page: page, uptodate: true}
 	f.addLocked(idx, c)
@@ -270,7 +279,7 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 // unlocked.
 func (f *File) complete(idx uint64, c *cachePage) {
 	f.mu.Lock()
-	f.diskPage(idx, c.page.Data())
+	f.diskPage(idx, c.page)
 	c.uptodate, c.locked = true, false
 	ev := c.unlock
 	f.mu.Unlock()
@@ -637,7 +646,7 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 			page.Put()
 			continue
 		}
-		f.diskPage(idx, page.Data())
+		f.diskPage(idx, page)
 		page.SetFlags(phys.FlagDirty)
 		c := &cachePage{page: page, uptodate: true}
 		f.addLocked(idx, c)
@@ -747,10 +756,10 @@ func (f *File) writeback(c *cachePage) {
 	// its own (a file written and reclaimed whole keeps no copy of it).
 	switch b := f.blocks[idx]; {
 	case b != nil:
-		*b = *p.Data()
-	case !f.asFilled(idx, p.Data()):
+		*b = *p.Contents()
+	case !f.asFilled(idx, p):
 		b = new([phys.PageSize]byte)
-		*b = *p.Data()
+		*b = *p.Contents()
 		f.blocks[idx] = b
 	}
 	p.ClearFlags(phys.FlagDirty)
@@ -763,15 +772,20 @@ func (f *File) writeback(c *cachePage) {
 // zeros is a page of zeros, never written.
 var zeros [phys.PageSize]byte
 
-// asFilled reports whether data is what the disk holds for page idx
-// without a block: the fill below fillEnd, zeros above. Preconditions: f.mu.
-func (f *File) asFilled(idx uint64, data *[phys.PageSize]byte) bool {
+// asFilled reports whether frame p holds what the disk holds for page
+// idx without a block: the fill below fillEnd, zeros above.
+// Preconditions: f.mu.
+func (f *File) asFilled(idx uint64, p *phys.Page) bool {
+	start := idx << phys.PageShift
+	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	if v, ok := p.Uniform(); ok {
+		return (n == 0 || v == f.fill) && (n == phys.PageSize || v == 0)
+	}
 	if f.fillRef == nil || f.fillRef[0] != f.fill {
 		f.fillRef = new([phys.PageSize]byte)
 		fillBytes(f.fillRef[:], f.fill)
 	}
-	start := idx << phys.PageShift
-	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	data := p.Contents()
 	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:])
 }
 
