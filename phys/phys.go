@@ -91,15 +91,24 @@ func (p *Page) Data() *[PageSize]byte {
 		if d != nil && !shared(d) {
 			return d
 		}
-		n := new([PageSize]byte)
+		n := contentPool.Get().(*[PageSize]byte)
 		if d != nil {
 			*n = *d
+		} else {
+			clear(n[:])
 		}
 		if p.data.CompareAndSwap(d, n) {
 			return n
 		}
+		contentPool.Put(n)
 	}
 }
+
+// contentPool holds the contents of freed frames, of every allocator,
+// for the next frame written: a run that faults megabytes reuses memory
+// the process has, rather than asking the heap (and the garbage
+// collector) for 4 KiB a page, run after run.
+var contentPool = sync.Pool{New: func() any { return new([PageSize]byte) }}
 
 // Contents returns the frame's contents to read, never to write: a
 // frame not written since it was made or filled makes no copy of its own.
@@ -396,6 +405,11 @@ func (a *Allocator) free(p *Page) {
 		return
 	}
 	p.flags.Store(0)
+	if p.order == 0 {
+		if d := p.data.Swap(nil); d != nil && !shared(d) {
+			contentPool.Put(d)
+		}
+	}
 	n := int64(1) << p.order
 	a.mu.Lock()
 	if p.order > 0 {
