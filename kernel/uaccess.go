@@ -227,16 +227,16 @@ func fillBytes(b []byte, v byte) {
 // bytes are copied and, to user memory, stored; only a copy that may
 // fault needs the routine run access by access, for the count it reports.
 // A routine stores only inside the destination, but may load past the end
-// of a user source: riscv64's shifting copy loads the aligned word after
-// the one it stores, up to 7 bytes beyond (a fault there, as UserCopy's
-// rule sees it, stops the copy short). TestCopyUserWhole checks every
-// routine against this.
+// of a user source, to the end of the aligned word holding its last byte
+// (riscv64's shifting copy loads whole words; a fault there, as
+// UserCopy's rule sees it, stops the copy short). TestCopyUserWhole checks
+// every routine against this.
 func (t *Task) copyUser(c UserCopy) (copied, stored uint64) {
-	const loadReach = 8 // how far past a source's end a routine may load
+	const word = 8 // the widest aligned load a routine makes
 	switch {
 	case c.ToUser && c.Fault >= c.User+c.N:
 		return c.N, c.N
-	case !c.ToUser && c.Fault >= c.User+c.N+loadReach:
+	case !c.ToUser && c.Fault >= (c.User+c.N+word-1)&^(word-1):
 		return c.N, 0
 	}
 	return t.k.arch.CopyUser(c)

@@ -72,10 +72,11 @@ func TestUaccessPartialByArch(t *testing.T) {
 }
 
 // TestCopyUserWhole: a copy to user memory whose destination does not
-// fault, or from user memory readable to 8 bytes past its end, is copied
-// whole by every arch's routine, at every alignment and length and on
-// every modeled kernel version: what lets Task.copyUser skip running the
-// routine access by access for such a copy.
+// fault, or from user memory readable to the end of the aligned word
+// holding its last byte, is copied whole by every arch's routine, at
+// every alignment and length and on every modeled kernel version: what
+// lets Task.copyUser skip running the routine access by access for such
+// a copy.
 func TestCopyUserWhole(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, v := range []config.Version{{Major: 6, Minor: 1}, {Major: 6, Minor: 18}} {
@@ -89,10 +90,11 @@ func TestCopyUserWhole(t *testing.T) {
 					n = 1 + rng.Uint64N(4096)
 				}
 				c := kernel.UserCopy{ToUser: i%2 == 0, User: 0x10000 + rng.Uint64N(64), Kern: rng.Uint64N(64), N: n}
-				c.Fault = c.User + n + rng.Uint64N(2)*rng.Uint64N(4096)
+				c.Fault = c.User + n
 				if !c.ToUser {
-					c.Fault += 8
+					c.Fault = (c.Fault + 7) &^ 7
 				}
+				c.Fault += rng.Uint64N(2) * rng.Uint64N(4096)
 				wantStored := n
 				if !c.ToUser {
 					wantStored = 0
