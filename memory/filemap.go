@@ -2,8 +2,9 @@ package memory
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -21,7 +22,7 @@ import (
 // act while a fault waits.
 type Disk struct {
 	mu      sync.Mutex // guards pending
-	pending []*readReq
+	pending []readReq
 	// clock stamps the page-cache pages of the disk's files when they
 	// are added or used: reclaim takes the oldest first, as the inactive
 	// file LRU gives them.
@@ -57,14 +58,14 @@ func NewDisk(v config.Version) *Disk {
 // submit queues a read of page idx of f into c.
 func (d *Disk) submit(f *File, idx uint64, c *cachePage) {
 	d.mu.Lock()
-	d.pending = append(d.pending, &readReq{f: f, idx: idx, c: c})
+	d.pending = append(d.pending, readReq{f: f, idx: idx, c: c})
 	d.mu.Unlock()
 }
 
 // Run completes every pending read whose file is not held.
 func (d *Disk) Run() {
 	d.mu.Lock()
-	var done, keep []*readReq
+	var done, keep []readReq
 	for _, r := range d.pending {
 		if r.f.isHeld() {
 			keep = append(keep, r)
@@ -87,7 +88,7 @@ type cachePage struct {
 	readahead bool         // PG_readahead: a hit starts the next window
 	mlocked   bool         // on the unevictable list: reclaim skips it
 	used      uint64       // the disk clock when last added or used
-	unlock    *sched.Event // fires when the page is unlocked
+	unlock    *sched.Event // fires when the page is unlocked; made for its first waiter
 	idx       uint64       // the page's index in the file
 	// mayBeClean: the page was clean when added or last written back.
 	// Only writeback cleans a cached page, so a page without it is dirty,
@@ -283,7 +284,9 @@ func (f *File) complete(idx uint64, c *cachePage) {
 	c.uptodate, c.locked = true, false
 	ev := c.unlock
 	f.mu.Unlock()
-	ev.Fire()
+	if ev != nil {
+		ev.Fire()
+	}
 }
 
 // Fault implements Backing (filemap_fault): beyond the end of the file,
@@ -344,6 +347,9 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			f.mu.Unlock()
 			vmf.tr.Step("filemap_fault", "the page is cached and up to date")
 			return ret
+		}
+		if c.unlock == nil {
+			c.unlock = sched.NewEvent()
 		}
 		ev := c.unlock
 		f.mu.Unlock()
@@ -457,7 +463,7 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 		if page == nil || f.cache[idx] != nil || idx >= pagesOf(f.size) {
 			continue // raced with another reader or a truncate
 		}
-		c := &cachePage{page: page, locked: true, readahead: idx == mark, unlock: sched.NewEvent()}
+		c := &cachePage{page: page, locked: true, readahead: idx == mark}
 		f.addLocked(idx, c)
 		f.disk.submit(f, idx, c)
 		pages[i] = nil
@@ -889,11 +895,16 @@ type Reclaimable struct {
 // oldest returns up to k of the file's pages charged to cg that reclaim
 // may take, clean or dirty ones as dirty says, least recently used first.
 func (f *File) oldest(cg *phys.MemCG, dirty bool, k int) []Reclaimable {
+	return f.appendOldest(nil, cg, dirty, k)
+}
+
+// appendOldest is oldest appending to out.
+func (f *File) appendOldest(out []Reclaimable, cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Reclaimable
 	clean := f.lru.clean // the pages further on that may be clean
-	for c := f.lru.head; c != nil && len(out) < k; c = c.next {
+	n := len(out) + k
+	for c := f.lru.head; c != nil && len(out) < n; c = c.next {
 		if !dirty {
 			if clean == 0 {
 				break // the rest are dirty
@@ -964,16 +975,17 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 // as many when too few of them could go. It reports how many it dropped.
 func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 	var freed int64
+	var cands []Reclaimable
 	for _, dirty := range []bool{false, true} {
 		for k := int(2 * n); freed < n; k *= 2 {
-			var cands []Reclaimable
+			cands = cands[:0]
 			more := false
 			for _, f := range files {
-				got := f.oldest(cg, dirty, k)
-				more = more || len(got) == k
-				cands = append(cands, got...)
+				before := len(cands)
+				cands = f.appendOldest(cands, cg, dirty, k)
+				more = more || len(cands)-before == k
 			}
-			sort.Slice(cands, func(i, j int) bool { return cands[i].Used < cands[j].Used })
+			slices.SortFunc(cands, func(a, b Reclaimable) int { return cmp.Compare(a.Used, b.Used) })
 			for _, c := range cands {
 				if freed >= n {
 					break
