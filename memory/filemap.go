@@ -65,17 +65,20 @@ func (d *Disk) submit(f *File, idx uint64, c *cachePage) {
 // Run completes every pending read whose file is not held.
 func (d *Disk) Run() {
 	d.mu.Lock()
-	var done, keep []readReq
-	for _, r := range d.pending {
+	done := d.pending // the requests to complete, kept in place
+	var keep []readReq
+	n := 0
+	for _, r := range done {
 		if r.f.isHeld() {
 			keep = append(keep, r)
 		} else {
-			done = append(done, r)
+			done[n] = r
+			n++
 		}
 	}
 	d.pending = keep
 	d.mu.Unlock()
-	for _, r := range done {
+	for _, r := range done[:n] {
 		r.f.complete(r.idx, r.c)
 	}
 }
@@ -433,7 +436,8 @@ const noPage = ^uint64(0)
 func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	f.mu.Lock()
 	end := min(start+n, pagesOf(f.size))
-	var want []uint64
+	var wantBuf [64]uint64 // a read-ahead window, without an allocation
+	want := wantBuf[:0]
 	for idx := start; idx < end; idx++ {
 		if f.cache[idx] == nil {
 			want = append(want, idx)
@@ -443,7 +447,13 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 
 	// The page the fault needs first, so that its neighbours never take
 	// the last of the memory limit from it.
-	pages := make([]*phys.Page, len(want))
+	var pagesBuf [64]*phys.Page
+	var pages []*phys.Page
+	if len(want) > len(pagesBuf) {
+		pages = make([]*phys.Page, len(want))
+	} else {
+		pages = pagesBuf[:len(want)]
+	}
 	for i, idx := range want {
 		if idx == must {
 			if pages[i] = allocPage(t, f.alloc, 0); pages[i] == nil {
@@ -969,13 +979,23 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 	return true
 }
 
+// candidates holds ReclaimFiles' buffers: it runs for every batch a
+// charge over the limit reclaims.
+var candidates = sync.Pool{New: func() any { return new([]Reclaimable) }}
+
 // ReclaimFiles drops up to n page-cache pages of files charged to cg, the
 // least recently used first: clean pages, then dirty ones, written back.
 // Each round looks at the k oldest candidates of every file, and at twice
 // as many when too few of them could go. It reports how many it dropped.
 func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 	var freed int64
-	var cands []Reclaimable
+	buf := candidates.Get().(*[]Reclaimable)
+	cands := (*buf)[:0]
+	defer func() {
+		clear(cands)
+		*buf = cands[:0]
+		candidates.Put(buf)
+	}()
 	for _, dirty := range []bool{false, true} {
 		for k := int(2 * n); freed < n; k *= 2 {
 			cands = cands[:0]
