@@ -1304,14 +1304,15 @@ func (p *parser) mmap(c *cursor) (Op, *Error) {
 	}
 	const flags = "private, shared, anon, file=FILE, off=SIZE, growsdown, populate, hugetlb, noreserve, locked or at=ADDR"
 	var sharing, backing, off *token
-	var seen []string // flags so far, "file=" for file=FILE
+	var seenBuf [12]string
+	seen := seenBuf[:0] // flags so far, "file=" for file=FILE
 	for c.more() {
 		t := c.toks[c.i]
 		c.i++
 		key, val, hasVal := strings.Cut(t.text, "=")
 		flag := key
 		if hasVal {
-			flag += "="
+			flag = t.text[:len(key)+1] // key and its "=", without a copy
 		}
 		if t.quoted {
 			flag = t.text
