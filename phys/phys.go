@@ -43,8 +43,10 @@ const (
 type Page struct {
 	pfn   PFN
 	alloc *Allocator
-	// data is the frame's contents, made on first use: a frame nobody
-	// looked at (a free huge page in the pool) costs no memory.
+	// data is the frame's contents, made on first write: a frame nobody
+	// wrote (a free huge page in the pool) costs no memory, and one filled
+	// with a single byte shares a read-only page of it (Fill). A freed
+	// frame's contents go to contentPool, for the next frame written.
 	data atomic.Pointer[[PageSize]byte]
 
 	refs     atomic.Int32 // references (page_ref_count)
