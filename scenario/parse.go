@@ -286,8 +286,8 @@ func (p *parser) stmt(ln srcLine) *Error {
 	defer p.apply()
 
 	toks := ln.toks
-	st := p.newStmt()
-	*st = Stmt{Pos: p.pos(ln.num, toks[0].col), Text: ln.text, Actor: "main"}
+	st := p.newStmt() // zero: set field by field, no struct copy
+	st.Pos, st.Text, st.Actor = p.pos(ln.num, toks[0].col), ln.text, "main"
 	var prefix, amp *token
 	if t := toks[0]; !t.quoted && strings.HasSuffix(t.text, ":") {
 		prefix = &toks[0]
