@@ -100,13 +100,19 @@ func (s Signal) Catchable() bool { return s != SIGKILL && s != SIGSTOP }
 
 // ParseSignal returns the signal named name ("SIGSEGV").
 func ParseSignal(name string) (Signal, bool) {
-	for s, n := range signalNames {
-		if n == name {
-			return s, true
-		}
-	}
-	return 0, false
+	s, ok := signalsByName[name]
+	return s, ok
 }
+
+// signalsByName is signalNames the other way round (a parser looks up a
+// signal in every expectation).
+var signalsByName = func() map[string]Signal {
+	m := make(map[string]Signal, len(signalNames))
+	for s, n := range signalNames {
+		m[n] = s
+	}
+	return m
+}()
 
 // SignalNames lists every signal name, in numeric order.
 func SignalNames() []string {

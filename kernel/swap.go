@@ -67,34 +67,55 @@ func (k *Kernel) swapOut(cg *phys.MemCG, n int64) int64 {
 			break
 		}
 	}
+	// Where each victim is mapped, found in one walk of every address
+	// space for all of them (the rmap walk of each, done at once); each
+	// entry is checked again under its table's lock when it is unmapped.
+	type entry struct {
+		t *pgtable.Table
+		i int
+	}
+	where := make(map[phys.PFN][]entry, len(victims))
+	for _, p := range victims {
+		where[p.PFN()] = nil
+	}
+	for _, m := range mms {
+		m.PT.Range(0, k.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
+			if t.Level() != 1 {
+				return true
+			}
+			pte := t.Load(i)
+			if !pte.Mapped() || pte.Has(pgtable.Special) {
+				return true
+			}
+			if es, ok := where[pte.PFN()]; ok {
+				where[pte.PFN()] = append(es, entry{t, i})
+			}
+			return true
+		})
+	}
 	var freed int64
 	for _, p := range victims {
-		slot, ok := dev.WriteOut(p.Data())
+		slot, ok := dev.WriteOut(p.Contents())
 		if !ok {
 			break // swap is full
 		}
 		unmapped := 0
-		for _, m := range mms {
-			m.PT.Range(0, k.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
-				if t.Level() != 1 {
-					return true
-				}
-				t.Lock()
-				pte := t.Load(i)
-				if pte.Mapped() && !pte.Has(pgtable.Special) && pte.PFN() == p.PFN() {
-					// try_to_unmap_one: a uffd-wp protection goes with the
-					// entry and comes back at swap-in.
-					t.Store(i, pgtable.MkSwap(0, slot)|pte&pgtable.UffdWP)
-					dev.Dup(slot)
-					unmapped++
-					t.Unlock()
-					p.RemoveMap()
-					p.Put()
-					return true
-				}
+		for _, e := range where[p.PFN()] {
+			t, i := e.t, e.i
+			t.Lock()
+			pte := t.Load(i)
+			if pte.Mapped() && !pte.Has(pgtable.Special) && pte.PFN() == p.PFN() {
+				// try_to_unmap_one: a uffd-wp protection goes with the
+				// entry and comes back at swap-in.
+				t.Store(i, pgtable.MkSwap(0, slot)|pte&pgtable.UffdWP)
+				dev.Dup(slot)
+				unmapped++
 				t.Unlock()
-				return true
-			})
+				p.RemoveMap()
+				p.Put()
+				continue
+			}
+			t.Unlock()
 		}
 		if unmapped == 0 {
 			dev.Dup(slot) // nothing referred to it: let Free release the slot

@@ -1,10 +1,12 @@
 package kernel_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/arch/riscv"
+	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/mm"
@@ -64,6 +66,42 @@ func TestUaccessPartialByArch(t *testing.T) {
 			default:
 				t.Errorf("%s: write=%v of %d bytes from %d before the fault = %v, want %d (0: EFAULT, %d: livelock)",
 					name, tc.write, tc.size, tc.before, out, want, livelock)
+			}
+		}
+	}
+}
+
+// TestCopyUserWhole: a copy to user memory whose destination does not
+// fault, or from user memory readable to the end of the aligned word
+// holding its last byte, is copied whole by every arch's routine, at
+// every alignment and length and on every modeled kernel version: what
+// lets Task.copyUser skip running the routine access by access for such
+// a copy.
+func TestCopyUserWhole(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, v := range []config.Version{{Major: 6, Minor: 1}, {Major: 6, Minor: 18}} {
+		cfg := config.Default()
+		cfg.Version = v
+		arches := map[string]kernel.Arch{"x86_64": x86.New(cfg), "arm64": arm64.New(cfg), "riscv64": riscv.New(cfg)}
+		for name, a := range arches {
+			for i := range 4000 {
+				n := uint64(i % 300)
+				if i >= 3000 {
+					n = 1 + rng.Uint64N(4096)
+				}
+				c := kernel.UserCopy{ToUser: i%2 == 0, User: 0x10000 + rng.Uint64N(64), Kern: rng.Uint64N(64), N: n}
+				c.Fault = c.User + n
+				if !c.ToUser {
+					c.Fault = (c.Fault + 7) &^ 7
+				}
+				c.Fault += rng.Uint64N(2) * rng.Uint64N(4096)
+				wantStored := n
+				if !c.ToUser {
+					wantStored = 0
+				}
+				if copied, stored := a.CopyUser(c); copied != n || stored != wantStored {
+					t.Fatalf("%s %v: CopyUser(%+v) = %d, %d; want %d, %d", name, v, c, copied, stored, n, wantStored)
+				}
 			}
 		}
 	}

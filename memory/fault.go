@@ -443,7 +443,7 @@ func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 		page.Put()
 		return ret
 	}
-	*page.Data() = *f.Page.Data()
+	page.CopyFrom(f.Page)
 	f.Page.Put()
 	return ret | f.finishFault(page, f.VMA.PageProt|pgtable.Write, true)
 }
@@ -611,7 +611,7 @@ func wpPageCopy(f *Fault, old *phys.Page) vmfault.Reason {
 		return vmfault.OOM
 	}
 	if old != nil {
-		*page.Data() = *old.Data()
+		page.CopyFrom(old)
 	}
 	pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | pgtable.Write | pgtable.Dirty | pgtable.Accessed
 	f.table.Lock()

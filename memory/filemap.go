@@ -2,8 +2,9 @@ package memory
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -21,7 +22,7 @@ import (
 // act while a fault waits.
 type Disk struct {
 	mu      sync.Mutex // guards pending
-	pending []*readReq
+	pending []readReq
 	// clock stamps the page-cache pages of the disk's files when they
 	// are added or used: reclaim takes the oldest first, as the inactive
 	// file LRU gives them.
@@ -57,24 +58,27 @@ func NewDisk(v config.Version) *Disk {
 // submit queues a read of page idx of f into c.
 func (d *Disk) submit(f *File, idx uint64, c *cachePage) {
 	d.mu.Lock()
-	d.pending = append(d.pending, &readReq{f: f, idx: idx, c: c})
+	d.pending = append(d.pending, readReq{f: f, idx: idx, c: c})
 	d.mu.Unlock()
 }
 
 // Run completes every pending read whose file is not held.
 func (d *Disk) Run() {
 	d.mu.Lock()
-	var done, keep []*readReq
-	for _, r := range d.pending {
+	done := d.pending // the requests to complete, kept in place
+	var keep []readReq
+	n := 0
+	for _, r := range done {
 		if r.f.isHeld() {
 			keep = append(keep, r)
 		} else {
-			done = append(done, r)
+			done[n] = r
+			n++
 		}
 	}
 	d.pending = keep
 	d.mu.Unlock()
-	for _, r := range done {
+	for _, r := range done[:n] {
 		r.f.complete(r.idx, r.c)
 	}
 }
@@ -87,7 +91,53 @@ type cachePage struct {
 	readahead bool         // PG_readahead: a hit starts the next window
 	mlocked   bool         // on the unevictable list: reclaim skips it
 	used      uint64       // the disk clock when last added or used
-	unlock    *sched.Event // fires when the page is unlocked
+	unlock    *sched.Event // fires when the page is unlocked; made for its first waiter
+	idx       uint64       // the page's index in the file
+	// mayBeClean: the page was clean when added or last written back.
+	// Only writeback cleans a cached page, so a page without it is dirty,
+	// and reclaim looking for clean pages passes it by.
+	mayBeClean bool
+	prev, next *cachePage // its neighbours on its LRU list
+}
+
+// lruList is a list of cached pages from the least recently used on, by
+// their stamps (the file's inactive LRU, or its unevictable list), with
+// the count of its pages that may be clean.
+type lruList struct {
+	head, tail *cachePage
+	clean      int
+}
+
+// pushBack queues c at the young end.
+func (l *lruList) pushBack(c *cachePage) {
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	if c.mayBeClean {
+		l.clean++
+	}
+}
+
+// remove takes c off the list.
+func (l *lruList) remove(c *cachePage) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+	if c.mayBeClean {
+		l.clean--
+	}
 }
 
 // File is a regular file of a disk file system (ext4-like): its bytes on
@@ -114,9 +164,10 @@ type File struct {
 	hotEnd uint64
 	held   bool
 	vmas   map[*mm.VMA]struct{} // i_mmap
-	// lru lists the cached pages from the least recently used on (the
-	// file LRU); an entry whose stamp is not its page's any more is stale.
-	lru []lruEntry
+	// lru lists every cached page reclaim may consider, from the least
+	// recently used on (the file LRU); unevictable the mlocked ones,
+	// which it skips until a mapping of the file goes.
+	lru, unevictable lruList
 	// The read-ahead window last read (file_ra_state, which Linux keeps
 	// per open file; the model keeps one per file): its first page, its
 	// length and the length of its tail read asynchronously.
@@ -163,9 +214,7 @@ func (f *File) Open(v *mm.VMA) {
 func (f *File) Close(v *mm.VMA) {
 	f.mu.Lock()
 	delete(f.vmas, v)
-	for _, c := range f.cache {
-		c.mlocked = false
-	}
+	f.evictableAgainLocked()
 	f.mu.Unlock()
 }
 
@@ -175,16 +224,25 @@ func (f *File) isHeld() bool {
 	return f.held
 }
 
-// diskPage copies page idx as the disk holds it into dst. Preconditions: f.mu.
-func (f *File) diskPage(idx uint64, dst *[phys.PageSize]byte) {
+// diskPage copies page idx as the disk holds it into frame dst: a page
+// all of the fill, or all zeros, shares its contents (phys.Page.Fill).
+// Preconditions: f.mu.
+func (f *File) diskPage(idx uint64, dst *phys.Page) {
 	if b := f.blocks[idx]; b != nil {
-		*dst = *b
+		*dst.Data() = *b
 		return
 	}
 	start := idx << phys.PageShift
-	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
-	fillBytes(dst[:n], f.fill)
-	clear(dst[n:])
+	switch n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize); n {
+	case phys.PageSize:
+		dst.Fill(f.fill)
+	case 0:
+		dst.Fill(0)
+	default:
+		d := dst.Data()
+		fillBytes(d[:n], f.fill)
+		clear(d[n:])
+	}
 }
 
 // fillBytes sets every byte of b to v, doubling what it has copied.
@@ -214,11 +272,10 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	if err != nil {
 		return nil, errNoMemory
 	}
-	f.diskPage(idx, page.Data())
+	f.diskPage(idx, page)
 	page.SetFlags(phys.FlagDirty)
 	c := &cachePage{page: page, uptodate: true}
-	f.cache[idx] = c
-	f.touchLocked(idx, c)
+	f.addLocked(idx, c)
 	return c, nil
 }
 
@@ -226,11 +283,13 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 // unlocked.
 func (f *File) complete(idx uint64, c *cachePage) {
 	f.mu.Lock()
-	f.diskPage(idx, c.page.Data())
+	f.diskPage(idx, c.page)
 	c.uptodate, c.locked = true, false
 	ev := c.unlock
 	f.mu.Unlock()
-	ev.Fire()
+	if ev != nil {
+		ev.Fire()
+	}
 }
 
 // Fault implements Backing (filemap_fault): beyond the end of the file,
@@ -291,6 +350,9 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 			f.mu.Unlock()
 			vmf.tr.Step("filemap_fault", "the page is cached and up to date")
 			return ret
+		}
+		if c.unlock == nil {
+			c.unlock = sched.NewEvent()
 		}
 		ev := c.unlock
 		f.mu.Unlock()
@@ -374,7 +436,8 @@ const noPage = ^uint64(0)
 func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	f.mu.Lock()
 	end := min(start+n, pagesOf(f.size))
-	var want []uint64
+	var wantBuf [64]uint64 // a read-ahead window, without an allocation
+	want := wantBuf[:0]
 	for idx := start; idx < end; idx++ {
 		if f.cache[idx] == nil {
 			want = append(want, idx)
@@ -384,7 +447,13 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 
 	// The page the fault needs first, so that its neighbours never take
 	// the last of the memory limit from it.
-	pages := make([]*phys.Page, len(want))
+	var pagesBuf [64]*phys.Page
+	var pages []*phys.Page
+	if len(want) > len(pagesBuf) {
+		pages = make([]*phys.Page, len(want))
+	} else {
+		pages = pagesBuf[:len(want)]
+	}
 	for i, idx := range want {
 		if idx == must {
 			if pages[i] = allocPage(t, f.alloc, 0); pages[i] == nil {
@@ -404,9 +473,8 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 		if page == nil || f.cache[idx] != nil || idx >= pagesOf(f.size) {
 			continue // raced with another reader or a truncate
 		}
-		c := &cachePage{page: page, locked: true, readahead: idx == mark, unlock: sched.NewEvent()}
-		f.cache[idx] = c
-		f.touchLocked(idx, c)
+		c := &cachePage{page: page, locked: true, readahead: idx == mark}
+		f.addLocked(idx, c)
 		f.disk.submit(f, idx, c)
 		pages[i] = nil
 	}
@@ -519,7 +587,7 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 		for idx, c := range f.cache {
 			if idx >= keep && !c.locked {
 				drop = append(drop, c.page)
-				delete(f.cache, idx)
+				f.dropLocked(c)
 			}
 		}
 		for idx := range f.blocks {
@@ -594,11 +662,10 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 			page.Put()
 			continue
 		}
-		f.diskPage(idx, page.Data())
+		f.diskPage(idx, page)
 		page.SetFlags(phys.FlagDirty)
 		c := &cachePage{page: page, uptodate: true}
-		f.cache[idx] = c
-		f.touchLocked(idx, c)
+		f.addLocked(idx, c)
 		f.mu.Unlock()
 	}
 	return true
@@ -646,14 +713,14 @@ func (f *File) Evict(t sched.Sleeper) {
 	}
 	f.mu.Lock()
 	var drop []*phys.Page
-	for idx, c := range f.cache {
+	for _, c := range f.cache {
 		if c.locked {
 			continue
 		}
-		f.writeback(idx, c.page)
+		f.writeback(c)
 		if c.page.MapCount() == 0 {
 			drop = append(drop, c.page)
-			delete(f.cache, idx)
+			f.dropLocked(c)
 		}
 	}
 	f.hotEnd = 0
@@ -689,11 +756,12 @@ func (f *File) mappedPages() []mappedPage {
 	return out
 }
 
-// writeback writes page idx to the disk if it is dirty, and cleans it.
-// The bytes past the end of the file in a last partial page are zeroed
-// in the page itself, as a file system's writepages does to the folio
-// straddling i_size. Preconditions: f.mu.
-func (f *File) writeback(idx uint64, p *phys.Page) {
+// writeback writes cached page c to the disk if it is dirty, and cleans
+// it. The bytes past the end of the file in a last partial page are
+// zeroed in the page itself, as a file system's writepages does to the
+// folio straddling i_size. Preconditions: f.mu.
+func (f *File) writeback(c *cachePage) {
+	idx, p := c.idx, c.page
 	if !p.Has(phys.FlagDirty) {
 		return
 	}
@@ -704,55 +772,126 @@ func (f *File) writeback(idx uint64, p *phys.Page) {
 	// its own (a file written and reclaimed whole keeps no copy of it).
 	switch b := f.blocks[idx]; {
 	case b != nil:
-		*b = *p.Data()
-	case !f.asFilled(idx, p.Data()):
+		*b = *p.Contents()
+	case !f.asFilled(idx, p):
 		b = new([phys.PageSize]byte)
-		*b = *p.Data()
+		*b = *p.Contents()
 		f.blocks[idx] = b
 	}
 	p.ClearFlags(phys.FlagDirty)
+	if !c.mayBeClean {
+		c.mayBeClean = true
+		f.listOf(c).clean++
+	}
 }
 
 // zeros is a page of zeros, never written.
 var zeros [phys.PageSize]byte
 
-// asFilled reports whether data is what the disk holds for page idx
-// without a block: the fill below fillEnd, zeros above. Preconditions: f.mu.
-func (f *File) asFilled(idx uint64, data *[phys.PageSize]byte) bool {
+// asFilled reports whether frame p holds what the disk holds for page
+// idx without a block: the fill below fillEnd, zeros above.
+// Preconditions: f.mu.
+func (f *File) asFilled(idx uint64, p *phys.Page) bool {
+	start := idx << phys.PageShift
+	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	if v, ok := p.Uniform(); ok {
+		return (n == 0 || v == f.fill) && (n == phys.PageSize || v == 0)
+	}
 	if f.fillRef == nil || f.fillRef[0] != f.fill {
 		f.fillRef = new([phys.PageSize]byte)
 		fillBytes(f.fillRef[:], f.fill)
 	}
-	start := idx << phys.PageShift
-	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	data := p.Contents()
 	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:])
 }
 
-// lruEntry is a page index and the stamp it had when queued.
-type lruEntry struct{ idx, used uint64 }
-
-// touchLocked stamps page idx as just added or used and queues it at the
-// young end of the file's LRU. Preconditions: f.mu.
-func (f *File) touchLocked(idx uint64, c *cachePage) {
+// addLocked puts c in the cache as page idx, the most recently used.
+// Preconditions: f.mu.
+func (f *File) addLocked(idx uint64, c *cachePage) {
+	c.idx = idx
+	c.mayBeClean = !c.page.Has(phys.FlagDirty)
+	f.cache[idx] = c
 	c.used = f.disk.clock.Add(1)
-	f.lru = append(f.lru, lruEntry{idx, c.used})
-	f.compactLRULocked()
+	f.listOf(c).pushBack(c)
 }
 
-// compactLRULocked drops the stale entries of the LRU once they outnumber
-// the live ones, so that a walk from its old end stays proportional to
-// the pages cached. Preconditions: f.mu.
-func (f *File) compactLRULocked() {
-	if len(f.lru) <= 2*len(f.cache)+64 {
+// dropLocked takes c out of the cache. Preconditions: f.mu.
+func (f *File) dropLocked(c *cachePage) {
+	delete(f.cache, c.idx)
+	f.listOf(c).remove(c)
+}
+
+// listOf returns the list c is on. Preconditions: f.mu.
+func (f *File) listOf(c *cachePage) *lruList {
+	if c.mlocked {
+		return &f.unevictable
+	}
+	return &f.lru
+}
+
+// touchLocked stamps cached page idx as just used and moves it to the
+// young end of its list. Preconditions: f.mu.
+func (f *File) touchLocked(idx uint64, c *cachePage) {
+	l := f.listOf(c)
+	l.remove(c)
+	c.used = f.disk.clock.Add(1)
+	l.pushBack(c)
+}
+
+// unevictableLocked moves c, which an mlocked VMA maps, to the
+// unevictable list. Preconditions: f.mu.
+func (f *File) unevictableLocked(c *cachePage) {
+	if c.mlocked {
 		return
 	}
-	keep := f.lru[:0]
-	for _, e := range f.lru {
-		if c := f.cache[e.idx]; c != nil && c.used == e.used {
-			keep = append(keep, e)
-		}
+	f.lru.remove(c)
+	c.mlocked = true
+	// Its place there is its stamp's: the list stays in stamp order.
+	var at *cachePage
+	for at = f.unevictable.tail; at != nil && at.used > c.used; at = at.prev {
 	}
-	f.lru = keep
+	f.insertAfter(&f.unevictable, at, c)
+}
+
+// insertAfter links c into l after at (at nil: at the head).
+func (f *File) insertAfter(l *lruList, at, c *cachePage) {
+	if at == l.tail {
+		l.pushBack(c)
+		return
+	}
+	next := l.head
+	if at != nil {
+		next = at.next
+	}
+	c.prev, c.next = at, next
+	next.prev = c
+	if at != nil {
+		at.next = c
+	} else {
+		l.head = c
+	}
+	if c.mayBeClean {
+		l.clean++
+	}
+}
+
+// evictableAgainLocked puts the unevictable pages back on the LRU, each
+// at its stamp's place, when a mapping of the file goes: reclaim looks at
+// them again. Preconditions: f.mu.
+func (f *File) evictableAgainLocked() {
+	var merged lruList
+	a, b := f.lru.head, f.unevictable.head
+	for a != nil || b != nil {
+		var c *cachePage
+		if b == nil || a != nil && a.used < b.used {
+			c, a = a, a.next
+		} else {
+			c, b = b, b.next
+		}
+		c.mlocked = false
+		merged.pushBack(c)
+	}
+	f.lru, f.unevictable = merged, lruList{}
 }
 
 // Reclaimable is a page-cache page reclaim may take: its file, index and
@@ -766,17 +905,34 @@ type Reclaimable struct {
 // oldest returns up to k of the file's pages charged to cg that reclaim
 // may take, clean or dirty ones as dirty says, least recently used first.
 func (f *File) oldest(cg *phys.MemCG, dirty bool, k int) []Reclaimable {
+	return f.appendOldest(nil, cg, dirty, k)
+}
+
+// appendOldest is oldest appending to out.
+func (f *File) appendOldest(out []Reclaimable, cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.compactLRULocked() // reclaim leaves stale entries behind it
-	var out []Reclaimable
-	for _, e := range f.lru {
-		if len(out) >= k {
-			break
+	clean := f.lru.clean // the pages further on that may be clean
+	n := len(out) + k
+	for c := f.lru.head; c != nil && len(out) < n; c = c.next {
+		if !dirty {
+			if clean == 0 {
+				break // the rest are dirty
+			}
+			if !c.mayBeClean {
+				continue
+			}
+			clean--
+			if c.page.Has(phys.FlagDirty) {
+				// Dirtied since (a write through a mapping): dirty
+				// until written back.
+				c.mayBeClean = false
+				f.lru.clean--
+				continue
+			}
 		}
-		c := f.cache[e.idx]
-		if c != nil && c.used == e.used && f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) == dirty {
-			out = append(out, Reclaimable{File: f, Index: e.idx, Used: e.used})
+		if f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) == dirty {
+			out = append(out, Reclaimable{File: f, Index: c.idx, Used: c.used})
 		}
 	}
 	return out
@@ -808,7 +964,7 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 	if p.MapCount() > 0 {
 		for v := range f.vmas {
 			if mm.TryUnmapPage(v, idx, p) == mm.Mlocked {
-				c.mlocked = true // until a mapping of the file goes
+				f.unevictableLocked(c) // until a mapping of the file goes
 			}
 		}
 	}
@@ -816,12 +972,16 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 		f.mu.Unlock()
 		return false
 	}
-	f.writeback(idx, p)
-	delete(f.cache, idx)
+	f.writeback(c)
+	f.dropLocked(c)
 	f.mu.Unlock()
 	p.Put()
 	return true
 }
+
+// candidates holds ReclaimFiles' buffers: it runs for every batch a
+// charge over the limit reclaims.
+var candidates = sync.Pool{New: func() any { return new([]Reclaimable) }}
 
 // ReclaimFiles drops up to n page-cache pages of files charged to cg, the
 // least recently used first: clean pages, then dirty ones, written back.
@@ -829,16 +989,23 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 // as many when too few of them could go. It reports how many it dropped.
 func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 	var freed int64
+	buf := candidates.Get().(*[]Reclaimable)
+	cands := (*buf)[:0]
+	defer func() {
+		clear(cands)
+		*buf = cands[:0]
+		candidates.Put(buf)
+	}()
 	for _, dirty := range []bool{false, true} {
 		for k := int(2 * n); freed < n; k *= 2 {
-			var cands []Reclaimable
+			cands = cands[:0]
 			more := false
 			for _, f := range files {
-				got := f.oldest(cg, dirty, k)
-				more = more || len(got) == k
-				cands = append(cands, got...)
+				before := len(cands)
+				cands = f.appendOldest(cands, cg, dirty, k)
+				more = more || len(cands)-before == k
 			}
-			sort.Slice(cands, func(i, j int) bool { return cands[i].Used < cands[j].Used })
+			slices.SortFunc(cands, func(a, b Reclaimable) int { return cmp.Compare(a.Used, b.Used) })
 			for _, c := range cands {
 				if freed >= n {
 					break
@@ -862,14 +1029,14 @@ func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 func (f *File) DropClean(p *phys.Page) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for idx, c := range f.cache {
+	for _, c := range f.cache {
 		if c.page != p {
 			continue
 		}
 		if c.locked || !c.uptodate || p.Has(phys.FlagDirty) {
 			return false
 		}
-		delete(f.cache, idx)
+		f.dropLocked(c)
 		p.Put()
 		return true
 	}
@@ -892,9 +1059,9 @@ func (f *File) Hold(held bool) {
 func (f *File) Release() {
 	f.mu.Lock()
 	var drop []*phys.Page
-	for idx, c := range f.cache {
+	for _, c := range f.cache {
 		drop = append(drop, c.page)
-		delete(f.cache, idx)
+		f.dropLocked(c)
 	}
 	f.mu.Unlock()
 	for _, p := range drop {

@@ -143,7 +143,7 @@ func (p *HugePool) get(reserved bool) (*phys.Page, error) {
 	p.free = p.free[:len(p.free)-1]
 	p.mu.Unlock()
 	for i := 0; i < 1<<hugeOrder; i++ {
-		clear(page.Sub(i).Data()[:])
+		page.Sub(i).Fill(0)
 	}
 	return page, nil
 }
@@ -648,7 +648,7 @@ func hugetlbWP(f *Fault) vmfault.Reason {
 		return ret
 	}
 	for i := 0; i < 1<<hugeOrder; i++ {
-		*page.Sub(i).Data() = *old.Sub(i).Data()
+		page.Sub(i).CopyFrom(old.Sub(i))
 	}
 	f.table.Lock()
 	if !f.installLocked(hugeEntry(page, vma.PageProt) | pgtable.Write | pgtable.Dirty) {
@@ -775,10 +775,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 			return abi.EEXIST
 		}
 		for j := 0; j < 1<<hugeOrder; j++ {
-			data := page.Sub(j).Data()
-			for k := range data {
-				data[k] = fill
-			}
+			page.Sub(j).Fill(fill)
 		}
 		pte = hugeEntry(page, v.PageProt) | pgtable.Dirty
 		if v.Flags&mm.VMWrite != 0 {

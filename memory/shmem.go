@@ -118,7 +118,7 @@ func (s *Shmem) insert(pgoff uint64, fill byte, t Faulter) (*phys.Page, error) {
 	if p == nil {
 		return nil, errNoMemory
 	}
-	fillBytes(p.Data()[:], fill)
+	p.Fill(fill)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cache[pgoff] != nil {

@@ -528,10 +528,7 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 		if page = allocPage(t, m.Phys(), phys.FlagAnon); page == nil {
 			return abi.ENOMEM
 		}
-		data := page.Data()
-		for j := range data {
-			data[j] = fill
-		}
+		page.Fill(fill)
 		pte = pgtable.MkPTE(page.PFN(), v.PageProt) | pgtable.Dirty
 		if v.Flags&mm.VMWrite != 0 {
 			pte |= pgtable.Write

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Page geometry.
@@ -42,8 +43,10 @@ const (
 type Page struct {
 	pfn   PFN
 	alloc *Allocator
-	// data is the frame's contents, made on first use: a frame nobody
-	// looked at (a free huge page in the pool) costs no memory.
+	// data is the frame's contents, made on first write: a frame nobody
+	// wrote (a free huge page in the pool) costs no memory, and one filled
+	// with a single byte shares a read-only page of it (Fill). A freed
+	// frame's contents go to contentPool, for the next frame written.
 	data atomic.Pointer[[PageSize]byte]
 
 	refs     atomic.Int32 // references (page_ref_count)
@@ -81,18 +84,127 @@ func (p *Page) SetRelease(fn func(*Page)) { p.release = fn }
 // PFN returns the frame number.
 func (p *Page) PFN() PFN { return p.pfn }
 
-// Data returns the frame's contents. Writing the zero page is a bug.
+// Data returns the frame's contents, to read or write. Writing the zero
+// page is a bug. A frame that shared its contents (Fill) gets a copy of
+// its own first.
 func (p *Page) Data() *[PageSize]byte {
+	for {
+		d := p.data.Load()
+		if d != nil && !shared(d) {
+			return d
+		}
+		n := contentPool.Get().(*[PageSize]byte)
+		if d != nil {
+			*n = *d
+		} else {
+			clear(n[:])
+		}
+		if p.data.CompareAndSwap(d, n) {
+			return n
+		}
+		contentPool.Put(n)
+	}
+}
+
+// contentPool holds the contents of freed frames, of every allocator,
+// for the next frame written: a run that faults megabytes reuses memory
+// the process has, rather than asking the heap (and the garbage
+// collector) for 4 KiB a page, run after run.
+var contentPool = sync.Pool{New: func() any { return new([PageSize]byte) }}
+
+// Contents returns the frame's contents to read, never to write: a
+// frame not written since it was made or filled makes no copy of its own.
+func (p *Page) Contents() *[PageSize]byte {
 	if d := p.data.Load(); d != nil {
 		return d
 	}
-	p.data.CompareAndSwap(nil, new([PageSize]byte))
-	return p.data.Load()
+	return uniformOf(0)
+}
+
+// Fill sets every byte of the frame to v. A frame with no contents of
+// its own yet shares those of every frame filled with v, until written:
+// a page cache of a file's fill, a cleared huge page, a copy of either,
+// costs no 4 KiB a page (the model's, not the kernel's, economy).
+func (p *Page) Fill(v byte) {
+	d := p.data.Load()
+	if d == nil || shared(d) {
+		if v == 0 {
+			p.data.Store(nil)
+		} else {
+			p.data.Store(uniformOf(v))
+		}
+		return
+	}
+	d[0] = v
+	for i := 1; i < PageSize; i *= 2 {
+		copy(d[i:], d[:i])
+	}
+}
+
+// Uniform reports whether every byte of the frame is known to be one
+// value without looking at them (a frame made or filled and not written
+// since), and which.
+func (p *Page) Uniform() (byte, bool) {
+	d := p.data.Load()
+	switch {
+	case d == nil:
+		return 0, true
+	case shared(d):
+		return d[0], true // a shared page is never written
+	}
+	return 0, false
+}
+
+// CopyFrom sets the frame's contents to src's (copy_user_highpage),
+// sharing them where src shares its own.
+func (p *Page) CopyFrom(src *Page) {
+	if v, ok := src.Uniform(); ok {
+		p.Fill(v)
+		return
+	}
+	*p.Data() = *src.Contents()
+}
+
+// uniformPages[v] is a page of bytes v, which every frame filled with v
+// and not written since shares (read only); uniformReady[v] says it is
+// filled. A frame's contents are shared exactly when they lie in this
+// array: a test of their address, never of their bytes, which their
+// writers may be changing.
+var (
+	uniformMu    sync.Mutex // serializes the filling of uniformPages
+	uniformReady [256]atomic.Bool
+	uniformPages [256][PageSize]byte
+)
+
+// uniformOf returns the shared page of bytes v.
+func uniformOf(v byte) *[PageSize]byte {
+	d := &uniformPages[v]
+	if v != 0 && !uniformReady[v].Load() {
+		uniformMu.Lock()
+		if !uniformReady[v].Load() {
+			for i := range d {
+				d[i] = v
+			}
+			uniformReady[v].Store(true)
+		}
+		uniformMu.Unlock()
+	}
+	return d
+}
+
+// shared reports whether d is one of the shared pages.
+func shared(d *[PageSize]byte) bool {
+	off := uintptr(unsafe.Pointer(d)) - uintptr(unsafe.Pointer(&uniformPages))
+	return off < unsafe.Sizeof(uniformPages)
 }
 
 // clearData zeroes the frame's contents, if it has any yet.
 func (p *Page) clearData() {
 	if d := p.data.Load(); d != nil {
+		if shared(d) {
+			p.data.Store(nil)
+			return
+		}
 		clear(d[:])
 	}
 }
@@ -295,6 +407,11 @@ func (a *Allocator) free(p *Page) {
 		return
 	}
 	p.flags.Store(0)
+	if p.order == 0 {
+		if d := p.data.Swap(nil); d != nil && !shared(d) {
+			contentPool.Put(d)
+		}
+	}
 	n := int64(1) << p.order
 	a.mu.Lock()
 	if p.order > 0 {

@@ -380,3 +380,51 @@ func TestMemCGSetLimit(t *testing.T) {
 		t.Fatal("a limit of 0 let a page be charged")
 	}
 }
+
+// TestSharedContents: a filled frame reads as its fill and shares it
+// until written; a write through Data makes it a copy of its own, which
+// no other frame sees; a copy of a filled frame is filled too; a frame
+// reallocated after a fill reads as zeros.
+func TestSharedContents(t *testing.T) {
+	a := phys.NewAllocator()
+	alloc := func() *phys.Page {
+		p, err := a.Alloc(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p, q := alloc(), alloc()
+	if v, ok := p.Uniform(); !ok || v != 0 || p.Contents()[100] != 0 {
+		t.Fatalf("a fresh frame: Uniform() = %#x, %v; want 0, true", v, ok)
+	}
+	p.Fill(0x41)
+	q.Fill(0x41)
+	if v, ok := p.Uniform(); !ok || v != 0x41 || p.Contents()[4095] != 0x41 {
+		t.Fatalf("a filled frame: Uniform() = %#x, %v; want 0x41, true", v, ok)
+	}
+	p.Data()[7] = 1
+	if _, ok := p.Uniform(); ok || p.Contents()[7] != 1 || p.Contents()[8] != 0x41 {
+		t.Fatal("a written frame still shares its contents")
+	}
+	if q.Contents()[7] != 0x41 {
+		t.Fatal("a write to one filled frame shows in another")
+	}
+	r := alloc()
+	r.CopyFrom(q)
+	if v, ok := r.Uniform(); !ok || v != 0x41 {
+		t.Fatalf("a copy of a filled frame: Uniform() = %#x, %v; want 0x41, true", v, ok)
+	}
+	r.CopyFrom(p)
+	if _, ok := r.Uniform(); ok || *r.Contents() != *p.Contents() {
+		t.Fatal("a copy of a written frame differs from it")
+	}
+	p.Fill(0x42) // in place: p has contents of its own
+	if v, ok := p.Uniform(); ok || p.Contents()[7] != 0x42 {
+		t.Fatalf("refilling a written frame: Uniform() = %#x, %v, byte 7 %#x", v, ok, p.Contents()[7])
+	}
+	q.Put()
+	if s := alloc(); s.Contents()[0] != 0 {
+		t.Fatal("a frame reallocated after a fill does not read as zeros")
+	}
+}

@@ -24,22 +24,24 @@ type srcLine struct {
 	toks []token
 }
 
-// lexLine splits line s (without its line ending) into words.
+// lexLine splits line s (without its line ending) into words, appended
+// to buf[:0] (the words of a line are not kept past its parse: the
+// parser hands the same buffer to every line).
 //
 // On a lexical error it returns the error together with the words that
 // precede the offending character: the caller still learns what the line
 // declares (a region, an actor, ...) so that later lines do not report
 // knock-on errors about names this line meant to define.
-func lexLine(file string, num int, s string) (srcLine, *Error) {
+func lexLine(file string, num int, s string, buf []token) (srcLine, *Error) {
 	bad, msg := checkChars(s)
 	if bad >= 0 {
 		// Words cut at the bad character may look like an unterminated
 		// string; that is not the problem to report.
-		ln, _, _ := splitWords(s[:bad])
+		ln, _, _ := splitWords(s[:bad], buf)
 		ln.num = num
 		return ln, &Error{Pos{file, num, bad + 1}, msg}
 	}
-	ln, col, msg := splitWords(s)
+	ln, col, msg := splitWords(s, buf)
 	ln.num = num
 	if col > 0 {
 		return ln, &Error{Pos{file, num, col}, msg}
@@ -53,6 +55,10 @@ func lexLine(file string, num int, s string) (srcLine, *Error) {
 func checkChars(s string) (int, string) {
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c-0x20 < 0x7f-0x20 { // printable ASCII, most of any line
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
 			if c == '\t' || (c >= 0x20 && c != 0x7f) {
 				i++
@@ -78,8 +84,10 @@ func checkChars(s string) (int, string) {
 // splitWords splits a clean line into words. A word that starts with a
 // double quote runs to the next double quote, spaces and # included (the
 // free text of about). It returns the column and message of a lexical
-// error, or 0; on error the words before the bad one are returned.
-func splitWords(s string) (ln srcLine, col int, msg string) {
+// error, or 0; on error the words before the bad one are returned. The
+// words are appended to buf[:0].
+func splitWords(s string, buf []token) (ln srcLine, col int, msg string) {
+	ln.toks = buf[:0]
 	comment := len(s)
 	i := 0
 scan:

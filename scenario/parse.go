@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -107,6 +108,7 @@ func Parse(file string, src []byte) (*Scenario, error) {
 		return nil, ErrorList{{Pos{file, 1, 1}, fmt.Sprintf("expected a scenario file of at most %s, found one of %s or more", sizeText(MaxFileSize), sizeText(uint64(len(src))))}}
 	}
 	text := strings.TrimPrefix(string(src), "\ufeff") // a byte order mark is no statement
+	p.lines = strings.Count(text, "\n") + 1
 	num := 0
 	for start := 0; start < len(text) && len(p.errs) < maxErrors && !p.full; {
 		num++
@@ -121,7 +123,8 @@ func Parse(file string, src []byte) (*Scenario, error) {
 			p.errs = append(p.errs, p.errf(num, MaxLineLen+1, "expected a line of at most %d bytes, found one of %d bytes", MaxLineLen, len(line)))
 			continue
 		}
-		ln, lexErr := lexLine(file, num, line)
+		ln, lexErr := lexLine(file, num, line, p.toks)
+		p.toks = ln.toks
 		err := p.line(ln)
 		if lexErr != nil {
 			err = lexErr
@@ -170,6 +173,12 @@ type parser struct {
 
 	fx     effects // of the statement being parsed
 	filled uint64  // filled sizes so far, toward MaxTotalFill
+	toks   []token // the words of the line being parsed (lexLine's buffer)
+	// Statements and outcomes are made from slabs of them: a large file
+	// makes thousands.
+	stmtSlab []Stmt
+	outSlab  []Outcome
+	lines    int // in the file: the most statements it can hold
 
 	// full is set once the body has MaxStatements statements and one
 	// more came: the rest of the file is not read.
@@ -216,6 +225,28 @@ func (p *parser) apply() {
 
 func (p *parser) pos(line, col int) Pos { return Pos{p.file, line, col} }
 
+const slabSize = 64
+
+// newStmt returns a zero statement from the slab.
+func (p *parser) newStmt() *Stmt {
+	if len(p.stmtSlab) == 0 {
+		p.stmtSlab = make([]Stmt, slabSize)
+	}
+	st := &p.stmtSlab[0]
+	p.stmtSlab = p.stmtSlab[1:]
+	return st
+}
+
+// newOutcome returns a zero outcome from the slab.
+func (p *parser) newOutcome() *Outcome {
+	if len(p.outSlab) == 0 {
+		p.outSlab = make([]Outcome, slabSize)
+	}
+	o := &p.outSlab[0]
+	p.outSlab = p.outSlab[1:]
+	return o
+}
+
 func (p *parser) errf(line, col int, format string, args ...any) *Error {
 	return &Error{p.pos(line, col), fmt.Sprintf(format, args...)}
 }
@@ -255,7 +286,8 @@ func (p *parser) stmt(ln srcLine) *Error {
 	defer p.apply()
 
 	toks := ln.toks
-	st := &Stmt{Pos: p.pos(ln.num, toks[0].col), Text: ln.text, Actor: "main"}
+	st := p.newStmt() // zero: set field by field, no struct copy
+	st.Pos, st.Text, st.Actor = p.pos(ln.num, toks[0].col), ln.text, "main"
 	var prefix, amp *token
 	if t := toks[0]; !t.quoted && strings.HasSuffix(t.text, ":") {
 		prefix = &toks[0]
@@ -354,7 +386,7 @@ func (p *parser) stmt(ln srcLine) *Error {
 	c := &cursor{p: p, line: ln.num, toks: ops}
 	switch {
 	case len(exps) > 0:
-		c.stop, c.stopCol = quote(exps[0].text), exps[0].col
+		c.stop, c.stopWord, c.stopCol = exps[0].text, true, exps[0].col
 	case amp != nil:
 		c.stop, c.stopCol = `"&"`, amp.col
 	default:
@@ -388,11 +420,14 @@ func (p *parser) stmt(ln srcLine) *Error {
 		}
 	}
 	if caught && st.Expect == nil {
-		return p.errf(ln.num, c.stopCol, "expected \"=> N\" (the number of times the handler ran), found %s", c.stop)
+		return p.errf(ln.num, c.stopCol, "expected \"=> N\" (the number of times the handler ran), found %s", c.stopText())
 	}
 	if len(p.sc.Body) == MaxStatements {
 		p.full = true
 		return p.errf(ln.num, st.Pos.Col, "expected at most %d statements, found more: this is statement %d (the rest of the file is not read)", MaxStatements, MaxStatements+1)
+	}
+	if p.sc.Body == nil {
+		p.sc.Body = make([]*Stmt, 0, min(p.lines, MaxStatements))
 	}
 	p.sc.Body = append(p.sc.Body, st)
 	return nil
@@ -442,10 +477,20 @@ type cursor struct {
 	line int
 	toks []token
 	i    int
-	// stop is what follows the words, for "found ..." in messages: a
-	// quoted word, or "end of line"; stopCol is its column.
-	stop    string
-	stopCol int
+	// stop is what follows the words, for "found ..." in messages:
+	// "end of line", or a word (quoted when stopWord is set, only when a
+	// message needs it); stopCol is its column.
+	stop     string
+	stopWord bool
+	stopCol  int
+}
+
+// stopText is what follows the words, as messages show it.
+func (c *cursor) stopText() string {
+	if c.stopWord {
+		return quote(c.stop)
+	}
+	return c.stop
 }
 
 func (c *cursor) more() bool { return c.i < len(c.toks) }
@@ -461,7 +506,7 @@ func (c *cursor) errAt(t token, want string) *Error {
 
 // errEnd reports a missing word.
 func (c *cursor) errEnd(want string) *Error {
-	return c.errf(c.stopCol, "expected %s, found %s", want, c.stop)
+	return c.errf(c.stopCol, "expected %s, found %s", want, c.stopText())
 }
 
 // next returns the next word; want describes it for the error when there
@@ -565,13 +610,12 @@ func (c *cursor) prot() (Prot, *Error) {
 
 // name reads a name of the kind what ("a region name").
 func (c *cursor) name(what string) (token, *Error) {
-	want := what + " (" + nameRule + ")"
-	t, err := c.next(want)
-	if err != nil {
-		return t, err
+	if !c.more() {
+		return token{}, c.errEnd(what + " (" + nameRule + ")")
 	}
+	t, _ := c.next("")
 	if t.quoted || !validName(t.text) {
-		return t, c.errAt(t, want)
+		return t, c.errAt(t, what+" ("+nameRule+")")
 	}
 	if err := c.p.nameTooLong(c.line, t.col, what, t.text); err != nil {
 		return t, err
@@ -738,18 +782,15 @@ func (p *parser) byteVal(line, col int, s string) (Byte, *Error) {
 // runners check there that the address does not wrap either).
 func (p *parser) addr(line, col int, s string) (Addr, *Error) {
 	a := Addr{Pos: p.pos(line, col)}
-	var sum big.Int
-	i := strings.IndexAny(s, "+-")
-	if i < 0 {
-		i = len(s)
-	}
+	var sum int128
+	i := signIndex(s, 0)
 	switch base := s[:i]; {
 	case base != "" && '0' <= base[0] && base[0] <= '9':
 		n, err := p.number(line, col, base, wantAddr)
 		if err != nil {
 			return a, err
 		}
-		sum.SetUint64(n)
+		sum.lo = n
 	case validName(base):
 		if !p.regions[base] {
 			return a, p.errf(line, col, "unknown region %q (no earlier mmap binds it)", base)
@@ -760,42 +801,84 @@ func (p *parser) addr(line, col int, s string) (Addr, *Error) {
 	}
 	for i < len(s) {
 		sign := s[i]
-		j := strings.IndexAny(s[i+1:], "+-")
-		if j < 0 {
-			j = len(s)
-		} else {
-			j += i + 1
-		}
+		j := signIndex(s, i+1)
 		term := s[i+1 : j]
 		if term == "" {
 			return a, p.errf(line, col+i+1, "expected %s after %q, found %s", wantSize, sign, quote(s[i+1:]))
 		}
-		n, err := p.size(line, col+i+1, term, wantSize+" after "+fmt.Sprintf("%q", sign))
+		want := wantSizeAfterPlus
+		if sign == '-' {
+			want = wantSizeAfterMinus
+		}
+		n, err := p.size(line, col+i+1, term, want)
 		if err != nil {
 			return a, err
 		}
-		var t big.Int
-		t.SetUint64(n)
 		if sign == '+' {
-			sum.Add(&sum, &t)
+			sum.add(n)
 		} else {
-			sum.Sub(&sum, &t)
+			sum.sub(n)
 		}
 		i = j
 	}
 	switch {
-	case a.Name == "" && (sum.Sign() < 0 || !sum.IsUint64()):
+	case a.Name == "" && sum.hi != 0:
 		return a, p.errf(line, col, "expected an address from 0 to 0xffffffffffffffff, found %s, which is %s: address arithmetic does not wrap around",
-			quote(s), bigHex(&sum))
-	case a.Name != "" && !sum.IsInt64():
+			quote(s), bigHex(sum.big()))
+	case a.Name != "" && !sum.isInt64():
 		return a, p.errf(line, col, "expected an offset from region %s between -2^63 and 2^63-1, found %s, which is %s from it: address arithmetic does not wrap around",
-			a.Name, quote(s), bigHex(&sum))
-	case a.Name == "":
-		a.Offset = sum.Uint64()
-	default:
-		a.Offset = uint64(sum.Int64())
+			a.Name, quote(s), bigHex(sum.big()))
 	}
+	a.Offset = sum.lo // an offset from a region: its two's complement
 	return a, nil
+}
+
+// The want of a term after each sign, as fmt's %q shows the sign byte.
+const (
+	wantSizeAfterPlus  = wantSize + " after '+'"
+	wantSizeAfterMinus = wantSize + " after '-'"
+)
+
+// signIndex returns the index of the first + or - of s from i on, or
+// len(s).
+func signIndex(s string, i int) int {
+	for ; i < len(s); i++ {
+		if s[i] == '+' || s[i] == '-' {
+			return i
+		}
+	}
+	return i
+}
+
+// int128 is the sum of an address's terms, hi*2^64 + lo: a line holds
+// at most about two thousand terms of 64 bits each, far inside its range.
+type int128 struct {
+	hi int64
+	lo uint64
+}
+
+func (v *int128) add(n uint64) {
+	var c uint64
+	v.lo, c = bits.Add64(v.lo, n, 0)
+	v.hi += int64(c)
+}
+
+func (v *int128) sub(n uint64) {
+	var b uint64
+	v.lo, b = bits.Sub64(v.lo, n, 0)
+	v.hi -= int64(b)
+}
+
+// isInt64 reports whether v is between -2^63 and 2^63-1.
+func (v int128) isInt64() bool {
+	return v.hi == 0 && v.lo < 1<<63 || v.hi == -1 && v.lo >= 1<<63
+}
+
+// big returns v as a big.Int, for a message.
+func (v int128) big() *big.Int {
+	n := new(big.Int).SetInt64(v.hi)
+	n.Lsh(n, 64)
+	return n.Add(n, new(big.Int).SetUint64(v.lo))
 }
 
 // bigHex writes n in hex, with its sign.
@@ -1221,14 +1304,15 @@ func (p *parser) mmap(c *cursor) (Op, *Error) {
 	}
 	const flags = "private, shared, anon, file=FILE, off=SIZE, growsdown, populate, hugetlb, noreserve, locked or at=ADDR"
 	var sharing, backing, off *token
-	var seen []string // flags so far, "file=" for file=FILE
+	var seenBuf [12]string
+	seen := seenBuf[:0] // flags so far, "file=" for file=FILE
 	for c.more() {
 		t := c.toks[c.i]
 		c.i++
 		key, val, hasVal := strings.Cut(t.text, "=")
 		flag := key
 		if hasVal {
-			flag += "="
+			flag = t.text[:len(key)+1] // key and its "=", without a copy
 		}
 		if t.quoted {
 			flag = t.text
@@ -1425,7 +1509,7 @@ func (p *parser) expectations(st *Stmt, line int, toks []token, op Op) *Error {
 		}
 		c := &cursor{p: p, line: line, toks: toks[i+1 : j], stop: "end of line", stopCol: toks[j-1].end()}
 		if j < len(toks) {
-			c.stop, c.stopCol = quote(toks[j].text), toks[j].col
+			c.stop, c.stopWord, c.stopCol = toks[j].text, true, toks[j].col
 		}
 		arch, bad := "", ""
 		var sel Selector
@@ -1526,7 +1610,8 @@ func (p *parser) possible(op Op, o *Outcome) *Error {
 // the outcome of caught and of nothing else.
 func (p *parser) outcome(c *cursor, caught bool) (*Outcome, *Error) {
 	t, _ := c.next(wantOutcome)
-	o := &Outcome{Pos: p.pos(c.line, t.col)}
+	o := p.newOutcome()
+	o.Pos = p.pos(c.line, t.col)
 	if caught {
 		if t.quoted || !numberSyntax(t.text) {
 			return nil, c.errAt(t, "a count (the number of times the handler ran, like 1)")
@@ -1726,5 +1811,5 @@ func (c *cursor) nextDesc() string {
 	if t, ok := c.peek(); ok {
 		return quote(t.text)
 	}
-	return c.stop
+	return c.stopText()
 }

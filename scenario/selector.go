@@ -113,7 +113,9 @@ func (s Selector) overlaps(t Selector) bool {
 func ParseSelector(key string) (Selector, error) {
 	var s Selector
 	seenKernel := false
-	for _, part := range strings.Split(key, "+") {
+	for rest, more := key, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, "+")
 		switch {
 		case part == Generic:
 			if s.Generic {

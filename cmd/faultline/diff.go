@@ -197,7 +197,7 @@ func runDiff(files []source, loadErrs []string, only string, kv *config.Version,
 		}
 	}
 	prog := startProgressOf(stderr, "faultline diff", len(jobs), "scenario × arch pairs")
-	inOrder(len(jobs), func(i int) {
+	inOrder(len(jobs), 0, func(i int) {
 		j := &jobs[i]
 		opts := runner.Options{Record: true, Kernel: kv, Scale: scale}
 		opts.Handler = machine.Native

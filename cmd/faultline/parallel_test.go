@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"regexp"
 	"sync/atomic"
 	"testing"
 )
@@ -8,11 +10,12 @@ import (
 // TestInOrder: every work runs once, and emit sees the indices in order,
 // each after its work.
 func TestInOrder(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 7, 100} {
+	for _, c := range []struct{ n, workers int }{{0, 0}, {1, 0}, {2, 0}, {7, 0}, {100, 0}, {7, 1}, {100, 3}, {5, 16}} {
+		n := c.n
 		done := make([]atomic.Bool, n)
 		var runs atomic.Int64
 		var got []int
-		inOrder(n, func(i int) {
+		inOrder(n, c.workers, func(i int) {
 			runs.Add(1)
 			done[i].Store(true)
 		}, func(i int) {
@@ -29,5 +32,35 @@ func TestInOrder(t *testing.T) {
 				t.Fatalf("n=%d: emitted %v", n, got)
 			}
 		}
+	}
+}
+
+// TestParallelRunIsSerial: the corpus run on every CPU at once streams
+// exactly the JSON lines it streams one scenario at a time, but for the
+// durations: order and results do not depend on which run ends first.
+// Under the race detector, every fourth scenario.
+func TestParallelRunIsSerial(t *testing.T) {
+	durations := regexp.MustCompile(`"(duration_ns|seconds)":[0-9.e+-]+`)
+	files, loadErrs := loadFiles(nil)
+	if raceEnabled {
+		var sample []source
+		for i := 0; i < len(files); i += 4 {
+			sample = append(sample, files[i])
+		}
+		files = sample
+	}
+	var outs [2]string
+	for i, workers := range []int{1, 4} {
+		var out, errb bytes.Buffer
+		if err := runScenarios(files, loadErrs, runOpts{asJSON: true, workers: workers}, &out, &errb); err != nil {
+			t.Fatalf("workers=%d: %v\n%s", workers, err, errb.String())
+		}
+		outs[i] = durations.ReplaceAllString(out.String(), "")
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("the parallel run's stream differs from the serial run's:\n--- serial\n%s--- parallel\n%s", outs[0], outs[1])
+	}
+	if n := bytes.Count([]byte(outs[0]), []byte("\n")); n < len(files) {
+		t.Errorf("%d lines for %d scenarios", n, len(files))
 	}
 }

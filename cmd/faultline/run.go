@@ -279,6 +279,7 @@ type runOpts struct {
 	scale    timeout.Scale
 	bounds   bounds
 	trace    string // --trace: the trace-event file to write, or ""
+	workers  int    // scenarios run at once; 0: one per CPU
 }
 
 func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr io.Writer) error {
@@ -333,7 +334,7 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	var werr error
 	kt.begin(len(jobs))
 	prog := startProgress(stderr, "faultline run", len(jobs))
-	inOrder(len(jobs), func(i int) {
+	inOrder(len(jobs), o.workers, func(i int) {
 		j := jobs[i]
 		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, j.tr.options(runner.Options{Scale: o.scale}))
 	}, func(i int) {
