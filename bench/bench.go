@@ -43,11 +43,11 @@ type Kind int
 
 // Workload kinds.
 const (
-	AnonWrite  Kind = iota // write faults on fresh anonymous memory (do_anonymous_page)
-	CowFork                // write faults on pages a forked child shares (do_wp_page)
-	FileRead               // read faults on a cached file, one per fault-around window (do_read_fault)
-	UffdMissing            // missing faults served by UFFDIO_COPY from a handler thread (handle_userfault)
-	Threads                // anonymous write faults by several threads of one process, a VMA each
+	AnonWrite   Kind = iota // write faults on fresh anonymous memory (do_anonymous_page)
+	CowFork                 // write faults on pages a forked child shares (do_wp_page)
+	FileRead                // read faults on a cached file, one per fault-around window (do_read_fault)
+	UffdMissing             // missing faults served by UFFDIO_COPY from a handler thread (handle_userfault)
+	Threads                 // anonymous write faults by several threads of one process, a VMA each
 )
 
 // Workload is one benchmark.

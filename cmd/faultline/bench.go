@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/faultline/faultline/bench"
+	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/stream"
+)
+
+// benchFlags are faultline bench's options.
+type benchFlags struct {
+	asJSON               bool
+	runs                 int
+	ops                  uint64
+	threads              int
+	modelOnly, hostOnly  bool
+	pattern, handlerName string
+}
+
+func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench [--json] [--runs N] [--ops N] [--threads N] [--model-only|--host-only] [-run REGEX] [--handler generic|native]",
+		Short: "Run fault workloads on the model and on the host kernel, side by side",
+		Long: `Bench runs the same fault workloads on the model (the host's architecture,
+through the kernel API, a fresh machine per run) and on this machine's
+kernel (in a process of the host executor, built with the C compiler,
+timed there with clock_gettime), and prints, per workload, the faults per
+second of each side as the minimum and median of --runs runs, and the
+ratio model/host. Every run makes --ops faults; each side counts the
+faults it took (the model's fault counters, getrusage in the host's
+process) and a note says when a run counted other than one per op. Only
+the fault phases are timed.
+
+Workloads: anon-write, cow-fork, file-read-cached, uffd-missing,
+threads-1 and threads-N (--threads N threads of one process, each in a
+VMA of its own; the line after the table gives threads-N's scaling over
+threads-1 on each side). -run REGEX selects workloads by name.
+
+Off Linux, without a C compiler, or with --model-only, the host column
+says why it is missing and the model's numbers still print; a workload
+the host cannot run (userfaultfd not allowed for the user) says so in its
+row. "faultline help bench" explains the workloads and how to read the
+table; --json prints one "type":"bench" line per workload (docs/json.md).
+SIGINT or SIGTERM stops the run: the executor is killed, its files are
+removed, and bench exits with 128 + the signal's number.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, got, stop := interruptible(ctx)
+			defer stop()
+			err := runBench(ctx, f, stdout, stderr)
+			if sig := got(); sig != 0 {
+				return &exitError{128 + int(sig), fmt.Sprintf("interrupted by %s: the host run was torn down", sigName(sig))}
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per workload (docs/json.md, type bench)")
+	fl.IntVar(&f.runs, "runs", 5, "measured runs of each workload on each side (`N`), after one warm-up run")
+	fl.Uint64Var(&f.ops, "ops", bench.DefaultOps, "faults per run (`N`)")
+	fl.IntVar(&f.threads, "threads", 2, "threads of threads-N (`N`)")
+	fl.BoolVar(&f.modelOnly, "model-only", false, "run the model side only")
+	fl.BoolVar(&f.hostOnly, "host-only", false, "run the host side only")
+	fl.StringVar(&f.pattern, "run", "", "only the workloads whose name matches `REGEX` (also -run)")
+	fl.StringVar(&f.handlerName, "handler", "generic", "the model's fault path: generic or native")
+	return cmd
+}
+
+// benchSetup is a bench run's configuration from its flags: the error is
+// a usage error.
+func benchSetup(f benchFlags) (bench.Config, machine.Handler, error) {
+	var c bench.Config
+	usage := func(format string, args ...any) (bench.Config, machine.Handler, error) {
+		return c, 0, &exitError{2, fmt.Sprintf(format, args...)}
+	}
+	if f.modelOnly && f.hostOnly {
+		return usage("--model-only and --host-only: choose one")
+	}
+	if f.runs < 1 || f.runs > 1000 {
+		return usage("--runs %d: want 1 to 1000", f.runs)
+	}
+	if err := bench.CheckOps(f.ops, f.threads); err != nil {
+		return usage("%v", err)
+	}
+	h, err := machine.ParseHandler(f.handlerName)
+	if err != nil {
+		return usage("--handler: %v", err)
+	}
+	ws := bench.Workloads(f.threads)
+	if f.pattern != "" {
+		re, err := regexp.Compile(f.pattern)
+		if err != nil {
+			return usage("--run %s: %v", f.pattern, err)
+		}
+		sel := bench.Select(ws, re)
+		if len(sel) == 0 {
+			return usage("--run %s: no workload matches (workloads: %s)", f.pattern, workloadNames(ws))
+		}
+		// threads-N's scaling needs threads-1, measured alongside.
+		for _, w := range sel {
+			if w.Kind == bench.Threads && w.Threads > 1 && !re.MatchString("threads-1") {
+				sel = bench.Select(ws, regexp.MustCompile(`^threads-1$|`+"(?:"+f.pattern+")"))
+				break
+			}
+		}
+		ws = sel
+	}
+	c = bench.Config{Workloads: ws, Ops: f.ops, Runs: f.runs}
+	return c, h, nil
+}
+
+func workloadNames(ws []bench.Workload) string {
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// runBench runs the workloads and prints their results as they come.
+func runBench(ctx context.Context, f benchFlags, stdout, stderr io.Writer) error {
+	c, h, err := benchSetup(f)
+	if err != nil {
+		return err
+	}
+	arch := bench.HostArch()
+	if !f.hostOnly {
+		m := &bench.Model{Arch: arch, Handler: h, Config: config.Default()}
+		if err := m.Check(); err != nil {
+			return &exitError{2, fmt.Sprintf("the model cannot run here: %v (--host-only runs the host side alone)", err)}
+		}
+		c.Model = m
+	}
+	switch {
+	case f.modelOnly:
+		c.HostMissing = "not run (--model-only)"
+	default:
+		hs, err := bench.StartHost(ctx)
+		if err != nil {
+			if f.hostOnly {
+				return &exitError{2, fmt.Sprintf("the host cannot run workloads: %v", err)}
+			}
+			c.HostMissing = err.Error()
+			break
+		}
+		defer hs.Close()
+		c.Host = hs
+		// An interrupt kills the executor at once: a run in flight ends.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-ctx.Done():
+				hs.Close()
+			case <-done:
+			}
+		}()
+	}
+	kernel := hostKernel()
+	var js *stream.Writer
+	var werr error
+	var tab *benchTable
+	if f.asJSON {
+		js = stream.NewWriter(stdout)
+	} else {
+		tab = &benchTable{w: stdout}
+		tab.head(arch, kernel, f, c)
+	}
+	prog := startProgress(stderr, "faultline bench", len(c.Workloads))
+	defer prog.end()
+	bench.Run(ctx, c, func(r bench.Result) {
+		prog.step(func() {
+			if js != nil {
+				if err := js.Write(r.Record(arch, kernel, h.String())); err != nil && werr == nil {
+					werr = err
+				}
+				return
+			}
+			tab.row(r)
+		})
+	})
+	if tab != nil {
+		tab.end()
+	}
+	return werr
+}
+
+// hostKernel is the running kernel's release, "" where there is none to
+// read (not Linux).
+func hostKernel() string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// benchTable prints bench's text output: a header, a row per workload,
+// then the notes the rows refer to.
+type benchTable struct {
+	w           io.Writer
+	notes       []string
+	hostMissing string
+}
+
+const benchRow = "%-18s %9s %9s  %9s %9s  %7s %7s\n"
+
+func (t *benchTable) head(arch, kernel string, f benchFlags, c bench.Config) {
+	k := "Linux " + kernel
+	if kernel == "" {
+		k = "no Linux kernel"
+	}
+	model := "not run"
+	if c.Model != nil {
+		model = fmt.Sprintf("%s, %s handler", c.Model.Arch, c.Model.Handler)
+	}
+	fmt.Fprintf(t.w, "faultline bench: host %s, %s; model %s\n", orUnknown(arch), k, model)
+	fmt.Fprintf(t.w, "%d runs of %d faults per workload and side (after a warm-up run); faults per second, min and median\n", c.Runs, c.Ops)
+	if c.Host == nil && c.HostMissing != "" {
+		t.hostMissing = c.HostMissing
+		fmt.Fprintf(t.w, "host: %s\n", c.HostMissing)
+	}
+	fmt.Fprintln(t.w)
+	fmt.Fprintf(t.w, benchRow, "", "model", "", "host", "", "model/host", "")
+	fmt.Fprintf(t.w, benchRow, "workload", "min", "median", "min", "median", "min", "median")
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown arch)"
+	}
+	return s
+}
+
+func (t *benchTable) row(r bench.Result) {
+	cells := func(s bench.Side, who string) (string, string) {
+		switch {
+		case s.Ran():
+			if s.Mismatch != "" {
+				t.notes = append(t.notes, fmt.Sprintf("%s, %s: %s", r.Workload.Name, who, s.Mismatch))
+			}
+			return si(s.Stats.Min), si(s.Stats.Median)
+		case who == "host" && s.Missing == t.hostMissing:
+			return "-", "-" // said once, above the table
+		default:
+			t.notes = append(t.notes, fmt.Sprintf("%s, %s: %s", r.Workload.Name, who, s.Missing))
+			return "-", "*"
+		}
+	}
+	mmin, mmed := cells(r.Model, "model")
+	hmin, hmed := cells(r.Host, "host")
+	qmin, qmed := "-", "-"
+	if r.Ratio != nil {
+		qmin, qmed = ratio(r.Ratio.Min), ratio(r.Ratio.Median)
+	}
+	fmt.Fprintf(t.w, benchRow, r.Workload.Name, mmin, mmed, hmin, hmed, qmin, qmed)
+	if r.ModelScaling != nil || r.HostScaling != nil {
+		t.notes = append(t.notes, fmt.Sprintf("%s over threads-1 (median): model ×%s, host ×%s",
+			r.Workload.Name, scale(r.ModelScaling), scale(r.HostScaling)))
+	}
+}
+
+func (t *benchTable) end() {
+	if len(t.notes) == 0 {
+		return
+	}
+	fmt.Fprintln(t.w)
+	for _, n := range t.notes {
+		fmt.Fprintln(t.w, n)
+	}
+}
+
+// si formats a rate with an SI prefix and three significant digits.
+func si(x float64) string {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return "?"
+	case x >= 1e9:
+		return fmt.Sprintf("%.3gG", x/1e9)
+	case x >= 1e6:
+		return fmt.Sprintf("%.3gM", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%.3gk", x/1e3)
+	}
+	return fmt.Sprintf("%.3g", x)
+}
+
+func ratio(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+func scale(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *p)
+}
