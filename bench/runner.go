@@ -13,6 +13,7 @@ type Side struct {
 	Stats   Stats     // over Rates
 	Faults  []uint64  // faults counted, one per run
 	Missing string    // why this side has no numbers ("" when it has)
+	Failed  bool      // Missing is an error, not a skip nor a choice
 	// Mismatch says a run counted other than one fault per op ("" when
 	// every run counted exactly ops).
 	Mismatch string
@@ -90,6 +91,7 @@ func Run(ctx context.Context, c Config, each func(Result)) []Result {
 						sd.s.Missing = "interrupted"
 					} else {
 						sd.s.Missing = err.Error()
+						sd.s.Failed = !IsSkip(err)
 					}
 					continue
 				}

@@ -14,9 +14,20 @@ import (
 
 	"github.com/faultline/faultline/bench"
 	"github.com/faultline/faultline/config"
+	"github.com/faultline/faultline/docs"
 	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/stream"
 )
+
+// benchLong is bench's help: docs/bench.md, which is also what "faultline
+// help bench" prints (the command takes the topic's name).
+func benchLong() string {
+	t, ok := docs.Lookup("bench")
+	if !ok {
+		return "Bench runs fault workloads on the model and on the host kernel, side by side."
+	}
+	return strings.TrimSpace(string(t.Text))
+}
 
 // benchFlags are faultline bench's options.
 type benchFlags struct {
@@ -33,29 +44,8 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench [--json] [--runs N] [--ops N] [--threads N] [--model-only|--host-only] [-run REGEX] [--handler generic|native]",
 		Short: "Run fault workloads on the model and on the host kernel, side by side",
-		Long: `Bench runs the same fault workloads on the model (the host's architecture,
-through the kernel API, a fresh machine per run) and on this machine's
-kernel (in a process of the host executor, built with the C compiler,
-timed there with clock_gettime), and prints, per workload, the faults per
-second of each side as the minimum and median of --runs runs, and the
-ratio model/host. Every run makes --ops faults; each side counts the
-faults it took (the model's fault counters, getrusage in the host's
-process) and a note says when a run counted other than one per op. Only
-the fault phases are timed.
-
-Workloads: anon-write, cow-fork, file-read-cached, uffd-missing,
-threads-1 and threads-N (--threads N threads of one process, each in a
-VMA of its own; the line after the table gives threads-N's scaling over
-threads-1 on each side). -run REGEX selects workloads by name.
-
-Off Linux, without a C compiler, or with --model-only, the host column
-says why it is missing and the model's numbers still print; a workload
-the host cannot run (userfaultfd not allowed for the user) says so in its
-row. "faultline help bench" explains the workloads and how to read the
-table; --json prints one "type":"bench" line per workload (docs/json.md).
-SIGINT or SIGTERM stops the run: the executor is killed, its files are
-removed, and bench exits with 128 + the signal's number.`,
-		Args: cobra.NoArgs,
+		Long:  benchLong(),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -184,7 +174,11 @@ func runBench(ctx context.Context, f benchFlags, stdout, stderr io.Writer) error
 	}
 	prog := startProgress(stderr, "faultline bench", len(c.Workloads))
 	defer prog.end()
+	failed := 0
 	bench.Run(ctx, c, func(r bench.Result) {
+		if r.Model.Failed || r.Host.Failed {
+			failed++
+		}
 		prog.step(func() {
 			if js != nil {
 				if err := js.Write(r.Record(arch, kernel, h.String())); err != nil && werr == nil {
@@ -198,7 +192,13 @@ func runBench(ctx context.Context, f benchFlags, stdout, stderr io.Writer) error
 	if tab != nil {
 		tab.end()
 	}
-	return werr
+	if werr != nil {
+		return werr
+	}
+	if failed > 0 && ctx.Err() == nil {
+		return &exitError{1, fmt.Sprintf("%s failed on a side (see the notes)", plural(failed, "workload"))}
+	}
+	return nil
 }
 
 // hostKernel is the running kernel's release, "" where there is none to
@@ -222,7 +222,12 @@ type benchTable struct {
 	hostMissing string
 }
 
-const benchRow = "%-18s %9s %9s  %9s %9s  %7s %7s\n"
+const benchRow = "%-18s %9s %9s  %9s %9s  %7s %7s"
+
+// line prints one row of the table, without trailing blanks.
+func (t *benchTable) line(cells ...any) {
+	fmt.Fprintln(t.w, strings.TrimRight(fmt.Sprintf(benchRow, cells...), " "))
+}
 
 func (t *benchTable) head(arch, kernel string, f benchFlags, c bench.Config) {
 	k := "Linux " + kernel
@@ -240,8 +245,8 @@ func (t *benchTable) head(arch, kernel string, f benchFlags, c bench.Config) {
 		fmt.Fprintf(t.w, "host: %s\n", c.HostMissing)
 	}
 	fmt.Fprintln(t.w)
-	fmt.Fprintf(t.w, benchRow, "", "model", "", "host", "", "model/host", "")
-	fmt.Fprintf(t.w, benchRow, "workload", "min", "median", "min", "median", "min", "median")
+	t.line("", "model", "", "host", "", "model/host", "")
+	t.line("workload", "min", "median", "min", "median", "min", "median")
 }
 
 func orUnknown(s string) string {
@@ -272,7 +277,7 @@ func (t *benchTable) row(r bench.Result) {
 	if r.Ratio != nil {
 		qmin, qmed = ratio(r.Ratio.Min), ratio(r.Ratio.Median)
 	}
-	fmt.Fprintf(t.w, benchRow, r.Workload.Name, mmin, mmed, hmin, hmed, qmin, qmed)
+	t.line(r.Workload.Name, mmin, mmed, hmin, hmed, qmin, qmed)
 	if r.ModelScaling != nil || r.HostScaling != nil {
 		t.notes = append(t.notes, fmt.Sprintf("%s over threads-1 (median): model ×%s, host ×%s",
 			r.Workload.Name, scale(r.ModelScaling), scale(r.HostScaling)))
