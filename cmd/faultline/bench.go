@@ -278,9 +278,17 @@ func (t *benchTable) row(r bench.Result) {
 		qmin, qmed = ratio(r.Ratio.Min), ratio(r.Ratio.Median)
 	}
 	t.line(r.Workload.Name, mmin, mmed, hmin, hmed, qmin, qmed)
-	if r.ModelScaling != nil || r.HostScaling != nil {
-		t.notes = append(t.notes, fmt.Sprintf("%s over threads-1 (median): model ×%s, host ×%s",
-			r.Workload.Name, scale(r.ModelScaling), scale(r.HostScaling)))
+	var sc []string
+	for _, s := range []struct {
+		who string
+		x   *float64
+	}{{"model", r.ModelScaling}, {"host", r.HostScaling}} {
+		if s.x != nil {
+			sc = append(sc, fmt.Sprintf("%s ×%.2f", s.who, *s.x))
+		}
+	}
+	if len(sc) > 0 {
+		t.notes = append(t.notes, fmt.Sprintf("%s over threads-1 (median): %s", r.Workload.Name, strings.Join(sc, ", ")))
 	}
 }
 
@@ -314,11 +322,4 @@ func ratio(x float64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.2f", x)
-}
-
-func scale(p *float64) string {
-	if p == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", *p)
 }
