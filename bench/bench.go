@@ -48,13 +48,14 @@ const (
 	FileRead                // read faults on a cached file, one per fault-around window (do_read_fault)
 	UffdMissing             // missing faults served by UFFDIO_COPY from a handler thread (handle_userfault)
 	Threads                 // anonymous write faults by several threads of one process, a VMA each
+	Procs                   // anonymous write faults by several single-threaded processes of one kernel
 )
 
 // Workload is one benchmark.
 type Workload struct {
 	Name    string // anon-write, cow-fork, file-read-cached, uffd-missing, threads-N
 	Kind    Kind
-	Threads int    // threads faulting at once (1 but for Threads)
+	Threads int    // threads faulting at once (1 but for Threads and Procs)
 	About   string // one line, for the table's legend and docs
 }
 
@@ -71,13 +72,15 @@ func (w Workload) hostName() string {
 		return "uffd-missing"
 	case Threads:
 		return "threads"
+	case Procs:
+		return "procs"
 	}
 	panic(fmt.Sprintf("bench: unknown workload kind %d", w.Kind))
 }
 
 // Workloads lists the workloads in the order bench runs them: threads-1
-// is the reference of threads-N's scaling (threads is N; with N = 1 only
-// threads-1 is listed).
+// is the reference of the scaling of threads-N and procs-N (threads is
+// N; with N = 1 only threads-1 is listed).
 func Workloads(threads int) []Workload {
 	ws := []Workload{
 		{Name: "anon-write", Kind: AnonWrite, Threads: 1, About: "write faults on fresh anonymous memory (mmap, write every page once, munmap)"},
@@ -88,7 +91,9 @@ func Workloads(threads int) []Workload {
 	}
 	if threads > 1 {
 		ws = append(ws, Workload{Name: fmt.Sprintf("threads-%d", threads), Kind: Threads, Threads: threads,
-			About: fmt.Sprintf("%d threads of one process, each writing fresh anonymous pages of its own VMA; ops/s of all together", threads)})
+			About: fmt.Sprintf("%d threads of one process, each writing fresh anonymous pages of its own VMA; ops/s of all together", threads)},
+			Workload{Name: fmt.Sprintf("procs-%d", threads), Kind: Procs, Threads: threads,
+				About: fmt.Sprintf("%d single-threaded processes of one kernel, each writing fresh anonymous pages; ops/s of all together", threads)})
 	}
 	return ws
 }

@@ -82,7 +82,7 @@ func TestWorkloadsAndSelect(t *testing.T) {
 		}
 		return out
 	}
-	all := []string{"anon-write", "cow-fork", "file-read-cached", "uffd-missing", "threads-1", "threads-4"}
+	all := []string{"anon-write", "cow-fork", "file-read-cached", "uffd-missing", "threads-1", "threads-4", "procs-4"}
 	if got := names(Workloads(4)); !slices.Equal(got, all) {
 		t.Errorf("Workloads(4) = %v, want %v", got, all)
 	}
@@ -92,11 +92,11 @@ func TestWorkloadsAndSelect(t *testing.T) {
 	if got := names(Select(Workloads(2), regexp.MustCompile("^threads"))); !slices.Equal(got, []string{"threads-1", "threads-2"}) {
 		t.Errorf("Select ^threads = %v", got)
 	}
-	if got := Select(Workloads(2), nil); len(got) != 6 {
+	if got := Select(Workloads(2), nil); len(got) != 7 {
 		t.Errorf("Select nil kept %d", len(got))
 	}
 	for _, w := range Workloads(3) {
-		if w.About == "" || (w.Kind == Threads) != (w.hostName() == "threads") {
+		if w.About == "" || (w.Kind == Threads) != (w.hostName() == "threads") || (w.Kind == Procs) != (w.hostName() == "procs") {
 			t.Errorf("%s: about %q, host name %q", w.Name, w.About, w.hostName())
 		}
 	}
@@ -127,7 +127,7 @@ func TestCheckOps(t *testing.T) {
 func TestCommand(t *testing.T) {
 	ws := Workloads(3)
 	want := []string{"bench anon-write 100 1", "bench cow-fork 100 1", "bench file-read-cached 100 1",
-		"bench uffd-missing 100 1", "bench threads 100 1", "bench threads 100 3"}
+		"bench uffd-missing 100 1", "bench threads 100 1", "bench threads 100 3", "bench procs 100 3"}
 	for i, w := range ws {
 		if got := Command(w, 100); got != want[i] {
 			t.Errorf("%s: %q, want %q", w.Name, got, want[i])
@@ -165,10 +165,10 @@ func TestParseHostReply(t *testing.T) {
 // with the reason given, without a ratio.
 func TestRunModelOnly(t *testing.T) {
 	m := &Model{Arch: machine.Arches()[0], Handler: machine.Generic, Config: config.Default()}
-	c := Config{Workloads: Select(Workloads(2), regexp.MustCompile("anon|threads")), Ops: 64, Runs: 3, Model: m, HostMissing: "no host here"}
+	c := Config{Workloads: Select(Workloads(2), regexp.MustCompile("anon|threads|procs")), Ops: 64, Runs: 3, Model: m, HostMissing: "no host here"}
 	var seen []string
 	res := Run(context.Background(), c, func(r Result) { seen = append(seen, r.Workload.Name) })
-	if want := []string{"anon-write", "threads-1", "threads-2"}; !slices.Equal(seen, want) {
+	if want := []string{"anon-write", "threads-1", "threads-2", "procs-2"}; !slices.Equal(seen, want) {
 		t.Fatalf("results for %v, want %v", seen, want)
 	}
 	for _, r := range res {
@@ -183,7 +183,7 @@ func TestRunModelOnly(t *testing.T) {
 		if r.Host.Ran() || r.Host.Missing != "no host here" || r.Host.Failed || r.Ratio != nil || r.HostScaling != nil {
 			t.Errorf("%s: host %+v, ratio %v", r.Workload.Name, r.Host, r.Ratio)
 		}
-		if (r.ModelScaling != nil) != (r.Workload.Name == "threads-2") {
+		if (r.ModelScaling != nil) != (r.Workload.Name == "threads-2" || r.Workload.Name == "procs-2") {
 			t.Errorf("%s: model scaling %v", r.Workload.Name, r.ModelScaling)
 		}
 	}

@@ -69,7 +69,9 @@ func (m Model) Run(w Workload, ops uint64) (Sample, error) {
 	case UffdMissing:
 		err = r.uffd(t, ops)
 	case Threads:
-		err = r.threads(t, ops, w.Threads)
+		err = r.parallel(t, ops, w.Threads, false)
+	case Procs:
+		err = r.parallel(t, ops, w.Threads, true)
 	default:
 		err = fmt.Errorf("bench: unknown workload %q", w.Name)
 	}
@@ -271,12 +273,17 @@ func (r *modelRun) uffd(t *kernel.Task, ops uint64) error {
 	return <-herr
 }
 
-// threads is threads-N: each round, every thread maps a chunk of its own,
-// then all write theirs at once (timed from the start of the first to the
-// end of the last), then each unmaps.
-func (r *modelRun) threads(t *kernel.Task, ops uint64, n int) error {
+// parallel is threads-N (procs false: threads of t's process) and
+// procs-N (processes of t's kernel): each round, every task maps a chunk
+// of its own, then all write theirs at once, a goroutine each (timed from
+// the start of the first to the end of the last), then each unmaps.
+func (r *modelRun) parallel(t *kernel.Task, ops uint64, n int, procs bool) error {
 	tasks := []*kernel.Task{t}
 	for i := 1; i < n; i++ {
+		if procs {
+			tasks = append(tasks, r.k.Spawn(fmt.Sprintf("p%d", i)))
+			continue
+		}
 		c, out := t.Clone(fmt.Sprintf("t%d", i))
 		if out.Kind != kernel.OutOK {
 			return fmt.Errorf("model: clone: %v", out)

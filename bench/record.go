@@ -18,7 +18,8 @@ type Record struct {
 	Host     SideRecord `json:"host"`
 	// Ratio is model/host of the ops per second, when both sides ran.
 	Ratio *Stats `json:"ratio,omitempty"`
-	// Scaling is threads-N's median ops per second over threads-1's.
+	// Scaling is threads-N's or procs-N's median ops per second over
+	// threads-1's.
 	Scaling *Scaling `json:"scaling,omitempty"`
 }
 
@@ -31,7 +32,7 @@ type SideRecord struct {
 	Mismatch  string    `json:"mismatch,omitempty"` // a run did not count one fault per op
 }
 
-// Scaling is threads-N over threads-1, per side (absent where a side did
+// Scaling is threads-N or procs-N over threads-1, per side (absent where a side did
 // not run).
 type Scaling struct {
 	Model *float64 `json:"model,omitempty"`

@@ -31,8 +31,8 @@ type Result struct {
 	// Ratio is model/host (min over min, median over median), when both
 	// sides ran.
 	Ratio *Stats
-	// ModelScaling and HostScaling are threads-N's median rate over
-	// threads-1's, for threads-N with N > 1 when both ran on that side.
+	// ModelScaling and HostScaling are the median rate of threads-N or
+	// procs-N over threads-1's, for N > 1, when both ran on that side.
 	ModelScaling, HostScaling *float64
 }
 
@@ -115,7 +115,7 @@ func Run(ctx context.Context, c Config, each func(Result)) []Result {
 			q := Ratio(r.Model.Stats, r.Host.Stats)
 			r.Ratio = &q
 		}
-		if w.Kind == Threads && w.Threads > 1 {
+		if (w.Kind == Threads || w.Kind == Procs) && w.Threads > 1 {
 			if one, ok := byName["threads-1"]; ok {
 				r.ModelScaling = scaling(r.Model, one.Model)
 				r.HostScaling = scaling(r.Host, one.Host)

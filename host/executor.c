@@ -2161,7 +2161,8 @@ static void cmd_exit(struct args *a)
 /* ---- bench: faultline bench's workloads (see cmd/faultline/bench.go) ---- */
 
 /*
- * bench WORKLOAD OPS THREADS runs one fault workload in this process, OPS
+ * bench WORKLOAD OPS THREADS runs one fault workload in this process (procs:
+ * and THREADS-1 children), OPS
  * faults in all, and replies `ok NS FAULTS`: the nanoseconds its fault
  * phases took (CLOCK_MONOTONIC; setup and teardown, the mmap and munmap,
  * the fork, the file's writing, are not timed) and the minor plus major
@@ -2488,35 +2489,93 @@ static void *bench_worker_run(void *arg)
 	return NULL;
 }
 
+/* bench_split fills w with n workers sharing ops; returns the rounds. */
+static uint64_t bench_split(struct bench_threads *g, struct bench_worker *w, int n, uint64_t ops)
+{
+	uint64_t each = ops / (uint64_t)n, extra = ops % (uint64_t)n;
+	for (int i = 0; i < n; i++)
+		w[i] = (struct bench_worker){.g = g, .ops = each + ((uint64_t)i < extra), .first = i == 0};
+	return (w[0].ops + BENCH_CHUNK - 1) / BENCH_CHUNK;
+}
+
 static int bench_threads(uint64_t ops, int nthreads, uint64_t *ns, uint64_t *faults)
 {
 	struct bench_threads g = {.rounds = 0};
 	struct bench_worker w[BENCH_MAX_THREADS];
 	pthread_t th[BENCH_MAX_THREADS];
-	uint64_t each = ops / (uint64_t)nthreads, extra = ops % (uint64_t)nthreads;
-	g.rounds = (each + (extra > 0) + BENCH_CHUNK - 1) / BENCH_CHUNK;
+	g.rounds = bench_split(&g, w, nthreads, ops);
 	pthread_barrier_init(&g.start, NULL, (unsigned)nthreads);
 	pthread_barrier_init(&g.done, NULL, (unsigned)nthreads);
-	int started = 0, rc = 0;
 	for (int i = 0; i < nthreads; i++) {
-		w[i] = (struct bench_worker){.g = &g, .ops = each + ((uint64_t)i < extra), .first = i == 0};
-		rc = pthread_create(&th[i], NULL, bench_worker_run, &w[i]);
-		if (rc != 0)
-			break;
-		started++;
+		if (pthread_create(&th[i], NULL, bench_worker_run, &w[i]) != 0) {
+			/* The barriers would never open: end the process instead
+			   of hanging (the Go side sees the connection close). */
+			_exit(3);
+		}
 	}
-	if (rc != 0) {
-		/* The barriers would never open: end the process instead of
-		   hanging (the Go side sees the connection close). */
-		_exit(3);
-	}
-	for (int i = 0; i < started; i++)
+	for (int i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
 	pthread_barrier_destroy(&g.start);
 	pthread_barrier_destroy(&g.done);
 	*ns = g.ns;
 	*faults = atomic_load(&g.faults);
 	return atomic_load(&g.err);
+}
+
+/*
+ * procs: as threads, but NPROCS single-threaded processes of one kernel
+ * (this one and forked children), each with its own address space; the
+ * barriers and counters live in a MAP_SHARED page. Each process first
+ * takes the copies of the stack pages fork made copy-on-write (warm), so
+ * that the faults counted are the workload's.
+ */
+static int bench_procs(uint64_t ops, int nprocs, uint64_t *ns, uint64_t *faults)
+{
+	struct bench_threads *g = mmap(NULL, sizeof *g, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g == MAP_FAILED)
+		return errno;
+	memset(g, 0, sizeof *g);
+	struct bench_worker w[BENCH_MAX_THREADS];
+	pid_t pids[BENCH_MAX_THREADS];
+	g->rounds = bench_split(g, w, nprocs, ops);
+	pthread_barrierattr_t ba;
+	pthread_barrierattr_init(&ba);
+	pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&g->start, &ba, (unsigned)nprocs);
+	pthread_barrier_init(&g->done, &ba, (unsigned)nprocs);
+	pthread_barrierattr_destroy(&ba);
+	int rc = 0, started = 0;
+	for (int i = 1; i < nprocs; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			rc = errno;
+			break;
+		}
+		if (pid == 0) {
+			warm();
+			bench_worker_run(&w[i]);
+			_exit(0);
+		}
+		pids[started++] = pid;
+	}
+	if (rc == 0) {
+		warm();
+		bench_worker_run(&w[0]);
+	} else {
+		for (int i = 0; i < started; i++)
+			kill(pids[i], SIGKILL); /* waiting at a barrier that will not open */
+	}
+	for (int i = 0; i < started; i++)
+		while (waitpid(pids[i], NULL, __WALL) < 0 && errno == EINTR)
+			;
+	*ns = g->ns;
+	*faults = atomic_load(&g->faults);
+	if (rc == 0)
+		rc = atomic_load(&g->err);
+	pthread_barrier_destroy(&g->start);
+	pthread_barrier_destroy(&g->done);
+	munmap(g, sizeof *g);
+	return rc;
 }
 
 static void cmd_bench(struct args *a)
@@ -2536,6 +2595,8 @@ static void cmd_bench(struct args *a)
 	bench_faults(); /* the vDSO and getrusage paths, faulted before any count */
 	if (strcmp(wl, "threads") == 0)
 		rc = bench_threads(ops, nthreads, &ns, &faults);
+	else if (strcmp(wl, "procs") == 0)
+		rc = bench_procs(ops, nthreads, &ns, &faults);
 	else if (nthreads != 1) {
 		reply("proto bench: THREADS must be 1 for %.32s", wl);
 		return;

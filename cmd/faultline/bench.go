@@ -102,9 +102,10 @@ func benchSetup(f benchFlags) (bench.Config, machine.Handler, error) {
 		if len(sel) == 0 {
 			return usage("--run %s: no workload matches (workloads: %s)", f.pattern, workloadNames(ws))
 		}
-		// threads-N's scaling needs threads-1, measured alongside.
+		// The scaling of threads-N and procs-N needs threads-1,
+		// measured alongside.
 		for _, w := range sel {
-			if w.Kind == bench.Threads && w.Threads > 1 && !re.MatchString("threads-1") {
+			if (w.Kind == bench.Threads || w.Kind == bench.Procs) && w.Threads > 1 && !re.MatchString("threads-1") {
 				sel = bench.Select(ws, regexp.MustCompile(`^threads-1$|`+"(?:"+f.pattern+")"))
 				break
 			}

@@ -43,11 +43,12 @@ func TestBenchSelection(t *testing.T) {
 		threads int
 		want    []string
 	}{
-		{"", 2, []string{"anon-write", "cow-fork", "file-read-cached", "uffd-missing", "threads-1", "threads-2"}},
+		{"", 2, []string{"anon-write", "cow-fork", "file-read-cached", "uffd-missing", "threads-1", "threads-2", "procs-2"}},
 		{"", 1, []string{"anon-write", "cow-fork", "file-read-cached", "uffd-missing", "threads-1"}},
 		{"anon|cow", 2, []string{"anon-write", "cow-fork"}},
 		{"threads-3", 3, []string{"threads-1", "threads-3"}},
 		{"^threads-1$", 3, []string{"threads-1"}},
+		{"procs", 2, []string{"threads-1", "procs-2"}},
 		{"uffd", 2, []string{"uffd-missing"}},
 	}
 	for _, tc := range tests {
@@ -78,6 +79,7 @@ func TestBenchModelOnlyTable(t *testing.T) {
 		"host: not run (--model-only)",
 		"workload                 min    median        min    median      min  median",
 		"threads-2 over threads-1 (median): model ×",
+		"procs-2 over threads-1 (median): model ×",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
