@@ -147,7 +147,7 @@ func runBench(ctx context.Context, f benchFlags, stdout, stderr io.Writer) error
 			if f.hostOnly {
 				return &exitError{2, fmt.Sprintf("the host cannot run workloads: %v", err)}
 			}
-			c.HostMissing = err.Error()
+			c.HostMissing = strings.TrimSpace(err.Error())
 			break
 		}
 		defer hs.Close()
@@ -240,10 +240,10 @@ func (t *benchTable) head(arch, kernel string, f benchFlags, c bench.Config) {
 		model = fmt.Sprintf("%s, %s handler", c.Model.Arch, c.Model.Handler)
 	}
 	fmt.Fprintf(t.w, "faultline bench: host %s, %s; model %s\n", orUnknown(arch), k, model)
-	fmt.Fprintf(t.w, "%d runs of %d faults per workload and side (after a warm-up run); faults per second, min and median\n", c.Runs, c.Ops)
+	fmt.Fprintf(t.w, "%s of %d faults per workload and side (after a warm-up run); faults per second, min and median\n", plural(c.Runs, "run"), c.Ops)
 	if c.Host == nil && c.HostMissing != "" {
 		t.hostMissing = c.HostMissing
-		fmt.Fprintf(t.w, "host: %s\n", c.HostMissing)
+		fmt.Fprintf(t.w, "host: %s\n", strings.TrimPrefix(strings.TrimSpace(c.HostMissing), "host: "))
 	}
 	fmt.Fprintln(t.w)
 	t.line("", "model", "", "host", "", "model/host", "")
