@@ -32,7 +32,8 @@ func LinuxArch(goarch string) string {
 // HostArch is the Linux name of the architecture this program runs on.
 func HostArch() string { return LinuxArch(runtime.GOARCH) }
 
-// Model runs workloads on a modeled machine: a fresh one for every run.
+// Model runs workloads on a modeled machine: a fresh one for every run,
+// started from a collected heap.
 type Model struct {
 	Arch    string          // a modeled architecture (machine.Arches)
 	Handler machine.Handler // the fault path
@@ -52,6 +53,10 @@ func (m Model) Run(w Workload, ops uint64) (Sample, error) {
 	if err := m.Check(); err != nil {
 		return Sample{}, err
 	}
+	// The previous run's garbage is collected before this one starts, so
+	// that its collection does not land in this run's fault phases (this
+	// run's own allocations still cost what they cost).
+	runtime.GC()
 	k, err := machine.New(m.Arch, m.Config, m.Handler)
 	if err != nil {
 		return Sample{}, err
