@@ -2359,8 +2359,16 @@ static void *bench_uffd_handler(void *arg)
 			.len = PAGE,
 		};
 		if (ioctl(b->fd, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
-			b->err = errno;
-			return NULL;
+			/* The fault must still be resolved, or its thread waits
+			   for ever: a zero page, the error kept for the reply. */
+			if (b->err == 0)
+				b->err = errno;
+			struct uffdio_zeropage z = {.range = {.start = c.dst, .len = PAGE}};
+			if (ioctl(b->fd, UFFDIO_ZEROPAGE, &z) != 0 && errno != EEXIST) {
+				fprintf(stderr, "executor: bench uffd-missing: UFFDIO_COPY and UFFDIO_ZEROPAGE failed: %s\n",
+					strerror(errno));
+				_exit(4); /* the Go side sees the connection close */
+			}
 		}
 		served++;
 	}

@@ -171,7 +171,7 @@ func runBench(ctx context.Context, f benchFlags, stdout, stderr io.Writer) error
 		js = stream.NewWriter(stdout)
 	} else {
 		tab = &benchTable{w: stdout}
-		tab.head(arch, kernel, f, c)
+		tab.head(arch, kernel, c)
 	}
 	prog := startProgress(stderr, "faultline bench", len(c.Workloads))
 	defer prog.end()
@@ -230,7 +230,7 @@ func (t *benchTable) line(cells ...any) {
 	fmt.Fprintln(t.w, strings.TrimRight(fmt.Sprintf(benchRow, cells...), " "))
 }
 
-func (t *benchTable) head(arch, kernel string, f benchFlags, c bench.Config) {
+func (t *benchTable) head(arch, kernel string, c bench.Config) {
 	k := "Linux " + kernel
 	if kernel == "" {
 		k = "no Linux kernel"
