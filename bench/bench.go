@@ -87,7 +87,7 @@ func Workloads(threads int) []Workload {
 		{Name: "cow-fork", Kind: CowFork, Threads: 1, About: "write faults on private anonymous pages a forked child shares (copy-on-write)"},
 		{Name: "file-read-cached", Kind: FileRead, Threads: 1, About: "read faults on a MAP_PRIVATE file mapping whose pages are in the page cache, one per 64 KiB fault-around window"},
 		{Name: "uffd-missing", Kind: UffdMissing, Threads: 1, About: "missing faults on userfaultfd-registered anonymous memory, served by UFFDIO_COPY from a handler thread"},
-		{Name: "threads-1", Kind: Threads, Threads: 1, About: "one thread writing fresh anonymous pages: threads-N's reference"},
+		{Name: "threads-1", Kind: Threads, Threads: 1, About: "one thread writing fresh anonymous pages: the reference of threads-N and procs-N"},
 	}
 	if threads > 1 {
 		ws = append(ws, Workload{Name: fmt.Sprintf("threads-%d", threads), Kind: Threads, Threads: threads,
