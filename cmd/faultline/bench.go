@@ -218,9 +218,9 @@ func hostKernel() string {
 // benchTable prints bench's text output: a header, a row per workload,
 // then the notes the rows refer to.
 type benchTable struct {
-	w           io.Writer
-	notes       []string
-	hostMissing string
+	w                         io.Writer
+	notes                     []string
+	hostMissing, modelMissing string // said in the header, not per row
 }
 
 const benchRow = "%-18s %9s %9s  %9s %9s  %7s %7s"
@@ -235,9 +235,11 @@ func (t *benchTable) head(arch, kernel string, c bench.Config) {
 	if kernel == "" {
 		k = "no Linux kernel"
 	}
-	model := "not run"
+	model := "not run (--host-only)"
 	if c.Model != nil {
 		model = fmt.Sprintf("%s, %s handler", c.Model.Arch, c.Model.Handler)
+	} else {
+		t.modelMissing = model
 	}
 	fmt.Fprintf(t.w, "faultline bench: host %s, %s; model %s\n", orUnknown(arch), k, model)
 	fmt.Fprintf(t.w, "%s of %d faults per workload and side (after a warm-up run); faults per second, min and median\n", plural(c.Runs, "run"), c.Ops)
@@ -265,7 +267,7 @@ func (t *benchTable) row(r bench.Result) {
 				t.notes = append(t.notes, fmt.Sprintf("%s, %s: %s", r.Workload.Name, who, s.Mismatch))
 			}
 			return si(s.Stats.Min), si(s.Stats.Median)
-		case who == "host" && s.Missing == t.hostMissing:
+		case who == "host" && s.Missing == t.hostMissing, who == "model" && s.Missing == t.modelMissing:
 			return "-", "-" // said once, above the table
 		default:
 			t.notes = append(t.notes, fmt.Sprintf("%s, %s: %s", r.Workload.Name, who, s.Missing))

@@ -4,12 +4,15 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/bench"
 )
 
 // haveCC reports whether a C compiler is there for the executor.
@@ -112,5 +115,43 @@ func TestBenchWithoutCompiler(t *testing.T) {
 	}
 	if len(row) != 7 || row[1] == "-" || row[3] != "-" {
 		t.Errorf("anon-write row %v in\n%s", row, out)
+	}
+}
+
+// TestBenchBothSides runs two workloads on the model and the host: each
+// JSON record has both sides' numbers, one fault per op counted on each,
+// and their ratio; the text table of --host-only says once that the
+// model did not run.
+func TestBenchBothSides(t *testing.T) {
+	if !haveCC() {
+		t.Skip("no C compiler for the executor")
+	}
+	out, errOut, code := runCLI("bench", "--json", "--ops", "100", "--runs", "2", "-run", "anon|file")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec bench.Record
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		n++
+		for _, side := range []bench.SideRecord{rec.Model, rec.Host} {
+			if side.OpsPerSec == nil || len(side.Faults) != 2 || side.Faults[0] != 100 || side.Faults[1] != 100 || side.Mismatch != "" {
+				t.Errorf("%s: side %+v", rec.Workload, side)
+			}
+		}
+		if rec.Ratio == nil || rec.Kernel == "" {
+			t.Errorf("%s: no ratio or kernel: %s", rec.Workload, line)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d records, want 2:\n%s", n, out)
+	}
+
+	out, errOut, code = runCLI("bench", "--host-only", "--ops", "64", "--runs", "1", "-run", "^anon")
+	if code != 0 || !strings.Contains(out, "model not run (--host-only)") || strings.Contains(out, "anon-write, model") {
+		t.Errorf("--host-only: exit %d, stderr %s:\n%s", code, errOut, out)
 	}
 }
