@@ -2158,6 +2158,474 @@ static void cmd_exit(struct args *a)
 	_exit(0);
 }
 
+/* ---- bench: faultline bench's workloads (see cmd/faultline/bench.go) ---- */
+
+/*
+ * bench WORKLOAD OPS THREADS runs one fault workload in this process (procs:
+ * and THREADS-1 children), OPS
+ * faults in all, and replies `ok NS FAULTS`: the nanoseconds its fault
+ * phases took (CLOCK_MONOTONIC; setup and teardown, the mmap and munmap,
+ * the fork, the file's writing, are not timed) and the minor plus major
+ * faults the faulting threads took meanwhile (getrusage RUSAGE_THREAD
+ * deltas, summed), so that the Go side can check that one op was one
+ * fault. Memory is mapped BENCH_CHUNK pages at a time. Nothing here is
+ * the scenario's: the command is for faultline bench alone, which runs it
+ * in an executor of its own.
+ */
+#define BENCH_CHUNK 4096UL      /* pages per mapping: 16 MiB */
+#define BENCH_AROUND 65536UL    /* fault_around_bytes' default: one read fault maps this much */
+#define BENCH_MAX_THREADS 64
+#define BENCH_MAX_OPS (1ULL << 26)
+
+static uint64_t bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t bench_faults(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+}
+
+/*
+ * bench_map maps n fresh private anonymous pages, or returns NULL. They
+ * are advised MADV_NOHUGEPAGE: every fault is then one 4 KiB page, as
+ * the model's are, whatever transparent_hugepage (and its mTHP sizes) say.
+ */
+static volatile char *bench_map(uint64_t n)
+{
+	void *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, n * PAGE, 15 /* MADV_NOHUGEPAGE */);
+	return (volatile char *)p;
+}
+
+/* bench_write stores one byte per page: the timed loop of most workloads. */
+static void __attribute__((noinline)) bench_write(volatile char *p, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		p[i * PAGE] = 1;
+}
+
+/* anon-write: write faults on fresh anonymous memory (do_anonymous_page). */
+static int bench_anon(uint64_t ops, uint64_t *ns, uint64_t *faults)
+{
+	while (ops > 0) {
+		uint64_t n = ops < BENCH_CHUNK ? ops : BENCH_CHUNK;
+		volatile char *p = bench_map(n);
+		if (p == NULL)
+			return errno;
+		uint64_t f0 = bench_faults(), t0 = bench_now();
+		bench_write(p, n);
+		uint64_t t1 = bench_now(), f1 = bench_faults();
+		munmap((void *)p, n * PAGE);
+		*ns += t1 - t0;
+		*faults += f1 - f0;
+		ops -= n;
+	}
+	return 0;
+}
+
+/*
+ * cow-fork: write faults on private anonymous pages a forked child still
+ * maps (do_wp_page copies each). The child only waits for the pipe to
+ * close; warm takes the copies of the executor's own pages first.
+ */
+static int bench_cow(uint64_t ops, uint64_t *ns, uint64_t *faults)
+{
+	while (ops > 0) {
+		uint64_t n = ops < BENCH_CHUNK ? ops : BENCH_CHUNK;
+		volatile char *p = bench_map(n);
+		if (p == NULL)
+			return errno;
+		bench_write(p, n);
+		int fds[2];
+		if (pipe2(fds, O_CLOEXEC) != 0) {
+			int e = errno;
+			munmap((void *)p, n * PAGE);
+			return e;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			int e = errno;
+			close(fds[0]);
+			close(fds[1]);
+			munmap((void *)p, n * PAGE);
+			return e;
+		}
+		if (pid == 0) {
+			char c;
+			close(fds[1]);
+			while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+		close(fds[0]);
+		warm();
+		uint64_t f0 = bench_faults(), t0 = bench_now();
+		bench_write(p, n);
+		uint64_t t1 = bench_now(), f1 = bench_faults();
+		close(fds[1]);
+		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		munmap((void *)p, n * PAGE);
+		*ns += t1 - t0;
+		*faults += f1 - f0;
+		ops -= n;
+	}
+	return 0;
+}
+
+/*
+ * file-read-cached: read faults on a MAP_PRIVATE mapping of a file whose
+ * pages are all in the page cache (a file in DIR, written, then read once
+ * through a mapping). One load per fault-around window: each is one fault
+ * (filemap_map_pages maps the window).
+ */
+static int bench_file(uint64_t ops, uint64_t *ns, uint64_t *faults)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/.bench-%d", g_dir, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof path)
+		return ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	unlink(path); /* nothing to remove later, whatever happens */
+	uint64_t size = BENCH_CHUNK * PAGE, stride = BENCH_AROUND > PAGE ? BENCH_AROUND : PAGE;
+	int rc = fill_fd(fd, size, 0x5a);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	uint64_t per = size / stride; /* faults per pass */
+	for (int warmup = 1; ops > 0; warmup = 0) {
+		uint64_t k = warmup ? per : (ops < per ? ops : per);
+		volatile char *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == (void *)MAP_FAILED) {
+			int e = errno;
+			close(fd);
+			return e;
+		}
+		if (warmup) {
+			for (uint64_t i = 0; i < size; i += PAGE)
+				(void)p[i];
+		} else {
+			uint64_t f0 = bench_faults(), t0 = bench_now();
+			for (uint64_t i = 0; i < k; i++)
+				(void)p[i * stride];
+			uint64_t t1 = bench_now(), f1 = bench_faults();
+			*ns += t1 - t0;
+			*faults += f1 - f0;
+			ops -= k;
+		}
+		munmap((void *)p, size);
+	}
+	close(fd);
+	return 0;
+}
+
+/* uffd-missing: a handler thread serving missing faults by UFFDIO_COPY. */
+struct bench_uffd {
+	int fd;
+	uint64_t want; /* faults to serve */
+	atomic_int stop;
+	int err;
+	char *src; /* one page */
+};
+
+static void *bench_uffd_handler(void *arg)
+{
+	struct bench_uffd *b = arg;
+	uint64_t served = 0;
+	while (served < b->want && !atomic_load(&b->stop)) {
+		struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
+		int r = poll(&pfd, 1, 100);
+		if (r <= 0)
+			continue;
+		struct uffd_msg msg;
+		ssize_t got = read(b->fd, &msg, sizeof msg);
+		if (got != (ssize_t)sizeof msg || msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		struct uffdio_copy c = {
+			.dst = msg.arg.pagefault.address & ~(uint64_t)(PAGE - 1),
+			.src = (uint64_t)(uintptr_t)b->src,
+			.len = PAGE,
+		};
+		if (ioctl(b->fd, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
+			/* The fault must still be resolved, or its thread waits
+			   for ever: a zero page, the error kept for the reply. */
+			if (b->err == 0)
+				b->err = errno;
+			struct uffdio_zeropage z = {.range = {.start = c.dst, .len = PAGE}};
+			if (ioctl(b->fd, UFFDIO_ZEROPAGE, &z) != 0 && errno != EEXIST) {
+				fprintf(stderr, "executor: bench uffd-missing: UFFDIO_COPY and UFFDIO_ZEROPAGE failed: %s\n",
+					strerror(errno));
+				_exit(4); /* the Go side sees the connection close */
+			}
+		}
+		served++;
+	}
+	return NULL;
+}
+
+/*
+ * bench_uffd_open opens a userfaultfd: the syscall, then with
+ * UFFD_USER_MODE_ONLY (what vm.unprivileged_userfaultfd=0 still allows),
+ * then /dev/userfaultfd. Returns it or -errno (of the first attempt).
+ */
+static int bench_uffd_open(void)
+{
+	int fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int e = errno;
+	if (fd < 0)
+		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */);
+	if (fd < 0)
+		fd = uffd_new();
+	if (fd < 0)
+		return -e;
+	struct uffdio_api api = {.api = UFFD_API};
+	if (ioctl(fd, UFFDIO_API, &api) != 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static int bench_uffd(uint64_t ops, uint64_t *ns, uint64_t *faults)
+{
+	struct bench_uffd b = {.want = ops};
+	b.fd = bench_uffd_open();
+	if (b.fd < 0)
+		return -b.fd;
+	b.src = (char *)bench_map(1);
+	if (b.src == NULL) {
+		close(b.fd);
+		return ENOMEM;
+	}
+	memset(b.src, 0x5a, PAGE);
+	pthread_t th;
+	int rc = pthread_create(&th, NULL, bench_uffd_handler, &b);
+	if (rc != 0) {
+		close(b.fd);
+		munmap(b.src, PAGE);
+		return rc;
+	}
+	while (ops > 0 && rc == 0) {
+		uint64_t n = ops < BENCH_CHUNK ? ops : BENCH_CHUNK;
+		volatile char *p = bench_map(n);
+		if (p == NULL) {
+			rc = errno;
+			break;
+		}
+		struct uffdio_register reg = {
+			.range = {.start = (uint64_t)(uintptr_t)p, .len = n * PAGE},
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		if (ioctl(b.fd, UFFDIO_REGISTER, &reg) != 0) {
+			rc = errno;
+			munmap((void *)p, n * PAGE);
+			break;
+		}
+		uint64_t f0 = bench_faults(), t0 = bench_now();
+		bench_write(p, n);
+		uint64_t t1 = bench_now(), f1 = bench_faults();
+		munmap((void *)p, n * PAGE);
+		*ns += t1 - t0;
+		*faults += f1 - f0;
+		ops -= n;
+	}
+	atomic_store(&b.stop, 1);
+	pthread_join(th, NULL);
+	close(b.fd);
+	munmap(b.src, PAGE);
+	return rc != 0 ? rc : b.err;
+}
+
+/*
+ * threads: THREADS threads of this process, each writing fresh anonymous
+ * pages of its own mapping (separate VMAs), OPS split between them. Each
+ * round maps a chunk per thread, then times the writes from one barrier
+ * to the next (the wall time of the slowest thread), then unmaps.
+ */
+struct bench_threads {
+	pthread_barrier_t start, done;
+	uint64_t rounds, ns;
+	atomic_int err;
+	atomic_uint_fast64_t faults;
+};
+
+struct bench_worker {
+	struct bench_threads *g;
+	uint64_t ops;
+	int first; /* the timekeeper */
+};
+
+static void *bench_worker_run(void *arg)
+{
+	struct bench_worker *w = arg;
+	struct bench_threads *g = w->g;
+	volatile char window[16384];
+	for (size_t i = 0; i < sizeof window; i += 512)
+		window[i] = 0; /* the stack it uses, faulted before any count */
+	uint64_t left = w->ops;
+	for (uint64_t r = 0; r < g->rounds; r++) {
+		uint64_t n = left < BENCH_CHUNK ? left : BENCH_CHUNK;
+		volatile char *p = n > 0 ? bench_map(n) : NULL;
+		if (n > 0 && p == NULL)
+			atomic_store(&g->err, errno);
+		pthread_barrier_wait(&g->start);
+		uint64_t t0 = w->first ? bench_now() : 0;
+		uint64_t f0 = bench_faults();
+		if (p != NULL)
+			bench_write(p, n);
+		atomic_fetch_add(&g->faults, bench_faults() - f0);
+		pthread_barrier_wait(&g->done);
+		if (w->first)
+			g->ns += bench_now() - t0;
+		if (p != NULL)
+			munmap((void *)p, n * PAGE);
+		left -= n;
+	}
+	return NULL;
+}
+
+/* bench_split fills w with n workers sharing ops; returns the rounds. */
+static uint64_t bench_split(struct bench_threads *g, struct bench_worker *w, int n, uint64_t ops)
+{
+	uint64_t each = ops / (uint64_t)n, extra = ops % (uint64_t)n;
+	for (int i = 0; i < n; i++)
+		w[i] = (struct bench_worker){.g = g, .ops = each + ((uint64_t)i < extra), .first = i == 0};
+	return (w[0].ops + BENCH_CHUNK - 1) / BENCH_CHUNK;
+}
+
+static int bench_threads(uint64_t ops, int nthreads, uint64_t *ns, uint64_t *faults)
+{
+	struct bench_threads g = {.rounds = 0};
+	struct bench_worker w[BENCH_MAX_THREADS];
+	pthread_t th[BENCH_MAX_THREADS];
+	g.rounds = bench_split(&g, w, nthreads, ops);
+	pthread_barrier_init(&g.start, NULL, (unsigned)nthreads);
+	pthread_barrier_init(&g.done, NULL, (unsigned)nthreads);
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&th[i], NULL, bench_worker_run, &w[i]) != 0) {
+			/* The barriers would never open: end the process instead
+			   of hanging (the Go side sees the connection close). */
+			_exit(3);
+		}
+	}
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&g.start);
+	pthread_barrier_destroy(&g.done);
+	*ns = g.ns;
+	*faults = atomic_load(&g.faults);
+	return atomic_load(&g.err);
+}
+
+/*
+ * procs: as threads, but NPROCS single-threaded processes of one kernel
+ * (this one and forked children), each with its own address space; the
+ * barriers and counters live in a MAP_SHARED page. Each process first
+ * takes the copies of the stack pages fork made copy-on-write (warm), so
+ * that the faults counted are the workload's.
+ */
+static int bench_procs(uint64_t ops, int nprocs, uint64_t *ns, uint64_t *faults)
+{
+	struct bench_threads *g = mmap(NULL, sizeof *g, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g == MAP_FAILED)
+		return errno;
+	memset(g, 0, sizeof *g);
+	struct bench_worker w[BENCH_MAX_THREADS];
+	pid_t pids[BENCH_MAX_THREADS];
+	g->rounds = bench_split(g, w, nprocs, ops);
+	pthread_barrierattr_t ba;
+	pthread_barrierattr_init(&ba);
+	pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&g->start, &ba, (unsigned)nprocs);
+	pthread_barrier_init(&g->done, &ba, (unsigned)nprocs);
+	pthread_barrierattr_destroy(&ba);
+	int rc = 0, started = 0;
+	for (int i = 1; i < nprocs; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			rc = errno;
+			break;
+		}
+		if (pid == 0) {
+			warm();
+			bench_worker_run(&w[i]);
+			_exit(0);
+		}
+		pids[started++] = pid;
+	}
+	if (rc == 0) {
+		warm();
+		bench_worker_run(&w[0]);
+	} else {
+		for (int i = 0; i < started; i++)
+			kill(pids[i], SIGKILL); /* waiting at a barrier that will not open */
+	}
+	for (int i = 0; i < started; i++)
+		while (waitpid(pids[i], NULL, __WALL) < 0 && errno == EINTR)
+			;
+	*ns = g->ns;
+	*faults = atomic_load(&g->faults);
+	if (rc == 0)
+		rc = atomic_load(&g->err);
+	pthread_barrier_destroy(&g->start);
+	pthread_barrier_destroy(&g->done);
+	munmap(g, sizeof *g);
+	return rc;
+}
+
+static void cmd_bench(struct args *a)
+{
+	uint64_t ops = arg_max(a, 2, BENCH_MAX_OPS);
+	int nthreads = (int)arg_max(a, 3, BENCH_MAX_THREADS);
+	if (a->bad)
+		return;
+	if (ops == 0 || nthreads == 0) {
+		reply("proto bench: OPS and THREADS must be at least 1");
+		return;
+	}
+	const char *wl = a->w[1];
+	uint64_t ns = 0, faults = 0;
+	int rc;
+	bench_now();
+	bench_faults(); /* the vDSO and getrusage paths, faulted before any count */
+	if (strcmp(wl, "threads") == 0)
+		rc = bench_threads(ops, nthreads, &ns, &faults);
+	else if (strcmp(wl, "procs") == 0)
+		rc = bench_procs(ops, nthreads, &ns, &faults);
+	else if (nthreads != 1) {
+		reply("proto bench: THREADS must be 1 for %.32s", wl);
+		return;
+	} else if (strcmp(wl, "anon-write") == 0)
+		rc = bench_anon(ops, &ns, &faults);
+	else if (strcmp(wl, "cow-fork") == 0)
+		rc = bench_cow(ops, &ns, &faults);
+	else if (strcmp(wl, "file-read-cached") == 0)
+		rc = bench_file(ops, &ns, &faults);
+	else if (strcmp(wl, "uffd-missing") == 0)
+		rc = bench_uffd(ops, &ns, &faults);
+	else {
+		reply("proto bench: unknown workload '%.32s'", wl);
+		return;
+	}
+	if (rc != 0)
+		reply_err(rc);
+	else
+		reply("ok %" PRIu64 " %" PRIu64, ns, faults);
+}
+
 /* ---- dispatch ---- */
 
 static const struct command {
@@ -2202,6 +2670,7 @@ static const struct command {
 	{"warm", 0, cmd_warm, "warm"},
 	{"evict", 1, cmd_evict, "evict NAME"},
 	{"exit", 0, cmd_exit, "exit"},
+	{"bench", 3, cmd_bench, "bench WORKLOAD OPS THREADS"},
 };
 
 static void dispatch(char *line, size_t len)

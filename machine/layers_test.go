@@ -36,6 +36,7 @@ var layers = [][]string{
 	{"hostrun"},
 	{"guest"},
 	{"conform"},
+	{"bench"},
 	{"stream"},
 	{"report"},
 	{"scenarios"},

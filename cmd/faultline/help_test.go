@@ -35,6 +35,23 @@ func TestHelpExit(t *testing.T) {
 	}
 }
 
+// TestHelpBench: bench takes its topic's name, and its help is the
+// document, docs/bench.md.
+func TestHelpBench(t *testing.T) {
+	want, err := os.ReadFile("../../docs/bench.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI("help", "bench")
+	if code != 0 || !strings.HasPrefix(out, strings.TrimSpace(string(want))) || !strings.Contains(out, "--model-only") {
+		t.Errorf("help bench: exit %d, stderr %q; want docs/bench.md then the flags:\n%s", code, errOut, out)
+	}
+	list, _, _ := runCLI("help")
+	if !strings.Contains(list, "bench ") {
+		t.Errorf("help does not list bench:\n%s", list)
+	}
+}
+
 // TestHelpTopics: each shipped document is a topic, listed by help and
 // printed byte for byte as it is in docs/.
 func TestHelpTopics(t *testing.T) {

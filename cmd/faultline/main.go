@@ -14,6 +14,7 @@
 //	faultline explain FILE[:LINE] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json]
 //	faultline report [FILE...|-] [-o FILE]
 //	faultline list [PATH...] [-run REGEX] [--json]
+//	faultline bench [--json] [--runs N] [--ops N] [--threads N] [--model-only|--host-only] [-run REGEX] [--handler generic|native]
 //	faultline version
 //	faultline help [COMMAND | TOPIC]
 package main
@@ -96,6 +97,7 @@ The scenario language is described in docs/scenario-format.md, which
 	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newGuestInitCmd(stdout))
 	root.AddCommand(newListCmd(stdout, stderr))
+	root.AddCommand(newBenchCmd(stdout, stderr))
 	root.AddCommand(newVersionCmd(stdout))
 	setVersion(root)
 	addHelp(root)
