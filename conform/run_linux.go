@@ -4,6 +4,7 @@ package conform
 
 import (
 	"context"
+	"time"
 
 	"github.com/faultline/faultline/hostrun"
 	"github.com/faultline/faultline/scenario"
@@ -25,9 +26,12 @@ func Detect(ctx context.Context) (*Host, error) { return hostrun.Detect(ctx) }
 // handler is not modeled, the generic model stands in for it, and
 // Result.Model says so.
 func RunOne(ctx context.Context, h *Host, s *scenario.Scenario) Result {
+	start := time.Now()
 	if why := h.Skip(s); why != "" {
-		return Result{Scenario: s.Name, File: s.Pos.File, Arch: h.Arch, Class: Skipped, Reason: why}
+		return Result{Scenario: s.Name, File: s.Pos.File, Arch: h.Arch, Class: Skipped, Reason: why, Duration: time.Since(start)}
 	}
 	hr := h.Run(ctx, s, hostrun.Options{Scale: timeout.FromContext(ctx)})
-	return Judge(ctx, h.Arch, h.Config, s, hr)
+	res := Judge(ctx, h.Arch, h.Config, s, hr)
+	res.Duration, res.HostDuration = time.Since(start), hr.Duration
+	return res
 }
