@@ -325,11 +325,12 @@ func uffdMissing(r host.Reply, err error) string {
 // ptrace access, Linux 6.18 fs/proc/base.c proc_pid_wchan).
 func (h *Host) detectWchan(main *host.Actor, scale timeout.Scale) {
 	deadline := time.Now().Add(scale.Of(time.Second))
+	var b backoff
 	shown, why := wchanShown(func() (wchanReading, bool) {
 		if !time.Now().Before(deadline) {
 			return wchanReading{}, false
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(b.step())
 		st, ok := readTaskStatus(main.PID, main.TID)
 		if !ok {
 			return wchanReading{gone: true}, true
