@@ -10,12 +10,15 @@ import "time"
 // look comes firstLook after the start, each next one after twice the
 // last, up to lookCap. A state that shows up at once (a thread asleep in
 // a userfaultfd wait within microseconds of its command) is seen within
-// about twice the time it took; a statement that runs long costs one
-// look per lookCap. The backoff decides nothing: what ends a wait is the
-// state read, or the wait's bound.
+// about twice the time it took; a statement that runs long is looked at
+// once per lookCap, no more often than the runner's fixed 20 ms polls
+// did (a memory cgroup's reclaim runs for hundreds of milliseconds, and
+// its outcome on a loaded machine is sensitive enough to leave alone).
+// The backoff decides nothing: what ends a wait is the state read, or
+// the wait's bound.
 const (
 	firstLook = 50 * time.Microsecond
-	lookCap   = 4 * time.Millisecond
+	lookCap   = 20 * time.Millisecond
 )
 
 // backoff is the schedule of one wait's looks.
