@@ -17,7 +17,16 @@ type Host = hostrun.Host
 // Detect builds the executor and probes the machine. The bounds of its
 // probes, like those of RunOne's runs, are multiplied by the scale ctx
 // carries (timeout.WithScale), else FAULTLINE_TIMEOUT_SCALE's.
-func Detect(ctx context.Context) (*Host, error) { return hostrun.Detect(ctx) }
+//
+// The host starts each run's executor as the previous run ends (Ahead),
+// so that the start overlaps the models of the scenario before.
+func Detect(ctx context.Context) (*Host, error) {
+	h, err := hostrun.Detect(ctx)
+	if err == nil {
+		h.Ahead = true
+	}
+	return h, err
+}
 
 // RunOne runs s on the host and on the model of the host's architecture,
 // configured as the host is: its native handler, compared with the host

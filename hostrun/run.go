@@ -189,7 +189,12 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 		rep.Status, rep.Reason = statusOf(err), err.Error()
 		return rep
 	}
-	defer r.teardown()
+	defer func() {
+		r.teardown()
+		if h.Ahead && ctx.Err() == nil {
+			h.startSpare(opts.Scale)
+		}
+	}()
 	// Cancelling ctx (SIGINT, SIGTERM) kills the executor at once, so that
 	// a statement waiting on it ends now; the loop then stops, and the
 	// teardown undoes what the run changed.
@@ -287,6 +292,12 @@ type hrun struct {
 }
 
 func (r *hrun) start(ctx context.Context) error {
+	if ex, main, ok := r.h.takeSpare(r.opts.Scale); ok {
+		r.ex = ex
+		r.actors["main"] = &hactor{name: "main", a: main}
+		r.slots = 1
+		return nil
+	}
 	ex, err := host.Start(ctx, r.h.bin)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &TimedOutError{What: "starting the executor: " + err.Error(), Limit: r.bound(10 * time.Second)}
