@@ -10,6 +10,7 @@ package conform
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/machine"
@@ -98,6 +99,11 @@ type Result struct {
 	// end.
 	Generic     []GenericDiff `json:"generic,omitempty"`
 	GenericNote string        `json:"generic_note,omitempty"`
+	// Duration is the wall-clock time of the whole scenario (the host
+	// run and the model runs), HostDuration the host run's alone: where
+	// a conform run spends its time. Neither decides anything.
+	Duration     time.Duration `json:"duration_ns,omitempty"`
+	HostDuration time.Duration `json:"host_duration_ns,omitempty"`
 }
 
 // Classify is Compare of the host and the native model, then

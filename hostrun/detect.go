@@ -52,6 +52,12 @@ type Host struct {
 	// while without answering), and Notes say so.
 	Wchan bool     `json:"wchan"`
 	Notes []string `json:"notes,omitempty"`
+	// Ahead: when a run ends, start the next run's executor at once, in
+	// the background, for a caller with work of its own between runs
+	// (conform's models). Close stops an executor left unused.
+	Ahead bool `json:"-"`
+
+	ahead aheadState
 
 	scale     timeout.Scale // Detect's, for the bounds of its clean-up
 	bin       string        // the built executor
@@ -60,7 +66,10 @@ type Host struct {
 
 // Close removes what Detect made for the whole run: the executor, if it
 // was built into a private temporary directory.
-func (h *Host) Close() error { return host.RemoveBuild(h.bin) }
+func (h *Host) Close() error {
+	h.closeSpare()
+	return host.RemoveBuild(h.bin)
+}
 
 // linuxArch maps GOARCH to the kernel's name.
 func linuxArch() string {
@@ -325,11 +334,12 @@ func uffdMissing(r host.Reply, err error) string {
 // ptrace access, Linux 6.18 fs/proc/base.c proc_pid_wchan).
 func (h *Host) detectWchan(main *host.Actor, scale timeout.Scale) {
 	deadline := time.Now().Add(scale.Of(time.Second))
+	var b backoff
 	shown, why := wchanShown(func() (wchanReading, bool) {
 		if !time.Now().Before(deadline) {
 			return wchanReading{}, false
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(b.step())
 		st, ok := readTaskStatus(main.PID, main.TID)
 		if !ok {
 			return wchanReading{gone: true}, true

@@ -142,23 +142,33 @@ func TestKernelBlocked(t *testing.T) {
 }
 
 // TestUserfaultLoop: a thread is in the userfaultfd retry loop once it
-// has spent loopTicks of system time with a caught signal pending all
-// along, no user time and no completed fault; anything else restarts the
-// count.
+// has run for loopCPU with a caught signal pending all along, no user
+// time and no completed fault; anything else restarts the count. The
+// runtime is schedstat's where the kernel has it, else stime's ticks.
 func TestUserfaultLoop(t *testing.T) {
 	sig := uint64(1 << 9) // SIGUSR1
+	ran := func(ns time.Duration) loopState {
+		return loopState{runtime: uint64(ns), haveRuntime: true, pending: sig}
+	}
+	with := func(ls loopState, f func(*loopState)) loopState { f(&ls); return ls }
+	const ms = time.Millisecond
+	ticks := uint64(loopCPU / clockTick)
 	tests := []struct {
 		name  string
 		reads []loopState
 		want  bool // after the last reading
 	}{
-		{"spinning in the kernel", []loopState{{stime: 5, pending: sig}, {stime: 5 + loopTicks, pending: sig}}, true},
-		{"not yet long enough", []loopState{{stime: 5, pending: sig}, {stime: 4 + loopTicks, pending: sig}}, false},
-		{"no signal pending", []loopState{{stime: 5}, {stime: 5 + loopTicks}}, false},
-		{"returned to user mode", []loopState{{stime: 5, pending: sig}, {utime: 1, stime: 5 + loopTicks, pending: sig}}, false},
-		{"completed a fault (a copy that progresses)", []loopState{{stime: 5, pending: sig}, {stime: 5 + loopTicks, minflt: 1, pending: sig}}, false},
-		{"the signal was delivered, another came", []loopState{{stime: 5, pending: sig}, {stime: 6, pending: sig << 1}, {stime: 5 + loopTicks, pending: sig << 1}}, false},
-		{"counted again after a restart", []loopState{{stime: 5, pending: sig}, {utime: 1, stime: 6, pending: sig}, {utime: 1, stime: 6 + loopTicks, pending: sig}}, true},
+		{"spinning in the kernel", []loopState{ran(5 * ms), ran(5*ms + loopCPU)}, true},
+		{"not yet long enough", []loopState{ran(5 * ms), ran(5*ms + loopCPU - 1)}, false},
+		{"spinning, counted in ticks", []loopState{{stime: 5, pending: sig}, {stime: 5 + ticks, pending: sig}}, true},
+		{"not yet long enough, in ticks", []loopState{{stime: 5, pending: sig}, {stime: 4 + ticks, pending: sig}}, false},
+		{"no signal pending", []loopState{{stime: 5}, {stime: 5 + ticks}}, false},
+		{"returned to user mode", []loopState{ran(5 * ms), with(ran(5*ms+loopCPU), func(l *loopState) { l.utime = 1 })}, false},
+		{"completed a fault (a copy that progresses)", []loopState{ran(5 * ms), with(ran(5*ms+loopCPU), func(l *loopState) { l.minflt = 1 })}, false},
+		{"the signal was delivered, another came", []loopState{ran(5 * ms), with(ran(6*ms), func(l *loopState) { l.pending = sig << 1 }),
+			with(ran(5*ms+loopCPU), func(l *loopState) { l.pending = sig << 1 })}, false},
+		{"counted again after a restart", []loopState{ran(5 * ms), with(ran(6*ms), func(l *loopState) { l.utime = 1 }),
+			with(ran(6*ms+loopCPU), func(l *loopState) { l.utime = 1 })}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

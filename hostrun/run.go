@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -190,7 +189,12 @@ func (h *Host) Run(ctx context.Context, s *scenario.Scenario, opts Options) runn
 		rep.Status, rep.Reason = statusOf(err), err.Error()
 		return rep
 	}
-	defer r.teardown()
+	defer func() {
+		r.teardown()
+		if h.Ahead && ctx.Err() == nil {
+			h.startSpare(opts.Scale)
+		}
+	}()
 	// Cancelling ctx (SIGINT, SIGTERM) kills the executor at once, so that
 	// a statement waiting on it ends now; the loop then stops, and the
 	// teardown undoes what the run changed.
@@ -244,6 +248,10 @@ type hactor struct {
 	// minflt and majflt are the thread's counts at its last faults
 	// statement, or when it was made ready (its thread or fork).
 	minflt, majflt uint64
+	// loop is what the runner has seen of the thread re-faulting in a
+	// userfaultfd retry loop (userfaultLoop), kept from one wait on it
+	// to the next.
+	loop userfaultLoop
 }
 
 // hpending is a statement in flight.
@@ -284,6 +292,12 @@ type hrun struct {
 }
 
 func (r *hrun) start(ctx context.Context) error {
+	if ex, main, ok := r.h.takeSpare(r.opts.Scale); ok {
+		r.ex = ex
+		r.actors["main"] = &hactor{name: "main", a: main}
+		r.slots = 1
+		return nil
+	}
 	ex, err := host.Start(ctx, r.h.bin)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &TimedOutError{What: "starting the executor: " + err.Error(), Limit: r.bound(10 * time.Second)}
@@ -448,10 +462,14 @@ func kernelBlocked(pid, tid int, eventRead bool) bool {
 
 // loopState is what the kernel accounts of a thread that may be spinning
 // in the kernel: its user and system time (clock ticks,
-// /proc/PID/task/TID/stat), its completed faults, and the caught signals
-// pending for it and not blocked (/proc/PID/task/TID/status).
+// /proc/PID/task/TID/stat), the time it has run (nanoseconds,
+// /proc/PID/task/TID/schedstat, where CONFIG_SCHED_INFO provides it), its
+// completed faults, and the caught signals pending for it and not blocked
+// (/proc/PID/task/TID/status).
 type loopState struct {
 	utime, stime   uint64
+	runtime        uint64
+	haveRuntime    bool
 	minflt, majflt uint64
 	pending        uint64
 }
@@ -495,42 +513,61 @@ func readLoopState(pid, tid int) (ls loopState, ok bool) {
 		}
 	}
 	ls.pending = (masks["SigPnd"] | masks["ShdPnd"]) & masks["SigCgt"] &^ masks["SigBlk"]
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid)); err == nil {
+		// sum_exec_runtime, the run delay, the count of timeslices.
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			ls.runtime, err = strconv.ParseUint(f[0], 10, 64)
+			ls.haveRuntime = err == nil
+		}
+	}
 	return ls, true
 }
 
-// loopTicks is how much system time (clock ticks of 10 ms) a thread
-// must spend in the kernel, a caught signal pending all along, to be in
-// a userfaultLoop: CPU time the thread itself used, not wall-clock time.
-const loopTicks = 20
+// loopCPU is how much CPU time a thread must spend in the kernel, a
+// caught signal pending all along, to be in a userfaultLoop: time the
+// thread itself ran, not wall-clock time, so a loaded machine only makes
+// the decision later, never different. A woken kernel copy completes its
+// fault and returns to user mode in microseconds; 50 ms is thousands of
+// times that.
+const loopCPU = 50 * time.Millisecond
+
+// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
+// 100 on every architecture Linux supports).
+const clockTick = 10 * time.Millisecond
 
 // userfaultLoop tells a thread that keeps re-entering a userfaultfd wait
 // without ever sleeping there: a kernel copy (copy_to_user in read(2))
 // faulting on a missing page with a caught signal pending, which Linux
 // 6.18 retries at once, in a loop, until the page arrives (handle_userfault
 // sleeps interruptibly, the pending signal ends each sleep at once, and
-// only a fatal signal ends a kernel-mode fault). The thread stays
-// runnable, so kernelBlocked cannot see it. What shows it is the kernel's
-// accounting: the thread spends loopTicks of system time without
-// returning to user mode (no user time: a caught signal pending is
-// delivered on the way there) and without completing a fault, the signal
-// pending all along. A thread woken from the wait completes its fault
-// and returns to user mode in microseconds.
+// only a fatal signal ends a kernel-mode fault: do_user_addr_fault's
+// retry). The thread stays runnable, so kernelBlocked cannot see it. What
+// shows it is the kernel's accounting: the thread runs for loopCPU
+// (schedstat's precise runtime; stime's ticks where the kernel has no
+// schedstat) without returning to user mode (no user time, and the caught
+// signal still pending: it is delivered on the way there) and without
+// completing a fault.
 type userfaultLoop struct {
-	base  loopState
-	set   bool
-	ticks uint64 // the system time it takes; 0 is loopTicks
+	base loopState
+	set  bool
+	cpu  time.Duration // the CPU time it takes; 0 is loopCPU
 }
 
-// newUserfaultLoop is a userfaultLoop whose loopTicks are multiplied by
+// newUserfaultLoop is a userfaultLoop whose loopCPU is multiplied by
 // scale: on a CPU 10–50× slower (software emulation) a copy that
 // progresses also spends longer in the kernel between completed faults.
 func newUserfaultLoop(scale timeout.Scale) userfaultLoop {
-	return userfaultLoop{ticks: uint64(math.Ceil(loopTicks * scale.Factor()))}
+	return userfaultLoop{cpu: scale.Of(loopCPU)}
 }
 
-// looping takes one reading of the thread.
-func (l *userfaultLoop) looping(pid, tid int) bool {
-	return l.take(func() (loopState, bool) { return readLoopState(pid, tid) })
+// looping takes one reading of act's thread, adding to what act's
+// userfaultLoop has seen of it.
+func (r *hrun) looping(act *hactor) bool {
+	if act.loop.cpu == 0 {
+		act.loop = newUserfaultLoop(r.opts.Scale)
+	}
+	pid, tid := act.a.PID, act.a.TID
+	return act.loop.take(func() (loopState, bool) { return readLoopState(pid, tid) })
 }
 
 // take is looping with the reading made by read.
@@ -545,39 +582,47 @@ func (l *userfaultLoop) take(read func() (loopState, bool)) bool {
 		l.base, l.set = r, true
 		return false
 	}
-	need := l.ticks
+	need := l.cpu
 	if need == 0 {
-		need = loopTicks
+		need = loopCPU
 	}
-	return r.stime-b.stime >= need
+	return r.ranSince(b) >= need
+}
+
+// ranSince is the CPU time the thread ran between reading b and ls.
+func (ls loopState) ranSince(b loopState) time.Duration {
+	if ls.haveRuntime && b.haveRuntime {
+		return time.Duration(ls.runtime - b.runtime)
+	}
+	return time.Duration(ls.stime-b.stime) * clockTick
 }
 
 // await waits for the reply to the command in flight of statement p on
 // act. It ends with the reply (or ErrGone); with ErrPending, blocked, when
 // the kernel shows the thread blocked (kernelBlocked, or a
-// userfaultLoop); or, past the
-// statement's limit, with a *TimedOutError. Where the kernel hides where
-// threads sleep (Host.Wchan false), blocked is a guess instead: asleep,
-// on anything, or stopped, without answering, for BlockAfter (so a slow
-// sleep there may be taken for a blocked one).
-func (r *hrun) await(act *hactor, p *hpending, first time.Duration) (host.Reply, error) {
+// userfaultLoop); or, past the statement's limit, with a *TimedOutError.
+// It looks at the thread on a backoff (see firstLook), so a thread that
+// blocks at once is seen blocked at once; the reply itself ends a look as
+// it comes. Where the kernel hides where threads sleep (Host.Wchan
+// false), blocked is a guess instead: asleep, on anything, or stopped,
+// without answering, for BlockAfter (so a slow sleep there may be taken
+// for a blocked one).
+func (r *hrun) await(act *hactor, p *hpending) (host.Reply, error) {
 	deadline := time.Now().Add(r.opts.Limit)
 	eventRead := p.kind == kindEvent
 	var asleepSince time.Time
-	loop := newUserfaultLoop(r.opts.Scale)
-	wait := first
+	var b backoff
 	for {
-		rep, err := act.a.Reply(wait)
+		rep, err := act.a.Reply(b.step())
 		if !errors.Is(err, host.ErrPending) {
 			return rep, err
 		}
-		wait = 20 * time.Millisecond
 		pid, tid := act.a.PID, act.a.TID
 		if r.h.Wchan {
-			if kernelBlocked(pid, tid, eventRead) || loop.looping(pid, tid) {
+			if kernelBlocked(pid, tid, eventRead) || r.looping(act) {
 				return host.Reply{}, host.ErrPending
 			}
-		} else if loop.looping(pid, tid) {
+		} else if r.looping(act) {
 			// The re-fault loop never sleeps, wchan or not.
 			return host.Reply{}, host.ErrPending
 		} else {
@@ -676,9 +721,9 @@ func (r *hrun) send(act *hactor, st *scenario.Stmt, cmd string, p *hpending) err
 		r.record(st, r.index, check.Observation{Kind: scenario.OutKilled, Signal: sig})
 		return nil
 	}
-	rep, err := act.a.Do(cmd, 5*time.Millisecond) // a poll for an early reply
+	rep, err := act.a.Do(cmd, firstLook) // most commands answer at once
 	if errors.Is(err, host.ErrPending) {
-		rep, err = r.await(act, p, 20*time.Millisecond)
+		rep, err = r.await(act, p)
 	}
 	obs, done, err := r.finish(act, p, rep, err)
 	if err != nil {

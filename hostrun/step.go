@@ -258,21 +258,23 @@ func (r *hrun) kill(act *hactor, st *scenario.Stmt, op *scenario.Kill) error {
 	// not end the wait (stopped, or a killable userfaultfd wait), or it
 	// re-faults in a kernel copy's userfaultfd loop, which only a fatal
 	// signal ends (the state await calls blocked).
+	// The loop's evidence stays with the target: a wait that follows
+	// goes on from what this one saw.
 	pid, tid := target.a.PID, target.a.TID
-	var loop userfaultLoop
 	settle(r.bound(2*time.Second), func() bool {
-		return !signalPending(pid, tid, op.Signal) || kernelBlocked(pid, tid, false) || loop.looping(pid, tid)
+		return !signalPending(pid, tid, op.Signal) || kernelBlocked(pid, tid, false) || r.looping(target)
 	})
-	// Dequeued is not handled: an idle target runs its handler after
-	// get_signal took the signal, then goes back to waiting for its next
-	// command. Until it sleeps again a `caught` could read the count
-	// before the handler's increment (seen under emulation).
-	if target.pending == nil {
-		settle(r.bound(2*time.Second), func() bool {
-			st, ok := readTaskStatus(pid, tid)
-			return !ok || st.state != 'R'
-		})
-	}
+	// Dequeued is not handled: the target runs its handler after
+	// get_signal took the signal, then goes back to sleep: an idle one
+	// waiting for its next command, one in a user fault's userfaultfd
+	// wait faulting and waiting again. Until it sleeps again a `caught`
+	// could read the count before the handler's increment (seen under
+	// emulation, and here once the looks came within microseconds). A
+	// thread in the re-fault loop never sleeps, and runs no handler.
+	settle(r.bound(2*time.Second), func() bool {
+		st, ok := readTaskStatus(pid, tid)
+		return !ok || st.state != 'R' || target.pending != nil && r.looping(target)
+	})
 	return nil
 }
 
@@ -382,7 +384,7 @@ func (r *hrun) wait(st *scenario.Stmt, op *scenario.Wait) error {
 		r.recordOf(st, p.stmt, r.index, p.obs)
 		return nil
 	}
-	rep, err := r.await(target, p, 20*time.Millisecond)
+	rep, err := r.await(target, p)
 	obs, done, err := r.finish(target, p, rep, err)
 	if err != nil {
 		return err
@@ -539,18 +541,6 @@ func (r *hrun) cmdErr(err error, what string, d time.Duration) error {
 		return &TimedOutError{What: what, Limit: r.bound(d)}
 	}
 	return fmt.Errorf("%s: %v", what, err)
-}
-
-// settle polls done until it holds or d has passed, and says which.
-func settle(d time.Duration, done func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !done() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
 }
 
 // errnoOf is the errno behind a failed file operation (EIO if none).

@@ -181,6 +181,10 @@ type ConformScenario struct {
 	Diffs       []Disagreement      `json:"diffs,omitempty"`
 	Generic     []GenericDifference `json:"generic,omitempty"`
 	GenericNote string              `json:"generic_note,omitempty"`
+	// DurationNS is the scenario's wall-clock time (the host run and the
+	// models'), HostDurationNS the host run's.
+	DurationNS     int64 `json:"duration_ns,omitempty"`
+	HostDurationNS int64 `json:"host_duration_ns,omitempty"`
 }
 
 // ClassNames are conform's classes, in the order its summary counts them.

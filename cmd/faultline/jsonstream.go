@@ -88,7 +88,8 @@ func hostLine(h *conform.Host) stream.Host {
 // release it ran on.
 func conformLine(r conform.Result, kernel string) stream.ConformScenario {
 	l := stream.ConformScenario{Type: stream.TypeScenario, Command: stream.CommandConform, Scenario: r.Scenario, File: r.File,
-		Arch: r.Arch, Kernel: kernel, Model: r.Model, Class: r.Class.String(), Reason: r.Reason, GenericNote: r.GenericNote}
+		Arch: r.Arch, Kernel: kernel, Model: r.Model, Class: r.Class.String(), Reason: r.Reason, GenericNote: r.GenericNote,
+		DurationNS: r.Duration.Nanoseconds(), HostDurationNS: r.HostDuration.Nanoseconds()}
 	for _, d := range r.Diffs {
 		x := stream.Disagreement{Position: posOf(d.Pos), Pos: d.Pos, Statement: d.Stmt, Expected: stream.ParseOutcome(d.Expected),
 			Host: stream.ParseOutcome(d.Host), Model: stream.ParseOutcome(d.Model), HostOK: d.HostOK, ModelOK: d.ModelOK}
