@@ -32,6 +32,9 @@ type Faulter interface {
 	// MemCG is the task's memory cgroup: nil for the root, which has no
 	// limit.
 	MemCG() *phys.MemCG
+	// PageCache is the task's cache of free page frames (its CPU's
+	// per-CPU page list), or nil: pages then come from the zone.
+	PageCache() *phys.Cache
 	// Tracer is the task's trace: nil when tracing is off.
 	Tracer() *trace.Track
 }
@@ -66,11 +69,20 @@ func charge(t Faulter, page *phys.Page) bool {
 	return false
 }
 
+// allocFrame takes a frame for the task: from its page cache when it has
+// one of alloc's (rmqueue_pcplist), else from the zone.
+func allocFrame(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) (*phys.Page, error) {
+	if c := t.PageCache(); c != nil && c.Allocator() == alloc {
+		return c.Alloc(flags)
+	}
+	return alloc.Alloc(flags)
+}
+
 // allocPageNoRetry allocates a page for read-ahead: over the memory limit
 // it reclaims once and then gives up rather than invoke the OOM killer
 // (__GFP_NORETRY).
 func allocPageNoRetry(t Faulter, alloc *phys.Allocator) *phys.Page {
-	p, err := alloc.Alloc(0)
+	p, err := allocFrame(t, alloc, 0)
 	if err != nil {
 		return nil
 	}
@@ -93,7 +105,7 @@ func allocPage(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) *phys.Pag
 	if flags&phys.FlagAnon != 0 {
 		flags |= phys.FlagAnonExclusive
 	}
-	p, err := alloc.Alloc(flags)
+	p, err := allocFrame(t, alloc, flags)
 	if err != nil {
 		return nil
 	}
