@@ -111,8 +111,6 @@ type MM struct {
 	rcu   atomic.Pointer[vmaTree]
 	dirty bool // tree changed since the last publish; guarded by the write lock
 
-	vmaReaders atomic.Int64 // VMA read locks held, for invariant checks
-
 	// stackLimit is RLIMIT_STACK of the owning process, in bytes.
 	stackLimit atomic.Uint64
 	users      atomic.Int32 // tasks using the mm (mm_users)
@@ -211,9 +209,16 @@ func (m *MM) publish() {
 
 // LockState reports the mmap lock's holders and the VMA read locks held,
 // for tests that check nothing is left locked.
+// The VMA read locks are counted in each VMA, not in the mm: a count
+// shared by the mm would be a cache line every fault of every thread
+// writes twice.
 func (m *MM) LockState() (readers int, writer bool, vmaReaders int64) {
 	r, w, _ := m.mmapLock.State()
-	return r, w, m.vmaReaders.Load()
+	m.rcu.Load().Ascend(func(it vmaItem) bool {
+		vmaReaders += int64(it.vma.readers.Load())
+		return true
+	})
+	return r, w, vmaReaders
 }
 
 // --- lookups ---

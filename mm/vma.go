@@ -137,6 +137,7 @@ type VMA struct {
 	// takes it briefly to mark the VMA write-locked (lockSeq == the mm's
 	// sequence) until the mmap write lock is released.
 	lock     sync.RWMutex
+	readers  atomic.Int32 // read locks held, for invariant checks (MM.LockState)
 	lockSeq  atomic.Uint64
 	detached atomic.Bool
 	// file identifies the open file a file-backed VMA maps (vm_file):
@@ -285,13 +286,13 @@ func (v *VMA) TryStartRead() bool {
 		v.lock.RUnlock()
 		return false
 	}
-	v.mm.vmaReaders.Add(1)
+	v.readers.Add(1)
 	return true
 }
 
 // EndRead releases the read lock (vma_end_read).
 func (v *VMA) EndRead() {
-	v.mm.vmaReaders.Add(-1)
+	v.readers.Add(-1)
 	v.lock.RUnlock()
 }
 
