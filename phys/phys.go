@@ -407,16 +407,19 @@ func (a *Allocator) free(p *Page) {
 	if atomic.LoadInt32(&p.mapcount) != 0 {
 		panic("phys: freeing a mapped page")
 	}
-	owner := atomic.SwapUint32(&p.owner, 0)
+	// The last reference is gone: only a racing lookup that holds none
+	// can still read the frame. Its flags and home stay as they are
+	// until the frame is handed out again (prep); the charge goes now.
+	owner := atomic.LoadUint32(&p.owner)
 	order := p.compound >> orderShift
 	if id := owner & memcgMask; id != 0 {
+		atomic.StoreUint32(&p.owner, owner&^memcgMask)
 		(*a.memcgTab.Load())[id].uncharge(int64(1) << order)
 	}
 	if p.Has(FlagHWPoison) {
 		a.Retire(p)
 		return
 	}
-	atomic.StoreUint32(&p.flags, 0)
 	if home := owner >> homeShift; home != 0 && order == 0 && !a.exact.Load() {
 		if tab := *a.cacheTab.Load(); int(home) < len(tab) && tab[home] != nil && tab[home].put(p) {
 			return
