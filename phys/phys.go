@@ -278,6 +278,9 @@ type Allocator struct {
 	// caches and memory cgroups; copied on write under mu.
 	cacheTab atomic.Pointer[[]*Cache]
 	memcgTab atomic.Pointer[[]*MemCG]
+	// Every allocation and free reads the fields above; the zone lock's
+	// cache line, which tasks write in turn, is kept apart from them.
+	_ [64]byte
 
 	mu       sync.Mutex // guards everything below (the zone lock)
 	freeList []*Page
