@@ -346,13 +346,12 @@ func (a *Allocator) newFrame() *Page {
 	c := a.dir[d].Load()
 	if c == nil {
 		c = &chunk{alloc: a}
-		for j := range c.pages {
-			c.pages[j].pfn = uint32(d*chunkFrames + int64(j))
-		}
 		a.dir[d].Store(c)
 	}
+	p := &c.pages[i]
+	p.pfn = uint32(n) // before Lookup can see it: nframes publishes it
 	a.nframes.Store(n + 1)
-	return &c.pages[i]
+	return p
 }
 
 // takeLocked takes a free order-0 frame from the zone. Preconditions: a.mu.
