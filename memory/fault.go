@@ -39,7 +39,8 @@ type Faulter interface {
 	Tracer() *trace.Track
 }
 
-// charge charges page to the task's memory cgroup (mem_cgroup_charge).
+// charge charges page, just allocated and seen by nobody else yet, to the
+// task's memory cgroup (mem_cgroup_charge).
 // Over the limit it reclaims; when nothing can be reclaimed it runs the
 // memcg OOM killer. A task that is dying, the killer's victim included, is
 // charged anyway, so that it can exit and free what it has.
@@ -51,7 +52,7 @@ func charge(t Faulter, page *phys.Page) bool {
 	n := int64(1) << page.Order()
 	for tries := 0; tries < 8; tries++ {
 		if cg.TryCharge(n) {
-			page.SetMemCG(cg)
+			page.CommitCharge(cg)
 			return true
 		}
 		if cg.Reclaim != nil && cg.Reclaim(n) > 0 {
@@ -62,7 +63,7 @@ func charge(t Faulter, page *phys.Page) bool {
 		}
 		if t.FatalSignalPending() {
 			cg.ForceCharge(n)
-			page.SetMemCG(cg)
+			page.CommitCharge(cg)
 			return true
 		}
 	}
@@ -92,7 +93,7 @@ func allocPageNoRetry(t Faulter, alloc *phys.Allocator) *phys.Page {
 	}
 	n := int64(1) << p.Order()
 	if cg.TryCharge(n) || (cg.Reclaim != nil && cg.Reclaim(n) > 0 && cg.TryCharge(n)) {
-		p.SetMemCG(cg)
+		p.CommitCharge(cg)
 		return p
 	}
 	p.Put()

@@ -125,6 +125,14 @@ func (p *Page) SetMemCG(cg *MemCG) {
 	}
 }
 
+// CommitCharge records that p, a page just allocated that only the
+// caller can see yet, is charged to cg (commit_charge: a plain store, no
+// locked instruction). Preconditions: p is not yet mapped, cached or
+// shared, and has no group.
+func (p *Page) CommitCharge(cg *MemCG) {
+	p.owner |= p.allocator().memcgIndex(cg)
+}
+
 // MemCG returns the group p is charged to, or nil.
 func (p *Page) MemCG() *MemCG {
 	id := atomic.LoadUint32(&p.owner) & memcgMask
