@@ -196,17 +196,3 @@ func (a *Allocator) drainAll() {
 		c.mu.Unlock()
 	}
 }
-
-// Drain gives the cache's free frames back to the zone (drain_local_pages).
-func (c *Cache) Drain() {
-	c.mu.Lock()
-	c.a.mu.Lock()
-	if !c.dead {
-		c.foldLocked()
-		c.a.freeList = append(c.a.freeList, c.frames[:c.n]...)
-		clear(c.frames[:c.n])
-		c.n = 0
-	}
-	c.a.mu.Unlock()
-	c.mu.Unlock()
-}
