@@ -252,9 +252,10 @@ var ErrNoMemory = errors.New("phys: out of memory")
 type Stats struct {
 	InUse int64 // frames allocated and not yet freed (the zero page excluded)
 	// Peak is the most frames in use at once. It is exact while a limit
-	// is set (the exact path); otherwise each cache folds its count into
-	// the allocator's every cacheBatch frames, and a rise shorter than
-	// that in one cache may go unseen.
+	// is set (the exact path) and while frames go through the zone only;
+	// otherwise each cache folds its net count into the zone's once it
+	// reaches cacheBatch frames, as a percpu_counter does, and Peak may be
+	// off by less than cacheBatch frames per cache.
 	Peak   int64
 	Allocs int64 // frames handed out
 	Frees  int64 // frames returned
