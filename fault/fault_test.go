@@ -52,6 +52,7 @@ func (t *task) MM() *mm.MM               { return t.m }
 func (t *task) SignalPending() bool      { return t.pending || t.fatal }
 func (t *task) FatalSignalPending() bool { return t.fatal }
 func (t *task) MemCG() *phys.MemCG       { return nil }
+func (t *task) PageCache() *phys.Cache   { return nil }
 func (t *task) Tracer() *trace.Track     { return nil }
 func (t *task) AccountFault(major bool) {
 	if major {

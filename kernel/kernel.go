@@ -311,7 +311,7 @@ func (k *Kernel) newID() int {
 func (k *Kernel) Spawn(name string) *Task {
 	p := &Process{k: k, PID: k.newID()}
 	p.mm = mm.New(k.arch, &k.cfg, k.phys)
-	t := &Task{k: k, proc: p, TID: p.PID, Name: name, track: k.tracer.Track(name)}
+	t := k.newTask(p, p.PID, name)
 	p.threads = []*Task{t}
 	p.live = 1
 	k.mu.Lock()

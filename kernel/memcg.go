@@ -7,10 +7,30 @@ import (
 )
 
 // MemCG returns the task's memory cgroup, nil for the root (memory.Faulter).
-func (t *Task) MemCG() *phys.MemCG {
-	t.proc.mu.Lock()
-	defer t.proc.mu.Unlock()
-	return t.proc.memcg
+// It is the task's own copy of its process's group (the css_set a task
+// points to), so that a fault reads it without the siglock.
+func (t *Task) MemCG() *phys.MemCG { return t.memcg.Load() }
+
+// PageCache returns the task's cache of free page frames (memory.Faulter):
+// the task is the model's CPU, and this its per-CPU page list.
+func (t *Task) PageCache() *phys.Cache { return t.pcp }
+
+// newTask makes a task of p (the caller adds it to p.threads). It starts
+// in p's memory cgroup, with a page cache of its own.
+// Preconditions: p.mu, unless p is not yet visible to anyone else.
+func (k *Kernel) newTask(p *Process, tid int, name string) *Task {
+	t := &Task{k: k, proc: p, TID: tid, Name: name, track: k.tracer.Track(name), pcp: k.phys.NewCache()}
+	t.memcg.Store(p.memcg)
+	return t
+}
+
+// setMemCGLocked moves p into cg: the process's group and each of its
+// tasks' copies (cgroup_migrate). Preconditions: p.mu.
+func (p *Process) setMemCGLocked(cg *phys.MemCG) {
+	p.memcg = cg
+	for _, t := range p.threads {
+		t.memcg.Store(cg)
+	}
 }
 
 // Memlimit limits the memory of the task's process: the process joins the
@@ -41,7 +61,7 @@ func (t *Task) Memlimit(size uint64) Outcome {
 			}
 		}
 		t.proc.mu.Lock()
-		t.proc.memcg = cg
+		t.proc.setMemCGLocked(cg)
 		t.proc.mu.Unlock()
 		return OK()
 	})

@@ -72,3 +72,39 @@ func TestPageCacheChargedToWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestMemCGFollowsProcess: every task of a process reads its process's
+// memory cgroup from its own copy: threads made before the process moved
+// group, threads made after, and a child forked after, which inherits
+// it; a process that never moved stays in the root. Each task's faults
+// are charged there.
+func TestMemCGFollowsProcess(t *testing.T) {
+	k, a := machine(t)
+	other := k.Spawn("other")
+	before, out := a.Clone("before")
+	wantOK(t, "clone", out)
+	wantOK(t, "memlimit", a.Memlimit(64*pg))
+	cg := a.MemCG()
+	if cg == nil {
+		t.Fatal("after memlimit, the task is in the root group")
+	}
+	after, out := a.Clone("after")
+	wantOK(t, "clone", out)
+	child, out := before.Fork("child")
+	wantOK(t, "fork", out)
+	for _, task := range []*kernel.Task{a, before, after, child} {
+		if task.MemCG() != cg {
+			t.Errorf("task %s reads group %p, want the process's %p", task.Name, task.MemCG(), cg)
+		}
+	}
+	if other.MemCG() != nil {
+		t.Errorf("a process that never moved reads group %p, want the root", other.MemCG())
+	}
+	base := mmap(t, after, kernel.MmapArgs{Length: 4 * pg, Prot: rw})
+	for i, task := range []*kernel.Task{a, before, after} {
+		wantOK(t, "write", task.Write(base+uint64(i)*pg, 1))
+	}
+	if usage, _ := cg.Usage(); usage != 3 {
+		t.Errorf("the group holds %d pages after 3 write faults, want 3", usage)
+	}
+}

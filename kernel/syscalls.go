@@ -257,7 +257,7 @@ func (t *Task) Clone(name string) (*Task, Outcome) {
 		if p.exit != 0 {
 			return Outcome{Kind: OutKilled, Signal: p.exit}
 		}
-		nt = &Task{k: t.k, proc: p, TID: t.k.newID(), Name: name, track: t.k.tracer.Track(name)}
+		nt = t.k.newTask(p, t.k.newID(), name)
 		p.threads = append(p.threads, nt)
 		p.live++
 		p.mm.Get()
@@ -283,7 +283,7 @@ func (t *Task) Fork(name string) (*Task, Outcome) {
 		p.actions = t.proc.actions
 		p.memcg = t.proc.memcg
 		t.proc.mu.Unlock()
-		child = &Task{k: t.k, proc: p, TID: p.PID, Name: name, track: t.k.tracer.Track(name)}
+		child = t.k.newTask(p, p.PID, name)
 		p.threads = []*Task{child}
 		p.live = 1
 		t.k.mu.Lock()

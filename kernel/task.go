@@ -38,7 +38,7 @@ type Process struct {
 	stopped bool         // a group stop is in effect (SIGNAL_STOP_STOPPED)
 	cont    *sched.Event // fires when SIGCONT ends the stop
 	uffds   map[string]*memory.Userfaultfd
-	memcg   *phys.MemCG // the memory cgroup, or nil for the root
+	memcg   *phys.MemCG // the memory cgroup, or nil for the root; each task keeps a copy
 }
 
 // MM returns the address space.
@@ -99,6 +99,12 @@ type Task struct {
 	livelocked atomic.Bool
 
 	minFlt, majFlt atomic.Int64
+
+	// memcg is the process's memory cgroup (nil: the root), copied when
+	// the process moves group, so that a fault reads it without a lock.
+	memcg atomic.Pointer[phys.MemCG]
+	// pcp is the task's cache of free page frames, closed when it exits.
+	pcp *phys.Cache
 
 	// The registers of the access in progress, user and kernel mode, as
 	// pt_regs live with the task. Used only by the task's own goroutine.
@@ -412,6 +418,7 @@ func (t *Task) waitWhileStoppedLocked() {
 func (t *Task) finishExit() {
 	p := t.proc
 	p.mm.Put()
+	t.pcp.Close() // after exit_mm: the frames it freed go back too
 	p.mu.Lock()
 	var uffds map[string]*memory.Userfaultfd
 	last := p.live == 0

@@ -32,11 +32,15 @@ type Faulter interface {
 	// MemCG is the task's memory cgroup: nil for the root, which has no
 	// limit.
 	MemCG() *phys.MemCG
+	// PageCache is the task's cache of free page frames (its CPU's
+	// per-CPU page list), or nil: pages then come from the zone.
+	PageCache() *phys.Cache
 	// Tracer is the task's trace: nil when tracing is off.
 	Tracer() *trace.Track
 }
 
-// charge charges page to the task's memory cgroup (mem_cgroup_charge).
+// charge charges page, just allocated and seen by nobody else yet, to the
+// task's memory cgroup (mem_cgroup_charge).
 // Over the limit it reclaims; when nothing can be reclaimed it runs the
 // memcg OOM killer. A task that is dying, the killer's victim included, is
 // charged anyway, so that it can exit and free what it has.
@@ -48,7 +52,7 @@ func charge(t Faulter, page *phys.Page) bool {
 	n := int64(1) << page.Order()
 	for tries := 0; tries < 8; tries++ {
 		if cg.TryCharge(n) {
-			page.SetMemCG(cg)
+			page.CommitCharge(cg)
 			return true
 		}
 		if cg.Reclaim != nil && cg.Reclaim(n) > 0 {
@@ -59,18 +63,27 @@ func charge(t Faulter, page *phys.Page) bool {
 		}
 		if t.FatalSignalPending() {
 			cg.ForceCharge(n)
-			page.SetMemCG(cg)
+			page.CommitCharge(cg)
 			return true
 		}
 	}
 	return false
 }
 
+// allocFrame takes a frame for the task: from its page cache when it has
+// one of alloc's (rmqueue_pcplist), else from the zone.
+func allocFrame(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) (*phys.Page, error) {
+	if c := t.PageCache(); c != nil && c.Allocator() == alloc {
+		return c.Alloc(flags)
+	}
+	return alloc.Alloc(flags)
+}
+
 // allocPageNoRetry allocates a page for read-ahead: over the memory limit
 // it reclaims once and then gives up rather than invoke the OOM killer
 // (__GFP_NORETRY).
 func allocPageNoRetry(t Faulter, alloc *phys.Allocator) *phys.Page {
-	p, err := alloc.Alloc(0)
+	p, err := allocFrame(t, alloc, 0)
 	if err != nil {
 		return nil
 	}
@@ -80,7 +93,7 @@ func allocPageNoRetry(t Faulter, alloc *phys.Allocator) *phys.Page {
 	}
 	n := int64(1) << p.Order()
 	if cg.TryCharge(n) || (cg.Reclaim != nil && cg.Reclaim(n) > 0 && cg.TryCharge(n)) {
-		p.SetMemCG(cg)
+		p.CommitCharge(cg)
 		return p
 	}
 	p.Put()
@@ -93,7 +106,7 @@ func allocPage(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) *phys.Pag
 	if flags&phys.FlagAnon != 0 {
 		flags |= phys.FlagAnonExclusive
 	}
-	p, err := alloc.Alloc(flags)
+	p, err := allocFrame(t, alloc, flags)
 	if err != nil {
 		return nil
 	}

@@ -234,5 +234,8 @@ func (*faulter) FatalSignalPending() bool { return false }
 // MemCG implements memory.Faulter: the root group.
 func (*faulter) MemCG() *phys.MemCG { return nil }
 
+// PageCache implements memory.Faulter: frames come from the zone.
+func (*faulter) PageCache() *phys.Cache { return nil }
+
 // Tracer implements memory.Faulter: no trace.
 func (*faulter) Tracer() *trace.Track { return nil }

@@ -199,7 +199,8 @@ func (*faulter) SignalPending() bool { return false }
 func (*faulter) FatalSignalPending() bool { return false }
 
 // MemCG implements memory.Faulter: the root group.
-func (*faulter) MemCG() *phys.MemCG { return nil }
+func (*faulter) MemCG() *phys.MemCG     { return nil }
+func (*faulter) PageCache() *phys.Cache { return nil }
 
 // Tracer implements memory.Faulter: no trace.
 func (*faulter) Tracer() *trace.Track { return nil }

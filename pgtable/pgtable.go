@@ -175,12 +175,23 @@ func (p PTE) String() string {
 
 // Table is one page table of 512 entries. At level 1 (the PTE level) the
 // entries are leaf PTEs; above, an entry points to the next table or,
-// with Huge set, is a leaf itself.
+// with Huge set, is a leaf itself. Only tables above level 1 have the
+// array of pointers to the tables below: a PTE table, one per 512
+// resident pages, is its entries and a header.
 type Table struct {
 	level   int
 	ptl     sync.Mutex // the split page-table lock: writers of entries hold it
 	entries [EntriesPerTable]atomic.Uint64
-	next    [EntriesPerTable]atomic.Pointer[Table]
+	next    *[EntriesPerTable]atomic.Pointer[Table] // nil at level 1
+}
+
+// newTable returns an empty table of the given level.
+func newTable(level int) *Table {
+	t := &Table{level: level}
+	if level > 1 {
+		t.next = new([EntriesPerTable]atomic.Pointer[Table])
+	}
+	return t
 }
 
 // Level returns the table's level (1 for a PTE table).
@@ -249,7 +260,7 @@ func New(levels int) *PageTable {
 	if levels < 2 || levels > 5 {
 		panic("pgtable: bad level count")
 	}
-	pt := &PageTable{levels: levels, root: &Table{level: levels}}
+	pt := &PageTable{levels: levels, root: newTable(levels)}
 	pt.tables.Store(1)
 	return pt
 }
@@ -331,7 +342,7 @@ func (pt *PageTable) allocTo(addr uint64, level int) (*Table, int) {
 		if n == nil {
 			pt.mu.Lock()
 			if n = slot.Load(); n == nil {
-				n = &Table{level: t.level - 1}
+				n = newTable(t.level - 1)
 				slot.Store(n)
 				pt.tables.Add(1)
 			}

@@ -6,6 +6,13 @@
 // a reference count (mappings, page-cache entries and transient users each
 // hold one) and a map count (the page-table entries that map it). A frame
 // returns to the allocator when its last reference is put.
+//
+// Page structs live in chunks, as the kernel's vmemmap does: arrays of
+// frames allocated together, so that a resident page costs 32 bytes of
+// bookkeeping and its frame number and allocator follow from where it
+// sits. Frames are handed out through per-task caches (Cache) refilled
+// from and drained to the allocator's free list in batches, as the
+// kernel's per-CPU page lists are.
 package phys
 
 import (
@@ -37,86 +44,137 @@ const (
 	FlagShmem                               // in a shmem (shared anonymous) object's cache
 	FlagReserved                            // a kernel-image frame outside any allocator; never freed
 	FlagAnonExclusive                       // an anonymous page only one mapping may use (PageAnonExclusive)
+
+	// flagRelease: the page has a release function in its allocator's
+	// side table (a hugetlb pool takes it back). Internal; Flags hides it.
+	flagRelease PageFlags = 1 << 31
 )
 
-// Page is one physical page frame.
+// Page is one physical page frame (struct page). Its fields are shared
+// with lockless readers (the MMU walk, reclaim scans) and accessed with
+// sync/atomic, except while the frame is private to the allocator and to
+// the one task it is being handed to: a frame nobody else can see yet is
+// initialised with plain stores, as set_page_count is not atomic_set.
 type Page struct {
-	pfn   PFN
-	alloc *Allocator
-	// data is the frame's contents, made on first write: a frame nobody
-	// wrote (a free huge page in the pool) costs no memory, and one filled
-	// with a single byte shares a read-only page of it (Fill). A freed
-	// frame's contents go to contentPool, for the next frame written.
-	data atomic.Pointer[[PageSize]byte]
-
-	refs     atomic.Int32 // references (page_ref_count)
-	mapcount atomic.Int32 // page-table entries mapping the frame (page_mapcount)
-	flags    atomic.Uint32
-
-	// A compound page (a hugetlb folio) is order contiguous frames; the
-	// counts and flags that matter live in the head.
-	head  *Page // the head of the compound page this frame belongs to, or itself
-	order uint8 // head only: the page is 1<<order frames
-	// release, when set, takes the page back when its last reference goes
-	// instead of the allocator (a hugetlb pool). Head only; set before the
-	// page is shared.
-	release func(*Page)
-	memcg   atomic.Pointer[MemCG] // the group the page is charged to
+	// data is the frame's contents (*[PageSize]byte), made on first use:
+	// a frame nobody looked at (a free huge page in the pool) costs no
+	// memory.
+	data     unsafe.Pointer
+	refs     int32  // references (page_ref_count)
+	mapcount int32  // page-table entries mapping the frame (page_mapcount)
+	flags    uint32 // PageFlags
+	pfn      uint32 // the frame number: at most maxFrames
+	// compound packs a compound page (a hugetlb folio: order contiguous
+	// frames, whose counts and flags live in the head): a head keeps its
+	// order in the top bits, a tail its distance to the head below.
+	compound uint32
+	// owner packs the memory cgroup the page is charged to (an index in
+	// its allocator's table, 0 for none) in the low half and, in the high
+	// half, the cache the frame was handed out through (0: the zone),
+	// which gets it back when it is freed.
+	owner uint32
 }
+
+const (
+	orderShift = 27
+	tailMask   = 1<<orderShift - 1
+	memcgMask  = 1<<16 - 1
+	homeShift  = 16
+)
+
+// Chunks of frames. A chunk fills a 128 KiB allocation with its header,
+// so that the Go heap rounds nothing up.
+const (
+	pageStructSize = 32
+	chunkFrames    = (128<<10 - 8) / pageStructSize
+	maxFrames      = 1 << 24 // 64 GiB per model
+	dirSize        = (maxFrames + chunkFrames - 1) / chunkFrames
+)
+
+// A Page is 32 bytes, a chunk's header one pointer.
+var (
+	_ = [1]struct{}{}[unsafe.Sizeof(Page{})-pageStructSize]
+	_ = [1]struct{}{}[unsafe.Offsetof(chunk{}.pages)-8]
+)
+
+// chunk is a run of page structs (a section of vmemmap).
+type chunk struct {
+	alloc *Allocator
+	pages [chunkFrames]Page
+}
+
+// chunk returns the chunk p sits in (page_to_pfn's arithmetic, backwards).
+// Preconditions: p belongs to an allocator (it is not a reserved frame).
+func (p *Page) chunk() *chunk {
+	i := uintptr(p.pfn) % chunkFrames
+	return (*chunk)(unsafe.Add(unsafe.Pointer(p), -int(i*pageStructSize+unsafe.Offsetof(chunk{}.pages))))
+}
+
+// allocator returns the allocator p belongs to.
+func (p *Page) allocator() *Allocator { return p.chunk().alloc }
 
 // Head returns the head page of p's compound page (p itself if not compound).
 func (p *Page) Head() *Page {
-	if p.head == nil {
+	off := p.compound & tailMask
+	if off == 0 {
 		return p
 	}
-	return p.head
+	return p.allocator().Lookup(PFN(p.pfn - off))
 }
 
 // Order returns log2 of the number of frames of a head page.
-func (p *Page) Order() int { return int(p.order) }
+func (p *Page) Order() int { return int(p.compound >> orderShift) }
 
 // Sub returns the i-th frame of the compound page headed by p.
-func (p *Page) Sub(i int) *Page { return p.alloc.Lookup(p.pfn + PFN(i)) }
+func (p *Page) Sub(i int) *Page { return p.allocator().Lookup(PFN(p.pfn) + PFN(i)) }
 
-// SetRelease makes fn take the page back when its last reference goes.
-func (p *Page) SetRelease(fn func(*Page)) { p.release = fn }
+// SetRelease makes fn take the page back when its last reference goes
+// instead of the allocator (a hugetlb pool); nil gives it back to the
+// allocator. The function lives in the allocator's side table: few
+// pages have one.
+func (p *Page) SetRelease(fn func(*Page)) {
+	a := p.allocator()
+	a.mu.Lock()
+	if fn == nil {
+		delete(a.release, p.PFN())
+		atomic.AndUint32(&p.flags, ^uint32(flagRelease))
+	} else {
+		if a.release == nil {
+			a.release = map[PFN]func(*Page){}
+		}
+		a.release[p.PFN()] = fn
+		atomic.OrUint32(&p.flags, uint32(flagRelease))
+	}
+	a.mu.Unlock()
+}
 
 // PFN returns the frame number.
-func (p *Page) PFN() PFN { return p.pfn }
+func (p *Page) PFN() PFN { return PFN(p.pfn) }
 
 // Data returns the frame's contents, to read or write. Writing the zero
-// page is a bug. A frame that shared its contents (Fill) gets a copy of
+// page is a bug. A frame that shares its contents (Fill) gets a copy of
 // its own first.
 func (p *Page) Data() *[PageSize]byte {
 	for {
-		d := p.data.Load()
+		d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
 		if d != nil && !shared(d) {
 			return d
 		}
-		n := contentPool.Get().(*[PageSize]byte)
+		n := new([PageSize]byte)
 		if d != nil {
 			*n = *d
-		} else {
-			clear(n[:])
 		}
-		if p.data.CompareAndSwap(d, n) {
+		if atomic.CompareAndSwapPointer(&p.data, unsafe.Pointer(d), unsafe.Pointer(n)) {
 			return n
 		}
-		contentPool.Put(n)
 	}
 }
-
-// contentPool holds the contents of freed frames, of every allocator,
-// for the next frame written: a run that faults megabytes reuses memory
-// the process has, rather than asking the heap (and the garbage
-// collector) for 4 KiB a page, run after run.
-var contentPool = sync.Pool{New: func() any { return new([PageSize]byte) }}
 
 // Contents returns the frame's contents to read, never to write: a
 // frame not written since it was made or filled makes no copy of its own.
 func (p *Page) Contents() *[PageSize]byte {
-	if d := p.data.Load(); d != nil {
-		return d
+	if d := atomic.LoadPointer(&p.data); d != nil {
+		return (*[PageSize]byte)(d)
 	}
 	return uniformOf(0)
 }
@@ -126,12 +184,12 @@ func (p *Page) Contents() *[PageSize]byte {
 // a page cache of a file's fill, a cleared huge page, a copy of either,
 // costs no 4 KiB a page (the model's, not the kernel's, economy).
 func (p *Page) Fill(v byte) {
-	d := p.data.Load()
+	d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
 	if d == nil || shared(d) {
 		if v == 0 {
-			p.data.Store(nil)
+			atomic.StorePointer(&p.data, nil)
 		} else {
-			p.data.Store(uniformOf(v))
+			atomic.StorePointer(&p.data, unsafe.Pointer(uniformOf(v)))
 		}
 		return
 	}
@@ -145,7 +203,7 @@ func (p *Page) Fill(v byte) {
 // value without looking at them (a frame made or filled and not written
 // since), and which.
 func (p *Page) Uniform() (byte, bool) {
-	d := p.data.Load()
+	d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
 	switch {
 	case d == nil:
 		return 0, true
@@ -198,49 +256,51 @@ func shared(d *[PageSize]byte) bool {
 	return off < unsafe.Sizeof(uniformPages)
 }
 
-// clearData zeroes the frame's contents, if it has any yet.
+// clearData zeroes the frame's contents, if it has any of its own yet: a
+// freed frame keeps them, so that the next allocation clears memory that
+// is already there (and likely in cache) rather than asking the heap.
 func (p *Page) clearData() {
-	if d := p.data.Load(); d != nil {
-		if shared(d) {
-			p.data.Store(nil)
-			return
-		}
+	d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
+	switch {
+	case d == nil:
+	case shared(d):
+		atomic.StorePointer(&p.data, nil)
+	default:
 		clear(d[:])
 	}
 }
 
 // Refs returns the reference count.
-func (p *Page) Refs() int32 { return p.refs.Load() }
+func (p *Page) Refs() int32 { return atomic.LoadInt32(&p.refs) }
 
 // MapCount returns how many page-table entries map the frame.
-func (p *Page) MapCount() int32 { return p.mapcount.Load() }
+func (p *Page) MapCount() int32 { return atomic.LoadInt32(&p.mapcount) }
 
 // Flags returns the page flags.
-func (p *Page) Flags() PageFlags { return PageFlags(p.flags.Load()) }
+func (p *Page) Flags() PageFlags { return PageFlags(atomic.LoadUint32(&p.flags)) &^ flagRelease }
 
 // Has reports whether all of f are set.
-func (p *Page) Has(f PageFlags) bool { return PageFlags(p.flags.Load())&f == f }
+func (p *Page) Has(f PageFlags) bool { return PageFlags(atomic.LoadUint32(&p.flags))&f == f }
 
 // SetFlags sets f.
-func (p *Page) SetFlags(f PageFlags) { p.flags.Or(uint32(f)) }
+func (p *Page) SetFlags(f PageFlags) { atomic.OrUint32(&p.flags, uint32(f&^flagRelease)) }
 
 // ClearFlags clears f.
-func (p *Page) ClearFlags(f PageFlags) { p.flags.And(^uint32(f)) }
+func (p *Page) ClearFlags(f PageFlags) { atomic.AndUint32(&p.flags, ^uint32(f&^flagRelease)) }
 
 // IsZero reports whether p is the shared zero page.
 func (p *Page) IsZero() bool { return p.Has(FlagZero) }
 
 // pinned reports frames whose counts are never kept: the zero page and
 // reserved kernel frames.
-func (p *Page) pinned() bool { return p.Flags()&(FlagZero|FlagReserved) != 0 }
+func (p *Page) pinned() bool {
+	return PageFlags(atomic.LoadUint32(&p.flags))&(FlagZero|FlagReserved) != 0
+}
 
 // NewReserved returns a zeroed frame that belongs to no allocator, as a
 // page of the kernel image does (the vsyscall page). It is never freed.
 func NewReserved() *Page {
-	p := &Page{}
-	p.flags.Store(uint32(FlagReserved))
-	p.refs.Store(1)
-	return p
+	return &Page{flags: uint32(FlagReserved), refs: 1}
 }
 
 // Get takes a reference (get_page).
@@ -248,7 +308,7 @@ func (p *Page) Get() {
 	if p.pinned() {
 		return
 	}
-	p.refs.Add(1)
+	atomic.AddInt32(&p.refs, 1)
 }
 
 // Put drops a reference (put_page); the last one frees the frame.
@@ -256,13 +316,17 @@ func (p *Page) Put() {
 	if p.pinned() {
 		return
 	}
-	switch n := p.refs.Add(-1); {
+	switch n := atomic.AddInt32(&p.refs, -1); {
 	case n == 0:
-		if p.release != nil {
-			p.release(p)
+		a := p.allocator()
+		if p.Has(flagRelease) {
+			a.mu.Lock()
+			fn := a.release[p.PFN()]
+			a.mu.Unlock()
+			fn(p)
 			return
 		}
-		p.alloc.free(p)
+		a.free(p)
 	case n < 0:
 		panic("phys: page reference count underflow")
 	}
@@ -271,14 +335,14 @@ func (p *Page) Put() {
 // AddMap accounts one more page-table entry mapping p (folio_add_*_rmap).
 func (p *Page) AddMap() {
 	if !p.pinned() {
-		p.mapcount.Add(1)
+		atomic.AddInt32(&p.mapcount, 1)
 	}
 }
 
 // RemoveMap accounts one page-table entry fewer (folio_remove_rmap_pte).
 func (p *Page) RemoveMap() {
 	if !p.pinned() {
-		if p.mapcount.Add(-1) < 0 {
+		if atomic.AddInt32(&p.mapcount, -1) < 0 {
 			panic("phys: page map count underflow")
 		}
 	}
@@ -289,8 +353,13 @@ var ErrNoMemory = errors.New("phys: out of memory")
 
 // Stats is the allocator's accounting.
 type Stats struct {
-	InUse  int64 // frames allocated and not yet freed (the zero page excluded)
-	Peak   int64 // the most frames in use at once
+	InUse int64 // frames allocated and not yet freed (the zero page excluded)
+	// Peak is the most frames in use at once. It is exact while a limit
+	// is set (the exact path) and while frames go through the zone only;
+	// otherwise each cache folds its net count into the zone's once it
+	// reaches cacheBatch frames, as a percpu_counter does, and Peak may be
+	// off by less than cacheBatch frames per cache.
+	Peak   int64
 	Allocs int64 // frames handed out
 	Frees  int64 // frames returned
 	// Poisoned counts frames taken out of use for good (memory_failure).
@@ -301,144 +370,195 @@ type Stats struct {
 // reused, as the kernel's page allocator does, so a steady state of faults
 // does not allocate Go memory.
 type Allocator struct {
-	// dir maps PFNs to frames without a lock, as vmemmap does: a slot is
-	// written once, before its PFN can appear in any page-table entry.
-	dir [dirSize]atomic.Pointer[[chunkSize]atomic.Pointer[Page]]
+	// dir maps PFNs to chunks of frames without a lock, as vmemmap does:
+	// a slot is written once, before any of its PFNs is handed out.
+	dir     [dirSize]atomic.Pointer[chunk]
+	nframes atomic.Int64 // frames ever created, the next PFN; written under mu
+
+	// exact is set while a limit is set: the caches are bypassed and
+	// drained, so that every allocation sees the exact count in use.
+	exact atomic.Bool
+	// cacheTab and memcgTab map the indexes kept in a page's owner to
+	// caches and memory cgroups; copied on write under mu.
+	cacheTab atomic.Pointer[[]*Cache]
+	memcgTab atomic.Pointer[[]*MemCG]
+	// Every allocation and free reads the fields above; the zone lock's
+	// cache line, which tasks write in turn, is kept apart from them.
+	_ [64]byte
 
 	mu       sync.Mutex // guards everything below (the zone lock)
-	nframes  int64      // frames ever created; the next PFN
 	freeList []*Page
 	// freeHuge keeps freed compound pages by order, whole, for reuse.
 	freeHuge map[uint8][]*Page
+	// caches are the live caches, copied on write; cacheGen counts the
+	// changes of the list, freeIDs the cache indexes free for reuse.
+	caches   []*Cache
+	cacheGen uint64
+	freeIDs  []uint32
+	release  map[PFN]func(*Page) // the release functions of pages that have one
 
 	swap  *SwapDevice // set once, when the machine is built
 	limit int64       // frames; 0 means unlimited
+	// stats counts what went through the zone itself, and what caches
+	// folded into it when they were drained for good; InUse also counts
+	// the net counts caches folded in, so that it is the allocator's
+	// best count of frames in use, exact while exact is set.
 	stats Stats
 
 	zero *Page
 }
 
-const (
-	chunkShift = 12
-	chunkSize  = 1 << chunkShift
-	dirSize    = 1 << 12 // at most 16M frames (64 GiB) per model
-)
-
 // NewAllocator returns an allocator with no limit. PFN 0 is never used;
 // PFN 1 is the zero page.
 func NewAllocator() *Allocator {
-	a := &Allocator{nframes: 1}
+	a := &Allocator{}
+	a.nframes.Store(1)
+	a.cacheTab.Store(&[]*Cache{nil})
+	a.memcgTab.Store(&[]*MemCG{nil})
 	a.mu.Lock()
 	a.zero = a.newFrame()
 	a.mu.Unlock()
-	a.zero.flags.Store(uint32(FlagZero))
-	a.zero.refs.Store(1)
+	a.zero.flags = uint32(FlagZero)
+	a.zero.refs = 1
 	return a
 }
 
-// SetLimit bounds the frames in use; 0 means no bound.
+// SetLimit bounds the frames in use; 0 means no bound. With a bound the
+// allocator takes its exact path: every allocation must see the count of
+// frames in use across all tasks, which the caches only approximate, so
+// they are drained and bypassed until the bound is lifted.
 func (a *Allocator) SetLimit(frames int64) {
 	a.mu.Lock()
 	a.limit = frames
 	a.mu.Unlock()
+	a.exact.Store(frames > 0)
+	if frames > 0 {
+		a.drainAll()
+	}
 }
 
 // ZeroPage returns the shared zero page (ZERO_PAGE).
 func (a *Allocator) ZeroPage() *Page { return a.zero }
 
-// newFrame creates frame number a.nframes. The caller holds a.mu.
+// newFrame creates frame number a.nframes. Preconditions: a.mu.
 func (a *Allocator) newFrame() *Page {
-	pfn := PFN(a.nframes)
-	d := pfn >> chunkShift
-	if d >= dirSize {
+	n := a.nframes.Load()
+	if n >= maxFrames {
 		return nil
 	}
-	chunk := a.dir[d].Load()
-	if chunk == nil {
-		chunk = new([chunkSize]atomic.Pointer[Page])
-		a.dir[d].Store(chunk)
+	d, i := n/chunkFrames, n%chunkFrames
+	c := a.dir[d].Load()
+	if c == nil {
+		c = &chunk{alloc: a}
+		a.dir[d].Store(c)
 	}
-	p := &Page{pfn: pfn, alloc: a}
-	chunk[pfn&(chunkSize-1)].Store(p)
-	a.nframes++
+	p := &c.pages[i]
+	p.pfn = uint32(n) // before Lookup can see it: nframes publishes it
+	a.nframes.Store(n + 1)
 	return p
 }
 
+// takeLocked takes a free order-0 frame from the zone. Preconditions: a.mu.
+func (a *Allocator) takeLocked() *Page {
+	if n := len(a.freeList); n > 0 {
+		p := a.freeList[n-1]
+		a.freeList = a.freeList[:n-1]
+		return p
+	}
+	return a.newFrame()
+}
+
+// countLocked accounts n frames handed out by the zone (negative:
+// returned). Preconditions: a.mu.
+func (a *Allocator) countLocked(n int64) {
+	a.stats.InUse += n
+	if a.stats.InUse > a.stats.Peak {
+		a.stats.Peak = a.stats.InUse
+	}
+}
+
+// prep initialises a frame the caller alone can see (prep_new_page): plain
+// stores, no barrier, as the kernel's set_page_count. Frames come back
+// dirty from the free lists: they are cleared here, outside any lock.
+func (p *Page) prep(f PageFlags, home uint32) {
+	p.clearData()
+	p.flags = uint32(f)
+	p.mapcount = 0
+	p.refs = 1
+	p.owner = home << homeShift
+}
+
 // Alloc returns a zeroed frame holding one reference, with flags f
-// (alloc_page(__GFP_ZERO)).
+// (alloc_page(__GFP_ZERO)), from the zone itself: under the zone lock,
+// with exact accounting.
 func (a *Allocator) Alloc(f PageFlags) (*Page, error) {
 	a.mu.Lock()
 	if a.limit > 0 && a.stats.InUse >= a.limit {
 		a.mu.Unlock()
 		return nil, ErrNoMemory
 	}
-	var p *Page
-	if n := len(a.freeList); n > 0 {
-		p = a.freeList[n-1]
-		a.freeList = a.freeList[:n-1]
-	} else if p = a.newFrame(); p == nil {
+	p := a.takeLocked()
+	if p == nil {
 		a.mu.Unlock()
 		return nil, ErrNoMemory
 	}
-	a.stats.InUse++
 	a.stats.Allocs++
-	if a.stats.InUse > a.stats.Peak {
-		a.stats.Peak = a.stats.InUse
-	}
+	a.countLocked(1)
 	a.mu.Unlock()
-
-	// Frames come back dirty from the free list: clear them outside the lock.
-	p.clearData()
-	p.flags.Store(uint32(f))
-	p.mapcount.Store(0)
-	p.refs.Store(1)
+	p.prep(f, 0)
 	return p, nil
 }
 
 func (a *Allocator) free(p *Page) {
-	if p.mapcount.Load() != 0 {
+	if atomic.LoadInt32(&p.mapcount) != 0 {
 		panic("phys: freeing a mapped page")
 	}
-	if cg := p.memcg.Swap(nil); cg != nil {
-		cg.uncharge(int64(1) << p.order)
+	// The last reference is gone: only a racing lookup that holds none
+	// can still read the frame. Its flags and home stay as they are
+	// until the frame is handed out again (prep); the charge goes now.
+	owner := atomic.LoadUint32(&p.owner)
+	order := p.compound >> orderShift
+	if id := owner & memcgMask; id != 0 {
+		atomic.StoreUint32(&p.owner, owner&^memcgMask)
+		(*a.memcgTab.Load())[id].uncharge(int64(1) << order)
 	}
 	if p.Has(FlagHWPoison) {
 		a.Retire(p)
 		return
 	}
-	p.flags.Store(0)
-	if p.order == 0 {
-		if d := p.data.Swap(nil); d != nil && !shared(d) {
-			contentPool.Put(d)
+	if home := owner >> homeShift; home != 0 && order == 0 && !a.exact.Load() {
+		if tab := *a.cacheTab.Load(); int(home) < len(tab) && tab[home] != nil && tab[home].put(p) {
+			return
 		}
 	}
-	n := int64(1) << p.order
+	n := int64(1) << order
 	a.mu.Lock()
-	if p.order > 0 {
+	if order > 0 {
 		if a.freeHuge == nil {
 			a.freeHuge = map[uint8][]*Page{}
 		}
-		a.freeHuge[p.order] = append(a.freeHuge[p.order], p)
+		a.freeHuge[uint8(order)] = append(a.freeHuge[uint8(order)], p)
 	} else {
 		a.freeList = append(a.freeList, p)
 	}
-	a.stats.InUse -= n
 	a.stats.Frees += n
+	a.countLocked(-n)
 	a.mu.Unlock()
 }
 
 // Retire takes a freed, poisoned page out of use for good: its frames are
 // never handed out again (a hwpoisoned page stays off the free lists).
 func (a *Allocator) Retire(p *Page) {
-	n := int64(1) << p.order
+	n := int64(1) << p.Order()
 	a.mu.Lock()
-	a.stats.InUse -= n
 	a.stats.Poisoned += n
+	a.countLocked(-n)
 	a.mu.Unlock()
 }
 
 // AllocCompound returns a zeroed compound page of 1<<order contiguous
 // frames, holding one reference on its head (alloc_pages of an order).
+// Compound pages always come from the zone.
 func (a *Allocator) AllocCompound(order int, f PageFlags) (*Page, error) {
 	n := int64(1) << order
 	a.mu.Lock()
@@ -451,53 +571,65 @@ func (a *Allocator) AllocCompound(order int, f PageFlags) (*Page, error) {
 		head = list[len(list)-1]
 		a.freeHuge[uint8(order)] = list[:len(list)-1]
 	} else {
+		if a.nframes.Load()+n > maxFrames {
+			a.mu.Unlock()
+			return nil, ErrNoMemory
+		}
 		for i := int64(0); i < n; i++ {
 			q := a.newFrame()
-			if q == nil {
-				a.mu.Unlock()
-				return nil, ErrNoMemory
-			}
 			if i == 0 {
 				head = q
 			}
-			q.head = head
+			q.compound = uint32(i)
 		}
-		head.head = nil
-		head.order = uint8(order)
+		head.compound = uint32(order) << orderShift
 	}
-	a.stats.InUse += n
 	a.stats.Allocs += n
-	if a.stats.InUse > a.stats.Peak {
-		a.stats.Peak = a.stats.InUse
-	}
+	a.countLocked(n)
 	a.mu.Unlock()
-	for i := int64(0); i < n; i++ {
+	for i := int64(1); i < n; i++ {
 		head.Sub(int(i)).clearData()
 	}
-	head.flags.Store(uint32(f))
-	head.mapcount.Store(0)
-	head.refs.Store(1)
-	head.release = nil
+	head.prep(f, 0)
 	return head, nil
 }
 
 // Lookup returns the frame pfn (pfn_to_page), or nil for a PFN never handed out.
 // It takes no lock.
 func (a *Allocator) Lookup(pfn PFN) *Page {
-	d := pfn >> chunkShift
-	if pfn == 0 || d >= dirSize {
+	if pfn == 0 || pfn >= PFN(a.nframes.Load()) {
 		return nil
 	}
-	chunk := a.dir[d].Load()
-	if chunk == nil {
-		return nil
-	}
-	return chunk[pfn&(chunkSize-1)].Load()
+	return &a.dir[pfn/chunkFrames].Load().pages[pfn%chunkFrames]
 }
 
-// Stats returns a snapshot of the accounting.
+// Stats returns a snapshot of the accounting: the zone's counts and every
+// live cache's, read with all their locks held.
 func (a *Allocator) Stats() Stats {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.stats
+	for {
+		a.mu.Lock()
+		caches, gen := a.caches, a.cacheGen
+		a.mu.Unlock()
+		for _, c := range caches {
+			c.mu.Lock()
+		}
+		a.mu.Lock()
+		ok := a.cacheGen == gen
+		st := a.stats
+		a.mu.Unlock()
+		var allocs, frees int64
+		for _, c := range caches {
+			allocs += c.allocs
+			frees += c.frees
+			c.mu.Unlock()
+		}
+		if !ok {
+			continue // a cache came or went: its counts may have moved
+		}
+		st.Allocs += allocs
+		st.Frees += frees
+		st.InUse = st.Allocs - st.Frees - st.Poisoned
+		st.Peak = max(st.Peak, st.InUse)
+		return st
+	}
 }
