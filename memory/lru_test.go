@@ -21,6 +21,7 @@ type lruTask struct {
 func (*lruTask) AccountFault(bool)        {}
 func (*lruTask) SignalPending() bool      { return false }
 func (*lruTask) FatalSignalPending() bool { return false }
+func (*lruTask) PageCache() *phys.Cache   { return nil }
 func (t *lruTask) MemCG() *phys.MemCG     { return t.cg }
 func (*lruTask) Tracer() *trace.Track     { return nil }
 
