@@ -573,6 +573,8 @@ func (r *run) teardown() {
 	r.rep.Rules = ruleNames(r.all)
 	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error && r.rep.Status != TimedOut {
 		r.fail(Error, fmt.Sprintf("memory accounting: %d pages still in use after every process exited", st.InUse))
+	} else if st.InUse == 0 {
+		r.k.Phys().Recycle() // the next run's frames reuse these contents
 	}
 }
 
