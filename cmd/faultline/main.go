@@ -55,6 +55,13 @@ func execute(args []string, stdout, stderr io.Writer) int {
 // executeIn is execute with stdin for "-" as a PATH.
 func executeIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
+	var prof profiler
+	prof.flags(root)
+	defer func() {
+		if err := prof.stop(); err != nil {
+			fmt.Fprintln(stderr, "faultline:", err)
+		}
+	}()
 	root.SetIn(stdin)
 	root.SetArgs(goStyleFlags(args))
 	err := root.Execute()
