@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -69,8 +70,11 @@ func IsChild() (string, bool) { return os.LookupEnv(EnvChild) }
 
 // Site is one locked instruction of a counted run.
 type Site struct {
-	PC   uint64
-	Func string // the function holding PC, as the binary's symbols name it
+	PC uint64
+	// Func names the function holding PC as the binary's symbols do,
+	// the innermost first, and for an inlined one the function whose
+	// code holds it ("sync/atomic.(*Int32).Add < memory.doAnonymousPage").
+	Func string
 	Insn string // "lock" (a LOCK prefix) or "xchg" (XCHG with memory)
 	// Bytes are the instruction's first bytes, for a reader to decode.
 	Bytes []byte
@@ -145,4 +149,22 @@ func Classify(b []byte) (locked bool, kind string, rep bool) {
 		return true, "xchg", rep
 	}
 	return false, "", rep
+}
+
+// funcName names the function at pc in this binary, without the module
+// path: the innermost function, and when it was inlined, the function
+// whose code holds pc after it (see Site.Func).
+func funcName(pc uint64) string {
+	short := func(s string) string { return strings.TrimPrefix(s, "github.com/faultline/faultline/") }
+	f := runtime.FuncForPC(uintptr(pc))
+	if f == nil {
+		return ""
+	}
+	// FuncForPC names the innermost inlined function and gives the entry
+	// of the outermost, the function the code belongs to.
+	name := short(f.Name())
+	if o := runtime.FuncForPC(f.Entry()); o != nil && o.Name() != f.Name() {
+		name += " < " + short(o.Name())
+	}
+	return name
 }

@@ -1,8 +1,8 @@
 package lockcount
 
 import (
+	"bytes"
 	"errors"
-	"os"
 	"sync/atomic"
 	"testing"
 )
@@ -53,12 +53,13 @@ func TestCountsKnownLocks(t *testing.T) {
 		}
 		return
 	}
-	rep, err := Run("known", []string{"-test.run=^TestCountsKnownLocks$"}, os.Stderr)
+	var out bytes.Buffer
+	rep, err := Run("known", []string{"-test.run=^TestCountsKnownLocks$"}, &out)
 	switch {
 	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrNotPermitted):
 		t.Skip(err)
 	case err != nil:
-		t.Fatal(err)
+		t.Fatalf("%v; the child said:\n%s", err, out.Bytes())
 	}
 	t.Logf("%d instructions, %d steps, %d locked:\n%s", rep.Instructions, rep.Steps, rep.LockedCount(), rep.Summary())
 	kinds := map[string]int{}

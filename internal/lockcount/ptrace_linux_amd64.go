@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -60,9 +61,25 @@ func Serve(warm, body func()) error {
 
 // Run re-executes the running test binary as a child with args (a
 // -test.run pattern selecting the test that calls Serve) and EnvChild set
-// to name, and counts what the child's body executes. stderr receives
-// the child's output.
-func Run(name string, args []string, stderr *os.File) (*Report, error) {
+// to name, and counts what the child's body executes. out receives the
+// child's output.
+func Run(name string, args []string, out io.Writer) (*Report, error) {
+	for try := 1; ; try++ {
+		rep, err := run(name, args, out)
+		if !errors.Is(err, errPreempted) || try == 3 {
+			return rep, err
+		}
+	}
+}
+
+// errPreempted: the stepped goroutine was preempted (sysmon asked, in
+// the instants before the tracer stopped it, a goroutine that ran 10 ms
+// to yield): its thread would wait for another to hand it back, and
+// those are stopped. The run is abandoned, its threads let go, and Run
+// tries again in a new child.
+var errPreempted = errors.New("lockcount: the stepped goroutine was preempted")
+
+func run(name string, args []string, out io.Writer) (*Report, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -74,14 +91,23 @@ func Run(name string, args []string, stderr *os.File) (*Report, error) {
 	defer r.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), EnvChild+"="+name, "GOGC=off", "GODEBUG=asyncpreemptoff=1")
-	cmd.Stdout, cmd.Stderr = stderr, stderr
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, err
 	}
 	w.Close()
+	// A safety net, not a measurement: a child that stops answering (a
+	// thread blocked on one the tracer holds stopped) is killed, which
+	// ends the tracer's wait with an error.
+	killer := time.AfterFunc(5*time.Minute, func() { cmd.Process.Kill() })
+	defer killer.Stop()
 	rep, cerr := count(cmd.Process.Pid, r)
+	if errors.Is(cerr, errPreempted) {
+		cmd.Wait() // let go, the child finishes on its own
+		return nil, cerr
+	}
 	if cerr != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -200,9 +226,17 @@ func (t *tracer) wait(tid int) (unix.WaitStatus, error) {
 	}
 }
 
+// detachAll lets every seized thread go. Once the first are let go the
+// child may finish and exit before the rest are detached: those fail
+// with ESRCH, and are reaped, since a traced thread that exits stays a
+// zombie until its tracer waits for it, and holds its process's exit
+// back.
 func (t *tracer) detachAll() {
 	for _, tid := range t.threads {
-		unix.PtraceDetach(tid)
+		if unix.PtraceDetach(tid) == unix.ESRCH {
+			var ws unix.WaitStatus
+			unix.Wait4(tid, &ws, unix.WALL, nil)
+		}
 	}
 }
 
@@ -231,6 +265,14 @@ func (t *tracer) rip(tid int) (uint64, error) {
 		return 0, fmt.Errorf("lockcount: PTRACE_GETREGS: %w", err)
 	}
 	return regs.Rip, nil
+}
+
+// preempting reports whether pc is where a goroutine goes when it yields
+// at a function's stack check (runtime.morestack, which a warmed-up body
+// reaches only to be preempted).
+func preempting(pc uint64) bool {
+	f := runtime.FuncForPC(uintptr(pc))
+	return f != nil && f.Entry() == uintptr(pc) && f.Name() == "runtime.morestack"
 }
 
 // count seizes the child that reports on r and counts its body.
@@ -262,6 +304,9 @@ func count(pid int, r *os.File) (*Report, error) {
 		if n == maxSteps {
 			return nil, errors.New("lockcount: the child never reached Start")
 		}
+		if symbolize && preempting(pc) {
+			return nil, errPreempted
+		}
 		if pc, err = t.step(h.tid); err != nil {
 			return nil, err
 		}
@@ -276,6 +321,9 @@ func count(pid int, r *os.File) (*Report, error) {
 		if _, err := unix.PtracePeekText(h.tid, uintptr(pc), buf); err != nil {
 			return nil, fmt.Errorf("lockcount: PTRACE_PEEKTEXT %#x: %w", pc, err)
 		}
+		if symbolize && preempting(pc) {
+			return nil, errPreempted
+		}
 		locked, kind, rep1 := Classify(buf)
 		rep.Steps++
 		if !(rep1 && pc == prev) { // a REP iteration is the same instruction
@@ -283,9 +331,7 @@ func count(pid int, r *os.File) (*Report, error) {
 			if locked {
 				s := Site{PC: pc, Insn: kind, Bytes: append([]byte(nil), buf[:8]...)}
 				if symbolize {
-					if f := runtime.FuncForPC(uintptr(pc)); f != nil {
-						s.Func = f.Name()
-					}
+					s.Func = funcName(pc)
 				}
 				if s.Func == "" {
 					s.Func = fmt.Sprintf("%#x", pc)
