@@ -281,6 +281,9 @@ func count(pid int, r *os.File) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.start == h.end {
+		return nil, errors.New("lockcount: the markers were folded into one function")
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	t := &tracer{pid: pid}
