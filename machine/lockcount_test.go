@@ -61,6 +61,7 @@ func TestLockedInstructionsPerFault(t *testing.T) {
 				t.Fatalf("%v; the child said:\n%s", err, out.Bytes())
 			}
 			t.Logf("%s: %d instructions, %d locked:\n%s", c, rep.Instructions, rep.LockedCount(), rep.Summary())
+			t.Logf("%s: instructions by function:\n%s", c, rep.Profile())
 			if rep.LockedCount() == 0 {
 				t.Errorf("no locked instruction in a fault: the stepper did not see it")
 			}

@@ -85,6 +85,28 @@ type Report struct {
 	Steps int
 	// Locked lists the locked instructions in execution order.
 	Locked []Site
+	// ByFunc counts the instructions by the function whose code holds
+	// them (inlined code counts with the function it was inlined into).
+	ByFunc map[string]int
+}
+
+// Profile lists ByFunc, most first, one per line: "N  func".
+func (r *Report) Profile() string {
+	names := make([]string, 0, len(r.ByFunc))
+	for n := range r.ByFunc {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if r.ByFunc[names[i]] != r.ByFunc[names[j]] {
+			return r.ByFunc[names[i]] > r.ByFunc[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%5d  %s\n", r.ByFunc[n], n)
+	}
+	return b.String()
 }
 
 // LockedCount returns len(r.Locked).
@@ -150,7 +172,7 @@ func Classify(b []byte) (locked bool, kind string, rep bool) {
 // funcName names the function at pc in this binary, without the module
 // path: the innermost function, and when it was inlined, the function
 // whose code holds pc after it (see Site.Func).
-func funcName(pc uint64) string {
+func funcName(pc uint64, outerOnly bool) string {
 	short := func(s string) string { return strings.TrimPrefix(s, "github.com/faultline/faultline/") }
 	f := runtime.FuncForPC(uintptr(pc))
 	if f == nil {
@@ -159,6 +181,12 @@ func funcName(pc uint64) string {
 	// FuncForPC names the innermost inlined function and gives the entry
 	// of the outermost, the function the code belongs to.
 	name := short(f.Name())
+	if outerOnly {
+		if o := runtime.FuncForPC(f.Entry()); o != nil {
+			return short(o.Name())
+		}
+		return name
+	}
 	if o := runtime.FuncForPC(f.Entry()); o != nil && o.Name() != f.Name() {
 		name += " < " + short(o.Name())
 	}

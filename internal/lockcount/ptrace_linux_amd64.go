@@ -314,7 +314,7 @@ func count(pid int, r *os.File) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep := &Report{}
+	rep := &Report{ByFunc: map[string]int{}}
 	buf := make([]byte, 16)
 	prev := uint64(0)
 	for pc != h.end {
@@ -331,10 +331,13 @@ func count(pid int, r *os.File) (*Report, error) {
 		rep.Steps++
 		if !(rep1 && pc == prev) { // a REP iteration is the same instruction
 			rep.Instructions++
+			if symbolize {
+				rep.ByFunc[funcName(pc, true)]++
+			}
 			if locked {
 				s := Site{PC: pc, Insn: kind, Bytes: append([]byte(nil), buf[:8]...)}
 				if symbolize {
-					s.Func = funcName(pc)
+					s.Func = funcName(pc, false)
 				}
 				if s.Func == "" {
 					s.Func = fmt.Sprintf("%#x", pc)
