@@ -26,7 +26,9 @@ import (
 // address than the one the handler resolved sets it before calling React
 // (arm64 reports FAR, tag included; its handlers see the tag cleared
 // unless installed with SA_EXPOSE_TAGBITS, which arm64.SiAddr models).
-func React(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
+// res is read, not kept: a pointer, so that the result the handler
+// filled in is not copied again.
+func React(t *kernel.Task, r *kernel.Regs, res *fault.Result) kernel.TrapAction {
 	if tr := t.Tracer(); tr.On() {
 		tr.Decide("verdict", res.Describe()) // the generic handler's answer
 		tr.Decide("arch.React", reaction(res))
@@ -60,7 +62,7 @@ func FixupOrOops(r *kernel.Regs) kernel.TrapAction {
 }
 
 // reaction says, for the trace, what React does with res.
-func reaction(res fault.Result) string {
+func reaction(res *fault.Result) string {
 	switch res.Verdict {
 	case fault.Done:
 		return "Done: return to the instruction"

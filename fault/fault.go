@@ -185,9 +185,14 @@ type faultState struct {
 	flags vmfault.Flags
 	vma   *mm.VMA
 	held  lockHeld
-	res   Result
 	tr    *trace.Track // the task's trace (nil: off)
 }
+
+// The helpers that end a fault fill in the caller's *Result, passed
+// beside the faultState rather than kept in it: a Result returned through
+// every helper would be copied at each return, and a pointer kept in the
+// faultState would move the caller's Result to the heap (escape analysis
+// sees every field of the state leak with the task it hands on).
 
 // release drops whatever the fault holds.
 func (fs *faultState) release() {
@@ -229,8 +234,16 @@ func (fs *faultState) signalPending(ret vmfault.Reason) bool {
 // Handle resolves one fault and returns its final result. Whatever path
 // it takes, it returns holding no lock.
 func (h *Handler) Handle(t Task, req Request) Result {
+	var res Result
+	h.HandleTo(t, req, &res)
+	return res
+}
+
+// HandleTo is Handle with the result written to *res, as the front ends
+// call it: the result is filled in place, never copied on the way out.
+func (h *Handler) HandleTo(t Task, req Request, res *Result) {
+	*res = Result{Addr: req.Addr}
 	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault, tr: t.Tracer()}
-	fs.res.Addr = req.Addr
 	if req.User {
 		fs.flags |= vmfault.FlagUser
 	}
@@ -244,24 +257,23 @@ func (h *Handler) Handle(t Task, req Request) Result {
 		// No user context, or faults disabled: never take a lock
 		// (bad_area_nosemaphore).
 		fs.tr.Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
-		return fs.fail(BadArea, abi.SEGV_MAPERR)
+		fs.fail(res, BadArea, abi.SEGV_MAPERR)
+		return
 	}
-	if req.User {
-		if res, final := fs.underVMALock(); final {
-			return res
-		}
+	if req.User && fs.underVMALock(res) {
+		return
 	}
-	return fs.underMmapLock()
+	fs.underMmapLock(res)
 }
 
 // underVMALock tries the fault under the per-VMA lock alone (phase A of
-// the architectures' handlers). It reports false when the fault must go on
-// under the mmap lock.
-func (fs *faultState) underVMALock() (Result, bool) {
+// the architectures' handlers). It reports true when the result is
+// final, false when the fault must go on under the mmap lock.
+func (fs *faultState) underVMALock(res *Result) bool {
 	v := fs.m.LockVMAUnderRCU(fs.req.Addr)
 	TraceVMALock(fs.tr, fs.m, v)
 	if v == nil {
-		return Result{}, false
+		return false
 	}
 	fs.vma, fs.held = v, vmaLock
 	if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
@@ -269,24 +281,27 @@ func (fs *faultState) underVMALock() (Result, bool) {
 		// when badaccess"): no second look under the mmap lock.
 		fs.accessStep(code)
 		fs.release()
-		return fs.accessErr(v, code), true
+		fs.accessErr(res, v, code)
+		return true
 	}
 	fs.accessStep(0)
 	ret := fs.resolve()
 	fs.release()
 	if ret&vmfault.Retry == 0 {
-		return fs.decode(ret), true
+		fs.decode(res, ret)
+		return true
 	}
-	fs.res.Retries.VMALock++
+	res.Retries.VMALock++
 	TraceRetry(fs.tr, true, ret&vmfault.Major != 0)
 	if ret&vmfault.Major != 0 {
 		// It waited for I/O: account the mmap-lock attempt as major.
 		fs.flags |= vmfault.FlagTried
 	}
 	if fs.signalPending(ret) {
-		return fs.signal(), true
+		fs.final(res, Signal)
+		return true
 	}
-	return Result{}, false
+	return false
 }
 
 // accessStep traces the access check's answer.
@@ -294,33 +309,39 @@ func (fs *faultState) accessStep(code abi.Code) { TraceAccess(fs.tr, fs.req.Acce
 
 // underMmapLock runs the fault under the mmap lock, retrying as long as
 // handle_mm_fault drops the lock (phase B, lock_mm_and_find_vma).
-func (fs *faultState) underMmapLock() Result {
+func (fs *faultState) underMmapLock(res *Result) {
 	for {
 		v := fs.m.LockAndFindVMA(fs.req.Addr, fs.t, fs.req.User, fs.req.HasFixup)
 		if v == nil {
-			return fs.fail(BadArea, abi.SEGV_MAPERR) // no lock is held
+			fs.fail(res, BadArea, abi.SEGV_MAPERR) // no lock is held
+			return
 		}
 		fs.vma, fs.held = v, mmapLock
 		if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
 			fs.accessStep(code)
 			fs.release()
-			return fs.accessErr(v, code)
+			fs.accessErr(res, v, code)
+			return
 		}
 		fs.accessStep(0)
 		ret := fs.resolve()
 		if fs.signalPending(ret) {
-			return fs.signal()
+			fs.final(res, Signal)
+			return
 		}
 		if ret&vmfault.Completed != 0 {
-			return fs.decode(ret)
+			fs.decode(res, ret)
+			return
 		}
 		if ret&vmfault.Retry == 0 {
 			fs.release()
-			return fs.decode(ret)
+			fs.decode(res, ret)
+			return
 		}
-		fs.res.Retries.Dropped++
-		if fs.res.Retries.Total() > fs.h.MaxRetries {
-			return fs.final(Livelock)
+		res.Retries.Dropped++
+		if res.Retries.Total() > fs.h.MaxRetries {
+			fs.final(res, Livelock)
+			return
 		}
 		TraceRetry(fs.tr, false, true)
 		fs.flags |= vmfault.FlagTried
@@ -329,67 +350,69 @@ func (fs *faultState) underMmapLock() Result {
 
 // final sets the verdict; in kernel mode every failure becomes KernFixup.
 // Preconditions: no lock is held.
-func (fs *faultState) final(v Verdict) Result {
-	fs.res.Verdict = v
+func (fs *faultState) final(res *Result, v Verdict) {
+	res.Verdict = v
 	if !fs.req.User && v != Done && v != Livelock {
-		fs.res.Cause, fs.res.Verdict = v, KernFixup
+		res.Cause, res.Verdict = v, KernFixup
 	}
-	return fs.res
 }
 
 // fail ends the fault with a SIGSEGV verdict and its si_code.
-func (fs *faultState) fail(v Verdict, code abi.Code) Result {
-	fs.res.Signo, fs.res.Code = abi.SIGSEGV, code
-	return fs.final(v)
+func (fs *faultState) fail(res *Result, v Verdict, code abi.Code) {
+	res.Signo, res.Code = abi.SIGSEGV, code
+	fs.final(res, v)
 }
 
 // accessErr ends the fault with an access error on v. Only SEGV_PKUERR
 // carries the VMA's key in si_pkey (force_sig_pkuerr): an ACCERR is a
 // plain force_sig_fault, whatever v's key.
-func (fs *faultState) accessErr(v *mm.VMA, code abi.Code) Result {
+func (fs *faultState) accessErr(res *Result, v *mm.VMA, code abi.Code) {
 	if code == abi.SEGV_PKUERR {
-		fs.res.PKey = v.PKey
+		res.PKey = v.PKey
 	}
-	return fs.fail(AccessErr, code)
+	fs.fail(res, AccessErr, code)
 }
-
-// signal ends the fault because a signal is pending after a retry.
-func (fs *faultState) signal() Result { return fs.final(Signal) }
 
 // decode turns handle_mm_fault's bits into the verdict: the one place
 // VM_FAULT_* bits are read. Preconditions: no lock is held.
-func (fs *faultState) decode(ret vmfault.Reason) Result {
+func (fs *faultState) decode(res *Result, ret vmfault.Reason) {
 	if fs.tr != nil {
 		fs.traceDecode(ret)
 	}
 	if ret&vmfault.Error == 0 {
-		fs.res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
-		return fs.final(Done)
+		res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
+		fs.final(res, Done)
+		return
 	}
 	if !fs.req.User && fs.t.FatalSignalPending() {
-		return fs.final(Signal) // the task is dying: fix up, no signal
+		fs.final(res, Signal) // the task is dying: fix up, no signal
+		return
 	}
 	switch {
 	case ret&vmfault.OOM != 0:
-		return fs.final(OOM)
+		fs.final(res, OOM)
+		return
 	case ret&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0:
 		// A small page wins if both bits are set, as in do_sigbus.
 		shift := uint(phys.PageShift)
 		if ret&vmfault.HWPoison == 0 {
 			shift = memory.HStateShift(ret.HIndex())
 		}
-		fs.res.Signo = abi.SIGBUS
+		res.Signo = abi.SIGBUS
 		if fs.h.MemoryFailure {
-			fs.res.Code, fs.res.LSB = abi.BUS_MCEERR_AR, uint8(shift)
+			res.Code, res.LSB = abi.BUS_MCEERR_AR, uint8(shift)
 		} else {
-			fs.res.Code = abi.BUS_ADRERR // no CONFIG_MEMORY_FAILURE: plain SIGBUS
+			res.Code = abi.BUS_ADRERR // no CONFIG_MEMORY_FAILURE: plain SIGBUS
 		}
-		return fs.final(HWPoison)
+		fs.final(res, HWPoison)
+		return
 	case ret&vmfault.SigBus != 0:
-		fs.res.Signo, fs.res.Code = abi.SIGBUS, abi.BUS_ADRERR
-		return fs.final(SigBus)
+		res.Signo, res.Code = abi.SIGBUS, abi.BUS_ADRERR
+		fs.final(res, SigBus)
+		return
 	case ret&vmfault.SigSegv != 0:
-		return fs.fail(BadArea, abi.SEGV_MAPERR)
+		fs.fail(res, BadArea, abi.SEGV_MAPERR)
+		return
 	}
 	// VM_FAULT_FALLBACK leaking out of handle_mm_fault is a kernel bug (BUG()).
 	panic(fmt.Sprintf("fault: handle_mm_fault returned %v", ret))
@@ -405,15 +428,17 @@ func (fs *faultState) traceDecode(ret vmfault.Reason) {
 // any lock (bad_area_nosemaphore). Front ends use it for their early
 // cases so that the signal table stays in one place.
 func NoVMA(req Request) Result {
+	res := Result{Addr: req.Addr}
 	fs := faultState{req: req}
-	fs.res.Addr = req.Addr
-	return fs.fail(BadArea, abi.SEGV_MAPERR)
+	fs.fail(&res, BadArea, abi.SEGV_MAPERR)
+	return res
 }
 
 // NoVMATraced is NoVMA for task t, whose trace shows the verdict.
 func NoVMATraced(t any, req Request) Result {
+	res := Result{Addr: req.Addr}
 	fs := faultState{req: req, tr: trace.Of(t)}
-	fs.res.Addr = req.Addr
 	fs.tr.Decide("bad_area_nosemaphore", "no VMA to look for: no lock is taken")
-	return fs.fail(BadArea, abi.SEGV_MAPERR)
+	fs.fail(&res, BadArea, abi.SEGV_MAPERR)
+	return res
 }

@@ -16,7 +16,7 @@ const module = "github.com/faultline/faultline/"
 // may import only packages of lower layers (DESIGN.md). Packages on one
 // line are one layer and do not import each other.
 var layers = [][]string{
-	{"abi", "sched", "config", "timeout", "docs", "trace", "mm/internal/vmatree"},
+	{"abi", "sched", "config", "timeout", "docs", "trace", "mm/internal/vmatree", "internal/lockcount"},
 	{"vmfault"},
 	{"phys"},
 	{"pgtable"},

@@ -2,5 +2,6 @@
 
 package machine_test
 
-// raceEnabled: the race detector's instrumentation allocates.
+// raceEnabled: built with -race, whose runtime allocates for its shadow
+// state on paths that allocate nothing otherwise.
 const raceEnabled = true

@@ -286,9 +286,7 @@ func doPTEMissing(f *Fault) vmfault.Reason {
 	if f.VMA.Anonymous() {
 		return doAnonymousPage(f)
 	}
-	// A backing's ->fault keeps its vm_fault: hand it a copy, so that the
-	// anonymous path's Fault stays on the stack.
-	return doFault(*f)
+	return doFault(f)
 }
 
 // installLocked sets the entry if it is still what the fault saw. It
@@ -394,8 +392,7 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 // doFault asks the backing for the page (do_fault): a read maps the
 // backing's page; a private write maps a copy (do_cow_fault); a shared
 // write maps the backing's page writable and dirty (do_shared_fault).
-func doFault(vmf Fault) vmfault.Reason {
-	f := &vmf
+func doFault(f *Fault) vmfault.Reason {
 	b, ok := f.VMA.Ops.(Backing)
 	if !ok {
 		f.tr.Step("do_fault", "no ->fault: VM_FAULT_SIGBUS")
@@ -411,6 +408,26 @@ func doFault(vmf Fault) vmfault.Reason {
 	}
 	f.tr.Step("do_shared_fault", "a shared write: the backing's page, writable")
 	return doSharedFault(f, b)
+}
+
+// backingFault calls the backing's ->fault. The model's own backings are
+// called by their type, which escape analysis can see through, so that
+// the Fault stays on the faulting goroutine's stack as struct vm_fault
+// stays on the kernel stack: a call through the interface would move it
+// to the heap on every file fault. Another backing (a test's) gets a heap
+// copy, whose state becomes the fault's when it returns.
+func backingFault(b Backing, f *Fault) vmfault.Reason {
+	switch b := b.(type) {
+	case *File:
+		return b.Fault(f)
+	case *Shmem:
+		return b.Fault(f)
+	}
+	vmf := new(Fault)
+	*vmf = *f
+	ret := b.Fault(vmf)
+	*f = *vmf
+	return ret
 }
 
 // mapPager is a backing whose cached pages fault-around may map without
@@ -435,7 +452,7 @@ func doReadFault(f *Fault, b Backing) vmfault.Reason {
 			return vmfault.NoPage
 		}
 	}
-	ret := b.Fault(f)
+	ret := backingFault(b, f)
 	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
 		return ret
 	}
@@ -451,7 +468,7 @@ func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	if page == nil {
 		return vmfault.OOM
 	}
-	ret := b.Fault(f)
+	ret := backingFault(b, f)
 	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
 		page.Put()
 		return ret
@@ -501,7 +518,7 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 }
 
 func doSharedFault(f *Fault, b Backing) vmfault.Reason {
-	ret := b.Fault(f)
+	ret := backingFault(b, f)
 	if ret&(vmfault.Error|vmfault.NoPage|vmfault.Retry) != 0 {
 		return ret
 	}

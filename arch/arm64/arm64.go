@@ -300,13 +300,13 @@ func (a *Arch) request(r *kernel.Regs) fault.Request {
 func (a *Arch) badArea(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	res := fault.NoVMATraced(t, a.request(r))
 	res.Addr = SiAddr(r.Addr)
-	return react(t, r, res)
+	return react(t, r, &res)
 }
 
 // react hands the result to arch.React, with what the hardware dictates
 // first: a failed kernel instruction fetch cannot be fixed up (there is
 // no instruction to resume after), so it dies (__do_kernel_fault).
-func react(t *kernel.Task, r *kernel.Regs, res fault.Result) kernel.TrapAction {
+func react(t *kernel.Task, r *kernel.Regs, res *fault.Result) kernel.TrapAction {
 	if res.Verdict == fault.KernFixup && EC(r.HW) == ECIAbtCur {
 		t.Tracer().Step("__do_kernel_fault", "a kernel instruction abort cannot be fixed up: oops")
 		return kernel.Oops
@@ -321,9 +321,10 @@ func (a *Arch) pageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		t.Tracer().Step("do_page_fault", "a kernel permission fault on a user address (PAN): "+act.String())
 		return act
 	}
-	res := a.handler.Handle(t, a.request(r))
+	var res fault.Result
+	a.handler.HandleTo(t, a.request(r), &res)
 	res.Addr = SiAddr(r.Addr)
-	return react(t, r, res)
+	return react(t, r, &res)
 }
 
 // EL1UserPermission is do_page_fault's check of a kernel permission

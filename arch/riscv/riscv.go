@@ -153,7 +153,9 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		HasFixup: kernel.SearchExceptionTables(r.Insn),
 		NoFault:  r.NoFault,
 	}
-	return arch.React(t, r, a.handler.Handle(t, req))
+	var res fault.Result
+	a.handler.HandleTo(t, req, &res)
+	return arch.React(t, r, &res)
 }
 
 // SCause returns the scause of a page fault for an access: 12 for a

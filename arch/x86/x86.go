@@ -261,7 +261,8 @@ func GeneralProtection(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // (do_kern_addr_fault): no lock, no VMA; a bad area.
 func (a *Arch) kernAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	t.Tracer().Step("do_kern_addr_fault", "a kernel address: no VMA, no lock")
-	return arch.React(t, r, fault.NoVMATraced(t, a.request(r)))
+	res := fault.NoVMATraced(t, a.request(r))
+	return arch.React(t, r, &res)
 }
 
 func (a *Arch) request(r *kernel.Regs) fault.Request {
@@ -295,7 +296,9 @@ func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		}
 		tr.Step("emulate_vsyscall", "not a call it emulates: the fault goes on")
 	}
-	return arch.React(t, r, a.handler.Handle(t, a.request(r)))
+	var res fault.Result
+	a.handler.HandleTo(t, a.request(r), &res)
+	return arch.React(t, r, &res)
 }
 
 // EmulateVsyscall emulates a call into the vsyscall page

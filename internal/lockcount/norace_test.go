@@ -1,0 +1,5 @@
+//go:build !race
+
+package lockcount
+
+const raceEnabled = false
