@@ -378,13 +378,14 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 	if vma.Flags&mm.VMWrite != 0 {
 		pte |= pgtable.Write | pgtable.Dirty
 	}
+	page.AddNewMap() // before the entry makes the page visible
 	f.table.Lock()
 	if !f.installLocked(pte) {
 		f.table.Unlock()
+		page.DropNewMap()
 		page.Put()
 		return 0
 	}
-	page.AddMap()
 	f.table.Unlock()
 	return 0
 }
@@ -644,13 +645,14 @@ func wpPageCopy(f *Fault, old *phys.Page) vmfault.Reason {
 		page.CopyFrom(old)
 	}
 	pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | pgtable.Write | pgtable.Dirty | pgtable.Accessed
+	page.AddNewMap() // before the entry makes the page visible
 	f.table.Lock()
 	if !f.installLocked(pte) {
 		f.table.Unlock()
+		page.DropNewMap()
 		page.Put()
 		return 0
 	}
-	page.AddMap()
 	f.table.Unlock()
 	if old != nil {
 		old.RemoveMap()

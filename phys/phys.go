@@ -366,6 +366,16 @@ func (p *Page) AddMap() {
 	}
 }
 
+// AddNewMap accounts the first page-table entry of a page just
+// allocated, before that entry is installed (folio_add_new_anon_rmap):
+// nobody else can see the page yet, so its map count is set with a plain
+// store, not a locked add. DropNewMap undoes it when the entry could not
+// be installed after all.
+func (p *Page) AddNewMap() { p.mapcount = 1 }
+
+// DropNewMap undoes AddNewMap for a page whose entry was not installed.
+func (p *Page) DropNewMap() { p.mapcount = 0 }
+
 // RemoveMap accounts one page-table entry fewer (folio_remove_rmap_pte).
 func (p *Page) RemoveMap() {
 	if !p.pinned() {
