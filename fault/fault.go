@@ -128,6 +128,9 @@ func (r Retries) Total() int { return r.VMALock + r.Dropped }
 type Task interface {
 	memory.Faulter
 	MM() *mm.MM
+	// VMACache is the task's cache of its last VMA lookups (vmacache),
+	// which the lockless lookup consults before the VMA index.
+	VMACache() *mm.VMACache
 	// SignalPending is signal_pending(current).
 	SignalPending() bool
 	// FatalSignalPending is fatal_signal_pending(current).
@@ -270,7 +273,7 @@ func (h *Handler) HandleTo(t Task, req Request, res *Result) {
 // the architectures' handlers). It reports true when the result is
 // final, false when the fault must go on under the mmap lock.
 func (fs *faultState) underVMALock(res *Result) bool {
-	v := fs.m.LockVMAUnderRCU(fs.req.Addr)
+	v := fs.m.LockVMAUnderRCUCached(fs.t.VMACache(), fs.req.Addr)
 	TraceVMALock(fs.tr, fs.m, v)
 	if v == nil {
 		return false

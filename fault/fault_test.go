@@ -46,9 +46,11 @@ type task struct {
 	fatal        bool
 	sleeps       int
 	minor, major int
+	vmac         mm.VMACache
 }
 
 func (t *task) MM() *mm.MM               { return t.m }
+func (t *task) VMACache() *mm.VMACache   { return &t.vmac }
 func (t *task) SignalPending() bool      { return t.pending || t.fatal }
 func (t *task) FatalSignalPending() bool { return t.fatal }
 func (t *task) MemCG() *phys.MemCG       { return nil }

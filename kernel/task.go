@@ -105,6 +105,10 @@ type Task struct {
 	memcg atomic.Pointer[phys.MemCG]
 	// pcp is the task's cache of free page frames, closed when it exits.
 	pcp *phys.Cache
+	// vmac is the task's last VMA lookups (the vmacache a task_struct
+	// had until 5.17): successive faults in one VMA skip the index.
+	// Only the task's own faults use it.
+	vmac mm.VMACache
 
 	// The registers of the access in progress, user and kernel mode, as
 	// pt_regs live with the task. Used only by the task's own goroutine.
@@ -130,6 +134,9 @@ func (t *Task) Kernel() *Kernel { return t.k }
 
 // MM returns the task's address space (nil for a kernel thread).
 func (t *Task) MM() *mm.MM { return t.proc.mm }
+
+// VMACache returns the task's cache of VMA lookups, for its own faults.
+func (t *Task) VMACache() *mm.VMACache { return &t.vmac }
 
 // Faults returns the task's minor and major fault counts.
 func (t *Task) Faults() (minor, major int64) { return t.minFlt.Load(), t.majFlt.Load() }

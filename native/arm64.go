@@ -145,7 +145,7 @@ func (a *ARM64) doPageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 func (a *ARM64) pageFault(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
 	var fault vmfault.Reason
 	if r.User {
-		v := m.LockVMAUnderRCU(addr)
+		v := m.LockVMAUnderRCUCached(t.VMACache(), addr)
 		faultpkg.TraceVMALock(t.Tracer(), m, v)
 		if v != nil {
 			if v.Flags&vmFlags == 0 {
@@ -272,7 +272,7 @@ func (a *ARM64) userError(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, 
 func (a *ARM64) pageFaultBefore610(t *kernel.Task, r *kernel.Regs, m *mm.MM, addr uint64, flags vmfault.Flags, vmFlags mm.VMFlags) kernel.TrapAction {
 	var fault vmfault.Reason
 	if r.User && a.ver.AtLeast(6, 4) {
-		v := m.LockVMAUnderRCU(addr)
+		v := m.LockVMAUnderRCUCached(t.VMACache(), addr)
 		faultpkg.TraceVMALock(t.Tracer(), m, v)
 		if v != nil {
 			if v.Flags&vmFlags != 0 {

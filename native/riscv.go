@@ -148,7 +148,7 @@ func (a *RISCV) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // goes on with under the mmap lock when it did not: FAULT_FLAG_TRIED only
 // when the first try was major.
 func (a *RISCV) underVMALock(t *kernel.Task, r *kernel.Regs, m *mm.MM, flags vmfault.Flags) (kernel.TrapAction, vmfault.Flags, bool) {
-	v := m.LockVMAUnderRCU(r.Addr)
+	v := m.LockVMAUnderRCUCached(t.VMACache(), r.Addr)
 	fault.TraceVMALock(t.Tracer(), m, v)
 	if v == nil {
 		return kernel.Restart, flags, false

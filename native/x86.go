@@ -159,7 +159,7 @@ func (f *x86Fault) doUserAddrFault() kernel.TrapAction {
 // access_error, handle_mm_fault under the VMA lock. It reports false when
 // the fault goes on to lock_mmap.
 func (f *x86Fault) underVMALock(m *mm.MM) (kernel.TrapAction, bool) {
-	v := m.LockVMAUnderRCU(f.r.Addr)
+	v := m.LockVMAUnderRCUCached(f.t.VMACache(), f.r.Addr)
 	fault.TraceVMALock(f.t.Tracer(), m, v)
 	if v == nil {
 		return 0, false
