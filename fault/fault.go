@@ -128,6 +128,11 @@ func (r Retries) Total() int { return r.VMALock + r.Dropped }
 type Task interface {
 	memory.Faulter
 	MM() *mm.MM
+	// Faulter returns the task as handle_mm_fault takes it. It is asked
+	// of the task, not converted from this interface, because a
+	// conversion from one interface to another looks the method table up
+	// at run time, on every fault.
+	Faulter() memory.Faulter
 	// VMACache is the task's cache of its last VMA lookups (vmacache),
 	// which the lockless lookup consults before the VMA index.
 	VMACache() *mm.VMACache
@@ -215,7 +220,7 @@ func (fs *faultState) resolve() vmfault.Reason {
 	if fs.held == vmaLock {
 		flags |= vmfault.FlagVMALock
 	}
-	ret := fs.h.Resolve(fs.vma, fs.req.Addr, flags, fs.t)
+	ret := fs.h.Resolve(fs.vma, fs.req.Addr, flags, fs.t.Faulter())
 	if ret&(vmfault.Retry|vmfault.Completed) != 0 {
 		fs.held = noLock
 	}

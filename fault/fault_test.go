@@ -51,6 +51,7 @@ type task struct {
 
 func (t *task) MM() *mm.MM               { return t.m }
 func (t *task) VMACache() *mm.VMACache   { return &t.vmac }
+func (t *task) Faulter() memory.Faulter  { return t }
 func (t *task) SignalPending() bool      { return t.pending || t.fatal }
 func (t *task) FatalSignalPending() bool { return t.fatal }
 func (t *task) MemCG() *phys.MemCG       { return nil }

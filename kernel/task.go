@@ -135,6 +135,9 @@ func (t *Task) Kernel() *Kernel { return t.k }
 // MM returns the task's address space (nil for a kernel thread).
 func (t *Task) MM() *mm.MM { return t.proc.mm }
 
+// Faulter returns the task as handle_mm_fault takes it (fault.Task).
+func (t *Task) Faulter() memory.Faulter { return t }
+
 // VMACache returns the task's cache of VMA lookups, for its own faults.
 func (t *Task) VMACache() *mm.VMACache { return &t.vmac }
 
