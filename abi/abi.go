@@ -293,3 +293,18 @@ func ErrnoNames() []string {
 	sort.Strings(out)
 	return out
 }
+
+// ArchName returns the kernel's name of the architecture Go calls goarch
+// (what uname -m prints: x86_64 for amd64, loongarch64 for loong64), or
+// "" for one faultline knows no name for.
+func ArchName(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64"
+	case "arm64", "riscv64", "ppc64le", "s390x":
+		return goarch
+	case "loong64":
+		return "loongarch64"
+	}
+	return ""
+}

@@ -15,22 +15,8 @@ import (
 	"github.com/faultline/faultline/phys"
 )
 
-// LinuxArch returns the Linux name of a Go GOARCH (x86_64 for amd64), or
-// "" for one faultline knows no name for.
-func LinuxArch(goarch string) string {
-	switch goarch {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "arm64"
-	case "riscv64":
-		return "riscv64"
-	}
-	return ""
-}
-
 // HostArch is the Linux name of the architecture this program runs on.
-func HostArch() string { return LinuxArch(runtime.GOARCH) }
+func HostArch() string { return abi.ArchName(runtime.GOARCH) }
 
 // Model runs workloads on a modeled machine: a fresh one for every run,
 // started from a collected heap.

@@ -284,15 +284,40 @@ func NativeModeled(arch string, cfg config.Kernel) bool {
 // is not modeled, the generic model stands in for it, and Result.Model
 // says so.
 func Judge(ctx context.Context, arch string, cfg config.Kernel, s *scenario.Scenario, hr runner.Report) Result {
+	return JudgeWith(s, hr, RunModels(ctx, arch, cfg, s))
+}
+
+// Models are the model runs a host run of a scenario is judged against:
+// nil where the arch or its native handler is not modeled.
+type Models struct {
+	Native, Generic *runner.Report
+}
+
+// RunModels runs s on the models Judge compares a host run with, for a
+// kernel of arch configured as cfg. The runs do not depend on the host's
+// run, so a caller may make them beforehand, on every CPU, while the host
+// runs scenarios one at a time.
+func RunModels(ctx context.Context, arch string, cfg config.Kernel, s *scenario.Scenario) Models {
 	if !machine.Modeled(arch) {
-		return Classify(s, hr, nil, nil)
+		return Models{}
 	}
 	model := func(hd machine.Handler) *runner.Report {
 		rep := runner.Run(s, arch, runner.Options{Handler: hd, Config: &cfg, Record: true, Scale: timeout.FromContext(ctx)})
 		return &rep
 	}
 	if !NativeModeled(arch, cfg) {
-		return Classify(s, hr, model(machine.Generic), nil)
+		return Models{Generic: model(machine.Generic)}
 	}
-	return Classify(s, hr, model(machine.Native), model(machine.Generic))
+	return Models{Native: model(machine.Native), Generic: model(machine.Generic)}
+}
+
+// JudgeWith is Judge with the model runs made (RunModels).
+func JudgeWith(s *scenario.Scenario, hr runner.Report, m Models) Result {
+	switch {
+	case m.Generic == nil:
+		return Classify(s, hr, nil, nil)
+	case m.Native == nil:
+		return Classify(s, hr, m.Generic, nil)
+	}
+	return Classify(s, hr, m.Native, m.Generic)
 }

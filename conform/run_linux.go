@@ -35,12 +35,22 @@ func Detect(ctx context.Context) (*Host, error) {
 // handler is not modeled, the generic model stands in for it, and
 // Result.Model says so.
 func RunOne(ctx context.Context, h *Host, s *scenario.Scenario) Result {
+	return RunOneWith(ctx, h, s, nil)
+}
+
+// RunOneWith is RunOne with the model runs made beforehand (RunModels
+// for the host's arch and configuration), or, with m nil, made here.
+func RunOneWith(ctx context.Context, h *Host, s *scenario.Scenario, m *Models) Result {
 	start := time.Now()
 	if why := h.Skip(s); why != "" {
 		return Result{Scenario: s.Name, File: s.Pos.File, Arch: h.Arch, Class: Skipped, Reason: why, Duration: time.Since(start)}
 	}
 	hr := h.Run(ctx, s, hostrun.Options{Scale: timeout.FromContext(ctx)})
-	res := Judge(ctx, h.Arch, h.Config, s, hr)
+	if m == nil {
+		mm := RunModels(ctx, h.Arch, h.Config, s)
+		m = &mm
+	}
+	res := JudgeWith(s, hr, *m)
 	res.Duration, res.HostDuration = time.Since(start), hr.Duration
 	return res
 }

@@ -31,3 +31,11 @@ func Detect(context.Context) (*Host, error) {
 func RunOne(_ context.Context, h *Host, s *scenario.Scenario) Result {
 	return Result{Scenario: s.Name, File: s.Pos.File, Class: Broken, Reason: "not Linux"}
 }
+
+// RunOneWith is never reached off Linux.
+func RunOneWith(ctx context.Context, h *Host, s *scenario.Scenario, _ *Models) Result {
+	return RunOne(ctx, h, s)
+}
+
+// Skip is never reached off Linux.
+func (h *Host) Skip(*scenario.Scenario) string { return "not Linux" }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/host"
 	"github.com/faultline/faultline/timeout"
@@ -71,21 +72,11 @@ func (h *Host) Close() error {
 	return host.RemoveBuild(h.bin)
 }
 
-// linuxArch maps GOARCH to the kernel's name.
+// linuxArch maps GOARCH to the kernel's name, or keeps Go's where
+// faultline knows none.
 func linuxArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "arm64"
-	case "riscv64":
-		return "riscv64"
-	case "ppc64le":
-		return "ppc64le"
-	case "s390x":
-		return "s390x"
-	case "loong64":
-		return "loongarch64"
+	if n := abi.ArchName(runtime.GOARCH); n != "" {
+		return n
 	}
 	return runtime.GOARCH
 }

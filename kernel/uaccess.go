@@ -203,22 +203,10 @@ func (t *Task) storeUser(addr, n uint64, fill byte) {
 			if off := a & (phys.PageSize - 1); end-a == phys.PageSize {
 				page.Fill(fill)
 			} else {
-				fillBytes(page.Data()[off:off+end-a], fill)
+				phys.FillBytes(page.Data()[off:off+end-a], fill)
 			}
 		}
 		a = end
-	}
-}
-
-// fillBytes sets every byte of b to v, doubling what it has set: a
-// memmove per doubling instead of a store per byte.
-func fillBytes(b []byte, v byte) {
-	if len(b) == 0 {
-		return
-	}
-	b[0] = v
-	for i := 1; i < len(b); i *= 2 {
-		copy(b[i:], b[:i])
 	}
 }
 

@@ -240,19 +240,8 @@ func (f *File) diskPage(idx uint64, dst *phys.Page) {
 		dst.Fill(0)
 	default:
 		d := dst.Data()
-		fillBytes(d[:n], f.fill)
+		phys.FillBytes(d[:n], f.fill)
 		clear(d[n:])
-	}
-}
-
-// fillBytes sets every byte of b to v, doubling what it has copied.
-func fillBytes(b []byte, v byte) {
-	if len(b) == 0 {
-		return
-	}
-	b[0] = v
-	for i := 1; i < len(b); i *= 2 {
-		copy(b[i:], b[:i])
 	}
 }
 
@@ -799,7 +788,7 @@ func (f *File) asFilled(idx uint64, p *phys.Page) bool {
 	}
 	if f.fillRef == nil || f.fillRef[0] != f.fill {
 		f.fillRef = new([phys.PageSize]byte)
-		fillBytes(f.fillRef[:], f.fill)
+		phys.FillBytes(f.fillRef[:], f.fill)
 	}
 	data := p.Contents()
 	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:])

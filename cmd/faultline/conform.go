@@ -19,6 +19,7 @@ import (
 	"github.com/faultline/faultline/conform"
 	"github.com/faultline/faultline/guest"
 	"github.com/faultline/faultline/machine"
+	"github.com/faultline/faultline/scenario"
 	"github.com/faultline/faultline/stream"
 	"github.com/faultline/faultline/timeout"
 )
@@ -191,6 +192,7 @@ func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, 
 	} else {
 		printHost(stdout, h)
 	}
+	models := conformModels(ctx, h, files)
 	results := []conform.Result{}
 	prog := startProgress(stderr, "faultline conform", len(files))
 	defer prog.end()
@@ -210,7 +212,7 @@ func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, 
 			kt.fileError(f.name, fileErrs[n:])
 			continue
 		}
-		res := conform.RunOne(ctx, h, s)
+		res := conform.RunOneWith(ctx, h, s, models[f.name])
 		results = append(results, res)
 		tally(&sum, res)
 		prog.step(func() {
@@ -234,6 +236,33 @@ func runConform(ctx context.Context, files []source, loadErrs []string, asJSON, 
 		printSummary(stdout, sum, len(results))
 	}
 	return conformExit(sum, b)
+}
+
+// conformModels runs, on every CPU, the models each scenario's host run is
+// judged against, before the host runs them one at a time: the models do
+// not depend on what the host does, and the host's runs are best made
+// with nothing else running. Files that do not parse, and scenarios the
+// host skips, get none (RunOneWith makes them when asked).
+func conformModels(ctx context.Context, h *conform.Host, files []source) map[string]*conform.Models {
+	var jobs []*scenario.Scenario
+	for _, f := range files {
+		if s, err := scenario.Parse(f.name, f.src); err == nil && h.Skip(s) == "" {
+			jobs = append(jobs, s)
+		}
+	}
+	ms := make([]conform.Models, len(jobs))
+	inOrder(len(jobs), 0, func(i int) {
+		if ctx.Err() == nil {
+			ms[i] = conform.RunModels(ctx, h.Arch, h.Config, jobs[i])
+		}
+	}, func(int) {})
+	out := make(map[string]*conform.Models, len(jobs))
+	for i, s := range jobs {
+		if ms[i].Generic != nil {
+			out[s.Pos.File] = &ms[i]
+		}
+	}
+	return out
 }
 
 // tally counts a result in the summary.
