@@ -75,20 +75,7 @@ func TestBenchSignalTearsDown(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			time.Sleep(300 * time.Millisecond) // into the workload
-			cmd.Process.Signal(tc.sig)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("bench did not exit within 30s of the signal")
-			}
-			if code := cmd.ProcessState.ExitCode(); code != tc.code {
-				t.Errorf("exit status %d, want %d (stderr %s)", code, tc.code, stderr.String())
-			}
-			if left := leftovers(pid, groups); len(left) > 0 {
-				t.Errorf("left after %v: %v", tc.sig, left)
-			}
+			stopBySignal(t, "bench", cmd, tc.sig, tc.code, &stderr, groups)
 		})
 	}
 }

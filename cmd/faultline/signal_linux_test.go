@@ -28,6 +28,27 @@ func TestMain(m *testing.M) {
 // leftovers lists what driver pid has on the host: its run directories,
 // its memory cgroups, its state files, and live processes of its
 // executors' process groups.
+// stopBySignal sends sig to the faultline command what runs as cmd, waits
+// (bounded) for it to exit, and checks that it exits with code and leaves
+// nothing behind: no run directory, no process of the groups it made.
+func stopBySignal(t *testing.T, what string, cmd *exec.Cmd, sig syscall.Signal, code int, stderr *strings.Builder, groups map[int]bool) {
+	t.Helper()
+	cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not exit within 30s of the signal", what)
+	}
+	if got := cmd.ProcessState.ExitCode(); got != code {
+		t.Errorf("exit status %d, want %d (stderr %s)", got, code, stderr.String())
+	}
+	if left := leftovers(cmd.Process.Pid, groups); len(left) > 0 {
+		t.Errorf("left after %v: %v", sig, left)
+	}
+}
+
 func leftovers(pid int, pgids map[int]bool) []string {
 	var out []string
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "faultline-host-*", "driver"))
@@ -126,20 +147,7 @@ func TestConformSignalTearsDown(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			time.Sleep(300 * time.Millisecond) // into the blocked waits
-			cmd.Process.Signal(tc.sig)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("conform did not exit within 30s of the signal")
-			}
-			if code := cmd.ProcessState.ExitCode(); code != tc.code {
-				t.Errorf("exit status %d, want %d (stderr %s)", code, tc.code, stderr.String())
-			}
-			if left := leftovers(pid, groups); len(left) > 0 {
-				t.Errorf("left after %v: %v", tc.sig, left)
-			}
+			stopBySignal(t, "conform", cmd, tc.sig, tc.code, &stderr, groups)
 			if after, _ := os.ReadFile(pool); string(after) != string(before) {
 				t.Errorf("vm.nr_hugepages %q after the signal, was %q", after, before)
 			}
