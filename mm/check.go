@@ -41,8 +41,8 @@ func (m *MM) RSS() int64 {
 }
 
 // CheckVMAs verifies the VMA index: VMAs are page-aligned, non-empty,
-// ordered and disjoint, none is detached, and the lockless snapshot holds
-// the same VMAs, and only a VMA with an anon_vma has a fork-made anon_vma
+// ordered and disjoint, none is detached, the index's shape is sound and
+// its count right, and only a VMA with an anon_vma has a fork-made anon_vma
 // chain. Preconditions: the mmap lock is held or nothing runs.
 func (m *MM) CheckVMAs() error {
 	var prev *VMA
@@ -68,8 +68,8 @@ func (m *MM) CheckVMAs() error {
 	if err != nil {
 		return err
 	}
-	if got := m.rcu.Load().Len(); got != n {
-		return fmt.Errorf("lockless snapshot has %d VMAs, the index %d", got, n)
+	if got := m.tree.Len(); got != n {
+		return fmt.Errorf("the index counts %d VMAs, holds %d", got, n)
 	}
-	return nil
+	return m.tree.Check()
 }

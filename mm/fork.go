@@ -46,7 +46,6 @@ func (m *MM) Dup(t sched.Sleeper) (*MM, abi.Errno) {
 		m.copyPageRange(c, v)
 		return true
 	})
-	c.publish()
 	return c, 0
 }
 

@@ -79,9 +79,6 @@ type Arch interface {
 // ending above an address is the VMA find_vma returns.
 type vmaTree = vmatree.Tree[*VMA]
 
-// vmaSnapshot is a published, immutable view of the index.
-type vmaSnapshot = vmatree.Snapshot[*VMA]
-
 // MM is an address space (mm_struct).
 type MM struct {
 	arch Arch
@@ -96,15 +93,14 @@ type MM struct {
 	// sequence equals this one; releasing the mmap write lock bumps it.
 	lockSeq atomic.Uint64
 
-	// tree indexes the VMAs. Guarded by the mmap lock: written under the
-	// write lock, read under either mode.
+	// tree indexes the VMAs. Written under the mmap write lock; read
+	// under either mode, or with no lock at all by lookups
+	// (lock_vma_under_rcu, the maple tree's RCU mode): each change is
+	// published as it is made, by one atomic store, so such a lookup may
+	// see a write section half done, and trusts what it found only once
+	// it holds the VMA's lock, which the writer holds on every VMA it
+	// changes, adds or removes until the section ends.
 	tree vmaTree
-	// rcu is a read-only snapshot of tree for lookups without the mmap
-	// lock (lock_vma_under_rcu). A writer publishes a new snapshot when it
-	// releases or downgrades the write lock; the tree copies a published
-	// node before changing it, so old snapshots stay intact for readers
-	// still using them.
-	rcu atomic.Pointer[vmaSnapshot]
 	// vmaSeq is vmacache_seqnum: bumped, under the write lock, whenever a
 	// VMA comes, goes or changes its range, so that a VMACache filled
 	// before knows it is stale.
@@ -128,7 +124,6 @@ func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels),
 		perVMALock: cfg.Version.AtLeast(6, 4)}
 	m.lockSeq.Store(1)
-	m.rcu.Store(m.tree.Publish())
 	m.stackLimit.Store(8 << 20)
 	m.users.Store(1)
 	return m
@@ -183,10 +178,9 @@ func (m *MM) MmapWriteLock(t sched.Sleeper, mode sched.Mode) bool {
 // MmapWriteTryLock is mmap_write_trylock.
 func (m *MM) MmapWriteTryLock() bool { return m.mmapLock.TryLock() }
 
-// MmapWriteUnlock releases the write lock: the changes become visible to
-// lockless lookups and every VMA write lock ends (vma_end_write_all).
+// MmapWriteUnlock releases the write lock: every VMA write lock ends
+// (vma_end_write_all), so lockless lookups may take the VMAs changed.
 func (m *MM) MmapWriteUnlock() {
-	m.publish()
 	m.lockSeq.Add(1)
 	m.mmapLock.Unlock()
 }
@@ -194,27 +188,21 @@ func (m *MM) MmapWriteUnlock() {
 // MmapWriteDowngrade turns the write lock into a read lock
 // (mmap_write_downgrade), ending the VMA write locks.
 func (m *MM) MmapWriteDowngrade() {
-	m.publish()
 	m.lockSeq.Add(1)
 	m.mmapLock.Downgrade()
 }
 
-func (m *MM) publish() {
-	if m.tree.Dirty() {
-		m.rcu.Store(m.tree.Publish())
-	}
-}
-
 // LockState reports the mmap lock's holders and the VMA read locks held,
 // for tests that check nothing is left locked. The VMA read locks are
-// counted VMA by VMA over the lockless snapshot (a VMA that left it since
-// was write-locked to leave, which waited for its readers): the fault
+// counted VMA by VMA over the index, read as a lockless lookup does (a
+// VMA that left it was write-locked to leave, which waited for its
+// readers): the fault
 // path keeps no address-space-wide count, whose cache line both of two
 // CPUs faulting in different VMAs would write.
 func (m *MM) LockState() (readers int, writer bool, vmaReaders int64) {
 	r, w, _ := m.mmapLock.State()
 	var n int64
-	m.rcu.Load().Ascend(0, func(_ uint64, v *VMA) bool {
+	m.tree.Ascend(0, func(_ uint64, v *VMA) bool {
 		n += int64(v.readers())
 		return true
 	})
@@ -225,13 +213,8 @@ func (m *MM) LockState() (readers int, writer bool, vmaReaders int64) {
 
 // FindVMA returns the first VMA that ends above addr, or nil (find_vma).
 // The VMA may start above addr. Preconditions: the mmap lock is held.
-func (m *MM) FindVMA(addr uint64) *VMA { return findIn(&m.tree.Snapshot, addr) }
-
-func findIn(s *vmaSnapshot, addr uint64) *VMA {
-	if addr == ^uint64(0) {
-		return nil // no VMA can end above the last address
-	}
-	_, v, _ := s.Find(addr)
+func (m *MM) FindVMA(addr uint64) *VMA {
+	_, v, _ := m.tree.Find(addr)
 	return v
 }
 
@@ -276,12 +259,12 @@ func (m *MM) LockVMAUnderRCU(addr uint64) *VMA {
 	if !m.perVMALock {
 		return nil
 	}
-	v := findIn(m.rcu.Load(), addr)
+	_, v, _ := m.tree.Find(addr)
 	if v == nil || !v.TryStartRead() {
 		return nil
 	}
-	// The snapshot may be stale, and the VMA's range is read only under
-	// its lock (a writer may be moving it): check it now, as
+	// The lookup may have raced a change, and the VMA's range is read
+	// only under its lock (a writer may be moving it): check it now, as
 	// lock_vma_under_rcu does after vma_start_read.
 	if v.Detached() || !v.Contains(addr) {
 		v.EndRead()

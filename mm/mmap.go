@@ -200,6 +200,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if v.Ops != nil {
 		v.Ops.Open(v)
 	}
+	v.startWriteNew()
 	m.insertLocked(v)
 	m.mergeAroundLocked(v)
 	return addr, 0
@@ -367,6 +368,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 		hi.Ops.Open(hi)
 	}
 	m.setEndLocked(v, addr)
+	hi.startWriteNew()
 	m.insertLocked(hi)
 	return hi
 }

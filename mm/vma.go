@@ -328,5 +328,13 @@ func (v *VMA) StartWrite() {
 	v.wmu.Unlock()
 }
 
+// startWriteNew write-locks v, not in the index yet, until the mmap
+// write lock is released, as the kernel write-locks a new VMA before it
+// stores it in the tree: a lockless lookup sees each change of the index
+// as it is made, and must not take a VMA of a write section not done.
+// Nobody can hold v: marking it is enough. Preconditions: the mmap lock
+// of v's address space is held for writing.
+func (v *VMA) startWriteNew() { v.lockSeq.Store(v.mm.lockSeq.Load()) }
+
 // Detached reports whether the VMA has been removed from its address space.
 func (v *VMA) Detached() bool { return v.detached.Load() }

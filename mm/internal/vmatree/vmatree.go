@@ -3,195 +3,231 @@
 // (arrays of uint64, no comparison callbacks), that answers find_vma's
 // question (the first entry ending above an address) in one descent.
 //
-// It is persistent for readers, in the maple tree's manner: Publish
-// returns a Snapshot, an immutable view that lockless readers may use
-// (lock_vma_under_rcu) while the writer goes on. Every node carries the
-// generation it was made in; the writer changes in place the nodes made
-// since the last Publish, and copies a node published already before it
-// changes it (with its parent, up to the root: the path), so a change
-// copies one path and never a whole tree or an untouched subtree.
+// It is safe for lockless readers in the maple tree's manner (RCU mode):
+// a node, once reachable, never changes, except for the child pointers of
+// an inner node, which are atomic. A change builds the nodes it needs
+// anew and links them in with one atomic store into the slot of the
+// lowest node it keeps. An inner node's pivots are range bounds, not the
+// largest key under a child, so a key that comes or goes inside a leaf's
+// range changes no pivot: such a change copies one leaf and stores one
+// pointer, whatever the depth. A split or merge copies the parent too,
+// and so on up as far as it reaches.
+//
+// A reader that races a change sees each node from before the change or
+// from after it; a descent that lands in a leaf without the answer goes
+// on to the next leaf, which may be of a later version. The caller
+// (lock_vma_under_rcu) checks what it found under the entry's own lock.
 //
 // A Tree is not safe for concurrent writers: the caller serialises them
-// (the mmap write lock) and publishes snapshots to readers with an atomic
-// store. A Snapshot is safe for any number of concurrent readers.
+// (the mmap write lock). Find, Floor, Ascend and Descend may run
+// concurrently with one writer and with each other.
 package vmatree
 
-import "unsafe"
+import (
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
 
-// order is the most entries a node holds (chosen by measurement of
-// BenchmarkFindVMA and BenchmarkMmapMunmap against 32: 16 keys are two
-// cache lines to scan, and a copied node is 272 bytes).
-const order = 16
+// leafSlots is the most entries a leaf holds, innerSlots the most
+// children of an inner node. 15 keys of a leaf and 15 pivots of an inner
+// node are two cache lines, searched in one pass; a leaf (8 + 15×16
+// bytes) and an inner node (8 + 15×8 + 16×8) are each 256 bytes, a size
+// class of Go's allocator whose objects are cache-line aligned.
+const (
+	leafSlots  = 15
+	innerSlots = 16
+)
 
-// minFill is the fewest entries a node other than the root holds once a
-// delete passed through it: a delete fills a node of minFill or fewer
-// from a sibling before going down into it. A split at an edge leaves a
-// node of one entry, which the growth at that edge fills.
-const minFill = order / 2
+// leafMin and innerMin are the fewest entries a node other than the root
+// keeps once a delete reached it: under that it takes entries from a
+// sibling or merges with one. A split at an edge leaves a leaf of one
+// entry and an inner node of two children, which the growth at that edge
+// fills.
+const (
+	leafMin  = leafSlots / 4
+	innerMin = innerSlots / 4
+)
 
 // maxDepth bounds the height: a tree this deep would hold more entries
 // than memory.
 const maxDepth = 40
 
+// noKey fills the unused key and pivot slots: a search counts the slots
+// at or below an address, and no address of a lookup is noKey, so they
+// never count. It is no valid key.
+const noKey = ^uint64(0)
+
 // header is what leaves and inner nodes share, first in both, so that a
-// pointer to one is a pointer to the node. In a leaf keys[i] is the key
-// of entry i; in an inner node it is the largest key under child i, so a
-// descent never has to back up.
+// pointer to one is a pointer to the node.
 type header struct {
-	keys [order]uint64
-	n    int
-	gen  uint64 // the generation that made it; frozen once published
+	n      int32 // entries of a leaf, children of an inner node
+	height int32 // 0 for a leaf
 }
 
-// leaf is a node at height 0: the entries' values.
+// keys are a node's ordered keys (a leaf) or pivots (an inner node),
+// unused slots holding noKey.
+type keys [leafSlots]uint64
+
+// leaf is a node at height 0: the entries, keys apart from values so that
+// a search reads two cache lines.
 type leaf[V any] struct {
 	header
-	vals [order]V
+	keys keys
+	vals [leafSlots]V
 }
 
-// inner is a node above the leaves: its children, all of one height.
-// Leaves and inner nodes are separate types so that a copied node holds
-// one array of pointers, not two of which one is always empty.
+// inner is a node above the leaves. Child i holds the keys k with
+// pivots[i-1] < k <= pivots[i], the first child's range starting and the
+// last one's ending where the node's own does: a pivot is any bound
+// between the largest key on its left and the smallest on its right.
 type inner struct {
 	header
-	kids [order]*header
+	pivots keys
+	kids   [innerSlots]atomic.Pointer[header]
 }
 
-// asLeaf returns the leaf nd heads. Preconditions: nd is at height 0.
+// asLeaf returns the leaf nd heads. Preconditions: nd.height == 0.
 func asLeaf[V any](nd *header) *leaf[V] { return (*leaf[V])(unsafe.Pointer(nd)) }
 
-// asInner returns the inner node nd heads. Preconditions: nd is above
-// height 0.
+// asInner returns the inner node nd heads. Preconditions: nd.height > 0.
 func asInner(nd *header) *inner { return (*inner)(unsafe.Pointer(nd)) }
 
-// Snapshot is an immutable view of a tree as it was when published.
-type Snapshot[V any] struct {
-	root   *header
-	height int
-	n      int
-}
-
-// Tree is the writer's index. The zero Tree is empty and ready to use.
+// Tree is the index. The zero Tree is empty and ready to use.
 type Tree[V any] struct {
-	Snapshot[V]
-	gen   uint64
-	dirty bool
-	// copies counts published nodes copied before a change, for tests
-	// that check a change copies one path only.
-	copies int
+	root atomic.Pointer[header]
+	// n is the number of entries; the writer's.
+	n int
+	// made counts the nodes changes made, for tests that check how much
+	// a change copies.
+	made int
 }
 
-// Len returns the number of entries.
-func (s *Snapshot[V]) Len() int { return s.n }
+// Len returns the number of entries. Preconditions: no writer runs
+// concurrently (the caller holds the mmap lock).
+func (t *Tree[V]) Len() int { return t.n }
 
-// above returns the first index whose key is above addr, or n.
-func above(keys *[order]uint64, n int, addr uint64) int {
-	i := 0
-	for i < n && keys[i] <= addr {
-		i++
+// atOrBelow returns how many of ks are at or below x: in a leaf, the
+// index of the first key above x; in an inner node, the child whose range
+// holds the first key above x. It compares every slot, with no branch
+// whose outcome depends on the keys (a binary search over random
+// addresses mispredicts about every other step).
+func atOrBelow(ks *keys, x uint64) int {
+	// The borrow of x - k is 1 when k > x; three sums keep the
+	// subtractions independent.
+	var b0, b1, b2 uint64
+	for i := 0; i < leafSlots; i += 3 {
+		_, c0 := bits.Sub64(x, ks[i], 0)
+		_, c1 := bits.Sub64(x, ks[i+1], 0)
+		_, c2 := bits.Sub64(x, ks[i+2], 0)
+		b0 += c0
+		b1 += c1
+		b2 += c2
 	}
-	return i
+	return leafSlots - int(b0+b1+b2)
 }
 
-// atLeast returns the first index whose key is key or above, or n.
-func atLeast(keys *[order]uint64, n int, key uint64) int {
-	i := 0
-	for i < n && keys[i] < key {
-		i++
+// below returns how many of ks are below x: the index where key x is or
+// would go in a leaf, the child whose range holds key x in an inner node.
+func below(ks *keys, x uint64) int {
+	if x == 0 {
+		return 0
 	}
-	return i
+	return atOrBelow(ks, x-1)
 }
 
 // Find returns the entry with the smallest key above addr (find_vma: the
 // first VMA ending above addr).
-func (s *Snapshot[V]) Find(addr uint64) (key uint64, v V, ok bool) {
-	nd := s.root
-	if nd == nil {
+func (t *Tree[V]) Find(addr uint64) (key uint64, v V, ok bool) {
+	nd := t.root.Load()
+	if nd == nil || addr == noKey {
 		return 0, v, false
 	}
-	for h := s.height; ; h-- {
-		i := above(&nd.keys, nd.n, addr)
-		if i == nd.n {
-			return 0, v, false
+	// The deepest node of the descent with a child right of the one
+	// taken: where the answer is when the leaf reached has none.
+	var right *inner
+	ri := 0
+	for nd.height > 0 {
+		in := asInner(nd)
+		i := atOrBelow(&in.pivots, addr)
+		if i+1 < int(in.n) {
+			right, ri = in, i+1
 		}
-		if h == 0 {
-			return nd.keys[i], asLeaf[V](nd).vals[i], true
-		}
-		nd = asInner(nd).kids[i]
+		nd = in.kids[i].Load()
 	}
-}
-
-// has reports whether there is an entry under key.
-func (s *Snapshot[V]) has(key uint64) bool {
-	nd := s.root
-	if nd == nil {
-		return false
+	lf := asLeaf[V](nd)
+	if i := atOrBelow(&lf.keys, addr); i < int(nd.n) {
+		return lf.keys[i], lf.vals[i], true
 	}
-	for h := s.height; ; h-- {
-		i := atLeast(&nd.keys, nd.n, key)
-		if i == nd.n {
-			return false
-		}
-		if h == 0 {
-			return nd.keys[i] == key
-		}
-		nd = asInner(nd).kids[i]
+	if right == nil {
+		return 0, v, false
 	}
+	// Every key of the leaf is at or below addr, and every key of the
+	// subtrees right of it above: the next one is the first of them.
+	for nd = right.kids[ri].Load(); nd.height > 0; {
+		nd = asInner(nd).kids[0].Load()
+	}
+	lf = asLeaf[V](nd)
+	return lf.keys[0], lf.vals[0], true
 }
 
 // Floor returns the entry with the largest key at or below key (vma_prev
 // of a VMA starting at key).
-func (s *Snapshot[V]) Floor(key uint64) (k uint64, v V, ok bool) {
-	if s.root == nil {
+func (t *Tree[V]) Floor(key uint64) (k uint64, v V, ok bool) {
+	nd := t.root.Load()
+	if nd == nil {
 		return 0, v, false
 	}
-	return floor[V](s.root, s.height, key)
-}
-
-func floor[V any](nd *header, h int, key uint64) (k uint64, v V, ok bool) {
-	i := above(&nd.keys, nd.n, key) // entries and subtrees below i are all at or below key
-	if h == 0 {
-		if i == 0 {
-			return 0, v, false
+	var left *inner // the deepest node with a child left of the one taken
+	li := 0
+	for nd.height > 0 {
+		in := asInner(nd)
+		i := below(&in.pivots, key) // the child whose range holds key
+		if i > 0 {
+			left, li = in, i-1
 		}
-		return nd.keys[i-1], asLeaf[V](nd).vals[i-1], true
+		nd = in.kids[i].Load()
 	}
-	if i < nd.n {
-		if k, v, ok = floor[V](asInner(nd).kids[i], h-1, key); ok {
-			return k, v, true
-		}
+	lf := asLeaf[V](nd)
+	i := int(nd.n)
+	if key != noKey {
+		i = min(i, atOrBelow(&lf.keys, key))
 	}
-	if i == 0 {
+	if i > 0 {
+		return lf.keys[i-1], lf.vals[i-1], true
+	}
+	if left == nil {
 		return 0, v, false
 	}
-	nd = asInner(nd).kids[i-1]
-	for ; h > 1; h-- {
-		nd = asInner(nd).kids[nd.n-1]
+	for nd = left.kids[li].Load(); nd.height > 0; {
+		nd = asInner(nd).kids[nd.n-1].Load()
 	}
-	return nd.keys[nd.n-1], asLeaf[V](nd).vals[nd.n-1], true
+	lf = asLeaf[V](nd)
+	return lf.keys[nd.n-1], lf.vals[nd.n-1], true
 }
 
 // Ascend calls fn for each entry whose key is above addr, in key order,
 // until fn returns false.
-func (s *Snapshot[V]) Ascend(addr uint64, fn func(key uint64, v V) bool) {
-	if s.root != nil {
-		ascend(s.root, s.height, addr, fn)
+func (t *Tree[V]) Ascend(addr uint64, fn func(key uint64, v V) bool) {
+	if nd := t.root.Load(); nd != nil && addr != noKey {
+		ascend(nd, addr, fn)
 	}
 }
 
-func ascend[V any](nd *header, h int, addr uint64, fn func(uint64, V) bool) bool {
-	i := above(&nd.keys, nd.n, addr)
-	if h == 0 {
+func ascend[V any](nd *header, addr uint64, fn func(uint64, V) bool) bool {
+	if nd.height == 0 {
 		lf := asLeaf[V](nd)
-		for ; i < nd.n; i++ {
+		for i := atOrBelow(&lf.keys, addr); i < int(nd.n); i++ {
 			if !fn(lf.keys[i], lf.vals[i]) {
 				return false
 			}
 		}
 		return true
 	}
-	for ; i < nd.n; i++ {
-		if !ascend(asInner(nd).kids[i], h-1, addr, fn) {
+	in := asInner(nd)
+	for i := atOrBelow(&in.pivots, addr); i < int(nd.n); i++ {
+		if !ascend(in.kids[i].Load(), addr, fn) {
 			return false
 		}
 	}
@@ -200,316 +236,448 @@ func ascend[V any](nd *header, h int, addr uint64, fn func(uint64, V) bool) bool
 
 // Descend calls fn for every entry, largest key first, until fn returns
 // false.
-func (s *Snapshot[V]) Descend(fn func(key uint64, v V) bool) {
-	if s.root != nil {
-		descend(s.root, s.height, fn)
+func (t *Tree[V]) Descend(fn func(key uint64, v V) bool) {
+	if nd := t.root.Load(); nd != nil {
+		descend(nd, fn)
 	}
 }
 
-func descend[V any](nd *header, h int, fn func(uint64, V) bool) bool {
-	for i := nd.n - 1; i >= 0; i-- {
-		if h == 0 {
-			if !fn(nd.keys[i], asLeaf[V](nd).vals[i]) {
+func descend[V any](nd *header, fn func(uint64, V) bool) bool {
+	for i := int(nd.n) - 1; i >= 0; i-- {
+		if nd.height == 0 {
+			lf := asLeaf[V](nd)
+			if !fn(lf.keys[i], lf.vals[i]) {
 				return false
 			}
-		} else if !descend(asInner(nd).kids[i], h-1, fn) {
+		} else if !descend(asInner(nd).kids[i].Load(), fn) {
 			return false
 		}
 	}
 	return true
 }
 
-// Publish freezes the tree as it is and returns the view of it for
-// lockless readers: nodes are copied before the next change. The caller
-// stores it where readers load it atomically. A tree unchanged since the
-// last Publish returns a new view of the same nodes.
-func (t *Tree[V]) Publish() *Snapshot[V] {
-	if t.gen == 0 || t.dirty {
-		t.gen++
-		t.dirty = false
-	}
-	s := t.Snapshot
-	return &s
-}
-
-// Dirty reports whether the tree changed since the last Publish.
-func (t *Tree[V]) Dirty() bool { return t.dirty }
-
-// newNode returns an empty node of height h and the current generation.
-func (t *Tree[V]) newNode(h int) *header {
-	if h == 0 {
-		return &(&leaf[V]{header: header{gen: t.gen}}).header
-	}
-	return &(&inner{header: header{gen: t.gen}}).header
-}
-
-// mut returns nd, a node of height h, or a copy of it when it is
-// published already (it belongs to an older generation); the caller
-// links the copy in.
-func (t *Tree[V]) mut(nd *header, h int) *header {
-	if nd.gen == t.gen {
-		return nd
-	}
-	t.copies++
-	if h == 0 {
-		c := *asLeaf[V](nd)
-		c.gen = t.gen
-		return &c.header
-	}
-	c := *asInner(nd)
-	c.gen = t.gen
-	return &c.header
-}
-
-// mutKid returns child i of p, a mutable inner node, made mutable and
-// linked in.
-func (t *Tree[V]) mutKid(p *inner, i, h int) *header {
-	c := t.mut(p.kids[i], h)
-	p.kids[i] = c
-	return c
-}
-
-// Insert adds v under key, replacing the entry already there; it reports
-// whether there was one.
-func (t *Tree[V]) Insert(key uint64, v V) bool {
-	t.dirty = true
-	if t.root == nil {
-		t.root, t.height = t.newNode(0), 0
-	}
-	nd := t.mut(t.root, t.height)
-	t.root = nd
-	if nd.n == order {
-		r := asInner(t.newNode(t.height + 1))
-		r.kids[0], r.keys[0], r.n = nd, nd.keys[nd.n-1], 1
-		t.split(r, 0, t.height, splitPoint(nd, key))
-		t.root, nd = &r.header, &r.header
-		t.height++
-	}
-	for h := t.height; h > 0; h-- {
-		p := asInner(nd)
-		i := atLeast(&p.keys, p.n, key)
-		if i == p.n {
-			i = p.n - 1
-			p.keys[i] = key // the new largest key goes into the last subtree
-		}
-		c := t.mutKid(p, i, h-1)
-		if c.n == order {
-			t.split(p, i, h-1, splitPoint(c, key))
-			if key > p.keys[i] {
-				i++
-			}
-			c = p.kids[i]
-		}
-		nd = c
-	}
-	lf := asLeaf[V](nd)
-	i := atLeast(&lf.keys, lf.n, key)
-	if i < lf.n && lf.keys[i] == key {
-		lf.vals[i] = v
-		return true
-	}
-	copy(lf.keys[i+1:lf.n+1], lf.keys[i:lf.n])
-	copy(lf.vals[i+1:lf.n+1], lf.vals[i:lf.n])
-	lf.keys[i], lf.vals[i] = key, v
-	lf.n++
-	t.n++
-	return false
-}
-
-// splitPoint returns how many entries of the full node c the left half
-// keeps when key goes in: half, except at an edge. Address spaces grow at
-// an end (mmap places top-down, a loader bottom-up), so a key beyond c's
-// last or before its first leaves c full and starts the new node with one
-// entry, instead of leaving a trail of half-empty nodes.
-func splitPoint(c *header, key uint64) int {
-	switch {
-	case key > c.keys[c.n-1]:
-		return c.n - 1
-	case key < c.keys[0]:
-		return 1
-	}
-	return order / 2
-}
-
-// split moves the entries of p.kids[i], a full node at height h that is
-// mutable already, from index half on into a new node placed after it.
-func (t *Tree[V]) split(p *inner, i, h, half int) {
-	c := p.kids[i]
-	r := t.newNode(h)
-	r.n = c.n - half
-	copy(r.keys[:], c.keys[half:c.n])
-	if h == 0 {
-		cl, rl := asLeaf[V](c), asLeaf[V](r)
-		copy(rl.vals[:], cl.vals[half:c.n])
-		clear(cl.vals[half:c.n])
-	} else {
-		ci, ri := asInner(c), asInner(r)
-		copy(ri.kids[:], ci.kids[half:c.n])
-		clear(ci.kids[half:c.n])
-	}
-	clear(c.keys[half:c.n])
-	c.n = half
-	copy(p.keys[i+2:p.n+1], p.keys[i+1:p.n])
-	copy(p.kids[i+2:p.n+1], p.kids[i+1:p.n])
-	p.keys[i+1], p.kids[i+1] = p.keys[i], r
-	p.keys[i] = c.keys[c.n-1]
-	p.n++
-}
-
-// pathStep is one inner node of a descent and the child taken.
-type pathStep struct {
+// step is one inner node of a descent and the child taken.
+type step struct {
 	nd *inner
 	i  int
 }
 
-// Delete removes the entry under key and reports whether there was one.
-func (t *Tree[V]) Delete(key uint64) bool {
-	if !t.has(key) {
+// path is a descent from the root: the inner nodes passed, the last one
+// the parent of the node reached.
+type path struct {
+	s [maxDepth]step
+	d int
+}
+
+// descendTo walks to the leaf whose range holds key, recording the path,
+// and returns the leaf and its range: keys above lo (or from 0 when
+// !hasLo) up to hi.
+func (t *Tree[V]) descendTo(key uint64, p *path) (lf *leaf[V], lo uint64, hasLo bool, hi uint64) {
+	nd := t.root.Load()
+	hi = noKey
+	for nd.height > 0 {
+		in := asInner(nd)
+		i := below(&in.pivots, key)
+		if i > 0 {
+			lo, hasLo = in.pivots[i-1], true
+		}
+		if i < int(in.n)-1 {
+			hi = in.pivots[i]
+		}
+		p.s[p.d] = step{in, i}
+		p.d++
+		nd = in.kids[i].Load()
+	}
+	return asLeaf[V](nd), lo, hasLo, hi
+}
+
+// link makes nd, a node built for the change, the child the last step of
+// p took (the root when p is empty): the one store that publishes it.
+func (t *Tree[V]) link(p *path, nd *header) {
+	if p.d == 0 {
+		t.root.Store(nd)
+		return
+	}
+	s := p.s[p.d-1]
+	s.nd.kids[s.i].Store(nd)
+}
+
+// leafOf returns a new leaf of the entries ks, vs.
+func (t *Tree[V]) leafOf(ks []uint64, vs []V) *header {
+	t.made++
+	lf := new(leaf[V])
+	lf.n = int32(len(ks))
+	copy(lf.keys[:], ks)
+	for i := len(ks); i < leafSlots; i++ {
+		lf.keys[i] = noKey
+	}
+	copy(lf.vals[:], vs)
+	return &lf.header
+}
+
+// innerOf returns a new inner node of height h, children kids and pivots
+// ps (one fewer).
+func (t *Tree[V]) innerOf(h int32, kids []*header, ps []uint64) *header {
+	t.made++
+	in := new(inner)
+	in.n, in.height = int32(len(kids)), h
+	copy(in.pivots[:], ps)
+	for i := len(ps); i < leafSlots; i++ {
+		in.pivots[i] = noKey
+	}
+	for i, k := range kids {
+		in.kids[i].Store(k)
+	}
+	return &in.header
+}
+
+// kidsOf copies the children of in into dst and returns how many.
+func kidsOf(dst []*header, in *inner) int {
+	for i := range int(in.n) {
+		dst[i] = in.kids[i].Load()
+	}
+	return int(in.n)
+}
+
+// Insert adds v under key, replacing the entry already there; it reports
+// whether there was one. Preconditions: key is not 2^64-1.
+func (t *Tree[V]) Insert(key uint64, v V) bool {
+	if key == noKey {
+		panic("vmatree: the key 2^64-1")
+	}
+	if t.root.Load() == nil {
+		t.root.Store(t.leafOf([]uint64{key}, []V{v}))
+		t.n = 1
 		return false
 	}
-	t.dirty = true
-	var path [maxDepth]pathStep
-	nd := t.mut(t.root, t.height)
-	t.root = nd
-	depth := 0
-	for h := t.height; h > 0; h-- {
-		p := asInner(nd)
-		i := atLeast(&p.keys, p.n, key)
-		c := t.mutKid(p, i, h-1)
-		if c.n <= minFill && p.n > 1 {
-			i = t.fill(p, i, h-1)
-			c = p.kids[i]
+	var p path
+	lf, _, _, _ := t.descendTo(key, &p)
+	n := int(lf.n)
+	i := below(&lf.keys, key)
+	if i < n && lf.keys[i] == key {
+		c := t.leafOf(lf.keys[:n], lf.vals[:n])
+		asLeaf[V](c).vals[i] = v
+		t.link(&p, c)
+		return true
+	}
+	t.n++
+	var kb [leafSlots + 1]uint64
+	var vb [leafSlots + 1]V
+	copy(kb[:i], lf.keys[:i])
+	copy(kb[i+1:], lf.keys[i:n])
+	copy(vb[:i], lf.vals[:i])
+	copy(vb[i+1:], lf.vals[i:n])
+	kb[i], vb[i] = key, v
+	n++
+	if n <= leafSlots {
+		t.link(&p, t.leafOf(kb[:n], vb[:n]))
+		return false
+	}
+	// Address spaces grow at an end (mmap places top-down, a loader
+	// bottom-up): a key beyond the last or before the first starts a leaf
+	// of its own and leaves the others together, instead of a trail of
+	// half-empty leaves.
+	half := n / 2
+	switch i {
+	case n - 1:
+		half = n - 1
+	case 0:
+		half = 1
+	}
+	l, r := t.leafOf(kb[:half], vb[:half]), t.leafOf(kb[half:n], vb[half:n])
+	t.insertUp(&p, l, r, kb[half-1])
+	return false
+}
+
+// insertUp puts l and r, split from the child the last step of p took,
+// in its place, with sep the pivot between them, splitting the parent in
+// turn when it is full.
+func (t *Tree[V]) insertUp(p *path, l, r *header, sep uint64) {
+	for {
+		if p.d == 0 {
+			t.root.Store(t.innerOf(l.height+1, []*header{l, r}, []uint64{sep}))
+			return
 		}
-		path[depth] = pathStep{p, i}
-		depth++
-		nd = c
+		s := p.s[p.d-1]
+		in, i := s.nd, s.i
+		var kb [innerSlots + 1]*header
+		var pb [innerSlots]uint64
+		n := kidsOf(kb[1:], in) // kids from kb[1]: shifted into place below
+		copy(kb[:i], kb[1:i+1])
+		kb[i], kb[i+1] = l, r
+		copy(pb[:i], in.pivots[:i])
+		copy(pb[i+1:], in.pivots[i:n-1])
+		pb[i] = sep
+		n++
+		if n <= innerSlots {
+			p.d--
+			t.link(p, t.innerOf(in.height, kb[:n], pb[:n-1]))
+			return
+		}
+		half := n / 2 // an edge split keeps two children on the new side
+		switch i {
+		case n - 2:
+			half = n - 2
+		case 0:
+			half = 2
+		}
+		l = t.innerOf(in.height, kb[:half], pb[:half-1])
+		r = t.innerOf(in.height, kb[half:n], pb[half:n-1])
+		sep = pb[half-1]
+		p.d--
 	}
-	lf := asLeaf[V](nd)
-	i := atLeast(&lf.keys, lf.n, key)
-	t.takeOut(nd, i, 0)
+}
+
+// Delete removes the entry under key and reports whether there was one.
+func (t *Tree[V]) Delete(key uint64) bool {
+	if t.root.Load() == nil || key == noKey {
+		return false
+	}
+	var p path
+	lf, _, _, _ := t.descendTo(key, &p)
+	n := int(lf.n)
+	i := below(&lf.keys, key)
+	if i >= n || lf.keys[i] != key {
+		return false
+	}
 	t.n--
-	// The largest key under each node of the path may have gone down.
-	for d := depth - 1; d >= 0 && nd.n > 0; d-- {
-		p := path[d]
-		p.nd.keys[p.i] = nd.keys[nd.n-1]
-		nd = &p.nd.header
+	var kb [2 * leafSlots]uint64
+	var vb [2 * leafSlots]V
+	copy(kb[:], lf.keys[:i])
+	copy(kb[i:], lf.keys[i+1:n])
+	copy(vb[:], lf.vals[:i])
+	copy(vb[i:], lf.vals[i+1:n])
+	n--
+	if p.d == 0 && n == 0 {
+		t.root.Store(nil)
+		return true
 	}
-	for t.height > 0 && t.root.n == 1 {
-		t.root = asInner(t.root).kids[0]
-		t.height--
+	if n >= leafMin || p.d == 0 {
+		t.link(&p, t.leafOf(kb[:n], vb[:n]))
+		return true
 	}
-	if t.n == 0 {
-		t.root, t.height = nil, 0
+	// Too few left: take in a sibling's entries, all of them when they
+	// fit, else half of the two leaves' together.
+	s := p.s[p.d-1]
+	li := s.i
+	var sib *leaf[V]
+	if li+1 < int(s.nd.n) {
+		sib = asLeaf[V](s.nd.kids[li+1].Load())
+		copy(kb[n:], sib.keys[:sib.n])
+		copy(vb[n:], sib.vals[:sib.n])
+	} else {
+		li--
+		sib = asLeaf[V](s.nd.kids[li].Load())
+		copy(kb[sib.n:], kb[:n])
+		copy(vb[sib.n:], vb[:n])
+		copy(kb[:], sib.keys[:sib.n])
+		copy(vb[:], sib.vals[:sib.n])
 	}
+	n += int(sib.n)
+	if n <= leafSlots {
+		t.removeUp(&p, li, t.leafOf(kb[:n], vb[:n]))
+		return true
+	}
+	half := n / 2
+	t.replacePair(&p, li, t.leafOf(kb[:half], vb[:half]), t.leafOf(kb[half:n], vb[half:n]), kb[half-1])
 	return true
 }
 
-// fill gives p.kids[i], at height h and mutable, more than minFill
-// entries, borrowing one from a sibling or merging with one, and returns
-// the index of the child that now covers what kids[i] did.
-func (t *Tree[V]) fill(p *inner, i, h int) int {
-	c := p.kids[i]
-	if i > 0 && p.kids[i-1].n > minFill {
-		l := t.mutKid(p, i-1, h)
-		t.moveEntry(c, 0, l, l.n-1, h)
-		p.keys[i-1] = l.keys[l.n-1]
-		return i
-	}
-	if i < p.n-1 && p.kids[i+1].n > minFill {
-		r := t.mutKid(p, i+1, h)
-		t.moveEntry(c, c.n, r, 0, h)
-		p.keys[i] = c.keys[c.n-1]
-		return i
-	}
-	if i > 0 {
-		l := t.mutKid(p, i-1, h)
-		t.merge(l, c, h)
-		p.keys[i-1] = p.keys[i]
-		t.takeOut(&p.header, i, 1)
-		return i - 1
-	}
-	t.merge(c, p.kids[i+1], h) // the right one is dropped: read, never written
-	p.keys[i] = p.keys[i+1]
-	t.takeOut(&p.header, i+1, 1)
-	return i
+// replacePair replaces children li and li+1 of the node the last step of
+// p took by l and r, with sep the pivot between them.
+func (t *Tree[V]) replacePair(p *path, li int, l, r *header, sep uint64) {
+	in := p.s[p.d-1].nd
+	var kb [innerSlots]*header
+	var pb [innerSlots - 1]uint64
+	n := kidsOf(kb[:], in)
+	copy(pb[:], in.pivots[:n-1])
+	kb[li], kb[li+1], pb[li] = l, r, sep
+	p.d--
+	t.link(p, t.innerOf(in.height, kb[:n], pb[:n-1]))
 }
 
-// moveEntry moves entry si of src into dst at index di, both nodes of
-// height h and mutable.
-func (t *Tree[V]) moveEntry(dst *header, di int, src *header, si, h int) {
-	copy(dst.keys[di+1:dst.n+1], dst.keys[di:dst.n])
-	dst.keys[di] = src.keys[si]
-	if h == 0 {
-		d, s := asLeaf[V](dst), asLeaf[V](src)
-		copy(d.vals[di+1:dst.n+1], d.vals[di:dst.n])
-		d.vals[di] = s.vals[si]
-	} else {
-		d, s := asInner(dst), asInner(src)
-		copy(d.kids[di+1:dst.n+1], d.kids[di:dst.n])
-		d.kids[di] = s.kids[si]
+// removeUp replaces children li and li+1 of the node the last step of p
+// took by merged, the two merged, and fills that node in turn from a
+// sibling when it has too few children left.
+func (t *Tree[V]) removeUp(p *path, li int, merged *header) {
+	for {
+		in := p.s[p.d-1].nd
+		var kb [2 * innerSlots]*header
+		var pb [2 * innerSlots]uint64
+		n := kidsOf(kb[:], in)
+		copy(kb[li+1:], kb[li+2:n])
+		kb[li] = merged
+		copy(pb[:], in.pivots[:li])
+		copy(pb[li:], in.pivots[li+1:n-1])
+		n--
+		p.d--
+		if p.d == 0 { // in is the root
+			if n == 1 {
+				t.root.Store(kb[0])
+			} else {
+				t.root.Store(t.innerOf(in.height, kb[:n], pb[:n-1]))
+			}
+			return
+		}
+		if n >= innerMin {
+			t.link(p, t.innerOf(in.height, kb[:n], pb[:n-1]))
+			return
+		}
+		s := p.s[p.d-1]
+		li = s.i
+		if li+1 < int(s.nd.n) {
+			sib := asInner(s.nd.kids[li+1].Load())
+			pb[n-1] = s.nd.pivots[li]
+			copy(pb[n:], sib.pivots[:sib.n-1])
+			kidsOf(kb[n:], sib)
+			n += int(sib.n)
+		} else {
+			li--
+			sib := asInner(s.nd.kids[li].Load())
+			m := int(sib.n)
+			copy(kb[m:], kb[:n])
+			copy(pb[m:], pb[:n-1])
+			kidsOf(kb[:], sib)
+			copy(pb[:], sib.pivots[:m-1])
+			pb[m-1] = s.nd.pivots[li]
+			n += m
+		}
+		if n <= innerSlots {
+			merged = t.innerOf(in.height, kb[:n], pb[:n-1])
+			continue
+		}
+		half := n / 2
+		t.replacePair(p, li, t.innerOf(in.height, kb[:half], pb[:half-1]), t.innerOf(in.height, kb[half:n], pb[half:n-1]), pb[half-1])
+		return
 	}
-	dst.n++
-	t.takeOut(src, si, h)
-}
-
-// takeOut removes entry i of nd, a mutable node of height h, and clears
-// the slot freed, so that it keeps nothing alive.
-func (t *Tree[V]) takeOut(nd *header, i, h int) {
-	n := nd.n - 1
-	copy(nd.keys[i:n], nd.keys[i+1:nd.n])
-	nd.keys[n] = 0
-	if h == 0 {
-		lf := asLeaf[V](nd)
-		copy(lf.vals[i:n], lf.vals[i+1:nd.n])
-		var zero V
-		lf.vals[n] = zero
-	} else {
-		in := asInner(nd)
-		copy(in.kids[i:n], in.kids[i+1:nd.n])
-		in.kids[n] = nil
-	}
-	nd.n = n
-}
-
-// merge appends r's entries to l, nodes of height h, l mutable.
-func (t *Tree[V]) merge(l, r *header, h int) {
-	copy(l.keys[l.n:], r.keys[:r.n])
-	if h == 0 {
-		copy(asLeaf[V](l).vals[l.n:], asLeaf[V](r).vals[:r.n])
-	} else {
-		copy(asInner(l).kids[l.n:], asInner(r).kids[:r.n])
-	}
-	l.n += r.n
 }
 
 // Rekey moves the entry under old to key, which must keep its place in
 // the order (a VMA whose end moves between its neighbours', as a split or
-// merge moves it); it reports whether there was an entry under old.
+// merge moves it); it reports whether there was an entry under old. A key
+// that stays in its leaf's range copies the leaf alone.
 func (t *Tree[V]) Rekey(old, key uint64) bool {
-	if !t.has(old) {
+	if t.root.Load() == nil || old == noKey {
 		return false
 	}
-	t.dirty = true
-	var path [maxDepth]pathStep
-	nd := t.mut(t.root, t.height)
-	t.root = nd
-	depth := 0
-	for h := t.height; h > 0; h-- {
-		p := asInner(nd)
-		i := atLeast(&p.keys, p.n, old)
-		path[depth] = pathStep{p, i}
-		depth++
-		nd = t.mutKid(p, i, h-1)
+	var p path
+	lf, lo, hasLo, hi := t.descendTo(old, &p)
+	n := int(lf.n)
+	i := below(&lf.keys, old)
+	if i >= n || lf.keys[i] != old {
+		return false
 	}
-	i := atLeast(&nd.keys, nd.n, old)
-	if i > 0 && nd.keys[i-1] >= key || i < nd.n-1 && nd.keys[i+1] <= key {
+	if key == old {
+		return true
+	}
+	if key == noKey || i > 0 && lf.keys[i-1] >= key || i+1 < n && lf.keys[i+1] <= key {
 		panic("vmatree: Rekey would reorder the entries")
 	}
-	nd.keys[i] = key
-	for d := depth - 1; d >= 0; d-- {
-		p := path[d]
-		p.nd.keys[p.i] = nd.keys[nd.n-1]
-		nd = &p.nd.header
+	if (!hasLo || key > lo) && key <= hi {
+		c := t.leafOf(lf.keys[:n], lf.vals[:n])
+		asLeaf[V](c).keys[i] = key
+		t.link(&p, c)
+		return true
 	}
+	// Out of the leaf's range: the neighbours are in other leaves.
+	v := lf.vals[i]
+	if pk, _, ok := t.Floor(old - 1); old > 0 && ok && pk >= key {
+		panic("vmatree: Rekey would reorder the entries")
+	}
+	if nk, _, ok := t.Find(old); ok && nk <= key {
+		panic("vmatree: Rekey would reorder the entries")
+	}
+	t.Delete(old)
+	t.Insert(key, v)
 	return true
+}
+
+// Check verifies the tree's shape: every leaf at one depth, keys in
+// order and inside their leaf's range, unused slots empty, every node
+// holding at least one entry (a leaf) or two children (an inner node),
+// and the count right.
+// Preconditions: no writer runs concurrently.
+func (t *Tree[V]) Check() error {
+	nd := t.root.Load()
+	if nd == nil {
+		if t.n != 0 {
+			return fmt.Errorf("vmatree: empty, with a count of %d", t.n)
+		}
+		return nil
+	}
+	c := checker{height: nd.height}
+	if err := c.node(nd, 0, false, noKey); err != nil {
+		return err
+	}
+	if c.count != t.n {
+		return fmt.Errorf("vmatree: a count of %d, %d entries", t.n, c.count)
+	}
+	return nil
+}
+
+// checker is the state of Check's walk.
+type checker struct {
+	height int32
+	count  int
+	last   uint64
+	seen   bool
+}
+
+// node checks nd, whose range is (lo, hi] (from 0 when !hasLo), at the
+// height its parent's says.
+func (c *checker) node(nd *header, lo uint64, hasLo bool, hi uint64) error {
+	minN := int32(1)
+	if nd.height > 0 {
+		minN = 2
+	}
+	if nd.n < minN || nd.height == 0 && nd.n > leafSlots || nd.n > innerSlots {
+		return fmt.Errorf("vmatree: a node of height %d holds %d", nd.height, nd.n)
+	}
+	var ks *keys
+	n := int(nd.n)
+	if nd.height == 0 {
+		ks = &asLeaf[struct{}](nd).keys
+	} else {
+		ks = &asInner(nd).pivots
+		n--
+	}
+	for i, k := range ks {
+		switch {
+		case i >= n && k != noKey:
+			return fmt.Errorf("vmatree: unused slot %d of a node of height %d holds %d", i, nd.height, k)
+		case i >= n:
+		case hasLo && k <= lo || k > hi:
+			return fmt.Errorf("vmatree: %d out of its node's range (%d, %d]", k, lo, hi)
+		case i > 0 && k <= ks[i-1]:
+			return fmt.Errorf("vmatree: %d after %d", k, ks[i-1])
+		}
+	}
+	if nd.height == 0 {
+		if c.seen && n > 0 && ks[0] <= c.last {
+			return fmt.Errorf("vmatree: %d after %d", ks[0], c.last)
+		}
+		if n > 0 {
+			c.last, c.seen = ks[n-1], true
+		}
+		c.count += n
+		return nil
+	}
+	in := asInner(nd)
+	for i := range int(nd.n) {
+		k := in.kids[i].Load()
+		if k.height != nd.height-1 {
+			return fmt.Errorf("vmatree: a child of height %d under one of %d", k.height, nd.height)
+		}
+		klo, khasLo, khi := lo, hasLo, hi
+		if i > 0 {
+			klo, khasLo = in.pivots[i-1], true
+		}
+		if i < n {
+			khi = in.pivots[i]
+		}
+		if err := c.node(k, klo, khasLo, khi); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -55,57 +57,15 @@ func (m *model) floor(key uint64) (uint64, int, bool) {
 	return m.keys[i-1], m.vals[m.keys[i-1]], true
 }
 
-// frozen is what a snapshot answered when it was taken.
-type frozen struct {
-	s    *Snapshot[int]
-	keys []uint64
-	vals []int
-}
-
-// check verifies the tree's shape: keys in order, no node empty or over
-// full, each inner key the largest key of its subtree, all
-// leaves at one depth, and the count right.
-func check[V any](tb testing.TB, s *Snapshot[V]) {
+// check verifies the tree's shape (Check).
+func check[V any](tb testing.TB, tr *Tree[V]) {
 	tb.Helper()
-	if s.root == nil {
-		if s.n != 0 || s.height != 0 {
-			tb.Fatalf("empty root with n=%d height=%d", s.n, s.height)
-		}
-		return
-	}
-	count := 0
-	var last uint64
-	first := true
-	var walk func(nd *header, h int, isRoot bool) uint64
-	walk = func(nd *header, h int, isRoot bool) uint64 {
-		if nd.n > order || nd.n == 0 {
-			tb.Fatalf("node at height %d holds %d entries", h, nd.n)
-		}
-		if isRoot && h > 0 && nd.n < 2 {
-			tb.Fatalf("inner root with %d children", nd.n)
-		}
-		for i := 0; i < nd.n; i++ {
-			if h == 0 {
-				if !first && nd.keys[i] <= last {
-					tb.Fatalf("keys out of order: %d after %d", nd.keys[i], last)
-				}
-				first, last = false, nd.keys[i]
-				count++
-				continue
-			}
-			if mx := walk(asInner(nd).kids[i], h-1, false); mx != nd.keys[i] {
-				tb.Fatalf("inner key %d, subtree's largest %d", nd.keys[i], mx)
-			}
-		}
-		return nd.keys[nd.n-1]
-	}
-	walk(s.root, s.height, true)
-	if count != s.n {
-		tb.Fatalf("counted %d entries, Len says %d", count, s.n)
+	if err := tr.Check(); err != nil {
+		tb.Fatal(err)
 	}
 }
 
-func contents(s *Snapshot[int]) ([]uint64, []int) {
+func contents(s *Tree[int]) ([]uint64, []int) {
 	var ks []uint64
 	var vs []int
 	s.Ascend(0, func(k uint64, v int) bool {
@@ -117,32 +77,30 @@ func contents(s *Snapshot[int]) ([]uint64, []int) {
 }
 
 // exercise runs ops, a byte string read as operations, on a tree and the
-// model, comparing every answer, and checks that snapshots taken on the
-// way still answer as they did.
+// model, comparing every answer and the nodes each change makes.
 func exercise(t *testing.T, ops []byte, keySpace uint64) {
 	var tr Tree[int]
 	m := newModel()
-	var snaps []frozen
 	for len(ops) >= 9 {
 		op := ops[0]
 		k := binary.LittleEndian.Uint64(ops[1:9])%keySpace + 1 // keys are VMA ends: never 0
 		ops = ops[9:]
+		before, height := tr.made, tr.height()
 		switch op % 8 {
-		case 0, 1, 2:
+		case 0, 1, 2, 7:
 			if got, want := tr.Insert(k, int(k)*3+int(op)), m.insert(k, int(k)*3+int(op)); got != want {
 				t.Fatalf("Insert(%d) replaced %v, model %v", k, got, want)
 			}
-		case 3, 4:
+		case 3, 4, 6:
 			if got, want := tr.Delete(k), m.delete(k); got != want {
 				t.Fatalf("Delete(%d) = %v, model %v", k, got, want)
 			}
 		case 5:
 			// Rekey to a key that keeps the order, as a split or merge does.
-			_, _, ok := m.find(k - 1)
+			old, v, ok := m.find(k - 1)
 			if !ok {
 				break
 			}
-			old, v, _ := m.find(k - 1)
 			lo, _, hasLo := m.floor(old - 1)
 			hi, _, hasHi := m.find(old)
 			nk := old/2 + k%7 + 1
@@ -154,28 +112,22 @@ func exercise(t *testing.T, ops []byte, keySpace uint64) {
 			}
 			m.delete(old)
 			m.insert(nk, v)
-		case 6:
-			s := tr.Publish()
-			ks, vs := contents(s)
-			snaps = append(snaps, frozen{s, ks, vs})
-		case 7:
-			// A published tree changed once copies one path and no more
-			// (plus a sibling per level when a node is filled).
-			s := tr.Publish()
-			before := tr.copies
-			tr.Insert(k, 1)
-			m.insert(k, 1)
-			if c := tr.copies - before; c > 2*(s.height+1) {
-				t.Fatalf("one insert after Publish copied %d nodes, height %d", c, s.height)
-			}
 		}
-		check(t, &tr.Snapshot)
+		// A change makes at most two nodes a level and a new root (a split
+		// all the way up), and twice that when a Rekey leaves its leaf.
+		if made := tr.made - before; made > 2*(2*height+3) {
+			t.Fatalf("one change made %d nodes at height %d", made, height)
+		}
+		check(t, &tr)
 		if tr.Len() != len(m.keys) {
 			t.Fatalf("Len %d, model %d", tr.Len(), len(m.keys))
 		}
-		for _, a := range []uint64{k - 1, k, k + 1, k / 2, 0, keySpace + 1} {
+		for _, a := range []uint64{k - 1, k, k + 1, k / 2, 0, keySpace + 1, noKey} {
 			gk, gv, gok := tr.Find(a)
 			wk, wv, wok := m.find(a)
+			if a == noKey {
+				wok, wk, wv = false, 0, 0
+			}
 			if gk != wk || gv != wv || gok != wok {
 				t.Fatalf("Find(%d) = %d,%d,%v, model %d,%d,%v", a, gk, gv, gok, wk, wv, wok)
 			}
@@ -186,7 +138,7 @@ func exercise(t *testing.T, ops []byte, keySpace uint64) {
 			}
 		}
 	}
-	ks, vs := contents(&tr.Snapshot)
+	ks, vs := contents(&tr)
 	if !slices.Equal(ks, m.keys) {
 		t.Fatalf("Ascend gives %d keys, model %d", len(ks), len(m.keys))
 	}
@@ -201,19 +153,27 @@ func exercise(t *testing.T, ops []byte, keySpace uint64) {
 	if !slices.Equal(desc, m.keys) {
 		t.Fatalf("Descend disagrees with the model")
 	}
-	// The RCU rule: every snapshot answers as it did when it was taken.
-	for i, f := range snaps {
-		check(t, f.s)
-		ks, vs := contents(f.s)
-		if !slices.Equal(ks, f.keys) || !slices.Equal(vs, f.vals) {
-			t.Fatalf("snapshot %d changed after later writes", i)
-		}
-		for j, k := range f.keys {
-			if gk, gv, ok := f.s.Find(k - 1); !ok || gk != k || gv != f.vals[j] {
-				t.Fatalf("snapshot %d: Find(%d) = %d,%d,%v", i, k-1, gk, gv, ok)
+	for _, a := range []uint64{0, keySpace / 3, keySpace / 2} {
+		var got []uint64
+		tr.Ascend(a, func(k uint64, _ int) bool { got = append(got, k); return len(got) < 5 })
+		var want []uint64
+		for _, k := range m.keys {
+			if k > a && len(want) < 5 {
+				want = append(want, k)
 			}
 		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("Ascend(%d) gives %v, model %v", a, got, want)
+		}
 	}
+}
+
+// height returns the tree's height, 0 for an empty one.
+func (t *Tree[V]) height() int {
+	if nd := t.root.Load(); nd != nil {
+		return int(nd.height)
+	}
+	return 0
 }
 
 // randomOps returns n operations drawn with a seed, biased to inserts
@@ -250,44 +210,128 @@ func TestAgainstModel(t *testing.T) {
 	}
 }
 
-// TestPublishCopiesOnePath builds a tree of three levels and checks that
-// a change after Publish copies the nodes of one path, and a second change
-// in the same place copies nothing.
-func TestPublishCopiesOnePath(t *testing.T) {
+// TestInLeafChangeCopiesOneLeaf builds a tree of four levels and checks
+// that a change that stays inside one leaf's range makes one node, the
+// new leaf, and keeps every inner node of the path: the leaf is published
+// by one store into its parent's slot, whatever the depth.
+func TestInLeafChangeCopiesOneLeaf(t *testing.T) {
 	var tr Tree[int]
-	for k := uint64(1); k <= 5000; k++ {
-		tr.Insert(k*2, int(k))
+	for k := uint64(1); k <= 20000; k++ {
+		tr.Insert(k*4, int(k))
 	}
-	tr.Delete(2000)
-	s := tr.Publish()
-	if s.height < 2 {
-		t.Fatalf("height %d, want a deeper tree", s.height)
+	if tr.height() < 3 {
+		t.Fatalf("height %d, want a deeper tree", tr.height())
 	}
-	tr.copies = 0
-	tr.Insert(2001, 7)
-	if tr.copies > 2*(s.height+1) {
-		t.Errorf("insert copied %d nodes at height %d", tr.copies, s.height)
+	// Grown in order, the leaves are full: make room around the keys
+	// the changes below go between.
+	for _, k := range []uint64{3996, 4000, 4004, 4008, 11996, 12000, 12004, 12008} {
+		tr.Delete(k)
 	}
-	tr.copies = 0
-	tr.Rekey(2001, 2000)
-	if tr.copies != 0 {
-		t.Errorf("a change on the copied path before the next Publish copied %d nodes", tr.copies)
+	pathOf := func(key uint64) []*inner {
+		var p path
+		tr.descendTo(key, &p)
+		var nodes []*inner
+		for _, s := range p.s[:p.d] {
+			nodes = append(nodes, s.nd)
+		}
+		return nodes
 	}
-	tr.Publish()
-	tr.copies = 0
-	tr.Delete(5000)
-	if tr.copies > 2*(s.height+1) {
-		t.Errorf("delete copied %d nodes at height %d", tr.copies, s.height)
+	for _, c := range []struct {
+		name   string
+		key    uint64
+		change func()
+	}{
+		{"insert into a hole", 4001, func() { tr.Insert(4001, 7) }},
+		{"delete", 4001, func() { tr.Delete(4001) }},
+		{"replace", 8000, func() { tr.Insert(8000, 9) }},
+		{"rekey inside the leaf", 8000, func() { tr.Rekey(8000, 7999) }},
+		{"delete the last key", 80000, func() { tr.Delete(80000) }},
+		{"insert above every key", 80001, func() { tr.Insert(80001, 1) }},
+	} {
+		before := pathOf(c.key)
+		made := tr.made
+		c.change()
+		if n := tr.made - made; n != 1 {
+			t.Errorf("%s made %d nodes, want the one leaf", c.name, n)
+		}
+		if after := pathOf(c.key); !slices.Equal(before, after) {
+			t.Errorf("%s replaced inner nodes of the path", c.name)
+		}
+		check(t, &tr)
 	}
-	if _, _, ok := s.Find(1999); !ok {
-		t.Fatal("the snapshot lost 2002")
+	if k, v, _ := tr.Find(7998); k != 7999 || v != 9 {
+		t.Errorf("Find(7998) = %d=%d, want 7999=9", k, v)
 	}
-	if k, v, _ := s.Find(1999); k != 2002 || v != 1001 {
-		t.Errorf("the snapshot sees %d=%d above 1999, want 2002=1001 (2000 was deleted before it)", k, v)
+	for name, fn := range map[string]func(){
+		"insert and delete in a hole":  func() { tr.Insert(12001, 1); tr.Delete(12001) },
+		"insert and delete at the top": func() { tr.Insert(90001, 1); tr.Delete(90001) },
+	} {
+		if n := testing.AllocsPerRun(100, fn); n != 2 {
+			t.Errorf("%s: %v allocations, want 2 (a leaf each)", name, n)
+		}
 	}
-	if k, v, _ := tr.Find(1999); k != 2000 || v != 7 {
-		t.Errorf("the tree has %d=%d, want 2000=7", k, v)
+}
+
+// TestReadersDuringChanges runs lockless lookups against a writer whose
+// inserts, deletes and re-keys split and merge nodes at every level (run
+// it with -race): the keys the writer never touches are always found, and
+// a lookup between two of them finds one of the two or a key the writer
+// put between them.
+func TestReadersDuringChanges(t *testing.T) {
+	var tr Tree[int]
+	const stable = 3000 // keys 8, 16, ... stay; the writer churns the others
+	for k := uint64(1); k <= stable; k++ {
+		tr.Insert(k*8, int(k))
 	}
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 3))
+			for !stop.Load() {
+				j := 1 + rng.Uint64N(stable)
+				if k, v, ok := tr.Find(j*8 - 1); !ok || k != j*8 || v != int(j) {
+					t.Errorf("Find(%d) = %d=%d %v, want %d=%d", j*8-1, k, v, ok, j*8, j)
+					return
+				}
+				if k, v, ok := tr.Floor(j * 8); !ok || k != j*8 || v != int(j) {
+					t.Errorf("Floor(%d) = %d=%d %v, want %d=%d", j*8, k, v, ok, j*8, j)
+					return
+				}
+				if k, _, ok := tr.Find(j * 8); ok && (k <= j*8 || k > j*8+8) {
+					t.Errorf("Find(%d) = %d, beyond the next stable key", j*8, k)
+					return
+				}
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range 60000 {
+		j := rng.Uint64N(stable)
+		k := j*8 + 1 + rng.Uint64N(7)
+		switch {
+		case i%20000 < 10000: // grow, then shrink: splits, then merges
+			tr.Insert(k, -1)
+		case rng.IntN(4) == 0:
+			if _, _, ok := tr.Find(k - 1); ok && !tr.Delete(k) {
+				nk := j*8 + 1 + rng.Uint64N(7)
+				if kk, _, _ := tr.Find(j * 8); kk < j*8+8 && kk != nk {
+					if lo, _, _ := tr.Floor(kk - 1); lo < nk {
+						if hi, _, _ := tr.Find(kk); hi > nk {
+							tr.Rekey(kk, nk)
+						}
+					}
+				}
+			}
+		default:
+			tr.Delete(k)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	check(t, &tr)
 }
 
 func TestRekeyOutOfOrderPanics(t *testing.T) {
@@ -316,9 +360,9 @@ func TestEmpty(t *testing.T) {
 	}
 	tr.Insert(5, 1)
 	tr.Delete(5)
-	check(t, &tr.Snapshot)
-	if s := tr.Publish(); s.Len() != 0 {
-		t.Errorf("Len %d", s.Len())
+	check(t, &tr)
+	if tr.Len() != 0 || tr.root.Load() != nil {
+		t.Errorf("Len %d after the last delete", tr.Len())
 	}
 }
 
@@ -360,7 +404,7 @@ func BenchmarkFind(b *testing.B) {
 // address space top-down and a loader bottom-up, keeps its nodes nearly
 // full, so it is as shallow as its fanout allows.
 func TestEdgeGrowthFillsNodes(t *testing.T) {
-	const n = 50000 // 16^4 = 65536 entries fit in height 3; half-full nodes need 4
+	const n = 50000 // full nodes hold 15×16^3 = 61440 entries in height 3; half-full ones need 4
 	for name, key := range map[string]func(i int) uint64{
 		"ascending":  func(i int) uint64 { return uint64(i+1) * 4096 },
 		"descending": func(i int) uint64 { return uint64(n-i) * 4096 },
@@ -369,18 +413,18 @@ func TestEdgeGrowthFillsNodes(t *testing.T) {
 		for i := range n {
 			tr.Insert(key(i), i)
 		}
-		check(t, &tr.Snapshot)
-		if tr.height > 3 {
-			t.Errorf("%s: height %d for %d entries", name, tr.height, n)
+		check(t, &tr)
+		if tr.height() > 3 {
+			t.Errorf("%s: height %d for %d entries", name, tr.height(), n)
 		}
 	}
 }
 
-// BenchmarkInsertDeletePublish inserts a key and deletes it again, each
-// change followed by a Publish, as mmap and munmap do, in trees of 10 and
-// 100 000 entries; the new key is above all others (mmap below mmap_base
-// in an address space grown top-down lands at one end of the index).
-func BenchmarkInsertDeletePublish(b *testing.B) {
+// BenchmarkInsertDelete inserts a key and deletes it again, as mmap and
+// munmap do, in trees of 10, 1000 and 100 000 entries; the new key is
+// above all others (mmap below mmap_base in an address space grown
+// top-down lands at one end of the index).
+func BenchmarkInsertDelete(b *testing.B) {
 	for _, n := range []int{10, 1000, 100000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			var tr Tree[*int]
@@ -388,15 +432,12 @@ func BenchmarkInsertDeletePublish(b *testing.B) {
 			for k := 1; k <= n; k++ {
 				tr.Insert(uint64(k)*8192, x)
 			}
-			tr.Publish()
 			key := uint64(n+1) * 8192
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tr.Insert(key, x)
-				tr.Publish()
 				tr.Delete(key)
-				tr.Publish()
 			}
 		})
 	}
