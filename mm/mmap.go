@@ -418,18 +418,6 @@ func (m *MM) absorbLocked(a, b *VMA) {
 	m.setEndLocked(a, end)
 }
 
-// isolateLocked splits VMAs so that [start, end) is covered by whole VMAs
-// and returns the first VMA inside the range (or nil).
-// Preconditions: write lock.
-func (m *MM) isolateLocked(start, end uint64) {
-	if v := m.FindVMA(start); v != nil && v.Start < start && start < v.End {
-		m.splitLocked(v, start)
-	}
-	if v := m.FindVMA(end); v != nil && v.Start < end && end < v.End {
-		m.splitLocked(v, end)
-	}
-}
-
 // vmasIn returns the VMAs intersecting [start, end) in order.
 // Preconditions: the mmap lock is held.
 func (m *MM) vmasIn(start, end uint64) []*VMA {
@@ -458,29 +446,61 @@ func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
 		return abi.EINTR
 	}
 	defer m.MmapWriteUnlock()
+	end := addr + length
+	// v is the first VMA in the range, ve the one holding its end: one
+	// lookup when a VMA holds both, as a munmap mostly has.
+	v := m.FindVMA(addr)
+	if v == nil || v.Start >= end {
+		return 0 // nothing mapped in the range
+	}
+	ve := v
+	if v.End <= end {
+		ve = m.FindVMA(end)
+	}
 	// Punching a hole in one VMA adds one: refused at vm.max_map_count
 	// (vms_gather_munmap_vmas). Cutting at one end only is never refused:
 	// the count does not grow.
-	if v := m.FindVMA(addr); v != nil && v.Start < addr && addr+length < v.End && !m.splitAllowed() {
+	if v.Start < addr && end < v.End && !m.splitAllowed() {
 		return abi.ENOMEM
 	}
-	if m.hugeSplitBad(addr, addr+length) {
+	if hugeCut(v, addr) || hugeCut(ve, end) {
 		return abi.EINVAL
 	}
-	m.unmapLocked(addr, addr+length)
+	m.unmapLocked(v, ve, addr, end)
 	return 0
 }
 
-// unmapLocked removes [start, end). Preconditions: write lock.
-func (m *MM) unmapLocked(start, end uint64) {
-	m.isolateLocked(start, end)
-	for _, v := range m.vmasIn(start, end) {
+// hugeCut reports whether cutting v at addr would split a hugetlb VMA off
+// a huge-page boundary (hugetlb_vm_op_split: EINVAL); nil cuts nothing.
+func hugeCut(v *VMA, addr uint64) bool {
+	return v != nil && v.Flags&VMHugetlb != 0 && v.Start < addr && addr < v.End && addr&(HugePageSize-1) != 0
+}
+
+// unmapLocked removes [start, end), given v, the first VMA ending above
+// start, and ve, the first ending above end (or nil), and that v starts
+// below end. Preconditions: write lock.
+func (m *MM) unmapLocked(v, ve *VMA, start, end uint64) {
+	if v.Start < start { // isolate the range: whole VMAs in it
+		hi := m.splitLocked(v, start)
+		if ve == v {
+			ve = hi
+		}
+		v = hi
+	}
+	if ve != nil && ve.Start < end && end < ve.End {
+		m.splitLocked(ve, end)
+	}
+	for v != nil && v.Start < end {
 		v.StartWrite()
 		m.removeLocked(v)
 		m.zapLocked(v, v.Start, v.End, true)
 		if v.Ops != nil {
 			v.Ops.Close(v)
 		}
+		if v.End >= end {
+			break
+		}
+		v = m.FindVMA(v.End)
 	}
 }
 

@@ -302,15 +302,22 @@ func (t *Tree[V]) link(p *path, nd *header) {
 	s.nd.kids[s.i].Store(nd)
 }
 
-// leafOf returns a new leaf of the entries ks, vs.
-func (t *Tree[V]) leafOf(ks []uint64, vs []V) *header {
+// newLeaf returns a new leaf of n entries, their keys and values to be
+// filled in.
+func (t *Tree[V]) newLeaf(n int) *leaf[V] {
 	t.made++
 	lf := new(leaf[V])
-	lf.n = int32(len(ks))
-	copy(lf.keys[:], ks)
-	for i := len(ks); i < leafSlots; i++ {
+	lf.n = int32(n)
+	for i := n; i < leafSlots; i++ {
 		lf.keys[i] = noKey
 	}
+	return lf
+}
+
+// leafOf returns a new leaf of the entries ks, vs.
+func (t *Tree[V]) leafOf(ks []uint64, vs []V) *header {
+	lf := t.newLeaf(len(ks))
+	copy(lf.keys[:], ks)
 	copy(lf.vals[:], vs)
 	return &lf.header
 }
@@ -361,6 +368,16 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 		return true
 	}
 	t.n++
+	if n < leafSlots { // the common case, built in place
+		c := t.newLeaf(n + 1)
+		copy(c.keys[:i], lf.keys[:i])
+		copy(c.keys[i+1:], lf.keys[i:n])
+		copy(c.vals[:i], lf.vals[:i])
+		copy(c.vals[i+1:], lf.vals[i:n])
+		c.keys[i], c.vals[i] = key, v
+		t.link(&p, &c.header)
+		return false
+	}
 	var kb [leafSlots + 1]uint64
 	var vb [leafSlots + 1]V
 	copy(kb[:i], lf.keys[:i])
@@ -369,10 +386,6 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 	copy(vb[i+1:], lf.vals[i:n])
 	kb[i], vb[i] = key, v
 	n++
-	if n <= leafSlots {
-		t.link(&p, t.leafOf(kb[:n], vb[:n]))
-		return false
-	}
 	// Address spaces grow at an end (mmap places top-down, a loader
 	// bottom-up): a key beyond the last or before the first starts a leaf
 	// of its own and leaves the others together, instead of a trail of
@@ -441,6 +454,19 @@ func (t *Tree[V]) Delete(key uint64) bool {
 		return false
 	}
 	t.n--
+	if n-1 >= leafMin || p.d == 0 { // the common case, built in place
+		if n == 1 {
+			t.root.Store(nil)
+			return true
+		}
+		c := t.newLeaf(n - 1)
+		copy(c.keys[:], lf.keys[:i])
+		copy(c.keys[i:], lf.keys[i+1:n])
+		copy(c.vals[:], lf.vals[:i])
+		copy(c.vals[i:], lf.vals[i+1:n])
+		t.link(&p, &c.header)
+		return true
+	}
 	var kb [2 * leafSlots]uint64
 	var vb [2 * leafSlots]V
 	copy(kb[:], lf.keys[:i])
@@ -448,14 +474,6 @@ func (t *Tree[V]) Delete(key uint64) bool {
 	copy(vb[:], lf.vals[:i])
 	copy(vb[i:], lf.vals[i+1:n])
 	n--
-	if p.d == 0 && n == 0 {
-		t.root.Store(nil)
-		return true
-	}
-	if n >= leafMin || p.d == 0 {
-		t.link(&p, t.leafOf(kb[:n], vb[:n]))
-		return true
-	}
 	// Too few left: take in a sibling's entries, all of them when they
 	// fit, else half of the two leaves' together.
 	s := p.s[p.d-1]
