@@ -248,7 +248,7 @@ type File struct {
 	fillEnd uint64
 	blocks  map[uint64]*[phys.PageSize]byte
 	fillRef *[phys.PageSize]byte // a page of fill, to compare with
-	cache   pageTree // the page cache, by page index
+	cache   pageTree             // the page cache, by page index
 	// Pages below hotEnd are in the page cache, dirty, as after the
 	// write(2) that created the file, unless truncation or eviction took
 	// them out since; their frames are made when first used.
