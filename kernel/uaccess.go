@@ -119,7 +119,7 @@ func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
 	case mm.AccessRead, mm.AccessExec: // a fetch reports the instruction byte
 		return OKValue(uint64(page.Contents()[off]))
 	case mm.AccessWrite:
-		page.Data()[off] = v
+		page.Store(off, v)
 	}
 	return OK()
 }
@@ -200,11 +200,7 @@ func (t *Task) storeUser(addr, n uint64, fill byte) {
 		*r = Regs{Addr: a, Access: mm.AccessWrite, Insn: InsnCopyToUser, UAccess: true}
 		end := min(addr+n, (a|(phys.PageSize-1))+1)
 		if page := t.k.arch.Translate(t, r); page != nil {
-			if off := a & (phys.PageSize - 1); end-a == phys.PageSize {
-				page.Fill(fill)
-			} else {
-				phys.FillBytes(page.Data()[off:off+end-a], fill)
-			}
+			page.FillRange(a&(phys.PageSize-1), end-a, fill)
 		}
 		a = end
 	}

@@ -98,14 +98,20 @@ type cachePage struct {
 	// and reclaim looking for clean pages passes it by.
 	mayBeClean bool
 	prev, next *cachePage // its neighbours on its LRU list
+	// cprev and cnext link the pages of its list that may be clean, in
+	// the list's order: reclaim looking for clean pages walks those only,
+	// not the dirty ones before them.
+	cprev, cnext *cachePage
 }
 
 // lruList is a list of cached pages from the least recently used on, by
-// their stamps (the file's inactive LRU, or its unevictable list), with
-// the count of its pages that may be clean.
+// their stamps (the file's inactive LRU, or its unevictable list), and
+// the sublist, in the same order, of its pages that may be clean, with
+// their count.
 type lruList struct {
-	head, tail *cachePage
-	clean      int
+	head, tail           *cachePage
+	cleanHead, cleanTail *cachePage
+	clean                int
 }
 
 // pushBack queues c at the young end.
@@ -118,7 +124,7 @@ func (l *lruList) pushBack(c *cachePage) {
 	}
 	l.tail = c
 	if c.mayBeClean {
-		l.clean++
+		l.linkClean(l.cleanTail, c)
 	}
 }
 
@@ -136,8 +142,93 @@ func (l *lruList) remove(c *cachePage) {
 	}
 	c.prev, c.next = nil, nil
 	if c.mayBeClean {
-		l.clean--
+		l.unlinkClean(c)
 	}
+}
+
+// insertAfter links c into l after at (at nil: at the head).
+func (l *lruList) insertAfter(at, c *cachePage) {
+	if at == l.tail {
+		l.pushBack(c)
+		return
+	}
+	next := l.head
+	if at != nil {
+		next = at.next
+	}
+	c.prev, c.next = at, next
+	next.prev = c
+	if at != nil {
+		at.next = c
+	} else {
+		l.head = c
+	}
+	if c.mayBeClean {
+		l.linkClean(l.cleanBefore(c), c)
+	}
+}
+
+// markClean notes that c, on the list, may be clean now (it was written
+// back).
+func (l *lruList) markClean(c *cachePage) {
+	if !c.mayBeClean {
+		c.mayBeClean = true
+		l.linkClean(l.cleanBefore(c), c)
+	}
+}
+
+// markDirty notes that c, on the list, was found dirty.
+func (l *lruList) markDirty(c *cachePage) {
+	if c.mayBeClean {
+		l.unlinkClean(c)
+		c.mayBeClean = false
+	}
+}
+
+// cleanBefore returns the last page before c on the list that may be
+// clean, nil if none.
+func (l *lruList) cleanBefore(c *cachePage) *cachePage {
+	at := c.prev
+	for at != nil && !at.mayBeClean {
+		at = at.prev
+	}
+	return at
+}
+
+// linkClean links c into the clean sublist after at (at nil: first).
+func (l *lruList) linkClean(at, c *cachePage) {
+	next := l.cleanHead
+	if at != nil {
+		next = at.cnext
+	}
+	c.cprev, c.cnext = at, next
+	if at != nil {
+		at.cnext = c
+	} else {
+		l.cleanHead = c
+	}
+	if next != nil {
+		next.cprev = c
+	} else {
+		l.cleanTail = c
+	}
+	l.clean++
+}
+
+// unlinkClean takes c off the clean sublist.
+func (l *lruList) unlinkClean(c *cachePage) {
+	if c.cprev != nil {
+		c.cprev.cnext = c.cnext
+	} else {
+		l.cleanHead = c.cnext
+	}
+	if c.cnext != nil {
+		c.cnext.cprev = c.cprev
+	} else {
+		l.cleanTail = c.cprev
+	}
+	c.cprev, c.cnext = nil, nil
+	l.clean--
 }
 
 // File is a regular file of a disk file system (ext4-like): its bytes on
@@ -157,7 +248,7 @@ type File struct {
 	fillEnd uint64
 	blocks  map[uint64]*[phys.PageSize]byte
 	fillRef *[phys.PageSize]byte // a page of fill, to compare with
-	cache   map[uint64]*cachePage
+	cache   pageTree             // the page cache, by page index
 	// Pages below hotEnd are in the page cache, dirty, as after the
 	// write(2) that created the file, unless truncation or eviction took
 	// them out since; their frames are made when first used.
@@ -178,7 +269,7 @@ type File struct {
 // page cache as after write(2), on a disk reading raPages pages ahead.
 func NewFile(name string, size uint64, fill byte, alloc *phys.Allocator, disk *Disk, raPages uint64) *File {
 	return &File{name: name, alloc: alloc, disk: disk, raPages: raPages, size: size, fill: fill, fillEnd: size,
-		blocks: map[uint64]*[phys.PageSize]byte{}, cache: map[uint64]*cachePage{}, hotEnd: pagesOf(size),
+		blocks: map[uint64]*[phys.PageSize]byte{}, hotEnd: pagesOf(size),
 		vmas: map[*mm.VMA]struct{}{}}
 }
 
@@ -251,7 +342,7 @@ func (f *File) diskPage(idx uint64, dst *phys.Page) {
 // limited writer's pages at once, charged to its group): its frame is
 // charged to nobody, whoever faults it first. Preconditions: f.mu.
 func (f *File) cached(idx uint64) (*cachePage, error) {
-	if c := f.cache[idx]; c != nil {
+	if c := f.cache.get(idx); c != nil {
 		return c, nil
 	}
 	if idx >= f.hotEnd || idx >= pagesOf(f.size) {
@@ -389,7 +480,7 @@ func (f *File) nextWindow(idx uint64) (start, n uint64, ok bool) {
 		start, n = f.ra.start+f.ra.size, nextRASize(f.ra.size, max)
 	} else {
 		start = idx + 1
-		for start-idx <= max && f.cache[start] != nil {
+		for start-idx <= max && f.cache.get(start) != nil {
 			start++
 		}
 		if start-idx > max {
@@ -428,7 +519,7 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	var wantBuf [64]uint64 // a read-ahead window, without an allocation
 	want := wantBuf[:0]
 	for idx := start; idx < end; idx++ {
-		if f.cache[idx] == nil {
+		if f.cache.get(idx) == nil {
 			want = append(want, idx)
 		}
 	}
@@ -459,7 +550,7 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	f.mu.Lock()
 	for i, idx := range want {
 		page := pages[i]
-		if page == nil || f.cache[idx] != nil || idx >= pagesOf(f.size) {
+		if page == nil || f.cache.get(idx) != nil || idx >= pagesOf(f.size) {
 			continue // raced with another reader or a truncate
 		}
 		c := &cachePage{page: page, locked: true, readahead: idx == mark}
@@ -573,12 +664,13 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 	keep := pagesOf(size)
 	f.hotEnd = min(f.hotEnd, keep)
 	if size < old {
-		for idx, c := range f.cache {
-			if idx >= keep && !c.locked {
+		f.cache.each(keep, func(_ uint64, c *cachePage) bool {
+			if !c.locked {
 				drop = append(drop, c.page)
 				f.dropLocked(c)
 			}
-		}
+			return true
+		})
 		for idx := range f.blocks {
 			if idx >= keep {
 				delete(f.blocks, idx)
@@ -643,7 +735,7 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 			return false
 		}
 		f.mu.Lock()
-		if c := f.cache[idx]; c != nil || idx >= pagesOf(f.size) {
+		if c := f.cache.get(idx); c != nil || idx >= pagesOf(f.size) {
 			if c != nil && !c.locked {
 				c.page.SetFlags(phys.FlagDirty)
 			}
@@ -677,8 +769,8 @@ func (f *File) zeroTail(size uint64) {
 		return
 	}
 	last := size >> phys.PageShift
-	if c := f.cache[last]; c != nil && c.uptodate {
-		clear(c.page.Data()[tail:])
+	if c := f.cache.get(last); c != nil && c.uptodate {
+		c.page.FillRange(tail, phys.PageSize-tail, 0)
 	}
 	if b := f.blocks[last]; b != nil {
 		clear(b[tail:])
@@ -702,16 +794,17 @@ func (f *File) Evict(t sched.Sleeper) {
 	}
 	f.mu.Lock()
 	var drop []*phys.Page
-	for _, c := range f.cache {
+	f.cache.each(0, func(_ uint64, c *cachePage) bool {
 		if c.locked {
-			continue
+			return true
 		}
 		f.writeback(c)
 		if c.page.MapCount() == 0 {
 			drop = append(drop, c.page)
 			f.dropLocked(c)
 		}
-	}
+		return true
+	})
 	f.hotEnd = 0
 	f.mu.Unlock()
 	for _, p := range drop {
@@ -736,12 +829,13 @@ func (f *File) mappedPages() []mappedPage {
 		vmas = append(vmas, v)
 	}
 	var out []mappedPage
-	for idx, c := range f.cache {
+	f.cache.each(0, func(idx uint64, c *cachePage) bool {
 		if c.page.MapCount() > 0 {
 			c.page.Get()
 			out = append(out, mappedPage{idx: idx, page: c.page, vmas: vmas})
 		}
-	}
+		return true
+	})
 	return out
 }
 
@@ -755,7 +849,8 @@ func (f *File) writeback(c *cachePage) {
 		return
 	}
 	if idx == f.size>>phys.PageShift {
-		clear(p.Data()[f.size&(phys.PageSize-1):])
+		tail := f.size & (phys.PageSize - 1)
+		p.FillRange(tail, phys.PageSize-tail, 0)
 	}
 	// A page that holds what the file was filled with needs no block of
 	// its own (a file written and reclaimed whole keeps no copy of it).
@@ -768,10 +863,7 @@ func (f *File) writeback(c *cachePage) {
 		f.blocks[idx] = b
 	}
 	p.ClearFlags(phys.FlagDirty)
-	if !c.mayBeClean {
-		c.mayBeClean = true
-		f.listOf(c).clean++
-	}
+	f.listOf(c).markClean(c)
 }
 
 // zeros is a page of zeros, never written.
@@ -799,14 +891,14 @@ func (f *File) asFilled(idx uint64, p *phys.Page) bool {
 func (f *File) addLocked(idx uint64, c *cachePage) {
 	c.idx = idx
 	c.mayBeClean = !c.page.Has(phys.FlagDirty)
-	f.cache[idx] = c
+	f.cache.set(idx, c)
 	c.used = f.disk.clock.Add(1)
 	f.listOf(c).pushBack(c)
 }
 
 // dropLocked takes c out of the cache. Preconditions: f.mu.
 func (f *File) dropLocked(c *cachePage) {
-	delete(f.cache, c.idx)
+	f.cache.del(c.idx)
 	f.listOf(c).remove(c)
 }
 
@@ -839,29 +931,7 @@ func (f *File) unevictableLocked(c *cachePage) {
 	var at *cachePage
 	for at = f.unevictable.tail; at != nil && at.used > c.used; at = at.prev {
 	}
-	f.insertAfter(&f.unevictable, at, c)
-}
-
-// insertAfter links c into l after at (at nil: at the head).
-func (f *File) insertAfter(l *lruList, at, c *cachePage) {
-	if at == l.tail {
-		l.pushBack(c)
-		return
-	}
-	next := l.head
-	if at != nil {
-		next = at.next
-	}
-	c.prev, c.next = at, next
-	next.prev = c
-	if at != nil {
-		at.next = c
-	} else {
-		l.head = c
-	}
-	if c.mayBeClean {
-		l.clean++
-	}
+	f.unevictable.insertAfter(at, c)
 }
 
 // evictableAgainLocked puts the unevictable pages back on the LRU, each
@@ -897,30 +967,27 @@ func (f *File) oldest(cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	return f.appendOldest(nil, cg, dirty, k)
 }
 
-// appendOldest is oldest appending to out.
+// appendOldest is oldest appending to out. Looking for clean pages it
+// walks the sublist of those that may be, and drops from it each one
+// dirtied since (through a mapping): dirty until written back.
 func (f *File) appendOldest(out []Reclaimable, cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	clean := f.lru.clean // the pages further on that may be clean
 	n := len(out) + k
-	for c := f.lru.head; c != nil && len(out) < n; c = c.next {
-		if !dirty {
-			if clean == 0 {
-				break // the rest are dirty
-			}
-			if !c.mayBeClean {
-				continue
-			}
-			clean--
+	if !dirty {
+		for c := f.lru.cleanHead; c != nil && len(out) < n; {
+			next := c.cnext
 			if c.page.Has(phys.FlagDirty) {
-				// Dirtied since (a write through a mapping): dirty
-				// until written back.
-				c.mayBeClean = false
-				f.lru.clean--
-				continue
+				f.lru.markDirty(c)
+			} else if f.reclaimableLocked(c, cg) {
+				out = append(out, Reclaimable{File: f, Index: c.idx, Used: c.used})
 			}
+			c = next
 		}
-		if f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) == dirty {
+		return out
+	}
+	for c := f.lru.head; c != nil && len(out) < n; c = c.next {
+		if f.reclaimableLocked(c, cg) && c.page.Has(phys.FlagDirty) {
 			out = append(out, Reclaimable{File: f, Index: c.idx, Used: c.used})
 		}
 	}
@@ -944,7 +1011,7 @@ func (f *File) reclaimableLocked(c *cachePage, cg *phys.MemCG) bool {
 // reports whether the page went.
 func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 	f.mu.Lock()
-	c := f.cache[idx]
+	c := f.cache.get(idx)
 	if c == nil || !f.reclaimableLocked(c, cg) || c.page.Has(phys.FlagDirty) && !dirty {
 		f.mu.Unlock()
 		return false
@@ -1018,18 +1085,19 @@ func ReclaimFiles(files []*File, cg *phys.MemCG, n int64) int64 {
 func (f *File) DropClean(p *phys.Page) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, c := range f.cache {
+	dropped := false
+	f.cache.each(0, func(_ uint64, c *cachePage) bool {
 		if c.page != p {
-			continue
+			return true
 		}
-		if c.locked || !c.uptodate || p.Has(phys.FlagDirty) {
-			return false
+		if !c.locked && c.uptodate && !p.Has(phys.FlagDirty) {
+			f.dropLocked(c)
+			p.Put()
+			dropped = true
 		}
-		f.dropLocked(c)
-		p.Put()
-		return true
-	}
-	return false
+		return false
+	})
+	return dropped
 }
 
 // Hold stalls (true) or resumes (false) the disk reads of the file; resuming
@@ -1048,10 +1116,11 @@ func (f *File) Hold(held bool) {
 func (f *File) Release() {
 	f.mu.Lock()
 	var drop []*phys.Page
-	for _, c := range f.cache {
+	f.cache.each(0, func(_ uint64, c *cachePage) bool {
 		drop = append(drop, c.page)
 		f.dropLocked(c)
-	}
+		return true
+	})
 	f.mu.Unlock()
 	for _, p := range drop {
 		p.Put()

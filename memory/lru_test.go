@@ -31,9 +31,10 @@ func oldestByScan(f *File, cg *phys.MemCG, dirty bool, k int) []Reclaimable {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var all []*cachePage
-	for _, c := range f.cache {
+	f.cache.each(0, func(_ uint64, c *cachePage) bool {
 		all = append(all, c)
-	}
+		return true
+	})
 	sort.Slice(all, func(i, j int) bool { return all[i].used < all[j].used })
 	var out []Reclaimable
 	for _, c := range all {
@@ -54,10 +55,10 @@ func checkLists(t *testing.T, f *File) {
 	seen := 0
 	for _, l := range []*lruList{&f.lru, &f.unevictable} {
 		clean := 0
-		var prev *cachePage
+		var prev, cprev *cachePage
 		for c := l.head; c != nil; c = c.next {
 			seen++
-			if f.cache[c.idx] != c || c.prev != prev || c.mlocked != (l == &f.unevictable) {
+			if f.cache.get(c.idx) != c || c.prev != prev || c.mlocked != (l == &f.unevictable) {
 				t.Fatalf("page %d is misplaced", c.idx)
 			}
 			if prev != nil && prev.used >= c.used {
@@ -67,16 +68,23 @@ func checkLists(t *testing.T, f *File) {
 				t.Fatalf("page %d is clean but not counted", c.idx)
 			}
 			if c.mayBeClean {
+				// The clean sublist links the same pages, in order.
+				if c.cprev != cprev || (cprev == nil) != (l.cleanHead == c) || cprev != nil && cprev.cnext != c {
+					t.Fatalf("page %d is misplaced on the clean sublist", c.idx)
+				}
 				clean++
+				cprev = c
+			} else if c.cprev != nil || c.cnext != nil || l.cleanHead == c {
+				t.Fatalf("dirty page %d is on the clean sublist", c.idx)
 			}
 			prev = c
 		}
-		if l.tail != prev || l.clean != clean {
+		if l.tail != prev || l.clean != clean || l.cleanTail != cprev || cprev != nil && cprev.cnext != nil {
 			t.Fatalf("list tail or clean count (%d, want %d) wrong", l.clean, clean)
 		}
 	}
-	if seen != len(f.cache) {
-		t.Fatalf("%d pages on the lists, %d cached", seen, len(f.cache))
+	if seen != f.cache.len() {
+		t.Fatalf("%d pages on the lists, %d cached", seen, f.cache.len())
 	}
 }
 
@@ -98,15 +106,16 @@ func TestOldestMatchesScan(t *testing.T) {
 		pick := func() *cachePage {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			idxs := make([]uint64, 0, len(f.cache))
-			for idx := range f.cache {
+			idxs := make([]uint64, 0, f.cache.len())
+			f.cache.each(0, func(idx uint64, _ *cachePage) bool {
 				idxs = append(idxs, idx)
-			}
+				return true
+			})
 			if len(idxs) == 0 {
 				return nil
 			}
 			slices.Sort(idxs)
-			return f.cache[idxs[rng.IntN(len(idxs))]]
+			return f.cache.get(idxs[rng.IntN(len(idxs))])
 		}
 		for step := range 600 {
 			task := &lruTask{cg: cgs[rng.IntN(2)]}

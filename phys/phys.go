@@ -197,6 +197,28 @@ func (a *Allocator) Recycle() {
 	}
 }
 
+// Store writes v at byte off of the frame. A frame that shares the
+// contents of a fill of v keeps sharing them: the store changes no byte.
+func (p *Page) Store(off uint64, v byte) {
+	if u, ok := p.Uniform(); ok && u == v {
+		return
+	}
+	p.Data()[off&(PageSize-1)] = v
+}
+
+// FillRange sets the n bytes from off to v (off+n at most PageSize): the
+// whole frame as Fill does; a frame sharing the contents of a fill of v
+// keeps sharing them.
+func (p *Page) FillRange(off, n uint64, v byte) {
+	switch u, ok := p.Uniform(); {
+	case n == 0, ok && u == v:
+	case n == PageSize:
+		p.Fill(v)
+	default:
+		FillBytes(p.Data()[off:off+n], v)
+	}
+}
+
 // Contents returns the frame's contents to read, never to write: a
 // frame not written since it was made or filled makes no copy of its own.
 func (p *Page) Contents() *[PageSize]byte {

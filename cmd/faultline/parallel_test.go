@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -62,5 +64,40 @@ func TestParallelRunIsSerial(t *testing.T) {
 	}
 	if n := bytes.Count([]byte(outs[0]), []byte("\n")); n < len(files) {
 		t.Errorf("%d lines for %d scenarios", n, len(files))
+	}
+}
+
+// TestInOrderParts: every part runs once, the costliest first (ties in
+// their given order), and each job is emitted in order after all its
+// parts, a job without parts too.
+func TestInOrderParts(t *testing.T) {
+	parts := []part{{0, 0, 1}, {0, 1, 5}, {2, 0, 3}, {2, 1, 5}, {3, 0, 0}}
+	for _, workers := range []int{1, 2, 8} {
+		var mu sync.Mutex
+		var ran []part
+		left := map[int]int{0: 2, 2: 2, 3: 1}
+		var got []int
+		inOrderParts(5, workers, parts, func(p part) {
+			mu.Lock()
+			ran = append(ran, p)
+			left[p.job]--
+			mu.Unlock()
+		}, func(i int) {
+			mu.Lock()
+			if left[i] != 0 {
+				t.Errorf("workers=%d: job %d emitted with %d parts left", workers, i, left[i])
+			}
+			mu.Unlock()
+			got = append(got, i)
+		})
+		if !slices.Equal(got, []int{0, 1, 2, 3, 4}) {
+			t.Errorf("workers=%d: emitted %v", workers, got)
+		}
+		if len(ran) != len(parts) {
+			t.Fatalf("workers=%d: ran %v", workers, ran)
+		}
+		if want := []part{{0, 1, 5}, {2, 1, 5}, {2, 0, 3}, {0, 0, 1}, {3, 0, 0}}; workers == 1 && !slices.Equal(ran, want) {
+			t.Errorf("one worker ran %v, want %v", ran, want)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/faultline/faultline/scenarios"
 	"github.com/faultline/faultline/stream"
 	"github.com/faultline/faultline/timeout"
+	"github.com/faultline/faultline/trace"
 )
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -304,8 +305,9 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	type job struct {
 		s    *scenario.Scenario
 		file string
-		reps []runner.Report
-		tr   *traceJob // nil without --trace
+		runs []plannedRun
+		reps []runner.Report // a report per run, then the skips
+		tr   *traceJob       // nil without --trace
 	}
 	var jobs []*job
 	for _, f := range files {
@@ -317,9 +319,22 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 			continue
 		}
 		sum.Scenarios++
-		jobs = append(jobs, &job{s: s, file: f.name})
+		j := &job{s: s, file: f.name}
+		var skips []runner.Report
+		j.runs, skips = planRuns(s, f.name, only, handlers)
+		j.reps = append(make([]runner.Report, len(j.runs)), skips...)
 		if o.trace != "" {
-			jobs[len(jobs)-1].tr = &traceJob{}
+			j.tr = &traceJob{runs: make([]*trace.Run, len(j.runs))}
+		}
+		jobs = append(jobs, j)
+	}
+	// Every run is a part of its own, the costliest first; a scenario's
+	// reports still come out together, in the order of the files.
+	var parts []part
+	for i, j := range jobs {
+		cost := scenarioCost(j.s)
+		for k := range j.runs {
+			parts = append(parts, part{job: i, index: k, cost: cost})
 		}
 	}
 	// The JSON stream: the file errors first (all are known now), then a
@@ -334,9 +349,11 @@ func runScenarios(files []source, loadErrs []string, o runOpts, stdout, stderr i
 	var werr error
 	kt.begin(len(jobs))
 	prog := startProgress(stderr, "faultline run", len(jobs))
-	inOrder(len(jobs), o.workers, func(i int) {
-		j := jobs[i]
-		j.reps = runAll(j.s, j.file, only, handlers, o.kernel, j.tr.options(runner.Options{Scale: o.scale}))
+	inOrderParts(len(jobs), o.workers, parts, func(p part) {
+		j := jobs[p.job]
+		r := j.runs[p.index]
+		opts := j.tr.options(runner.Options{Scale: o.scale, Kernel: o.kernel, Handler: r.handler}, p.index)
+		j.reps[p.index] = runner.Run(j.s, r.arch, opts)
 	}, func(i int) {
 		prog.step(func() {
 			for _, rep := range jobs[i].reps {
@@ -418,18 +435,38 @@ func runExit(sum summary, b bounds) error {
 // scenario not for only, gives a SKIP report per handler. opts gives the
 // rest of each run's options.
 func runAll(s *scenario.Scenario, file, only string, hs []machine.Handler, kernel *config.Version, opts runner.Options) []runner.Report {
-	var out []runner.Report
-	run, notModeled := runner.Arches(s, only)
+	runs, skips := planRuns(s, file, only, hs)
+	out := make([]runner.Report, 0, len(runs)+len(skips))
 	opts.Kernel = kernel
+	for _, r := range runs {
+		opts.Handler = r.handler
+		out = append(out, runner.Run(s, r.arch, opts))
+	}
+	return append(out, skips...)
+}
+
+// plannedRun is one run of a scenario: an arch and a handler.
+type plannedRun struct {
+	arch    string
+	handler machine.Handler
+}
+
+// planRuns lists what runAll does for s: the runs, every arch it names
+// (narrowed to only) with every handler of hs, and the SKIP reports that
+// follow them, a report per handler for an arch that is not modeled, or
+// for a scenario not for only.
+func planRuns(s *scenario.Scenario, file, only string, hs []machine.Handler) ([]plannedRun, []runner.Report) {
+	var runs []plannedRun
+	var skips []runner.Report
+	run, notModeled := runner.Arches(s, only)
 	for _, a := range run {
 		for _, h := range hs {
-			opts.Handler = h
-			out = append(out, runner.Run(s, a, opts))
+			runs = append(runs, plannedRun{a, h})
 		}
 	}
 	skip := func(a, why string) {
 		for _, h := range hs {
-			out = append(out, runner.Report{Scenario: s.Name, File: file, Arch: a, Handler: h, Status: runner.Skip, Reason: why})
+			skips = append(skips, runner.Report{Scenario: s.Name, File: file, Arch: a, Handler: h, Status: runner.Skip, Reason: why})
 		}
 	}
 	for _, a := range notModeled {
@@ -438,7 +475,7 @@ func runAll(s *scenario.Scenario, file, only string, hs []machine.Handler, kerne
 	if len(run)+len(notModeled) == 0 {
 		skip(only, fmt.Sprintf("the scenario does not run on %s (arch %s)", only, strings.Join(s.Arches, " ")))
 	}
-	return out
+	return runs, skips
 }
 
 func printReport(w io.Writer, r runner.Report) {
@@ -471,4 +508,35 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// scenarioCost estimates what one run of s costs, for the order runs
+// start in (only the order counts): the pages its statements fault in,
+// copy, populate or write, each costing more under a memory limit
+// (charging, reclaim, write-back), plus a little per statement.
+func scenarioCost(s *scenario.Scenario) int64 {
+	var pages, limited int64
+	for _, st := range s.Body {
+		switch op := st.Op.(type) {
+		case *scenario.Touch:
+			pages += int64(op.Size >> 12)
+		case *scenario.KRead:
+			pages += int64(op.Size >> 12)
+		case *scenario.KWrite:
+			pages += int64(op.Size >> 12)
+		case *scenario.File:
+			pages += int64(op.Size>>12) * limited // written now, charged
+		case *scenario.Mmap:
+			if op.Populate {
+				pages += int64(op.Size >> 12)
+			}
+		case *scenario.Madvise:
+			if op.Advice == scenario.AdvPopulateRead || op.Advice == scenario.AdvPopulateWrite {
+				pages += int64(op.Size >> 12)
+			}
+		case *scenario.Memlimit:
+			limited = 1
+		}
+	}
+	return pages*(1+2*limited) + 64*int64(len(s.Body))
 }

@@ -27,17 +27,20 @@ in a "truncated" event.`
 // traceRunLimit bounds the events one traced run keeps.
 const traceRunLimit = 1 << 14
 
-// traceJob collects the recorders of one scenario's runs, in run order.
-type traceJob struct{ runs []trace.Run }
+// traceJob collects the recorders of one scenario's runs, in run order:
+// runs[k] is the k-th run's, nil for a run that was not traced (it
+// stopped before its machine was made).
+type traceJob struct{ runs []*trace.Run }
 
-// options returns o with each run's recorder collected in j (nil j: o).
-func (j *traceJob) options(o runner.Options) runner.Options {
+// options returns o with the recorder of the scenario's run k collected
+// in j (nil j: o). Runs of one scenario may run at once, each in its slot.
+func (j *traceJob) options(o runner.Options, k int) runner.Options {
 	if j == nil {
 		return o
 	}
 	o.Trace = func(s *scenario.Scenario, arch string, h machine.Handler) *trace.Recorder {
 		rec := trace.NewRecorder(traceRunLimit)
-		j.runs = append(j.runs, trace.Run{Name: fmt.Sprintf("%s %s %s", s.Name, arch, h), Rec: rec})
+		j.runs[k] = &trace.Run{Name: fmt.Sprintf("%s %s %s", s.Name, arch, h), Rec: rec}
 		return rec
 	}
 	return o
@@ -47,7 +50,11 @@ func (j *traceJob) options(o runner.Options) runner.Options {
 func writeTraceFile(path string, jobs []*traceJob) error {
 	var runs []trace.Run
 	for _, j := range jobs {
-		runs = append(runs, j.runs...)
+		for _, r := range j.runs {
+			if r != nil {
+				runs = append(runs, *r)
+			}
+		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
