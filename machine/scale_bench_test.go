@@ -219,31 +219,16 @@ func involuntarySwitches() int64 {
 	return ru.Nivcsw
 }
 
-// median returns the median of f over ss (0 for none).
-func median(ss []crewSlice, f func(crewSlice) float64) float64 {
-	if len(ss) == 0 {
+// median returns the median of v (0 for none); it sorts v.
+func median(v []float64) float64 {
+	if len(v) == 0 {
 		return 0
-	}
-	v := make([]float64, len(ss))
-	for i, s := range ss {
-		v[i] = f(s)
 	}
 	slices.Sort(v)
 	if len(v)%2 == 1 {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
-// quiet returns the slices every worker ran undisturbed.
-func quiet(ss []crewSlice) []crewSlice {
-	var q []crewSlice
-	for _, s := range ss {
-		if s.quiet {
-			q = append(q, s)
-		}
-	}
-	return q
 }
 
 // BenchmarkParallelFaults measures how anonymous write faults scale with
@@ -256,18 +241,21 @@ func quiet(ss []crewSlice) []crewSlice {
 // by slice, in an order that rotates, so that load from elsewhere on a
 // shared machine hits them alike. Each goroutine runs on a thread of its
 // own and notes whether it was preempted or waited for its CPU during
-// the slice; a slice in which no goroutine of its configuration was is
-// quiet. What is reported, per configuration:
+// the slice; a slice in which no goroutine of its configuration was,
+// and whose goroutines started together, is quiet. What is reported:
 //
-//   - faults/s-*: the median faults per second of wall-clock time over
-//     the quiet slices (the first slice to the last end of its
-//     goroutines), and speedup-* the ratio of two's to one's: the figure
-//     of the goal;
-//   - speedup-*-cpu: the ratio of the median CPU-time rates over the
-//     quiet slices, each goroutine's faults over its thread's CPU time,
-//     summed: what two goroutines each alone on a CPU would make, a
-//     cross-check that counts no wait for a CPU;
-//   - quiet-*: the share of slices that were quiet.
+//   - faults/s-*: each configuration's median faults per second of
+//     wall-clock time (from the first start to the last end of its
+//     goroutines) over its quiet slices;
+//   - speedup-threads and speedup-procs, the figures of the goal: the
+//     median, over the rounds where both were quiet, of the ratio of the
+//     configuration's rate to one goroutine's;
+//   - speedup-*-cpu: the same with CPU-time rates, each goroutine's
+//     faults over its thread's CPU time, summed: what the goroutines
+//     would make each alone on a CPU, a cross-check that no wait for a
+//     CPU can lower;
+//   - quiet-*: the share of rounds compared (for one: of its quiet
+//     slices). On a busy machine few rounds are quiet: run it longer.
 //
 // With fewer than two CPUs two goroutines cannot run at once, and the
 // benchmark says so instead of reporting a speed-up.
@@ -305,27 +293,45 @@ func BenchmarkParallelFaults(b *testing.B) {
 	}
 	b.StopTimer()
 
+	// A configuration's slice is compared with one goroutine's of the
+	// same round, a few milliseconds apart: the machine's own speed
+	// drifts (clock boost, its host's load) by more than the effect
+	// measured, over the seconds of a run.
 	one := crews[0]
-	rate := func(s crewSlice) float64 { return s.rate() }
-	cpuRate := func(s crewSlice) float64 { return s.cpuRate() }
-	oneQuiet := quiet(one.slices)
-	oneRate, oneCPU := median(oneQuiet, rate), median(oneQuiet, cpuRate)
-	b.ReportMetric(oneRate, "faults/s-1")
-	b.ReportMetric(float64(len(oneQuiet))/float64(len(one.slices)), "quiet-1")
+	var rates []float64
+	for _, s := range one.slices {
+		if s.quiet {
+			rates = append(rates, s.rate())
+		}
+	}
+	if len(rates) > 0 {
+		b.ReportMetric(median(rates), "faults/s-1")
+	}
+	b.ReportMetric(float64(len(rates))/float64(rounds), "quiet-1")
 	for _, c := range crews[1:] {
-		q := quiet(c.slices)
-		b.ReportMetric(float64(len(q))/float64(len(c.slices)), "quiet-"+c.name)
-		if len(q) == 0 || len(oneQuiet) == 0 {
-			if b.N == 1 {
-				continue // the benchmark's first, probing run
+		var ratios, cpuRatios []float64
+		rates = rates[:0]
+		for r, s := range c.slices {
+			if s.quiet {
+				rates = append(rates, s.rate())
 			}
-			b.Logf("%s: no quiet slice to compare with one: no speed-up measured (a machine too busy, or a run too short)", c.name)
+			if o := one.slices[r]; s.quiet && o.quiet {
+				ratios = append(ratios, s.rate()/o.rate())
+				cpuRatios = append(cpuRatios, s.cpuRate()/o.cpuRate())
+			}
+		}
+		if len(rates) > 0 {
+			b.ReportMetric(median(rates), "faults/s-"+c.name)
+		}
+		b.ReportMetric(float64(len(ratios))/float64(rounds), "quiet-"+c.name)
+		if len(ratios) == 0 {
+			if b.N > 1 { // not the benchmark's first, probing run
+				b.Logf("%s: no round where it and one goroutine were both quiet: no speed-up measured (a machine too busy, or a run too short)", c.name)
+			}
 			continue
 		}
-		r := median(q, rate)
-		b.ReportMetric(r, "faults/s-"+c.name)
-		b.ReportMetric(r/oneRate, "speedup-"+c.name)
-		b.ReportMetric(median(q, cpuRate)/oneCPU, "speedup-"+c.name+"-cpu")
+		b.ReportMetric(median(ratios), "speedup-"+c.name)
+		b.ReportMetric(median(cpuRatios), "speedup-"+c.name+"-cpu")
 	}
 }
 
