@@ -13,6 +13,7 @@ import (
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/mm"
+	"github.com/faultline/faultline/phys"
 )
 
 // scalePages is each goroutine's working set: 128 pages (512 KiB of
@@ -88,10 +89,12 @@ type slice struct {
 	quiet bool
 }
 
-// worker runs one faulter's slices on a goroutine locked to its thread,
-// so that the thread's CPU clock is the faulter's.
+// worker runs one goroutine's slices, on a goroutine locked to its
+// thread so that the thread's CPU clock is the job's: job(n) makes n
+// operations (faults, or page clears). A worker without a job holds its
+// CPU, spinning, until the others are done.
 type worker struct {
-	f    faulter
+	job  func(n int)
 	jobs chan int
 	done chan slice
 }
@@ -102,51 +105,84 @@ type crew struct {
 	name    string
 	workers []*worker
 	ready   atomic.Int32 // the workers at the start line of the current slice
+	busy    atomic.Int32 // the workers with a job still at it
 	slices  []crewSlice
 }
 
-// crewSlice is one slice of a crew: the faults of all its workers, the
-// interval from the first start to the last end, the CPU time of each
-// worker, and whether it was quiet: every worker ran it undisturbed,
-// and they started together.
+// crewSlice is one slice of a crew: the operations of all its workers,
+// the interval from the first start to the last end, the CPU time of
+// each worker, and whether it was quiet: every worker ran it
+// undisturbed, and they started together.
 type crewSlice struct {
-	faults int
-	wall   time.Duration
-	cpu    []time.Duration
-	quiet  bool
+	ops   int
+	wall  time.Duration
+	cpu   []time.Duration
+	quiet bool
 }
 
-// rate is the slice's faults per second of wall-clock time.
-func (s crewSlice) rate() float64 { return float64(s.faults) / s.wall.Seconds() }
+// rate is the slice's operations per second of wall-clock time.
+func (s crewSlice) rate() float64 { return float64(s.ops) / s.wall.Seconds() }
 
-// cpuRate is the faults per second the crew would make if each worker
-// had a CPU of its own all the time: its faults over its CPU time,
-// summed over the workers.
+// cpuRate is the operations per second the crew would make if each
+// worker had a CPU of its own all the time: its operations over its CPU
+// time, summed over the workers.
 func (s crewSlice) cpuRate() float64 {
 	var r float64
 	for _, c := range s.cpu {
-		r += float64(s.faults/len(s.cpu)) / c.Seconds()
+		r += float64(s.ops/len(s.cpu)) / c.Seconds()
 	}
 	return r
 }
 
-// newCrew starts a worker for each of fs, which serves slices until stop.
-func newCrew(b *testing.B, arch *x86.Arch, name string, slices int, fs ...faulter) *crew {
+// newCrew starts a worker for each of jobs, which serves slices until
+// stop. A crew of one job has a second worker that holds the other CPU
+// (runtime.NumCPU is at least 2 here), so that one goroutine is measured
+// as two are: with the machine to itself, no other program running on
+// the other CPU and sharing the caches and the memory, or the core of a
+// virtual machine's host, with it.
+func newCrew(name string, slices int, jobs ...func(n int)) *crew {
 	c := &crew{name: name, slices: make([]crewSlice, 0, slices)}
-	for _, f := range fs {
-		w := &worker{f: f, jobs: make(chan int), done: make(chan slice)}
-		c.workers = append(c.workers, w)
+	for _, j := range jobs {
+		c.workers = append(c.workers, &worker{job: j, jobs: make(chan int), done: make(chan slice)})
+	}
+	if len(jobs) == 1 {
+		c.workers = append(c.workers, &worker{jobs: make(chan int), done: make(chan slice)})
 	}
 	for _, w := range c.workers {
-		go c.work(b, arch, w)
+		go c.work(w)
 	}
 	return c
+}
+
+// faultCrew is a crew of faulters.
+func faultCrew(b *testing.B, arch *x86.Arch, name string, slices int, fs ...faulter) *crew {
+	var jobs []func(int)
+	for _, f := range fs {
+		jobs = append(jobs, func(n int) { f.run(b, arch, n) })
+	}
+	return newCrew(name, slices, jobs...)
+}
+
+// clearCrew is a crew of n goroutines that each clear a ring of
+// scalePages pages of their own, a page an operation: the memory traffic
+// of the faults without the fault core, the hardware's own scaling.
+func clearCrew(name string, slices, n int) *crew {
+	var jobs []func(int)
+	for range n {
+		ring := make([][phys.PageSize]byte, scalePages)
+		jobs = append(jobs, func(n int) {
+			for i := range n {
+				clear(ring[i%scalePages][:])
+			}
+		})
+	}
+	return newCrew(name, slices, jobs...)
 }
 
 // work serves w's slices until its jobs channel closes. Each slice starts
 // when every worker of the crew has reached the start line, spinning, so
 // that none counts the others' wake-up.
-func (c *crew) work(b *testing.B, arch *x86.Arch, w *worker) {
+func (c *crew) work(w *worker) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	all := int32(len(c.workers))
@@ -156,7 +192,13 @@ func (c *crew) work(b *testing.B, arch *x86.Arch, w *worker) {
 		csw0 := involuntarySwitches()
 		cpu0 := threadCPU()
 		start := time.Now()
-		w.f.run(b, arch, n)
+		if w.job != nil {
+			w.job(n)
+			c.busy.Add(-1)
+		} else {
+			for c.busy.Load() > 0 {
+			}
+		}
 		end := time.Now()
 		cpu := threadCPU() - cpu0
 		quiet := involuntarySwitches() == csw0 && float64(cpu) >= 0.98*float64(end.Sub(start))
@@ -164,13 +206,20 @@ func (c *crew) work(b *testing.B, arch *x86.Arch, w *worker) {
 	}
 }
 
-// run makes one slice of n faults per worker and keeps it.
+// run makes one slice of n operations per worker and keeps it.
 func (c *crew) run(n int) {
 	c.ready.Store(0)
+	jobs := 0
+	for _, w := range c.workers {
+		if w.job != nil {
+			jobs++
+		}
+	}
+	c.busy.Store(int32(jobs))
 	for _, w := range c.workers {
 		w.jobs <- n
 	}
-	cs := crewSlice{faults: n * len(c.workers), quiet: true, cpu: make([]time.Duration, 0, len(c.workers))}
+	cs := crewSlice{ops: n * jobs, quiet: true, cpu: make([]time.Duration, 0, jobs)}
 	var first, last, lastStart time.Time
 	for i, w := range c.workers {
 		s := <-w.done
@@ -180,10 +229,12 @@ func (c *crew) run(n int) {
 		if i == 0 || s.start.After(lastStart) {
 			lastStart = s.start
 		}
-		if i == 0 || s.end.After(last) {
+		if w.job != nil && s.end.After(last) {
 			last = s.end
 		}
-		cs.cpu = append(cs.cpu, s.cpu)
+		if w.job != nil {
+			cs.cpu = append(cs.cpu, s.cpu)
+		}
 		cs.quiet = cs.quiet && s.quiet
 	}
 	cs.wall = last.Sub(first)
@@ -231,18 +282,39 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// speedups returns, for each round where both c and ref were quiet, the
+// ratio of c's rate to ref's, and the same of their CPU-time rates.
+func speedups(c, ref *crew) (wall, cpu []float64) {
+	for r, s := range c.slices {
+		if o := ref.slices[r]; s.quiet && o.quiet {
+			wall = append(wall, s.rate()/o.rate())
+			cpu = append(cpu, s.cpuRate()/o.cpuRate())
+		}
+	}
+	return wall, cpu
+}
+
 // BenchmarkParallelFaults measures how anonymous write faults scale with
 // goroutines, on the x86_64 generic path: one goroutine faulting its own
 // VMA, two threads of one process each faulting its own VMA, and two
-// processes of one kernel. The goal is ≥ 1.9× one on two CPUs.
+// processes of one kernel. The goal is ≥ 1.9× one on two CPUs. One
+// goroutine runs with a second one holding the other CPU, spinning, so
+// that nothing else runs there and shares the machine with it. As a
+// reference of what the machine itself gives at the time, one and two
+// goroutines also clear a ring of scalePages pages each, the memory
+// traffic of the faults without the model.
 //
 // b.N is each goroutine's fault count, made in slices of scaleSlice
-// faults, about a millisecond. The three configurations take turns slice
-// by slice, in an order that rotates, so that load from elsewhere on a
+// faults, about a millisecond. The configurations take turns slice by
+// slice, in an order that rotates, so that load from elsewhere on a
 // shared machine hits them alike. Each goroutine runs on a thread of its
 // own and notes whether it was preempted or waited for its CPU during
 // the slice; a slice in which no goroutine of its configuration was,
-// and whose goroutines started together, is quiet. What is reported:
+// and whose goroutines started together, is quiet. A configuration's
+// slice is compared with the reference's of the same round, a few
+// milliseconds apart: the machine's own speed drifts (clock boost, its
+// host's load) by more than the effect measured over the seconds of a
+// run. What is reported:
 //
 //   - faults/s-*: each configuration's median faults per second of
 //     wall-clock time (from the first start to the last end of its
@@ -254,6 +326,10 @@ func median(v []float64) float64 {
 //     faults over its thread's CPU time, summed: what the goroutines
 //     would make each alone on a CPU, a cross-check that no wait for a
 //     CPU can lower;
+//   - speedup-clear: the same of the clearing goroutines, two against
+//     one: the machine's scaling. Where it is well under 2 (a virtual
+//     machine whose CPUs share a core of their host, or their host's
+//     memory, with others), no fault core can reach 2 either;
 //   - quiet-*: the share of rounds compared (for one: of its quiet
 //     slices). On a busy machine few rounds are quiet: run it longer.
 //
@@ -273,10 +349,13 @@ func BenchmarkParallelFaults(b *testing.B) {
 		b.Fatalf("clone: %v", out)
 	}
 	rounds := max(b.N/scaleSlice, 1)
+	one := faultCrew(b, arch, "1", rounds, newFaulter(b, arch, k.Spawn("one")))
+	clear1, clear2 := clearCrew("clear-1", rounds, 1), clearCrew("clear", rounds, 2)
 	crews := []*crew{
-		newCrew(b, arch, "1", rounds, newFaulter(b, arch, k.Spawn("one"))),
-		newCrew(b, arch, "threads", rounds, newFaulter(b, arch, t1), newFaulter(b, arch, t2)),
-		newCrew(b, arch, "procs", rounds, newFaulter(b, arch, k.Spawn("proc-1")), newFaulter(b, arch, k.Spawn("proc-2"))),
+		one,
+		faultCrew(b, arch, "threads", rounds, newFaulter(b, arch, t1), newFaulter(b, arch, t2)),
+		faultCrew(b, arch, "procs", rounds, newFaulter(b, arch, k.Spawn("proc-1")), newFaulter(b, arch, k.Spawn("proc-2"))),
+		clear1, clear2,
 	}
 	defer func() {
 		for _, c := range crews {
@@ -293,11 +372,6 @@ func BenchmarkParallelFaults(b *testing.B) {
 	}
 	b.StopTimer()
 
-	// A configuration's slice is compared with one goroutine's of the
-	// same round, a few milliseconds apart: the machine's own speed
-	// drifts (clock boost, its host's load) by more than the effect
-	// measured, over the seconds of a run.
-	one := crews[0]
 	var rates []float64
 	for _, s := range one.slices {
 		if s.quiet {
@@ -308,31 +382,32 @@ func BenchmarkParallelFaults(b *testing.B) {
 		b.ReportMetric(median(rates), "faults/s-1")
 	}
 	b.ReportMetric(float64(len(rates))/float64(rounds), "quiet-1")
-	for _, c := range crews[1:] {
-		var ratios, cpuRatios []float64
+	report := func(c, ref *crew, cpu bool) {
 		rates = rates[:0]
-		for r, s := range c.slices {
+		for _, s := range c.slices {
 			if s.quiet {
 				rates = append(rates, s.rate())
 			}
-			if o := one.slices[r]; s.quiet && o.quiet {
-				ratios = append(ratios, s.rate()/o.rate())
-				cpuRatios = append(cpuRatios, s.cpuRate()/o.cpuRate())
-			}
 		}
-		if len(rates) > 0 {
+		if len(rates) > 0 && ref == one {
 			b.ReportMetric(median(rates), "faults/s-"+c.name)
 		}
-		b.ReportMetric(float64(len(ratios))/float64(rounds), "quiet-"+c.name)
-		if len(ratios) == 0 {
+		wall, cpus := speedups(c, ref)
+		b.ReportMetric(float64(len(wall))/float64(rounds), "quiet-"+c.name)
+		if len(wall) == 0 {
 			if b.N > 1 { // not the benchmark's first, probing run
-				b.Logf("%s: no round where it and one goroutine were both quiet: no speed-up measured (a machine too busy, or a run too short)", c.name)
+				b.Logf("%s: no round where it and its reference were both quiet: no speed-up measured (a machine too busy, or a run too short)", c.name)
 			}
-			continue
+			return
 		}
-		b.ReportMetric(median(ratios), "speedup-"+c.name)
-		b.ReportMetric(median(cpuRatios), "speedup-"+c.name+"-cpu")
+		b.ReportMetric(median(wall), "speedup-"+c.name)
+		if cpu {
+			b.ReportMetric(median(cpus), "speedup-"+c.name+"-cpu")
+		}
 	}
+	report(crews[1], one, true)
+	report(crews[2], one, true)
+	report(clear2, clear1, false)
 }
 
 // bookkeepingPages is how many pages BenchmarkPageBookkeeping faults in:
