@@ -243,15 +243,24 @@ func (fs *faultState) signalPending(ret vmfault.Reason) bool {
 // it takes, it returns holding no lock.
 func (h *Handler) Handle(t Task, req Request) Result {
 	var res Result
-	h.HandleTo(t, req, &res)
+	h.HandleTo(t, &req, &res)
 	return res
 }
 
-// HandleTo is Handle with the result written to *res, as the front ends
-// call it: the result is filled in place, never copied on the way out.
-func (h *Handler) HandleTo(t Task, req Request, res *Result) {
+// HandleTo is Handle with the request read from *req and the result
+// written to *res, as the front ends call it: the request is copied
+// once, into the fault's state, and the result is filled in place, never
+// copied on the way out. Neither pointer is kept.
+func (h *Handler) HandleTo(t Task, req *Request, res *Result) {
 	*res = Result{Addr: req.Addr}
-	fs := faultState{h: h, t: t, req: req, flags: vmfault.FlagDefault, tr: t.Tracer()}
+	// The state is filled in field by field, each on its own: a
+	// composite literal of a variable whose address is taken, or a
+	// value assigned beside a call, is built in a temporary and copied.
+	var fs faultState
+	fs.req = *req
+	fs.h, fs.t = h, t
+	fs.tr = t.Tracer()
+	fs.flags = vmfault.FlagDefault
 	if req.User {
 		fs.flags |= vmfault.FlagUser
 	}

@@ -243,11 +243,12 @@ func accountFault(t Faulter, flags vmfault.Flags, ret vmfault.Reason) {
 // handle_pte_fault).
 func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr *trace.Track) vmfault.Reason {
 	table, i := vma.MM().PT.Alloc(addr)
-	f := Fault{
-		VMA: vma, Address: addr & phys.PageMask, RealAddress: addr,
-		PgOff: vma.PageOffset(addr), Flags: flags, Task: t,
-		table: table, index: i, orig: table.Load(i), tr: tr,
-	}
+	// Filled in field by field: a composite literal of a variable whose
+	// address is taken is built in a temporary and copied.
+	var f Fault
+	f.VMA, f.Address, f.RealAddress = vma, addr&phys.PageMask, addr
+	f.PgOff, f.Flags, f.Task = vma.PageOffset(addr), flags, t
+	f.table, f.index, f.orig, f.tr = table, i, table.Load(i), tr
 	pte := f.orig
 	switch {
 	case pte.None():

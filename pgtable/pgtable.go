@@ -179,7 +179,10 @@ func (p PTE) String() string {
 // array of pointers to the tables below: a PTE table, one per 512
 // resident pages, is its entries and a header.
 type Table struct {
-	level   int
+	level int
+	// shift is where the bits of an address that index this table
+	// start: Index(addr, level) is addr>>shift, masked.
+	shift   uint8
 	ptl     sync.Mutex // the split page-table lock: writers of entries hold it
 	entries [EntriesPerTable]atomic.Uint64
 	next    *[EntriesPerTable]atomic.Pointer[Table] // nil at level 1
@@ -187,7 +190,7 @@ type Table struct {
 
 // newTable returns an empty table of the given level.
 func newTable(level int) *Table {
-	t := &Table{level: level}
+	t := &Table{level: level, shift: uint8(pfnShift + levelBits*(level-1))}
 	if level > 1 {
 		t.next = new([EntriesPerTable]atomic.Pointer[Table])
 	}
@@ -290,7 +293,7 @@ func LevelSize(level int) uint64 { return 1 << (pfnShift + levelBits*(level-1)) 
 func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
 	t := pt.root
 	for t.level > 1 {
-		i := Index(addr, t.level)
+		i := t.index(addr)
 		if t.level == 2 && PTE(t.entries[i].Load())&Huge != 0 {
 			return t, i
 		}
@@ -300,7 +303,7 @@ func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
 		}
 		t = n
 	}
-	return t, Index(addr, 1)
+	return t, t.index(addr)
 }
 
 // Walk is Lookup for an MMU that reports where its walk stopped (arm64's
@@ -310,7 +313,7 @@ func (pt *PageTable) Lookup(addr uint64) (*Table, int) {
 func (pt *PageTable) Walk(addr uint64) (*Table, int, bool) {
 	t := pt.root
 	for t.level > 1 {
-		i := Index(addr, t.level)
+		i := t.index(addr)
 		if t.level == 2 && PTE(t.entries[i].Load())&Huge != 0 {
 			return t, i, true
 		}
@@ -320,7 +323,7 @@ func (pt *PageTable) Walk(addr uint64) (*Table, int, bool) {
 		}
 		t = n
 	}
-	return t, Index(addr, 1), true
+	return t, t.index(addr), true
 }
 
 // AllocHuge walks to the level-2 slot for addr, allocating missing tables
@@ -331,26 +334,41 @@ func (pt *PageTable) AllocHuge(addr uint64) (*Table, int) { return pt.allocTo(ad
 // (pte_alloc). It never fails: table memory is not modeled as limited.
 func (pt *PageTable) Alloc(addr uint64) (*Table, int) { return pt.allocTo(addr, 1) }
 
+// index is Index(addr, t.level), from the shift the table keeps: a
+// walk computes no shift per level.
+func (t *Table) index(addr uint64) int {
+	return int(addr>>(t.shift&63)) & (EntriesPerTable - 1)
+}
+
 // allocTo walks to addr's slot in the table of the given level, allocating
 // the missing tables above it. Lookups are lockless; pt.mu only orders
 // the installation of a new table.
 func (pt *PageTable) allocTo(addr uint64, level int) (*Table, int) {
 	t := pt.root
 	for t.level > level {
-		slot := &t.next[Index(addr, t.level)]
-		n := slot.Load()
+		n := t.next[t.index(addr)].Load()
 		if n == nil {
-			pt.mu.Lock()
-			if n = slot.Load(); n == nil {
-				n = newTable(t.level - 1)
-				slot.Store(n)
-				pt.tables.Add(1)
-			}
-			pt.mu.Unlock()
+			n = pt.allocNext(t, addr)
 		}
 		t = n
 	}
-	return t, Index(addr, level)
+	return t, t.index(addr)
+}
+
+// allocNext returns the table below t for addr, making it if no other
+// walk has since (__pte_alloc and its siblings: allocated outside
+// the walk's fast path, installed under page_table_lock).
+func (pt *PageTable) allocNext(t *Table, addr uint64) *Table {
+	slot := &t.next[t.index(addr)]
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	n := slot.Load()
+	if n == nil {
+		n = newTable(t.level - 1)
+		slot.Store(n)
+		pt.tables.Add(1)
+	}
+	return n
 }
 
 // Range calls fn for every PTE slot in [start, end) whose PTE table

@@ -321,8 +321,9 @@ func (a *Arch) pageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		t.Tracer().Step("do_page_fault", "a kernel permission fault on a user address (PAN): "+act.String())
 		return act
 	}
+	req := a.request(r)
 	var res fault.Result
-	a.handler.HandleTo(t, a.request(r), &res)
+	a.handler.HandleTo(t, &req, &res)
 	res.Addr = SiAddr(r.Addr)
 	return react(t, r, &res)
 }

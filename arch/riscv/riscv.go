@@ -154,7 +154,7 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		NoFault:  r.NoFault,
 	}
 	var res fault.Result
-	a.handler.HandleTo(t, req, &res)
+	a.handler.HandleTo(t, &req, &res)
 	return arch.React(t, r, &res)
 }
 

@@ -296,8 +296,9 @@ func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		}
 		tr.Step("emulate_vsyscall", "not a call it emulates: the fault goes on")
 	}
+	req := a.request(r)
 	var res fault.Result
-	a.handler.HandleTo(t, a.request(r), &res)
+	a.handler.HandleTo(t, &req, &res)
 	return arch.React(t, r, &res)
 }
 
