@@ -129,10 +129,13 @@ func TestConformSignalTearsDown(t *testing.T) {
 			}
 			defer cmd.Process.Kill()
 			// The host line comes after Detect; then wait for the run to
-			// hold its cgroup (the first statement).
+			// hold its cgroup (the first statement). conform runs the
+			// models of the scenario first: a million faults on every
+			// arch and handler, which under -race on a loaded machine
+			// takes tens of seconds, so the wait is a generous net.
 			bufio.NewReader(out).ReadString('\n')
 			pid := cmd.Process.Pid
-			deadline := time.Now().Add(30 * time.Second)
+			deadline := time.Now().Add(3 * time.Minute)
 			var groups map[int]bool
 			for {
 				groups = childGroups(pid)
