@@ -302,8 +302,17 @@ func (fs *faultState) underVMALock(res *Result) bool {
 		return true
 	}
 	fs.accessStep(0)
-	ret := fs.resolve()
-	fs.release()
+	// resolve and release, written out for the one lock this phase
+	// holds: two calls fewer on every fault's path.
+	ret := fs.h.Resolve(v, fs.req.Addr, fs.flags|vmfault.FlagVMALock, fs.t.Faulter())
+	if ret&(vmfault.Retry|vmfault.Completed) == 0 {
+		v.EndRead()
+	}
+	fs.held = noLock
+	if ret&(vmfault.Retry|vmfault.Error) == 0 && fs.tr == nil {
+		fs.done(res, ret) // decode's answer, without its call
+		return true
+	}
 	if ret&vmfault.Retry == 0 {
 		fs.decode(res, ret)
 		return true
@@ -391,14 +400,14 @@ func (fs *faultState) accessErr(res *Result, v *mm.VMA, code abi.Code) {
 }
 
 // decode turns handle_mm_fault's bits into the verdict: the one place
-// VM_FAULT_* bits are read. Preconditions: no lock is held.
+// VM_FAULT_* bits are read (underVMALock ends a resolved fault with done
+// itself when tracing is off). Preconditions: no lock is held.
 func (fs *faultState) decode(res *Result, ret vmfault.Reason) {
 	if fs.tr != nil {
 		fs.traceDecode(ret)
 	}
 	if ret&vmfault.Error == 0 {
-		res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
-		fs.final(res, Done)
+		fs.done(res, ret)
 		return
 	}
 	if !fs.req.User && fs.t.FatalSignalPending() {
@@ -433,6 +442,13 @@ func (fs *faultState) decode(res *Result, ret vmfault.Reason) {
 	}
 	// VM_FAULT_FALLBACK leaking out of handle_mm_fault is a kernel bug (BUG()).
 	panic(fmt.Sprintf("fault: handle_mm_fault returned %v", ret))
+}
+
+// done ends a resolved fault: major if it needed I/O or was retried.
+// Done is final in either mode.
+func (fs *faultState) done(res *Result, ret vmfault.Reason) {
+	res.Major = ret&vmfault.Major != 0 || fs.flags&vmfault.FlagTried != 0
+	res.Verdict = Done
 }
 
 // traceDecode traces the bits decode reads.

@@ -44,11 +44,9 @@ type Faulter interface {
 // Over the limit it reclaims; when nothing can be reclaimed it runs the
 // memcg OOM killer. A task that is dying, the killer's victim included, is
 // charged anyway, so that it can exit and free what it has.
-func charge(t Faulter, page *phys.Page) bool {
-	cg := t.MemCG()
-	if cg == nil {
-		return true
-	}
+// Preconditions: cg is t's memory cgroup, not the root (nil), which
+// charges nothing.
+func charge(t Faulter, cg *phys.MemCG, page *phys.Page) bool {
 	n := int64(1) << page.Order()
 	for tries := 0; tries < 8; tries++ {
 		if cg.TryCharge(n) {
@@ -110,7 +108,7 @@ func allocPage(t Faulter, alloc *phys.Allocator, flags phys.PageFlags) *phys.Pag
 	if err != nil {
 		return nil
 	}
-	if !charge(t, p) {
+	if cg := t.MemCG(); cg != nil && !charge(t, cg, p) {
 		p.Put()
 		return nil
 	}
@@ -233,10 +231,9 @@ func sanitizeFaultFlags(vma *mm.VMA, flags vmfault.Flags) vmfault.Reason {
 // attempts count when they complete; failures are not maj/min faults; a
 // fault that needed I/O or was retried is major.
 func accountFault(t Faulter, flags vmfault.Flags, ret vmfault.Reason) {
-	if ret&vmfault.Retry != 0 || ret&vmfault.Error != 0 {
-		return
+	if ret&(vmfault.Retry|vmfault.Error) == 0 {
+		t.AccountFault(ret&vmfault.Major != 0 || flags&vmfault.FlagTried != 0)
 	}
-	t.AccountFault(ret&vmfault.Major != 0 || flags&vmfault.FlagTried != 0)
 }
 
 // handlePTEFault dispatches on the entry at addr (__handle_mm_fault and
@@ -317,10 +314,15 @@ func (f *Fault) installLocked(pte pgtable.PTE) bool {
 //
 // Postconditions: with vmfault.Retry the VMA lock has been released.
 func (f *Fault) anonPrepare() vmfault.Reason {
-	v := f.VMA
-	if v.HasAnonVMA() {
+	if f.VMA.HasAnonVMA() {
 		return 0
 	}
+	return f.anonPrepareSlow()
+}
+
+// anonPrepareSlow is anonPrepare for a VMA that has no anon_vma yet.
+func (f *Fault) anonPrepareSlow() vmfault.Reason {
+	v := f.VMA
 	if f.Flags&vmfault.FlagVMALock == 0 {
 		v.PrepareAnon()
 		return 0

@@ -48,7 +48,10 @@ type Arch struct {
 	cfg     config.Kernel
 	handler *fault.Handler
 	vabits  uint // 48, or 57 with 5-level paging
-	vsys    *phys.Page
+	// taskSize is TASK_SIZE_MAX, which every trap compares with: kept,
+	// not shifted out of vabits each time.
+	taskSize uint64
+	vsys     *phys.Page
 }
 
 // New returns the x86_64 architecture for a kernel configured as cfg.
@@ -57,6 +60,7 @@ func New(cfg config.Kernel) *Arch {
 	if cfg.PgtableLevels == 5 {
 		a.vabits = 57
 	}
+	a.taskSize = 1<<(a.vabits-1) - phys.PageSize
 	a.handler = fault.NewHandler(policy{a}, &a.cfg)
 	if cfg.Vsyscall == config.VsyscallEmulate {
 		a.vsys = vsyscallPage()
@@ -75,7 +79,7 @@ func (a *Arch) RetByte() byte { return 0xc3 }
 
 // TaskSize implements mm.Arch: TASK_SIZE_MAX, one page below the end of
 // the lower canonical half.
-func (a *Arch) TaskSize() uint64 { return 1<<(a.vabits-1) - phys.PageSize }
+func (a *Arch) TaskSize() uint64 { return a.taskSize }
 
 // MmapBase implements mm.Arch. With 5-level paging the default map window
 // stays below 47 bits.
