@@ -269,6 +269,14 @@ type path struct {
 	d int
 }
 
+// find returns the leaf's entry count, the index of its first key at or
+// above key, and whether that key is key itself.
+func (lf *leaf[V]) find(key uint64) (n, i int, found bool) {
+	n = int(lf.n)
+	i = below(&lf.keys, key)
+	return n, i, i < n && lf.keys[i] == key
+}
+
 // descendTo walks to the leaf whose range holds key, recording the path,
 // and returns the leaf and its range: keys above lo (or from 0 when
 // !hasLo) up to hi.
@@ -359,9 +367,8 @@ func (t *Tree[V]) Insert(key uint64, v V) bool {
 	}
 	var p path
 	lf, _, _, _ := t.descendTo(key, &p)
-	n := int(lf.n)
-	i := below(&lf.keys, key)
-	if i < n && lf.keys[i] == key {
+	n, i, found := lf.find(key)
+	if found {
 		c := t.leafOf(lf.keys[:n], lf.vals[:n])
 		asLeaf[V](c).vals[i] = v
 		t.link(&p, c)
@@ -448,9 +455,8 @@ func (t *Tree[V]) Delete(key uint64) bool {
 	}
 	var p path
 	lf, _, _, _ := t.descendTo(key, &p)
-	n := int(lf.n)
-	i := below(&lf.keys, key)
-	if i >= n || lf.keys[i] != key {
+	n, i, found := lf.find(key)
+	if !found {
 		return false
 	}
 	t.n--
@@ -580,9 +586,8 @@ func (t *Tree[V]) Rekey(old, key uint64) bool {
 	}
 	var p path
 	lf, lo, hasLo, hi := t.descendTo(old, &p)
-	n := int(lf.n)
-	i := below(&lf.keys, old)
-	if i >= n || lf.keys[i] != old {
+	n, i, found := lf.find(old)
+	if !found {
 		return false
 	}
 	if key == old {
