@@ -88,6 +88,24 @@ type Request struct {
 	NoFault bool
 }
 
+// AccessCheck is what an architecture's access rules read of a fault's
+// Request: the access, and what the hardware reported of the entry. It
+// has few enough fields to be passed in registers: a Request passed by
+// value is copied through memory (a struct of more than four fields is
+// not kept in registers), and one passed by pointer through the Arch
+// interface escapes, which would move the fault's state to the heap on
+// every fault.
+type AccessCheck struct {
+	Access mm.Access
+	// Prot and PKey are the Request's.
+	Prot, PKey bool
+}
+
+// Check returns what an access check reads of r.
+func (r *Request) Check() AccessCheck {
+	return AccessCheck{Access: r.Access, Prot: r.Prot, PKey: r.PKey}
+}
+
 // Result is the final outcome of a fault.
 type Result struct {
 	Verdict Verdict
@@ -146,10 +164,11 @@ type Task interface {
 // which differ and are ABI (Al Viro, 2023: pass what must intersect
 // vm_flags).
 type Arch interface {
-	// AccessError reports whether vma forbids req, and how: 0 when it is
-	// allowed, else abi.SEGV_ACCERR or abi.SEGV_PKUERR (each arch's
-	// access_error and bad_area_access_error).
-	AccessError(vma *mm.VMA, req Request) abi.Code
+	// AccessError reports whether vma forbids the access req describes
+	// (the request's Check), and how: 0 when it is allowed, else
+	// abi.SEGV_ACCERR or abi.SEGV_PKUERR (each arch's access_error and
+	// bad_area_access_error).
+	AccessError(vma *mm.VMA, req AccessCheck) abi.Code
 }
 
 // Resolver is handle_mm_fault: memory.HandleMMFault, or a test double.
@@ -293,7 +312,7 @@ func (fs *faultState) underVMALock(res *Result) bool {
 		return false
 	}
 	fs.vma, fs.held = v, vmaLock
-	if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
+	if code := fs.h.Arch.AccessError(v, fs.req.Check()); code != 0 {
 		// Final, as on every arch since 6.10 ("mm: accelerate pagefault
 		// when badaccess"): no second look under the mmap lock.
 		fs.accessStep(code)
@@ -343,7 +362,7 @@ func (fs *faultState) underMmapLock(res *Result) {
 			return
 		}
 		fs.vma, fs.held = v, mmapLock
-		if code := fs.h.Arch.AccessError(v, fs.req); code != 0 {
+		if code := fs.h.Arch.AccessError(v, fs.req.Check()); code != 0 {
 			fs.accessStep(code)
 			fs.release()
 			fs.accessErr(res, v, code)

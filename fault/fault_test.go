@@ -32,7 +32,7 @@ func (testArch) MprotectPKey(mm.Prot, int) int                  { return 0 }
 // access right.
 type policy struct{}
 
-func (p policy) AccessError(v *mm.VMA, req Request) abi.Code {
+func (p policy) AccessError(v *mm.VMA, req AccessCheck) abi.Code {
 	if req.Access == mm.AccessWrite && v.Flags&mm.VMWrite == 0 || !v.Accessible() {
 		return abi.SEGV_ACCERR
 	}
@@ -371,7 +371,7 @@ func TestVerdictString(t *testing.T) {
 // codePolicy refuses every access with one si_code.
 type codePolicy abi.Code
 
-func (p codePolicy) AccessError(*mm.VMA, Request) abi.Code { return abi.Code(p) }
+func (p codePolicy) AccessError(*mm.VMA, AccessCheck) abi.Code { return abi.Code(p) }
 
 // TestAccessErrorPKey: si_pkey is the VMA's key for SEGV_PKUERR only
 // (force_sig_pkuerr); an ACCERR carries none, whatever the VMA's key, under

@@ -367,7 +367,7 @@ func (p Policy) VMFlags(acc mm.Access) mm.VMFlags {
 }
 
 // AccessError implements fault.Arch: the VMA must have one of VMFlags.
-func (p Policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
+func (p Policy) AccessError(v *mm.VMA, req fault.AccessCheck) abi.Code {
 	if v.Flags&p.VMFlags(req.Access) == 0 {
 		return abi.SEGV_ACCERR
 	}

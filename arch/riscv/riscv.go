@@ -185,7 +185,7 @@ func AccessError(v *mm.VMA, cause uint64) bool {
 type policy struct{}
 
 // AccessError implements fault.Arch (access_error).
-func (policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
+func (policy) AccessError(v *mm.VMA, req fault.AccessCheck) abi.Code {
 	if AccessError(v, scause(req.Access)) {
 		return abi.SEGV_ACCERR
 	}

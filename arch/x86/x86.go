@@ -334,7 +334,7 @@ type policy struct{ a *Arch }
 // bad_area_access_error's pkey classification). An instruction fetch is
 // checked as a read: a fetch from a readable non-executable page maps it
 // first, and the refault on the present NX entry is the access error.
-func (p policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
+func (p policy) AccessError(v *mm.VMA, req fault.AccessCheck) abi.Code {
 	write, exec := req.Access == mm.AccessWrite, req.Access == mm.AccessExec
 	pkeyDenied := p.a.cfg.PKeys && (req.PKey || !p.a.AccessPermitted(v, write, exec, false))
 	var denied bool
