@@ -64,13 +64,16 @@ func (c *Cache) Allocator() *Allocator { return c.a }
 // (rmqueue_pcplist). While a limit is set it takes the zone's exact path.
 func (c *Cache) Alloc(f PageFlags) (*Page, error) {
 	a := c.a
-	if a.exact.Load() {
-		return a.Alloc(f)
-	}
 	c.mu.Lock()
-	if c.dead || a.exact.Load() || c.n == 0 && !c.refillLocked() {
-		c.mu.Unlock()
-		return a.Alloc(f) // the zone says why there is none
+	// One test of three fields on the way to a frame; the cases behind
+	// it are rare: an empty cache (one fault in cacheBatch), a closed one
+	// and a limit (exact is read under the lock, which SetLimit's drain
+	// takes after setting it).
+	if c.n == 0 || c.dead || a.exact.Load() {
+		if c.dead || a.exact.Load() || !c.refillLocked() {
+			c.mu.Unlock()
+			return a.Alloc(f) // the zone says why there is none
+		}
 	}
 	c.n--
 	p := c.frames[c.n]
