@@ -28,7 +28,18 @@ import (
 // unless installed with SA_EXPOSE_TAGBITS, which arm64.SiAddr models).
 // res is read, not kept: a pointer, so that the result the handler
 // filled in is not copied again.
+//
+// A fault resolved with tracing off, nearly every fault, restarts here,
+// in code the compiler inlines into the front end; the rest is react.
 func React(t *kernel.Task, r *kernel.Regs, res *fault.Result) kernel.TrapAction {
+	if res.Verdict == fault.Done && t.Tracer() == nil {
+		return kernel.Restart
+	}
+	return react(t, r, res)
+}
+
+// react is React's every case, traced.
+func react(t *kernel.Task, r *kernel.Regs, res *fault.Result) kernel.TrapAction {
 	if tr := t.Tracer(); tr.On() {
 		tr.Decide("verdict", res.Describe()) // the generic handler's answer
 		tr.Decide("arch.React", reaction(res))
