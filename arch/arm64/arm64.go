@@ -287,18 +287,20 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	panic("arm64: an abort this MMU does not raise")
 }
 
-// request returns the generic handler's view of the abort in r.
-func (a *Arch) request(r *kernel.Regs) fault.Request {
-	return fault.Request{
-		Addr: UntaggedAddr(r.Addr), Access: AbortAccess(r.HW), User: r.User,
-		HasFixup: kernel.SearchExceptionTables(r.Insn),
-		NoFault:  r.NoFault,
-	}
+// request fills in *req, the generic handler's view of the abort in r,
+// field by field: a Request returned by value into a variable whose
+// address is taken is built in a temporary and copied.
+func (a *Arch) request(r *kernel.Regs, req *fault.Request) {
+	req.Addr, req.Access, req.User = UntaggedAddr(r.Addr), AbortAccess(r.HW), r.User
+	req.HasFixup = kernel.SearchExceptionTables(r.Insn)
+	req.NoFault = r.NoFault
 }
 
 // badArea handles a fault with no VMA to look for (do_bad_area).
 func (a *Arch) badArea(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
-	res := fault.NoVMATraced(t, a.request(r))
+	var req fault.Request
+	a.request(r, &req)
+	res := fault.NoVMATraced(t, req)
 	res.Addr = SiAddr(r.Addr)
 	return react(t, r, &res)
 }
@@ -321,7 +323,8 @@ func (a *Arch) pageFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		t.Tracer().Step("do_page_fault", "a kernel permission fault on a user address (PAN): "+act.String())
 		return act
 	}
-	req := a.request(r)
+	var req fault.Request
+	a.request(r, &req)
 	var res fault.Result
 	a.handler.HandleTo(t, &req, &res)
 	res.Addr = SiAddr(r.Addr)

@@ -148,11 +148,12 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		t.Tracer().Step("handle_page_fault", "access to user memory without uaccess routines")
 		return arch.FixupOrOops(r)
 	}
-	req := fault.Request{
-		Addr: r.Addr, Access: r.Access, User: r.User,
-		HasFixup: kernel.SearchExceptionTables(r.Insn),
-		NoFault:  r.NoFault,
-	}
+	// Filled in field by field: a composite literal of a variable whose
+	// address is taken is built in a temporary and copied.
+	var req fault.Request
+	req.Addr, req.Access, req.User = r.Addr, r.Access, r.User
+	req.HasFixup = kernel.SearchExceptionTables(r.Insn)
+	req.NoFault = r.NoFault
 	var res fault.Result
 	a.handler.HandleTo(t, &req, &res)
 	return arch.React(t, r, &res)

@@ -265,18 +265,21 @@ func GeneralProtection(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 // (do_kern_addr_fault): no lock, no VMA; a bad area.
 func (a *Arch) kernAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	t.Tracer().Step("do_kern_addr_fault", "a kernel address: no VMA, no lock")
-	res := fault.NoVMATraced(t, a.request(r))
+	var req fault.Request
+	a.request(r, &req)
+	res := fault.NoVMATraced(t, req)
 	return arch.React(t, r, &res)
 }
 
-func (a *Arch) request(r *kernel.Regs) fault.Request {
-	return fault.Request{
-		Addr: r.Addr, Access: r.Access, User: r.User,
-		Prot:     r.HW&PFProt != 0,
-		PKey:     r.HW&PFPK != 0,
-		HasFixup: kernel.SearchExceptionTables(r.Insn),
-		NoFault:  r.NoFault,
-	}
+// request fills in *req, the generic handler's view of the fault in r,
+// field by field: a Request returned by value into a variable whose
+// address is taken is built in a temporary and copied.
+func (a *Arch) request(r *kernel.Regs, req *fault.Request) {
+	req.Addr, req.Access, req.User = r.Addr, r.Access, r.User
+	req.Prot = r.HW&PFProt != 0
+	req.PKey = r.HW&PFPK != 0
+	req.HasFixup = kernel.SearchExceptionTables(r.Insn)
+	req.NoFault = r.NoFault
 }
 
 // userAddrFault handles a fault on a user address (do_user_addr_fault).
@@ -300,7 +303,8 @@ func (a *Arch) userAddrFault(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 		}
 		tr.Step("emulate_vsyscall", "not a call it emulates: the fault goes on")
 	}
-	req := a.request(r)
+	var req fault.Request
+	a.request(r, &req)
 	var res fault.Result
 	a.handler.HandleTo(t, &req, &res)
 	return arch.React(t, r, &res)
