@@ -301,12 +301,19 @@ func (v *VMA) TryStartRead() bool {
 }
 
 // EndRead releases the read lock (vma_end_read); the last reader out
-// wakes a writer waiting for it.
+// wakes a writer waiting for it. It is small enough to be inlined into
+// the fault path.
 func (v *VMA) EndRead() {
 	if v.refs.Add(-1) == vmaWriter {
-		v.wmu.Unlock() // the writer sleeps on it in StartWrite
+		v.wakeWriter()
 	}
 }
+
+// wakeWriter wakes the writer waiting in StartWrite for the last reader
+// to leave: it sleeps on wmu. Kept out of line, so that EndRead is not.
+//
+//go:noinline
+func (v *VMA) wakeWriter() { v.wmu.Unlock() }
 
 // readers returns the read locks held on v.
 func (v *VMA) readers() int32 { return v.refs.Load() &^ vmaWriter }
