@@ -145,15 +145,16 @@ func (r Retries) Total() int { return r.VMALock + r.Dropped }
 // Task is the faulting task, as the handler needs it.
 type Task interface {
 	memory.Faulter
-	MM() *mm.MM
-	// Faulter returns the task as handle_mm_fault takes it. It is asked
-	// of the task, not converted from this interface, because a
-	// conversion from one interface to another looks the method table up
-	// at run time, on every fault.
-	Faulter() memory.Faulter
-	// VMACache is the task's cache of its last VMA lookups (vmacache),
-	// which the lockless lookup consults before the VMA index.
-	VMACache() *mm.VMACache
+	// FaultContext returns what a fault reads of the task, in one call:
+	// a call through an interface is never inlined, and one per item
+	// cost four on every fault. m is the task's address space (nil: no
+	// user context); c its cache of its last VMA lookups (vmacache),
+	// which the lockless lookup consults before the VMA index; f the
+	// task as handle_mm_fault takes it, asked of the task, not converted
+	// from this interface, because a conversion from one interface to
+	// another looks the method table up at run time; tr its trace (nil:
+	// off), as Tracer returns it.
+	FaultContext() (m *mm.MM, c *mm.VMACache, f memory.Faulter, tr *trace.Track)
 	// SignalPending is signal_pending(current).
 	SignalPending() bool
 	// FatalSignalPending is fatal_signal_pending(current).
@@ -207,7 +208,9 @@ const (
 type faultState struct {
 	h     *Handler
 	t     Task
+	f     memory.Faulter // t, as handle_mm_fault takes it
 	m     *mm.MM
+	c     *mm.VMACache // t's
 	req   Request
 	flags vmfault.Flags
 	vma   *mm.VMA
@@ -239,7 +242,7 @@ func (fs *faultState) resolve() vmfault.Reason {
 	if fs.held == vmaLock {
 		flags |= vmfault.FlagVMALock
 	}
-	ret := fs.h.Resolve(fs.vma, fs.req.Addr, flags, fs.t.Faulter())
+	ret := fs.h.Resolve(fs.vma, fs.req.Addr, flags, fs.f)
 	if ret&(vmfault.Retry|vmfault.Completed) != 0 {
 		fs.held = noLock
 	}
@@ -278,7 +281,7 @@ func (h *Handler) HandleTo(t Task, req *Request, res *Result) {
 	var fs faultState
 	fs.req = *req
 	fs.h, fs.t = h, t
-	fs.tr = t.Tracer()
+	fs.m, fs.c, fs.f, fs.tr = t.FaultContext()
 	fs.flags = vmfault.FlagDefault
 	if req.User {
 		fs.flags |= vmfault.FlagUser
@@ -289,7 +292,7 @@ func (h *Handler) HandleTo(t Task, req *Request, res *Result) {
 	case mm.AccessExec:
 		fs.flags |= vmfault.FlagInstruction
 	}
-	if fs.m = t.MM(); fs.m == nil || req.NoFault {
+	if fs.m == nil || req.NoFault {
 		// No user context, or faults disabled: never take a lock
 		// (bad_area_nosemaphore).
 		fs.tr.Step("faulthandler_disabled", "page faults disabled or no mm: no lock is taken")
@@ -306,7 +309,7 @@ func (h *Handler) HandleTo(t Task, req *Request, res *Result) {
 // the architectures' handlers). It reports true when the result is
 // final, false when the fault must go on under the mmap lock.
 func (fs *faultState) underVMALock(res *Result) bool {
-	v := fs.m.LockVMAUnderRCUCached(fs.t.VMACache(), fs.req.Addr)
+	v := fs.m.LockVMAUnderRCUCached(fs.c, fs.req.Addr)
 	TraceVMALock(fs.tr, fs.m, v)
 	if v == nil {
 		return false
@@ -323,7 +326,7 @@ func (fs *faultState) underVMALock(res *Result) bool {
 	fs.accessStep(0)
 	// resolve and release, written out for the one lock this phase
 	// holds: two calls fewer on every fault's path.
-	ret := fs.h.Resolve(v, fs.req.Addr, fs.flags|vmfault.FlagVMALock, fs.t.Faulter())
+	ret := fs.h.Resolve(v, fs.req.Addr, fs.flags|vmfault.FlagVMALock, fs.f)
 	if ret&(vmfault.Retry|vmfault.Completed) == 0 {
 		v.EndRead()
 	}

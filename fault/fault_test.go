@@ -49,9 +49,9 @@ type task struct {
 	vmac         mm.VMACache
 }
 
-func (t *task) MM() *mm.MM               { return t.m }
-func (t *task) VMACache() *mm.VMACache   { return &t.vmac }
-func (t *task) Faulter() memory.Faulter  { return t }
+func (t *task) FaultContext() (*mm.MM, *mm.VMACache, memory.Faulter, *trace.Track) {
+	return t.m, &t.vmac, t, nil
+}
 func (t *task) SignalPending() bool      { return t.pending || t.fatal }
 func (t *task) FatalSignalPending() bool { return t.fatal }
 func (t *task) MemCG() *phys.MemCG       { return nil }

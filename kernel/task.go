@@ -135,8 +135,15 @@ func (t *Task) Kernel() *Kernel { return t.k }
 // MM returns the task's address space (nil for a kernel thread).
 func (t *Task) MM() *mm.MM { return t.proc.mm }
 
-// Faulter returns the task as handle_mm_fault takes it (fault.Task).
+// Faulter returns the task as handle_mm_fault takes it.
 func (t *Task) Faulter() memory.Faulter { return t }
+
+// FaultContext returns what the generic fault handler reads of the task
+// once per fault (fault.Task): MM, VMACache, Faulter and Tracer, in one
+// call.
+func (t *Task) FaultContext() (*mm.MM, *mm.VMACache, memory.Faulter, *trace.Track) {
+	return t.proc.mm, &t.vmac, t, t.track
+}
 
 // VMACache returns the task's cache of VMA lookups, for its own faults.
 func (t *Task) VMACache() *mm.VMACache { return &t.vmac }
