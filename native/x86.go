@@ -49,7 +49,12 @@ func (a *X86) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 	if r.Trap == x86.TrapGP {
 		return x86.GeneralProtection(t, r)
 	}
-	f := x86Fault{a: a, t: t, r: *r, ec: r.HW}
+	// Filled in field by field: a composite literal of a variable whose
+	// address is taken is built in a temporary and copied.
+	var f x86Fault
+	f.a, f.t = a, t
+	f.r = *r
+	f.ec = r.HW
 	return f.handlePageFault()
 }
 
