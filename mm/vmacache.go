@@ -41,7 +41,10 @@ func (c *VMACache) lookup(m *MM, addr uint64) *VMA {
 		return nil
 	}
 	h := vmaCacheSlot(addr)
-	for i := range vmaCacheSize {
+	if e := &c.e[h]; e.start <= addr && addr < e.end {
+		return e.v // the common hit, tested before the loop
+	}
+	for i := 1; i < vmaCacheSize; i++ {
 		if e := &c.e[(h+i)&(vmaCacheSize-1)]; e.start <= addr && addr < e.end {
 			return e.v
 		}
