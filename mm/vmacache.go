@@ -11,6 +11,12 @@ const vmaCacheSize = 4
 // before, and a hit costs two loads and compares instead of a descent of
 // the index.
 //
+// An entry is a VMA's range, or a hole's (the gap between two VMAs, or
+// below the first) with the VMA above it: find_vma's answer for every
+// address of the hole. The kernel's vmacache kept VMAs only; the model
+// keeps holes too, which FindVMACached fills, so that repeated lookups of
+// unmapped addresses do not descend the index each time.
+//
 // A VMACache belongs to one task (the zero value is empty and ready): it
 // is not safe for concurrent use, and a task that changes address space
 // (exec) keeps using it, as the entries name their address space.
@@ -20,8 +26,9 @@ type VMACache struct {
 	e   [vmaCacheSize]vmaCacheEntry
 }
 
-// vmaCacheEntry is one cached lookup. The range is the cache's copy, so
-// that a lockless lookup reads no VMA field before it holds the VMA lock.
+// vmaCacheEntry is one cached lookup: v's range, or the range of the
+// hole below v. The range is the cache's copy, so that a lockless lookup
+// reads no VMA field before it holds the VMA lock.
 type vmaCacheEntry struct {
 	start, end uint64
 	v          *VMA
@@ -61,25 +68,37 @@ func (c *VMACache) fill(m *MM, seq, addr uint64, v *VMA, start, end uint64) {
 	c.e[vmaCacheSlot(addr)] = vmaCacheEntry{start: start, end: end, v: v}
 }
 
-// FindVMACached is FindVMA through the task's cache c: a VMA containing
-// addr that c holds, else the index's answer, which fills c when it
-// contains addr. Preconditions: the mmap lock is held; c is the calling
-// task's.
+// FindVMACached is FindVMA through the task's cache c: the answer c
+// holds for addr, else the index's, which fills c: with the VMA when it
+// contains addr, else with the hole addr is in, from the end of the VMA
+// below (vma_prev) to the start of the one found. Nothing is cached
+// above the last VMA. Preconditions: the mmap lock is held; c is the
+// calling task's.
 func (m *MM) FindVMACached(c *VMACache, addr uint64) *VMA {
 	if v := c.lookup(m, addr); v != nil {
 		return v
 	}
 	v := m.FindVMA(addr)
-	if v != nil && v.Start <= addr {
+	switch {
+	case v == nil:
+	case v.Start <= addr:
 		c.fill(m, m.vmaSeq.Load(), addr, v, v.Start, v.End)
+	default:
+		start := uint64(0)
+		if p := m.prevVMA(v); p != nil {
+			start = p.End
+		}
+		c.fill(m, m.vmaSeq.Load(), addr, v, start, v.Start)
 	}
 	return v
 }
 
 // LockVMAUnderRCUCached is LockVMAUnderRCU through the task's cache c: a
 // VMA that c holds for addr is read-locked and checked as one found in
-// the snapshot is; else the snapshot is searched, and the VMA found fills
-// c once it is locked. Postconditions as LockVMAUnderRCU.
+// the snapshot is (the VMA above a hole c holds is found not to contain
+// addr: no VMA is locked, as LockVMAUnderRCU locks none for an address
+// in a hole); else the snapshot is searched, and the VMA found fills c
+// once it is locked. Postconditions as LockVMAUnderRCU.
 func (m *MM) LockVMAUnderRCUCached(c *VMACache, addr uint64) *VMA {
 	if !m.perVMALock {
 		return nil
@@ -91,7 +110,7 @@ func (m *MM) LockVMAUnderRCUCached(c *VMACache, addr uint64) *VMA {
 			}
 			v.EndRead()
 		}
-		return nil // being changed: the caller takes the mmap lock
+		return nil // being changed, or addr is in a hole: the caller takes the mmap lock
 	}
 	// The sequence is read before the snapshot: a change after it makes
 	// the entry stale at once, never a stale entry look current.

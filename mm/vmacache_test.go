@@ -137,6 +137,25 @@ func TestVMACacheInvalidation(t *testing.T) {
 	if w := f.m.LockVMAUnderRCUCached(&c, low+2*pg); w != nil {
 		t.Fatalf("after munmap the cache gave %v", w)
 	}
+	// A hole, cached, then mapped: the cache answers with the new VMA.
+	f.mapAt(low+8*pg, 1, rw, 0)
+	f.m.MmapReadLock(ns, sched.Killable)
+	above := f.m.FindVMACached(&c, low+4*pg)
+	hit := f.m.FindVMACached(&c, low+5*pg) // the same hole, from the cache
+	f.m.MmapReadUnlock()
+	if above == nil || above.Start != low+8*pg || hit != above {
+		t.Fatalf("in the hole below %#x: FindVMACached gave %v, then %v", low+8*pg, above, hit)
+	}
+	if w := f.m.LockVMAUnderRCUCached(&c, low+5*pg); w != nil {
+		t.Fatalf("the lockless lookup of a cached hole locked %v", w)
+	}
+	f.mapAt(low+4*pg, 2, ro, 0)
+	f.m.MmapReadLock(ns, sched.Killable)
+	w := f.m.FindVMACached(&c, low+5*pg)
+	f.m.MmapReadUnlock()
+	if w == nil || w == above || !w.Contains(low+5*pg) {
+		t.Fatalf("after an mmap into the cached hole FindVMACached gave %v", w)
+	}
 	g := setup(t)
 	g.mapAt(low, 4, rw, 0)
 	g.m.MmapReadLock(ns, sched.Killable)
