@@ -21,8 +21,11 @@ import (
 // scheduler, not wall-clock time, decides when I/O ends, so a scenario can
 // act while a fault waits.
 type Disk struct {
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and spare
 	pending []readReq
+	// spare is the array of the requests Run last completed, cleared,
+	// for the next batch: a read-ahead window submits a request a page.
+	spare []readReq
 	// clock stamps the page-cache pages of the disk's files when they
 	// are added or used: reclaim takes the oldest first, as the inactive
 	// file LRU gives them.
@@ -66,21 +69,26 @@ func (d *Disk) submit(f *File, idx uint64, c *cachePage) {
 func (d *Disk) Run() {
 	d.mu.Lock()
 	done := d.pending // the requests to complete, kept in place
-	var keep []readReq
+	d.pending, d.spare = d.spare[:0], nil
 	n := 0
 	for _, r := range done {
 		if r.f.isHeld() {
-			keep = append(keep, r)
+			d.pending = append(d.pending, r)
 		} else {
 			done[n] = r
 			n++
 		}
 	}
-	d.pending = keep
 	d.mu.Unlock()
 	for _, r := range done[:n] {
 		r.f.complete(r.idx, r.c)
 	}
+	clear(done)
+	d.mu.Lock()
+	if cap(done) > cap(d.spare) {
+		d.spare = done[:0]
+	}
+	d.mu.Unlock()
 }
 
 // cachePage is one page of a file's page cache.
@@ -263,6 +271,31 @@ type File struct {
 	// per open file; the model keeps one per file): its first page, its
 	// length and the length of its tail read asynchronously.
 	ra struct{ start, size, async uint64 }
+	// free lists entries dropped from the cache, linked by next, for the
+	// pages added later: a file read through a memory limit far below
+	// its size drops and adds a page for each one it reads.
+	free *cachePage
+}
+
+// cacheSlab is how many entries a file allocates at once when none is free.
+const cacheSlab = 16
+
+// newEntryLocked returns a cache entry for page, a free one if there is.
+// Preconditions: f.mu.
+func (f *File) newEntryLocked(page *phys.Page) *cachePage {
+	c := f.free
+	if c == nil {
+		slab := new([cacheSlab]cachePage)
+		for i := 1; i < cacheSlab-1; i++ {
+			slab[i].next = &slab[i+1]
+		}
+		f.free = &slab[1]
+		c = &slab[0]
+	} else {
+		f.free = c.next
+	}
+	*c = cachePage{page: page}
+	return c
 }
 
 // NewFile creates a file of size bytes, every byte fill, all of it in the
@@ -354,7 +387,8 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	}
 	f.diskPage(idx, page)
 	page.SetFlags(phys.FlagDirty)
-	c := &cachePage{page: page, uptodate: true}
+	c := f.newEntryLocked(page)
+	c.uptodate = true
 	f.addLocked(idx, c)
 	return c, nil
 }
@@ -553,7 +587,8 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 		if page == nil || f.cache.get(idx) != nil || idx >= pagesOf(f.size) {
 			continue // raced with another reader or a truncate
 		}
-		c := &cachePage{page: page, locked: true, readahead: idx == mark}
+		c := f.newEntryLocked(page)
+		c.locked, c.readahead = true, idx == mark
 		f.addLocked(idx, c)
 		f.disk.submit(f, idx, c)
 		pages[i] = nil
@@ -745,7 +780,8 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 		}
 		f.diskPage(idx, page)
 		page.SetFlags(phys.FlagDirty)
-		c := &cachePage{page: page, uptodate: true}
+		c := f.newEntryLocked(page)
+		c.uptodate = true
 		f.addLocked(idx, c)
 		f.mu.Unlock()
 	}
@@ -896,10 +932,16 @@ func (f *File) addLocked(idx uint64, c *cachePage) {
 	f.listOf(c).pushBack(c)
 }
 
-// dropLocked takes c out of the cache. Preconditions: f.mu.
+// dropLocked takes c out of the cache. An entry not under I/O (which
+// nothing but the cache refers to) is free for the next page added: c
+// must not be used afterwards. Preconditions: f.mu.
 func (f *File) dropLocked(c *cachePage) {
 	f.cache.del(c.idx)
 	f.listOf(c).remove(c)
+	if !c.locked {
+		*c = cachePage{next: f.free}
+		f.free = c
+	}
 }
 
 // listOf returns the list c is on. Preconditions: f.mu.

@@ -9,6 +9,11 @@ type pageTree struct {
 	root   *treeNode
 	height int // levels of nodes; a tree of height h holds indexes below 64^h
 	n      int // pages in the tree
+	// spare lists the nodes left empty, linked through spare, for the
+	// next ones needed (the last level's apart, as they
+	// have their pages' slots): a cache read through a small memory
+	// limit empties and refills a node every 64 pages.
+	spare, spareLast *treeNode
 }
 
 const (
@@ -23,6 +28,7 @@ type treeNode struct {
 	kids  [treeSlots]*treeNode
 	pages *[treeSlots]*cachePage // the last level's slots
 	used  int                    // slots that are not nil
+	spare *treeNode              // the next spare node, on its tree's list
 }
 
 // covers reports whether a tree of height h has a slot for idx.
@@ -55,11 +61,11 @@ func (t *pageTree) set(idx uint64, c *cachePage) {
 				t.height++
 			}
 			t.height = max(t.height, 1)
-			t.root = newTreeNode(t.height == 1)
+			t.root = t.newNode(t.height == 1)
 			break
 		}
 		// A level on top: the old root is the new one's first child.
-		r := newTreeNode(false)
+		r := t.newNode(false)
 		r.kids[0], r.used = t.root, 1
 		t.root = r
 		t.height++
@@ -76,14 +82,24 @@ func (t *pageTree) set(idx uint64, c *cachePage) {
 			return
 		}
 		if n.kids[slot] == nil {
-			n.kids[slot] = newTreeNode(h == 1)
+			n.kids[slot] = t.newNode(h == 1)
 			n.used++
 		}
 		n = n.kids[slot]
 	}
 }
 
-func newTreeNode(last bool) *treeNode {
+// newNode returns an empty node, of the last level if last, a spare one
+// if there is.
+func (t *pageTree) newNode(last bool) *treeNode {
+	list := &t.spare
+	if last {
+		list = &t.spareLast
+	}
+	if n := *list; n != nil {
+		*list, n.spare = n.spare, nil
+		return n
+	}
 	n := &treeNode{}
 	if last {
 		n.pages = new([treeSlots]*cachePage)
@@ -91,22 +107,32 @@ func newTreeNode(last bool) *treeNode {
 	return n
 }
 
+// freeNode keeps n, empty, for newNode.
+func (t *pageTree) freeNode(n *treeNode) {
+	list := &t.spare
+	if n.pages != nil {
+		list = &t.spareLast
+	}
+	n.spare, *list = *list, n
+}
+
 // del removes the page at idx, if any (xa_erase); nodes left empty go.
 func (t *pageTree) del(idx uint64) {
 	if !covers(t.height, idx) || t.root == nil {
 		return
 	}
-	if t.root.del(idx, t.height-1) {
+	if t.root.del(t, idx, t.height-1) {
 		t.n--
 	}
 	if t.root.used == 0 {
+		t.freeNode(t.root)
 		t.root, t.height = nil, 0
 	}
 }
 
 // del removes idx from the subtree n heads at level h, reporting whether
-// there was a page; a child left empty is unlinked.
-func (n *treeNode) del(idx uint64, h int) bool {
+// there was a page; a child left empty is unlinked and kept as t's spare.
+func (n *treeNode) del(t *pageTree, idx uint64, h int) bool {
 	slot := idx >> (uint(h) * treeShift) & treeMask
 	if h == 0 {
 		if n.pages[slot] == nil {
@@ -117,12 +143,13 @@ func (n *treeNode) del(idx uint64, h int) bool {
 		return true
 	}
 	k := n.kids[slot]
-	if k == nil || !k.del(idx, h-1) {
+	if k == nil || !k.del(t, idx, h-1) {
 		return false
 	}
 	if k.used == 0 {
 		n.kids[slot] = nil
 		n.used--
+		t.freeNode(k)
 	}
 	return true
 }

@@ -77,3 +77,45 @@ func TestPageTreeMatchesMap(t *testing.T) {
 		}
 	}
 }
+
+// TestPageTreeReusesNodes: a tree emptied and filled again, as a cache
+// read through a small memory limit is, makes no node the second time,
+// at any height, and still holds what it was given.
+func TestPageTreeReusesNodes(t *testing.T) {
+	tests := []struct {
+		name  string
+		first uint64 // the indexes first, first+stride, ...
+		n     int
+		step  uint64
+	}{
+		{"one leaf", 0, 64, 1},
+		{"two levels", 0, 3000, 1},
+		{"sparse and tall", 1 << 30, 200, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr pageTree
+			pages := make([]cachePage, tc.n)
+			cycle := func() {
+				for i := range pages {
+					tr.set(tc.first+uint64(i)*tc.step, &pages[i])
+				}
+				for i := range pages {
+					if idx := tc.first + uint64(i)*tc.step; tr.get(idx) != &pages[i] {
+						t.Fatalf("index %d: %p, want %p", idx, tr.get(idx), &pages[i])
+					}
+				}
+				for i := range pages {
+					tr.del(tc.first + uint64(i)*tc.step)
+				}
+				if tr.len() != 0 || tr.root != nil {
+					t.Fatalf("%d pages left, root %p", tr.len(), tr.root)
+				}
+			}
+			cycle()
+			if allocs := testing.AllocsPerRun(5, cycle); allocs != 0 {
+				t.Errorf("a refill allocates %v times, want 0", allocs)
+			}
+		})
+	}
+}

@@ -174,28 +174,12 @@ func (p *Page) Data() *[PageSize]byte {
 }
 
 // contentPool holds the contents of the frames of allocators whose
-// machine has ended (Recycle), for the next frame written, of any
+// machine has ended (Release), for the next frame written, of any
 // allocator: a run that faults megabytes reuses memory the process has,
 // rather than asking the heap (and the garbage collector) for 4 KiB a
 // page, run after run. Within one allocator a freed frame keeps its
 // contents, which its next allocation clears in place.
 var contentPool = sync.Pool{New: func() any { return new([PageSize]byte) }}
-
-// Recycle gives the contents of every free frame to the frames of
-// allocators made later. It is for a machine whose run is over, with
-// every page back (Stats().InUse == 0) and no task left to allocate; a
-// frame allocated afterwards starts empty, as a frame never used does.
-func (a *Allocator) Recycle() {
-	for pfn := PFN(1); pfn < PFN(a.nframes.Load()); pfn++ {
-		p := a.Lookup(pfn)
-		if p.pinned() || p.Refs() != 0 {
-			continue
-		}
-		if d := (*[PageSize]byte)(atomic.SwapPointer(&p.data, nil)); d != nil && !shared(d) {
-			contentPool.Put(d)
-		}
-	}
-}
 
 // Store writes v at byte off of the frame. A frame that shares the
 // contents of a fill of v keeps sharing them: the store changes no byte.
@@ -483,7 +467,7 @@ type Allocator struct {
 // NewAllocator returns an allocator with no limit. PFN 0 is never used;
 // PFN 1 is the zero page.
 func NewAllocator() *Allocator {
-	a := &Allocator{}
+	a := newAllocatorStruct()
 	a.nframes.Store(1)
 	a.cacheTab.Store(&[]*Cache{nil})
 	a.memcgTab.Store(&[]*MemCG{nil})
@@ -521,7 +505,7 @@ func (a *Allocator) newFrame() *Page {
 	d, i := n/chunkFrames, n%chunkFrames
 	c := a.dir[d].Load()
 	if c == nil {
-		c = &chunk{alloc: a}
+		c = newChunk(a)
 		a.dir[d].Store(c)
 	}
 	p := &c.pages[i]

@@ -574,7 +574,7 @@ func (r *run) teardown() {
 	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error && r.rep.Status != TimedOut {
 		r.fail(Error, fmt.Sprintf("memory accounting: %d pages still in use after every process exited", st.InUse))
 	} else if st.InUse == 0 {
-		r.k.Phys().Recycle() // the next run's frames reuse these contents
+		r.k.Phys().Release() // the next run's allocator reuses its memory
 	}
 }
 
