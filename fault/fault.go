@@ -206,11 +206,13 @@ const (
 
 // faultState is one fault in progress: what it holds and has learnt.
 type faultState struct {
-	h     *Handler
-	t     Task
-	f     memory.Faulter // t, as handle_mm_fault takes it
+	h *Handler
+	// f is the faulting task, as handle_mm_fault takes it (Task's
+	// FaultContext): what the fault asks of the task after it started,
+	// its signals and its sleeps, it asks of f.
+	f     memory.Faulter
 	m     *mm.MM
-	c     *mm.VMACache // t's
+	c     *mm.VMACache // the task's
 	req   Request
 	flags vmfault.Flags
 	vma   *mm.VMA
@@ -256,7 +258,7 @@ func (fs *faultState) signalPending(ret vmfault.Reason) bool {
 	if ret&vmfault.Retry == 0 {
 		return false
 	}
-	pending := fs.t.FatalSignalPending() || fs.req.User && fs.t.SignalPending()
+	pending := fs.f.FatalSignalPending() || fs.req.User && fs.f.SignalPending()
 	TraceSignalCheck(fs.tr, pending, fs.req.User)
 	return pending
 }
@@ -280,7 +282,7 @@ func (h *Handler) HandleTo(t Task, req *Request, res *Result) {
 	// value assigned beside a call, is built in a temporary and copied.
 	var fs faultState
 	fs.req = *req
-	fs.h, fs.t = h, t
+	fs.h = h
 	fs.m, fs.c, fs.f, fs.tr = t.FaultContext()
 	fs.flags = vmfault.FlagDefault
 	if req.User {
@@ -359,7 +361,7 @@ func (fs *faultState) accessStep(code abi.Code) { TraceAccess(fs.tr, fs.req.Acce
 // handle_mm_fault drops the lock (phase B, lock_mm_and_find_vma).
 func (fs *faultState) underMmapLock(res *Result) {
 	for {
-		v := fs.m.LockAndFindVMA(fs.req.Addr, fs.t, fs.req.User, fs.req.HasFixup)
+		v := fs.m.LockAndFindVMA(fs.req.Addr, fs.f, fs.req.User, fs.req.HasFixup)
 		if v == nil {
 			fs.fail(res, BadArea, abi.SEGV_MAPERR) // no lock is held
 			return
@@ -432,7 +434,7 @@ func (fs *faultState) decode(res *Result, ret vmfault.Reason) {
 		fs.done(res, ret)
 		return
 	}
-	if !fs.req.User && fs.t.FatalSignalPending() {
+	if !fs.req.User && fs.f.FatalSignalPending() {
 		fs.final(res, Signal) // the task is dying: fix up, no signal
 		return
 	}
