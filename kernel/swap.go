@@ -95,7 +95,7 @@ func (k *Kernel) swapOut(cg *phys.MemCG, n int64) int64 {
 	}
 	var freed int64
 	for _, p := range victims {
-		slot, ok := dev.WriteOut(p.Contents())
+		slot, ok := dev.WriteOut(p)
 		if !ok {
 			break // swap is full
 		}

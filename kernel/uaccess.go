@@ -117,7 +117,7 @@ func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
 	off := addr & (phys.PageSize - 1)
 	switch acc {
 	case mm.AccessRead, mm.AccessExec: // a fetch reports the instruction byte
-		return OKValue(uint64(page.Contents()[off]))
+		return OKValue(uint64(page.Load(off)))
 	case mm.AccessWrite:
 		page.Store(off, v)
 	}

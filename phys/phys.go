@@ -151,43 +151,69 @@ func (p *Page) SetRelease(fn func(*Page)) {
 // PFN returns the frame number.
 func (p *Page) PFN() PFN { return PFN(p.pfn) }
 
+// loadData returns p's data pointer: nil (zeros), a shared fill, a
+// patch (patch.go) or contents of its own.
+func loadData(p *Page) unsafe.Pointer { return atomic.LoadPointer(&p.data) }
+
 // Data returns the frame's contents, to read or write. Writing the zero
-// page is a bug. A frame that shares its contents (Fill) gets a copy of
-// its own first.
+// page is a bug. A frame that shares its contents (Fill) or is patched
+// gets a copy of its own first.
 func (p *Page) Data() *[PageSize]byte {
 	for {
-		d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
-		if d != nil && !shared(d) {
-			return d
+		d := loadData(p)
+		if o := own(d); o != nil {
+			return o
 		}
 		n := contentPool.Get().(*[PageSize]byte)
-		if d != nil {
-			*n = *d
-		} else {
-			clear(n[:])
-		}
-		if atomic.CompareAndSwapPointer(&p.data, unsafe.Pointer(d), unsafe.Pointer(n)) {
+		expandInto(n, d)
+		if atomic.CompareAndSwapPointer(&p.data, d, unsafe.Pointer(n)) {
 			return n
 		}
 		contentPool.Put(n)
 	}
 }
 
-// contentPool holds the contents of the frames of allocators whose
-// machine has ended (Release), for the next frame written, of any
+// contentPool holds the contents of frames freed (taken back when the
+// frame is handed out again) and of allocators whose machine has ended
+// (Release), for the next frame that needs contents of its own, of any
 // allocator: a run that faults megabytes reuses memory the process has,
 // rather than asking the heap (and the garbage collector) for 4 KiB a
-// page, run after run. Within one allocator a freed frame keeps its
-// contents, which its next allocation clears in place.
+// page, run after run, and a frame handed out starts as zeros that cost
+// nothing until written.
 var contentPool = sync.Pool{New: func() any { return new([PageSize]byte) }}
 
 // Store writes v at byte off of the frame. A frame that shares the
 // contents of a fill of v keeps sharing them: the store changes no byte.
+// A frame that shares a fill, or is patched, takes the byte in its patch
+// while there is room.
 func (p *Page) Store(off uint64, v byte) {
-	if u, ok := p.Uniform(); ok && u == v {
-		return
+	off &= PageSize - 1
+	for {
+		d := loadData(p)
+		var base byte
+		switch {
+		case d == nil:
+		case shared(d):
+			base = (*[PageSize]byte)(d)[0]
+		case uintptr(d)&1 != 0:
+			if !patchOf(d).set(uint16(off), v) {
+				p.Data()[off] = v // no room: contents of its own
+			}
+			return
+		default:
+			(*[PageSize]byte)(d)[off] = v
+			return
+		}
+		if v == base {
+			return
+		}
+		pt := newPatch(base)
+		pt.off[0], pt.val[0], pt.n = uint16(off), v, 1
+		if atomic.CompareAndSwapPointer(&p.data, d, tagPatch(pt)) {
+			return
+		}
+		patchPool.Put(pt)
 	}
-	p.Data()[off&(PageSize-1)] = v
 }
 
 // FillRange sets the n bytes from off to v (off+n at most PageSize): the
@@ -204,12 +230,17 @@ func (p *Page) FillRange(off, n uint64, v byte) {
 }
 
 // Contents returns the frame's contents to read, never to write: a
-// frame not written since it was made or filled makes no copy of its own.
+// frame not written since it was made or filled makes no copy of its own
+// (a patched one does; Load reads a byte without one).
 func (p *Page) Contents() *[PageSize]byte {
-	if d := atomic.LoadPointer(&p.data); d != nil {
+	switch d := loadData(p); {
+	case d == nil:
+		return uniformOf(0)
+	case patchOf(d) != nil:
+		return p.Data()
+	default:
 		return (*[PageSize]byte)(d)
 	}
-	return uniformOf(0)
 }
 
 // Fill sets every byte of the frame to v. A frame with no contents of
@@ -217,16 +248,15 @@ func (p *Page) Contents() *[PageSize]byte {
 // a page cache of a file's fill, a cleared huge page, a copy of either,
 // costs no 4 KiB a page (the model's, not the kernel's, economy).
 func (p *Page) Fill(v byte) {
-	d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
-	if d == nil || shared(d) {
-		if v == 0 {
-			atomic.StorePointer(&p.data, nil)
-		} else {
-			atomic.StorePointer(&p.data, unsafe.Pointer(uniformOf(v)))
-		}
+	if o := own(loadData(p)); o != nil {
+		FillBytes(o[:], v)
 		return
 	}
-	FillBytes(d[:], v)
+	if v == 0 {
+		atomic.StorePointer(&p.data, nil)
+	} else {
+		atomic.StorePointer(&p.data, unsafe.Pointer(uniformOf(v)))
+	}
 }
 
 // FillBytes sets every byte of b to v, doubling what it has set: a
@@ -245,24 +275,38 @@ func FillBytes(b []byte, v byte) {
 // value without looking at them (a frame made or filled and not written
 // since), and which.
 func (p *Page) Uniform() (byte, bool) {
-	d := (*[PageSize]byte)(atomic.LoadPointer(&p.data))
-	switch {
+	switch d := loadData(p); {
 	case d == nil:
 		return 0, true
 	case shared(d):
-		return d[0], true // a shared page is never written
+		return (*[PageSize]byte)(d)[0], true // a shared page is never written
 	}
 	return 0, false
 }
 
 // CopyFrom sets the frame's contents to src's (copy_user_highpage),
-// sharing them where src shares its own.
+// sharing them where src shares its own, and patched where src is (in a
+// patch of its own).
 func (p *Page) CopyFrom(src *Page) {
 	if v, ok := src.Uniform(); ok {
 		p.Fill(v)
 		return
 	}
-	*p.Data() = *src.Contents()
+	d := loadData(src)
+	if pt := patchOf(d); pt != nil {
+		switch dst := loadData(p); {
+		case own(dst) != nil:
+			pt.expand(own(dst))
+		case patchOf(dst) != nil:
+			*patchOf(dst) = *pt
+		default:
+			c := newPatch(0)
+			*c = *pt
+			atomic.StorePointer(&p.data, tagPatch(c))
+		}
+		return
+	}
+	*p.Data() = *(*[PageSize]byte)(d)
 }
 
 // uniformPages[v] is a page of bytes v, which every frame filled with v
@@ -292,27 +336,24 @@ func uniformOf(v byte) *[PageSize]byte {
 	return d
 }
 
-// shared reports whether d is one of the shared pages.
-func shared(d *[PageSize]byte) bool {
-	off := uintptr(unsafe.Pointer(d)) - uintptr(unsafe.Pointer(&uniformPages))
+// shared reports whether a frame's data pointer d is one of the shared
+// pages.
+func shared(d unsafe.Pointer) bool {
+	off := uintptr(d) - uintptr(unsafe.Pointer(&uniformPages))
 	return off < unsafe.Sizeof(uniformPages)
 }
 
-// clearData zeroes the frame's contents, if it has any of its own yet: a
-// freed frame keeps them, so that the next allocation clears memory that
-// is already there (and likely in cache) rather than asking the heap.
-// A frame sharing a fill's contents is given none of its own instead:
-// zero, as a frame never written. Preconditions: the frame is free or
-// the caller's alone, so a plain store will do (as prep's), and keeps
-// the function small enough to be inlined into the allocation: the
-// clear is the whole of its cost.
+// clearData makes the frame's contents zeros, when it is handed out
+// again: contents of its own go to contentPool, for the next frame that
+// needs some, rather than being cleared here for a frame that may never
+// be written (or only in a few bytes, a patch); a patch to patchPool.
+// Preconditions: the frame is free or the caller's alone, so a plain
+// store will do (as prep's), which keeps the function small enough to
+// be inlined into the allocation.
 func (p *Page) clearData() {
-	if d := (*[PageSize]byte)(atomic.LoadPointer(&p.data)); d != nil {
-		if shared(d) {
-			p.data = nil
-		} else {
-			*d = [PageSize]byte{}
-		}
+	if d := loadData(p); d != nil {
+		dropData(d)
+		p.data = nil
 	}
 }
 

@@ -1,9 +1,6 @@
 package phys
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // An allocator's own memory is 32 KiB of directory and 128 KiB per chunk
 // of page structs, whatever few frames its machine uses: made afresh for
@@ -50,9 +47,7 @@ func (a *Allocator) Release() bool {
 		used := min(n-d*chunkFrames, chunkFrames)
 		for i := range c.pages[:used] {
 			p := &c.pages[i]
-			if d := (*[PageSize]byte)(atomic.LoadPointer(&p.data)); d != nil && !shared(d) {
-				contentPool.Put(d)
-			}
+			dropData(loadData(p))
 			*p = Page{}
 		}
 		c.alloc = nil

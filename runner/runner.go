@@ -314,6 +314,7 @@ type run struct {
 	stall   time.Duration // how long no progress at all ends the run
 	steps   uint64        // the progress a statement may make unsettled
 	poll    time.Duration // how often a wait reads the progress count
+	ticker  *time.Ticker  // ticks every poll, from the first wait that needs it
 	now     func() time.Time
 	actors  map[string]*actor
 	byTask  map[*kernel.Task]*actor
@@ -426,34 +427,43 @@ func (r *run) reading() (time.Time, uint64) {
 }
 
 // settleDown waits until no actor is runnable, for as long as the model
-// makes progress; what names what is being waited for, in the error.
-func (r *run) settleDown(what string) error {
-	var w *progressWatch
-	var poll *time.Ticker
+// makes progress; st is the statement being waited for, named in the
+// error.
+func (r *run) settleDown(st *scenario.Stmt) error {
+	var w progressWatch
+	watching := false
 	for {
 		r.mu.Lock()
 		n := r.running
 		r.mu.Unlock()
 		if n == 0 {
-			if poll != nil {
-				poll.Stop()
-			}
 			return nil
 		}
-		if w == nil { // only a statement that does not settle at once pays for a ticker
+		if !watching {
 			now, p := r.reading()
-			w = newProgressWatch(what, r.stall, r.steps, now, p)
-			poll = time.NewTicker(r.poll)
+			w, watching = progressWatch{stall: r.stall, steps: r.steps, first: p, last: p, since: now}, true
 		}
 		select {
 		case <-r.notify:
-		case <-poll.C:
+		case <-r.ticks():
+			if w.what == "" { // named on a tick, not for every statement
+				w.what = fmt.Sprintf("%s: %s", st.Pos, strings.Join(strings.Fields(st.Text), " "))
+			}
 			if err := w.check(r.reading()); err != nil {
-				poll.Stop()
 				return err
 			}
 		}
 	}
+}
+
+// ticks returns the channel of the run's ticker, started at its first
+// wait that does not end at once: one ticker for every wait of the run
+// (a tick left over from an earlier wait only takes a reading early).
+func (r *run) ticks() <-chan time.Time {
+	if r.ticker == nil {
+		r.ticker = time.NewTicker(r.poll)
+	}
+	return r.ticker.C
 }
 
 func (r *run) addActor(name string, t *kernel.Task) {
@@ -491,7 +501,7 @@ func (r *run) dispatch(a *actor, st *scenario.Stmt, f func() kernel.Outcome) (*i
 		r.mu.Unlock()
 		r.adjust(-1)
 	}
-	if err := r.settleDown(fmt.Sprintf("%s: %s", st.Pos, strings.Join(strings.Fields(st.Text), " "))); err != nil {
+	if err := r.settleDown(st); err != nil {
 		return nil, err
 	}
 	return fl, nil
@@ -506,6 +516,11 @@ func (r *run) result(fl *inflight) (kernel.Outcome, bool) {
 func (r *run) execute() {
 	main := r.k.Spawn("main")
 	r.addActor("main", main)
+	defer func() {
+		if r.ticker != nil {
+			r.ticker.Stop() // after the teardown's wait
+		}
+	}()
 	defer r.teardown()
 	for i, st := range r.s.Body {
 		r.index = i
@@ -589,13 +604,11 @@ func (r *run) awaitProgress(done <-chan struct{}, what string) error {
 	}
 	now, p := r.reading()
 	w := newProgressWatch(what, r.stall, 0, now, p)
-	poll := time.NewTicker(r.poll)
-	defer poll.Stop()
 	for {
 		select {
 		case <-done:
 			return nil
-		case <-poll.C:
+		case <-r.ticks():
 			if err := w.check(r.reading()); err != nil {
 				return err
 			}

@@ -102,6 +102,7 @@ removes what it left.
 
 ` + jsonHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tuneGCForCorpus()()
 			if asJSON && ktap {
 				return &exitError{2, "--json and --ktap: choose one"}
 			}

@@ -70,6 +70,7 @@ when a file has errors or a run timed out.`,
   faultline diff --json scenarios/ | jq -r 'select(.type == "difference") | .rule' | sort | uniq -c
   faultline diff --markdown > report.md`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tuneGCForCorpus()()
 			if asJSON && markdown {
 				return &exitError{2, "--json and --markdown: choose one"}
 			}

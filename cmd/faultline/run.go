@@ -78,6 +78,7 @@ Modeled architectures: ` + strings.Join(machine.Arches(), ", ") + `.`,
   faultline run --json my.fault
   faultline run --trace out.json scenarios/io-wait-major.fault`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			defer tuneGCForCorpus()()
 			if arch != "" && !slices.Contains(scenario.KnownArches, arch) {
 				return &exitError{2, fmt.Sprintf("--arch %s: not an architecture of the language (%s)", arch, strings.Join(scenario.KnownArches, ", "))}
 			}
