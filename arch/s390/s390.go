@@ -207,8 +207,13 @@ func teid(r *kernel.Regs, as int) uint64 {
 }
 
 // transCode returns the translation exception of a walk that stopped in
-// a table of the given model level: a missing page table is a segment
-// translation exception, and so up the levels.
+// a table of the given model level, by the range the missing table would
+// have mapped: an invalid PTE is a page translation exception, a missing
+// page table (1 MiB on s390, 2 MiB in the model) a segment translation
+// exception, a missing segment table (2 GiB; 1 GiB) a region-third one;
+// anything wider is an invalid entry of the region-second table the ASCE
+// designates (PgmRegion1Trans needs a region-first ASCE, which the model
+// never upgrades to).
 func transCode(level int) int {
 	switch level {
 	case 1:
@@ -217,10 +222,8 @@ func transCode(level int) int {
 		return PgmSegmentTrans
 	case 3:
 		return PgmRegion3Trans
-	case 4:
-		return PgmRegion2Trans
 	}
-	return PgmRegion1Trans
+	return PgmRegion2Trans
 }
 
 // Translate implements kernel.Arch: DAT. A miss records the program
