@@ -171,9 +171,9 @@ var archCases = []archCase{
 				}
 			}},
 		},
-		// Beyond the region-second ASCE, the top page, and the low
-		// addresses.
-		addrs:    []uint64{s390.TaskSize, 1<<64 - pg, kaddr, 0, pg + 8},
+		// Beyond the region-second ASCE and the model's tables, the top
+		// page, and the low addresses.
+		addrs:    []uint64{s390.RegionSecondSize, s390.TaskSize, 1<<64 - pg, kaddr, 0, pg + 8},
 		addrCfgs: []cfgVariant{{"", nil}},
 		// 6.13 converted the mmap-lock path and the poison decoding,
 		// 6.11 the small poison bit, 6.10 the access error under the

@@ -81,11 +81,17 @@ const (
 	ASHome      = 3
 )
 
-// TaskSize is the asce_limit every process starts with: a region-second
-// table, 8 PiB (_REGION2_SIZE). The kernel upgrades the ASCE to a
-// region-first table (up to TASK_SIZE_MAX, -PAGE_SIZE) when a mapping
-// asks for more (crst_table_upgrade); the model does not.
-const TaskSize uint64 = 1 << 53
+// RegionSecondSize is the asce_limit every process starts with: a
+// region-second table, 8 PiB (_REGION2_SIZE). An access beyond it, with
+// no mapping there, is an ASCE-type exception.
+const RegionSecondSize uint64 = 1 << 53
+
+// TaskSize is where the model's user range ends. The kernel's is
+// TASK_SIZE_MAX, -PAGE_SIZE: a mapping that ends above the asce_limit
+// upgrades the ASCE to a region-first table (check_asce_limit,
+// crst_table_upgrade in arch/s390/mm, 6.12). The model's five levels of
+// 512 entries reach 2^57, so mappings above 8 PiB work up to there.
+const TaskSize uint64 = 1 << 57
 
 // taskSizeMax is TASK_SIZE_MAX, the limit access_ok checks.
 const taskSizeMax uint64 = 1<<64 - phys.PageSize
@@ -144,18 +150,18 @@ func (a *Arch) Name() string { return "s390x" }
 // whose first byte is 0x07.
 func (a *Arch) RetByte() byte { return 0x07 }
 
-// TaskSize implements mm.Arch: the region-second ASCE's 8 PiB.
+// TaskSize implements mm.Arch: TaskSize.
 func (a *Arch) TaskSize() uint64 { return TaskSize }
 
 // MmapBase implements mm.Arch: below STACK_TOP (_REGION2_SIZE for a
 // 64-bit task), less a stack gap.
-func (a *Arch) MmapBase() uint64 { return TaskSize - 256<<20 }
+func (a *Arch) MmapBase() uint64 { return RegionSecondSize - 256<<20 }
 
 // PageTableLevels tells mm the depth of the model's tables for s390x:
-// five levels of 512 entries translate 57 bits, enough for the 53 of
-// the region-second ASCE. (s390's own tables have 2048 entries above
-// the page table's 256; the model keeps its geometry, which changes no
-// outcome.)
+// five levels of 512 entries translate 57 bits, the 53 of the
+// region-second ASCE and part of what an upgrade adds. (s390's own tables
+// have 2048 entries above the page table's 256; the model keeps its
+// geometry, which changes no outcome below 2^57.)
 func (a *Arch) PageTableLevels() int { return 5 }
 
 // PageProt implements mm.Arch (the s390 protection_map,
@@ -252,6 +258,9 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 	}
 	table, i, leaf := m.PT.Walk(r.Addr)
 	if !leaf {
+		if r.Addr >= RegionSecondSize && table.Level() >= 4 {
+			return miss(PgmASCEType, teid(r, as)) // nothing mapped up there: no upgrade yet
+		}
 		return miss(transCode(table.Level()), teid(r, as))
 	}
 	pte := table.Load(i)
