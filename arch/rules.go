@@ -56,6 +56,15 @@ const (
 	// RuleUserNoContext: riscv64 and arm64 send a user-mode fault taken
 	// with faults disabled or without an mm to no_context: the task dies.
 	RuleUserNoContext
+	// RuleSigsegvBeforeSigbus: s390x tests VM_FAULT_SIGSEGV before
+	// VM_FAULT_SIGBUS and the poison bits.
+	RuleSigsegvBeforeSigbus
+	// RuleS390PoisonBUG: s390x before 6.13 reaches BUG() on
+	// VM_FAULT_HWPOISON_LARGE (and before 6.11 on VM_FAULT_HWPOISON).
+	RuleS390PoisonBUG
+	// RuleS390MmapLockUninterruptible: s390x before 6.13 waits for the
+	// mmap lock uninterruptibly.
+	RuleS390MmapLockUninterruptible
 	numRules
 )
 
@@ -70,11 +79,11 @@ var rules = [numRules]Rule{
 	},
 	RulePoisonADRERR: {
 		Name:    "poison-as-adrerr",
-		Arches:  []string{"riscv64"},
+		Arches:  []string{"riscv64", "s390x"},
 		Native:  "VM_FAULT_HWPOISON and VM_FAULT_HWPOISON_LARGE raise SIGBUS BUS_ADRERR without si_addr_lsb, even with CONFIG_MEMORY_FAILURE",
 		Generic: "SIGBUS BUS_MCEERR_AR with the poisoned page's shift in si_addr_lsb (BUS_ADRERR without CONFIG_MEMORY_FAILURE)",
 		Reason:  "poison is the same event on every arch; a recovery-aware program (QEMU, databases) needs the code and the size of what was lost",
-		Source:  "arch/riscv/mm/fault.c mm_fault_error (6.12)",
+		Source:  "arch/riscv/mm/fault.c mm_fault_error (6.12); arch/s390/mm/fault.c do_exception, do_sigbus (6.12 and 6.18: s390 has no CONFIG_MEMORY_FAILURE, poison comes from PTE markers)",
 	},
 	RuleRetryLivelock: {
 		Name:    "kernel-retry-fatal-signal",
@@ -125,6 +134,32 @@ var rules = [numRules]Rule{
 		Generic: "in user mode SIGSEGV SEGV_MAPERR, as for any address outside the address space (bad_area_nosemaphore); in kernel mode the fixup, else an oops",
 		Reason:  "only a kernel bug lets a user-mode fault arrive with faults disabled or no mm; the task that faulted is not the culprit, and x86 already answers SIGSEGV",
 		Source:  "arch/riscv/mm/fault.c handle_page_fault; arch/arm64/mm/fault.c do_page_fault: faulthandler_disabled() || !mm (6.12; 6.1.192 the same)",
+	},
+	RuleSigsegvBeforeSigbus: {
+		Name:    "sigsegv-before-sigbus",
+		Arches:  []string{"s390x"},
+		Native:  "VM_FAULT_SIGSEGV is tested before VM_FAULT_SIGBUS and the poison bits: a result with both raises SIGSEGV SEGV_MAPERR",
+		Generic: "the poison bits first, then VM_FAULT_SIGBUS, then VM_FAULT_SIGSEGV, as x86 mm_fault_error does: SIGBUS",
+		Reason:  "one order on every arch; a bus error names the more specific cause than a missing mapping",
+		Source:  "arch/s390/mm/fault.c do_exception (6.12 error:, 6.18 done: the same order)",
+	},
+	RuleS390PoisonBUG: {
+		Name:    "poison-large-bug",
+		Arches:  []string{"s390x"},
+		Before:  config.Version{Major: 6, Minor: 13},
+		Native:  "a result whose only error bit is VM_FAULT_HWPOISON_LARGE (a hugetlb poison marker), or before 6.11 VM_FAULT_HWPOISON, reaches BUG() in user and kernel mode: an oops that kills the task",
+		Generic: "SIGBUS BUS_MCEERR_AR with the poisoned page's shift (BUS_ADRERR without CONFIG_MEMORY_FAILURE); in kernel mode the fixup",
+		Reason:  "poison is recoverable for the process that touches it; fixed on s390 by df39038cd895 (6.11, VM_FAULT_HWPOISON) and a5600f05d3d7 \"s390/mm: Cleanup fault error handling\" (6.13)",
+		Source:  "arch/s390/mm/fault.c do_exception (6.12: SIGBUS|HWPOISON only, then BUG())",
+	},
+	RuleS390MmapLockUninterruptible: {
+		Name:    "mmap-lock-uninterruptible",
+		Arches:  []string{"s390x"},
+		Before:  config.Version{Major: 6, Minor: 13},
+		Native:  "phase B takes the mmap lock with mmap_read_lock, which no signal ends (SIGKILL included), and sleeps for it also for a kernel instruction without an exception-table entry",
+		Generic: "lock_mm_and_find_vma: a killable wait, and no wait at all for a kernel instruction without a fixup",
+		Reason:  "a task blocked behind a writer must stay killable; converted by 57d1da4fd870 \"s390/mm: Convert to LOCK_MM_AND_FIND_VMA\" (6.13)",
+		Source:  "arch/s390/mm/fault.c do_exception (6.12: mmap_read_lock, find_vma, expand_stack)",
 	},
 }
 

@@ -499,3 +499,15 @@ func NoVMATraced(t any, req Request) Result {
 	fs.fail(&res, BadArea, abi.SEGV_MAPERR)
 	return res
 }
+
+// AccessErrNoVMA returns the result of a fault whose hardware already
+// says the mapping forbids it, before any VMA is looked up (s390's
+// instruction-execution protection): AccessErr, SEGV_ACCERR, no lock
+// taken. t's trace, if any, shows the verdict.
+func AccessErrNoVMA(t any, req Request) Result {
+	res := Result{Addr: req.Addr}
+	fs := faultState{req: req, tr: trace.Of(t)}
+	fs.tr.Decide("bad_area_nosemaphore", "the hardware reported an access the mapping forbids: no lock is taken")
+	fs.fail(&res, AccessErr, abi.SEGV_ACCERR)
+	return res
+}

@@ -114,6 +114,8 @@ type anonFaulter struct {
 	t    *kernel.Task
 	base uint64
 	tmpl kernel.Regs // the trap the MMU records for a write to a missing page
+	// pageInHW: the hardware word carries the page too (s390's TEID).
+	pageInHW bool
 	// r is the registers of the fault in progress: kept here, as the
 	// task keeps its pt_regs, since a pointer passed through the
 	// kernel.Arch interface escapes.
@@ -127,7 +129,7 @@ func newAnonFaulter(tb testing.TB, archName string, h machine.Handler, pages uin
 		tb.Fatal(err)
 	}
 	tb.Cleanup(k.Shutdown)
-	f := &anonFaulter{k: k, arch: k.Arch(), t: k.Spawn("bench")}
+	f := &anonFaulter{k: k, arch: k.Arch(), t: k.Spawn("bench"), pageInHW: archName == "s390x"}
 	out := f.t.Mmap(kernel.MmapArgs{Length: pages << 12, Prot: mm.ProtRead | mm.ProtWrite})
 	if out.Kind != kernel.OutOK {
 		tb.Fatalf("mmap: %v", out)
@@ -158,6 +160,9 @@ func (f *anonFaulter) zap(tb testing.TB, pages uint64) {
 func (f *anonFaulter) fault(tb testing.TB, n uint64) {
 	f.r = f.tmpl
 	f.r.Addr = f.base + n<<12
+	if f.pageInHW {
+		f.r.HW = f.r.HW&0xfff | f.r.Addr
+	}
 	if act := f.arch.Trap(f.t, &f.r); act != kernel.Restart {
 		tb.Fatalf("trap: %v", act)
 	}

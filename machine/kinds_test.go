@@ -25,6 +25,9 @@ type faultRing struct {
 	acc    mm.Access
 	reset  func(tb testing.TB)
 	tmpl   kernel.Regs // what the MMU records for the ring's first fault
+	// pageInHW: the trap's hardware word carries the faulting page too
+	// (s390's TEID), so it moves with the address.
+	pageInHW bool
 	// r is the registers of the fault in progress: kept here, as the
 	// task keeps its pt_regs, since a pointer passed through the
 	// kernel.Arch interface escapes.
@@ -121,6 +124,7 @@ func newFaultRing(tb testing.TB, arch string, h machine.Handler, kind faultKind,
 	tb.Cleanup(k.Shutdown)
 	f := kind.prepare(tb, k, pages)
 	f.k, f.arch = k, k.Arch()
+	f.pageInHW = arch == "s390x"
 	f.tmpl = kernel.Regs{Addr: f.base, Access: f.acc, User: true, Insn: kernel.InsnUser}
 	if f.arch.Translate(f.t, &f.tmpl) != nil {
 		tb.Fatalf("%s: the ring's first page translates before its fault", kind.name)
@@ -134,6 +138,9 @@ func newFaultRing(tb testing.TB, arch string, h machine.Handler, kind faultKind,
 func (f *faultRing) fault(tb testing.TB) {
 	f.r = f.tmpl
 	f.r.Addr = f.base + f.n*f.stride<<12
+	if f.pageInHW {
+		f.r.HW = f.r.HW&0xfff | f.r.Addr
+	}
 	if act := f.arch.Trap(f.t, &f.r); act != kernel.Restart {
 		tb.Fatalf("trap at %#x: %v", f.r.Addr, act)
 	}

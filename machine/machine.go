@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/arch/riscv"
+	"github.com/faultline/faultline/arch/s390"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
@@ -72,6 +73,7 @@ var arches = []struct {
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewX86(c) }},
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewRISCV(c) }},
 	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewARM64(c) }},
+	{"s390x", func(c config.Kernel) kernel.Arch { return s390.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewS390(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.

@@ -115,11 +115,18 @@ type MM struct {
 	perVMALock bool
 }
 
+// tableDepth is an Arch whose page tables have a depth of their own,
+// which the pgtable_levels key does not choose (s390x).
+type tableDepth interface{ PageTableLevels() int }
+
 // New returns an empty address space. cfg must not change afterwards.
 func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 	levels := cfg.PgtableLevels
 	if levels == 0 {
 		levels = 4
+	}
+	if d, ok := arch.(tableDepth); ok {
+		levels = d.PageTableLevels() // the arch's own depth, whatever the key says
 	}
 	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels),
 		perVMALock: cfg.Version.AtLeast(6, 4)}

@@ -10,6 +10,7 @@ import (
 	"github.com/faultline/faultline/arch"
 	"github.com/faultline/faultline/arch/arm64"
 	"github.com/faultline/faultline/arch/riscv"
+	"github.com/faultline/faultline/arch/s390"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/fault"
@@ -43,6 +44,9 @@ type archCase struct {
 	// VMA, each under every one of addrCfgs.
 	addrs    []uint64
 	addrCfgs []cfgVariant
+	// versions are the kernel versions the arch is run at (nil: the
+	// common ones, versions).
+	versions []config.Version
 }
 
 type hwVariant struct {
@@ -138,6 +142,44 @@ var archCases = []archCase{
 		// TTBR0 addresses: the same faults as untagged).
 		addrs:    []uint64{1 << 48, 0xffff000000001000, 1 << 55, base | tag, 1<<48 | tag, kaddr},
 		addrCfgs: []cfgVariant{{"", nil}},
+	}, {
+		name: "s390x",
+		generic: func(cfg config.Kernel, res native.Resolver) kernel.Arch {
+			a := s390.New(cfg)
+			a.Handler().Resolve = fault.Resolver(res)
+			a.Handler().MaxRetries = propMaxRetries
+			return a
+		},
+		native: func(cfg config.Kernel, res native.Resolver) kernel.Arch {
+			a := native.NewS390(cfg)
+			a.Resolve, a.MaxRetries = res, propMaxRetries
+			return a
+		},
+		// Beside the translation exception DAT reports: a store hit by
+		// low-address protection (TEID bit 61 clear), and a fetch hit by
+		// instruction-execution protection, whatever the entry.
+		hw: []hwVariant{
+			{"as-reported", nil},
+			{"low-address", func(_ *config.Kernel, r *kernel.Regs) {
+				if r.Access == mm.AccessWrite {
+					r.Trap, r.HW = s390.PgmProtection, r.HW&^(s390.TEIDB61|s390.TEIDAddrMask)
+				}
+			}},
+			{"nx", func(_ *config.Kernel, r *kernel.Regs) {
+				if r.Access == mm.AccessExec {
+					r.Trap, r.HW = s390.PgmProtection, r.HW|s390.TEIDB56
+				}
+			}},
+		},
+		// Beyond the region-second ASCE and the model's tables, the top
+		// page, and the low addresses.
+		addrs:    []uint64{s390.RegionSecondSize, s390.TaskSize, 1<<64 - pg, kaddr, 0, pg + 8},
+		addrCfgs: []cfgVariant{{"", nil}},
+		// 6.13 converted the mmap-lock path and the poison decoding;
+		// 6.1 has no VMA lock (6.4), retries an access error found
+		// under it (before 6.10) and BUG()s on a small poison bit
+		// (before 6.11).
+		versions: []config.Version{{Major: 6, Minor: 18}, {Major: 6, Minor: 12}, {Major: 6, Minor: 1}},
 	},
 }
 
@@ -350,7 +392,11 @@ func TestNativeMatchesGeneric(t *testing.T) {
 		if len(hws) == 0 {
 			hws = []hwVariant{{"as-reported", nil}}
 		}
-		for _, ver := range versions {
+		vers := ac.versions
+		if vers == nil {
+			vers = versions
+		}
+		for _, ver := range vers {
 			for _, mf := range []bool{true, false} {
 				cfg := config.Default()
 				cfg.Version, cfg.MemoryFailure = ver, mf

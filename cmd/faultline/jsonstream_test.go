@@ -176,6 +176,7 @@ func TestRunJSONLines(t *testing.T) {
 		"cli-pass x86_64 native pass", "cli-pass x86_64 generic pass",
 		"cli-pass riscv64 native pass", "cli-pass riscv64 generic pass",
 		"cli-pass arm64 native pass", "cli-pass arm64 generic pass",
+		"cli-pass s390x native pass", "cli-pass s390x generic pass",
 	}
 	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
 		t.Fatalf("scenario lines:\n%s\nwant first:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -219,7 +220,7 @@ func TestDiffJSON(t *testing.T) {
 		t.Errorf("difference %+v", d)
 	}
 	sum := recs[len(recs)-1].Value.(*stream.DiffSummary)
-	if sum.Differences != len(diffs) || sum.Matrix["poison-as-adrerr"]["riscv64"] != len(diffs) || sum.FileErrors != nerr || nerr == 0 || sum.Scenarios != 2 {
+	if sum.Differences != len(diffs) || sum.Matrix["poison-as-adrerr"]["riscv64"]+sum.Matrix["poison-as-adrerr"]["s390x"] != len(diffs) || sum.FileErrors != nerr || nerr == 0 || sum.Scenarios != 2 {
 		t.Errorf("summary %+v, %d differences, %d error lines", sum, len(diffs), nerr)
 	}
 }
