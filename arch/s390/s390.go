@@ -353,7 +353,7 @@ func VMFlags(write bool) mm.VMFlags {
 type policy struct{}
 
 // AccessError implements fault.Arch.
-func (policy) AccessError(v *mm.VMA, req fault.Request) abi.Code {
+func (policy) AccessError(v *mm.VMA, req fault.AccessCheck) abi.Code {
 	if v.Flags&VMFlags(req.Access == mm.AccessWrite) == 0 {
 		return abi.SEGV_ACCERR
 	}
