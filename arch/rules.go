@@ -56,6 +56,9 @@ const (
 	// RuleUserNoContext: riscv64 and arm64 send a user-mode fault taken
 	// with faults disabled or without an mm to no_context: the task dies.
 	RuleUserNoContext
+	// RuleKernelSignalNumber: ppc64le hands bad_page_fault a signal
+	// number for a failed kernel-mode fault.
+	RuleKernelSignalNumber
 	numRules
 )
 
@@ -125,6 +128,14 @@ var rules = [numRules]Rule{
 		Generic: "in user mode SIGSEGV SEGV_MAPERR, as for any address outside the address space (bad_area_nosemaphore); in kernel mode the fixup, else an oops",
 		Reason:  "only a kernel bug lets a user-mode fault arrive with faults disabled or no mm; the task that faulted is not the culprit, and x86 already answers SIGSEGV",
 		Source:  "arch/riscv/mm/fault.c handle_page_fault; arch/arm64/mm/fault.c do_page_fault: faulthandler_disabled() || !mm (6.12; 6.1.192 the same)",
+	},
+	RuleKernelSignalNumber: {
+		Name:    "kernel-fault-signal-number",
+		Arches:  []string{"ppc64le"},
+		Native:  "___do_page_fault returns a signal number for a failed kernel-mode fault and bad_page_fault passes it to die() when there is no fixup: SIGSEGV for OOM, SIGBUS for a RETRY with a fatal signal pending, SIGKILL for any error with a fatal signal pending, each unlike what a user access would get",
+		Generic: "a failed kernel-mode fault is KernFixup with one cause, the verdict a user access would have got",
+		Reason:  "the number changes nothing but the oops message: the fixup runs, or the kernel dies, either way; one answer instead of three",
+		Source:  "arch/powerpc/mm/fault.c ___do_page_fault, mm_fault_error, bad_page_fault (6.1.172 and a copy of 6.13 or later, the same)",
 	},
 }
 

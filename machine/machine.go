@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/faultline/faultline/arch/arm64"
+	"github.com/faultline/faultline/arch/powerpc"
 	"github.com/faultline/faultline/arch/riscv"
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
@@ -72,6 +73,7 @@ var arches = []struct {
 	{"x86_64", func(c config.Kernel) kernel.Arch { return x86.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewX86(c) }},
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewRISCV(c) }},
 	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewARM64(c) }},
+	{"ppc64le", func(c config.Kernel) kernel.Arch { return powerpc.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewPPC(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.
