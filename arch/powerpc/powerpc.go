@@ -277,7 +277,12 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 	case mm.AccessWrite:
 		ok = pte.Has(pgtable.Write)
 	case mm.AccessExec:
-		ok = pte.Has(pgtable.Exec)
+		if !pte.Has(pgtable.Exec) {
+			// SRR1's no-execute bit (the ISA's reading for radix: the
+			// page's execute permission is not granted).
+			return miss(DSISRNoExecOrG)
+		}
+		ok = true
 	}
 	if !ok {
 		return miss(DSISRProtFault)

@@ -164,7 +164,7 @@ func TestTranslate(t *testing.T) {
 		{"a mapped page", kernel.Regs{Addr: base, Access: mm.AccessRead, User: true}, powerpc.TrapDataStorage, 0, true},
 		{"no entry", kernel.Regs{Addr: base + 8*pg, Access: mm.AccessRead, User: true}, powerpc.TrapDataStorage, powerpc.DSISRNoHPTE, false},
 		{"a store, no entry", kernel.Regs{Addr: base + 8*pg, Access: mm.AccessWrite, User: true}, powerpc.TrapDataStorage, powerpc.DSISRNoHPTE | powerpc.DSISRIsStore, false},
-		{"a fetch of a read-write page", kernel.Regs{Addr: base, Access: mm.AccessExec, User: true}, powerpc.TrapInstStorage, powerpc.DSISRProtFault, false},
+		{"a fetch of a read-write page", kernel.Regs{Addr: base, Access: mm.AccessExec, User: true}, powerpc.TrapInstStorage, powerpc.DSISRNoExecOrG, false},
 		{"a kernel load outside uaccess: KUAP", kernel.Regs{Addr: base, Access: mm.AccessRead}, powerpc.TrapDataStorage, powerpc.DSISRProtFault, false},
 		{"a kernel load in a uaccess routine", kernel.Regs{Addr: base, Access: mm.AccessRead, UAccess: true}, powerpc.TrapDataStorage, 0, true},
 		{"a kernel fetch of a user page: KUEP", kernel.Regs{Addr: base, Access: mm.AccessExec, UAccess: true}, powerpc.TrapInstStorage, powerpc.DSISRProtFault, false},
