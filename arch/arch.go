@@ -4,12 +4,13 @@
 // which the generic handler deliberately does what some architecture's
 // own fault.c does differently today.
 //
-// A front end (arch/x86, arch/arm64, arch/riscv) decodes its trap, does
-// what its hardware dictates before the generic handler runs (x86 #GP on
-// a non-canonical address, SMAP and SMEP; arm64 top-byte-ignore and PAN;
-// riscv SUM), calls fault.Handler.Handle, sets the si_addr its hardware
-// reports, and hands the Result to React. Nothing else about a verdict is
-// written per architecture.
+// A front end (arch/x86, arch/arm64, arch/riscv, arch/powerpc) decodes
+// its trap, does what its hardware dictates before the generic handler
+// runs (x86 #GP on a non-canonical address, SMAP and SMEP; arm64
+// top-byte-ignore and PAN; riscv SUM; powerpc bad DSISR bits, KUAP and
+// its segment interrupts), calls fault.Handler.Handle, sets the si_addr
+// its hardware reports, and hands the Result to React. Nothing else about
+// a verdict is written per architecture.
 package arch
 
 import (
