@@ -67,6 +67,12 @@ func TestRadixGeometry(t *testing.T) {
 	if a.MmapBase() >= a.TaskSize() {
 		t.Errorf("mmap base %#x at or above TASK_SIZE", a.MmapBase())
 	}
+	// The model's page tables (4 levels of 9 bits by default) must
+	// translate the whole user range, or an address above them would
+	// alias one below: with 64 KiB pages' 4 PiB they need 5 levels.
+	if bits := pgtable.New(config.Default().PgtableLevels).VABits(); a.TaskSize() > 1<<bits {
+		t.Errorf("TASK_SIZE %#x beyond the %d bits the model's page tables translate", a.TaskSize(), bits)
+	}
 }
 
 func newMachine(t *testing.T) (*powerpc.Arch, *kernel.Task) {
