@@ -311,7 +311,8 @@ func (a *Arch) Trap(t *kernel.Task, r *kernel.Regs) kernel.TrapAction {
 
 // BadSegment is do_bad_segment_interrupt (fault.c, 6.1.172 and later): on
 // radix a segment interrupt means the address is outside the tree's
-// geometry. A user access gets SIGSEGV SEGV_BNDERR at the address; a
+// geometry (exceptions-64s.S data_access_slb_common, 6.1.172: "Radix case,
+// access is outside page table range", -EFAULT without do_slb_fault). A user access gets SIGSEGV SEGV_BNDERR at the address; a
 // kernel access goes to bad_page_fault with SIGSEGV: the fixup, else an
 // oops. Hardware and not a page fault: the generic front end and the
 // native handler share it.
