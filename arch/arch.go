@@ -4,14 +4,15 @@
 // which the generic handler deliberately does what some architecture's
 // own fault.c does differently today.
 //
-// A front end (arch/x86, arch/arm64, arch/riscv, arch/s390) decodes its
-// trap, does what its hardware dictates before the generic handler runs
-// (x86 #GP on a non-canonical address, SMAP and SMEP; arm64
+// A front end (arch/x86, arch/arm64, arch/riscv, arch/s390, arch/powerpc)
+// decodes its trap, does what its hardware dictates before the generic
+// handler runs (x86 #GP on a non-canonical address, SMAP and SMEP; arm64
 // top-byte-ignore and PAN; riscv SUM; s390 low-address and
-// instruction-execution protection, and the TEID's page as the address),
-// calls fault.Handler.Handle, sets the si_addr its hardware
-// reports, and hands the Result to React. Nothing else about a verdict is
-// written per architecture.
+// instruction-execution protection, and the TEID's page as the address;
+// powerpc bad DSISR bits, KUAP and its segment interrupts), calls
+// fault.Handler.Handle, sets the si_addr its hardware reports, and hands
+// the Result to React. Nothing else about a verdict is written per
+// architecture.
 package arch
 
 import (

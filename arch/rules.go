@@ -65,6 +65,9 @@ const (
 	// RuleS390MmapLockUninterruptible: s390x before 6.13 waits for the
 	// mmap lock uninterruptibly.
 	RuleS390MmapLockUninterruptible
+	// RuleKernelSignalNumber: ppc64le hands bad_page_fault a signal
+	// number for a failed kernel-mode fault.
+	RuleKernelSignalNumber
 	numRules
 )
 
@@ -160,6 +163,14 @@ var rules = [numRules]Rule{
 		Generic: "lock_mm_and_find_vma: a killable wait, and no wait at all for a kernel instruction without a fixup",
 		Reason:  "a task blocked behind a writer must stay killable; converted by 57d1da4fd870 \"s390/mm: Convert to LOCK_MM_AND_FIND_VMA\" (6.13)",
 		Source:  "arch/s390/mm/fault.c do_exception (6.12: mmap_read_lock, find_vma, expand_stack)",
+	},
+	RuleKernelSignalNumber: {
+		Name:    "kernel-fault-signal-number",
+		Arches:  []string{"ppc64le"},
+		Native:  "___do_page_fault returns a signal number for a failed kernel-mode fault and bad_page_fault passes it to die() when there is no fixup: SIGSEGV for OOM, SIGBUS for a RETRY with a fatal signal pending, SIGKILL for any error with a fatal signal pending, each unlike what a user access would get",
+		Generic: "a failed kernel-mode fault is KernFixup with one cause, the verdict a user access would have got",
+		Reason:  "the number changes nothing but the oops message: the fixup runs, or the kernel dies, either way; one answer instead of three",
+		Source:  "arch/powerpc/mm/fault.c ___do_page_fault, mm_fault_error, bad_page_fault (6.1.172 and a copy of 6.13 or later, the same)",
 	},
 }
 

@@ -25,7 +25,7 @@ var layers = [][]string{
 	{"kernel"},
 	{"fault"},
 	{"arch"},
-	{"arch/x86", "arch/riscv", "arch/arm64", "arch/s390"},
+	{"arch/x86", "arch/riscv", "arch/arm64", "arch/s390", "arch/powerpc"},
 	{"native"},
 	{"machine"},
 	{"scenario"},

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/faultline/faultline/arch/arm64"
+	"github.com/faultline/faultline/arch/powerpc"
 	"github.com/faultline/faultline/arch/riscv"
 	"github.com/faultline/faultline/arch/s390"
 	"github.com/faultline/faultline/arch/x86"
@@ -74,6 +75,7 @@ var arches = []struct {
 	{"riscv64", func(c config.Kernel) kernel.Arch { return riscv.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewRISCV(c) }},
 	{"arm64", func(c config.Kernel) kernel.Arch { return arm64.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewARM64(c) }},
 	{"s390x", func(c config.Kernel) kernel.Arch { return s390.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewS390(c) }},
+	{"ppc64le", func(c config.Kernel) kernel.Arch { return powerpc.New(c) }, func(c config.Kernel) kernel.Arch { return native.NewPPC(c) }},
 }
 
 // Arches lists the modeled architectures, in the order runs report them.

@@ -1,6 +1,7 @@
 // Package native models today's architecture fault handlers as Linux has
 // them — arch/x86/mm/fault.c, arch/arm64/mm/fault.c, arch/riscv/mm/fault.c,
-// arch/s390/mm/fault.c at 6.18 by default and at older versions on request (config key
+// arch/s390/mm/fault.c, arch/powerpc/mm/fault.c at 6.18 by default and at
+// older versions on request (config key
 // `kernel`) — beside the generic handler of package fault, so that running
 // both on the same scenarios shows what converting an architecture
 // changes.

@@ -26,7 +26,7 @@ answer.
 machine.
 
 A run that checked nothing (every scenario skipped, say with --arch
-ppc64le, or no statement run) does not pass: it exits 2, unless
+loongarch64, or no statement run) does not pass: it exits 2, unless
 --allow-skip-all says that is expected.`
 
 func (b *bounds) register(cmd *cobra.Command) {

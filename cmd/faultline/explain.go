@@ -21,7 +21,8 @@ const explainHelp = `Run one scenario on the model with the fault path traced an
 each fault of the scenario (or only of the statement at LINE), the path it
 took, step by step, one line per step naming the kernel function the step
 mirrors: the trap as the hardware reported it (x86 error code bits, arm64
-ESR EC/WnR/FSC, riscv scause), the front end's early decisions, the
+ESR EC/WnR/FSC, riscv scause, powerpc vector, DAR and DSISR), the front
+end's early decisions, the
 per-VMA lock attempt, the mmap lock (trylock, killable wait, the drop and
 write lock of a stack expansion), find_vma and expand_downwards, the access
 check, handle_mm_fault and the path inside it (do_anonymous_page,

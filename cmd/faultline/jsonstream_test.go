@@ -177,6 +177,7 @@ func TestRunJSONLines(t *testing.T) {
 		"cli-pass riscv64 native pass", "cli-pass riscv64 generic pass",
 		"cli-pass arm64 native pass", "cli-pass arm64 generic pass",
 		"cli-pass s390x native pass", "cli-pass s390x generic pass",
+		"cli-pass ppc64le native pass", "cli-pass ppc64le generic pass",
 	}
 	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
 		t.Fatalf("scenario lines:\n%s\nwant first:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -57,8 +57,8 @@ func TestRunGolden(t *testing.T) {
 		{"skip", []string{"run", "--allow-skip-all", "testdata/skip.fault"}, 0},
 		{"arch", []string{"run", "--arch", "riscv64", "testdata/pass.fault", "testdata/fail.fault"}, 0},
 		{"arm64", []string{"run", "--arch", "arm64", "testdata/pass.fault"}, 0},
-		{"ppc64le", []string{"run", "--arch", "ppc64le", "testdata/pass.fault"}, 2},
-		{"ppc64le", []string{"run", "--arch", "ppc64le", "--allow-skip-all", "testdata/pass.fault"}, 0},
+		{"loongarch64", []string{"run", "--arch", "loongarch64", "testdata/pass.fault"}, 2},
+		{"loongarch64", []string{"run", "--arch", "loongarch64", "--allow-skip-all", "testdata/pass.fault"}, 0},
 		{"pass", []string{"run", "--timeout-scale", "2.5", "testdata/pass.fault"}, 0},
 		{"failskip", []string{"run", "--arch", "x86_64", "testdata/failskip.fault"}, 1},
 		// One handler, another kernel: a scenario pinning another is
@@ -126,10 +126,10 @@ func TestNothingChecked(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"run", "--arch", "ppc64le", "testdata/pass.fault"}, 2, "nothing was checked: every scenario was skipped"},
+		{[]string{"run", "--arch", "loongarch64", "testdata/pass.fault"}, 2, "nothing was checked: every scenario was skipped"},
 		{[]string{"run", empty}, 2, "nothing was checked: no statement was run"},
 		{[]string{"run", "--allow-skip-all", empty}, 0, ""},
-		{[]string{"run", "--json", "--arch", "ppc64le", "testdata/skip.fault"}, 2, "nothing was checked"},
+		{[]string{"run", "--json", "--arch", "loongarch64", "testdata/skip.fault"}, 2, "nothing was checked"},
 		{[]string{"run", "testdata/pass.fault", "testdata/skip.fault"}, 0, ""}, // something was checked
 	}
 	for _, tc := range tests {
