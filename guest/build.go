@@ -16,27 +16,25 @@ import (
 )
 
 // Tool is a program the guest pipeline needs, and the Debian package
-// that has it.
+// that has it; a package without a program (a cross libc, firmware) is
+// checked by a File it installs.
 type Tool struct {
-	Program, Package string
+	Program, Package, File string
 }
 
 // Tools lists, per arch, what building and booting its guest needs.
 func Tools(arch string) []Tool {
-	switch arch {
-	case "arm64":
-		return []Tool{{"qemu-system-aarch64", "qemu-system-arm"}, {"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"},
-			{"", "libc6-dev-arm64-cross"}, {"mke2fs", "e2fsprogs"}, {"xz", "xz-utils"}}
-	case "riscv64":
-		return []Tool{{"qemu-system-riscv64", "qemu-system-misc"}, {"riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu"},
-			{"", "libc6-dev-riscv64-cross"}, {"", "opensbi"}, {"mke2fs", "e2fsprogs"}, {"xz", "xz-utils"}}
+	b := BoardOf(arch)
+	if b == nil {
+		return nil
 	}
-	return nil
+	out := []Tool{b.Qemu, b.CC}
+	out = append(out, b.Tools...)
+	return append(out, Tool{"mke2fs", "e2fsprogs", ""}, Tool{"xz", "xz-utils", ""}, Tool{"zstd", "zstd", ""})
 }
 
 // Missing returns the packages of Tools(arch) whose program is not on
-// PATH (a package without a program is checked by its files: the cross
-// libc by its static libc, opensbi by its firmware).
+// PATH, or whose file is not there.
 func Missing(arch string) []string {
 	var out []string
 	for _, t := range Tools(arch) {
@@ -45,8 +43,8 @@ func Missing(arch string) []string {
 			if _, err := exec.LookPath(t.Program); err != nil {
 				out = append(out, t.Package)
 			}
-		default:
-			if !packageFiles(t.Package) {
+		case t.File != "":
+			if _, err := os.Stat(t.File); err != nil {
 				out = append(out, t.Package)
 			}
 		}
@@ -54,30 +52,18 @@ func Missing(arch string) []string {
 	return out
 }
 
-// packageFiles checks for a file the package installs.
-func packageFiles(pkg string) bool {
-	var p string
-	switch pkg {
-	case "libc6-dev-arm64-cross":
-		p = "/usr/aarch64-linux-gnu/lib/libc.a"
-	case "libc6-dev-riscv64-cross":
-		p = "/usr/riscv64-linux-gnu/lib/libc.a"
-	case "opensbi":
-		p = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
-	default:
-		return true
-	}
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // goArch is the GOARCH of a guest arch.
-func goArch(arch string) string { return arch }
+func goArch(arch string) string {
+	if b := BoardOf(arch); b != nil {
+		return b.GoArch
+	}
+	return arch
+}
 
 // crossCC is the cross compiler of arch.
 func crossCC(arch string) string {
-	if arch == "arm64" {
-		return "aarch64-linux-gnu-gcc"
+	if b := BoardOf(arch); b != nil {
+		return b.CC.Program
 	}
 	return arch + "-linux-gnu-gcc"
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +25,10 @@ func TestParseSpec(t *testing.T) {
 		{"arm64:trixie", Spec{"arm64", "trixie", "6.12"}, ""},
 		{"riscv64", Spec{"riscv64", "forky", "7.2"}, ""},
 		{"riscv64:6.1", Spec{}, "no riscv64 port"},
+		{"ppc64le", Spec{"ppc64le", "bookworm", "6.1"}, ""},
+		{"ppc64le:forky", Spec{"ppc64le", "forky", "7.2"}, ""},
+		{"s390x:6.12", Spec{"s390x", "trixie", "6.12"}, ""},
+		{"ppc64el", Spec{}, "unknown arch"},
 		{"x86_64:6.1", Spec{}, "unknown arch"},
 		{"arm64:5.10", Spec{}, "unknown kernel"},
 	}
@@ -110,6 +115,8 @@ func TestCommand(t *testing.T) {
 	}{
 		{"arm64", "qemu-system-aarch64", []string{"-M virt -cpu max,pauth-impdef=on", "-nic none", "-no-reboot", "console=ttyAMA0 panic=-1", "faultline.scale=2.5", "virtio-blk-device,drive=scratch", "-kernel /k/Image -initrd /w/i.cpio"}},
 		{"riscv64", "qemu-system-riscv64", []string{"-M virt -bios default", "-nic none", "console=ttyS0 panic=-1", "-smp 1 -m 1024"}},
+		{"ppc64le", "qemu-system-ppc64", []string{"-M pseries -cpu power9 -vga none", "console=hvc0 panic=-1", "virtio-blk-pci,drive=scratch"}},
+		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch"}},
 	} {
 		m := Machine{Arch: tt.arch, Kernel: "/k/Image", Initrd: "/w/i.cpio", Disk: "/w/d.ext4", Scale: 2.5}
 		prog, args, err := m.Command()
@@ -128,6 +135,61 @@ func TestCommand(t *testing.T) {
 	}
 	if _, _, err := (Machine{Arch: "x86_64"}).Command(); err == nil {
 		t.Error("a machine for x86_64 was made")
+	}
+}
+
+// TestBoards: every board is complete, and its names are consistent:
+// Debian's and Go's arch names, a kernel flavour, a qemu program, a
+// cross compiler, disk modules that end in ext4, versions Debian has.
+func TestBoards(t *testing.T) {
+	known := map[string]bool{}
+	for _, v := range suites {
+		known[v.version] = true
+	}
+	seen := map[string]bool{}
+	for _, b := range Boards {
+		if seen[b.Arch] {
+			t.Errorf("%s: two boards", b.Arch)
+		}
+		seen[b.Arch] = true
+		if b.Debian == "" || b.GoArch == "" || b.Flavour == "" || b.Qemu.Program == "" || b.Qemu.Package == "" ||
+			b.CC.Program == "" || b.Console == "" || b.Disk == "" || len(b.Board) == 0 {
+			t.Errorf("%s: incomplete board %+v", b.Arch, b)
+		}
+		if len(b.DiskModules) == 0 || b.DiskModules[len(b.DiskModules)-1] != "ext4" || !slices.Contains(b.DiskModules, "virtio_blk") {
+			t.Errorf("%s: disk modules %v lack virtio_blk or do not end with ext4", b.Arch, b.DiskModules)
+		}
+		if len(b.Versions) == 0 {
+			t.Errorf("%s: no kernel versions", b.Arch)
+		}
+		for _, v := range b.Versions {
+			if !known[v] {
+				t.Errorf("%s: version %s is no Debian suite's", b.Arch, v)
+			}
+		}
+		if DefaultVersion(b.Arch) != b.Versions[0] {
+			t.Errorf("%s: default %s, want %s", b.Arch, DefaultVersion(b.Arch), b.Versions[0])
+		}
+		if goArch(b.Arch) != b.GoArch || crossCC(b.Arch) != b.CC.Program {
+			t.Errorf("%s: goArch %s, crossCC %s", b.Arch, goArch(b.Arch), crossCC(b.Arch))
+		}
+		tools := Tools(b.Arch)
+		if len(tools) < 2 || tools[0] != b.Qemu || tools[1] != b.CC {
+			t.Errorf("%s: Tools = %v", b.Arch, tools)
+		}
+		for _, tl := range tools {
+			if tl.Program == "" && tl.File == "" {
+				t.Errorf("%s: %s can be checked neither by program nor by file", b.Arch, tl.Package)
+			}
+		}
+	}
+	if BoardOf("x86_64") != nil || Tools("x86_64") != nil || DefaultVersion("mips") != "" {
+		t.Error("a board for an arch without guests")
+	}
+	// Debian's names are apt's: the private state asks for them.
+	a := aptState{spec: Spec{"ppc64le", "bookworm", "6.1"}, mirror: Mirror}
+	if l := a.sourcesList(); !strings.Contains(l, "[arch=ppc64el ") || strings.Contains(l, "ppc64le") {
+		t.Errorf("ppc64le's sources name the wrong arch: %q", l)
 	}
 }
 

@@ -55,7 +55,7 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 		p.Close()
 		return nil, err
 	}
-	mods, err := ResolveModules(ctx, k.Modules, DiskModules)
+	mods, err := ResolveModules(ctx, k.Modules, BoardOf(spec.Arch).DiskModules)
 	if err != nil {
 		return fail(err)
 	}

@@ -33,31 +33,25 @@ const ScaleParam = "faultline.scale"
 // scaleArg formats a scale for the command line.
 func scaleArg(s timeout.Scale) string { return strconv.FormatFloat(s.Factor(), 'g', -1, 64) }
 
-// Command returns qemu's program and arguments for m: one CPU, 1 GiB,
-// no network (the default NIC wants a ROM), no reboot (a panic ends
-// qemu: panic=-1), the console on the first serial port, the scratch
-// disk on virtio-mmio. Kernel messages below KERN_ALERT stay off the
-// console (loglevel=1), which carries the results.
+// Command returns qemu's program and arguments for m: its board's
+// machine, one CPU, 1 GiB, no network (the default NIC wants a ROM), no
+// reboot (a panic ends qemu: panic=-1), the console on the first serial
+// port (or the board's terminal), the scratch disk on the board's virtio
+// transport. Kernel messages below KERN_ALERT stay off the console
+// (loglevel=1), which carries the results.
 func (m Machine) Command() (string, []string, error) {
-	var prog, console string
-	var args []string
-	switch m.Arch {
-	case "arm64":
-		// pauth-impdef: QARMA pointer authentication is slow under TCG.
-		prog, console = "qemu-system-aarch64", "ttyAMA0"
-		args = []string{"-M", "virt", "-cpu", "max,pauth-impdef=on"}
-	case "riscv64":
-		// -cpu max is refused by qemu 7.2's riscv64.
-		prog, console = "qemu-system-riscv64", "ttyS0"
-		args = []string{"-M", "virt", "-bios", "default"}
-	default:
+	b := BoardOf(m.Arch)
+	if b == nil {
 		return "", nil, fmt.Errorf("guest: no qemu machine for %q", m.Arch)
 	}
+	prog := b.Qemu.Program
+	args := append([]string{}, b.Board...)
+	cmdline := append([]string{"console=" + b.Console, "panic=-1", "quiet", "loglevel=1", "rdinit=/init"}, b.Append...)
 	args = append(args, "-smp", "1", "-m", "1024", "-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", m.Kernel, "-initrd", m.Initrd,
 		"-drive", "file="+m.Disk+",format=raw,if=none,id=scratch,cache=unsafe",
-		"-device", "virtio-blk-device,drive=scratch",
-		"-append", "console="+console+" panic=-1 quiet loglevel=1 rdinit=/init "+ScaleParam+"="+scaleArg(m.Scale))
+		"-device", b.Disk+",drive=scratch",
+		"-append", strings.Join(append(cmdline, ScaleParam+"="+scaleArg(m.Scale)), " "))
 	return prog, args, nil
 }
 

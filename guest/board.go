@@ -1,0 +1,122 @@
+package guest
+
+import "slices"
+
+// Board is one guest architecture: where its kernel comes from, how its
+// executor and faultline are built, and how qemu boots it. Boards is the
+// one table every per-arch choice of this package reads.
+type Board struct {
+	// Arch is the Linux name faultline uses (the model's, hostrun's).
+	Arch string
+	// Debian is Debian's name of the architecture (apt's), GoArch Go's.
+	Debian, GoArch string
+	// Flavour names the kernel: the linux-image-FLAVOUR metapackage.
+	Flavour string
+	// Versions are the kernel versions (suites) with a port of the arch,
+	// the first the default.
+	Versions []string
+	// Qemu is the qemu-system program and its package; Board, its -M,
+	// -cpu (and firmware) arguments; Console, the kernel's console.
+	Qemu    Tool
+	Board   []string
+	Console string
+	// Disk is the -device of the scratch disk (the drive "scratch"), and
+	// DiskModules the modules it needs in the guest, in the order asked:
+	// its virtio transport, the block driver, and ext4 (its crc32c
+	// through the crypto API, which a guest without modprobe cannot
+	// request). Those built in or absent are left out; their
+	// dependencies come first.
+	Disk        string
+	DiskModules []string
+	// Append is what the kernel command line needs besides the common
+	// part.
+	Append []string
+	// CC is the cross compiler, Tools every other package building and
+	// booting the guest needs (the cross libc, firmware).
+	CC    Tool
+	Tools []Tool
+}
+
+// Boards are the guest architectures, in the order setup and the help
+// list them.
+var Boards = []Board{
+	{
+		Arch: "arm64", Debian: "arm64", GoArch: "arm64", Flavour: "arm64",
+		Versions: []string{"6.1", "6.12", "7.2"},
+		// pauth-impdef: QARMA pointer authentication is slow under TCG.
+		Qemu: Tool{"qemu-system-aarch64", "qemu-system-arm", ""}, Board: []string{"-M", "virt", "-cpu", "max,pauth-impdef=on"},
+		Console: "ttyAMA0", Disk: "virtio-blk-device", DiskModules: mmioDisk,
+		CC:    Tool{"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", ""},
+		Tools: []Tool{{"", "libc6-dev-arm64-cross", "/usr/aarch64-linux-gnu/lib/libc.a"}},
+	},
+	{
+		Arch: "riscv64", Debian: "riscv64", GoArch: "riscv64", Flavour: "riscv64",
+		// Debian 12 has no riscv64 port. -cpu max is refused by qemu
+		// 7.2's riscv64.
+		Versions: []string{"7.2", "6.12"},
+		Qemu:     Tool{"qemu-system-riscv64", "qemu-system-misc", ""}, Board: []string{"-M", "virt", "-bios", "default"},
+		Console: "ttyS0", Disk: "virtio-blk-device", DiskModules: mmioDisk,
+		CC: Tool{"riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu", ""},
+		Tools: []Tool{{"", "libc6-dev-riscv64-cross", "/usr/riscv64-linux-gnu/lib/libc.a"},
+			{"", "opensbi", "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"}},
+	},
+	{
+		// POWER9 on the pseries board (radix MMU), its console the
+		// hypervisor's virtual terminal. Debian's powerpc64le kernel has
+		// 64 KiB pages up to 6.1; from 6.12 4 KiB (a -64k flavour has
+		// the large ones).
+		Arch: "ppc64le", Debian: "ppc64el", GoArch: "ppc64le", Flavour: "powerpc64le",
+		Versions: []string{"6.1", "6.12", "7.2"},
+		Qemu:     Tool{"qemu-system-ppc64", "qemu-system-ppc", ""}, Board: []string{"-M", "pseries", "-cpu", "power9", "-vga", "none"},
+		Console: "hvc0", Disk: "virtio-blk-pci", DiskModules: pciDisk,
+		CC:    Tool{"powerpc64le-linux-gnu-gcc", "gcc-powerpc64le-linux-gnu", ""},
+		Tools: []Tool{{"", "libc6-dev-ppc64el-cross", "/usr/powerpc64le-linux-gnu/lib/libc.a"}},
+	},
+	{
+		// The virtio CCW board; its console the SCLP line-mode terminal.
+		Arch: "s390x", Debian: "s390x", GoArch: "s390x", Flavour: "s390x",
+		Versions: []string{"6.1", "6.12", "7.2"},
+		Qemu:     Tool{"qemu-system-s390x", "qemu-system-misc", ""}, Board: []string{"-M", "s390-ccw-virtio", "-cpu", "max"},
+		Console: "ttysclp0", Disk: "virtio-blk-ccw", DiskModules: ccwDisk,
+		CC:    Tool{"s390x-linux-gnu-gcc", "gcc-s390x-linux-gnu", ""},
+		Tools: []Tool{{"", "libc6-dev-s390x-cross", "/usr/s390x-linux-gnu/lib/libc.a"}},
+	},
+}
+
+// The disk modules of each virtio transport.
+var (
+	mmioDisk = []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"}
+	pciDisk  = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"}
+	ccwDisk  = []string{"virtio_ccw", "virtio_blk", "crc32c_generic", "ext4"}
+)
+
+// Arches are the guest architectures.
+var Arches = func() []string {
+	out := make([]string, len(Boards))
+	for i, b := range Boards {
+		out[i] = b.Arch
+	}
+	return out
+}()
+
+// BoardOf returns the board of arch, or nil.
+func BoardOf(arch string) *Board {
+	for i := range Boards {
+		if Boards[i].Arch == arch {
+			return &Boards[i]
+		}
+	}
+	return nil
+}
+
+// DefaultVersion is the kernel an arch's guest boots without --kernel:
+// the oldest Debian kernel of the arch (riscv64 has no Debian 12 port).
+func DefaultVersion(arch string) string {
+	if b := BoardOf(arch); b != nil {
+		return b.Versions[0]
+	}
+	return ""
+}
+
+// hasVersion reports whether the board has a Debian kernel of version v.
+func (b *Board) hasVersion(v string) bool { return slices.Contains(b.Versions, v) }
