@@ -35,6 +35,17 @@ type Board struct {
 	// booting the guest needs (the cross libc, firmware).
 	CC    Tool
 	Tools []Tool
+	// QemuSuite, where set, is the Debian suite (of this machine's arch)
+	// whose Qemu package is fetched into the cache and run from there,
+	// not installed: the system's qemu is too old for the board.
+	QemuSuite string
+	// ZBoot: the kernel image is an EFI zboot image, whose compressed
+	// payload qemu boots once decompressed.
+	ZBoot bool
+	// Sysroot, where set, lists the guest arch's Debian packages (of the
+	// kernel's suite) that make the sysroot CC builds the executor with:
+	// CC is then clang, which has no libc of its own for the arch.
+	Sysroot []string
 }
 
 // Boards are the guest architectures, in the order setup and the help
@@ -80,6 +91,24 @@ var Boards = []Board{
 		Console: "ttysclp0", Disk: "virtio-blk-ccw", DiskModules: ccwDisk,
 		CC:    Tool{"s390x-linux-gnu-gcc", "gcc-s390x-linux-gnu", ""},
 		Tools: []Tool{{"", "libc6-dev-s390x-cross", "/usr/s390x-linux-gnu/lib/libc.a"}},
+	},
+	{
+		// Debian's loong64 port starts with forky; its kernel has 16 KiB
+		// pages and needs qemu 10 (bookworm's 7.2 does not boot it),
+		// which is fetched privately from bookworm-backports, as the
+		// kernels are. It boots the kernel's EFI zboot image once
+		// decompressed (ZBoot). The i8042 probe of the virt board hangs.
+		// No cross gcc: clang with a sysroot of forky's loong64 libc.
+		Arch: "loongarch64", Debian: "loong64", GoArch: "loong64", Flavour: "loong64",
+		Versions: []string{"7.2"},
+		Qemu:     Tool{"qemu-system-loongarch64", "qemu-system-misc", ""}, QemuSuite: "bookworm-backports",
+		Board:   []string{"-M", "virt", "-cpu", "la464"},
+		Console: "ttyS0", Disk: "virtio-blk-pci", DiskModules: pciDisk,
+		Append:  []string{"initcall_blacklist=i8042_init"},
+		ZBoot:   true,
+		CC:      Tool{"clang-19", "clang-19", ""},
+		Tools:   []Tool{{"ld.lld-19", "lld-19", ""}},
+		Sysroot: []string{"libc6-dev", "libc6", "libgcc-14-dev", "linux-libc-dev"},
 	},
 }
 

@@ -2183,11 +2183,11 @@ static void cmd_probe_zero_page(struct args *a)
 	}
 	const uint64_t pfn_mask = (1ULL << 55) - 1, present = 1ULL << 63;
 	uint64_t a0 = ent[0] & pfn_mask, a1 = ent[1] & pfn_mask;
+	/* The zero page is not counted in a mapping's Rss (vm_normal_page
+	   skips it), a page of its own is. */
+	long rss = smaps_rss_kb((uintptr_t)p, (uintptr_t)p + 2 * PAGE);
 	if (!e && (ent[0] & present) && (ent[1] & present) && (a0 == 0 || a1 == 0)) {
-		/* PFNs are hidden without CAP_SYS_ADMIN: the zero page is not
-		   counted in a mapping's Rss (vm_normal_page skips it), a page of
-		   its own is. */
-		long rss = smaps_rss_kb((uintptr_t)p, (uintptr_t)p + 2 * PAGE);
+		/* PFNs are hidden without CAP_SYS_ADMIN: Rss alone tells. */
 		munmap((void *)p, 2 * PAGE);
 		if (rss < 0)
 			reply_err(EPERM);
@@ -2204,7 +2204,9 @@ static void cmd_probe_zero_page(struct args *a)
 		reply_err(ENODATA);
 		return;
 	}
-	reply_u(a0 == a1 ? 1 : 0);
+	/* Two PFNs and no Rss: zero pages by cache colour (s390's
+	   ZERO_PAGE(vaddr) picks one of several by the address, as mips'). */
+	reply_u(a0 == a1 || rss == 0 ? 1 : 0);
 }
 
 static void cmd_exit(struct args *a)

@@ -313,6 +313,7 @@ func (h *Host) probe(ctx context.Context) error {
 		h.Missing["uffd"] = uffdMissing(r, err)
 		h.Missing["uffd-wp"] = h.Missing["uffd"]
 		h.Missing["uffd-poison"] = h.Missing["uffd"]
+		h.Missing["uffd-minor"] = h.Missing["uffd"]
 	default:
 		h.UffdFeatures = r.Vals[0]
 		if h.UffdFeatures&uffdFeaturePagefaultFlagWP == 0 {
@@ -320,6 +321,13 @@ func (h *Host) probe(ctx context.Context) error {
 		}
 		if h.UffdFeatures&uffdFeaturePoison == 0 {
 			h.Missing["uffd-poison"] = "UFFDIO_POISON is not supported"
+		}
+		// userfaultfd_api masks the minor features out where the arch
+		// lacks CONFIG_HAVE_ARCH_USERFAULTFD_MINOR (s390x and ppc64le at
+		// 6.1): registering MODE_MINOR is then EINVAL. An implied need
+		// (minor mode in a register), not one a scenario names.
+		if h.UffdFeatures&uffdFeatureMinorShmem == 0 {
+			h.Missing["uffd-minor"] = "userfaultfd minor faults are not supported (no UFFD_FEATURE_MINOR_SHMEM: CONFIG_HAVE_ARCH_USERFAULTFD_MINOR)"
 		}
 	}
 	return nil

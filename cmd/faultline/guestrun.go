@@ -90,13 +90,17 @@ timed out, or nothing ran.`,
 
 // guestSummary counts a guest run's scenarios.
 type guestSummary struct {
-	Type    string  `json:"type"`
-	Pass    int     `json:"pass"`
-	Fail    int     `json:"fail"`
-	Skipped int     `json:"skipped"`
-	Errors  int     `json:"errors"`
-	Missing int     `json:"missing"` // never reported: the guest ended first
-	Seconds float64 `json:"seconds"`
+	Type string `json:"type"`
+	// BootSeconds is the time to the guest's host line, Seconds the
+	// whole command's.
+	BootSeconds float64 `json:"boot_seconds"`
+	Error       string  `json:"error,omitempty"`
+	Pass        int     `json:"pass"`
+	Fail        int     `json:"fail"`
+	Skipped     int     `json:"skipped"`
+	Errors      int     `json:"errors"`
+	Missing     int     `json:"missing"` // never reported: the guest ended first
+	Seconds     float64 `json:"seconds"`
 }
 
 // runGuest boots spec's guest with files and prints what it reported.
@@ -122,22 +126,69 @@ func runGuest(ctx context.Context, files []source, spec guest.Spec, scale timeou
 	}
 	defer p.Close()
 	logf(fmt.Sprintf("booting %s (%s) with %d scenarios", spec, p.Kernel.Release, len(gs)))
-	boot := p.Machine.Run(ctx, nil)
-	info := guestInfo{Spec: spec, Release: p.Kernel.Release, Packages: p.Kernel.Packages, Host: boot.RawHost, BootSeconds: boot.BootSeconds, Seconds: boot.Seconds}
+	// Printed as the guest reports: its header at its host line, each
+	// result as it comes.
+	info := guestInfo{Spec: spec, Release: p.Kernel.Release, Packages: p.Kernel.Packages}
+	enc := json.NewEncoder(stdout)
+	sum := guestSummary{Type: "summary"}
+	seen := map[int]bool{}
+	onLine := func(kind string, v any) {
+		switch kind {
+		case guest.KindHost:
+			h := v.(*guest.HostInfo)
+			// The configuration a model of the guest would have
+			// (conform's).
+			kcfg, err := guest.ReadKconfig(p.Kernel.Config)
+			if err != nil {
+				info.Notes = append(info.Notes, "kernel config: "+err.Error())
+			}
+			cfg, notes := guest.ModelConfig(h, kcfg)
+			info.Notes = append(info.Notes, notes...)
+			info.ModelConfig = cfg.String()
+			if raw, err := json.Marshal(h); err == nil {
+				info.Host = raw
+			}
+			if asJSON {
+				enc.Encode(struct {
+					Type string `json:"type"`
+					guestInfo
+				}{"guest", info})
+			} else {
+				printGuest(stdout, info, h, false)
+			}
+		case guest.KindResult:
+			r := *v.(*guest.Result)
+			seen[r.Index] = true
+			switch {
+			case r.Skip != "":
+				sum.Skipped++
+			case r.Report.Status == runner.Pass:
+				sum.Pass++
+			case r.Report.Status == runner.Fail:
+				sum.Fail++
+			default:
+				sum.Errors++
+			}
+			switch {
+			case asJSON:
+				enc.Encode(struct {
+					Type string `json:"type"`
+					guest.Result
+				}{"result", r})
+			case r.Skip != "":
+				fmt.Fprintf(stdout, "skip  %-8s kernel  %s: %s\n", spec.Arch, r.File, r.Skip)
+			default:
+				rep := r.Report
+				rep.Arch = spec.Arch
+				printKernelReport(stdout, rep, steps)
+			}
+		}
+	}
+	boot := p.Machine.Run(ctx, onLine)
 	if boot.Err != nil {
 		info.Error = boot.Err.Error()
 	}
-	enc := json.NewEncoder(stdout)
-	writeInfo := func() {
-		if asJSON {
-			enc.Encode(struct {
-				Type string `json:"type"`
-				guestInfo
-			}{"guest", info})
-		}
-	}
 	if boot.Host == nil {
-		writeInfo()
 		msg := "the guest reported nothing"
 		if boot.Err != nil {
 			msg = boot.Err.Error()
@@ -146,47 +197,6 @@ func runGuest(ctx context.Context, files []source, spec guest.Spec, scale timeou
 			msg += "\nconsole:\n" + tail
 		}
 		return &exitError{2, msg}
-	}
-	// The configuration a model of the guest would have (conform's).
-	kcfg, err := guest.ReadKconfig(p.Kernel.Config)
-	if err != nil {
-		info.Notes = append(info.Notes, "kernel config: "+err.Error())
-	}
-	cfg, notes := guest.ModelConfig(boot.Host, kcfg)
-	info.Notes = append(info.Notes, notes...)
-	info.ModelConfig = cfg.String()
-	writeInfo()
-	if !asJSON {
-		printGuest(stdout, info, boot.Host, false)
-	}
-	sum := guestSummary{Type: "summary"}
-	seen := map[int]bool{}
-	for _, r := range boot.Results {
-		seen[r.Index] = true
-		switch {
-		case r.Skip != "":
-			sum.Skipped++
-		case r.Report.Status == runner.Pass:
-			sum.Pass++
-		case r.Report.Status == runner.Fail:
-			sum.Fail++
-		default:
-			sum.Errors++
-		}
-		if asJSON {
-			enc.Encode(struct {
-				Type string `json:"type"`
-				guest.Result
-			}{"result", r})
-			continue
-		}
-		if r.Skip != "" {
-			fmt.Fprintf(stdout, "skip  %-8s kernel  %s: %s\n", spec.Arch, r.File, r.Skip)
-			continue
-		}
-		rep := r.Report
-		rep.Arch = spec.Arch
-		printKernelReport(stdout, rep, steps)
 	}
 	for i := range gs {
 		if !seen[i] {
@@ -197,6 +207,7 @@ func runGuest(ctx context.Context, files []source, spec guest.Spec, scale timeou
 		}
 	}
 	sum.Seconds = time.Since(start).Seconds()
+	sum.BootSeconds, sum.Error = boot.BootSeconds, info.Error
 	if asJSON {
 		enc.Encode(sum)
 	} else {
