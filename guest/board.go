@@ -149,3 +149,14 @@ func DefaultVersion(arch string) string {
 
 // hasVersion reports whether the board has a Debian kernel of version v.
 func (b *Board) hasVersion(v string) bool { return slices.Contains(b.Versions, v) }
+
+// GNUTriple is the arch's GNU target triple (clang's --target).
+func (b *Board) GNUTriple() string {
+	switch b.Arch {
+	case "arm64":
+		return "aarch64-linux-gnu"
+	case "ppc64le":
+		return "powerpc64le-linux-gnu"
+	}
+	return b.Arch + "-linux-gnu"
+}

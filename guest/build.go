@@ -95,21 +95,41 @@ func run(ctx context.Context, d time.Duration, dir string, env []string, name st
 }
 
 // BuildExecutor cross-compiles the executor's source statically for arch
-// into dir and returns the binary.
-func BuildExecutor(ctx context.Context, arch string, src []byte, dir string) ([]byte, error) {
+// into dir and returns the binary. sysroot, for a board whose CC is
+// clang (Board.Sysroot), is the tree of the arch's libc it links with.
+func BuildExecutor(ctx context.Context, arch string, src []byte, dir, sysroot string) ([]byte, error) {
 	if err := os.WriteFile(filepath.Join(dir, "executor.c"), src, 0o600); err != nil {
 		return nil, err
 	}
-	// host.Build's flags, and -static: the guest has no libc. The text
-	// at 4 MiB, as arm64's linker puts it and unlike riscv64's (64 KiB,
-	// where scenarios map fixed low addresses: growsdown-mmap-min-addr's
-	// mmap at 0x12000 met the executor's text, EEXIST). The cross libcs
-	// have no rcrt1.o for -static-pie.
-	args := []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread", "-static", "-Wl,-Ttext-segment=0x400000", "-o", "executor", "executor.c"}
+	args, err := executorArgs(arch, sysroot)
+	if err != nil {
+		return nil, err
+	}
 	if err := run(ctx, 5*time.Minute, dir, nil, crossCC(arch), args...); err != nil {
 		return nil, err
 	}
 	return os.ReadFile(filepath.Join(dir, "executor"))
+}
+
+// executorArgs are the compiler's arguments for arch: host.Build's flags,
+// and -static (the guest has no libc). The text at 4 MiB, as arm64's
+// linker puts it and unlike riscv64's (64 KiB, where scenarios map fixed
+// low addresses: growsdown-mmap-min-addr's mmap at 0x12000 met the
+// executor's text, EEXIST); lld places it with --image-base (it has no
+// -Ttext-segment). The cross libcs have no rcrt1.o for -static-pie.
+func executorArgs(arch, sysroot string) ([]string, error) {
+	args := []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread", "-static"}
+	if b := BoardOf(arch); b != nil && len(b.Sysroot) > 0 {
+		if sysroot == "" {
+			return nil, fmt.Errorf("guest: building the %s executor with %s needs a sysroot", arch, b.CC.Program)
+		}
+		// clang warns of the executor's self-assignments (warm's
+		// t_x = t_x writes a thread-local's page), which gcc accepts.
+		args = append(args, "--target="+b.GNUTriple(), "--sysroot="+sysroot, "-fuse-ld=lld", "-Wl,--image-base=0x400000", "-Wno-self-assign")
+	} else {
+		args = append(args, "-Wl,-Ttext-segment=0x400000")
+	}
+	return append(args, "-o", "executor", "executor.c"), nil
 }
 
 // modulePath is the module path of this program.

@@ -116,9 +116,14 @@ func TestCommand(t *testing.T) {
 		{"arm64", "qemu-system-aarch64", []string{"-M virt -cpu max,pauth-impdef=on", "-nic none", "-no-reboot", "console=ttyAMA0 panic=-1", "faultline.scale=2.5", "virtio-blk-device,drive=scratch", "-kernel /k/Image -initrd /w/i.cpio"}},
 		{"riscv64", "qemu-system-riscv64", []string{"-M virt -bios default", "-nic none", "console=ttyS0 panic=-1", "-smp 1 -m 1024"}},
 		{"ppc64le", "qemu-system-ppc64", []string{"-M pseries -cpu power9 -vga none", "console=hvc0 panic=-1", "virtio-blk-pci,drive=scratch"}},
-		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch"}},
+		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch", "-nographic"}},
+		// A private qemu: its path, no default devices.
+		{"loongarch64", "/c/qemu-system-loongarch64", []string{"-M virt -cpu la464", "-display none -nodefaults -serial stdio", "initcall_blacklist=i8042_init", "virtio-blk-pci,drive=scratch"}},
 	} {
 		m := Machine{Arch: tt.arch, Kernel: "/k/Image", Initrd: "/w/i.cpio", Disk: "/w/d.ext4", Scale: 2.5}
+		if BoardOf(tt.arch).QemuSuite != "" {
+			m.Qemu = "/c/qemu-system-loongarch64"
+		}
 		prog, args, err := m.Command()
 		if err != nil || prog != tt.prog {
 			t.Fatalf("%s: %s, %v", tt.arch, prog, err)
@@ -128,6 +133,9 @@ func TestCommand(t *testing.T) {
 			if !strings.Contains(line, w) {
 				t.Errorf("%s: %q lacks %q", tt.arch, line, w)
 			}
+		}
+		if BoardOf(tt.arch).QemuSuite != "" && strings.Contains(line, "-nographic") {
+			t.Errorf("%s: %q: a private qemu with default devices", tt.arch, line)
 		}
 		if tt.arch == "riscv64" && strings.Contains(line, "-cpu") {
 			t.Errorf("riscv64: %q names a cpu (qemu 7.2 refuses max)", line)

@@ -83,7 +83,7 @@ func (a aptState) debArch() string {
 	if b := BoardOf(a.spec.Arch); b != nil {
 		return b.Debian
 	}
-	return a.spec.Arch
+	return a.spec.Arch // already Debian's: this machine's own (tools)
 }
 
 // sourcesList is the state's sources: the suite's main component (and,
@@ -91,7 +91,7 @@ func (a aptState) debArch() string {
 // checked with the Debian keyring.
 func (a aptState) sourcesList() string {
 	s := fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s main\n", a.debArch(), Keyring, a.mirror, a.spec.Suite)
-	if a.spec.Suite != "forky" && a.mirror == Mirror {
+	if (a.spec.Suite == "bookworm" || a.spec.Suite == "trixie") && a.mirror == Mirror {
 		s += fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s-security main\n", a.debArch(), Keyring, securityMirror, a.spec.Suite)
 	}
 	return s

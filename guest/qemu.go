@@ -24,6 +24,9 @@ type Machine struct {
 	Initrd string
 	Disk   string
 	Scale  timeout.Scale
+	// Qemu is the qemu program's path where it is not the board's
+	// program on PATH (a private qemu: Board.QemuSuite).
+	Qemu string
 }
 
 // ScaleParam is the kernel command-line parameter that carries the
@@ -45,9 +48,21 @@ func (m Machine) Command() (string, []string, error) {
 		return "", nil, fmt.Errorf("guest: no qemu machine for %q", m.Arch)
 	}
 	prog := b.Qemu.Program
+	if m.Qemu != "" {
+		prog = m.Qemu
+	}
 	args := append([]string{}, b.Board...)
 	cmdline := append([]string{"console=" + b.Console, "panic=-1", "quiet", "loglevel=1", "rdinit=/init"}, b.Append...)
-	args = append(args, "-smp", "1", "-m", "1024", "-nographic", "-no-reboot", "-nic", "none",
+	// -nographic adds the default devices, whose modules a private qemu
+	// would look for among the system qemu's (of another version): it
+	// gets none, and the serial port alone.
+	display := []string{"-nographic"}
+	if b.QemuSuite != "" {
+		display = []string{"-display", "none", "-nodefaults", "-serial", "stdio"}
+	}
+	args = append(args, "-smp", "1", "-m", "1024")
+	args = append(args, display...)
+	args = append(args, "-no-reboot", "-nic", "none",
 		"-kernel", m.Kernel, "-initrd", m.Initrd,
 		"-drive", "file="+m.Disk+",format=raw,if=none,id=scratch,cache=unsafe",
 		"-device", b.Disk+",drive=scratch",
