@@ -102,20 +102,24 @@ func fetchTree(ctx context.Context, cache, debArch, suite string, names []string
 	return pkgs, nil
 }
 
-// privateQemu fetches the board's qemu package of its QemuSuite (for this
+// privateQemu fetches the board's private qemu package (for this
 // machine's arch) into the cache, unpacked, not installed, and returns
 // the program's path there, once it ran (--version): its libraries are
 // the system's.
 func privateQemu(ctx context.Context, cache string, b *Board, log func(string)) (string, error) {
-	dir := filepath.Join(cache, "tools", b.Qemu.Package+"-"+b.QemuSuite+"-"+hostDebArch())
-	if _, err := fetchTree(ctx, cache, hostDebArch(), b.QemuSuite, []string{b.Qemu.Package}, dir, log); err != nil {
+	pq := b.Private
+	dir := filepath.Join(cache, "tools", pq.Package+"-"+pq.Suite+"-"+hostDebArch())
+	if _, err := fetchTree(ctx, cache, hostDebArch(), pq.Suite, []string{pq.Package}, dir, log); err != nil {
 		return "", err
 	}
 	prog := filepath.Join(dir, "usr", "bin", b.Qemu.Program)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, prog, "--version").CombinedOutput(); err != nil {
+	out, err := exec.CommandContext(ctx, prog, "--version").CombinedOutput()
+	if err != nil {
 		return "", fmt.Errorf("guest: the private qemu %s does not run (%w): %s", prog, err, strings.TrimSpace(string(out)))
 	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	log(fmt.Sprintf("%s (%s %s)", first, pq.Package, pq.Suite))
 	return prog, nil
 }

@@ -116,16 +116,16 @@ func TestCommand(t *testing.T) {
 		{"arm64", "qemu-system-aarch64", []string{"-M virt -cpu max,pauth-impdef=on", "-nic none", "-no-reboot", "console=ttyAMA0 panic=-1", "faultline.scale=2.5", "virtio-blk-device,drive=scratch", "-kernel /k/Image -initrd /w/i.cpio"}},
 		{"riscv64", "qemu-system-riscv64", []string{"-M virt -bios default", "-nic none", "console=ttyS0 panic=-1", "-smp 1 -m 1024"}},
 		{"ppc64le", "qemu-system-ppc64", []string{"-M pseries -cpu power9 -vga none", "console=hvc0 panic=-1", "virtio-blk-pci,drive=scratch"}},
-		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch", "-nographic"}},
+		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch", "-display none -nodefaults -serial stdio"}},
 		// A private qemu: its path, no default devices.
-		{"loongarch64", "/c/qemu-system-loongarch64", []string{"-M virt -cpu la464", "-display none -nodefaults -serial stdio", "initcall_blacklist=i8042_init", "virtio-blk-pci,drive=scratch"}},
+		{"loongarch64", "qemu-system-loongarch64", []string{"-M virt -cpu la464", "-display none -nodefaults -serial stdio", "initcall_blacklist=i8042_init", "virtio-blk-pci,drive=scratch"}},
 	} {
 		m := Machine{Arch: tt.arch, Kernel: "/k/Image", Initrd: "/w/i.cpio", Disk: "/w/d.ext4", Scale: 2.5}
-		if BoardOf(tt.arch).QemuSuite != "" {
-			m.Qemu = "/c/qemu-system-loongarch64"
+		if BoardOf(tt.arch).privateFor("7.2") {
+			m.Qemu = "/c/" + tt.prog
 		}
 		prog, args, err := m.Command()
-		if err != nil || prog != tt.prog {
+		if err != nil || filepath.Base(prog) != filepath.Base(tt.prog) {
 			t.Fatalf("%s: %s, %v", tt.arch, prog, err)
 		}
 		line := strings.Join(args, " ")
@@ -134,7 +134,7 @@ func TestCommand(t *testing.T) {
 				t.Errorf("%s: %q lacks %q", tt.arch, line, w)
 			}
 		}
-		if BoardOf(tt.arch).QemuSuite != "" && strings.Contains(line, "-nographic") {
+		if m.Qemu != "" && strings.Contains(line, "-nographic") {
 			t.Errorf("%s: %q: a private qemu with default devices", tt.arch, line)
 		}
 		if tt.arch == "riscv64" && strings.Contains(line, "-cpu") {
@@ -189,6 +189,15 @@ func TestBoards(t *testing.T) {
 			if tl.Program == "" && tl.File == "" {
 				t.Errorf("%s: %s can be checked neither by program nor by file", b.Arch, tl.Package)
 			}
+		}
+	}
+	// A private qemu where the system's cannot boot the kernel, and only there.
+	for _, c := range []struct {
+		arch, version string
+		private       bool
+	}{{"s390x", "6.1", false}, {"s390x", "7.2", true}, {"loongarch64", "7.2", true}, {"arm64", "7.2", false}, {"ppc64le", "7.2", false}} {
+		if got := BoardOf(c.arch).privateFor(c.version); got != c.private {
+			t.Errorf("%s %s: private qemu %v, want %v", c.arch, c.version, got, c.private)
 		}
 	}
 	if BoardOf("x86_64") != nil || Tools("x86_64") != nil || DefaultVersion("mips") != "" {

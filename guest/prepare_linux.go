@@ -101,7 +101,7 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 		}
 	}
 	qemu := ""
-	if board.QemuSuite != "" {
+	if board.privateFor(spec.Version) {
 		if qemu, err = privateQemu(ctx, cache, board, log); err != nil {
 			return fail(err)
 		}

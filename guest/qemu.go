@@ -25,7 +25,7 @@ type Machine struct {
 	Disk   string
 	Scale  timeout.Scale
 	// Qemu is the qemu program's path where it is not the board's
-	// program on PATH (a private qemu: Board.QemuSuite).
+	// program on PATH (a private qemu: Board.Private).
 	Qemu string
 }
 
@@ -57,7 +57,7 @@ func (m Machine) Command() (string, []string, error) {
 	// would look for among the system qemu's (of another version): it
 	// gets none, and the serial port alone.
 	display := []string{"-nographic"}
-	if b.QemuSuite != "" {
+	if m.Qemu != "" {
 		display = []string{"-display", "none", "-nodefaults", "-serial", "stdio"}
 	}
 	args = append(args, "-smp", "1", "-m", "1024")
