@@ -63,6 +63,12 @@ func TestAptState(t *testing.T) {
 	if !strings.Contains(stable, " bookworm main\n") || !strings.Contains(stable, "debian-security bookworm-security main\n") {
 		t.Errorf("bookworm's sources lack the suite or its security updates: %q", stable)
 	}
+	// The retry without them, and a suite that has none (backports).
+	for _, st := range []aptState{{dir: dir, spec: Spec{"arm64", "bookworm", "6.1"}, mirror: Mirror, noSecurity: true}, {dir: dir, spec: Spec{"amd64", "bookworm-backports", ""}, mirror: Mirror}} {
+		if l := st.sourcesList(); strings.Contains(l, "security") || !strings.Contains(l, " "+st.spec.Suite+" main\n") {
+			t.Errorf("%s (noSecurity %v): %q", st.spec.Suite, st.noSecurity, l)
+		}
+	}
 	opts := map[string]string{}
 	args := a.options()
 	for i := 0; i < len(args); i += 2 {

@@ -71,6 +71,8 @@ type aptState struct {
 	dir    string
 	spec   Spec
 	mirror string
+	// noSecurity leaves a stable suite's security updates out.
+	noSecurity bool
 }
 
 // securityMirror carries the security updates of stable suites, where
@@ -91,10 +93,16 @@ func (a aptState) debArch() string {
 // checked with the Debian keyring.
 func (a aptState) sourcesList() string {
 	s := fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s main\n", a.debArch(), Keyring, a.mirror, a.spec.Suite)
-	if (a.spec.Suite == "bookworm" || a.spec.Suite == "trixie") && a.mirror == Mirror {
+	if a.security() {
 		s += fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s-security main\n", a.debArch(), Keyring, securityMirror, a.spec.Suite)
 	}
 	return s
+}
+
+// security reports whether the state's sources have the suite's
+// security updates: a stable suite's, from Debian's own mirror.
+func (a aptState) security() bool {
+	return (a.spec.Suite == "bookworm" || a.spec.Suite == "trixie") && a.mirror == Mirror && !a.noSecurity
 }
 
 // options are the -o options every apt command of the state gets.
@@ -236,6 +244,21 @@ func Fetch(ctx context.Context, cache string, spec Spec, log func(string)) (*Ker
 		return nil, fmt.Errorf("guest: fetching a kernel needs the Debian keyring %s (apt-get install debian-archive-keyring)", Keyring)
 	}
 	a := aptState{dir: filepath.Join(cache, "apt", spec.Arch+"-"+spec.Suite), spec: spec, mirror: Mirror}
+	k, err := fetchKernel(ctx, a, kdir, log)
+	if err != nil && a.security() {
+		// A security update the index names may be missing from the
+		// pool (404: seen for trixie's s390x 6.12.118): the point
+		// release's kernel then.
+		log(fmt.Sprintf("%v\nretrying without %s", err, securityMirror))
+		a.noSecurity = true
+		k, err = fetchKernel(ctx, a, kdir, log)
+	}
+	return k, err
+}
+
+// fetchKernel is Fetch's download with the apt state a.
+func fetchKernel(ctx context.Context, a aptState, kdir string, log func(string)) (*Kernel, error) {
+	spec := a.spec
 	if err := a.prepare(); err != nil {
 		return nil, fmt.Errorf("guest: apt state: %w", err)
 	}
