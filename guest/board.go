@@ -41,6 +41,10 @@ type Board struct {
 	// ZBoot: the kernel image is an EFI zboot image, whose compressed
 	// payload qemu boots once decompressed.
 	ZBoot bool
+	// Firmware, where its Package is set, is the guest arch's Debian
+	// package (of the kernel's suite) holding the firmware at File (in
+	// the package) that qemu runs as -bios, fetched into the cache.
+	Firmware Firmware
 	// Sysroot, where set, lists the guest arch's Debian packages (of the
 	// kernel's suite) that make the sysroot CC builds the executor with:
 	// CC is then clang, which has no libc of its own for the arch.
@@ -60,6 +64,11 @@ type PrivateQemu struct {
 // its private qemu.
 func (b *Board) privateFor(v string) bool {
 	return b.Private.Package != "" && (len(b.Private.Versions) == 0 || slices.Contains(b.Private.Versions, v))
+}
+
+// Firmware is a firmware image of a Debian package.
+type Firmware struct {
+	Package, File string
 }
 
 // Boards are the guest architectures, in the order setup and the help
@@ -116,7 +125,10 @@ var Boards = []Board{
 		// pages and needs qemu 10 (bookworm's 7.2 does not boot it),
 		// which is fetched privately from bookworm-backports, as the
 		// kernels are. It boots the kernel's EFI zboot image once
-		// decompressed (ZBoot). The i8042 probe of the virt board hangs.
+		// decompressed (ZBoot), under forky's EDK2 (Firmware): booted
+		// without it, the kernel finds no ACPI tables, and so no PCI
+		// device, no scratch disk. The i8042 probe of the virt board
+		// hangs.
 		// No cross gcc: clang with a sysroot of forky's loong64 libc.
 		Arch: "loongarch64", Debian: "loong64", GoArch: "loong64", Flavour: "loong64",
 		Versions: []string{"7.2"},
@@ -124,11 +136,12 @@ var Boards = []Board{
 		Private:  PrivateQemu{Package: "qemu-system-misc", Suite: "bookworm-backports"},
 		Board:    []string{"-M", "virt", "-cpu", "la464"},
 		Console:  "ttyS0", Disk: "virtio-blk-pci", DiskModules: pciDisk,
-		Append:  []string{"initcall_blacklist=i8042_init"},
-		ZBoot:   true,
-		CC:      Tool{"clang-19", "clang-19", ""},
-		Tools:   []Tool{{"ld.lld-19", "lld-19", ""}},
-		Sysroot: []string{"libc6-dev", "libc6", "libgcc-14-dev", "linux-libc-dev"},
+		Append:   []string{"initcall_blacklist=i8042_init"},
+		ZBoot:    true,
+		Firmware: Firmware{"qemu-efi-loongarch64", "usr/share/qemu-efi-loongarch64/QEMU_EFI.fd"},
+		CC:       Tool{"clang-19", "clang-19", ""},
+		Tools:    []Tool{{"ld.lld-19", "lld-19", ""}},
+		Sysroot:  []string{"libc6-dev", "libc6", "libgcc-14-dev", "linux-libc-dev"},
 	},
 }
 

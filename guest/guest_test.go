@@ -124,11 +124,14 @@ func TestCommand(t *testing.T) {
 		{"ppc64le", "qemu-system-ppc64", []string{"-M pseries -cpu power9 -vga none", "console=hvc0 panic=-1", "virtio-blk-pci,drive=scratch"}},
 		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch", "-display none -nodefaults -serial stdio"}},
 		// A private qemu: its path, no default devices.
-		{"loongarch64", "qemu-system-loongarch64", []string{"-M virt -cpu la464", "-display none -nodefaults -serial stdio", "initcall_blacklist=i8042_init", "virtio-blk-pci,drive=scratch"}},
+		{"loongarch64", "qemu-system-loongarch64", []string{"-M virt -cpu la464 -bios /c/QEMU_EFI.fd", "-display none -nodefaults -serial stdio", "initcall_blacklist=i8042_init", "virtio-blk-pci,drive=scratch"}},
 	} {
 		m := Machine{Arch: tt.arch, Kernel: "/k/Image", Initrd: "/w/i.cpio", Disk: "/w/d.ext4", Scale: 2.5}
 		if BoardOf(tt.arch).privateFor("7.2") {
 			m.Qemu = "/c/" + tt.prog
+		}
+		if BoardOf(tt.arch).Firmware.Package != "" {
+			m.Bios = "/c/QEMU_EFI.fd"
 		}
 		prog, args, err := m.Command()
 		if err != nil || filepath.Base(prog) != filepath.Base(tt.prog) {

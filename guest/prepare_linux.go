@@ -106,7 +106,18 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 			return fail(err)
 		}
 	}
-	p.Machine = Machine{Arch: spec.Arch, Kernel: image, Initrd: initrd, Disk: disk, Scale: scale, Qemu: qemu}
+	bios := ""
+	if fw := board.Firmware; fw.Package != "" {
+		dir := filepath.Join(cache, "tools", fw.Package+"-"+spec.Suite)
+		if _, err := fetchTree(ctx, cache, board.Debian, spec.Suite, []string{fw.Package}, dir, log); err != nil {
+			return fail(err)
+		}
+		bios = filepath.Join(dir, fw.File)
+		if _, err := os.Stat(bios); err != nil {
+			return fail(fmt.Errorf("guest: the firmware package %s has no %s: %w", fw.Package, fw.File, err))
+		}
+	}
+	p.Machine = Machine{Arch: spec.Arch, Kernel: image, Initrd: initrd, Disk: disk, Scale: scale, Qemu: qemu, Bios: bios}
 	return p, nil
 }
 

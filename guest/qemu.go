@@ -27,6 +27,8 @@ type Machine struct {
 	// Qemu is the qemu program's path where it is not the board's
 	// program on PATH (a private qemu: Board.Private).
 	Qemu string
+	// Bios is the firmware qemu runs (-bios), if any (Board.Firmware).
+	Bios string
 }
 
 // ScaleParam is the kernel command-line parameter that carries the
@@ -52,6 +54,9 @@ func (m Machine) Command() (string, []string, error) {
 		prog = m.Qemu
 	}
 	args := append([]string{}, b.Board...)
+	if m.Bios != "" {
+		args = append(args, "-bios", m.Bios)
+	}
 	cmdline := append([]string{"console=" + b.Console, "panic=-1", "quiet", "loglevel=1", "rdinit=/init"}, b.Append...)
 	// -nographic adds the default devices, whose modules a private qemu
 	// would look for among the system qemu's (of another version): it
