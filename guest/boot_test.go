@@ -12,24 +12,39 @@ import (
 	"github.com/faultline/faultline/timeout"
 )
 
-// TestBootGuest boots a real guest (arm64, Linux 6.1) with one scenario
-// of the corpus and checks that its result comes back. It needs qemu,
-// the cross compiler and the kernel in the cache (faultline setup, then
-// one faultline conform --arch arm64), and is not run under -short.
+// TestBootGuest boots a real guest with one scenario of the corpus and
+// checks that its result comes back: arm64 with Linux 6.1, or the specs
+// FAULTLINE_GUEST_BOOT names ("s390x:6.1 ppc64le:7.2"), one at a time.
+// It needs qemu, the cross compiler and the kernel in the cache
+// (faultline setup, then one faultline conform or guest --arch), and is
+// not run under -short.
 func TestBootGuest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a qemu guest: not under -short")
 	}
-	spec, _ := ParseSpec("arm64:6.1")
+	specs := []string{"arm64:6.1"}
+	if s := os.Getenv("FAULTLINE_GUEST_BOOT"); s != "" {
+		specs = splitFields(s)
+	}
+	for _, s := range specs {
+		t.Run(s, func(t *testing.T) { bootOne(t, s) })
+	}
+}
+
+func bootOne(t *testing.T, name string) {
+	spec, err := ParseSpec(name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if miss := Missing(spec.Arch); len(miss) > 0 {
-		t.Skipf("needs %v (faultline setup --arch arm64)", miss)
+		t.Skipf("needs %v (faultline setup --arch %s)", miss, spec.Arch)
 	}
 	cache, err := CacheDir()
 	if err != nil {
 		t.Skip(err)
 	}
-	if _, err := loadKernel(cache + "/kernels/arm64-bookworm"); err != nil {
-		t.Skip("no arm64 6.1 kernel in the cache (faultline conform --arch arm64 fetches it): ", err)
+	if _, err := loadKernel(cache + "/kernels/" + spec.Arch + "-" + spec.Suite); err != nil {
+		t.Skipf("no %s kernel in the cache (faultline guest --arch %s --kernel %s fetches it): %v", spec, spec.Arch, spec.Version, err)
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command to build the guest's faultline")
@@ -53,7 +68,7 @@ func TestBootGuest(t *testing.T) {
 	if b.Err != nil || !b.Done {
 		t.Fatalf("boot: %v\n%s", b.Err, b.ConsoleTail(20))
 	}
-	if b.Host == nil || b.Host.Arch != "arm64" || len(b.Results) != 1 {
+	if b.Host == nil || b.Host.Arch != spec.Arch || len(b.Results) != 1 {
 		t.Fatalf("boot: host %+v, %d results", b.Host, len(b.Results))
 	}
 	r := b.Results[0]

@@ -16,27 +16,25 @@ import (
 )
 
 // Tool is a program the guest pipeline needs, and the Debian package
-// that has it.
+// that has it; a package without a program (a cross libc, firmware) is
+// checked by a File it installs.
 type Tool struct {
-	Program, Package string
+	Program, Package, File string
 }
 
 // Tools lists, per arch, what building and booting its guest needs.
 func Tools(arch string) []Tool {
-	switch arch {
-	case "arm64":
-		return []Tool{{"qemu-system-aarch64", "qemu-system-arm"}, {"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"},
-			{"", "libc6-dev-arm64-cross"}, {"mke2fs", "e2fsprogs"}, {"xz", "xz-utils"}}
-	case "riscv64":
-		return []Tool{{"qemu-system-riscv64", "qemu-system-misc"}, {"riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu"},
-			{"", "libc6-dev-riscv64-cross"}, {"", "opensbi"}, {"mke2fs", "e2fsprogs"}, {"xz", "xz-utils"}}
+	b := BoardOf(arch)
+	if b == nil {
+		return nil
 	}
-	return nil
+	out := []Tool{b.Qemu, b.CC}
+	out = append(out, b.Tools...)
+	return append(out, Tool{"mke2fs", "e2fsprogs", ""}, Tool{"xz", "xz-utils", ""}, Tool{"zstd", "zstd", ""})
 }
 
 // Missing returns the packages of Tools(arch) whose program is not on
-// PATH (a package without a program is checked by its files: the cross
-// libc by its static libc, opensbi by its firmware).
+// PATH, or whose file is not there.
 func Missing(arch string) []string {
 	var out []string
 	for _, t := range Tools(arch) {
@@ -45,8 +43,8 @@ func Missing(arch string) []string {
 			if _, err := exec.LookPath(t.Program); err != nil {
 				out = append(out, t.Package)
 			}
-		default:
-			if !packageFiles(t.Package) {
+		case t.File != "":
+			if _, err := os.Stat(t.File); err != nil {
 				out = append(out, t.Package)
 			}
 		}
@@ -54,30 +52,18 @@ func Missing(arch string) []string {
 	return out
 }
 
-// packageFiles checks for a file the package installs.
-func packageFiles(pkg string) bool {
-	var p string
-	switch pkg {
-	case "libc6-dev-arm64-cross":
-		p = "/usr/aarch64-linux-gnu/lib/libc.a"
-	case "libc6-dev-riscv64-cross":
-		p = "/usr/riscv64-linux-gnu/lib/libc.a"
-	case "opensbi":
-		p = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
-	default:
-		return true
-	}
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // goArch is the GOARCH of a guest arch.
-func goArch(arch string) string { return arch }
+func goArch(arch string) string {
+	if b := BoardOf(arch); b != nil {
+		return b.GoArch
+	}
+	return arch
+}
 
 // crossCC is the cross compiler of arch.
 func crossCC(arch string) string {
-	if arch == "arm64" {
-		return "aarch64-linux-gnu-gcc"
+	if b := BoardOf(arch); b != nil {
+		return b.CC.Program
 	}
 	return arch + "-linux-gnu-gcc"
 }
@@ -109,21 +95,41 @@ func run(ctx context.Context, d time.Duration, dir string, env []string, name st
 }
 
 // BuildExecutor cross-compiles the executor's source statically for arch
-// into dir and returns the binary.
-func BuildExecutor(ctx context.Context, arch string, src []byte, dir string) ([]byte, error) {
+// into dir and returns the binary. sysroot, for a board whose CC is
+// clang (Board.Sysroot), is the tree of the arch's libc it links with.
+func BuildExecutor(ctx context.Context, arch string, src []byte, dir, sysroot string) ([]byte, error) {
 	if err := os.WriteFile(filepath.Join(dir, "executor.c"), src, 0o600); err != nil {
 		return nil, err
 	}
-	// host.Build's flags, and -static: the guest has no libc. The text
-	// at 4 MiB, as arm64's linker puts it and unlike riscv64's (64 KiB,
-	// where scenarios map fixed low addresses: growsdown-mmap-min-addr's
-	// mmap at 0x12000 met the executor's text, EEXIST). The cross libcs
-	// have no rcrt1.o for -static-pie.
-	args := []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread", "-static", "-Wl,-Ttext-segment=0x400000", "-o", "executor", "executor.c"}
+	args, err := executorArgs(arch, sysroot)
+	if err != nil {
+		return nil, err
+	}
 	if err := run(ctx, 5*time.Minute, dir, nil, crossCC(arch), args...); err != nil {
 		return nil, err
 	}
 	return os.ReadFile(filepath.Join(dir, "executor"))
+}
+
+// executorArgs are the compiler's arguments for arch: host.Build's flags,
+// and -static (the guest has no libc). The text at 4 MiB, as arm64's
+// linker puts it and unlike riscv64's (64 KiB, where scenarios map fixed
+// low addresses: growsdown-mmap-min-addr's mmap at 0x12000 met the
+// executor's text, EEXIST); lld places it with --image-base (it has no
+// -Ttext-segment). The cross libcs have no rcrt1.o for -static-pie.
+func executorArgs(arch, sysroot string) ([]string, error) {
+	args := []string{"-std=gnu11", "-O1", "-Wall", "-Wextra", "-pthread", "-static"}
+	if b := BoardOf(arch); b != nil && len(b.Sysroot) > 0 {
+		if sysroot == "" {
+			return nil, fmt.Errorf("guest: building the %s executor with %s needs a sysroot", arch, b.CC.Program)
+		}
+		// clang warns of the executor's self-assignments (warm's
+		// t_x = t_x writes a thread-local's page), which gcc accepts.
+		args = append(args, "--target="+b.GNUTriple(), "--sysroot="+sysroot, "-fuse-ld=lld", "-Wl,--image-base=0x400000", "-Wno-self-assign")
+	} else {
+		args = append(args, "-Wl,-Ttext-segment=0x400000")
+	}
+	return append(args, "-o", "executor", "executor.c"), nil
 }
 
 // modulePath is the module path of this program.

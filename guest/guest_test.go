@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +25,10 @@ func TestParseSpec(t *testing.T) {
 		{"arm64:trixie", Spec{"arm64", "trixie", "6.12"}, ""},
 		{"riscv64", Spec{"riscv64", "forky", "7.2"}, ""},
 		{"riscv64:6.1", Spec{}, "no riscv64 port"},
+		{"ppc64le", Spec{"ppc64le", "bookworm", "6.1"}, ""},
+		{"ppc64le:forky", Spec{"ppc64le", "forky", "7.2"}, ""},
+		{"s390x:6.12", Spec{"s390x", "trixie", "6.12"}, ""},
+		{"ppc64el", Spec{}, "unknown arch"},
 		{"x86_64:6.1", Spec{}, "unknown arch"},
 		{"arm64:5.10", Spec{}, "unknown kernel"},
 	}
@@ -57,6 +62,12 @@ func TestAptState(t *testing.T) {
 	stable := aptState{dir: dir, spec: Spec{"arm64", "bookworm", "6.1"}, mirror: Mirror}.sourcesList()
 	if !strings.Contains(stable, " bookworm main\n") || !strings.Contains(stable, "debian-security bookworm-security main\n") {
 		t.Errorf("bookworm's sources lack the suite or its security updates: %q", stable)
+	}
+	// The retry without them, and a suite that has none (backports).
+	for _, st := range []aptState{{dir: dir, spec: Spec{"arm64", "bookworm", "6.1"}, mirror: Mirror, noSecurity: true}, {dir: dir, spec: Spec{"amd64", "bookworm-backports", ""}, mirror: Mirror}} {
+		if l := st.sourcesList(); strings.Contains(l, "security") || !strings.Contains(l, " "+st.spec.Suite+" main\n") {
+			t.Errorf("%s (noSecurity %v): %q", st.spec.Suite, st.noSecurity, l)
+		}
 	}
 	opts := map[string]string{}
 	args := a.options()
@@ -110,10 +121,20 @@ func TestCommand(t *testing.T) {
 	}{
 		{"arm64", "qemu-system-aarch64", []string{"-M virt -cpu max,pauth-impdef=on", "-nic none", "-no-reboot", "console=ttyAMA0 panic=-1", "faultline.scale=2.5", "virtio-blk-device,drive=scratch", "-kernel /k/Image -initrd /w/i.cpio"}},
 		{"riscv64", "qemu-system-riscv64", []string{"-M virt -bios default", "-nic none", "console=ttyS0 panic=-1", "-smp 1 -m 1024"}},
+		{"ppc64le", "qemu-system-ppc64", []string{"-M pseries -cpu power9 -vga none", "console=hvc0 panic=-1", "virtio-blk-pci,drive=scratch"}},
+		{"s390x", "qemu-system-s390x", []string{"-M s390-ccw-virtio -cpu max", "console=ttysclp0 panic=-1", "virtio-blk-ccw,drive=scratch", "-display none -nodefaults -serial stdio"}},
+		// A private qemu: its path, no default devices.
+		{"loongarch64", "qemu-system-loongarch64", []string{"-M virt -cpu la464 -bios /c/QEMU_EFI.fd", "-display none -nodefaults -serial stdio", "initcall_blacklist=i8042_init", "virtio-blk-pci,drive=scratch"}},
 	} {
 		m := Machine{Arch: tt.arch, Kernel: "/k/Image", Initrd: "/w/i.cpio", Disk: "/w/d.ext4", Scale: 2.5}
+		if BoardOf(tt.arch).privateFor("7.2") {
+			m.Qemu = "/c/" + tt.prog
+		}
+		if BoardOf(tt.arch).Firmware.Package != "" {
+			m.Bios = "/c/QEMU_EFI.fd"
+		}
 		prog, args, err := m.Command()
-		if err != nil || prog != tt.prog {
+		if err != nil || filepath.Base(prog) != filepath.Base(tt.prog) {
 			t.Fatalf("%s: %s, %v", tt.arch, prog, err)
 		}
 		line := strings.Join(args, " ")
@@ -122,12 +143,79 @@ func TestCommand(t *testing.T) {
 				t.Errorf("%s: %q lacks %q", tt.arch, line, w)
 			}
 		}
+		if m.Qemu != "" && strings.Contains(line, "-nographic") {
+			t.Errorf("%s: %q: a private qemu with default devices", tt.arch, line)
+		}
 		if tt.arch == "riscv64" && strings.Contains(line, "-cpu") {
 			t.Errorf("riscv64: %q names a cpu (qemu 7.2 refuses max)", line)
 		}
 	}
 	if _, _, err := (Machine{Arch: "x86_64"}).Command(); err == nil {
 		t.Error("a machine for x86_64 was made")
+	}
+}
+
+// TestBoards: every board is complete, and its names are consistent:
+// Debian's and Go's arch names, a kernel flavour, a qemu program, a
+// cross compiler, disk modules that end in ext4, versions Debian has.
+func TestBoards(t *testing.T) {
+	known := map[string]bool{}
+	for _, v := range suites {
+		known[v.version] = true
+	}
+	seen := map[string]bool{}
+	for _, b := range Boards {
+		if seen[b.Arch] {
+			t.Errorf("%s: two boards", b.Arch)
+		}
+		seen[b.Arch] = true
+		if b.Debian == "" || b.GoArch == "" || b.Flavour == "" || b.Qemu.Program == "" || b.Qemu.Package == "" ||
+			b.CC.Program == "" || b.Console == "" || b.Disk == "" || len(b.Board) == 0 {
+			t.Errorf("%s: incomplete board %+v", b.Arch, b)
+		}
+		if len(b.DiskModules) == 0 || b.DiskModules[len(b.DiskModules)-1] != "ext4" || !slices.Contains(b.DiskModules, "virtio_blk") {
+			t.Errorf("%s: disk modules %v lack virtio_blk or do not end with ext4", b.Arch, b.DiskModules)
+		}
+		if len(b.Versions) == 0 {
+			t.Errorf("%s: no kernel versions", b.Arch)
+		}
+		for _, v := range b.Versions {
+			if !known[v] {
+				t.Errorf("%s: version %s is no Debian suite's", b.Arch, v)
+			}
+		}
+		if DefaultVersion(b.Arch) != b.Versions[0] {
+			t.Errorf("%s: default %s, want %s", b.Arch, DefaultVersion(b.Arch), b.Versions[0])
+		}
+		if goArch(b.Arch) != b.GoArch || crossCC(b.Arch) != b.CC.Program {
+			t.Errorf("%s: goArch %s, crossCC %s", b.Arch, goArch(b.Arch), crossCC(b.Arch))
+		}
+		tools := Tools(b.Arch)
+		if len(tools) < 2 || tools[0] != b.Qemu || tools[1] != b.CC {
+			t.Errorf("%s: Tools = %v", b.Arch, tools)
+		}
+		for _, tl := range tools {
+			if tl.Program == "" && tl.File == "" {
+				t.Errorf("%s: %s can be checked neither by program nor by file", b.Arch, tl.Package)
+			}
+		}
+	}
+	// A private qemu where the system's cannot boot the kernel, and only there.
+	for _, c := range []struct {
+		arch, version string
+		private       bool
+	}{{"s390x", "6.1", false}, {"s390x", "7.2", true}, {"loongarch64", "7.2", true}, {"arm64", "7.2", false}, {"ppc64le", "7.2", false}} {
+		if got := BoardOf(c.arch).privateFor(c.version); got != c.private {
+			t.Errorf("%s %s: private qemu %v, want %v", c.arch, c.version, got, c.private)
+		}
+	}
+	if BoardOf("x86_64") != nil || Tools("x86_64") != nil || DefaultVersion("mips") != "" {
+		t.Error("a board for an arch without guests")
+	}
+	// Debian's names are apt's: the private state asks for them.
+	a := aptState{spec: Spec{"ppc64le", "bookworm", "6.1"}, mirror: Mirror}
+	if l := a.sourcesList(); !strings.Contains(l, "[arch=ppc64el ") || strings.Contains(l, "ppc64le") {
+		t.Errorf("ppc64le's sources name the wrong arch: %q", l)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,7 +15,7 @@ import (
 	"time"
 )
 
-// Spec names a guest kernel: an architecture (arm64, riscv64) and a
+// Spec names a guest kernel: an architecture (one of Arches) and a
 // Debian suite, given as the suite or as the kernel version it carries.
 type Spec struct {
 	Arch  string `json:"arch"`
@@ -34,35 +33,20 @@ var suites = []struct{ version, suite string }{
 	{"7.2", "forky"},
 }
 
-// Arches are the guest architectures.
-var Arches = []string{"arm64", "riscv64"}
-
-// DefaultVersion is the kernel an arch's guest boots without --kernel:
-// riscv64 has no Debian 12 port.
-func DefaultVersion(arch string) string {
-	if arch == "riscv64" {
-		return "7.2"
-	}
-	return "6.1"
-}
-
 // ParseSpec parses "ARCH[:VERSION-or-SUITE]".
 func ParseSpec(s string) (Spec, error) {
 	arch, ver, _ := strings.Cut(s, ":")
-	known := false
-	for _, a := range Arches {
-		known = known || a == arch
-	}
-	if !known {
+	b := BoardOf(arch)
+	if b == nil {
 		return Spec{}, fmt.Errorf("guest: unknown arch %q (known: %s)", arch, strings.Join(Arches, ", "))
 	}
 	if ver == "" {
-		ver = DefaultVersion(arch)
+		ver = b.Versions[0]
 	}
 	for _, v := range suites {
 		if ver == v.version || ver == v.suite {
-			if arch == "riscv64" && v.suite == "bookworm" {
-				return Spec{}, errors.New("guest: Debian 12 (bookworm, Linux 6.1) has no riscv64 port")
+			if !b.hasVersion(v.version) {
+				return Spec{}, fmt.Errorf("guest: Debian %s (Linux %s) has no %s port", v.suite, v.version, arch)
 			}
 			return Spec{Arch: arch, Suite: v.suite, Version: v.version}, nil
 		}
@@ -87,6 +71,8 @@ type aptState struct {
 	dir    string
 	spec   Spec
 	mirror string
+	// noSecurity leaves a stable suite's security updates out.
+	noSecurity bool
 }
 
 // securityMirror carries the security updates of stable suites, where
@@ -94,23 +80,37 @@ type aptState struct {
 // point release).
 const securityMirror = "http://deb.debian.org/debian-security"
 
+// debArch is Debian's name of the spec's arch (ppc64el for ppc64le).
+func (a aptState) debArch() string {
+	if b := BoardOf(a.spec.Arch); b != nil {
+		return b.Debian
+	}
+	return a.spec.Arch // already Debian's: this machine's own (tools)
+}
+
 // sourcesList is the state's sources: the suite's main component (and,
 // for a stable suite, its security updates), for the guest's arch only,
 // checked with the Debian keyring.
 func (a aptState) sourcesList() string {
-	s := fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s main\n", a.spec.Arch, Keyring, a.mirror, a.spec.Suite)
-	if a.spec.Suite != "forky" && a.mirror == Mirror {
-		s += fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s-security main\n", a.spec.Arch, Keyring, securityMirror, a.spec.Suite)
+	s := fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s main\n", a.debArch(), Keyring, a.mirror, a.spec.Suite)
+	if a.security() {
+		s += fmt.Sprintf("deb [arch=%s signed-by=%s] %s %s-security main\n", a.debArch(), Keyring, securityMirror, a.spec.Suite)
 	}
 	return s
+}
+
+// security reports whether the state's sources have the suite's
+// security updates: a stable suite's, from Debian's own mirror.
+func (a aptState) security() bool {
+	return (a.spec.Suite == "bookworm" || a.spec.Suite == "trixie") && a.mirror == Mirror && !a.noSecurity
 }
 
 // options are the -o options every apt command of the state gets.
 func (a aptState) options() []string {
 	d := a.dir
 	o := []string{
-		"APT::Architecture=" + a.spec.Arch,
-		"APT::Architectures=" + a.spec.Arch,
+		"APT::Architecture=" + a.debArch(),
+		"APT::Architectures=" + a.debArch(),
 		"Dir::State=" + filepath.Join(d, "state"),
 		"Dir::State::Lists=" + filepath.Join(d, "state", "lists"),
 		"Dir::State::status=" + filepath.Join(d, "state", "status"),
@@ -244,6 +244,21 @@ func Fetch(ctx context.Context, cache string, spec Spec, log func(string)) (*Ker
 		return nil, fmt.Errorf("guest: fetching a kernel needs the Debian keyring %s (apt-get install debian-archive-keyring)", Keyring)
 	}
 	a := aptState{dir: filepath.Join(cache, "apt", spec.Arch+"-"+spec.Suite), spec: spec, mirror: Mirror}
+	k, err := fetchKernel(ctx, a, kdir, log)
+	if err != nil && a.security() {
+		// A security update the index names may be missing from the
+		// pool (404: seen for trixie's s390x 6.12.118): the point
+		// release's kernel then.
+		log(fmt.Sprintf("%v\nretrying without %s", err, securityMirror))
+		a.noSecurity = true
+		k, err = fetchKernel(ctx, a, kdir, log)
+	}
+	return k, err
+}
+
+// fetchKernel is Fetch's download with the apt state a.
+func fetchKernel(ctx context.Context, a aptState, kdir string, log func(string)) (*Kernel, error) {
+	spec := a.spec
 	if err := a.prepare(); err != nil {
 		return nil, fmt.Errorf("guest: apt state: %w", err)
 	}
@@ -251,7 +266,11 @@ func Fetch(ctx context.Context, cache string, spec Spec, log func(string)) (*Ker
 	if _, err := a.run(ctx, a.dir, "apt-get", "update"); err != nil {
 		return nil, err
 	}
-	meta := "linux-image-" + spec.Arch
+	bd := BoardOf(spec.Arch)
+	if bd == nil {
+		return nil, fmt.Errorf("guest: no guests of arch %q", spec.Arch)
+	}
+	meta := "linux-image-" + bd.Flavour
 	show, err := a.run(ctx, a.dir, "apt-cache", "show", meta)
 	if err != nil {
 		return nil, err
@@ -377,7 +396,7 @@ func locate(tree, rel string) (*Kernel, error) {
 		return ""
 	}
 	k.Modules = first("usr/lib/modules/"+rel, "lib/modules/"+rel)
-	k.Image = first("boot/vmlinuz-"+rel, "usr/lib/modules/"+rel+"/vmlinuz", "boot/vmlinux-"+rel)
+	k.Image = first("boot/vmlinuz-"+rel, "usr/lib/modules/"+rel+"/vmlinuz", "boot/vmlinux-"+rel, "usr/lib/modules/"+rel+"/vmlinux")
 	k.Config = first("boot/config-"+rel, "usr/lib/modules/"+rel+"/config")
 	var missing []string
 	for name, p := range map[string]string{"image": k.Image, "config": k.Config, "modules": k.Modules} {

@@ -13,13 +13,6 @@ import (
 	"time"
 )
 
-// DiskModules are the modules the scratch disk needs, in the order asked:
-// the virtio transport qemu's virt machine uses for -device
-// virtio-blk-device, the block driver, and ext4 (its crc32c through the
-// crypto API, which a guest without modprobe cannot request). Those built
-// in or absent are left out; their dependencies come first.
-var DiskModules = []string{"virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"}
-
 // Module is one module to load in the guest, decompressed.
 type Module struct {
 	Name string

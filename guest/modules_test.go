@@ -34,7 +34,7 @@ func TestResolveModulesCached(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		mods, err := ResolveModules(context.Background(), k.Modules, DiskModules)
+		mods, err := ResolveModules(context.Background(), k.Modules, BoardOf(k.Spec.Arch).DiskModules)
 		if err != nil {
 			t.Errorf("%s: %v", k.Spec, err)
 			continue

@@ -55,13 +55,21 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 		p.Close()
 		return nil, err
 	}
-	mods, err := ResolveModules(ctx, k.Modules, DiskModules)
+	mods, err := ResolveModules(ctx, k.Modules, BoardOf(spec.Arch).DiskModules)
 	if err != nil {
 		return fail(err)
 	}
 	src := host.Source()
 	log("cross-compiling the executor for " + spec.Arch)
-	exe, err := BuildExecutor(ctx, spec.Arch, src, dir)
+	board := BoardOf(spec.Arch)
+	sysroot := ""
+	if len(board.Sysroot) > 0 {
+		sysroot = filepath.Join(cache, "sysroot", board.Debian+"-"+spec.Suite)
+		if _, err := fetchTree(ctx, cache, board.Debian, spec.Suite, board.Sysroot, sysroot, log); err != nil {
+			return fail(err)
+		}
+	}
+	exe, err := BuildExecutor(ctx, spec.Arch, src, dir, sysroot)
 	if err != nil {
 		return fail(err)
 	}
@@ -81,7 +89,35 @@ func Prepare(ctx context.Context, spec Spec, scenarios []Scenario, scale timeout
 	if err := MakeDisk(ctx, disk); err != nil {
 		return fail(err)
 	}
-	p.Machine = Machine{Arch: spec.Arch, Kernel: k.Image, Initrd: initrd, Disk: disk, Scale: scale}
+	image := k.Image
+	if board.ZBoot {
+		// Decompressed once, beside the image in the cache.
+		image = k.Image + ".efi"
+		if _, err := os.Stat(image); err != nil {
+			log("decompressing the EFI zboot image " + k.Image)
+			if err := UnpackZBoot(ctx, k.Image, image); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	qemu := ""
+	if board.privateFor(spec.Version) {
+		if qemu, err = privateQemu(ctx, cache, board, log); err != nil {
+			return fail(err)
+		}
+	}
+	bios := ""
+	if fw := board.Firmware; fw.Package != "" {
+		dir := filepath.Join(cache, "tools", fw.Package+"-"+spec.Suite)
+		if _, err := fetchTree(ctx, cache, board.Debian, spec.Suite, []string{fw.Package}, dir, log); err != nil {
+			return fail(err)
+		}
+		bios = filepath.Join(dir, fw.File)
+		if _, err := os.Stat(bios); err != nil {
+			return fail(fmt.Errorf("guest: the firmware package %s has no %s: %w", fw.Package, fw.File, err))
+		}
+	}
+	p.Machine = Machine{Arch: spec.Arch, Kernel: image, Initrd: initrd, Disk: disk, Scale: scale, Qemu: qemu, Bios: bios}
 	return p, nil
 }
 

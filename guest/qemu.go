@@ -24,6 +24,11 @@ type Machine struct {
 	Initrd string
 	Disk   string
 	Scale  timeout.Scale
+	// Qemu is the qemu program's path where it is not the board's
+	// program on PATH (a private qemu: Board.Private).
+	Qemu string
+	// Bios is the firmware qemu runs (-bios), if any (Board.Firmware).
+	Bios string
 }
 
 // ScaleParam is the kernel command-line parameter that carries the
@@ -33,31 +38,40 @@ const ScaleParam = "faultline.scale"
 // scaleArg formats a scale for the command line.
 func scaleArg(s timeout.Scale) string { return strconv.FormatFloat(s.Factor(), 'g', -1, 64) }
 
-// Command returns qemu's program and arguments for m: one CPU, 1 GiB,
-// no network (the default NIC wants a ROM), no reboot (a panic ends
-// qemu: panic=-1), the console on the first serial port, the scratch
-// disk on virtio-mmio. Kernel messages below KERN_ALERT stay off the
-// console (loglevel=1), which carries the results.
+// Command returns qemu's program and arguments for m: its board's
+// machine, one CPU, 1 GiB, no network (the default NIC wants a ROM), no
+// reboot (a panic ends qemu: panic=-1), the console on the first serial
+// port (or the board's terminal), the scratch disk on the board's virtio
+// transport. Kernel messages below KERN_ALERT stay off the console
+// (loglevel=1), which carries the results.
 func (m Machine) Command() (string, []string, error) {
-	var prog, console string
-	var args []string
-	switch m.Arch {
-	case "arm64":
-		// pauth-impdef: QARMA pointer authentication is slow under TCG.
-		prog, console = "qemu-system-aarch64", "ttyAMA0"
-		args = []string{"-M", "virt", "-cpu", "max,pauth-impdef=on"}
-	case "riscv64":
-		// -cpu max is refused by qemu 7.2's riscv64.
-		prog, console = "qemu-system-riscv64", "ttyS0"
-		args = []string{"-M", "virt", "-bios", "default"}
-	default:
+	b := BoardOf(m.Arch)
+	if b == nil {
 		return "", nil, fmt.Errorf("guest: no qemu machine for %q", m.Arch)
 	}
-	args = append(args, "-smp", "1", "-m", "1024", "-nographic", "-no-reboot", "-nic", "none",
+	prog := b.Qemu.Program
+	if m.Qemu != "" {
+		prog = m.Qemu
+	}
+	args := append([]string{}, b.Board...)
+	if m.Bios != "" {
+		args = append(args, "-bios", m.Bios)
+	}
+	cmdline := append([]string{"console=" + b.Console, "panic=-1", "quiet", "loglevel=1", "rdinit=/init"}, b.Append...)
+	// -nographic adds the default devices, whose modules a private qemu
+	// would look for among the system qemu's (of another version): it
+	// gets none, and the serial port alone.
+	display := []string{"-nographic"}
+	if m.Qemu != "" {
+		display = []string{"-display", "none", "-nodefaults", "-serial", "stdio"}
+	}
+	args = append(args, "-smp", "1", "-m", "1024")
+	args = append(args, display...)
+	args = append(args, "-no-reboot", "-nic", "none",
 		"-kernel", m.Kernel, "-initrd", m.Initrd,
 		"-drive", "file="+m.Disk+",format=raw,if=none,id=scratch,cache=unsafe",
-		"-device", "virtio-blk-device,drive=scratch",
-		"-append", "console="+console+" panic=-1 quiet loglevel=1 rdinit=/init "+ScaleParam+"="+scaleArg(m.Scale))
+		"-device", b.Disk+",drive=scratch",
+		"-append", strings.Join(append(cmdline, ScaleParam+"="+scaleArg(m.Scale)), " "))
 	return prog, args, nil
 }
 

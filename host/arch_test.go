@@ -26,6 +26,8 @@ func TestRetInsnCrossBuilds(t *testing.T) {
 		{"x86_64", "x86_64-linux-gnu-gcc", elf.EM_X86_64},
 		{"arm64", "aarch64-linux-gnu-gcc", elf.EM_AARCH64},
 		{"riscv64", "riscv64-linux-gnu-gcc", elf.EM_RISCV},
+		{"ppc64le", "powerpc64le-linux-gnu-gcc", elf.EM_PPC64},
+		{"s390x", "s390x-linux-gnu-gcc", elf.EM_S390},
 	}
 	src := filepath.Join(t.TempDir(), "executor.c")
 	if err := os.WriteFile(src, executorSource, 0o600); err != nil {
@@ -92,7 +94,7 @@ func readSymbol(t *testing.T, path, name string) ([]byte, elf.Machine) {
 }
 
 func TestRetInsnUnknownArch(t *testing.T) {
-	for _, arch := range []string{"", "s390x", "mips"} {
+	for _, arch := range []string{"", "mips", "ppc64", "s390"} {
 		if b := RetInsn(arch); b != nil {
 			t.Errorf("RetInsn(%q) = % x, want nil", arch, b)
 		}

@@ -11,7 +11,9 @@
  * file as a cgo source of package host (which has no cgo: it go:embeds the
  * file and compiles it with Build); to C it is a comment.
  * (C11 + pthreads, libc and Linux headers only; it builds natively on x86_64
- * and statically with aarch64-linux-gnu-gcc and riscv64-linux-gnu-gcc -static.
+ * and statically with aarch64-linux-gnu-gcc, riscv64-linux-gnu-gcc,
+ * powerpc64le-linux-gnu-gcc, s390x-linux-gnu-gcc -static, and clang
+ * --target=loongarch64-linux-gnu.
  * The one arch-specific piece is ret_insn, the return instruction a `ret`
  * byte argument stores; everything else differs only by what the kernel does).
  *
@@ -171,13 +173,26 @@ struct fl_uffdio_poison { /* struct uffdio_poison, Linux 6.6 */
 #define BUS_MCEERR_AO 5
 #endif
 
-#define PAGE 4096UL
+/*
+ * PAGE is the kernel's base page size, read at start (sysconf): 4 KiB on
+ * x86_64 and riscv64, but 64 KiB in Debian's ppc64el 6.1 kernel, 16 KiB
+ * in its loong64 kernel, and any of 4, 16, 64 KiB on arm64. Every range
+ * rule the executor mirrors (page_range, a ret's first page, the pagemap
+ * index) is in base pages. `touch` alone steps by TOUCH_STEP, 4 KiB, the
+ * scenario language's unit: one access per 4 KiB reaches every page of
+ * any base size, and its first fault is at the first byte of the page, as
+ * the model reports it, whatever the alignment of ADDR.
+ */
+static uint64_t g_page = 4096;
+#define PAGE g_page
+#define TOUCH_STEP 4096ULL
 
 /*
  * ret_insn is the architecture's shortest return instruction as it lies in
- * memory (little-endian), which a byte argument written `ret` stores whole,
- * so that `exec` of it returns on the real CPU. The model keeps only its
- * first byte (kernel.Arch RetByte: 0xc3, 0xc0, 0x82). host.RetInsn is the
+ * memory (in the arch's byte order: s390x is big-endian), which a byte
+ * argument written `ret` stores whole, so that `exec` of it returns on the
+ * real CPU. The model keeps only its first byte (kernel.Arch RetByte:
+ * 0xc3, 0xc0, 0x82, 0x20, 0x07, 0x20). host.RetInsn is the
  * same table on the Go side; host/build_test.go checks the two agree.
  */
 #if defined(__x86_64__)
@@ -186,6 +201,12 @@ const unsigned char ret_insn[] = {0xc3}; /* ret */
 const unsigned char ret_insn[] = {0xc0, 0x03, 0x5f, 0xd6}; /* ret (x30): 0xd65f03c0 */
 #elif defined(__riscv) && __riscv_xlen == 64
 const unsigned char ret_insn[] = {0x82, 0x80}; /* c.ret (c.jr ra): 0x8082 */
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+const unsigned char ret_insn[] = {0x20, 0x00, 0x80, 0x4e}; /* blr: 0x4e800020 */
+#elif defined(__s390x__)
+const unsigned char ret_insn[] = {0x07, 0xfe}; /* br %r14: 0x07fe, big-endian */
+#elif defined(__loongarch64)
+const unsigned char ret_insn[] = {0x20, 0x00, 0x00, 0x4c}; /* jirl $zero, $ra, 0: 0x4c000020 */
 #else
 #error "executor.c: no return instruction known for this architecture"
 #endif
@@ -357,6 +378,21 @@ static void *own_mmap(size_t len)
 	return p;
 }
 
+#ifdef RSEQ_SIG
+/* thread_pointer is the ABI's thread pointer, which __rseq_offset is
+   relative to: r13 on powerpc64, where GCC has no builtin for it. */
+static inline void *thread_pointer(void)
+{
+#if defined(__powerpc64__)
+	void *tp;
+	__asm__("mr %0, 13" : "=r"(tp));
+	return tp;
+#else
+	return __builtin_thread_pointer();
+#endif
+}
+#endif
+
 /*
  * warm writes the pages an actor thread uses between two of its commands,
  * so that the faults a scenario counts (faults T) are the scenario's own:
@@ -404,7 +440,7 @@ static void warm(void)
 	   mode; after a fork it is copy-on-write like the rest. Rewriting one
 	   byte of it (with the value it has) takes the copy now. */
 	if (__rseq_size > 0) {
-		volatile char *rs = (volatile char *)__builtin_thread_pointer() + __rseq_offset;
+		volatile char *rs = (volatile char *)thread_pointer() + __rseq_offset;
 		rs[0] = rs[0];
 	}
 #endif
@@ -851,13 +887,13 @@ static int __attribute__((noinline)) guarded(struct access *volatile ac)
 	}
 	case ACC_TOUCH_R:
 	case ACC_TOUCH_W:
-		for (uint64_t off = 0; off < ac->size; off += PAGE) {
+		for (uint64_t off = 0; off < ac->size; off += TOUCH_STEP) {
 			volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)(ac->addr + off);
 			if (ac->kind == ACC_TOUCH_R)
 				(void)*p;
 			else
 				*p = 0x41;
-			if (off > UINT64_MAX - PAGE)
+			if (off > UINT64_MAX - TOUCH_STEP)
 				break;
 		}
 		break;
@@ -1078,18 +1114,37 @@ static int page_range(uint64_t addr, uint64_t len, struct range *r)
 	return 1;
 }
 
-/* task_size is the end of the user address space (TASK_SIZE_MAX). */
+/*
+ * task_size is the end of the user address space (TASK_SIZE_MAX). s390x
+ * has one of 2^64 - PAGE_SIZE whatever its page-table levels (a mapping
+ * above them upgrades the tables: not probed); book3s64 powerpc 4 PiB
+ * with 64 KiB pages, 64 TiB with 4 KiB (asm/task_size_64.h: probing above
+ * the default window would open it). Elsewhere the highest power of two
+ * below which a page can be mapped, less a page: x86_64 2^47 (2^56 with
+ * 5-level paging), riscv64 2^38, 2^47 or 2^56 (Sv39/48/57), loongarch64
+ * its VA_BITS.
+ */
 static uint64_t task_size(void)
 {
 	static uint64_t size;
-	if (size == 0) {
-		/* 47 bits, unless the kernel maps above them (5-level paging). */
-		void *p = mmap((void *)(uintptr_t)(1ULL << 47), PAGE, PROT_NONE,
+	if (size != 0)
+		return size;
+#if defined(__s390x__)
+	size = 0 - PAGE;
+#elif defined(__powerpc64__)
+	size = PAGE == 65536 ? 1ULL << 52 : 1ULL << 46;
+#else
+	for (int bits = 57; bits >= 32 && size == 0; bits--) {
+		void *p = mmap((void *)(uintptr_t)((1ULL << bits) - 2 * PAGE), PAGE, PROT_NONE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		if (p != MAP_FAILED)
 			munmap(p, PAGE);
-		size = p != MAP_FAILED || errno == EEXIST ? (1ULL << 56) - PAGE : (1ULL << 47) - PAGE;
+		if (p != MAP_FAILED || errno == EEXIST)
+			size = (1ULL << bits) - PAGE;
 	}
+	if (size == 0)
+		size = (1ULL << 47) - PAGE;
+#endif
 	return size;
 }
 
@@ -2128,11 +2183,11 @@ static void cmd_probe_zero_page(struct args *a)
 	}
 	const uint64_t pfn_mask = (1ULL << 55) - 1, present = 1ULL << 63;
 	uint64_t a0 = ent[0] & pfn_mask, a1 = ent[1] & pfn_mask;
+	/* The zero page is not counted in a mapping's Rss (vm_normal_page
+	   skips it), a page of its own is. */
+	long rss = smaps_rss_kb((uintptr_t)p, (uintptr_t)p + 2 * PAGE);
 	if (!e && (ent[0] & present) && (ent[1] & present) && (a0 == 0 || a1 == 0)) {
-		/* PFNs are hidden without CAP_SYS_ADMIN: the zero page is not
-		   counted in a mapping's Rss (vm_normal_page skips it), a page of
-		   its own is. */
-		long rss = smaps_rss_kb((uintptr_t)p, (uintptr_t)p + 2 * PAGE);
+		/* PFNs are hidden without CAP_SYS_ADMIN: Rss alone tells. */
 		munmap((void *)p, 2 * PAGE);
 		if (rss < 0)
 			reply_err(EPERM);
@@ -2149,7 +2204,9 @@ static void cmd_probe_zero_page(struct args *a)
 		reply_err(ENODATA);
 		return;
 	}
-	reply_u(a0 == a1 ? 1 : 0);
+	/* Two PFNs and no Rss: zero pages by cache colour (s390's
+	   ZERO_PAGE(vaddr) picks one of several by the address, as mips'). */
+	reply_u(a0 == a1 || rss == 0 ? 1 : 0);
 }
 
 static void cmd_exit(struct args *a)
@@ -2779,6 +2836,9 @@ int main(int argc, char **argv)
 		if (v >= 1 && v <= 1e4)
 			g_scale = v;
 	}
+	long pg = sysconf(_SC_PAGESIZE);
+	if (pg >= 4096 && (pg & (pg - 1)) == 0)
+		g_page = (uint64_t)pg;
 	g_sock = argv[1];
 	g_dir = argv[2];
 	g_counts = mmap(NULL, MAX_SLOTS * sizeof *g_counts, PROT_READ | PROT_WRITE,

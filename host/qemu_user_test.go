@@ -16,17 +16,19 @@ import (
 )
 
 // TestRetExecutesOnForeignCPUs cross-builds the executor statically for
-// arm64 and riscv64 and runs it under qemu user-mode emulation (a CPU of
+// arm64, riscv64, ppc64le and s390x (big-endian) and runs it under qemu user-mode emulation (a CPU of
 // that arch on this machine's kernel), driven by this package's client:
 // `write A ret` then `exec A` must return on that CPU, a file filled with
 // ret must run at every instruction-aligned offset, and a read of the
 // ret sees its first byte. Skipped without the cross compiler or
 // qemu-user (apt-get install qemu-user gcc-aarch64-linux-gnu
-// gcc-riscv64-linux-gnu).
+// gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu gcc-s390x-linux-gnu).
 func TestRetExecutesOnForeignCPUs(t *testing.T) {
 	for _, c := range []struct{ arch, cc, qemu string }{
 		{"arm64", "aarch64-linux-gnu-gcc", "qemu-aarch64"},
 		{"riscv64", "riscv64-linux-gnu-gcc", "qemu-riscv64"},
+		{"ppc64le", "powerpc64le-linux-gnu-gcc", "qemu-ppc64le"},
+		{"s390x", "s390x-linux-gnu-gcc", "qemu-s390x"},
 	} {
 		t.Run(c.arch, func(t *testing.T) {
 			cc, err := exec.LookPath(c.cc)

@@ -174,6 +174,7 @@ func (h *Host) detectConfig() {
 	if c := kconfig("CONFIG_MEMORY_FAILURE"); c != "" && c != mf {
 		h.Notes = append(h.Notes, fmt.Sprintf("memory_failure: /proc/config.gz says %s, the sysctls say %s: the sysctls are used", c, mf))
 	}
+	h.detectPageSize(os.Getpagesize())
 	if h.Arch == "x86_64" {
 		h.set("vsyscall", vsyscallMode(), "/proc/self/maps")
 	}
@@ -192,6 +193,25 @@ func (h *Host) detectConfig() {
 		h.Notes = append(h.Notes, "read_ahead_kb not detected: "+err.Error())
 	} else if kb, ok := readAheadKB(base); ok {
 		h.set("read_ahead_kb", kb, "read_ahead_kb of the disk under the scratch directory "+base)
+	}
+}
+
+// pageSizeKey is the configuration key of the kernel's base page (4k,
+// 16k, 64k).
+const pageSizeKey = "page_size"
+
+// detectPageSize records the kernel's base page (getpagesize: AT_PAGESZ)
+// as page_size where the model's configuration has that key; where it
+// has none, a base page other than 4 KiB is noted, as the model then
+// runs with pages the kernel does not have.
+func (h *Host) detectPageSize(size int) {
+	v := strconv.Itoa(size>>10) + "k"
+	if _, ok := config.Default().Get(pageSizeKey); ok {
+		h.set(pageSizeKey, v, "getpagesize (the kernel's base page)")
+		return
+	}
+	if size != 4096 {
+		h.Notes = append(h.Notes, fmt.Sprintf("%s: the kernel's base page is %d KiB; the model has no %s key and runs with 4 KiB pages", pageSizeKey, size>>10, pageSizeKey))
 	}
 }
 
@@ -266,7 +286,11 @@ func (h *Host) probe(ctx context.Context) error {
 		}
 		h.Notes = append(h.Notes, "zero_page not detected ("+why+"): default kept")
 	}
-	// 5-level paging: a hint above 47 bits is honoured only with 57-bit user addresses.
+	// 5-level paging: a hint above 47 bits is honoured only with 57-bit
+	// user addresses (x86_64 LA57, riscv64 Sv57). Elsewhere the probe
+	// means nothing: ppc64le and s390x map that high with 4 levels (a
+	// larger window, an upgraded region table), and no other model reads
+	// the key (Skip ignores its pins there).
 	if h.Arch != "x86_64" && h.Arch != "riscv64" {
 		h.Notes = append(h.Notes, "pgtable_levels: not detected on "+h.Arch+" (the key is x86_64's and riscv64's): default kept")
 	}
@@ -289,6 +313,7 @@ func (h *Host) probe(ctx context.Context) error {
 		h.Missing["uffd"] = uffdMissing(r, err)
 		h.Missing["uffd-wp"] = h.Missing["uffd"]
 		h.Missing["uffd-poison"] = h.Missing["uffd"]
+		h.Missing["uffd-minor"] = h.Missing["uffd"]
 	default:
 		h.UffdFeatures = r.Vals[0]
 		if h.UffdFeatures&uffdFeaturePagefaultFlagWP == 0 {
@@ -296,6 +321,13 @@ func (h *Host) probe(ctx context.Context) error {
 		}
 		if h.UffdFeatures&uffdFeaturePoison == 0 {
 			h.Missing["uffd-poison"] = "UFFDIO_POISON is not supported"
+		}
+		// userfaultfd_api masks the minor features out where the arch
+		// lacks CONFIG_HAVE_ARCH_USERFAULTFD_MINOR (s390x and ppc64le at
+		// 6.1): registering MODE_MINOR is then EINVAL. An implied need
+		// (minor mode in a register), not one a scenario names.
+		if h.UffdFeatures&uffdFeatureMinorShmem == 0 {
+			h.Missing["uffd-minor"] = "userfaultfd minor faults are not supported (no UFFD_FEATURE_MINOR_SHMEM: CONFIG_HAVE_ARCH_USERFAULTFD_MINOR)"
 		}
 	}
 	return nil

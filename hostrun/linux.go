@@ -2,7 +2,13 @@
 
 package hostrun
 
-// Linux ABI numbers the host runner sends to the executor.
+import "golang.org/x/sys/unix"
+
+// Linux ABI numbers the host runner sends to the executor. The mmap flags
+// that powerpc numbers its own way (MAP_LOCKED 0x80, MAP_NORESERVE 0x40:
+// arch/powerpc/include/uapi/asm/mman.h) come from x/sys/unix, which has
+// each GOARCH's: the driver runs on the kernel it drives (natively, or as
+// a qemu guest's /init).
 const (
 	protRead  = 0x1
 	protWrite = 0x2
@@ -12,8 +18,8 @@ const (
 	mapPrivate        = 0x02
 	mapAnonymous      = 0x20
 	mapGrowsDown      = 0x0100
-	mapLocked         = 0x2000
-	mapNoReserve      = 0x4000
+	mapLocked         = unix.MAP_LOCKED    // 0x2000, powerpc 0x80
+	mapNoReserve      = unix.MAP_NORESERVE // 0x4000, powerpc 0x40
 	mapPopulate       = 0x8000
 	mapHugetlb        = 0x40000
 	mapFixedNoReplace = 0x100000

@@ -33,12 +33,13 @@ func TestImpliedNeeds(t *testing.T) {
 		})
 	}
 	// Each userfaultfd mode is a feature of its own.
-	h := &Host{Arch: "x86_64", Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{"uffd-wp": "no wp", "uffd-poison": "no poison"}}
+	h := &Host{Arch: "x86_64", Config: config.Default(), Detected: map[string]bool{}, Missing: map[string]string{"uffd-wp": "no wp", "uffd-poison": "no poison", "uffd-minor": "no minor"}}
 	for body, want := range map[string]string{
 		"mmap A 1p rw private anon\nuffd U register A 1p wp\n":                          "needs uffd-wp: no wp",
 		"mmap A 1p rw private anon\nuffd U register A 1p missing\nuffd U wp A 1p on\n":  "needs uffd-wp: no wp",
 		"mmap A 1p rw private anon\nuffd U register A 1p missing\nuffd U poison A 1p\n": "needs uffd-poison: no poison",
 		"mmap A 1p rw private anon\nuffd U register A 1p missing\nuffd U copy A 1p 7\n": "",
+		"mmap S 1p rw shared anon\nuffd U register S 1p minor\n":                        "needs uffd-minor: no minor",
 	} {
 		if got := h.Skip(parse(t, "scenario s\n"+body)); got != want {
 			t.Errorf("Skip(%q) = %q, want %q", body, got, want)

@@ -140,6 +140,9 @@ func impliedNeeds(s *scenario.Scenario) []string {
 			case op.Cmd == scenario.UffdPoison:
 				add("uffd-poison")
 			}
+			if op.Cmd == scenario.UffdRegister && op.Minor {
+				add("uffd-minor")
+			}
 		}
 	}
 	return needs

@@ -30,7 +30,7 @@ func newConformCmd(stdout, stderr io.Writer) *cobra.Command {
 	var sel selection
 	var guestArch, guestKernel string
 	cmd := &cobra.Command{
-		Use:   "conform [PATH...] [--arch arm64|riscv64 [--kernel VERSION]]",
+		Use:   "conform [PATH...] [--arch ARCH [--kernel VERSION]]",
 		Short: "Run scenarios on the host kernel and on the model, and report every disagreement",
 		Long: `Run each scenario on this machine's own Linux kernel, through real system
 calls, and on the model of the host's architecture configured as the host
@@ -70,12 +70,15 @@ sleep, a note says so and a thread asleep without answering for 200ms
 counts instead); any other statement may take 60s before its run times
 out. Memory cgroups and the hugetlb pool need root.
 
-With --arch arm64 or riscv64 the scenarios run instead on that arch's
-real Linux kernel, a stock Debian kernel booted under qemu's software
-emulation, and are compared with that arch's native model configured as
-the guest kernel detected itself. --kernel picks the kernel: 6.1
-(bookworm, arm64 only), 6.12 (trixie) or 7.2 (forky), or the suite's
-name; the default is 6.1 for arm64 and 7.2 for riscv64. The kernel
+With --arch (arm64, riscv64, ppc64le, s390x) the scenarios run instead on
+that arch's real Linux kernel, a stock Debian kernel booted under qemu's
+software emulation, and are compared with that arch's native model
+configured as the guest kernel detected itself; an arch the model does
+not model is refused (faultline guest runs its kernel alone). --kernel
+picks the kernel: 6.1 (bookworm; not riscv64), 6.12 (trixie) or 7.2
+(forky), or the suite's name; the default is 6.1, 7.2 for riscv64
+(Debian's ppc64el 6.1 kernel has 64 KiB pages, its 6.12 and 7.2 kernels
+4 KiB). The kernel
 packages are fetched with apt-get download into the user's cache
 ($XDG_CACHE_HOME or ~/.cache, faultline/guest) with a private apt state
 and unpacked there: nothing is installed. The executor is cross-compiled
@@ -134,6 +137,12 @@ removes what it left.
 				if perr != nil {
 					return &exitError{2, "--arch/--kernel: " + perr.Error()}
 				}
+				if !machine.Modeled(spec.Arch) {
+					// Refused before anything is fetched or booted: there
+					// is nothing to compare the guest with yet.
+					return &exitError{2, fmt.Sprintf("conform --arch %s: the model does not model %s (modeled: %s), so there is nothing to compare its kernel with; `faultline guest --arch %s` runs the scenarios on that kernel alone, against their expectations",
+						spec.Arch, spec.Arch, strings.Join(machine.Arches(), ", "), spec.Arch)}
+				}
 				err = runGuestConform(ctx, files, loadErrs, spec, scale, asJSON, ktap, b, stdout, stderr)
 			case guestKernel != "":
 				return &exitError{2, "--kernel needs --arch: the host's kernel is the one it runs"}
@@ -148,7 +157,7 @@ removes what it left.
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as a JSON stream, one object per line (docs/json.md)")
 	cmd.Flags().BoolVar(&ktap, "ktap", false, "print the results as KTAP version 1 (kselftest, KernelCI)")
-	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` (arm64, riscv64) instead of the host")
+	cmd.Flags().StringVar(&guestArch, "arch", "", "run on a qemu guest of `ARCH` ("+strings.Join(guest.Arches, ", ")+") instead of the host")
 	cmd.Flags().StringVar(&guestKernel, "kernel", "", "the guest's kernel `VERSION` or Debian suite (with --arch)")
 	b.register(cmd)
 	sel.register(cmd)

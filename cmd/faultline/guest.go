@@ -42,16 +42,18 @@ func newSetupCmd(stdout, stderr io.Writer) *cobra.Command {
 	var arches []string
 	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "setup [--arch arm64|riscv64]...",
-		Short: "Install what conform --arch needs: qemu, firmware, cross compilers (apt-get)",
-		Long: `Install with apt-get install the Debian packages that conform --arch needs
-and this machine lacks: qemu (qemu-system-arm, qemu-system-misc), the
-riscv64 firmware (opensbi), the cross compilers and their static libc
-(gcc-aarch64-linux-gnu, gcc-riscv64-linux-gnu, libc6-dev-*-cross),
-mke2fs (e2fsprogs) and xz (xz-utils). Without --arch: both arches.
-Needs root (or apt-get's privileges). --dry-run prints the command.
-The kernels themselves are not installed: conform --arch fetches them
-into the user's cache.`,
+		Use:   "setup [--arch ARCH]...",
+		Short: "Install what conform --arch and guest need: qemu, firmware, cross compilers (apt-get)",
+		Long: `Install with apt-get install the Debian packages that conform --arch and
+faultline guest need and this machine lacks, per guest arch (` + strings.Join(guest.Arches, ", ") + `):
+qemu (qemu-system-arm, qemu-system-misc for riscv64 and s390x,
+qemu-system-ppc), the riscv64 firmware (opensbi), the cross compilers and
+their static libc (gcc-aarch64-linux-gnu, gcc-riscv64-linux-gnu,
+gcc-powerpc64le-linux-gnu, gcc-s390x-linux-gnu, libc6-dev-*-cross), mke2fs
+(e2fsprogs), xz (xz-utils) and zstd. Without --arch: every arch. Needs
+root (or apt-get's privileges). --dry-run prints the command. The kernels
+themselves are not installed: conform --arch fetches them into the user's
+cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(arches) == 0 {
@@ -90,7 +92,7 @@ into the user's cache.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&arches, "arch", nil, "the guest arch(es) to set up (default: arm64 and riscv64)")
+	cmd.Flags().StringSliceVar(&arches, "arch", nil, "the guest arch(es) to set up (default: all of "+strings.Join(guest.Arches, ", ")+")")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the apt-get command, do not run it")
 	return cmd
 }
@@ -169,7 +171,7 @@ func runGuestConform(ctx context.Context, files []source, loadErrs []string, spe
 	info.Notes = append(info.Notes, notes...)
 	info.ModelConfig = cfg.String()
 	if !asJSON {
-		printGuest(stdout, info, boot.Host)
+		printGuest(stdout, info, boot.Host, true)
 	}
 	byIndex := map[int]guest.Result{}
 	info.ScenarioSeconds = map[string]float64{}
@@ -237,7 +239,9 @@ func guestHostLine(info guestInfo, h *guest.HostInfo, cfg config.Kernel) stream.
 		Guest: g, Detail: info.Host}
 }
 
-func printGuest(w io.Writer, info guestInfo, h *guest.HostInfo) {
+// printGuest prints the guest's header; model says whether a model is
+// compared with it (conform --arch) or not (faultline guest).
+func printGuest(w io.Writer, info guestInfo, h *guest.HostInfo, model bool) {
 	var pk []string
 	for _, p := range info.Packages {
 		pk = append(pk, p.Name+" "+p.Version)
@@ -248,7 +252,11 @@ func printGuest(w io.Writer, info guestInfo, h *guest.HostInfo) {
 	}
 	fmt.Fprintf(w, "guest: %s under qemu, Linux %s, %s (Debian %s: %s)\n", h.Arch, h.Kernel, root, info.Spec.Suite, strings.Join(pk, ", "))
 	fmt.Fprintf(w, "config: %s\n", info.ModelConfig)
-	fmt.Fprintf(w, "model: the native %s handler; the generic handler's differences from the guest are listed\n", h.Arch)
+	if model {
+		fmt.Fprintf(w, "model: the native %s handler; the generic handler's differences from the guest are listed\n", h.Arch)
+	} else {
+		fmt.Fprintln(w, "model: none; each scenario is checked against its expectations")
+	}
 	keys := make([]string, 0, len(h.Missing))
 	for k := range h.Missing {
 		keys = append(keys, k)

@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/faultline/faultline/guest"
+	"github.com/faultline/faultline/machine"
 )
 
 // TestGuestUsage: the --arch path of conform and setup refuse bad
@@ -17,6 +20,20 @@ func TestGuestUsage(t *testing.T) {
 		{[]string{"conform", "--arch", "riscv64", "--kernel", "6.1", "testdata/pass.fault"}, "no riscv64 port"},
 		{[]string{"conform", "--arch", "arm64", "--kernel", "4.19", "testdata/pass.fault"}, "unknown kernel"},
 		{[]string{"setup", "--arch", "mips", "--dry-run"}, "no guests of that arch"},
+		{[]string{"guest", "testdata/pass.fault"}, "--arch is required"},
+		{[]string{"guest", "--arch", "mips", "testdata/pass.fault"}, "unknown arch"},
+		{[]string{"guest", "--arch", "s390x", "--kernel", "4.19", "testdata/pass.fault"}, "unknown kernel"},
+	}
+	// An arch with guests that the model does not model (while there is
+	// one): conform refuses it, naming faultline guest, before any boot.
+	for _, a := range guest.Arches {
+		if !machine.Modeled(a) {
+			tests = append(tests, struct {
+				args []string
+				want string
+			}{[]string{"conform", "--arch", a, "testdata/pass.fault"}, "the model does not model " + a})
+			break
+		}
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCLI(tt.args...)

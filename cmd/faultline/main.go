@@ -7,8 +7,9 @@
 // Usage:
 //
 //	faultline run [PATH...] [-run REGEX] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
-//	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64 [--kernel V]] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
-//	faultline setup [--arch arm64|riscv64]... [--dry-run]
+//	faultline conform [PATH...] [-run REGEX] [--arch arm64|riscv64|ppc64le|s390x [--kernel V]] [--json|--ktap] [--timeout-scale FACTOR] [--allow-skip-all]
+//	faultline guest --arch arm64|riscv64|ppc64le|s390x [--kernel V] [PATH...] [-run REGEX] [--steps] [--json] [--timeout-scale FACTOR]
+//	faultline setup [--arch arm64|riscv64|ppc64le|s390x]... [--dry-run]
 //	faultline observe [PATH...] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--host] [--out DIR]
 //	faultline diff [PATH...] [-run REGEX] [--arch ARCH] [--kernel V] [--json|--markdown] [--timeout-scale FACTOR]
 //	faultline explain FILE[:LINE] [--arch ARCH] [--handler native|generic|both] [--kernel V] [--json]
@@ -101,6 +102,7 @@ The scenario language is described in docs/scenario-format.md, which
 	root.AddCommand(newObserveCmd(stdout, stderr))
 	root.AddCommand(newExplainCmd(stdout, stderr))
 	root.AddCommand(newSetupCmd(stdout, stderr))
+	root.AddCommand(newGuestCmd(stdout, stderr))
 	root.AddCommand(newReportCmd(stdout))
 	root.AddCommand(newGuestInitCmd(stdout))
 	root.AddCommand(newListCmd(stdout, stderr))
