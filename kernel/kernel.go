@@ -252,8 +252,8 @@ type Kernel struct {
 // New returns a machine with configuration cfg and architecture arch.
 func New(cfg config.Kernel, arch Arch) *Kernel {
 	alloc := phys.NewAllocator()
-	if cfg.Swap >= phys.PageSize {
-		alloc.SetSwap(phys.NewSwapDevice(cfg.Swap))
+	if cfg.Swap >= alloc.PageSize() {
+		alloc.SetSwap(phys.NewSwapDevice(cfg.Swap, alloc.PageSize()))
 	}
 	return &Kernel{cfg: cfg, arch: arch, phys: alloc, disk: memory.NewDisk(cfg.Version), huge: memory.NewHugePool(alloc),
 		MaxRestarts: 1000, nextID: 1, stop: make(chan struct{}), files: map[string]*memory.File{}}

@@ -169,7 +169,7 @@ func faultCrew(b *testing.B, arch *x86.Arch, name string, slices int, fs ...faul
 func clearCrew(name string, slices, n int) *crew {
 	var jobs []func(int)
 	for range n {
-		ring := make([][phys.PageSize]byte, scalePages)
+		ring := make([][1 << phys.DefaultPageShift]byte, scalePages)
 		jobs = append(jobs, func(n int) {
 			for i := range n {
 				clear(ring[i%scalePages][:])

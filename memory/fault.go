@@ -243,8 +243,10 @@ func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr
 	// Filled in field by field: a composite literal of a variable whose
 	// address is taken is built in a temporary and copied.
 	var f Fault
-	f.VMA, f.Address, f.RealAddress = vma, addr&phys.PageMask, addr
-	f.PgOff, f.Flags, f.Task = vma.PageOffset(addr), flags, t
+	// The base page from the shift the table keeps: addr & PAGE_MASK,
+	// and linear_page_index (vma.PageOffset) with the same shift.
+	f.VMA, f.Address, f.RealAddress = vma, addr&table.PageMask(), addr
+	f.PgOff, f.Flags, f.Task = (addr-vma.Start)>>table.PageShift()+vma.PgOff, flags, t
 	f.table, f.index, f.orig, f.tr = table, i, table.Load(i), tr
 	pte := f.orig
 	switch {
@@ -446,8 +448,9 @@ type mkwriter interface {
 	PageMkwrite(p *phys.Page) bool
 }
 
-// faultAroundPages is fault_around_bytes (64 KiB) in pages.
-const faultAroundPages = 16
+// faultAroundBytes is fault_around_bytes (64 KiB): fault-around maps
+// that much, in pages of the base size (at least one).
+const faultAroundBytes = 64 << 10
 
 func doReadFault(f *Fault, b Backing) vmfault.Reason {
 	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 {
@@ -482,15 +485,17 @@ func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	return ret | f.finishFault(page, f.VMA.PageProt|pgtable.Write, true)
 }
 
-// doFaultAround maps the cached pages around a read fault, up to 16 in
-// the aligned window around it, inside the VMA and the PTE table, over
+// doFaultAround maps the cached pages around a read fault, up to
+// fault_around_bytes of them (16 pages of 4 KiB) in the aligned window
+// around it, inside the VMA and the PTE table, over
 // empty entries only (do_fault_around, filemap_map_pages). It reports
 // whether the faulting page itself got mapped.
 func doFaultAround(f *Fault, mp mapPager) bool {
-	pteOff := uint64(pgtable.Index(f.Address, 1))
+	faultAroundPages := max(1, uint64(faultAroundBytes)>>f.VMA.MM().PageShift())
+	pteOff := uint64(f.table.Index(f.Address))
 	vmaOff := f.PgOff - f.VMA.PgOff
 	from := max(pteOff&^(faultAroundPages-1), pteOff-min(pteOff, vmaOff))
-	to := min(from+faultAroundPages, pgtable.EntriesPerTable, pteOff+f.VMA.Pages()-vmaOff)
+	to := min(from+faultAroundPages, uint64(f.table.Len()), pteOff+f.VMA.Pages()-vmaOff)
 	mapped, n := false, 0
 	for i := from; i < to; i++ {
 		if !f.table.Load(int(i)).None() {

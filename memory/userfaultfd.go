@@ -88,7 +88,7 @@ func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
 		f.tr.Step("handle_userfault", "FAULT_FLAG_RETRY_NOWAIT: VM_FAULT_RETRY, the lock kept")
 		return vmfault.Retry // the lock is kept
 	}
-	size := uint64(phys.PageSize)
+	size := f.VMA.MM().PageSize()
 	if f.VMA.Flags&mm.VMHugetlb != 0 {
 		size = hugePageSize
 	}
@@ -237,7 +237,7 @@ const uffdAll = mm.VMUffdMiss | mm.VMUffdWP | mm.VMUffdMinor
 // zero, the range between mmap_min_addr and the task size. Unlike
 // madvise's, nothing is rounded: a partial page is EINVAL.
 func validateRange(m *mm.MM, start, length uint64) (uint64, abi.Errno) {
-	const pageMask = phys.PageSize - 1
+	pageMask := m.PageSize() - 1
 	size := m.Arch().TaskSize()
 	switch {
 	case start&pageMask != 0, length&pageMask != 0, length == 0:
@@ -424,11 +424,11 @@ func (u *Userfaultfd) Fill(t Faulter, m *mm.MM, start, length uint64, mode FillM
 		if !v.Shared() {
 			v.PrepareAnon() // mfill_atomic: anon_vma_prepare
 		}
-		for addr := start; addr < end; addr += phys.PageSize {
+		for addr := start; addr < end; addr += m.PageSize() {
 			if err = fillPage(t, v, addr, mode, fill); err != 0 {
 				break
 			}
-			done += phys.PageSize
+			done += m.PageSize()
 		}
 	}
 	m.MmapReadUnlock()
@@ -595,7 +595,7 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 	pt := v.MM().PT
 	markers := !v.Anonymous()
 	huge := v.Flags&mm.VMHugetlb != 0
-	step := uint64(phys.PageSize)
+	step := v.MM().PageSize()
 	if huge {
 		step = hugePageSize
 	}

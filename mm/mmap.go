@@ -91,8 +91,8 @@ type MapRequest struct {
 	PgOff uint64
 }
 
-func pageAlign(n uint64) (uint64, bool) {
-	a := (n + pageSize - 1) & pageMask
+func (m *MM) pageAlign(n uint64) (uint64, bool) {
+	a := (n + m.pageSize - 1) & m.pageMask()
 	return a, a >= n
 }
 
@@ -104,7 +104,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if r.Length == 0 {
 		return 0, abi.EINVAL
 	}
-	align := uint64(pageSize)
+	align := m.pageSize
 	if r.Flags&MapHugetlb != 0 {
 		align = HugePageSize // the length is rounded to whole huge pages
 	}
@@ -112,7 +112,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if length < r.Length || length > m.arch.TaskSize() {
 		return 0, abi.ENOMEM
 	}
-	if r.PgOff+length>>pageShift < r.PgOff {
+	if r.PgOff+length>>m.pageShift < r.PgOff {
 		return 0, abi.EOVERFLOW // the offset wraps
 	}
 	if !m.MmapWriteLock(t, sched.Killable) {
@@ -143,8 +143,8 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0 &&
 			m.cfg.Version.Compare(thpAlignAnonSince) >= 0:
 			addr, ok = m.thpUnmappedAreaLocked(length, 0)
-		case placesTHP && tp.PlacesTHP() && thpCovers(r.PgOff<<pageShift, length):
-			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<pageShift)
+		case placesTHP && tp.PlacesTHP() && thpCovers(r.PgOff<<m.pageShift, length):
+			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<m.pageShift)
 		default:
 			addr, ok = m.unmappedAreaTopDownLocked(length, align)
 		}
@@ -155,7 +155,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 
 	// A file's mapping must end inside the largest file there can be
 	// (file_mmap_ok: MAX_LFS_FILESIZE), checked after the address.
-	if r.Ops != nil && r.PgOff > (maxFileSize-length)>>pageShift {
+	if r.Ops != nil && r.PgOff > (maxFileSize-length)>>m.pageShift {
 		return 0, abi.EOVERFLOW
 	}
 	// Only private anonymous memory may grow: a file, shared memory and
@@ -184,7 +184,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	}
 	pgoff := r.PgOff
 	if r.Ops == nil {
-		pgoff = addr >> pageShift
+		pgoff = addr >> m.pageShift
 	}
 	v := &VMA{mm: m, Start: addr, End: addr + length, Flags: flags, PgOff: pgoff, Ops: r.Ops}
 	if r.Ops != nil {
@@ -212,7 +212,7 @@ func (m *MM) vmStartGap(v *VMA) uint64 {
 	if v.Flags&VMGrowsDown == 0 {
 		return v.Start
 	}
-	gap := m.cfg.StackGuardGap << pageShift
+	gap := m.cfg.StackGuardGap << m.pageShift
 	if v.Start < gap {
 		return 0
 	}
@@ -227,8 +227,8 @@ func (m *MM) vmStartGap(v *VMA) uint64 {
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	low := m.cfg.MmapMinAddr
-	if low < pageSize {
-		low = pageSize
+	if low < m.pageSize {
+		low = m.pageSize
 	}
 	top := m.arch.MmapBase()
 	// fits returns the highest aligned start for a gap [lo, hi).
@@ -287,7 +287,7 @@ var thpAlignAnonSince = config.Version{Major: 6, Minor: 8}
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) thpUnmappedAreaLocked(length, off uint64) (uint64, bool) {
 	if padded := length + HugePageSize; padded > length {
-		if a, ok := m.unmappedAreaTopDownLocked(padded, pageSize); ok {
+		if a, ok := m.unmappedAreaTopDownLocked(padded, m.pageSize); ok {
 			sub := (off - a) & (HugePageSize - 1)
 			if sub == 0 {
 				sub = HugePageSize // top-down: the upper aligned start
@@ -295,7 +295,7 @@ func (m *MM) thpUnmappedAreaLocked(length, off uint64) (uint64, bool) {
 			return a + sub, true
 		}
 	}
-	return m.unmappedAreaTopDownLocked(length, pageSize)
+	return m.unmappedAreaTopDownLocked(length, m.pageSize)
 }
 
 // thpCovers reports whether the file range [off, off+length) covers a
@@ -359,7 +359,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 	v.StartWrite()
 	hi := &VMA{
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
-		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
+		PgOff: v.PgOff + (addr-v.Start)>>m.pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
 	}
 	// Both halves share the anon_vma and its chain (anon_vma_clone).
 	hi.anonVMA.Store(v.anonVMA.Load())
@@ -435,8 +435,8 @@ func (m *MM) vmasIn(start, end uint64) []*VMA {
 // Munmap removes every mapping in [addr, addr+length) (do_vmi_munmap).
 // Unmapped parts of the range are not an error.
 func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
-	length, ok := pageAlign(length)
-	if addr&^pageMask != 0 || !ok || addr > m.arch.TaskSize() || length > m.arch.TaskSize()-addr {
+	length, ok := m.pageAlign(length)
+	if addr&^m.pageMask() != 0 || !ok || addr > m.arch.TaskSize() || length > m.arch.TaskSize()-addr {
 		return abi.EINVAL
 	}
 	if length == 0 {
@@ -571,7 +571,7 @@ func ZapBackingRange(t sched.Sleeper, v *VMA, pgoff uint64) {
 	}
 	start := v.Start
 	if pgoff > v.PgOff {
-		off := (pgoff - v.PgOff) << pageShift
+		off := (pgoff - v.PgOff) << m.pageShift
 		if off >= v.End-v.Start {
 			return
 		}
@@ -630,13 +630,13 @@ func (m *MM) LockedPrivateReadOnly(t sched.Sleeper, addr, length uint64) [][2]ui
 // (do_mprotect_pkey). It stops with ENOMEM at the first hole, keeping the
 // changes made below it.
 func (m *MM) Mprotect(t sched.Sleeper, addr, length uint64, prot Prot) abi.Errno {
-	if addr&^pageMask != 0 {
+	if addr&^m.pageMask() != 0 {
 		return abi.EINVAL
 	}
 	if length == 0 {
 		return 0
 	}
-	length, ok := pageAlign(length)
+	length, ok := m.pageAlign(length)
 	end := addr + length
 	if !ok || end <= addr {
 		return abi.ENOMEM

@@ -16,7 +16,7 @@ type SwapDevice struct {
 	nslots uint64
 	next   uint64
 	free   []uint64
-	data   map[uint64]*[PageSize]byte
+	data   map[uint64][]byte
 	count  map[uint64]int
 	cache  map[uint64]*SwapCached
 	reads  []*SwapCached
@@ -30,9 +30,10 @@ type SwapCached struct {
 	slot   uint64
 }
 
-// NewSwapDevice returns swap space of size bytes.
-func NewSwapDevice(size uint64) *SwapDevice {
-	return &SwapDevice{nslots: size / PageSize, data: map[uint64]*[PageSize]byte{},
+// NewSwapDevice returns swap space of size bytes in slots of pageSize
+// bytes (a swap slot holds one base page).
+func NewSwapDevice(size, pageSize uint64) *SwapDevice {
+	return &SwapDevice{nslots: size / pageSize, data: map[uint64][]byte{},
 		count: map[uint64]int{}, cache: map[uint64]*SwapCached{}}
 }
 
@@ -44,7 +45,7 @@ func (a *Allocator) Swap() *SwapDevice { return a.swap }
 
 // WriteOut stores a copy of data in a free slot, with no reference yet
 // (get_swap_page, swap_writepage); false when swap is full.
-func (s *SwapDevice) WriteOut(data *[PageSize]byte) (uint64, bool) {
+func (s *SwapDevice) WriteOut(data []byte) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var slot uint64
@@ -58,9 +59,7 @@ func (s *SwapDevice) WriteOut(data *[PageSize]byte) (uint64, bool) {
 	default:
 		return 0, false
 	}
-	d := new([PageSize]byte)
-	*d = *data
-	s.data[slot] = d
+	s.data[slot] = append([]byte(nil), data...)
 	s.count[slot] = 0
 	return slot, true
 }
@@ -136,7 +135,7 @@ func (s *SwapDevice) Run() {
 	s.reads = nil
 	for _, c := range reads {
 		if d := s.data[c.slot]; d != nil {
-			*c.Page.Data() = *d
+			copy(c.Page.Data(), d)
 		}
 		c.Locked = false
 	}
