@@ -249,9 +249,11 @@ type Kernel struct {
 	stmtRules atomic.Uint64
 }
 
-// New returns a machine with configuration cfg and architecture arch.
+// New returns a machine with configuration cfg and architecture arch, of
+// cfg's page size (4 KiB when it is not resolved: machine.New resolves it
+// for the arch).
 func New(cfg config.Kernel, arch Arch) *Kernel {
-	alloc := phys.NewAllocator()
+	alloc := phys.NewAllocatorShift(cfg.PageShift())
 	if cfg.Swap >= alloc.PageSize() {
 		alloc.SetSwap(phys.NewSwapDevice(cfg.Swap, alloc.PageSize()))
 	}

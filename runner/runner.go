@@ -248,6 +248,11 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 	}
 	rep.Kernel = cfg.Version.String()
 	k, err := machine.New(arch, cfg, opts.Handler)
+	if ce := (*machine.ConfigError)(nil); errors.As(err, &ce) {
+		// A pinned value the arch cannot have: the pin's error.
+		rep.Status, rep.Reason = Error, fmt.Sprintf("%s: %v", pinPos(s, "page_size"), err)
+		return rep
+	}
 	if err != nil {
 		rep.Status, rep.Reason = Skip, err.Error()
 		return rep
@@ -261,6 +266,16 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 	rep.Traps = k.TracedTraps()
 	rep.Duration = time.Since(start)
 	return rep
+}
+
+// pinPos returns where s pins key, or where s starts.
+func pinPos(s *scenario.Scenario, key string) scenario.Pos {
+	for _, pin := range s.Config {
+		if pin.Key == key {
+			return pin.Pos
+		}
+	}
+	return s.Pos
 }
 
 // newRun prepares the run of s on k, reporting to rep.
