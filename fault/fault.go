@@ -421,7 +421,7 @@ func (fs *faultState) decode(res *Result, ret vmfault.Reason) {
 		// A small page wins if both bits are set, as in do_sigbus.
 		shift := fs.m.PageShift() // PAGE_SHIFT
 		if ret&vmfault.HWPoison == 0 {
-			shift = memory.HStateShift(ret.HIndex())
+			shift = memory.HStateShift(ret.HIndex(), fs.m.PageShift())
 		}
 		res.Signo = abi.SIGBUS
 		if fs.h.MemoryFailure {

@@ -60,7 +60,7 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 			// the address checks (hugetlbfs_file_mmap).
 			req.Flags |= mm.MapHugetlb
 			if a.Shared {
-				pages := int((a.Length + mm.HugePageSize - 1) / mm.HugePageSize)
+				pages := int((a.Length + m.HugePageSize() - 1) / m.HugePageSize())
 				req.Ops = memory.NewHugetlbShared(t.k.huge, pages)
 			} else {
 				req.Ops = memory.NewHugetlbPrivate(t.k.huge)

@@ -150,13 +150,15 @@ type Fault struct {
 func (f *Fault) write() bool { return f.Flags&vmfault.FlagWrite != 0 }
 
 // HStateShift returns the page shift of huge-page state idx
-// (hstate_index_to_shift): 2 MiB pages first, then 1 GiB.
-func HStateShift(idx int) uint {
+// (hstate_index_to_shift) over 1<<pageShift byte base pages: PMD-sized
+// pages first (21 over 4 KiB pages), then PUD-sized (30).
+func HStateShift(idx int, pageShift uint) uint {
+	bits := pageShift - 3 // a page table's index bits
 	switch idx {
 	case 0:
-		return 21
+		return pageShift + bits
 	case 1:
-		return 30
+		return pageShift + 2*bits
 	}
 	return 0
 }

@@ -90,7 +90,7 @@ func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
 	}
 	size := f.VMA.MM().PageSize()
 	if f.VMA.Flags&mm.VMHugetlb != 0 {
-		size = hugePageSize
+		size = f.VMA.MM().HugePageSize()
 	}
 	addr := f.RealAddress &^ (size - 1)
 	w := &uffdWait{
@@ -569,7 +569,7 @@ func (u *Userfaultfd) WriteProtect(t sched.Sleeper, m *mm.MM, start, length uint
 			err = abi.ENOENT
 			return err
 		}
-		if v.Flags&mm.VMHugetlb != 0 && (start|length)&(hugePageSize-1) != 0 {
+		if v.Flags&mm.VMHugetlb != 0 && (start|length)&(v.MM().HugePageSize()-1) != 0 {
 			err = abi.EINVAL
 			return err
 		}
@@ -597,7 +597,7 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 	huge := v.Flags&mm.VMHugetlb != 0
 	step := v.MM().PageSize()
 	if huge {
-		step = hugePageSize
+		step = v.MM().HugePageSize()
 	}
 	for addr := s; addr < e; addr += step {
 		var table *pgtable.Table
@@ -640,9 +640,6 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 		table.Unlock()
 	}
 }
-
-// hugePageSize is the size of a hugetlb page (2 MiB).
-const hugePageSize = 2 << 20
 
 // uffdKind names a userfaultfd registration mode for the trace.
 func uffdKind(reason mm.VMFlags) string {

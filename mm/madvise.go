@@ -165,10 +165,10 @@ func (m *MM) dontneed(v *VMA, s, e uint64) abi.Errno {
 		// must be aligned; the end is rounded down, so that a caller
 		// unaware of huge pages loses no data it did not name, and
 		// what is left may be empty.
-		if s&(HugePageSize-1) != 0 {
+		if s&(m.HugePageSize()-1) != 0 {
 			return abi.EINVAL
 		}
-		e &^= HugePageSize - 1
+		e &^= m.HugePageSize() - 1
 		if e <= s {
 			return 0
 		}

@@ -106,7 +106,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	}
 	align := m.pageSize
 	if r.Flags&MapHugetlb != 0 {
-		align = HugePageSize // the length is rounded to whole huge pages
+		align = m.HugePageSize() // the length is rounded to whole huge pages
 	}
 	length := (r.Length + align - 1) &^ (align - 1)
 	if length < r.Length || length > m.arch.TaskSize() {
@@ -140,10 +140,10 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		var ok bool
 		tp, placesTHP := r.Ops.(THPPlacer)
 		switch {
-		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0 &&
+		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%m.HugePageSize() == 0 &&
 			m.cfg.Version.Compare(thpAlignAnonSince) >= 0:
 			addr, ok = m.thpUnmappedAreaLocked(length, 0)
-		case placesTHP && tp.PlacesTHP() && thpCovers(r.PgOff<<m.pageShift, length):
+		case placesTHP && tp.PlacesTHP() && m.thpCovers(r.PgOff<<m.pageShift, length):
 			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<m.pageShift)
 		default:
 			addr, ok = m.unmappedAreaTopDownLocked(length, align)
@@ -286,11 +286,11 @@ var thpAlignAnonSince = config.Version{Major: 6, Minor: 8}
 // falls back to a plain search.
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) thpUnmappedAreaLocked(length, off uint64) (uint64, bool) {
-	if padded := length + HugePageSize; padded > length {
+	if padded := length + m.HugePageSize(); padded > length {
 		if a, ok := m.unmappedAreaTopDownLocked(padded, m.pageSize); ok {
-			sub := (off - a) & (HugePageSize - 1)
+			sub := (off - a) & (m.HugePageSize() - 1)
 			if sub == 0 {
-				sub = HugePageSize // top-down: the upper aligned start
+				sub = m.HugePageSize() // top-down: the upper aligned start
 			}
 			return a + sub, true
 		}
@@ -301,10 +301,10 @@ func (m *MM) thpUnmappedAreaLocked(length, off uint64) (uint64, bool) {
 // thpCovers reports whether the file range [off, off+length) covers a
 // whole PMD-aligned stretch of the file, the condition on which
 // thp_get_unmapped_area aligns a file mapping.
-func thpCovers(off, length uint64) bool {
+func (m *MM) thpCovers(off, length uint64) bool {
 	end := off + length
-	aligned := (off + HugePageSize - 1) &^ (HugePageSize - 1)
-	return end > aligned && end-aligned >= HugePageSize
+	aligned := (off + m.HugePageSize() - 1) &^ (m.HugePageSize() - 1)
+	return end > aligned && end-aligned >= m.HugePageSize()
 }
 
 // openFiles numbers the opens of files that mmap makes (struct file).
@@ -313,15 +313,17 @@ var openFiles atomic.Uint64
 // maxFileSize is MAX_LFS_FILESIZE on 64-bit kernels.
 const maxFileSize = 1<<63 - 1
 
-// HugePageSize is the size of a hugetlb page.
-const HugePageSize = 2 << 20
+// HugePageSize returns the size of a hugetlb page and of a THP: the PMD
+// size, PAGE_SIZE times a page table's entries (2 MiB over 4 KiB pages,
+// 32 MiB over 16 KiB, 512 MiB over 64 KiB).
+func (m *MM) HugePageSize() uint64 { return m.PT.Geometry().LevelSize(2) }
 
 // hugeSplitBad reports whether splitting at start or end would cut a
 // hugetlb VMA off a huge-page boundary (hugetlb_vm_op_split: EINVAL).
 // Preconditions: the mmap lock is held.
 func (m *MM) hugeSplitBad(start, end uint64) bool {
 	for _, at := range []uint64{start, end} {
-		if v := m.VMALookup(at); v != nil && v.Flags&VMHugetlb != 0 && v.Start < at && at&(HugePageSize-1) != 0 {
+		if v := m.VMALookup(at); v != nil && v.Flags&VMHugetlb != 0 && v.Start < at && at&(m.HugePageSize()-1) != 0 {
 			return true
 		}
 	}
@@ -473,7 +475,7 @@ func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
 // hugeCut reports whether cutting v at addr would split a hugetlb VMA off
 // a huge-page boundary (hugetlb_vm_op_split: EINVAL); nil cuts nothing.
 func hugeCut(v *VMA, addr uint64) bool {
-	return v != nil && v.Flags&VMHugetlb != 0 && v.Start < addr && addr < v.End && addr&(HugePageSize-1) != 0
+	return v != nil && v.Flags&VMHugetlb != 0 && v.Start < addr && addr < v.End && addr&(v.mm.HugePageSize()-1) != 0
 }
 
 // unmapLocked removes [start, end), given v, the first VMA ending above

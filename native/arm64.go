@@ -248,7 +248,7 @@ func (a *ARM64) userError(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, 
 		pageShift := t.MM().PageShift() // PAGE_SHIFT
 		lsb := pageShift
 		if fault&vmfault.HWPoisonLarge != 0 {
-			lsb = memory.HStateShift(fault.HIndex())
+			lsb = memory.HStateShift(fault.HIndex(), pageShift)
 			if fault&vmfault.HWPoison != 0 && lsb != pageShift {
 				note(t, arch.RulePoisonLargeWins)
 			}

@@ -283,7 +283,7 @@ func (f *x86Fault) doSigbus(ret vmfault.Reason) kernel.TrapAction {
 	if poison && f.a.cfg.MemoryFailure {
 		var lsb uint
 		if ret&vmfault.HWPoisonLarge != 0 {
-			lsb = memory.HStateShift(ret.HIndex()) // hstate_index_to_shift
+			lsb = memory.HStateShift(ret.HIndex(), 12) // hstate_index_to_shift
 		}
 		if ret&vmfault.HWPoison != 0 {
 			lsb = 12 // PAGE_SHIFT: x86_64 has 4 KiB pages only
