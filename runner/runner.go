@@ -247,6 +247,15 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 		}
 	}
 	rep.Kernel = cfg.Version.String()
+	if rc, err := cfg.ResolvePageSize(arch); err == nil {
+		// Sizes in pg are the arch's base pages.
+		ps, err := s.ForPageSize(rc.PageSize)
+		if err != nil {
+			rep.Status, rep.Reason = Error, fmt.Sprintf("with %d-byte pages: %v", rc.PageSize, err)
+			return rep
+		}
+		s = ps
+	}
 	k, err := machine.New(arch, cfg, opts.Handler)
 	if ce := (*machine.ConfigError)(nil); errors.As(err, &ce) {
 		// A pinned value the arch cannot have: the pin's error.
