@@ -1671,10 +1671,19 @@ func (p *parser) outcome(c *cursor, caught bool) (*Outcome, *Error) {
 		if v, ok := c.peek(); ok {
 			c.i++
 			o.HasValue = true
-			if v.text == "ret" {
+			switch {
+			case v.text == "ret":
 				o.ValueRet = true
-			} else if o.Value, err = p.number(c.line, v.col, v.text, "a value after ok (a number, or ret)"); err != nil {
-				return nil, err
+			case strings.HasSuffix(v.text, "pg") && !v.quoted:
+				// A byte count of whole base pages (a uffd copy's, a
+				// kread's): the extension's unit, as in sizes.
+				if o.Value, err = p.size(c.line, v.col, v.text, "a value after ok (a number, a count of pages like 2pg, or ret)"); err != nil {
+					return nil, err
+				}
+			default:
+				if o.Value, err = p.number(c.line, v.col, v.text, "a value after ok (a number, or ret)"); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return o, c.done("ok [VALUE]")
