@@ -176,7 +176,7 @@ type parser struct {
 	pageSize uint64 // the bytes of the unit pg
 	usesPG   bool   // a size was written in pg
 	sc       *Scenario
-	errs ErrorList
+	errs     ErrorList
 
 	// started is set by the first statement. If that is not scenario,
 	// the error says so once, and a scenario statement further down is
