@@ -261,6 +261,11 @@ func New(cfg config.Kernel, arch Arch) *Kernel {
 		MaxRestarts: 1000, nextID: 1, stop: make(chan struct{}), files: map[string]*memory.File{}}
 }
 
+// raPages is the read-ahead window in pages: read_ahead_kb of base pages
+// (bdi ra_pages = read_ahead_kb >> (PAGE_SHIFT - 10): 32 pages of 4 KiB,
+// 8 of 16 KiB, 2 of 64 KiB at the default 128).
+func (k *Kernel) raPages() uint64 { return k.cfg.ReadAheadKB >> (k.phys.PageShift() - 10) }
+
 // Config returns the configuration.
 func (k *Kernel) Config() *config.Kernel { return &k.cfg }
 

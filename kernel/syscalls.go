@@ -92,7 +92,7 @@ func (t *Task) CreateFile(name string, size uint64, fill byte) Outcome {
 		f := k.files[name]
 		isNew := f == nil
 		if isNew {
-			f = memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+			f = memory.NewFile(name, size, fill, k.phys, k.disk, k.raPages())
 			k.files[name] = f
 		}
 		k.mu.Unlock()

@@ -369,7 +369,7 @@ func (t *Task) kioFile() *memory.File {
 	}
 	k := t.k
 	name := fmt.Sprintf(".kio-%d", t.TID) // not a scenario's name: those start with [a-z0-9]
-	f := memory.NewFile(name, 0, 0, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+	f := memory.NewFile(name, 0, 0, k.phys, k.disk, k.raPages())
 	k.mu.Lock()
 	k.files[name] = f
 	k.mu.Unlock()

@@ -280,6 +280,9 @@ func NewFile(name string, size uint64, fill byte, alloc *phys.Allocator, disk *D
 // pagesOf returns the pages size bytes of the file take.
 func (f *File) pagesOf(size uint64) uint64 { return (size + f.psize - 1) >> f.shift }
 
+// ReadAheadPages returns the read-ahead window, in pages (ra_pages).
+func (f *File) ReadAheadPages() uint64 { return f.raPages }
+
 // Size returns i_size.
 func (f *File) Size() uint64 {
 	f.mu.Lock()
