@@ -68,3 +68,38 @@ func TestPageSizeRules(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultAroundPageSize: a read fault on a cached file page maps
+// fault_around_bytes (64 KiB) of the window around it, 16 pages of 4 KiB
+// or 4 of 16 KiB; with 64 KiB pages there is no fault-around at all
+// (should_fault_around: a window of one page), so each page faults.
+func TestFaultAroundPageSize(t *testing.T) {
+	for _, tc := range []struct {
+		size   uint64
+		faults int64 // minor faults reading the first 4 pages
+	}{{4 << 10, 1}, {16 << 10, 1}, {64 << 10, 4}} {
+		t.Run(strconv.FormatUint(tc.size>>10, 10)+"k", func(t *testing.T) {
+			cfg := config.Default()
+			cfg.PageSize = tc.size
+			k := kernel.New(cfg, arm64.New(cfg))
+			t.Cleanup(k.Shutdown)
+			task := k.Spawn("t")
+			if out := task.CreateFile("f", 16*tc.size, 0x61); out.Kind != kernel.OutOK {
+				t.Fatalf("file: %v", out)
+			}
+			out := task.Mmap(kernel.MmapArgs{Length: 16 * tc.size, Prot: mm.ProtRead, Shared: true, File: "f"})
+			if out.Kind != kernel.OutOK {
+				t.Fatalf("mmap: %v", out)
+			}
+			min0, _ := task.Faults()
+			for i := uint64(0); i < 4; i++ {
+				if r := task.Read(out.Value + i*tc.size); r.Value != 0x61 {
+					t.Fatalf("read page %d: %v", i, r)
+				}
+			}
+			if min1, _ := task.Faults(); min1-min0 != tc.faults {
+				t.Errorf("%d minor faults reading 4 pages, want %d", min1-min0, tc.faults)
+			}
+		})
+	}
+}

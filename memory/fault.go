@@ -451,11 +451,15 @@ type mkwriter interface {
 }
 
 // faultAroundBytes is fault_around_bytes (64 KiB): fault-around maps
-// that much, in pages of the base size (at least one).
+// that much, in pages of the base size (16 of 4 KiB, 4 of 16 KiB; with
+// 64 KiB pages, none: a window of one page is no fault-around).
 const faultAroundBytes = 64 << 10
 
 func doReadFault(f *Fault, b Backing) vmfault.Reason {
-	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 {
+	// should_fault_around (mm/memory.c, 6.4 on): a ->map_pages, no uffd
+	// minor or wp registration, and a window of more than one page (none
+	// with 64 KiB pages: "a single page implies no faulting 'around'").
+	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 && faultAroundBytes>>f.VMA.MM().PageShift() > 1 {
 		if doFaultAround(f, mp) {
 			f.tr.Step("do_fault_around", "the faulting page was cached and is mapped: VM_FAULT_NOPAGE")
 			return vmfault.NoPage
@@ -493,7 +497,7 @@ func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 // empty entries only (do_fault_around, filemap_map_pages). It reports
 // whether the faulting page itself got mapped.
 func doFaultAround(f *Fault, mp mapPager) bool {
-	faultAroundPages := max(1, uint64(faultAroundBytes)>>f.VMA.MM().PageShift())
+	faultAroundPages := uint64(faultAroundBytes) >> f.VMA.MM().PageShift() // fault_around_pages
 	pteOff := uint64(f.table.Index(f.Address))
 	vmaOff := f.PgOff - f.VMA.PgOff
 	from := max(pteOff&^(faultAroundPages-1), pteOff-min(pteOff, vmaOff))
