@@ -155,10 +155,34 @@ func ParsePageSize(file string, src []byte, pageSize uint64) (*Scenario, error) 
 		return nil, p.errs
 	}
 	p.sc.Lines = num
+	if err := p.checkPageSize(); err != nil {
+		return nil, ErrorList{err}
+	}
 	if p.usesPG {
 		p.sc.pages = &pageUnit{size: p.pageSize, src: src}
 	}
 	return p.sc, nil
+}
+
+// checkPageSize refuses a page_size pin that an arch the scenario names
+// does not have (config.PageSizes), at the pin's value; a scenario for
+// every arch is refused on the arches without it when it runs.
+func (p *parser) checkPageSize() *Error {
+	for _, pin := range p.sc.Config {
+		if pin.Key != "page_size" {
+			continue
+		}
+		k := config.Default()
+		if err := k.Set(pin.Key, pin.Value); err != nil {
+			return nil // reported where the pin was read
+		}
+		for _, arch := range p.sc.Arches {
+			if _, err := k.ResolvePageSize(arch); err != nil {
+				return &Error{Pos{p.file, pin.Pos.Line, pin.Pos.Col + len(pin.Key) + 1}, err.Error()}
+			}
+		}
+	}
+	return nil
 }
 
 // ForPageSize returns s as it reads with the unit pg pageSize bytes: s

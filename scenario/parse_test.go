@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -810,6 +811,23 @@ func TestPageUnit(t *testing.T) {
 	for _, bad := range []string{"pg", "0xpg", "1pgg", "-1pg"} {
 		if _, err := Parse("w.fault", []byte("scenario w\nmmap A "+bad+" rw private anon\n")); err == nil {
 			t.Errorf("size %q accepted", bad)
+		}
+	}
+}
+
+// TestPageSizePinArch: a page_size the scenario's arches do not all have
+// is an error at the pin's value; one they have, or a scenario for every
+// arch (refused when it runs on an arch without it), parses.
+func TestPageSizePinArch(t *testing.T) {
+	for _, tc := range []struct{ src, err string }{
+		{"scenario a\narch arm64\nconfig page_size=64k\n", ""},
+		{"scenario b\nconfig page_size=16k\n", ""},
+		{"scenario c\narch arm64 x86_64\nconfig page_size=16k\n", "t.fault:3:18: config page_size=16k: x86_64 has 4k pages only"},
+		{"scenario d\narch ppc64le\nconfig kernel=6.1 page_size=16k\n", "t.fault:3:29: config page_size=16k: ppc64le has 4k, 64k pages only"},
+	} {
+		_, err := Parse("t.fault", []byte(tc.src))
+		if got := fmt.Sprint(err); (tc.err == "" && err != nil) || (tc.err != "" && got != tc.err) {
+			t.Errorf("%q: error %v, want %q", tc.src, err, tc.err)
 		}
 	}
 }
