@@ -504,7 +504,8 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 	to := min(from+faultAroundPages, uint64(f.table.Len()), pteOff+f.VMA.Pages()-vmaOff)
 	mapped, n := false, 0
 	for i := from; i < to; i++ {
-		if !f.table.Load(int(i)).None() {
+		slot := f.table.Slot(int(i))
+		if !slot.Load().None() {
 			continue
 		}
 		page := mp.CachedPage(f.PgOff+i-pteOff, f.Task)
@@ -513,12 +514,12 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 		}
 		pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt)
 		f.table.Lock()
-		if !f.table.Load(int(i)).None() {
+		if !slot.Load().None() {
 			f.table.Unlock()
 			page.Put()
 			continue
 		}
-		f.table.Store(int(i), pte)
+		slot.Store(pte)
 		page.AddMap()
 		f.table.Unlock()
 		n++

@@ -293,6 +293,20 @@ func (t *Table) childFor(addr uint64) *atomic.Pointer[Table] {
 	return (*atomic.Pointer[Table])(unsafe.Add(t.next, uintptr(uint32(addr>>(t.shift&63))&t.mask)*unsafe.Sizeof(atomic.Pointer[Table]{})))
 }
 
+// Slot is one entry of a table, found once for the several accesses a
+// caller makes to it (its address computed once, not per access).
+type Slot struct{ e *atomic.Uint64 }
+
+// Slot returns entry i (taken modulo the table's entries).
+func (t *Table) Slot(i int) Slot { return Slot{t.slot(i)} }
+
+// Load reads the entry (ptep_get).
+func (s Slot) Load() PTE { return PTE(s.e.Load()) }
+
+// Store writes the entry (set_pte_at). Preconditions: the caller holds
+// the table's lock.
+func (s Slot) Store(p PTE) { s.e.Store(uint64(p)) }
+
 // Len returns the table's number of entries.
 func (t *Table) Len() int { return int(t.mask) + 1 }
 

@@ -514,8 +514,8 @@ func TestGeometries(t *testing.T) {
 			if i != int(addr>>g.PageShift)%tc.entries {
 				t.Fatalf("index %d is not the page number modulo %d", i, tc.entries)
 			}
-			tab.Store(i, pgtable.MkPTE(7, pgtable.Read))
-			if got, gi := pt.Lookup(addr); got != tab || gi != i || got.Load(gi).PFN() != 7 {
+			tab.Slot(i).Store(pgtable.MkPTE(7, pgtable.Read))
+			if got, gi := pt.Lookup(addr); got != tab || gi != i || got.Load(gi).PFN() != 7 || got.Slot(gi+tc.entries).Load().PFN() != 7 {
 				t.Fatalf("Lookup(%#x) = %v, %d", addr, got, gi)
 			}
 			if got, _ := pt.Lookup(addr + 1<<g.PageShift*uint64(tc.entries)); got != nil {
