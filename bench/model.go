@@ -12,7 +12,13 @@ import (
 	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
-	"github.com/faultline/faultline/phys"
+)
+
+// The benchmarks run machines of the default configuration, whose base
+// page is 4 KiB on every arch they run.
+const (
+	pageShift = 12
+	pageSize  = 1 << pageShift
 )
 
 // HostArch is the Linux name of the architecture this program runs on.
@@ -96,7 +102,7 @@ func (r *modelRun) timed(t *kernel.Task, fn func() kernel.Outcome) error {
 
 // mapAnon maps n fresh private anonymous pages.
 func mapAnon(t *kernel.Task, n uint64) (uint64, error) {
-	out := t.Mmap(kernel.MmapArgs{Length: n << phys.PageShift, Prot: mm.ProtRead | mm.ProtWrite})
+	out := t.Mmap(kernel.MmapArgs{Length: n << pageShift, Prot: mm.ProtRead | mm.ProtWrite})
 	if out.Kind != kernel.OutOK {
 		return 0, fmt.Errorf("model: mmap %d pages: %v", n, out)
 	}
@@ -104,7 +110,7 @@ func mapAnon(t *kernel.Task, n uint64) (uint64, error) {
 }
 
 func unmap(t *kernel.Task, addr, n uint64) error {
-	if out := t.Munmap(addr, n<<phys.PageShift); out.Kind != kernel.OutOK {
+	if out := t.Munmap(addr, n<<pageShift); out.Kind != kernel.OutOK {
 		return fmt.Errorf("model: munmap: %v", out)
 	}
 	return nil
@@ -129,7 +135,7 @@ func (r *modelRun) anon(t *kernel.Task, ops uint64) error {
 		if err != nil {
 			return err
 		}
-		if err := r.timed(t, func() kernel.Outcome { return t.Touch(base, n<<phys.PageShift, mm.AccessWrite, 1) }); err != nil {
+		if err := r.timed(t, func() kernel.Outcome { return t.Touch(base, n<<pageShift, mm.AccessWrite, 1) }); err != nil {
 			return err
 		}
 		return unmap(t, base, n)
@@ -144,7 +150,7 @@ func (r *modelRun) cow(t *kernel.Task, ops uint64) error {
 		if err != nil {
 			return err
 		}
-		size := n << phys.PageShift
+		size := n << pageShift
 		if out := t.Touch(base, size, mm.AccessWrite, 1); out.Kind != kernel.OutOK {
 			return fmt.Errorf("model: populate: %v", out)
 		}
@@ -164,8 +170,8 @@ func (r *modelRun) cow(t *kernel.Task, ops uint64) error {
 // read once through a mapping, then mapped again and again, one load per
 // fault-around window.
 func (r *modelRun) file(t *kernel.Task, ops uint64) error {
-	const size = ChunkPages << phys.PageShift
-	const stride = FaultAroundPages << phys.PageShift
+	const size = ChunkPages << pageShift
+	const stride = FaultAroundPages << pageShift
 	if out := t.CreateFile("bench", size, 0x5a); out.Kind != kernel.OutOK {
 		return fmt.Errorf("model: create the file: %v", out)
 	}
@@ -227,7 +233,7 @@ func (r *modelRun) uffd(t *kernel.Task, ops uint64) error {
 				herr <- fmt.Errorf("model: uffd read: %v", ev)
 				return
 			}
-			if out := handler.UffdFill("u", ev.Msg.Addr&^(phys.PageSize-1), phys.PageSize, memory.FillCopy, 0x5a); out.Kind != kernel.OutOK && out.Errno != abi.EEXIST {
+			if out := handler.UffdFill("u", ev.Msg.Addr&^(pageSize-1), pageSize, memory.FillCopy, 0x5a); out.Kind != kernel.OutOK && out.Errno != abi.EEXIST {
 				r.k.Shutdown()
 				herr <- fmt.Errorf("model: UFFDIO_COPY: %v", out)
 				return
@@ -241,14 +247,14 @@ func (r *modelRun) uffd(t *kernel.Task, ops uint64) error {
 		if err != nil {
 			return err
 		}
-		if out := t.UffdRegister("u", base, n<<phys.PageShift, memory.UffdMissing, false); out.Kind != kernel.OutOK {
+		if out := t.UffdRegister("u", base, n<<pageShift, memory.UffdMissing, false); out.Kind != kernel.OutOK {
 			return fmt.Errorf("model: UFFDIO_REGISTER: %v", out)
 		}
 		if !started { // the first registration opened the context
 			started = true
 			go serve()
 		}
-		if err := r.timed(t, func() kernel.Outcome { return t.Touch(base, n<<phys.PageShift, mm.AccessWrite, 1) }); err != nil {
+		if err := r.timed(t, func() kernel.Outcome { return t.Touch(base, n<<pageShift, mm.AccessWrite, 1) }); err != nil {
 			return err
 		}
 		return unmap(t, base, n)
@@ -314,7 +320,7 @@ func (r *modelRun) parallel(t *kernel.Task, ops uint64, n int, procs bool) error
 			if sizes[i] == 0 {
 				continue
 			}
-			wg.Go(func() { outs[i] = tk.Touch(bases[i], sizes[i]<<phys.PageShift, mm.AccessWrite, 1) })
+			wg.Go(func() { outs[i] = tk.Touch(bases[i], sizes[i]<<pageShift, mm.AccessWrite, 1) })
 		}
 		wg.Wait()
 		r.s.Elapsed += time.Since(t0)

@@ -171,6 +171,95 @@ type Kernel struct {
 	// have before mmap, munmap and the splits of mprotect and madvise
 	// fail with ENOMEM.
 	MaxMapCount uint64
+	// PageSize is the base page size in bytes (CONFIG_PAGE_SIZE_*: 4, 16
+	// or 64 KiB), or 0 for the architecture's default: the page size of
+	// Debian's kernel for it (DefaultPageSize). A machine resolves it
+	// where the architecture is known (ResolvePageSize).
+	PageSize uint64
+}
+
+// Page sizes.
+const (
+	PageSize4K  = 4 << 10
+	PageSize16K = 16 << 10
+	PageSize64K = 64 << 10
+)
+
+// archPageSizes lists, per architecture, the base page sizes its kernel
+// can be built with that the model has, and the default: Debian's
+// kernel's page size, by version where it changed. An arch missing here
+// has 4 KiB pages only (x86_64, riscv64, s390x). Architectures being
+// added fill in their row.
+var archPageSizes = map[string]struct {
+	sizes []uint64
+	// def returns the default for kernel v.
+	def func(v Version) uint64
+}{
+	// CONFIG_ARM64_{4K,16K,64K}_PAGES; Debian's arm64 kernel: 4 KiB.
+	"arm64": {[]uint64{PageSize4K, PageSize16K, PageSize64K}, func(Version) uint64 { return PageSize4K }},
+	// CONFIG_PPC_{4K,64K}_PAGES; Debian's ppc64el kernel: 64 KiB at 6.1,
+	// 4 KiB from 6.12. The model has 4 KiB only for now: radix's 64 KiB
+	// tree has a 5-bit PTE level (2 MiB PMD pages), which the model's
+	// tables (PAGE_SHIFT-3 index bits below the top) cannot yet express.
+	"ppc64le": {[]uint64{PageSize4K}, func(Version) uint64 { return PageSize4K }},
+	// CONFIG_PAGE_SIZE_{4,16,64}KB; Debian's loong64 kernel: 16 KiB.
+	"loongarch64": {[]uint64{PageSize4K, PageSize16K, PageSize64K}, func(Version) uint64 { return PageSize16K }},
+}
+
+// PageSizes returns the base page sizes arch may be configured with.
+func PageSizes(arch string) []uint64 {
+	if a, ok := archPageSizes[arch]; ok {
+		return a.sizes
+	}
+	return []uint64{PageSize4K}
+}
+
+// DefaultPageSize returns arch's base page size at kernel v when none is
+// configured: Debian's kernel's.
+func DefaultPageSize(arch string, v Version) uint64 {
+	if a, ok := archPageSizes[arch]; ok {
+		return a.def(v)
+	}
+	return PageSize4K
+}
+
+// ResolvePageSize returns k with its page size set for arch: the
+// configured one, which must be one arch has, or the default.
+func (k Kernel) ResolvePageSize(arch string) (Kernel, error) {
+	if k.PageSize == 0 {
+		k.PageSize = DefaultPageSize(arch, k.Version)
+		return k, nil
+	}
+	sizes := PageSizes(arch)
+	for _, s := range sizes {
+		if s == k.PageSize {
+			return k, nil
+		}
+	}
+	names := make([]string, len(sizes))
+	for i, s := range sizes {
+		names[i] = showPageSize(s)
+	}
+	return k, fmt.Errorf("config page_size=%s: %s has %s pages only", showPageSize(k.PageSize), arch, strings.Join(names, ", "))
+}
+
+// PageShift returns log2 of the page size (PAGE_SHIFT), 12 while it is
+// not resolved.
+func (k Kernel) PageShift() uint {
+	switch k.PageSize {
+	case PageSize16K:
+		return 14
+	case PageSize64K:
+		return 16
+	}
+	return 12
+}
+
+func showPageSize(n uint64) string {
+	if n == 0 {
+		return "default"
+	}
+	return strconv.FormatUint(n>>10, 10) + "k"
 }
 
 // Default returns the configuration of a stock x86_64 distribution kernel,
@@ -351,6 +440,17 @@ var keys = []key{
 			return nil
 		},
 		func(k Kernel) string { return strconv.FormatUint(k.MaxMapCount, 10) }},
+	{"page_size", "4k|16k|64k",
+		func(k *Kernel, v string) error {
+			for _, n := range []uint64{PageSize4K, PageSize16K, PageSize64K} {
+				if v == showPageSize(n) {
+					k.PageSize = n
+					return nil
+				}
+			}
+			return fmt.Errorf("want 4k, 16k or 64k")
+		},
+		func(k Kernel) string { return showPageSize(k.PageSize) }},
 }
 
 func lookup(name string) (key, bool) {

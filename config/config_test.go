@@ -9,20 +9,20 @@ import (
 )
 
 func TestDefault(t *testing.T) {
-	want := "epan=n kernel=6.18 max_map_count=65530 memory_failure=y mmap_min_addr=65536 pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
+	want := "epan=n kernel=6.18 max_map_count=65530 memory_failure=y mmap_min_addr=65536 page_size=default pgtable_levels=4 pkeys=n read_ahead_kb=128 stack_guard_gap=256 swap=0 thp=madvise vsyscall=xonly zero_page=on"
 	if got := config.Default().String(); got != want {
 		t.Errorf("Default().String() =\n%s\nwant\n%s", got, want)
 	}
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"epan", "kernel", "max_map_count", "memory_failure", "mmap_min_addr", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
+	want := []string{"epan", "kernel", "max_map_count", "memory_failure", "mmap_min_addr", "page_size", "pgtable_levels", "pkeys", "read_ahead_kb", "stack_guard_gap", "swap", "thp", "vsyscall", "zero_page"}
 	if got := config.Keys(); !slices.Equal(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}
 	for key, want := range map[string]string{
 		"memory_failure": "y|n", "zero_page": "on|off", "vsyscall": "xonly|emulate|none",
-		"thp": "always|madvise|never", "pgtable_levels": "4|5", "no_such_key": "",
+		"thp": "always|madvise|never", "pgtable_levels": "4|5", "page_size": "4k|16k|64k", "no_such_key": "",
 	} {
 		if got := config.Values(key); got != want {
 			t.Errorf("Values(%q) = %q, want %q", key, got, want)
@@ -325,6 +325,54 @@ func TestReleaseVersion(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("ReleaseVersion(%q) = %q (%v), want %q", tc.release, got, err, tc.want)
+		}
+	}
+}
+
+// TestResolvePageSize: each arch takes the page sizes its kernel can be
+// built with, and defaults to Debian's kernel's.
+func TestResolvePageSize(t *testing.T) {
+	tests := []struct {
+		arch, kernel, size string
+		want               uint64 // 0: an error
+	}{
+		{"x86_64", "6.18", "", 4 << 10},
+		{"x86_64", "6.18", "4k", 4 << 10},
+		{"x86_64", "6.18", "16k", 0},
+		{"riscv64", "6.18", "64k", 0},
+		{"arm64", "6.18", "", 4 << 10},
+		{"arm64", "6.18", "16k", 16 << 10},
+		{"arm64", "6.1", "64k", 64 << 10},
+		{"ppc64le", "6.1", "", 64 << 10},
+		{"ppc64le", "6.12", "", 4 << 10},
+		{"ppc64le", "6.18", "16k", 0},
+		{"loongarch64", "6.18", "", 16 << 10},
+		{"loongarch64", "6.18", "64k", 64 << 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.arch+"/"+tc.kernel+"/"+tc.size, func(t *testing.T) {
+			k := config.Default()
+			if err := k.Set("kernel", tc.kernel); err != nil {
+				t.Fatal(err)
+			}
+			if tc.size != "" {
+				if err := k.Set("page_size", tc.size); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := k.ResolvePageSize(tc.arch)
+			switch {
+			case tc.want == 0 && (err == nil || !strings.Contains(err.Error(), tc.arch)):
+				t.Fatalf("ResolvePageSize(%s) = %d, %v; want an error naming the arch", tc.arch, got.PageSize, err)
+			case tc.want != 0 && (err != nil || got.PageSize != tc.want || 1<<got.PageShift() != tc.want):
+				t.Fatalf("ResolvePageSize(%s) = %d (shift %d), %v; want %d", tc.arch, got.PageSize, got.PageShift(), err, tc.want)
+			}
+		})
+	}
+	var k config.Kernel
+	for _, bad := range []string{"8k", "4K", "4096", ""} {
+		if err := k.Set("page_size", bad); err == nil {
+			t.Errorf("page_size=%q accepted", bad)
 		}
 	}
 }

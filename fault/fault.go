@@ -19,7 +19,6 @@ import (
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
-	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/trace"
 	"github.com/faultline/faultline/vmfault"
 )
@@ -444,9 +443,9 @@ func (fs *faultState) decode(res *Result, ret vmfault.Reason) {
 		return
 	case ret&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0:
 		// A small page wins if both bits are set, as in do_sigbus.
-		shift := uint(phys.PageShift)
+		shift := fs.m.PageShift() // PAGE_SHIFT
 		if ret&vmfault.HWPoison == 0 {
-			shift = memory.HStateShift(ret.HIndex())
+			shift = memory.HStateShift(ret.HIndex(), fs.m.PageShift())
 		}
 		res.Signo = abi.SIGBUS
 		if fs.h.MemoryFailure {

@@ -143,6 +143,10 @@ func (h *Host) detectConfig() {
 	} else {
 		h.set("stack_guard_gap", "256", "default")
 	}
+	if n := os.Getpagesize(); n > 0 && n%1024 == 0 {
+		// sysconf(_SC_PAGESIZE): the model of the host's arch runs at it.
+		h.set("page_size", strconv.Itoa(n>>10)+"k", "sysconf(_SC_PAGESIZE)")
+	}
 	if v, ok := readTrim("/proc/sys/vm/max_map_count"); ok {
 		h.set("max_map_count", v, "/proc/sys/vm/max_map_count")
 	}

@@ -4,6 +4,7 @@ package hostrun
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -48,10 +49,13 @@ func TestDetect(t *testing.T) {
 	if h.Arch == "" || h.Kernel == "" {
 		t.Fatalf("host %+v", h)
 	}
-	for _, key := range []string{"kernel", "stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page"} {
+	for _, key := range []string{"kernel", "stack_guard_gap", "mmap_min_addr", "pkeys", "zero_page", "page_size"} {
 		if !h.Detected[key] {
 			t.Errorf("config %s was not detected (notes: %v)", key, h.Notes)
 		}
+	}
+	if got, want := h.Config.PageSize, uint64(os.Getpagesize()); got != want {
+		t.Errorf("page_size %d, sysconf says %d", got, want)
 	}
 	if v, err := config.ReleaseVersion(h.Kernel); err == nil {
 		if got, _ := h.Config.Get("kernel"); got != v.String() {

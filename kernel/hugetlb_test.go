@@ -9,7 +9,7 @@ import (
 	"github.com/faultline/faultline/mm"
 )
 
-const huge = uint64(mm.HugePageSize)
+const huge = uint64((2 << 20))
 
 // hugeMachine returns a machine whose pool holds n huge pages.
 func hugeMachine(t *testing.T, n uint64) (*kernel.Kernel, *kernel.Task) {

@@ -32,14 +32,14 @@ func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 		if !t.k.cfg.MemoryFailure {
 			return Err(abi.EINVAL)
 		}
-		end, err := mm.CheckRange(addr, length)
+		m := t.MM()
+		end, err := m.CheckRange(addr, length)
 		if err != 0 {
 			return Err(err)
 		}
-		m := t.MM()
 		actionRequired := t.k.cfg.Version.AtLeast(mfActionRequiredSince.Major, mfActionRequiredSince.Minor)
 		for a := addr; a < end; {
-			if err := memory.Populate(m, t, a, a+phys.PageSize, memory.PopulateRead); err != 0 {
+			if err := memory.Populate(m, t, a, a+m.PageSize(), memory.PopulateRead); err != 0 {
 				if err == abi.EHWPOISON {
 					// get_user_pages_fast without FOLL_HWPOISON:
 					// a page already poisoned is EFAULT.
@@ -54,9 +54,9 @@ func (t *Task) MadviseHWPoison(addr, length uint64) Outcome {
 			head := page.Head()
 			if t.k.memoryFailure(t, head) && actionRequired {
 				t.ForceSigFault(SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_MCEERR_AR,
-					Addr: a &^ (phys.PageSize - 1), LSB: uint8(phys.PageShift + head.Order())})
+					Addr: a & m.PageMask(), LSB: uint8(m.PageShift() + uint(head.Order()))})
 			}
-			a += phys.PageSize << head.Order() // page_size(compound_head(page))
+			a += m.PageSize() << head.Order() // page_size(compound_head(page))
 		}
 		return OK()
 	})

@@ -249,15 +249,22 @@ type Kernel struct {
 	stmtRules atomic.Uint64
 }
 
-// New returns a machine with configuration cfg and architecture arch.
+// New returns a machine with configuration cfg and architecture arch, of
+// cfg's page size (4 KiB when it is not resolved: machine.New resolves it
+// for the arch).
 func New(cfg config.Kernel, arch Arch) *Kernel {
-	alloc := phys.NewAllocator()
-	if cfg.Swap >= phys.PageSize {
-		alloc.SetSwap(phys.NewSwapDevice(cfg.Swap))
+	alloc := phys.NewAllocatorShift(cfg.PageShift())
+	if cfg.Swap >= alloc.PageSize() {
+		alloc.SetSwap(phys.NewSwapDevice(cfg.Swap, alloc.PageSize()))
 	}
 	return &Kernel{cfg: cfg, arch: arch, phys: alloc, disk: memory.NewDisk(cfg.Version), huge: memory.NewHugePool(alloc),
 		MaxRestarts: 1000, nextID: 1, stop: make(chan struct{}), files: map[string]*memory.File{}}
 }
+
+// raPages is the read-ahead window in pages: read_ahead_kb of base pages
+// (bdi ra_pages = read_ahead_kb >> (PAGE_SHIFT - 10): 32 pages of 4 KiB,
+// 8 of 16 KiB, 2 of 64 KiB at the default 128).
+func (k *Kernel) raPages() uint64 { return k.cfg.ReadAheadKB >> (k.phys.PageShift() - 10) }
 
 // Config returns the configuration.
 func (k *Kernel) Config() *config.Kernel { return &k.cfg }

@@ -52,7 +52,7 @@ func (t *Task) Memlimit(size uint64) Outcome {
 			k.memcg = cg
 		}
 		k.mu.Unlock()
-		for !cg.SetLimit(int64(size / phys.PageSize)) {
+		for !cg.SetLimit(int64(size / k.phys.PageSize())) {
 			if t.FatalSignalPending() {
 				return Err(abi.EINTR)
 			}

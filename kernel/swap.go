@@ -95,7 +95,7 @@ func (k *Kernel) swapOut(cg *phys.MemCG, n int64) int64 {
 	}
 	var freed int64
 	for _, p := range victims {
-		slot, ok := dev.WriteOut(p)
+		slot, ok := dev.WriteOut(p.Contents())
 		if !ok {
 			break // swap is full
 		}

@@ -4,7 +4,6 @@ import (
 	"github.com/faultline/faultline/abi"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
-	"github.com/faultline/faultline/phys"
 )
 
 // MmapArgs are the arguments of mmap(2).
@@ -33,10 +32,10 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 			if f == nil {
 				return Err(abi.EBADF)
 			}
-			if a.Off&(phys.PageSize-1) != 0 {
+			if a.Off&^m.PageMask() != 0 {
 				return Err(abi.EINVAL)
 			}
-			req.Ops, req.PgOff = f, a.Off>>phys.PageShift
+			req.Ops, req.PgOff = f, a.Off>>m.PageShift()
 		}
 		if a.Fixed {
 			req.Flags |= mm.MapFixedNoReplace
@@ -61,7 +60,7 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 			// the address checks (hugetlbfs_file_mmap).
 			req.Flags |= mm.MapHugetlb
 			if a.Shared {
-				pages := int((a.Length + mm.HugePageSize - 1) / mm.HugePageSize)
+				pages := int((a.Length + m.HugePageSize() - 1) / m.HugePageSize())
 				req.Ops = memory.NewHugetlbShared(t.k.huge, pages)
 			} else {
 				req.Ops = memory.NewHugetlbPrivate(t.k.huge)
@@ -74,7 +73,7 @@ func (t *Task) Mmap(a MmapArgs) Outcome {
 			return Err(err)
 		}
 		if a.Populate || a.Locked {
-			end := addr + (a.Length+0xfff)&^0xfff
+			end := addr + (a.Length+m.PageSize()-1)&m.PageMask()
 			memory.Populate(m, t, addr, end, memory.PopulateMap) // errors are ignored
 		}
 		return OKValue(addr)
@@ -93,7 +92,7 @@ func (t *Task) CreateFile(name string, size uint64, fill byte) Outcome {
 		f := k.files[name]
 		isNew := f == nil
 		if isNew {
-			f = memory.NewFile(name, size, fill, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+			f = memory.NewFile(name, size, fill, k.phys, k.disk, k.raPages())
 			k.files[name] = f
 		}
 		k.mu.Unlock()
@@ -201,7 +200,7 @@ func (t *Task) Madvise(addr, length uint64, advice Advice) Outcome {
 		m := t.MM()
 		switch advice {
 		case MadvPopulateRead, MadvPopulateWrite:
-			end, err := mm.CheckRange(addr, length)
+			end, err := m.CheckRange(addr, length)
 			if err != 0 || end == addr {
 				return Err(err)
 			}

@@ -30,7 +30,7 @@ func (t *Task) Exec(addr uint64) Outcome {
 // the first one that does not succeed.
 func (t *Task) Touch(addr, size uint64, acc mm.Access, v byte) Outcome {
 	return t.call(func() Outcome {
-		for off := uint64(0); off < size; off += phys.PageSize {
+		for off := uint64(0); off < size; off += t.k.phys.PageSize() {
 			if out := t.userAccess(acc, addr+off, v); out.Kind != OutOK {
 				return out
 			}
@@ -51,7 +51,7 @@ func (t *Task) userAccess(acc mm.Access, addr uint64, v byte) Outcome {
 		gen := t.k.changeGeneration()
 		for n := 0; n <= t.k.MaxRestarts; n++ {
 			if page := arch.Translate(t, r); page != nil {
-				return access(page, addr, acc, v)
+				return access(page, addr, t.k.phys.PageSize(), acc, v)
 			}
 			t.k.tick()
 			var act TrapAction
@@ -112,12 +112,13 @@ func (t *Task) spinWait(gen uint64, mode sched.Mode) bool {
 	return woken && !k.ending.Load()
 }
 
-// access performs the load, store or fetch on the translated frame.
-func access(page *phys.Page, addr uint64, acc mm.Access, v byte) Outcome {
-	off := addr & (phys.PageSize - 1)
+// access performs the load, store or fetch on the translated frame, whose
+// offsets are below pageSize.
+func access(page *phys.Page, addr, pageSize uint64, acc mm.Access, v byte) Outcome {
+	off := addr & (pageSize - 1)
 	switch acc {
 	case mm.AccessRead, mm.AccessExec: // a fetch reports the instruction byte
-		return OKValue(uint64(page.Load(off)))
+		return OKValue(uint64(page.Contents()[off]))
 	case mm.AccessWrite:
 		page.Store(off, v)
 	}
@@ -164,7 +165,7 @@ func (t *Task) faultInUser(addr, n uint64, toUser bool) (uint64, TrapAction) {
 	if toUser {
 		acc, insn = mm.AccessWrite, InsnCopyToUser
 	}
-	for a := addr; a < addr+n; a = (a | (phys.PageSize - 1)) + 1 {
+	for a := addr; a < addr+n; a = (a | (t.k.phys.PageSize() - 1)) + 1 {
 		r := &t.kregs
 		*r = Regs{Addr: a, Access: acc, Insn: insn, UAccess: true}
 		if page, act := t.kernelTranslate(r); page == nil {
@@ -182,7 +183,7 @@ func (t *Task) faultInUser(addr, n uint64, toUser bool) (uint64, TrapAction) {
 // address of [addr, addr+n) whose page the MMU does not translate for a
 // load.
 func (t *Task) mappedUser(addr, n uint64) uint64 {
-	for a := addr; a < addr+n; a = (a | (phys.PageSize - 1)) + 1 {
+	for a := addr; a < addr+n; a = (a | (t.k.phys.PageSize() - 1)) + 1 {
 		r := &t.kregs
 		*r = Regs{Addr: a, Access: mm.AccessRead, Insn: InsnCopyFromUser, UAccess: true}
 		if t.k.arch.Translate(t, r) == nil {
@@ -198,9 +199,9 @@ func (t *Task) storeUser(addr, n uint64, fill byte) {
 	for a := addr; a < addr+n; {
 		r := &t.kregs
 		*r = Regs{Addr: a, Access: mm.AccessWrite, Insn: InsnCopyToUser, UAccess: true}
-		end := min(addr+n, (a|(phys.PageSize-1))+1)
+		end := min(addr+n, (a|(t.k.phys.PageSize()-1))+1)
 		if page := t.k.arch.Translate(t, r); page != nil {
-			page.FillRange(a&(phys.PageSize-1), end-a, fill)
+			page.FillRange(a&(t.k.phys.PageSize()-1), end-a, fill)
 		}
 		a = end
 	}
@@ -258,9 +259,10 @@ func (t *Task) KRead(addr, size uint64, fill byte) Outcome {
 			return Err(abi.EFAULT)
 		}
 		var done uint64
+		pageSize := t.k.phys.PageSize()
 		for done < size {
-			off := done & (phys.PageSize - 1)
-			for chunk := min(size-done, phys.PageSize-off); chunk > 0; {
+			off := done & (pageSize - 1)
+			for chunk := min(size-done, pageSize-off); chunk > 0; {
 				u := addr + done
 				f, act := t.faultInUser(u, chunk, true)
 				if act != Restart {
@@ -303,9 +305,10 @@ func (t *Task) KWrite(addr, size uint64) Outcome {
 			f.Truncate(t, size)
 		}
 		var done, retry uint64 // retry: the length the copy is tried again with
+		pageSize, pageShift := t.k.phys.PageSize(), t.k.phys.PageShift()
 		for done < size {
-			off := done & (phys.PageSize - 1)
-			bytes := min(size-done, phys.PageSize-off)
+			off := done & (pageSize - 1)
+			bytes := min(size-done, pageSize-off)
 			if retry != 0 {
 				bytes, retry = retry, 0
 			}
@@ -320,7 +323,7 @@ func (t *Task) KWrite(addr, size uint64) Outcome {
 			case t.FatalSignalPending():
 				return t.writeEnd(done, abi.EINTR)
 			}
-			if f != nil && !f.WritePages(t, done>>phys.PageShift, done>>phys.PageShift+1) {
+			if f != nil && !f.WritePages(t, done>>pageShift, done>>pageShift+1) {
 				return t.writeEnd(done, abi.ENOMEM)
 			}
 			copied, _ := t.copyUser(UserCopy{User: u, Kern: off, N: bytes, Fault: t.mappedUser(u, bytes)})
@@ -366,7 +369,7 @@ func (t *Task) kioFile() *memory.File {
 	}
 	k := t.k
 	name := fmt.Sprintf(".kio-%d", t.TID) // not a scenario's name: those start with [a-z0-9]
-	f := memory.NewFile(name, 0, 0, k.phys, k.disk, k.cfg.ReadAheadKB/4)
+	f := memory.NewFile(name, 0, 0, k.phys, k.disk, k.raPages())
 	k.mu.Lock()
 	k.files[name] = f
 	k.mu.Unlock()
@@ -398,6 +401,6 @@ func (t *Task) KDeref(addr uint64, write bool) Outcome {
 		if page == nil {
 			return t.uaccessResult(0, act)
 		}
-		return access(page, addr, acc, 0x41)
+		return access(page, addr, t.k.phys.PageSize(), acc, 0x41)
 	})
 }

@@ -40,7 +40,7 @@ const sysCPUCache = "/sys/devices/system/cpu/cpu0/cache"
 
 // ringPageBytes is what one page of a ring occupies in the caches: its
 // 4 KiB, its page struct and its PTE.
-const ringPageBytes = phys.PageSize + int64(unsafe.Sizeof(phys.Page{})) + int64(unsafe.Sizeof(pgtable.PTE(0)))
+const ringPageBytes = (1 << phys.DefaultPageShift) + int64(unsafe.Sizeof(phys.Page{})) + int64(unsafe.Sizeof(pgtable.PTE(0)))
 
 // ringsFor sizes the two rings for an L2 and a last-level cache of l2
 // and llc bytes. In the cache: the most pages for which both rings, the
@@ -49,8 +49,8 @@ const ringPageBytes = phys.PageSize + int64(unsafe.Sizeof(phys.Page{})) + int64(
 // alternate. Beyond: twice the last-level cache, so that every page and
 // its page struct come from memory.
 func ringsFor(l2, llc int64) []int {
-	in := max((l2-phys.PageSize)/(2*ringPageBytes), 8)
-	out := max(2*llc/phys.PageSize, 4*in)
+	in := max((l2-(1<<phys.DefaultPageShift))/(2*ringPageBytes), 8)
+	out := max(2*llc/(1<<phys.DefaultPageShift), 4*in)
 	return []int{int(in), int(out)}
 }
 
@@ -193,7 +193,7 @@ func BenchmarkAnonFaultVsClear(b *testing.B) {
 			for _, pages := range floorRings() {
 				b.Run(fmt.Sprintf("%s/%s/pages=%d", arch, h, pages), func(b *testing.B) {
 					f := newAnonFaulter(b, arch, h, uint64(pages))
-					ring := make([][phys.PageSize]byte, pages)
+					ring := make([][1 << phys.DefaultPageShift]byte, pages)
 					for i := range ring {
 						ring[i][0] = 1 // every frame is backed before timing starts
 					}
@@ -274,10 +274,10 @@ func TestFloorRings(t *testing.T) {
 		t.Fatalf("hostCaches = %d, %d, %v; want 512 KiB, 8 MiB, true", l2, llc, ok)
 	}
 	rings := ringsFor(l2, llc)
-	if in := int64(rings[0]); 2*in*ringPageBytes+phys.PageSize > l2 || 2*(in+1)*ringPageBytes+phys.PageSize <= l2 {
+	if in := int64(rings[0]); 2*in*ringPageBytes+(1<<phys.DefaultPageShift) > l2 || 2*(in+1)*ringPageBytes+(1<<phys.DefaultPageShift) <= l2 {
 		t.Errorf("in-cache ring of %d pages: not the most whose two rings fit in %d bytes", in, l2)
 	}
-	if out := int64(rings[1]); out*phys.PageSize < 2*llc {
+	if out := int64(rings[1]); out*(1<<phys.DefaultPageShift) < 2*llc {
 		t.Errorf("ring of %d pages is not beyond a %d-byte last-level cache", out, llc)
 	}
 	for s, want := range map[string]int64{"512K": 512 << 10, "1M": 1 << 20, "4096": 4096, "2G": 2 << 30, "": 0, "K": 0, "-1K": 0, "12Q": 0} {

@@ -17,6 +17,15 @@ import (
 	"github.com/faultline/faultline/native"
 )
 
+// ConfigError is a configuration the architecture does not have (a page
+// size it cannot be built with): the scenario's error, not a skip.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the configuration's error.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // Handler selects which fault path a machine runs.
 type Handler int
 
@@ -98,11 +107,16 @@ func Modeled(arch string) bool {
 }
 
 // New returns a machine of architecture arch configured as cfg, whose
-// faults take the path h.
+// faults take the path h. The page size is resolved here, where the arch
+// is known: cfg's, which the arch must have, or the arch's default.
 func New(arch string, cfg config.Kernel, h Handler) (*kernel.Kernel, error) {
 	for _, a := range arches {
 		if a.name != arch {
 			continue
+		}
+		cfg, err := cfg.ResolvePageSize(arch)
+		if err != nil {
+			return nil, &ConfigError{err}
 		}
 		mk := a.generic
 		if h == Native {

@@ -12,6 +12,7 @@ import (
 	"github.com/faultline/faultline/arch/x86"
 	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/kernel"
+	"github.com/faultline/faultline/machine"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/phys"
 )
@@ -169,7 +170,7 @@ func faultCrew(b *testing.B, arch *x86.Arch, name string, slices int, fs ...faul
 func clearCrew(name string, slices, n int) *crew {
 	var jobs []func(int)
 	for range n {
-		ring := make([][phys.PageSize]byte, scalePages)
+		ring := make([][1 << phys.DefaultPageShift]byte, scalePages)
 		jobs = append(jobs, func(n int) {
 			for i := range n {
 				clear(ring[i%scalePages][:])
@@ -410,42 +411,54 @@ func BenchmarkParallelFaults(b *testing.B) {
 	report(clear2, clear1, false)
 }
 
-// bookkeepingPages is how many pages BenchmarkPageBookkeeping faults in:
-// 1 M pages, 4 GiB of contents.
-const bookkeepingPages = 1 << 20
+// bookkeepingBytes is how much BenchmarkPageBookkeeping faults in: 4 GiB
+// of contents (1 M pages of 4 KiB).
+const bookkeepingBytes = 4 << 30
 
-// BenchmarkPageBookkeeping faults 1 M anonymous pages in by a write each
-// and reports the Go heap they cost beyond their contents, per page
-// (B/page): the page structs, the page tables and whatever else the
-// model keeps per resident page. The contents are what the frames hold
-// (phys.Allocator.ContentBytes: a page written in one byte keeps a patch,
-// not 4 KiB). Each round builds a machine of its own, so one round is the
-// measurement.
+// BenchmarkPageBookkeeping faults 4 GiB of anonymous pages in by a write
+// each and reports the Go heap they cost beyond their contents, per page
+// (B/page): the page structs, the page tables and whatever else the model
+// keeps per resident page. It runs x86_64 with 4 KiB pages and arm64 with
+// 16 and 64 KiB pages: the cost per page must not grow with the page
+// beyond its contents. Each round builds a machine of its own, so one
+// round is the measurement.
 func BenchmarkPageBookkeeping(b *testing.B) {
-	cfg := config.Default()
-	var perPage float64
-	for i := 0; i < b.N; i++ {
-		k := kernel.New(cfg, x86.New(cfg))
-		t := k.Spawn("bench")
-		out := t.Mmap(kernel.MmapArgs{Length: bookkeepingPages << 12, Prot: mm.ProtRead | mm.ProtWrite})
-		if out.Kind != kernel.OutOK {
-			b.Fatalf("mmap: %v", out)
-		}
-		before := heapInUse()
-		if out := t.Touch(out.Value, bookkeepingPages<<12, mm.AccessWrite, 1); out.Kind != kernel.OutOK {
-			b.Fatalf("touch: %v", out)
-		}
-		after := heapInUse()
-		perPage = float64(int64(after-before)-k.Phys().ContentBytes()) / bookkeepingPages
-		if st := k.Phys().Stats(); st.InUse != bookkeepingPages {
-			b.Fatalf("%d pages in use, want %d", st.InUse, bookkeepingPages)
-		}
-		b.StopTimer()
-		k.KillAll()
-		runtime.KeepAlive(t)
-		b.StartTimer()
+	for _, tc := range []struct {
+		name, arch string
+		size       uint64
+	}{{"x86_64-4k", "x86_64", 4 << 10}, {"arm64-16k", "arm64", 16 << 10}, {"arm64-64k", "arm64", 64 << 10}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := config.Default()
+			cfg.PageSize = tc.size
+			pages := uint64(bookkeepingBytes) / tc.size
+			var perPage float64
+			for i := 0; i < b.N; i++ {
+				k, err := machine.New(tc.arch, cfg, machine.Generic)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t := k.Spawn("bench")
+				out := t.Mmap(kernel.MmapArgs{Length: bookkeepingBytes, Prot: mm.ProtRead | mm.ProtWrite})
+				if out.Kind != kernel.OutOK {
+					b.Fatalf("mmap: %v", out)
+				}
+				before := heapInUse()
+				if out := t.Touch(out.Value, bookkeepingBytes, mm.AccessWrite, 1); out.Kind != kernel.OutOK {
+					b.Fatalf("touch: %v", out)
+				}
+				after := heapInUse()
+				perPage = float64(int64(after-before)-bookkeepingBytes) / float64(pages)
+				if st := k.Phys().Stats(); st.InUse != int64(pages) {
+					b.Fatalf("%d pages in use, want %d", st.InUse, pages)
+				}
+				b.StopTimer()
+				k.KillAll()
+				runtime.KeepAlive(t)
+				b.StartTimer()
+			}
+			b.ReportMetric(perPage, "B/page")
+		})
 	}
-	b.ReportMetric(perPage, "B/page")
 }
 
 // heapInUse returns the bytes of the Go heap in spans in use, after a

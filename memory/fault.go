@@ -157,13 +157,15 @@ type Fault struct {
 func (f *Fault) write() bool { return f.Flags&vmfault.FlagWrite != 0 }
 
 // HStateShift returns the page shift of huge-page state idx
-// (hstate_index_to_shift): 2 MiB pages first, then 1 GiB.
-func HStateShift(idx int) uint {
+// (hstate_index_to_shift) over 1<<pageShift byte base pages: PMD-sized
+// pages first (21 over 4 KiB pages), then PUD-sized (30).
+func HStateShift(idx int, pageShift uint) uint {
+	bits := pageShift - 3 // a page table's index bits
 	switch idx {
 	case 0:
-		return 21
+		return pageShift + bits
 	case 1:
-		return 30
+		return pageShift + 2*bits
 	}
 	return 0
 }
@@ -250,8 +252,10 @@ func handlePTEFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr
 	// Filled in field by field: a composite literal of a variable whose
 	// address is taken is built in a temporary and copied.
 	var f Fault
-	f.VMA, f.Address, f.RealAddress = vma, addr&phys.PageMask, addr
-	f.PgOff, f.Flags, f.Task = vma.PageOffset(addr), flags, t
+	// The base page from the shift the table keeps: addr & PAGE_MASK,
+	// and linear_page_index (vma.PageOffset) with the same shift.
+	f.VMA, f.Address, f.RealAddress = vma, addr&table.PageMask(), addr
+	f.PgOff, f.Flags, f.Task = (addr-vma.Start)>>table.PageShift()+vma.PgOff, flags, t
 	f.table, f.index, f.orig, f.tr = table, i, table.Load(i), tr
 	pte := f.orig
 	switch {
@@ -457,11 +461,16 @@ type mkwriter interface {
 	PageMkwrite(p *phys.Page) bool
 }
 
-// faultAroundPages is fault_around_bytes (64 KiB) in pages.
-const faultAroundPages = 16
+// faultAroundBytes is fault_around_bytes (64 KiB): fault-around maps
+// that much, in pages of the base size (16 of 4 KiB, 4 of 16 KiB; with
+// 64 KiB pages, none: a window of one page is no fault-around).
+const faultAroundBytes = 64 << 10
 
 func doReadFault(f *Fault, b Backing) vmfault.Reason {
-	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 {
+	// should_fault_around (mm/memory.c, 6.4 on): a ->map_pages, no uffd
+	// minor or wp registration, and a window of more than one page (none
+	// with 64 KiB pages: "a single page implies no faulting 'around'").
+	if mp, ok := b.(mapPager); ok && f.VMA.Flags&(mm.VMUffdMinor|mm.VMUffdWP) == 0 && faultAroundBytes>>f.VMA.MM().PageShift() > 1 {
 		if doFaultAround(f, mp) {
 			f.tr.Step("do_fault_around", "the faulting page was cached and is mapped: VM_FAULT_NOPAGE")
 			return vmfault.NoPage
@@ -493,18 +502,21 @@ func doCOWFault(f *Fault, b Backing) vmfault.Reason {
 	return ret | f.finishFault(page, f.VMA.PageProt|pgtable.Write, true)
 }
 
-// doFaultAround maps the cached pages around a read fault, up to 16 in
-// the aligned window around it, inside the VMA and the PTE table, over
+// doFaultAround maps the cached pages around a read fault, up to
+// fault_around_bytes of them (16 pages of 4 KiB) in the aligned window
+// around it, inside the VMA and the PTE table, over
 // empty entries only (do_fault_around, filemap_map_pages). It reports
 // whether the faulting page itself got mapped.
 func doFaultAround(f *Fault, mp mapPager) bool {
-	pteOff := uint64(pgtable.Index(f.Address, 1))
+	faultAroundPages := uint64(faultAroundBytes) >> f.VMA.MM().PageShift() // fault_around_pages
+	pteOff := uint64(f.table.Index(f.Address))
 	vmaOff := f.PgOff - f.VMA.PgOff
 	from := max(pteOff&^(faultAroundPages-1), pteOff-min(pteOff, vmaOff))
-	to := min(from+faultAroundPages, pgtable.EntriesPerTable, pteOff+f.VMA.Pages()-vmaOff)
+	to := min(from+faultAroundPages, uint64(f.table.Len()), pteOff+f.VMA.Pages()-vmaOff)
 	mapped, n := false, 0
 	for i := from; i < to; i++ {
-		if !f.table.Load(int(i)).None() {
+		slot := f.table.Slot(int(i))
+		if !slot.Load().None() {
 			continue
 		}
 		page := mp.CachedPage(f.PgOff+i-pteOff, f.Task)
@@ -513,12 +525,12 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 		}
 		pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt)
 		f.table.Lock()
-		if !f.table.Load(int(i)).None() {
+		if !slot.Load().None() {
 			f.table.Unlock()
 			page.Put()
 			continue
 		}
-		f.table.Store(int(i), pte)
+		slot.Store(pte)
 		page.AddMap()
 		f.table.Unlock()
 		n++

@@ -564,10 +564,16 @@ func TestBackingRetryReleasesLock(t *testing.T) {
 	}
 }
 
+// TestHStateShift: PMD- then PUD-sized pages, over each base page (arm64:
+// 2 MiB and 1 GiB over 4 KiB, 32 MiB over 16 KiB, 512 MiB over 64 KiB).
 func TestHStateShift(t *testing.T) {
-	for idx, want := range map[int]uint{0: 21, 1: 30, 2: 0, -1: 0} {
-		if got := memory.HStateShift(idx); got != want {
-			t.Errorf("HStateShift(%d) = %d, want %d", idx, got, want)
+	for _, tc := range []struct {
+		idx   int
+		shift uint
+		want  uint
+	}{{0, 12, 21}, {1, 12, 30}, {2, 12, 0}, {-1, 12, 0}, {0, 14, 25}, {0, 16, 29}, {1, 14, 36}} {
+		if got := memory.HStateShift(tc.idx, tc.shift); got != tc.want {
+			t.Errorf("HStateShift(%d, %d) = %d, want %d", tc.idx, tc.shift, got, tc.want)
 		}
 	}
 }

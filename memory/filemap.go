@@ -248,15 +248,17 @@ type File struct {
 	alloc   *phys.Allocator
 	disk    *Disk
 	raPages uint64 // the read-ahead window, in pages
+	shift   uint   // PAGE_SHIFT of the page cache's pages (its allocator's)
+	psize   uint64 // PAGE_SIZE
 
 	mu   sync.Mutex // guards everything below (i_rwsem and the i_pages lock)
 	size uint64     // i_size
 	// The disk: fill below fillEnd, zeros above, except written-back blocks.
 	fill    byte
 	fillEnd uint64
-	blocks  map[uint64]*[phys.PageSize]byte
-	fillRef *[phys.PageSize]byte // a page of fill, to compare with
-	cache   pageTree             // the page cache, by page index
+	blocks  map[uint64][]byte
+	fillRef []byte   // a page of fill, to compare with
+	cache   pageTree // the page cache, by page index
 	// Pages below hotEnd are in the page cache, dirty, as after the
 	// write(2) that created the file, unless truncation or eviction took
 	// them out since; their frames are made when first used.
@@ -301,12 +303,18 @@ func (f *File) newEntryLocked(page *phys.Page) *cachePage {
 // NewFile creates a file of size bytes, every byte fill, all of it in the
 // page cache as after write(2), on a disk reading raPages pages ahead.
 func NewFile(name string, size uint64, fill byte, alloc *phys.Allocator, disk *Disk, raPages uint64) *File {
-	return &File{name: name, alloc: alloc, disk: disk, raPages: raPages, size: size, fill: fill, fillEnd: size,
-		blocks: map[uint64]*[phys.PageSize]byte{}, hotEnd: pagesOf(size),
-		vmas: map[*mm.VMA]struct{}{}}
+	f := &File{name: name, alloc: alloc, disk: disk, raPages: raPages, size: size, fill: fill, fillEnd: size,
+		shift: alloc.PageShift(), psize: alloc.PageSize(),
+		blocks: map[uint64][]byte{}, vmas: map[*mm.VMA]struct{}{}}
+	f.hotEnd = f.pagesOf(size)
+	return f
 }
 
-func pagesOf(size uint64) uint64 { return (size + phys.PageSize - 1) >> phys.PageShift }
+// pagesOf returns the pages size bytes of the file take.
+func (f *File) pagesOf(size uint64) uint64 { return (size + f.psize - 1) >> f.shift }
+
+// ReadAheadPages returns the read-ahead window, in pages (ra_pages).
+func (f *File) ReadAheadPages() uint64 { return f.raPages }
 
 // Size returns i_size.
 func (f *File) Size() uint64 {
@@ -353,12 +361,12 @@ func (f *File) isHeld() bool {
 // Preconditions: f.mu.
 func (f *File) diskPage(idx uint64, dst *phys.Page) {
 	if b := f.blocks[idx]; b != nil {
-		*dst.Data() = *b
+		copy(dst.Data(), b)
 		return
 	}
-	start := idx << phys.PageShift
-	switch n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize); n {
-	case phys.PageSize:
+	start := idx << f.shift
+	switch n := min(f.fillEnd-min(f.fillEnd, start), f.psize); n {
+	case f.psize:
 		dst.Fill(f.fill)
 	case 0:
 		dst.Fill(0)
@@ -378,7 +386,7 @@ func (f *File) cached(idx uint64) (*cachePage, error) {
 	if c := f.cache.get(idx); c != nil {
 		return c, nil
 	}
-	if idx >= f.hotEnd || idx >= pagesOf(f.size) {
+	if idx >= f.hotEnd || idx >= f.pagesOf(f.size) {
 		return nil, nil
 	}
 	page, err := f.alloc.Alloc(0)
@@ -415,7 +423,7 @@ func (f *File) Fault(vmf *Fault) vmfault.Reason {
 	var ret vmfault.Reason
 	for {
 		f.mu.Lock()
-		if vmf.PgOff >= pagesOf(f.size) {
+		if vmf.PgOff >= f.pagesOf(f.size) {
 			f.mu.Unlock()
 			vmf.tr.Step("filemap_fault", "beyond the end of the file: VM_FAULT_SIGBUS")
 			return vmfault.SigBus
@@ -549,7 +557,7 @@ const noPage = ^uint64(0)
 // reports false when page must got no frame.
 func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	f.mu.Lock()
-	end := min(start+n, pagesOf(f.size))
+	end := min(start+n, f.pagesOf(f.size))
 	var wantBuf [64]uint64 // a read-ahead window, without an allocation
 	want := wantBuf[:0]
 	for idx := start; idx < end; idx++ {
@@ -584,7 +592,7 @@ func (f *File) readPages(t Faulter, start, n, mark, must uint64) bool {
 	f.mu.Lock()
 	for i, idx := range want {
 		page := pages[i]
-		if page == nil || f.cache.get(idx) != nil || idx >= pagesOf(f.size) {
+		if page == nil || f.cache.get(idx) != nil || idx >= f.pagesOf(f.size) {
 			continue // raced with another reader or a truncate
 		}
 		c := f.newEntryLocked(page)
@@ -660,7 +668,7 @@ func (vmf *Fault) releaseLock() {
 func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if pgoff >= pagesOf(f.size) {
+	if pgoff >= f.pagesOf(f.size) {
 		return nil
 	}
 	c, err := f.cached(pgoff)
@@ -696,7 +704,7 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 		f.fillEnd = size
 	}
 	var drop []*phys.Page
-	keep := pagesOf(size)
+	keep := f.pagesOf(size)
 	f.hotEnd = min(f.hotEnd, keep)
 	if size < old {
 		f.cache.each(keep, func(_ uint64, c *cachePage) bool {
@@ -750,7 +758,7 @@ func (f *File) WriteAll(t Faulter) bool {
 	}
 	f.mu.Lock()
 	f.hotEnd = 0
-	n := pagesOf(f.size)
+	n := f.pagesOf(f.size)
 	f.mu.Unlock()
 	return f.WritePages(t, 0, n)
 }
@@ -770,7 +778,7 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 			return false
 		}
 		f.mu.Lock()
-		if c := f.cache.get(idx); c != nil || idx >= pagesOf(f.size) {
+		if c := f.cache.get(idx); c != nil || idx >= f.pagesOf(f.size) {
 			if c != nil && !c.locked {
 				c.page.SetFlags(phys.FlagDirty)
 			}
@@ -793,20 +801,20 @@ func (f *File) WritePages(t Faulter, start, end uint64) bool {
 func (f *File) Rewrite(size uint64, fill byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.size, f.fill, f.fillEnd, f.hotEnd = size, fill, size, pagesOf(size)
+	f.size, f.fill, f.fillEnd, f.hotEnd = size, fill, size, f.pagesOf(size)
 	clear(f.blocks)
 }
 
 // zeroTail zeroes the bytes from size to the end of its page, when size
 // is inside a page, in the cache and on the disk. Preconditions: f.mu.
 func (f *File) zeroTail(size uint64) {
-	tail := size & (phys.PageSize - 1)
+	tail := size & (f.psize - 1)
 	if tail == 0 {
 		return
 	}
-	last := size >> phys.PageShift
+	last := size >> f.shift
 	if c := f.cache.get(last); c != nil && c.uptodate {
-		c.page.FillRange(tail, phys.PageSize-tail, 0)
+		c.page.FillRange(tail, f.psize-tail, 0)
 	}
 	if b := f.blocks[last]; b != nil {
 		clear(b[tail:])
@@ -884,42 +892,40 @@ func (f *File) writeback(c *cachePage) {
 	if !p.Has(phys.FlagDirty) {
 		return
 	}
-	if idx == f.size>>phys.PageShift {
-		tail := f.size & (phys.PageSize - 1)
-		p.FillRange(tail, phys.PageSize-tail, 0)
+	if idx == f.size>>f.shift {
+		tail := f.size & (f.psize - 1)
+		p.FillRange(tail, f.psize-tail, 0)
 	}
 	// A page that holds what the file was filled with needs no block of
 	// its own (a file written and reclaimed whole keeps no copy of it).
 	switch b := f.blocks[idx]; {
 	case b != nil:
-		*b = *p.Contents()
+		copy(b, p.Contents())
 	case !f.asFilled(idx, p):
-		b = new([phys.PageSize]byte)
-		*b = *p.Contents()
-		f.blocks[idx] = b
+		f.blocks[idx] = append([]byte(nil), p.Contents()...)
 	}
 	p.ClearFlags(phys.FlagDirty)
 	f.listOf(c).markClean(c)
 }
 
-// zeros is a page of zeros, never written.
-var zeros [phys.PageSize]byte
+// zeros is a page of zeros (of the largest page size), never written.
+var zeros [phys.MaxPageSize]byte
 
 // asFilled reports whether frame p holds what the disk holds for page
 // idx without a block: the fill below fillEnd, zeros above.
 // Preconditions: f.mu.
 func (f *File) asFilled(idx uint64, p *phys.Page) bool {
-	start := idx << phys.PageShift
-	n := min(f.fillEnd-min(f.fillEnd, start), phys.PageSize)
+	start := idx << f.shift
+	n := min(f.fillEnd-min(f.fillEnd, start), f.psize)
 	if v, ok := p.Uniform(); ok {
-		return (n == 0 || v == f.fill) && (n == phys.PageSize || v == 0)
+		return (n == 0 || v == f.fill) && (n == f.psize || v == 0)
 	}
 	if f.fillRef == nil || f.fillRef[0] != f.fill {
-		f.fillRef = new([phys.PageSize]byte)
-		phys.FillBytes(f.fillRef[:], f.fill)
+		f.fillRef = make([]byte, f.psize)
+		phys.FillBytes(f.fillRef, f.fill)
 	}
 	data := p.Contents()
-	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:])
+	return bytes.Equal(data[:n], f.fillRef[:n]) && bytes.Equal(data[n:], zeros[n:f.psize])
 }
 
 // addLocked puts c in the cache as page idx, the most recently used.

@@ -94,7 +94,7 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 			return abi.EINVAL
 		}
 		if pageAllows(m, addr, write) {
-			addr += pageSize
+			addr += m.PageSize()
 			tried, attempts = 0, 0
 			continue
 		}
@@ -138,7 +138,6 @@ func Populate(m *mm.MM, t Faulter, start, end uint64, mode PopulateMode) abi.Err
 }
 
 const (
-	pageSize = 1 << 12
 	// maxPopulateAttempts bounds the faults taken for one page: a read
 	// fault on fresh memory then a write to break COW is two.
 	maxPopulateAttempts = 64

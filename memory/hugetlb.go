@@ -14,10 +14,17 @@ import (
 	"github.com/faultline/faultline/vmfault"
 )
 
-// hugeOrder is the order of a 2 MiB page in 4 KiB frames.
-const hugeOrder = 9
+// pmdOrder is the order of a PMD-sized huge page in frames of
+// 1<<pageShift bytes: a page table's entries, PAGE_SHIFT-3 bits (2 MiB of
+// 4 KiB frames, 32 MiB of 16 KiB, 512 MiB of 64 KiB: HPAGE_SHIFT is
+// PMD_SHIFT on every arch the model has).
+func pmdOrder(pageShift uint) int { return int(pageShift) - 3 }
 
-// HugePool is the pool of 2 MiB huge pages (hstates[0]: vm.nr_hugepages).
+// vmaHugeOrder is the order of v's huge pages.
+func vmaHugeOrder(v *mm.VMA) int { return pmdOrder(v.MM().PageShift()) }
+
+// HugePool is the pool of PMD-sized huge pages (2 MiB over 4 KiB pages;
+// hstates[0]: vm.nr_hugepages).
 // Pages are taken from it at fault time; a mapping made without
 // MAP_NORESERVE reserves its pages at mmap, so that its faults cannot fail.
 // Shrinking the pool below the pages in use or reserved leaves the excess
@@ -53,7 +60,7 @@ func (p *HugePool) Resize(n int) int {
 		p.surplus--
 	}
 	for p.total-p.surplus < n {
-		page, err := p.alloc.AllocCompound(hugeOrder, 0)
+		page, err := p.alloc.AllocCompound(pmdOrder(p.alloc.PageShift()), 0)
 		if err != nil {
 			break
 		}
@@ -142,7 +149,7 @@ func (p *HugePool) get(reserved bool) (*phys.Page, error) {
 	page := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
 	p.mu.Unlock()
-	for i := 0; i < 1<<hugeOrder; i++ {
+	for i := 0; i < 1<<page.Order(); i++ {
 		page.Sub(i).Fill(0)
 	}
 	return page, nil
@@ -247,7 +254,7 @@ func NewHugetlbPrivate(pool *HugePool) *HugetlbPrivate {
 
 // hugeIndexes returns the huge page indexes [first, end) v covers.
 func hugeIndexes(v *mm.VMA) (uint64, uint64) {
-	return v.PgOff >> hugeOrder, (v.PgOff + v.Pages()) >> hugeOrder
+	return v.PgOff >> vmaHugeOrder(v), (v.PgOff + v.Pages()) >> vmaHugeOrder(v)
 }
 
 // Name implements mm.VMOperations.
@@ -329,7 +336,7 @@ func (h *HugetlbPrivate) ZapPage(v *mm.VMA, addr uint64, pte pgtable.PTE) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	idx := v.PageOffset(addr) >> hugeOrder
+	idx := v.PageOffset(addr) >> vmaHugeOrder(v)
 	if !h.owner || !h.consumed[idx] {
 		return
 	}
@@ -490,7 +497,7 @@ func (o *HugetlbShared) cached(idx uint64) *phys.Page {
 // hstate index; an empty pool is SIGBUS; a uffd-wp marker is an empty
 // entry that keeps its protection.
 func hugetlbFault(vma *mm.VMA, addr uint64, flags vmfault.Flags, t Faulter, tr *trace.Track) vmfault.Reason {
-	haddr := addr &^ (hugePageSize - 1)
+	haddr := addr &^ (vma.MM().HugePageSize() - 1)
 	table, i := vma.MM().PT.AllocHuge(haddr)
 	f := Fault{
 		VMA: vma, Address: haddr, RealAddress: addr, PgOff: vma.PageOffset(haddr),
@@ -533,7 +540,7 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 	vma := f.VMA
 	switch b := vma.Ops.(type) {
 	case *HugetlbShared:
-		idx := f.PgOff >> hugeOrder
+		idx := f.PgOff >> vmaHugeOrder(f.VMA)
 		if idx >= b.pages {
 			return vmfault.SigBus
 		}
@@ -566,7 +573,7 @@ func hugetlbNoPage(f *Fault) vmfault.Reason {
 		if vma.Flags&mm.VMUffdMiss != 0 {
 			return handleUserfault(f, mm.VMUffdMiss)
 		}
-		idx := f.PgOff >> hugeOrder
+		idx := f.PgOff >> vmaHugeOrder(f.VMA)
 		if ret := f.anonPrepare(); ret != 0 {
 			return ret // __vmf_anon_prepare; hugetlb_fault drops the VMA lock
 		}
@@ -647,7 +654,7 @@ func hugetlbWP(f *Fault) vmfault.Reason {
 		page.Put()
 		return ret
 	}
-	for i := 0; i < 1<<hugeOrder; i++ {
+	for i := 0; i < 1<<page.Order(); i++ {
 		page.Sub(i).CopyFrom(old.Sub(i))
 	}
 	f.table.Lock()
@@ -700,15 +707,15 @@ func unmapRefPrivate(f *Fault, owner *HugetlbPrivate, page *phys.Page) {
 // and so is a range not made of whole huge pages. It returns the bytes
 // filled and the error that stopped it.
 func hugetlbFill(t Faulter, v *mm.VMA, addr, end uint64, mode FillMode, fill byte) (uint64, abi.Errno) {
-	if mode == FillZeropage || (addr|end)&(hugePageSize-1) != 0 {
+	if mode == FillZeropage || (addr|end)&(v.MM().HugePageSize()-1) != 0 {
 		return 0, abi.EINVAL
 	}
 	var done uint64
-	for ; addr < end; addr += hugePageSize {
+	for ; addr < end; addr += v.MM().HugePageSize() {
 		if err := hugetlbFillPage(t, v, addr, mode, fill); err != 0 {
 			return done, err
 		}
-		done += hugePageSize
+		done += v.MM().HugePageSize()
 	}
 	return done, 0
 }
@@ -743,7 +750,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 		if !ok {
 			return abi.EINVAL
 		}
-		if page = o.cached(v.PageOffset(addr) >> hugeOrder); page == nil {
+		if page = o.cached(v.PageOffset(addr) >> vmaHugeOrder(v)); page == nil {
 			return abi.EFAULT
 		}
 		page.Get()
@@ -753,12 +760,12 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 		switch b := v.Ops.(type) {
 		case *HugetlbShared:
 			var fresh bool
-			if page, fresh, err = b.page(v.PageOffset(addr) >> hugeOrder); err == nil && !fresh {
+			if page, fresh, err = b.page(v.PageOffset(addr) >> vmaHugeOrder(v)); err == nil && !fresh {
 				page.Put()
 				return abi.EEXIST
 			}
 		case *HugetlbPrivate:
-			idx := v.PageOffset(addr) >> hugeOrder
+			idx := v.PageOffset(addr) >> vmaHugeOrder(v)
 			var reserved bool
 			if page, reserved, err = b.getPage(idx); err == nil {
 				drop = func() { b.dropPage(idx, page, reserved) }
@@ -774,7 +781,7 @@ func hugetlbFillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte
 			}
 			return abi.EEXIST
 		}
-		for j := 0; j < 1<<hugeOrder; j++ {
+		for j := 0; j < 1<<page.Order(); j++ {
 			page.Sub(j).Fill(fill)
 		}
 		pte = hugeEntry(page, v.PageProt) | pgtable.Dirty

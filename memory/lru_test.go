@@ -97,7 +97,7 @@ func TestOldestMatchesScan(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		alloc := phys.NewAllocator()
 		const pages = 64
-		f := NewFile("f", pages*phys.PageSize, 0x33, alloc, NewDisk(config.Version{Major: 6, Minor: 18}), 4)
+		f := NewFile("f", pages*(1<<phys.DefaultPageShift), 0x33, alloc, NewDisk(config.Version{Major: 6, Minor: 18}), 4)
 		f.Evict(sched.NoSleep{})
 		cgs := []*phys.MemCG{{}, {}}
 		for _, cg := range cgs {
@@ -156,8 +156,8 @@ func TestOldestMatchesScan(t *testing.T) {
 				f.mu.Unlock()
 			case 8:
 				if rng.IntN(8) == 0 {
-					f.Truncate(sched.NoSleep{}, rng.Uint64N(pages+1)*phys.PageSize)
-					f.Truncate(sched.NoSleep{}, pages*phys.PageSize)
+					f.Truncate(sched.NoSleep{}, rng.Uint64N(pages+1)*(1<<phys.DefaultPageShift))
+					f.Truncate(sched.NoSleep{}, pages*(1<<phys.DefaultPageShift))
 				}
 			case 9:
 				ReclaimFiles([]*File{f}, task.cg, 1+rng.Int64N(4))

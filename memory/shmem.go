@@ -24,7 +24,7 @@ type Shmem struct {
 // NewShmem returns an object of size bytes, with no user yet: each VMA
 // mapping it opens it.
 func NewShmem(alloc *phys.Allocator, size uint64) *Shmem {
-	return &Shmem{alloc: alloc, pages: (size + phys.PageSize - 1) >> phys.PageShift, cache: map[uint64]*phys.Page{}}
+	return &Shmem{alloc: alloc, pages: (size + alloc.PageSize() - 1) >> alloc.PageShift(), cache: map[uint64]*phys.Page{}}
 }
 
 // Name implements mm.VMOperations.

@@ -88,9 +88,9 @@ func handleUserfault(f *Fault, reason mm.VMFlags) vmfault.Reason {
 		f.tr.Step("handle_userfault", "FAULT_FLAG_RETRY_NOWAIT: VM_FAULT_RETRY, the lock kept")
 		return vmfault.Retry // the lock is kept
 	}
-	size := uint64(phys.PageSize)
+	size := f.VMA.MM().PageSize()
 	if f.VMA.Flags&mm.VMHugetlb != 0 {
-		size = hugePageSize
+		size = f.VMA.MM().HugePageSize()
 	}
 	addr := f.RealAddress &^ (size - 1)
 	w := &uffdWait{
@@ -237,7 +237,7 @@ const uffdAll = mm.VMUffdMiss | mm.VMUffdWP | mm.VMUffdMinor
 // zero, the range between mmap_min_addr and the task size. Unlike
 // madvise's, nothing is rounded: a partial page is EINVAL.
 func validateRange(m *mm.MM, start, length uint64) (uint64, abi.Errno) {
-	const pageMask = phys.PageSize - 1
+	pageMask := m.PageSize() - 1
 	size := m.Arch().TaskSize()
 	switch {
 	case start&pageMask != 0, length&pageMask != 0, length == 0:
@@ -424,11 +424,11 @@ func (u *Userfaultfd) Fill(t Faulter, m *mm.MM, start, length uint64, mode FillM
 		if !v.Shared() {
 			v.PrepareAnon() // mfill_atomic: anon_vma_prepare
 		}
-		for addr := start; addr < end; addr += phys.PageSize {
+		for addr := start; addr < end; addr += m.PageSize() {
 			if err = fillPage(t, v, addr, mode, fill); err != 0 {
 				break
 			}
-			done += phys.PageSize
+			done += m.PageSize()
 		}
 	}
 	m.MmapReadUnlock()
@@ -569,7 +569,7 @@ func (u *Userfaultfd) WriteProtect(t sched.Sleeper, m *mm.MM, start, length uint
 			err = abi.ENOENT
 			return err
 		}
-		if v.Flags&mm.VMHugetlb != 0 && (start|length)&(hugePageSize-1) != 0 {
+		if v.Flags&mm.VMHugetlb != 0 && (start|length)&(v.MM().HugePageSize()-1) != 0 {
 			err = abi.EINVAL
 			return err
 		}
@@ -595,9 +595,9 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 	pt := v.MM().PT
 	markers := !v.Anonymous()
 	huge := v.Flags&mm.VMHugetlb != 0
-	step := uint64(phys.PageSize)
+	step := v.MM().PageSize()
 	if huge {
-		step = hugePageSize
+		step = v.MM().HugePageSize()
 	}
 	for addr := s; addr < e; addr += step {
 		var table *pgtable.Table
@@ -640,9 +640,6 @@ func uffdWPRange(v *mm.VMA, s, e uint64, on bool) {
 		table.Unlock()
 	}
 }
-
-// hugePageSize is the size of a hugetlb page (2 MiB).
-const hugePageSize = 2 << 20
 
 // uffdKind names a userfaultfd registration mode for the trace.
 func uffdKind(reason mm.VMFlags) string {

@@ -195,7 +195,7 @@ func TestUffdHugetlb(t *testing.T) {
 	e := newEnv(t, true)
 	pool := memory.NewHugePool(e.alloc)
 	h := memory.NewHugetlbPrivate(pool)
-	const huge = uint64(mm.HugePageSize)
+	const huge = uint64((2 << 20))
 	got, err := e.m.Mmap(ns, mm.MapRequest{Addr: 16 * huge, Length: huge, Prot: rw, Flags: mm.MapHugetlb | mm.MapNoReserve | mm.MapFixedNoReplace, Ops: h})
 	if err != 0 || got != 16*huge {
 		t.Fatalf("mmap: %#x, %v", got, err)

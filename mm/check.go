@@ -30,7 +30,7 @@ func (m *MM) RSS() int64 {
 	m.PT.Range(0, m.arch.TaskSize(), func(_ uint64, t *pgtable.Table, i int) bool {
 		if pte := t.Load(i); pte.Mapped() && !pte.Has(pgtable.Special) {
 			if t.Level() == 2 {
-				n += pgtable.EntriesPerTable
+				n += int64(t.Len())
 			} else {
 				n++
 			}
@@ -51,7 +51,7 @@ func (m *MM) CheckVMAs() error {
 	m.VMAs(func(v *VMA) bool {
 		n++
 		switch {
-		case v.Start&^pageMask != 0 || v.End&^pageMask != 0 || v.Start >= v.End:
+		case v.Start&^m.pageMask() != 0 || v.End&^m.pageMask() != 0 || v.Start >= v.End:
 			err = fmt.Errorf("VMA [%#x,%#x) is malformed", v.Start, v.End)
 		case prev != nil && prev.End > v.Start:
 			err = fmt.Errorf("VMAs [%#x,%#x) and [%#x,%#x) overlap", prev.Start, prev.End, v.Start, v.End)

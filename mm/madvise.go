@@ -21,11 +21,11 @@ const (
 
 // CheckRange validates an madvise-style range and returns its page-aligned
 // end. A zero length is valid and empty.
-func CheckRange(addr, length uint64) (uint64, abi.Errno) {
-	if addr&^pageMask != 0 {
+func (m *MM) CheckRange(addr, length uint64) (uint64, abi.Errno) {
+	if addr&^m.pageMask() != 0 {
 		return 0, abi.EINVAL
 	}
-	length, ok := pageAlign(length)
+	length, ok := m.pageAlign(length)
 	end := addr + length
 	if !ok || end < addr {
 		return 0, abi.EINVAL
@@ -59,7 +59,7 @@ func (m *MM) WalkRangeLocked(start, end uint64, fn func(v *VMA, s, e uint64) abi
 
 // Madvise applies advice to [addr, addr+length) (do_madvise).
 func (m *MM) Madvise(t sched.Sleeper, addr, length uint64, advice Advice) abi.Errno {
-	end, err := CheckRange(addr, length)
+	end, err := m.CheckRange(addr, length)
 	if err != 0 || end == addr {
 		return err
 	}
@@ -165,10 +165,10 @@ func (m *MM) dontneed(v *VMA, s, e uint64) abi.Errno {
 		// must be aligned; the end is rounded down, so that a caller
 		// unaware of huge pages loses no data it did not name, and
 		// what is left may be empty.
-		if s&(HugePageSize-1) != 0 {
+		if s&(m.HugePageSize()-1) != 0 {
 			return abi.EINVAL
 		}
-		e &^= HugePageSize - 1
+		e &^= m.HugePageSize() - 1
 		if e <= s {
 			return 0
 		}
@@ -189,7 +189,7 @@ func (m *MM) guardInstall(v *VMA, s, e uint64) abi.Errno {
 	// anon_vma_prepare: fork must copy the markers, so the VMA's entries
 	// are copied from now on, whatever happens to the guards.
 	v.PrepareAnon()
-	for a := s; a < e; a += pageSize {
+	for a := s; a < e; a += m.pageSize {
 		t, i := m.PT.Alloc(a)
 		t.Lock()
 		old := t.Load(i)

@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/faultline/faultline/abi"
+	"github.com/faultline/faultline/config"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
 	"github.com/faultline/faultline/pgtable"
+	"github.com/faultline/faultline/phys"
 )
 
 // entry kinds, as the madvise tests expect them page by page.
@@ -151,23 +153,32 @@ func TestMadviseErrors(t *testing.T) {
 	}
 }
 
+// TestCheckRange: madvise's range rules (an aligned start, the length
+// rounded up to whole pages) follow the base page.
 func TestCheckRange(t *testing.T) {
+	const big = 64 << 10 // a 64 KiB page
 	tests := []struct {
 		name         string
+		shift        uint
 		addr, length uint64
 		end          uint64
 		err          abi.Errno
 	}{
-		{"one page", low, pg, low + pg, 0},
-		{"rounds up", low, 1, low + pg, 0},
-		{"empty", low, 0, low, 0},
-		{"unaligned", low + 8, pg, 0, abi.EINVAL},
-		{"overflow", pg, ^uint64(0), 0, abi.EINVAL},
-		{"up to the top", ^uint64(0) - pg + 1, pg - 1, 0, abi.EINVAL},
+		{"one page", 12, low, pg, low + pg, 0},
+		{"rounds up", 12, low, 1, low + pg, 0},
+		{"empty", 12, low, 0, low, 0},
+		{"unaligned", 12, low + 8, pg, 0, abi.EINVAL},
+		{"overflow", 12, pg, ^uint64(0), 0, abi.EINVAL},
+		{"up to the top", 12, ^uint64(0) - pg + 1, pg - 1, 0, abi.EINVAL},
+		{"64k: one page", 16, big, big, 2 * big, 0},
+		{"64k: rounds up to 64 KiB", 16, big, pg, 2 * big, 0},
+		{"64k: a 4 KiB-aligned start is unaligned", 16, big + pg, pg, 0, abi.EINVAL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			end, err := mm.CheckRange(tc.addr, tc.length)
+			cfg := config.Default()
+			m := mm.New(testArch{}, &cfg, phys.NewAllocatorShift(tc.shift))
+			end, err := m.CheckRange(tc.addr, tc.length)
 			if end != tc.end || err != tc.err {
 				t.Errorf("CheckRange(%#x, %#x) = %#x, %v, want %#x, %v", tc.addr, tc.length, end, err, tc.end, tc.err)
 			}

@@ -29,12 +29,6 @@ import (
 	"github.com/faultline/faultline/trace"
 )
 
-const (
-	pageShift = phys.PageShift
-	pageSize  = phys.PageSize
-	pageMask  = phys.PageMask
-)
-
 // Access is the kind of a memory access.
 type Access int
 
@@ -110,6 +104,11 @@ type MM struct {
 	stackLimit atomic.Uint64
 	users      atomic.Int32 // tasks using the mm (mm_users)
 
+	// pageShift and pageSize are PAGE_SHIFT and PAGE_SIZE: the
+	// allocator's frames.
+	pageShift uint
+	pageSize  uint64
+
 	// perVMALock is CONFIG_PER_VMA_LOCK, which Linux has from 6.4 on
 	// (every arch that supports it then or later); set once by New.
 	perVMALock bool
@@ -128,13 +127,36 @@ func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 	if d, ok := arch.(tableDepth); ok {
 		levels = d.PageTableLevels() // the arch's own depth, whatever the key says
 	}
-	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.New(levels),
+	geo := pgtable.Std(levels)
+	if g, ok := arch.(Geometer); ok {
+		geo = g.Geometry(alloc.PageShift(), levels)
+	}
+	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.NewGeometry(geo),
+		pageShift: alloc.PageShift(), pageSize: alloc.PageSize(),
 		perVMALock: cfg.Version.AtLeast(6, 4)}
 	m.lockSeq.Store(1)
 	m.stackLimit.Store(8 << 20)
 	m.users.Store(1)
 	return m
 }
+
+// Geometer is an Arch whose page tables do not have the 4 KiB-page shape
+// of pgtable.Std (arm64 with 16 or 64 KiB pages): it gives the geometry
+// of its tables for a base page and the configured depth.
+type Geometer interface {
+	Geometry(pageShift uint, levels int) pgtable.Geometry
+}
+
+// PageShift returns PAGE_SHIFT, the base page's.
+func (m *MM) PageShift() uint { return m.pageShift }
+
+// PageSize returns PAGE_SIZE.
+func (m *MM) PageSize() uint64 { return m.pageSize }
+
+// PageMask returns PAGE_MASK.
+func (m *MM) PageMask() uint64 { return m.pageMask() }
+
+func (m *MM) pageMask() uint64 { return ^(m.pageSize - 1) }
 
 // Arch returns the architecture the address space was built for.
 func (m *MM) Arch() Arch { return m.arch }

@@ -91,8 +91,8 @@ type MapRequest struct {
 	PgOff uint64
 }
 
-func pageAlign(n uint64) (uint64, bool) {
-	a := (n + pageSize - 1) & pageMask
+func (m *MM) pageAlign(n uint64) (uint64, bool) {
+	a := (n + m.pageSize - 1) & m.pageMask()
 	return a, a >= n
 }
 
@@ -104,15 +104,15 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	if r.Length == 0 {
 		return 0, abi.EINVAL
 	}
-	align := uint64(pageSize)
+	align := m.pageSize
 	if r.Flags&MapHugetlb != 0 {
-		align = HugePageSize // the length is rounded to whole huge pages
+		align = m.HugePageSize() // the length is rounded to whole huge pages
 	}
 	length := (r.Length + align - 1) &^ (align - 1)
 	if length < r.Length || length > m.arch.TaskSize() {
 		return 0, abi.ENOMEM
 	}
-	if r.PgOff+length>>pageShift < r.PgOff {
+	if r.PgOff+length>>m.pageShift < r.PgOff {
 		return 0, abi.EOVERFLOW // the offset wraps
 	}
 	if !m.MmapWriteLock(t, sched.Killable) {
@@ -140,11 +140,11 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 		var ok bool
 		tp, placesTHP := r.Ops.(THPPlacer)
 		switch {
-		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%HugePageSize == 0 &&
+		case r.Ops == nil && r.Flags&(MapShared|MapHugetlb) == 0 && length%m.HugePageSize() == 0 &&
 			m.cfg.Version.Compare(thpAlignAnonSince) >= 0:
 			addr, ok = m.thpUnmappedAreaLocked(length, 0)
-		case placesTHP && tp.PlacesTHP() && thpCovers(r.PgOff<<pageShift, length):
-			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<pageShift)
+		case placesTHP && tp.PlacesTHP() && m.thpCovers(r.PgOff<<m.pageShift, length):
+			addr, ok = m.thpUnmappedAreaLocked(length, r.PgOff<<m.pageShift)
 		default:
 			addr, ok = m.unmappedAreaTopDownLocked(length, align)
 		}
@@ -155,7 +155,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 
 	// A file's mapping must end inside the largest file there can be
 	// (file_mmap_ok: MAX_LFS_FILESIZE), checked after the address.
-	if r.Ops != nil && r.PgOff > (maxFileSize-length)>>pageShift {
+	if r.Ops != nil && r.PgOff > (maxFileSize-length)>>m.pageShift {
 		return 0, abi.EOVERFLOW
 	}
 	// Only private anonymous memory may grow: a file, shared memory and
@@ -184,7 +184,7 @@ func (m *MM) Mmap(t sched.Sleeper, r MapRequest) (uint64, abi.Errno) {
 	}
 	pgoff := r.PgOff
 	if r.Ops == nil {
-		pgoff = addr >> pageShift
+		pgoff = addr >> m.pageShift
 	}
 	v := &VMA{mm: m, Start: addr, End: addr + length, Flags: flags, PgOff: pgoff, Ops: r.Ops}
 	if r.Ops != nil {
@@ -212,7 +212,7 @@ func (m *MM) vmStartGap(v *VMA) uint64 {
 	if v.Flags&VMGrowsDown == 0 {
 		return v.Start
 	}
-	gap := m.cfg.StackGuardGap << pageShift
+	gap := m.cfg.StackGuardGap << m.pageShift
 	if v.Start < gap {
 		return 0
 	}
@@ -227,8 +227,8 @@ func (m *MM) vmStartGap(v *VMA) uint64 {
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) unmappedAreaTopDownLocked(length, align uint64) (uint64, bool) {
 	low := m.cfg.MmapMinAddr
-	if low < pageSize {
-		low = pageSize
+	if low < m.pageSize {
+		low = m.pageSize
 	}
 	top := m.arch.MmapBase()
 	// fits returns the highest aligned start for a gap [lo, hi).
@@ -286,25 +286,25 @@ var thpAlignAnonSince = config.Version{Major: 6, Minor: 8}
 // falls back to a plain search.
 // Preconditions: the mmap lock is held for writing.
 func (m *MM) thpUnmappedAreaLocked(length, off uint64) (uint64, bool) {
-	if padded := length + HugePageSize; padded > length {
-		if a, ok := m.unmappedAreaTopDownLocked(padded, pageSize); ok {
-			sub := (off - a) & (HugePageSize - 1)
+	if padded := length + m.HugePageSize(); padded > length {
+		if a, ok := m.unmappedAreaTopDownLocked(padded, m.pageSize); ok {
+			sub := (off - a) & (m.HugePageSize() - 1)
 			if sub == 0 {
-				sub = HugePageSize // top-down: the upper aligned start
+				sub = m.HugePageSize() // top-down: the upper aligned start
 			}
 			return a + sub, true
 		}
 	}
-	return m.unmappedAreaTopDownLocked(length, pageSize)
+	return m.unmappedAreaTopDownLocked(length, m.pageSize)
 }
 
 // thpCovers reports whether the file range [off, off+length) covers a
 // whole PMD-aligned stretch of the file, the condition on which
 // thp_get_unmapped_area aligns a file mapping.
-func thpCovers(off, length uint64) bool {
+func (m *MM) thpCovers(off, length uint64) bool {
 	end := off + length
-	aligned := (off + HugePageSize - 1) &^ (HugePageSize - 1)
-	return end > aligned && end-aligned >= HugePageSize
+	aligned := (off + m.HugePageSize() - 1) &^ (m.HugePageSize() - 1)
+	return end > aligned && end-aligned >= m.HugePageSize()
 }
 
 // openFiles numbers the opens of files that mmap makes (struct file).
@@ -313,15 +313,17 @@ var openFiles atomic.Uint64
 // maxFileSize is MAX_LFS_FILESIZE on 64-bit kernels.
 const maxFileSize = 1<<63 - 1
 
-// HugePageSize is the size of a hugetlb page.
-const HugePageSize = 2 << 20
+// HugePageSize returns the size of a hugetlb page and of a THP: the PMD
+// size, PAGE_SIZE times a page table's entries (2 MiB over 4 KiB pages,
+// 32 MiB over 16 KiB, 512 MiB over 64 KiB).
+func (m *MM) HugePageSize() uint64 { return m.PT.Geometry().LevelSize(2) }
 
 // hugeSplitBad reports whether splitting at start or end would cut a
 // hugetlb VMA off a huge-page boundary (hugetlb_vm_op_split: EINVAL).
 // Preconditions: the mmap lock is held.
 func (m *MM) hugeSplitBad(start, end uint64) bool {
 	for _, at := range []uint64{start, end} {
-		if v := m.VMALookup(at); v != nil && v.Flags&VMHugetlb != 0 && v.Start < at && at&(HugePageSize-1) != 0 {
+		if v := m.VMALookup(at); v != nil && v.Flags&VMHugetlb != 0 && v.Start < at && at&(m.HugePageSize()-1) != 0 {
 			return true
 		}
 	}
@@ -359,7 +361,7 @@ func (m *MM) splitLocked(v *VMA, addr uint64) *VMA {
 	v.StartWrite()
 	hi := &VMA{
 		mm: m, Start: addr, End: v.End, Flags: v.Flags, PageProt: v.PageProt,
-		PgOff: v.PgOff + (addr-v.Start)>>pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
+		PgOff: v.PgOff + (addr-v.Start)>>m.pageShift, Ops: v.Ops, PKey: v.PKey, Uffd: v.Uffd, file: v.file,
 	}
 	// Both halves share the anon_vma and its chain (anon_vma_clone).
 	hi.anonVMA.Store(v.anonVMA.Load())
@@ -435,8 +437,8 @@ func (m *MM) vmasIn(start, end uint64) []*VMA {
 // Munmap removes every mapping in [addr, addr+length) (do_vmi_munmap).
 // Unmapped parts of the range are not an error.
 func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
-	length, ok := pageAlign(length)
-	if addr&^pageMask != 0 || !ok || addr > m.arch.TaskSize() || length > m.arch.TaskSize()-addr {
+	length, ok := m.pageAlign(length)
+	if addr&^m.pageMask() != 0 || !ok || addr > m.arch.TaskSize() || length > m.arch.TaskSize()-addr {
 		return abi.EINVAL
 	}
 	if length == 0 {
@@ -473,7 +475,7 @@ func (m *MM) Munmap(t sched.Sleeper, addr, length uint64) abi.Errno {
 // hugeCut reports whether cutting v at addr would split a hugetlb VMA off
 // a huge-page boundary (hugetlb_vm_op_split: EINVAL); nil cuts nothing.
 func hugeCut(v *VMA, addr uint64) bool {
-	return v != nil && v.Flags&VMHugetlb != 0 && v.Start < addr && addr < v.End && addr&(HugePageSize-1) != 0
+	return v != nil && v.Flags&VMHugetlb != 0 && v.Start < addr && addr < v.End && addr&(v.mm.HugePageSize()-1) != 0
 }
 
 // unmapLocked removes [start, end), given v, the first VMA ending above
@@ -571,7 +573,7 @@ func ZapBackingRange(t sched.Sleeper, v *VMA, pgoff uint64) {
 	}
 	start := v.Start
 	if pgoff > v.PgOff {
-		off := (pgoff - v.PgOff) << pageShift
+		off := (pgoff - v.PgOff) << m.pageShift
 		if off >= v.End-v.Start {
 			return
 		}
@@ -630,13 +632,13 @@ func (m *MM) LockedPrivateReadOnly(t sched.Sleeper, addr, length uint64) [][2]ui
 // (do_mprotect_pkey). It stops with ENOMEM at the first hole, keeping the
 // changes made below it.
 func (m *MM) Mprotect(t sched.Sleeper, addr, length uint64, prot Prot) abi.Errno {
-	if addr&^pageMask != 0 {
+	if addr&^m.pageMask() != 0 {
 		return abi.EINVAL
 	}
 	if length == 0 {
 		return 0
 	}
-	length, ok := pageAlign(length)
+	length, ok := m.pageAlign(length)
 	end := addr + length
 	if !ok || end <= addr {
 		return abi.ENOMEM

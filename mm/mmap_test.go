@@ -35,7 +35,7 @@ func TestMmapErrors(t *testing.T) {
 		{"file offset wrapping", mm.MapRequest{Length: 2 * pg, Prot: rw, Ops: &countingOps{}, PgOff: ^uint64(0)}, abi.EOVERFLOW},
 		{"file mapping past MAX_LFS_FILESIZE", mm.MapRequest{Length: pg, Prot: rw, Ops: &countingOps{}, PgOff: 1<<51 - 1}, abi.EOVERFLOW},
 		{"growsdown shared", mm.MapRequest{Length: pg, Prot: rw, Flags: mm.MapGrowsDown | mm.MapShared}, abi.EINVAL},
-		{"growsdown hugetlb", mm.MapRequest{Length: mm.HugePageSize, Prot: rw, Flags: mm.MapGrowsDown | mm.MapHugetlb}, abi.EINVAL},
+		{"growsdown hugetlb", mm.MapRequest{Length: (2 << 20), Prot: rw, Flags: mm.MapGrowsDown | mm.MapHugetlb}, abi.EINVAL},
 		{"growsdown overlapping: EEXIST first", mm.MapRequest{Addr: low, Length: pg, Prot: rw, Flags: mm.MapFixedNoReplace | mm.MapGrowsDown | mm.MapShared}, abi.EEXIST},
 	}
 	for _, tc := range tests {
@@ -102,7 +102,7 @@ func TestMmapFlags(t *testing.T) {
 			}
 			pages := uint64(2)
 			if tc.flags&mm.MapHugetlb != 0 {
-				pages = mm.HugePageSize / pg // rounded up to a whole huge page
+				pages = (2 << 20) / pg // rounded up to a whole huge page
 			}
 			if v.PgOff != low/pg || v.Pages() != pages || v.MM() != f.m || !v.Anonymous() || v.Shared() != (tc.flags&mm.MapShared != 0) {
 				t.Errorf("PgOff %#x Pages %d Anonymous %v Shared %v", v.PgOff, v.Pages(), v.Anonymous(), v.Shared())
@@ -564,7 +564,7 @@ func (*thpOps) PlacesTHP() bool { return true }
 // mappings covering an aligned 2 MiB of their file, start where their
 // offset falls in a huge page; anything else is placed as usual.
 func TestMmapTHPPlacement(t *testing.T) {
-	const huge = mm.HugePageSize
+	const huge = (2 << 20)
 	tests := []struct {
 		name    string
 		req     mm.MapRequest

@@ -7,12 +7,12 @@ import (
 )
 
 // backingEntry finds v's page-table entry for backing page pgoff, if v
-// maps that offset at 4 KiB. Preconditions: the mmap lock.
+// maps that offset with a base page. Preconditions: the mmap lock.
 func (v *VMA) backingEntry(pgoff uint64) (*pgtable.Table, int, bool) {
 	if v.Detached() || pgoff < v.PgOff {
 		return nil, 0, false
 	}
-	off := (pgoff - v.PgOff) << pageShift
+	off := (pgoff - v.PgOff) << v.mm.pageShift
 	if off >= v.End-v.Start {
 		return nil, 0, false
 	}

@@ -13,7 +13,7 @@ import "github.com/faultline/faultline/abi"
 // Preconditions: the mmap lock is held for writing; v.Start > addr.
 // An address below the end of the previous VMA is refused.
 func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
-	addr &= pageMask
+	addr &= m.pageMask()
 	if addr < m.cfg.MmapMinAddr {
 		return abi.EPERM
 	}
@@ -21,7 +21,7 @@ func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
 		if addr < prev.End {
 			return abi.ENOMEM // never grow over another mapping
 		}
-		if prev.Flags&VMGrowsDown == 0 && prev.Accessible() && addr-prev.End < m.cfg.StackGuardGap<<pageShift {
+		if prev.Flags&VMGrowsDown == 0 && prev.Accessible() && addr-prev.End < m.cfg.StackGuardGap<<m.pageShift {
 			return abi.ENOMEM
 		}
 	}
@@ -30,7 +30,7 @@ func (m *MM) ExpandStackLocked(v *VMA, addr uint64) error {
 		return abi.ENOMEM
 	}
 	v.StartWrite()
-	v.PgOff -= (v.Start - addr) >> pageShift
+	v.PgOff -= (v.Start - addr) >> m.pageShift
 	v.Start = addr
 	m.vmaSeq.Add(1)
 	return nil

@@ -255,7 +255,7 @@ func (v *VMA) MM() *MM { return v.mm }
 func (v *VMA) Contains(addr uint64) bool { return v.Start <= addr && addr < v.End }
 
 // Pages returns the VMA's size in pages.
-func (v *VMA) Pages() uint64 { return (v.End - v.Start) >> pageShift }
+func (v *VMA) Pages() uint64 { return (v.End - v.Start) >> v.mm.pageShift }
 
 // Anonymous reports whether the VMA is anonymous private memory
 // (vma_is_anonymous: no backing object).
@@ -272,7 +272,7 @@ func (v *VMA) Accessible() bool { return v.Flags&VMAccessFlags != 0 }
 func (v *VMA) IsCOW() bool { return v.Flags&(VMShared|VMMayWrite) == VMMayWrite }
 
 // PageOffset returns the backing page index of addr (linear_page_index).
-func (v *VMA) PageOffset(addr uint64) uint64 { return (addr-v.Start)>>pageShift + v.PgOff }
+func (v *VMA) PageOffset(addr uint64) uint64 { return (addr-v.Start)>>v.mm.pageShift + v.PgOff }
 
 // vmaWriter is added to VMA.refs by a writer: readers see it and fail.
 const vmaWriter = 1 << 30

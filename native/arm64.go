@@ -9,7 +9,6 @@ import (
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
-	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -246,10 +245,11 @@ func (a *ARM64) userError(t *kernel.Task, r *kernel.Regs, fault vmfault.Reason, 
 		}
 		t.ForceSigFault(kernel.SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_ADRERR, Addr: far})
 	case fault&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0:
-		lsb := uint(phys.PageShift)
+		pageShift := t.MM().PageShift() // PAGE_SHIFT
+		lsb := pageShift
 		if fault&vmfault.HWPoisonLarge != 0 {
-			lsb = memory.HStateShift(fault.HIndex())
-			if fault&vmfault.HWPoison != 0 && lsb != phys.PageShift {
+			lsb = memory.HStateShift(fault.HIndex(), pageShift)
+			if fault&vmfault.HWPoison != 0 && lsb != pageShift {
 				note(t, arch.RulePoisonLargeWins)
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
-	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -244,11 +243,12 @@ func (a *PPC) doSigbus(t *kernel.Task, r *kernel.Regs, ret vmfault.Reason) (kern
 	}
 	if a.cfg.MemoryFailure && ret&(vmfault.HWPoison|vmfault.HWPoisonLarge) != 0 {
 		var lsb uint
+		pageShift := t.MM().PageShift() // PAGE_SHIFT
 		if ret&vmfault.HWPoisonLarge != 0 {
-			lsb = memory.HStateShift(ret.HIndex()) // hstate_index_to_shift
+			lsb = memory.HStateShift(ret.HIndex(), pageShift) // hstate_index_to_shift
 		}
 		if ret&vmfault.HWPoison != 0 {
-			lsb = phys.PageShift
+			lsb = pageShift
 		}
 		t.ForceSigFault(kernel.SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_MCEERR_AR, Addr: r.Addr, LSB: uint8(lsb)})
 		return kernel.Restart, 0

@@ -9,7 +9,6 @@ import (
 	"github.com/faultline/faultline/kernel"
 	"github.com/faultline/faultline/memory"
 	"github.com/faultline/faultline/mm"
-	"github.com/faultline/faultline/phys"
 	"github.com/faultline/faultline/vmfault"
 )
 
@@ -289,10 +288,10 @@ func (f *x86Fault) doSigbus(ret vmfault.Reason) kernel.TrapAction {
 	if poison && f.a.cfg.MemoryFailure {
 		var lsb uint
 		if ret&vmfault.HWPoisonLarge != 0 {
-			lsb = memory.HStateShift(ret.HIndex()) // hstate_index_to_shift
+			lsb = memory.HStateShift(ret.HIndex(), 12) // hstate_index_to_shift
 		}
 		if ret&vmfault.HWPoison != 0 {
-			lsb = phys.PageShift
+			lsb = 12 // PAGE_SHIFT: x86_64 has 4 KiB pages only
 		}
 		// force_sig_mceerr
 		f.t.ForceSigFault(kernel.SigInfo{Signo: abi.SIGBUS, Code: abi.BUS_MCEERR_AR, Addr: f.r.Addr, LSB: uint8(lsb)})

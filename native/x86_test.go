@@ -15,7 +15,7 @@ import (
 )
 
 const (
-	pg      = phys.PageSize
+	pg      = (1 << phys.DefaultPageShift)
 	base    = uint64(0x10000000)
 	hole    = base + 16*pg       // never mapped
 	kaddr   = 0xffffffff81000000 // kernel text

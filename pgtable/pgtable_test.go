@@ -211,13 +211,13 @@ func TestGeometry(t *testing.T) {
 		level int
 		size  uint64
 	}{{1, pte4K}, {2, pmd2M}, {3, pud1G}, {4, 1 << 39}, {5, 1 << 48}} {
-		if got := pgtable.LevelSize(lv.level); got != lv.size {
+		if got := pgtable.Std(4).LevelSize(lv.level); got != lv.size {
 			t.Errorf("LevelSize(%d) = %#x, want %#x", lv.level, got, lv.size)
 		}
 	}
 	addr := uint64(3)<<48 | uint64(5)<<39 | uint64(7)<<30 | uint64(11)<<21 | uint64(13)<<12 | 0xabc
 	for level, want := range map[int]int{1: 13, 2: 11, 3: 7, 4: 5, 5: 3} {
-		if got := pgtable.Index(addr, level); got != want {
+		if got := pgtable.Std(4).Index(addr, level); got != want {
 			t.Errorf("Index(%#x, %d) = %d, want %d", addr, level, got, want)
 		}
 	}
@@ -256,8 +256,8 @@ func TestLookupAndAlloc(t *testing.T) {
 				t.Fatalf("Lookup allocated: Tables() = %d", pt.Tables())
 			}
 			tab, i := pt.Alloc(tc.addr)
-			if tab == nil || tab.Level() != 1 || i != pgtable.Index(tc.addr, 1) {
-				t.Fatalf("Alloc = %v, %d, want a level-1 table and index %d", tab, i, pgtable.Index(tc.addr, 1))
+			if tab == nil || tab.Level() != 1 || i != pgtable.Std(4).Index(tc.addr, 1) {
+				t.Fatalf("Alloc = %v, %d, want a level-1 table and index %d", tab, i, pgtable.Std(4).Index(tc.addr, 1))
 			}
 			if got := pt.Tables(); got != int64(tc.levels) {
 				t.Errorf("Tables() after the first Alloc = %d, want %d (one per level)", got, tc.levels)
@@ -294,7 +294,7 @@ func TestLookupAndAlloc(t *testing.T) {
 func visit(pt *pgtable.PageTable, start, end uint64, limit int) []uint64 {
 	var got []uint64
 	pt.Range(start, end, func(addr uint64, tab *pgtable.Table, i int) bool {
-		if tab.Level() != 1 || i != pgtable.Index(addr, 1) {
+		if tab.Level() != 1 || i != pgtable.Std(4).Index(addr, 1) {
 			got = append(got, ^uint64(0)) // poison: wrong table or index
 		}
 		got = append(got, addr)
@@ -422,13 +422,13 @@ func TestCompareAndSwap(t *testing.T) {
 func TestWalk(t *testing.T) {
 	const addr uint64 = 0x7f0000400000 + 5*pte4K
 	pt := pgtable.New(4)
-	if tab, i, leaf := pt.Walk(addr); leaf || tab.Level() != 4 || i != pgtable.Index(addr, 4) {
-		t.Fatalf("empty tables: Walk = level %d, %d, %v; want level 4, %d, false", tab.Level(), i, leaf, pgtable.Index(addr, 4))
+	if tab, i, leaf := pt.Walk(addr); leaf || tab.Level() != 4 || i != pgtable.Std(4).Index(addr, 4) {
+		t.Fatalf("empty tables: Walk = level %d, %d, %v; want level 4, %d, false", tab.Level(), i, leaf, pgtable.Std(4).Index(addr, 4))
 	}
 	pt.Alloc(addr)
 	other := addr ^ pmd2M // same level-2 table, no PTE table
-	if tab, i, leaf := pt.Walk(other); leaf || tab.Level() != 2 || i != pgtable.Index(other, 2) {
-		t.Errorf("Walk(%#x) = level %d, %d, %v; want level 2, %d, false", other, tab.Level(), i, leaf, pgtable.Index(other, 2))
+	if tab, i, leaf := pt.Walk(other); leaf || tab.Level() != 2 || i != pgtable.Std(4).Index(other, 2) {
+		t.Errorf("Walk(%#x) = level %d, %d, %v; want level 2, %d, false", other, tab.Level(), i, leaf, pgtable.Std(4).Index(other, 2))
 	}
 	lt, li := pt.Lookup(addr)
 	if tab, i, leaf := pt.Walk(addr); !leaf || tab != lt || i != li {
@@ -474,6 +474,60 @@ func TestAccess(t *testing.T) {
 			}
 			if got := tab.Load(i) & (pgtable.Accessed | pgtable.Dirty); got != tc.bits {
 				t.Errorf("bits %v, want %v", got, tc.bits)
+			}
+		})
+	}
+}
+
+// TestGeometries: arm64's 48-bit VA over each base page (pgtable-hwdef.h:
+// ARM64_HW_PGTABLE_LEVELS(48) is 4, 4 and 3; PTRS_PER_PGD 512, 2 and 64)
+// gives tables of that many entries, PMDs of PAGE_SIZE times a table's
+// entries, and walks that index and translate by those bits.
+func TestGeometries(t *testing.T) {
+	tests := []struct {
+		name             string
+		g                pgtable.Geometry
+		vabits           uint
+		top, entries     int
+		pmd              uint64
+		wantIdx1, wantI2 int
+	}{
+		{"4k", pgtable.ForVA(12, 48, 4), 48, 512, 512, 2 << 20, 0x123, 0x1a},
+		{"16k", pgtable.ForVA(14, 48, 4), 48, 2, 2048, 32 << 20, 0x48d, 0x1},
+		{"64k", pgtable.ForVA(16, 48, 3), 48, 64, 8192, 512 << 20, 0x123, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			if !g.Valid() || g.VABits() != tc.vabits || g.Entries(g.Levels) != tc.top || g.Entries(1) != tc.entries || g.LevelSize(2) != tc.pmd {
+				t.Fatalf("geometry %+v: valid %v, VABits %d, top %d, entries %d, PMD %#x", g, g.Valid(), g.VABits(), g.Entries(g.Levels), g.Entries(1), g.LevelSize(2))
+			}
+			addr := uint64(0x3412_3456_8000) &^ (1<<g.PageShift - 1)
+			pt := pgtable.NewGeometry(g)
+			if root, _, _ := pt.Walk(addr); root.Len() != tc.top || root.Level() != g.Levels {
+				t.Fatalf("root is level %d with %d entries, want %d, %d", root.Level(), root.Len(), g.Levels, tc.top)
+			}
+			tab, i := pt.Alloc(addr)
+			if tab.Level() != 1 || tab.Len() != tc.entries || i != g.Index(addr, 1) || pt.Tables() != int64(g.Levels) {
+				t.Fatalf("Alloc(%#x) = level %d (%d entries), %d; tables %d", addr, tab.Level(), tab.Len(), i, pt.Tables())
+			}
+			if i != int(addr>>g.PageShift)%tc.entries {
+				t.Fatalf("index %d is not the page number modulo %d", i, tc.entries)
+			}
+			tab.Slot(i).Store(pgtable.MkPTE(7, pgtable.Read))
+			if got, gi := pt.Lookup(addr); got != tab || gi != i || got.Load(gi).PFN() != 7 || got.Slot(gi+tc.entries).Load().PFN() != 7 {
+				t.Fatalf("Lookup(%#x) = %v, %d", addr, got, gi)
+			}
+			if got, _ := pt.Lookup(addr + 1<<g.PageShift*uint64(tc.entries)); got != nil {
+				t.Fatalf("Lookup one PTE table further found a table")
+			}
+			// A huge leaf at level 2 translates the page number within it.
+			hbase := (addr + 4*tc.pmd) &^ (tc.pmd - 1)
+			h, hi := pt.AllocHuge(hbase)
+			h.Store(hi, pgtable.MkPTE(1<<20, pgtable.Read|pgtable.Huge))
+			in := hbase + 5<<g.PageShift + 3
+			if got := h.Access(hi, h.Load(hi), in, false); h.Level() != 2 || got != 1<<20+5 {
+				t.Fatalf("Access in a level-%d huge leaf = pfn %d, want %d", h.Level(), got, 1<<20+5)
 			}
 		})
 	}

@@ -84,7 +84,7 @@ func (c *Cache) Alloc(f PageFlags) (*Page, error) {
 		a.mu.Unlock()
 	}
 	c.mu.Unlock()
-	p.prep(f, c.id)
+	p.prep(f, c.id, a.sizeBits)
 	return p, nil
 }
 

@@ -1,5 +1,6 @@
-// Package phys models physical memory: 4 KiB page frames with real
-// contents, the shared zero page, and a page allocator that accounts for
+// Package phys models physical memory: page frames of the machine's base
+// page size (4, 16 or 64 KiB: the allocator's, fixed when it is made) with
+// real contents, the shared zero page, and a page allocator that accounts for
 // every frame it hands out.
 //
 // A Page is what the kernel calls a struct page (an order-0 folio): it has
@@ -17,17 +18,22 @@ package phys
 
 import (
 	"errors"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 )
 
-// Page geometry.
+// Page geometry: the base page sizes a machine may have (PAGE_SHIFT 12,
+// 14 or 16). An allocator's is fixed when it is made (NewAllocatorShift).
 const (
-	PageShift = 12
-	PageSize  = 1 << PageShift
-	PageMask  = ^uint64(PageSize - 1)
+	DefaultPageShift = 12 // 4 KiB, every arch's smallest
+	MaxPageShift     = 16 // 64 KiB
+	MaxPageSize      = 1 << MaxPageShift
 )
+
+// ValidPageShift reports whether shift is a base page size the model has.
+func ValidPageShift(shift uint) bool { return shift == 12 || shift == 14 || shift == 16 }
 
 // PFN is a page frame number.
 type PFN uint64
@@ -48,7 +54,18 @@ const (
 	// flagRelease: the page has a release function in its allocator's
 	// side table (a hugetlb pool takes it back). Internal; Flags hides it.
 	flagRelease PageFlags = 1 << 31
+
+	// The frame's size, (PAGE_SHIFT-12)/2 in two bits, set when the frame
+	// is made and kept: the contents' length without a look at the
+	// allocator. Internal; Flags hides it.
+	sizeShift           = 28
+	flagSize  PageFlags = 3 << sizeShift
+	// flagsInternal are the bits SetFlags and ClearFlags leave alone.
+	flagsInternal = flagRelease | flagSize
 )
+
+// sizeFlags returns the size bits of a frame of 1<<shift bytes.
+func sizeFlags(shift uint) uint32 { return uint32(shift-DefaultPageShift) / 2 << sizeShift }
 
 // Page is one physical page frame (struct page). Its fields are shared
 // with lockless readers (the MMU walk, reclaim scans) and accessed with
@@ -56,7 +73,8 @@ const (
 // the one task it is being handed to: a frame nobody else can see yet is
 // initialised with plain stores, as set_page_count is not atomic_set.
 type Page struct {
-	// data is the frame's contents (*[PageSize]byte), made on first use:
+	// data is the frame's contents (its allocator's page size of bytes:
+	// the length is the allocator's, not kept here), made on first use:
 	// a frame nobody looked at (a free huge page in the pool) costs no
 	// memory.
 	data     unsafe.Pointer
@@ -151,78 +169,114 @@ func (p *Page) SetRelease(fn func(*Page)) {
 // PFN returns the frame number.
 func (p *Page) PFN() PFN { return PFN(p.pfn) }
 
-// loadData returns p's data pointer: nil (zeros), a shared fill, a
-// patch (patch.go) or contents of its own.
-func loadData(p *Page) unsafe.Pointer { return atomic.LoadPointer(&p.data) }
+// size returns the bytes of the frame's contents: its allocator's page
+// size, from the size bits of its flags (a reserved frame, which has no
+// allocator, is 4 KiB: the x86 vsyscall page).
+func (p *Page) size() uint64 {
+	return 1 << (DefaultPageShift + 2*(atomic.LoadUint32(&p.flags)>>sizeShift&3))
+}
+
+// bytesAt returns the n bytes at d as a slice.
+func bytesAt(d unsafe.Pointer, n uint64) []byte { return unsafe.Slice((*byte)(d), n) }
 
 // Data returns the frame's contents, to read or write. Writing the zero
-// page is a bug. A frame that shares its contents (Fill) or is patched
-// gets a copy of its own first.
-func (p *Page) Data() *[PageSize]byte {
+// page is a bug. A frame that shares its contents (Fill) gets a copy of
+// its own first.
+func (p *Page) Data() []byte {
+	n := p.size()
+	return bytesAt(p.dataOf(n), n)
+}
+
+// dataOf is Data's pointer, for a frame of n bytes.
+func (p *Page) dataOf(n uint64) unsafe.Pointer {
 	for {
-		d := loadData(p)
-		if o := own(d); o != nil {
-			return o
+		d := atomic.LoadPointer(&p.data)
+		if d != nil && !shared(d) {
+			return d
 		}
-		n := contentPool.Get().(*[PageSize]byte)
-		expandInto(n, d)
-		if atomic.CompareAndSwapPointer(&p.data, d, unsafe.Pointer(n)) {
-			return n
+		c := getContents(n)
+		if d != nil {
+			copy(bytesAt(c, n), bytesAt(d, n))
+		} else {
+			clear(bytesAt(c, n))
 		}
-		contentPool.Put(n)
+		if atomic.CompareAndSwapPointer(&p.data, d, c) {
+			return c
+		}
+		putContents(c, n)
 	}
 }
 
-// contentPool holds the contents of frames freed (taken back when the
-// frame is handed out again) and of allocators whose machine has ended
-// (Release), for the next frame that needs contents of its own, of any
-// allocator: a run that faults megabytes reuses memory the process has,
-// rather than asking the heap (and the garbage collector) for 4 KiB a
-// page, run after run, and a frame handed out starts as zeros that cost
-// nothing until written.
-var contentPool = sync.Pool{New: func() any { return new([PageSize]byte) }}
+// contentPools hold the contents of the frames of allocators whose
+// machine has ended (Recycle), by page size, for the next frame written,
+// of any allocator: a run that faults megabytes reuses memory the process
+// has, rather than asking the heap (and the garbage collector) for a page
+// of memory a page, run after run. Within one allocator a freed frame
+// keeps its contents, which its next allocation clears in place.
+var contentPools [MaxPageShift + 1]sync.Pool
 
-// Store writes v at byte off of the frame. A frame that shares the
-// contents of a fill of v keeps sharing them: the store changes no byte.
-// A frame that shares a fill, or is patched, takes the byte in its patch
-// while there is room.
+// getContents returns n bytes for a frame's contents (n a page size).
+func getContents(n uint64) unsafe.Pointer {
+	shift := bits.TrailingZeros64(n)
+	if d, ok := contentPools[shift].Get().(unsafe.Pointer); ok {
+		return d
+	}
+	return unsafe.Pointer(unsafe.SliceData(make([]byte, n)))
+}
+
+// putContents gives n bytes of a frame's contents back to the pool.
+func putContents(d unsafe.Pointer, n uint64) {
+	contentPools[bits.TrailingZeros64(n)].Put(d)
+}
+
+// Recycle gives the contents of every free frame to the frames of
+// allocators made later. It is for a machine whose run is over, with
+// every page back (Stats().InUse == 0) and no task left to allocate; a
+// frame allocated afterwards starts empty, as a frame never used does.
+func (a *Allocator) Recycle() {
+	for pfn := PFN(1); pfn < PFN(a.nframes.Load()); pfn++ {
+		p := a.Lookup(pfn)
+		if p.pinned() || p.Refs() != 0 {
+			continue
+		}
+		if d := atomic.SwapPointer(&p.data, nil); d != nil && !shared(d) {
+			putContents(d, a.pageSize)
+		}
+	}
+}
+
+// Store writes v at byte off of the frame (off below its page size). A
+// frame that shares the contents of a fill of v keeps sharing them: the
+// store changes no byte.
 func (p *Page) Store(off uint64, v byte) {
-	off &= PageSize - 1
-	for {
-		d := loadData(p)
-		var base byte
-		switch {
-		case d == nil:
-		case shared(d):
-			base = (*[PageSize]byte)(d)[0]
-		case uintptr(d)&1 != 0:
-			if !patchOf(d).set(uint16(off), v) {
-				p.Data()[off] = v // no room: contents of its own
-			}
-			return
-		default:
-			(*[PageSize]byte)(d)[off] = v
-			return
-		}
-		if v == base {
-			return
-		}
-		pt := newPatch(base)
-		pt.off[0], pt.val[0], pt.n = uint16(off), v, 1
-		if atomic.CompareAndSwapPointer(&p.data, d, tagPatch(pt)) {
-			return
-		}
-		patchPool.Put(pt)
+	if d := atomic.LoadPointer(&p.data); d != nil && !shared(d) {
+		*(*byte)(unsafe.Add(d, off)) = v // contents of its own: no copy to make
+		return
 	}
+	if u, ok := p.Uniform(); ok && u == v {
+		return
+	}
+	d := p.Data()
+	d[off&uint64(len(d)-1)] = v
 }
 
-// FillRange sets the n bytes from off to v (off+n at most PageSize): the
+// Load reads byte off of the frame (off below its page size): Contents()[off]
+// without making the slice.
+func (p *Page) Load(off uint64) byte {
+	d := atomic.LoadPointer(&p.data)
+	if d == nil {
+		return 0
+	}
+	return *(*byte)(unsafe.Add(d, off)) // a shared page has at least the page size filled
+}
+
+// FillRange sets the n bytes from off to v (off+n at most the page size): the
 // whole frame as Fill does; a frame sharing the contents of a fill of v
 // keeps sharing them.
 func (p *Page) FillRange(off, n uint64, v byte) {
 	switch u, ok := p.Uniform(); {
 	case n == 0, ok && u == v:
-	case n == PageSize:
+	case n == p.size():
 		p.Fill(v)
 	default:
 		FillBytes(p.Data()[off:off+n], v)
@@ -230,33 +284,35 @@ func (p *Page) FillRange(off, n uint64, v byte) {
 }
 
 // Contents returns the frame's contents to read, never to write: a
-// frame not written since it was made or filled makes no copy of its own
-// (a patched one does; Load reads a byte without one).
-func (p *Page) Contents() *[PageSize]byte {
-	switch d := loadData(p); {
-	case d == nil:
-		return uniformOf(0)
-	case patchOf(d) != nil:
-		return p.Data()
-	default:
-		return (*[PageSize]byte)(d)
+// frame not written since it was made or filled makes no copy of its own.
+func (p *Page) Contents() []byte {
+	n := p.size()
+	return bytesAt(p.contentsOf(n), n)
+}
+
+// contentsOf is Contents' pointer, for a frame of n bytes.
+func (p *Page) contentsOf(n uint64) unsafe.Pointer {
+	if d := atomic.LoadPointer(&p.data); d != nil {
+		return d
 	}
+	return uniformOf(0, n)
 }
 
 // Fill sets every byte of the frame to v. A frame with no contents of
 // its own yet shares those of every frame filled with v, until written:
 // a page cache of a file's fill, a cleared huge page, a copy of either,
-// costs no 4 KiB a page (the model's, not the kernel's, economy).
+// costs no page of memory a page (the model's, not the kernel's, economy).
 func (p *Page) Fill(v byte) {
-	if o := own(loadData(p)); o != nil {
-		FillBytes(o[:], v)
+	d := atomic.LoadPointer(&p.data)
+	if d == nil || shared(d) {
+		if v == 0 {
+			atomic.StorePointer(&p.data, nil)
+		} else {
+			atomic.StorePointer(&p.data, uniformOf(v, p.size()))
+		}
 		return
 	}
-	if v == 0 {
-		atomic.StorePointer(&p.data, nil)
-	} else {
-		atomic.StorePointer(&p.data, unsafe.Pointer(uniformOf(v)))
-	}
+	FillBytes(bytesAt(d, p.size()), v)
 }
 
 // FillBytes sets every byte of b to v, doubling what it has set: a
@@ -275,85 +331,76 @@ func FillBytes(b []byte, v byte) {
 // value without looking at them (a frame made or filled and not written
 // since), and which.
 func (p *Page) Uniform() (byte, bool) {
-	switch d := loadData(p); {
+	d := atomic.LoadPointer(&p.data)
+	switch {
 	case d == nil:
 		return 0, true
 	case shared(d):
-		return (*[PageSize]byte)(d)[0], true // a shared page is never written
+		return *(*byte)(d), true // a shared page is never written
 	}
 	return 0, false
 }
 
 // CopyFrom sets the frame's contents to src's (copy_user_highpage),
-// sharing them where src shares its own, and patched where src is (in a
-// patch of its own).
+// sharing them where src shares its own.
 func (p *Page) CopyFrom(src *Page) {
 	if v, ok := src.Uniform(); ok {
 		p.Fill(v)
 		return
 	}
-	d := loadData(src)
-	if pt := patchOf(d); pt != nil {
-		switch dst := loadData(p); {
-		case own(dst) != nil:
-			pt.expand(own(dst))
-		case patchOf(dst) != nil:
-			*patchOf(dst) = *pt
-		default:
-			c := newPatch(0)
-			*c = *pt
-			atomic.StorePointer(&p.data, tagPatch(c))
-		}
+	n := p.size() // src's too: frames of one machine
+	d, c := p.dataOf(n), src.contentsOf(n)
+	if n == 1<<DefaultPageShift {
+		*(*[1 << DefaultPageShift]byte)(d) = *(*[1 << DefaultPageShift]byte)(c) // a constant size: copied inline
 		return
 	}
-	*p.Data() = *(*[PageSize]byte)(d)
+	copy(bytesAt(d, n), bytesAt(c, n))
 }
 
-// uniformPages[v] is a page of bytes v, which every frame filled with v
-// and not written since shares (read only); uniformReady[v] says it is
-// filled. A frame's contents are shared exactly when they lie in this
-// array: a test of their address, never of their bytes, which their
-// writers may be changing.
+// uniformPages[v] is a page of bytes v (of the largest page size), which
+// every frame filled with v and not written since shares (read only);
+// uniformLen[v] says how many of its bytes are filled. A frame's contents
+// are shared exactly when they lie in this array: a test of their
+// address, never of their bytes, which their writers may be changing.
 var (
 	uniformMu    sync.Mutex // serializes the filling of uniformPages
-	uniformReady [256]atomic.Bool
-	uniformPages [256][PageSize]byte
+	uniformLen   [256]atomic.Uint64
+	uniformPages [256][MaxPageSize]byte
 )
 
-// uniformOf returns the shared page of bytes v.
-func uniformOf(v byte) *[PageSize]byte {
+// uniformOf returns the shared page of bytes v, at least n of them filled.
+func uniformOf(v byte, n uint64) unsafe.Pointer {
 	d := &uniformPages[v]
-	if v != 0 && !uniformReady[v].Load() {
+	if v != 0 && uniformLen[v].Load() < n {
 		uniformMu.Lock()
-		if !uniformReady[v].Load() {
-			for i := range d {
-				d[i] = v
-			}
-			uniformReady[v].Store(true)
+		if have := uniformLen[v].Load(); have < n {
+			FillBytes(d[have:n], v)
+			uniformLen[v].Store(n)
 		}
 		uniformMu.Unlock()
 	}
-	return d
+	return unsafe.Pointer(d)
 }
 
-// shared reports whether a frame's data pointer d is one of the shared
-// pages.
+// shared reports whether d is one of the shared pages.
 func shared(d unsafe.Pointer) bool {
 	off := uintptr(d) - uintptr(unsafe.Pointer(&uniformPages))
 	return off < unsafe.Sizeof(uniformPages)
 }
 
-// clearData makes the frame's contents zeros, when it is handed out
-// again: contents of its own go to contentPool, for the next frame that
-// needs some, rather than being cleared here for a frame that may never
-// be written (or only in a few bytes, a patch); a patch to patchPool.
-// Preconditions: the frame is free or the caller's alone, so a plain
-// store will do (as prep's), which keeps the function small enough to
-// be inlined into the allocation.
+// clearData zeroes the frame's contents, if it has any of its own yet: a freed frame keeps them, so that the next allocation clears
+// memory that is already there (and likely in cache) rather than asking
+// the heap.
 func (p *Page) clearData() {
-	if d := loadData(p); d != nil {
-		dropData(d)
-		p.data = nil
+	d := atomic.LoadPointer(&p.data)
+	switch {
+	case d == nil:
+	case shared(d):
+		atomic.StorePointer(&p.data, nil)
+	case p.flags&uint32(flagSize) == 0:
+		clear((*[1 << DefaultPageShift]byte)(d)[:]) // 4 KiB, a constant size: cleared inline
+	default:
+		clear(bytesAt(d, p.size()))
 	}
 }
 
@@ -364,16 +411,16 @@ func (p *Page) Refs() int32 { return atomic.LoadInt32(&p.refs) }
 func (p *Page) MapCount() int32 { return atomic.LoadInt32(&p.mapcount) }
 
 // Flags returns the page flags.
-func (p *Page) Flags() PageFlags { return PageFlags(atomic.LoadUint32(&p.flags)) &^ flagRelease }
+func (p *Page) Flags() PageFlags { return PageFlags(atomic.LoadUint32(&p.flags)) &^ flagsInternal }
 
 // Has reports whether all of f are set.
 func (p *Page) Has(f PageFlags) bool { return PageFlags(atomic.LoadUint32(&p.flags))&f == f }
 
 // SetFlags sets f.
-func (p *Page) SetFlags(f PageFlags) { atomic.OrUint32(&p.flags, uint32(f&^flagRelease)) }
+func (p *Page) SetFlags(f PageFlags) { atomic.OrUint32(&p.flags, uint32(f&^flagsInternal)) }
 
 // ClearFlags clears f.
-func (p *Page) ClearFlags(f PageFlags) { atomic.AndUint32(&p.flags, ^uint32(f&^flagRelease)) }
+func (p *Page) ClearFlags(f PageFlags) { atomic.AndUint32(&p.flags, ^uint32(f&^flagsInternal)) }
 
 // IsZero reports whether p is the shared zero page.
 func (p *Page) IsZero() bool { return p.Has(FlagZero) }
@@ -503,19 +550,31 @@ type Allocator struct {
 	stats Stats
 
 	zero *Page
+
+	pageShift uint   // PAGE_SHIFT of the frames
+	pageSize  uint64 // PAGE_SIZE
+	sizeBits  uint32 // the size bits of every frame's flags (sizeFlags)
 }
 
-// NewAllocator returns an allocator with no limit. PFN 0 is never used;
-// PFN 1 is the zero page.
-func NewAllocator() *Allocator {
-	a := newAllocatorStruct()
+// NewAllocator returns an allocator of 4 KiB frames with no limit (see
+// NewAllocatorShift).
+func NewAllocator() *Allocator { return NewAllocatorShift(DefaultPageShift) }
+
+// NewAllocatorShift returns an allocator of frames of 1<<shift bytes
+// (PAGE_SHIFT: 12, 14 or 16) with no limit. PFN 0 is never used; PFN 1 is
+// the zero page.
+func NewAllocatorShift(shift uint) *Allocator {
+	if !ValidPageShift(shift) {
+		panic("phys: bad page shift")
+	}
+	a := &Allocator{pageShift: shift, pageSize: 1 << shift, sizeBits: sizeFlags(shift)}
 	a.nframes.Store(1)
 	a.cacheTab.Store(&[]*Cache{nil})
 	a.memcgTab.Store(&[]*MemCG{nil})
 	a.mu.Lock()
 	a.zero = a.newFrame()
 	a.mu.Unlock()
-	a.zero.flags = uint32(FlagZero)
+	a.zero.flags |= uint32(FlagZero)
 	a.zero.refs = 1
 	return a
 }
@@ -534,6 +593,19 @@ func (a *Allocator) SetLimit(frames int64) {
 	}
 }
 
+// PageShift returns the frames' PAGE_SHIFT.
+func (a *Allocator) PageShift() uint { return a.pageShift }
+
+// PageSize returns the frames' size in bytes (PAGE_SIZE).
+func (a *Allocator) PageSize() uint64 { return a.pageSize }
+
+// PageMask returns PAGE_MASK: the bits of an address above its offset
+// within a page.
+func (a *Allocator) PageMask() uint64 { return ^(a.pageSize - 1) }
+
+// PageSize returns the frame's size in bytes (its allocator's page size).
+func (p *Page) PageSize() uint64 { return p.size() }
+
 // ZeroPage returns the shared zero page (ZERO_PAGE).
 func (a *Allocator) ZeroPage() *Page { return a.zero }
 
@@ -546,11 +618,12 @@ func (a *Allocator) newFrame() *Page {
 	d, i := n/chunkFrames, n%chunkFrames
 	c := a.dir[d].Load()
 	if c == nil {
-		c = newChunk(a)
+		c = &chunk{alloc: a}
 		a.dir[d].Store(c)
 	}
 	p := &c.pages[i]
 	p.pfn = uint32(n) // before Lookup can see it: nframes publishes it
+	p.flags = a.sizeBits
 	a.nframes.Store(n + 1)
 	return p
 }
@@ -577,9 +650,9 @@ func (a *Allocator) countLocked(n int64) {
 // prep initialises a frame the caller alone can see (prep_new_page): plain
 // stores, no barrier, as the kernel's set_page_count. Frames come back
 // dirty from the free lists: they are cleared here, outside any lock.
-func (p *Page) prep(f PageFlags, home uint32) {
+func (p *Page) prep(f PageFlags, home, sizeBits uint32) {
 	p.clearData()
-	p.flags = uint32(f)
+	p.flags = uint32(f) | sizeBits
 	p.mapcount = 0
 	p.refs = 1
 	p.owner = home << homeShift
@@ -602,7 +675,7 @@ func (a *Allocator) Alloc(f PageFlags) (*Page, error) {
 	a.stats.Allocs++
 	a.countLocked(1)
 	a.mu.Unlock()
-	p.prep(f, 0)
+	p.prep(f, 0, a.sizeBits)
 	return p, nil
 }
 
@@ -687,7 +760,7 @@ func (a *Allocator) AllocCompound(order int, f PageFlags) (*Page, error) {
 	for i := int64(1); i < n; i++ {
 		head.Sub(int(i)).clearData()
 	}
-	head.prep(f, 0)
+	head.prep(f, 0, a.sizeBits)
 	return head, nil
 }
 

@@ -1,7 +1,9 @@
 package phys_test
 
 import (
+	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -384,9 +386,16 @@ func TestMemCGSetLimit(t *testing.T) {
 // TestSharedContents: a filled frame reads as its fill and shares it
 // until written; a write through Data makes it a copy of its own, which
 // no other frame sees; a copy of a filled frame is filled too; a frame
-// reallocated after a fill reads as zeros.
+// reallocated after a fill reads as zeros. At every base page size, whose
+// frames have that many bytes, the last one filled too.
 func TestSharedContents(t *testing.T) {
-	a := phys.NewAllocator()
+	for _, shift := range []uint{12, 14, 16} {
+		t.Run(strconv.Itoa(1<<shift>>10)+"k", func(t *testing.T) { testSharedContents(t, shift) })
+	}
+}
+
+func testSharedContents(t *testing.T, shift uint) {
+	a := phys.NewAllocatorShift(shift)
 	alloc := func() *phys.Page {
 		p, err := a.Alloc(0)
 		if err != nil {
@@ -394,17 +403,21 @@ func TestSharedContents(t *testing.T) {
 		}
 		return p
 	}
+	last := int(a.PageSize() - 1)
 	p, q := alloc(), alloc()
 	if v, ok := p.Uniform(); !ok || v != 0 || p.Contents()[100] != 0 {
 		t.Fatalf("a fresh frame: Uniform() = %#x, %v; want 0, true", v, ok)
 	}
+	if n := len(p.Contents()); n != int(a.PageSize()) || p.PageSize() != a.PageSize() {
+		t.Fatalf("a frame of a %d-byte allocator has %d bytes", a.PageSize(), n)
+	}
 	p.Fill(0x41)
 	q.Fill(0x41)
-	if v, ok := p.Uniform(); !ok || v != 0x41 || p.Contents()[4095] != 0x41 {
+	if v, ok := p.Uniform(); !ok || v != 0x41 || p.Contents()[last] != 0x41 {
 		t.Fatalf("a filled frame: Uniform() = %#x, %v; want 0x41, true", v, ok)
 	}
 	p.Data()[7] = 1
-	if _, ok := p.Uniform(); ok || p.Contents()[7] != 1 || p.Contents()[8] != 0x41 {
+	if _, ok := p.Uniform(); ok || len(p.Data()) != last+1 || p.Contents()[7] != 1 || p.Contents()[8] != 0x41 || p.Contents()[last] != 0x41 {
 		t.Fatal("a written frame still shares its contents")
 	}
 	if q.Contents()[7] != 0x41 {
@@ -416,15 +429,15 @@ func TestSharedContents(t *testing.T) {
 		t.Fatalf("a copy of a filled frame: Uniform() = %#x, %v; want 0x41, true", v, ok)
 	}
 	r.CopyFrom(p)
-	if _, ok := r.Uniform(); ok || *r.Contents() != *p.Contents() {
+	if _, ok := r.Uniform(); ok || !bytes.Equal(r.Contents(), p.Contents()) {
 		t.Fatal("a copy of a written frame differs from it")
 	}
 	p.Fill(0x42) // in place: p has contents of its own
-	if v, ok := p.Uniform(); ok || p.Contents()[7] != 0x42 {
+	if v, ok := p.Uniform(); ok || p.Contents()[7] != 0x42 || p.Contents()[last] != 0x42 {
 		t.Fatalf("refilling a written frame: Uniform() = %#x, %v, byte 7 %#x", v, ok, p.Contents()[7])
 	}
 	q.Put()
-	if s := alloc(); s.Contents()[0] != 0 {
+	if s := alloc(); s.Contents()[0] != 0 || s.Contents()[last] != 0 {
 		t.Fatal("a frame reallocated after a fill does not read as zeros")
 	}
 }

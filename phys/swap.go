@@ -16,7 +16,7 @@ type SwapDevice struct {
 	nslots uint64
 	next   uint64
 	free   []uint64
-	data   map[uint64]*Page // each slot's image: a frame of no allocator, a copy of what was written
+	data   map[uint64][]byte
 	count  map[uint64]int
 	cache  map[uint64]*SwapCached
 	reads  []*SwapCached
@@ -30,9 +30,10 @@ type SwapCached struct {
 	slot   uint64
 }
 
-// NewSwapDevice returns swap space of size bytes.
-func NewSwapDevice(size uint64) *SwapDevice {
-	return &SwapDevice{nslots: size / PageSize, data: map[uint64]*Page{},
+// NewSwapDevice returns swap space of size bytes in slots of pageSize
+// bytes (a swap slot holds one base page).
+func NewSwapDevice(size, pageSize uint64) *SwapDevice {
+	return &SwapDevice{nslots: size / pageSize, data: map[uint64][]byte{},
 		count: map[uint64]int{}, cache: map[uint64]*SwapCached{}}
 }
 
@@ -42,10 +43,9 @@ func (a *Allocator) SetSwap(s *SwapDevice) { a.swap = s }
 // Swap returns the machine's swap device, or nil when it has none.
 func (a *Allocator) Swap() *SwapDevice { return a.swap }
 
-// WriteOut stores a copy of p's contents in a free slot, with no
-// reference yet (get_swap_page, swap_writepage); false when swap is
-// full. The copy shares a fill, or is patched, as p is (Page.CopyFrom).
-func (s *SwapDevice) WriteOut(p *Page) (uint64, bool) {
+// WriteOut stores a copy of data in a free slot, with no reference yet
+// (get_swap_page, swap_writepage); false when swap is full.
+func (s *SwapDevice) WriteOut(data []byte) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var slot uint64
@@ -59,9 +59,7 @@ func (s *SwapDevice) WriteOut(p *Page) (uint64, bool) {
 	default:
 		return 0, false
 	}
-	img := &Page{}
-	img.CopyFrom(p)
-	s.data[slot] = img
+	s.data[slot] = append([]byte(nil), data...)
 	s.count[slot] = 0
 	return slot, true
 }
@@ -90,9 +88,6 @@ func (s *SwapDevice) Free(slot uint64) {
 		return
 	}
 	delete(s.count, slot)
-	if img := s.data[slot]; img != nil {
-		dropData(loadData(img))
-	}
 	delete(s.data, slot)
 	c := s.cache[slot]
 	delete(s.cache, slot)
@@ -139,8 +134,8 @@ func (s *SwapDevice) Run() {
 	reads := s.reads
 	s.reads = nil
 	for _, c := range reads {
-		if img := s.data[c.slot]; img != nil {
-			c.Page.CopyFrom(img)
+		if d := s.data[c.slot]; d != nil {
+			copy(c.Page.Data(), d)
 		}
 		c.Locked = false
 	}

@@ -247,7 +247,21 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 		}
 	}
 	rep.Kernel = cfg.Version.String()
+	if rc, err := cfg.ResolvePageSize(arch); err == nil {
+		// Sizes in pg are the arch's base pages.
+		ps, err := s.ForPageSize(rc.PageSize)
+		if err != nil {
+			rep.Status, rep.Reason = Error, fmt.Sprintf("with %d-byte pages: %v", rc.PageSize, err)
+			return rep
+		}
+		s = ps
+	}
 	k, err := machine.New(arch, cfg, opts.Handler)
+	if ce := (*machine.ConfigError)(nil); errors.As(err, &ce) {
+		// A pinned value the arch cannot have: the pin's error.
+		rep.Status, rep.Reason = Error, fmt.Sprintf("%s: %v", pinPos(s, "page_size"), err)
+		return rep
+	}
 	if err != nil {
 		rep.Status, rep.Reason = Skip, err.Error()
 		return rep
@@ -261,6 +275,16 @@ func Run(s *scenario.Scenario, arch string, opts Options) Report {
 	rep.Traps = k.TracedTraps()
 	rep.Duration = time.Since(start)
 	return rep
+}
+
+// pinPos returns where s pins key, or where s starts.
+func pinPos(s *scenario.Scenario, key string) scenario.Pos {
+	for _, pin := range s.Config {
+		if pin.Key == key {
+			return pin.Pos
+		}
+	}
+	return s.Pos
 }
 
 // newRun prepares the run of s on k, reporting to rep.
@@ -589,7 +613,7 @@ func (r *run) teardown() {
 	if st := r.k.Phys().Stats(); st.InUse != 0 && r.rep.Status != Error && r.rep.Status != TimedOut {
 		r.fail(Error, fmt.Sprintf("memory accounting: %d pages still in use after every process exited", st.InUse))
 	} else if st.InUse == 0 {
-		r.k.Phys().Release() // the next run's allocator reuses its memory
+		r.k.Phys().Recycle() // the next run's frames reuse these contents
 	}
 }
 

@@ -123,6 +123,33 @@ read A => ok 0
 	}
 }
 
+// TestRunPageSizePin: a page size the arch has runs; one it does not is
+// an error naming the pin's file:line:column.
+func TestRunPageSizePin(t *testing.T) {
+	tests := []struct {
+		arch, size string
+		want       Status
+	}{
+		{"arm64", "16k", Pass},
+		{"arm64", "64k", Pass},
+		{"x86_64", "4k", Pass},
+		{"x86_64", "16k", Error},
+		{"riscv64", "64k", Error},
+	}
+	for _, tc := range tests {
+		t.Run(tc.arch+"/"+tc.size, func(t *testing.T) {
+			s := parse(t, "scenario z\nconfig page_size="+tc.size+"\nmmap A 1p r private anon\nread A => ok 0\n")
+			rep := Run(s, tc.arch, Options{Handler: machine.Generic})
+			if rep.Status != tc.want {
+				t.Fatalf("%v %s, want %v", rep.Status, rep.Reason, tc.want)
+			}
+			if tc.want == Error && !strings.HasPrefix(rep.Reason, "t.fault:2:8: ") {
+				t.Fatalf("reason %q does not name the pin", rep.Reason)
+			}
+		})
+	}
+}
+
 func TestArches(t *testing.T) {
 	s := parse(t, "scenario a\narch x86_64 loongarch64\n")
 	run, not := Arches(s, "")

@@ -32,7 +32,20 @@ type Scenario struct {
 	Config []ConfigPin
 	Body   []*Stmt
 	Lines  int // number of lines in the file
+	// pages is set when a size is written in pg, base pages: how the
+	// parse read them, and the source to read again for another page
+	// size (ForPageSize).
+	pages *pageUnit
 }
+
+// pageUnit is what a scenario that writes sizes in pg keeps.
+type pageUnit struct {
+	size uint64 // the bytes the parse read a pg as
+	src  []byte
+}
+
+// UsesPageUnit reports whether a size of s is written in pg.
+func (s *Scenario) UsesPageUnit() bool { return s.pages != nil }
 
 // ConfigPin is one KEY=VALUE of a config header. The parser checks the key
 // is known and the value well formed (see ConfigKeys).

@@ -22,6 +22,7 @@ func stripPositions(s *Scenario) *Scenario {
 		return nil
 	}
 	s.Lines = 0
+	s.pages = nil // how pg was read, which Format writes in bytes
 	clearPositions(reflect.ValueOf(s))
 	return s
 }

@@ -91,8 +91,20 @@ const keywordList = "mmap, munmap, mprotect, madvise, file, truncate, rlimit, me
 //   - a caught statement's overrides are counts, like its expectation;
 //   - a background statement never waited for is not an error.
 func Parse(file string, src []byte) (*Scenario, error) {
+	return ParsePageSize(file, src, DefaultPageSize)
+}
+
+// DefaultPageSize is the base page Parse reads the unit pg as: 4 KiB.
+const DefaultPageSize = 4096
+
+// ParsePageSize is Parse with the unit pg read as pageSize bytes, the
+// base page of the machine the scenario is to run on. A scenario that
+// uses pg keeps its source (Scenario.Src) to be read again for another
+// page size (Scenario.ForPageSize).
+func ParsePageSize(file string, src []byte, pageSize uint64) (*Scenario, error) {
 	p := &parser{
 		file:       file,
+		pageSize:   pageSize,
 		sc:         &Scenario{},
 		headerLine: map[string]int{},
 		regions:    map[string]bool{},
@@ -143,14 +155,52 @@ func Parse(file string, src []byte) (*Scenario, error) {
 		return nil, p.errs
 	}
 	p.sc.Lines = num
+	if err := p.checkPageSize(); err != nil {
+		return nil, ErrorList{err}
+	}
+	if p.usesPG {
+		p.sc.pages = &pageUnit{size: p.pageSize, src: src}
+	}
 	return p.sc, nil
+}
+
+// checkPageSize refuses a page_size pin that an arch the scenario names
+// does not have (config.PageSizes), at the pin's value; a scenario for
+// every arch is refused on the arches without it when it runs.
+func (p *parser) checkPageSize() *Error {
+	for _, pin := range p.sc.Config {
+		if pin.Key != "page_size" {
+			continue
+		}
+		k := config.Default()
+		if err := k.Set(pin.Key, pin.Value); err != nil {
+			return nil // reported where the pin was read
+		}
+		for _, arch := range p.sc.Arches {
+			if _, err := k.ResolvePageSize(arch); err != nil {
+				return &Error{Pos{p.file, pin.Pos.Line, pin.Pos.Col + len(pin.Key) + 1}, err.Error()}
+			}
+		}
+	}
+	return nil
+}
+
+// ForPageSize returns s as it reads with the unit pg pageSize bytes: s
+// itself when it does not use pg or already reads so.
+func (s *Scenario) ForPageSize(pageSize uint64) (*Scenario, error) {
+	if s.pages == nil || s.pages.size == pageSize {
+		return s, nil
+	}
+	return ParsePageSize(s.Pos.File, s.pages.src, pageSize)
 }
 
 // parser is the state of one Parse call.
 type parser struct {
-	file string
-	sc   *Scenario
-	errs ErrorList
+	file     string
+	pageSize uint64 // the bytes of the unit pg
+	usesPG   bool   // a size was written in pg
+	sc       *Scenario
+	errs     ErrorList
 
 	// started is set by the first statement. If that is not scenario,
 	// the error says so once, and a scenario statement further down is
@@ -731,6 +781,9 @@ func numberSyntax(s string) bool {
 // sizeSyntax reports whether s is written as a size: a number with an
 // optional unit.
 func sizeSyntax(s string) bool {
+	if n := len(s); n > 2 && strings.HasSuffix(s, "pg") {
+		return numberSyntax(s[:n-2])
+	}
 	if n := len(s); n > 1 && strings.IndexByte("pkMG", s[n-1]) >= 0 {
 		s = s[:n-1]
 	}
@@ -751,6 +804,15 @@ func (p *parser) number(line, col int, s, want string) (uint64, *Error) {
 func (p *parser) size(line, col int, s, want string) (uint64, *Error) {
 	if !sizeSyntax(s) {
 		return 0, p.errf(line, col, "expected %s, found %s", want, quote(s))
+	}
+	if pages, ok := strings.CutSuffix(s, "pg"); ok {
+		// pg: base pages of the machine the scenario runs on.
+		n, err := config.ParseNumber(pages)
+		if err != nil || n > ^uint64(0)/p.pageSize {
+			return 0, p.errf(line, col, "expected %s, found %s, which does not fit in 64 bits", want, quote(s))
+		}
+		p.usesPG = true
+		return n * p.pageSize, nil
 	}
 	n, err := config.ParseSize(s)
 	if err != nil {
@@ -1633,10 +1695,19 @@ func (p *parser) outcome(c *cursor, caught bool) (*Outcome, *Error) {
 		if v, ok := c.peek(); ok {
 			c.i++
 			o.HasValue = true
-			if v.text == "ret" {
+			switch {
+			case v.text == "ret":
 				o.ValueRet = true
-			} else if o.Value, err = p.number(c.line, v.col, v.text, "a value after ok (a number, or ret)"); err != nil {
-				return nil, err
+			case strings.HasSuffix(v.text, "pg") && !v.quoted:
+				// A byte count of whole base pages (a uffd copy's, a
+				// kread's): the extension's unit, as in sizes.
+				if o.Value, err = p.size(c.line, v.col, v.text, "a value after ok (a number, a count of pages like 2pg, or ret)"); err != nil {
+					return nil, err
+				}
+			default:
+				if o.Value, err = p.number(c.line, v.col, v.text, "a value after ok (a number, or ret)"); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return o, c.done("ok [VALUE]")

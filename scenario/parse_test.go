@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -768,5 +769,65 @@ func TestWaitBlockedKeepsPending(t *testing.T) {
 	busy := "scenario w\nthread t\nt: read 0 &\nwait t => blocked\nt: read 0\n"
 	if _, err := Parse("w.fault", []byte(busy)); err == nil || !strings.Contains(err.Error(), "still has a background statement pending") {
 		t.Fatalf("a statement while the wait left it pending: %v", err)
+	}
+}
+
+// TestPageUnit: pg is a base page of the size the scenario is read for,
+// in sizes and address offsets alike; p stays 4096 bytes; a scenario
+// read again for another page size (ForPageSize) follows it.
+func TestPageUnit(t *testing.T) {
+	src := []byte("scenario u\nmmap A 2pg rw private anon\nread A+1pg\nread A+1p\n")
+	for _, tc := range []struct {
+		pageSize uint64
+		want     [3]uint64 // the mmap's size, the offsets of the reads
+	}{
+		{4096, [3]uint64{8192, 4096, 4096}},
+		{16 << 10, [3]uint64{32 << 10, 16 << 10, 4096}},
+		{64 << 10, [3]uint64{128 << 10, 64 << 10, 4096}},
+	} {
+		for _, how := range []string{"parsed", "read again"} {
+			s, err := ParsePageSize("u.fault", src, tc.pageSize)
+			if how == "read again" {
+				if s, err = Parse("u.fault", src); err == nil {
+					s, err = s.ForPageSize(tc.pageSize)
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [3]uint64{s.Body[0].Op.(*Mmap).Size, s.Body[1].Op.(*Read).Addr.Offset, s.Body[2].Op.(*Read).Addr.Offset}
+			if got != tc.want || !s.UsesPageUnit() {
+				t.Errorf("%d-byte pages, %s: sizes %v, want %v (uses pg: %v)", tc.pageSize, how, got, tc.want, s.UsesPageUnit())
+			}
+		}
+	}
+	s, err := Parse("v.fault", []byte("scenario v\nmmap A 2p rw private anon\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.ForPageSize(64 << 10); again != s || s.UsesPageUnit() {
+		t.Error("a scenario without pg is read again for another page size")
+	}
+	for _, bad := range []string{"pg", "0xpg", "1pgg", "-1pg"} {
+		if _, err := Parse("w.fault", []byte("scenario w\nmmap A "+bad+" rw private anon\n")); err == nil {
+			t.Errorf("size %q accepted", bad)
+		}
+	}
+}
+
+// TestPageSizePinArch: a page_size the scenario's arches do not all have
+// is an error at the pin's value; one they have, or a scenario for every
+// arch (refused when it runs on an arch without it), parses.
+func TestPageSizePinArch(t *testing.T) {
+	for _, tc := range []struct{ src, err string }{
+		{"scenario a\narch arm64\nconfig page_size=64k\n", ""},
+		{"scenario b\nconfig page_size=16k\n", ""},
+		{"scenario c\narch arm64 x86_64\nconfig page_size=16k\n", "t.fault:3:18: config page_size=16k: x86_64 has 4k pages only"},
+		{"scenario d\narch ppc64le\nconfig kernel=6.1 page_size=16k\n", "t.fault:3:29: config page_size=16k: ppc64le has 4k, 64k pages only"},
+	} {
+		_, err := Parse("t.fault", []byte(tc.src))
+		if got := fmt.Sprint(err); (tc.err == "" && err != nil) || (tc.err != "" && got != tc.err) {
+			t.Errorf("%q: error %v, want %q", tc.src, err, tc.err)
+		}
 	}
 }

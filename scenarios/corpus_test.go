@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/faultline/faultline/config"
@@ -38,6 +39,40 @@ func TestCorpus(t *testing.T) {
 					rep := runner.Run(s, arch, runner.Options{Handler: h})
 					if rep.Status != runner.Pass {
 						t.Errorf("%s on %s, %s handler: %s %s", f.Name, arch, h, rep.Status, rep.Reason)
+						for _, fl := range rep.Failures {
+							t.Errorf("  %s: %s: expected %s, got %s %s", fl.Pos, fl.Stmt, fl.Expected, fl.Actual, fl.Note)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestCorpusPageSizes runs every scenario that runs on arm64 there again
+// with 16 and 64 KiB base pages (config page_size), with both handlers: a
+// scenario says what it means by a page with the unit pg, and states a
+// page-size-specific outcome under a config or arch guard.
+func TestCorpusPageSizes(t *testing.T) {
+	for _, f := range scenarios.All() {
+		s, err := scenario.Parse(f.Name, f.Src)
+		if err != nil {
+			continue // TestCorpus reports it
+		}
+		archs, _ := runner.Arches(s, "")
+		if !slices.Contains(archs, "arm64") {
+			continue
+		}
+		for _, size := range []string{"16k", "64k"} {
+			cfg := config.Default()
+			if err := cfg.Set("page_size", size); err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range handlers("arm64") {
+				t.Run(s.Name+"/arm64/"+size+"/"+h.String(), func(t *testing.T) {
+					rep := runner.Run(s, "arm64", runner.Options{Handler: h, Config: &cfg})
+					if rep.Status != runner.Pass && rep.Status != runner.Skip {
+						t.Errorf("%s on arm64 with %s pages, %s handler: %s %s", f.Name, size, h, rep.Status, rep.Reason)
 						for _, fl := range rep.Failures {
 							t.Errorf("  %s: %s: expected %s, got %s %s", fl.Pos, fl.Stmt, fl.Expected, fl.Actual, fl.Note)
 						}

@@ -54,8 +54,10 @@ const (
 	fscType   uint64 = 0x3c
 )
 
-// VABits is the virtual-address width (CONFIG_ARM64_VA_BITS_48, 4 KiB
-// pages, 4 levels).
+// VABits is the virtual-address width (CONFIG_ARM64_VA_BITS_48), at
+// every base page size the model has: 4 KiB pages in 4 levels of 9 bits,
+// 16 KiB in 4 levels of 11 bits under a 2-entry top, 64 KiB in 3 levels
+// of 13 bits under a 64-entry top (Geometry).
 const VABits = 48
 
 // tagMask is the top byte of an address, which the MMU ignores on TTBR0.
@@ -93,6 +95,16 @@ func New(cfg config.Kernel) *Arch {
 	a := &Arch{cfg: cfg}
 	a.handler = fault.NewHandler(Policy{EPAN: cfg.EPAN}, &a.cfg)
 	return a
+}
+
+// Geometry implements mm.Geometer: the translation tables of a 48-bit VA
+// over 1<<pageShift byte pages (arch/arm64/include/asm/pgtable-hwdef.h:
+// ARM64_HW_PGTABLE_LEVELS(va) = (va - 4) / (PAGE_SHIFT - 3), so 4, 4 and
+// 3 levels; PTRS_PER_PGD = 1 << (VA_BITS - PGDIR_SHIFT), so 512, 2 and
+// 64 entries). The configured depth (pgtable_levels) is x86_64's and
+// riscv64's: arm64 ignores it.
+func (a *Arch) Geometry(pageShift uint, _ int) pgtable.Geometry {
+	return pgtable.ForVA(pageShift, VABits, int((VABits-4)/(pageShift-3)))
 }
 
 // Handler returns the generic handler the front end calls.

@@ -136,9 +136,9 @@ type Arch struct {
 }
 
 // New returns the ppc64le architecture for a kernel configured as cfg,
-// with the radix tree of the model's base page (phys.PageShift).
+// with the radix tree of its base page (page_size).
 func New(cfg config.Kernel) *Arch {
-	geo, ok := RadixGeometry(phys.PageShift)
+	geo, ok := RadixGeometry(cfg.PageShift())
 	if !ok {
 		panic("powerpc: radix has no tree for this base page")
 	}

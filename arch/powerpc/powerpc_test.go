@@ -47,9 +47,9 @@ func TestRadixGeometry(t *testing.T) {
 		if g.VABits() != 52 {
 			t.Errorf("page shift %d: %d address bits, want 52", tc.shift, g.VABits())
 		}
-		if g.PMDShift() != memory.HStateShift(0) || g.PUDShift() != memory.HStateShift(1) {
+		if g.PMDShift() != memory.HStateShift(0, tc.shift) || g.PUDShift() != memory.HStateShift(1, tc.shift) {
 			t.Errorf("page shift %d: huge pages 1<<%d and 1<<%d, the model's hstates 1<<%d and 1<<%d",
-				tc.shift, g.PMDShift(), g.PUDShift(), memory.HStateShift(0), memory.HStateShift(1))
+				tc.shift, g.PMDShift(), g.PUDShift(), memory.HStateShift(0, tc.shift), memory.HStateShift(1, tc.shift))
 		}
 		if g.TaskSize() != tc.taskSize || g.MapWindow() != tc.mapWindow {
 			t.Errorf("page shift %d: TASK_SIZE %#x, map window %#x", tc.shift, g.TaskSize(), g.MapWindow())

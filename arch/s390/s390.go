@@ -94,7 +94,11 @@ const RegionSecondSize uint64 = 1 << 53
 const TaskSize uint64 = 1 << 57
 
 // taskSizeMax is TASK_SIZE_MAX, the limit access_ok checks.
-const taskSizeMax uint64 = 1<<64 - phys.PageSize
+const taskSizeMax uint64 = 1<<64 - pageSize
+
+// pageSize is s390's one base page size: 4 KiB (config keeps page_size
+// at 4k for s390x).
+const pageSize = 4096
 
 // Low-address protection covers the first 512 bytes of the first two
 // pages of an address space it applies to.
@@ -121,7 +125,7 @@ func IsKernelFault(user bool, teid uint64) bool { return !user && AS(teid) != AS
 // IsLowAddress reports whether a store to addr is subject to low-address
 // protection where it applies: 0-511 and 4096-4607.
 func IsLowAddress(addr uint64) bool {
-	return addr < lapBytes || addr >= phys.PageSize && addr < phys.PageSize+lapBytes
+	return addr < lapBytes || addr >= pageSize && addr < pageSize+lapBytes
 }
 
 // Arch is the s390x architecture of one machine.

@@ -36,6 +36,9 @@ const (
 	TrapPF = 14 // #PF: page fault
 )
 
+// pageSize is x86_64's one base page size (PAGE_SIZE: 4 KiB, always).
+const pageSize = 4096
+
 // VsyscallAddr is the address of the legacy vsyscall page.
 const VsyscallAddr uint64 = 0xffffffffff600000
 
@@ -60,7 +63,7 @@ func New(cfg config.Kernel) *Arch {
 	if cfg.PgtableLevels == 5 {
 		a.vabits = 57
 	}
-	a.taskSize = 1<<(a.vabits-1) - phys.PageSize
+	a.taskSize = 1<<(a.vabits-1) - pageSize
 	a.handler = fault.NewHandler(policy{a}, &a.cfg)
 	if cfg.Vsyscall == config.VsyscallEmulate {
 		a.vsys = vsyscallPage()
@@ -83,7 +86,7 @@ func (a *Arch) TaskSize() uint64 { return a.taskSize }
 
 // MmapBase implements mm.Arch. With 5-level paging the default map window
 // stays below 47 bits.
-func (a *Arch) MmapBase() uint64 { return 1<<47 - phys.PageSize - 256<<20 }
+func (a *Arch) MmapBase() uint64 { return 1<<47 - pageSize - 256<<20 }
 
 // canonical reports whether addr's bits above the virtual-address width
 // are copies of its top bit.
@@ -142,7 +145,7 @@ func (a *Arch) AccessOK(addr, size uint64) bool {
 // IsVsyscall reports whether addr is in the vsyscall page
 // (is_vsyscall_vaddr), which counts as user space though it lies above
 // TASK_SIZE_MAX.
-func IsVsyscall(addr uint64) bool { return addr&phys.PageMask == VsyscallAddr }
+func IsVsyscall(addr uint64) bool { return addr&^(pageSize-1) == VsyscallAddr }
 
 // Translate implements kernel.Arch: the MMU.
 func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
