@@ -49,8 +49,11 @@ faultline guest need and this machine lacks, per guest arch (` + strings.Join(gu
 qemu (qemu-system-arm, qemu-system-misc for riscv64 and s390x,
 qemu-system-ppc), the riscv64 firmware (opensbi), the cross compilers and
 their static libc (gcc-aarch64-linux-gnu, gcc-riscv64-linux-gnu,
-gcc-powerpc64le-linux-gnu, gcc-s390x-linux-gnu, libc6-dev-*-cross), mke2fs
-(e2fsprogs), xz (xz-utils) and zstd. Without --arch: every arch. Needs
+gcc-powerpc64le-linux-gnu, gcc-s390x-linux-gnu, libc6-dev-*-cross; for
+loongarch64 clang-19 and lld-19), mke2fs (e2fsprogs), xz (xz-utils) and
+zstd. What bookworm lacks (qemu 10 for s390x 7.2 and loongarch64, the
+loong64 libc and firmware) is fetched into the cache by the run, not
+installed. Without --arch: every arch. Needs
 root (or apt-get's privileges). --dry-run prints the command. The kernels
 themselves are not installed: conform --arch fetches them into the user's
 cache.`,
