@@ -143,10 +143,6 @@ func (h *Host) detectConfig() {
 	} else {
 		h.set("stack_guard_gap", "256", "default")
 	}
-	if n := os.Getpagesize(); n > 0 && n%1024 == 0 {
-		// sysconf(_SC_PAGESIZE): the model of the host's arch runs at it.
-		h.set("page_size", strconv.Itoa(n>>10)+"k", "sysconf(_SC_PAGESIZE)")
-	}
 	if v, ok := readTrim("/proc/sys/vm/max_map_count"); ok {
 		h.set("max_map_count", v, "/proc/sys/vm/max_map_count")
 	}
@@ -205,18 +201,10 @@ func (h *Host) detectConfig() {
 const pageSizeKey = "page_size"
 
 // detectPageSize records the kernel's base page (getpagesize: AT_PAGESZ)
-// as page_size where the model's configuration has that key; where it
-// has none, a base page other than 4 KiB is noted, as the model then
-// runs with pages the kernel does not have.
+// as page_size: the model of the host's arch runs at it (or refuses a
+// size the arch's model does not have, naming it).
 func (h *Host) detectPageSize(size int) {
-	v := strconv.Itoa(size>>10) + "k"
-	if _, ok := config.Default().Get(pageSizeKey); ok {
-		h.set(pageSizeKey, v, "getpagesize (the kernel's base page)")
-		return
-	}
-	if size != 4096 {
-		h.Notes = append(h.Notes, fmt.Sprintf("%s: the kernel's base page is %d KiB; the model has no %s key and runs with 4 KiB pages", pageSizeKey, size>>10, pageSizeKey))
-	}
+	h.set(pageSizeKey, strconv.Itoa(size>>10)+"k", "getpagesize (the kernel's base page)")
 }
 
 // execOnlyUnreadable reads a fresh PROT_EXEC-only page: with Enhanced
