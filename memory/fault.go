@@ -370,7 +370,7 @@ func doAnonymousPage(f *Fault) vmfault.Reason {
 		}
 		f.tr.Step("do_anonymous_page", "a read: the shared zero page, mapped read-only")
 		zero := m.Phys().ZeroPage()
-		pte := pgtable.MkPTE(zero.PFN(), vma.PageProt&^pgtable.Write) | pgtable.Special
+		pte := pgtable.MkPTE(zero.PFN(), vma.PageProt&^pgtable.Write) | pgtable.Special | m.NewPTEBits()
 		f.table.Lock()
 		f.installLocked(pte)
 		f.table.Unlock()
@@ -523,7 +523,7 @@ func doFaultAround(f *Fault, mp mapPager) bool {
 		if page == nil {
 			continue
 		}
-		pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt)
+		pte := pgtable.MkPTE(page.PFN(), f.VMA.PageProt) | f.VMA.MM().NewPTEBits() // set_pte_range's prefault
 		f.table.Lock()
 		if !slot.Load().None() {
 			f.table.Unlock()

@@ -534,6 +534,9 @@ func fillPage(t Faulter, v *mm.VMA, addr uint64, mode FillMode, fill byte) abi.E
 			pte |= pgtable.Write
 		}
 	}
+	if pte.Present() {
+		pte |= m.NewPTEBits() // mfill_atomic_install_pte's mk_pte, young where the arch's is
+	}
 	table.Lock()
 	if table.Load(i) != old {
 		table.Unlock()

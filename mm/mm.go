@@ -109,6 +109,12 @@ type MM struct {
 	pageShift uint
 	pageSize  uint64
 
+	// newPTEBits are the bits every entry the kernel installs starts
+	// with beyond its protection: Accessed where the arch's mk_pte and
+	// pfn_pte make it young (youngEntries), none where the hardware sets
+	// it on the access that retries.
+	newPTEBits pgtable.PTE
+
 	// perVMALock is CONFIG_PER_VMA_LOCK, which Linux has from 6.4 on
 	// (every arch that supports it then or later); set once by New.
 	perVMALock bool
@@ -117,6 +123,13 @@ type MM struct {
 // tableDepth is an Arch whose page tables have a depth of their own,
 // which the pgtable_levels key does not choose (s390x).
 type tableDepth interface{ PageTableLevels() int }
+
+// youngEntries is an Arch whose new page-table entries are young from
+// the start: s390x, whose hardware keeps no referenced bit, so that its
+// mk_pte and pfn_pte (mk_pte_phys) set the software one, and an entry
+// only pte_mkold made old (fork's copy, reclaim's aging) is invalid to
+// its MMU until a fault marks it young again.
+type youngEntries interface{ NewEntriesYoung() bool }
 
 // New returns an empty address space. cfg must not change afterwards.
 func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
@@ -134,6 +147,9 @@ func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 	m := &MM{arch: arch, cfg: cfg, phys: alloc, PT: pgtable.NewGeometry(geo),
 		pageShift: alloc.PageShift(), pageSize: alloc.PageSize(),
 		perVMALock: cfg.Version.AtLeast(6, 4)}
+	if y, ok := arch.(youngEntries); ok && y.NewEntriesYoung() {
+		m.newPTEBits = pgtable.Accessed
+	}
 	m.lockSeq.Store(1)
 	m.stackLimit.Store(8 << 20)
 	m.users.Store(1)
@@ -146,6 +162,11 @@ func New(arch Arch, cfg *config.Kernel, alloc *phys.Allocator) *MM {
 type Geometer interface {
 	Geometry(pageShift uint, levels int) pgtable.Geometry
 }
+
+// NewPTEBits returns the bits an entry the kernel installs starts with
+// beyond its protection (see youngEntries): the set_pte_at sites whose
+// entry the access that retries would mark accessed on other arches.
+func (m *MM) NewPTEBits() pgtable.PTE { return m.newPTEBits }
 
 // PageShift returns PAGE_SHIFT, the base page's.
 func (m *MM) PageShift() uint { return m.pageShift }

@@ -161,6 +161,10 @@ func (a *Arch) TaskSize() uint64 { return TaskSize }
 // 64-bit task), less a stack gap.
 func (a *Arch) MmapBase() uint64 { return RegionSecondSize - 256<<20 }
 
+// NewEntriesYoung implements mm's youngEntries: s390's mk_pte and
+// pfn_pte (mk_pte_phys) make every new entry young.
+func (a *Arch) NewEntriesYoung() bool { return true }
+
 // PageTableLevels tells mm the depth of the model's tables for s390x:
 // five levels of 512 entries translate 57 bits, the 53 of the
 // region-second ASCE and part of what an upgrade adds. (s390's own tables
@@ -270,6 +274,16 @@ func (a *Arch) Translate(t *kernel.Task, r *kernel.Regs) *phys.Page {
 	pte := table.Load(i)
 	if !pte.Present() || !pte.Has(pgtable.User) {
 		return miss(transCode(table.Level()), teid(r, as))
+	}
+	// s390's entries have no referenced bit the hardware sets: the kernel
+	// keeps young in software, an old entry (pte_mkold sets
+	// _PAGE_INVALID) being invalid to DAT, so that the first access to
+	// an entry fork copied (copy_present_pte's pte_mkold) or reclaim
+	// aged is a translation exception, a minor fault handle_pte_fault
+	// resolves by making it young (arch/s390/include/asm/pgtable.h;
+	// every entry the kernel installs is young: NewEntriesYoung).
+	if !pte.Has(pgtable.Accessed) {
+		return miss(PgmPageTrans, teid(r, as))
 	}
 	switch r.Access {
 	case mm.AccessWrite:
