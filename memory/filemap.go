@@ -264,7 +264,7 @@ type File struct {
 	// them out since; their frames are made when first used.
 	hotEnd uint64
 	held   bool
-	vmas   map[*mm.VMA]struct{} // i_mmap
+	vmas   []*mm.VMA // i_mmap, in the order they were opened
 	// lru lists every cached page reclaim may consider, from the least
 	// recently used on (the file LRU); unevictable the mlocked ones,
 	// which it skips until a mapping of the file goes.
@@ -305,7 +305,7 @@ func (f *File) newEntryLocked(page *phys.Page) *cachePage {
 func NewFile(name string, size uint64, fill byte, alloc *phys.Allocator, disk *Disk, raPages uint64) *File {
 	f := &File{name: name, alloc: alloc, disk: disk, raPages: raPages, size: size, fill: fill, fillEnd: size,
 		shift: alloc.PageShift(), psize: alloc.PageSize(),
-		blocks: map[uint64][]byte{}, vmas: map[*mm.VMA]struct{}{}}
+		blocks: map[uint64][]byte{}}
 	f.hotEnd = f.pagesOf(size)
 	return f
 }
@@ -337,7 +337,7 @@ func (f *File) PlacesTHP() bool { return true }
 // Open implements mm.VMOperations: v maps the file.
 func (f *File) Open(v *mm.VMA) {
 	f.mu.Lock()
-	f.vmas[v] = struct{}{}
+	f.vmas = append(f.vmas, v)
 	f.mu.Unlock()
 }
 
@@ -345,7 +345,9 @@ func (f *File) Open(v *mm.VMA) {
 // evictable now: reclaim looks at them again.
 func (f *File) Close(v *mm.VMA) {
 	f.mu.Lock()
-	delete(f.vmas, v)
+	if i := slices.Index(f.vmas, v); i >= 0 {
+		f.vmas = slices.Delete(f.vmas, i, i+1)
+	}
 	f.evictableAgainLocked()
 	f.mu.Unlock()
 }
@@ -667,16 +669,18 @@ func (vmf *Fault) releaseLock() {
 // file: what fault-around may map without I/O (filemap_map_pages).
 func (f *File) CachedPage(pgoff uint64, t Faulter) *phys.Page {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if pgoff >= f.pagesOf(f.size) {
+		f.mu.Unlock()
 		return nil
 	}
 	c, err := f.cached(pgoff)
 	if err != nil || c == nil || c.locked || !c.uptodate || c.readahead || c.page.Has(phys.FlagHWPoison) {
+		f.mu.Unlock()
 		return nil // a marked page is left for its fault to start read-ahead
 	}
 	c.page.Get()
 	f.touchLocked(pgoff, c) // its young entry will tell reclaim
+	f.mu.Unlock()
 	return c.page
 }
 
@@ -731,9 +735,7 @@ func (f *File) Truncate(t sched.Sleeper, size uint64) {
 	}
 	var vmas []*mm.VMA
 	if size < old {
-		for v := range f.vmas {
-			vmas = append(vmas, v)
-		}
+		vmas = slices.Clone(f.vmas)
 	}
 	f.mu.Unlock()
 	for _, p := range drop {
@@ -868,10 +870,7 @@ type mappedPage struct {
 func (f *File) mappedPages() []mappedPage {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var vmas []*mm.VMA
-	for v := range f.vmas {
-		vmas = append(vmas, v)
-	}
+	vmas := slices.Clone(f.vmas)
 	var out []mappedPage
 	f.cache.each(0, func(idx uint64, c *cachePage) bool {
 		if c.page.MapCount() > 0 {
@@ -1066,7 +1065,7 @@ func (f *File) Reclaim(cg *phys.MemCG, idx uint64, dirty bool) bool {
 	}
 	p := c.page
 	if p.MapCount() > 0 {
-		for v := range f.vmas {
+		for _, v := range f.vmas {
 			if mm.TryUnmapPage(v, idx, p) == mm.Mlocked {
 				f.unevictableLocked(c) // until a mapping of the file goes
 			}

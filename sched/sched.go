@@ -12,7 +12,10 @@
 // always knows which are runnable: a wake is never in flight unseen.
 package sched
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Mode says which signals end a sleep.
 type Mode int
@@ -57,14 +60,25 @@ type Waiter interface {
 // Event is a one-shot wake-up: a completion. Any number of sleepers may
 // wait on it (a page lock has as many waiters as faults on the page).
 type Event struct {
-	mu      sync.Mutex
-	ch      chan struct{}
+	mu      sync.Mutex // guards fired and waiters
 	fired   bool
 	waiters []Waiter
+	// done is the Done channel: made by the first Done, and closed (or,
+	// if none was made, set to closed) once Fire has told every waiter.
+	// Most events (a page's read, which the faulting task completes
+	// before it sleeps) fire before anyone waits, and need no channel.
+	done atomic.Pointer[chan struct{}]
 }
 
 // NewEvent returns an event that has not fired.
-func NewEvent() *Event { return &Event{ch: make(chan struct{})} }
+func NewEvent() *Event { return &Event{} }
+
+// closed is the Done channel of every event that fired before a Done.
+var closed = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // Fire wakes every sleeper, and every later Sleep on the event returns at
 // once (complete_all). Firing twice is harmless.
@@ -79,7 +93,15 @@ func (e *Event) Fire() {
 		w.Woken() // before the sleeper can run: no unseen wake
 	}
 	e.waiters = nil
-	close(e.ch)
+	for {
+		old := e.done.Load()
+		if e.done.CompareAndSwap(old, &closed) {
+			if old != nil {
+				close(*old)
+			}
+			return
+		}
+	}
 }
 
 // Fired reports whether the event has fired.
@@ -89,8 +111,19 @@ func (e *Event) Fired() bool {
 	return e.fired
 }
 
-// Done returns a channel closed when the event fires.
-func (e *Event) Done() <-chan struct{} { return e.ch }
+// Done returns a channel closed when the event fires, after its waiters
+// were told. It takes no lock: a Waiter may call it from Woken.
+func (e *Event) Done() <-chan struct{} {
+	for {
+		if ch := e.done.Load(); ch != nil {
+			return *ch
+		}
+		ch := make(chan struct{})
+		if e.done.CompareAndSwap(nil, &ch) {
+			return ch
+		}
+	}
+}
 
 // Wait registers w as a sleeper on the event. It reports false,
 // registering nothing, when the event already fired.
