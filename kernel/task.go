@@ -205,6 +205,10 @@ func (t *Task) FatalSignalPending() bool {
 // a signal that mode lets through arrives, or the machine shuts down. A
 // signal pending already interrupts at once.
 func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
+	// An event that fired already (a read the task completed itself
+	// before sleeping) is not waited for: the sleep needs no channel for
+	// a signal to interrupt it (read before proc.mu: fired stays fired).
+	fired := ev.Fired()
 	p := t.proc
 	p.mu.Lock()
 	if t.interruptsLocked(mode) {
@@ -219,7 +223,10 @@ func (t *Task) Sleep(ev *sched.Event, mode sched.Mode) bool {
 	t.woke = false // before any waker of this sleep can see the task
 	t.waitFlow = flow
 	t.sleepMu.Unlock()
-	intr := make(chan struct{})
+	var intr chan struct{} // a signal interrupts the sleep by closing it
+	if !fired {
+		intr = make(chan struct{})
+	}
 	t.intr, t.intrMode = intr, mode
 	p.mu.Unlock()
 
