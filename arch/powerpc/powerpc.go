@@ -147,6 +147,11 @@ func New(cfg config.Kernel) *Arch {
 	return a
 }
 
+// HugeWalkMissesEmpty implements memory's emptyHugeWalker: UFFDIO_COPY
+// into hugetlb memory with an empty pool is ENOMEM on Debian's ppc64el
+// 7.2 kernel, where the other arches' 6.13 and later say EEXIST.
+func (a *Arch) HugeWalkMissesEmpty() bool { return true }
+
 // Handler returns the generic handler the front end calls.
 func (a *Arch) Handler() *fault.Handler { return a.handler }
 
