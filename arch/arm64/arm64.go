@@ -85,8 +85,9 @@ const TaskSize uint64 = 1 << VABits
 
 // Arch is the arm64 architecture of one machine.
 type Arch struct {
-	cfg     config.Kernel
-	handler *fault.Handler
+	arch.NoPKeys // the model has no POE, arm64's protection keys
+	cfg          config.Kernel
+	handler      *fault.Handler
 }
 
 // New returns the arm64 architecture for a kernel configured as cfg
@@ -147,13 +148,6 @@ func (a *Arch) PageProt(flags mm.VMFlags, _ int) pgtable.PTE {
 	}
 	return p
 }
-
-// AccessPermitted implements mm.Arch: the model has no POE (arm64's
-// protection keys).
-func (a *Arch) AccessPermitted(*mm.VMA, bool, bool, bool) bool { return true }
-
-// MprotectPKey implements mm.Arch.
-func (a *Arch) MprotectPKey(mm.Prot, int) int { return 0 }
 
 // AccessOK implements kernel.Arch (access_ok, arch/arm64/include/asm/
 // uaccess.h at 6.12): the range lies below TASK_SIZE_MAX. The tag of a

@@ -129,10 +129,11 @@ func quadrant(addr uint64) uint64 { return addr >> 62 }
 
 // Arch is the ppc64le architecture of one machine.
 type Arch struct {
-	cfg      config.Kernel
-	handler  *fault.Handler
-	geo      Geometry
-	taskSize uint64
+	arch.NoPKeys // radix has none (scan_pkey_feature, arch/powerpc/mm/book3s64/pkeys.c: "Pkey is not supported with Radix translation", 6.1.172 and later)
+	cfg          config.Kernel
+	handler      *fault.Handler
+	geo          Geometry
+	taskSize     uint64
 }
 
 // New returns the ppc64le architecture for a kernel configured as cfg,
@@ -178,29 +179,8 @@ func (a *Arch) MmapBase() uint64 { return a.geo.MapWindow() - 256<<20 }
 // PAGE_EXECONLY, which radix can express (protection_map itself maps X
 // to RX, which hash uses).
 func (a *Arch) PageProt(flags mm.VMFlags, _ int) pgtable.PTE {
-	if flags&mm.VMAccessFlags == 0 {
-		return 0 // PAGE_NONE
-	}
-	p := pgtable.User
-	if flags&(mm.VMRead|mm.VMWrite) != 0 {
-		p |= pgtable.Read
-	}
-	if flags&mm.VMWrite != 0 && flags&mm.VMShared != 0 {
-		p |= pgtable.Write
-	}
-	if flags&mm.VMExec != 0 {
-		p |= pgtable.Exec
-	}
-	return p
+	return arch.ReadImpliedProt(flags)
 }
-
-// AccessPermitted implements mm.Arch: radix has no protection keys
-// (scan_pkey_feature, arch/powerpc/mm/book3s64/pkeys.c: "Pkey is not
-// supported with Radix translation", 6.1.172 and later).
-func (a *Arch) AccessPermitted(*mm.VMA, bool, bool, bool) bool { return true }
-
-// MprotectPKey implements mm.Arch.
-func (a *Arch) MprotectPKey(mm.Prot, int) int { return 0 }
 
 // AccessOK implements kernel.Arch (__access_ok of asm/uaccess.h): the
 // address lies below TASK_SIZE_MAX and the size fits above it.

@@ -33,9 +33,10 @@ const (
 
 // Arch is the riscv64 architecture of one machine.
 type Arch struct {
-	cfg     config.Kernel
-	handler *fault.Handler
-	levels  int
+	arch.NoPKeys // riscv has no protection keys
+	cfg          config.Kernel
+	handler      *fault.Handler
+	levels       int
 }
 
 // New returns the riscv64 architecture for a kernel configured as cfg:
@@ -68,27 +69,8 @@ func (a *Arch) MmapBase() uint64 { return min(a.TaskSize(), 1<<47) - 256<<20 }
 // PageProt implements mm.Arch (the riscv protection_map): exec-only is X
 // alone; write implies read; private writable memory starts read-only.
 func (a *Arch) PageProt(flags mm.VMFlags, _ int) pgtable.PTE {
-	if flags&mm.VMAccessFlags == 0 {
-		return 0
-	}
-	p := pgtable.User
-	if flags&(mm.VMRead|mm.VMWrite) != 0 {
-		p |= pgtable.Read
-	}
-	if flags&mm.VMWrite != 0 && flags&mm.VMShared != 0 {
-		p |= pgtable.Write
-	}
-	if flags&mm.VMExec != 0 {
-		p |= pgtable.Exec
-	}
-	return p
+	return arch.ReadImpliedProt(flags)
 }
-
-// AccessPermitted implements mm.Arch: riscv has no protection keys.
-func (a *Arch) AccessPermitted(*mm.VMA, bool, bool, bool) bool { return true }
-
-// MprotectPKey implements mm.Arch.
-func (a *Arch) MprotectPKey(mm.Prot, int) int { return 0 }
 
 // AccessOK implements kernel.Arch (__access_ok).
 func (a *Arch) AccessOK(addr, size uint64) bool {

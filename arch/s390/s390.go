@@ -130,8 +130,9 @@ func IsLowAddress(addr uint64) bool {
 
 // Arch is the s390x architecture of one machine.
 type Arch struct {
-	cfg     config.Kernel
-	handler *fault.Handler
+	arch.NoPKeys // s390 has no protection keys for user memory (storage keys are not exposed to mmap)
+	cfg          config.Kernel
+	handler      *fault.Handler
 }
 
 // New returns the s390x architecture for a kernel configured as cfg.
@@ -189,13 +190,6 @@ func (a *Arch) PageProt(flags mm.VMFlags, _ int) pgtable.PTE {
 	}
 	return p
 }
-
-// AccessPermitted implements mm.Arch: s390 has no protection keys for
-// user memory (storage keys are not exposed to mmap).
-func (a *Arch) AccessPermitted(*mm.VMA, bool, bool, bool) bool { return true }
-
-// MprotectPKey implements mm.Arch.
-func (a *Arch) MprotectPKey(mm.Prot, int) int { return 0 }
 
 // AccessOK implements kernel.Arch (__access_ok of asm-generic at 6.12):
 // the range lies below TASK_SIZE_MAX, -PAGE_SIZE.
