@@ -32,13 +32,9 @@ const (
 // is not modeled.
 type ARM64 struct {
 	*arm64.Arch
-	// Resolve is handle_mm_fault: memory.HandleMMFault, or a test double.
-	Resolve Resolver
-	// MaxRetries bounds the retries of one fault; past it the access is
-	// a livelock. The kernel has no bound; the model needs one.
-	MaxRetries int
-	ver        config.Version
-	policy     arm64.Policy
+	Resolution
+	ver    config.Version
+	policy arm64.Policy
 }
 
 // NewARM64 returns the native arm64 machine for a kernel configured as
@@ -46,8 +42,7 @@ type ARM64 struct {
 func NewARM64(cfg config.Kernel) *ARM64 {
 	return &ARM64{
 		Arch:       arm64.New(cfg),
-		Resolve:    memory.HandleMMFault,
-		MaxRetries: 10000,
+		Resolution: defaultResolution(),
 		ver:        cfg.Version,
 		policy:     arm64.Policy{EPAN: cfg.EPAN},
 	}

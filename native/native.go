@@ -65,6 +65,25 @@ func traceAccessOn(t *kernel.Task, acc mm.Access, denied bool) {
 	fault.TraceAccess(t.Tracer(), acc, code)
 }
 
+// Resolution is what every native handler keeps beside its front end:
+// how it calls handle_mm_fault and how far it retries. Its fields are
+// promoted, so that a test sets a.Resolve and a.MaxRetries directly.
+type Resolution struct {
+	// Resolve is handle_mm_fault: memory.HandleMMFault, or a test double
+	// honouring its postconditions.
+	Resolve Resolver
+	// MaxRetries bounds the VM_FAULT_RETRY retries of one fault, past
+	// which the access is a livelock. The kernel has no bound; the model
+	// needs one.
+	MaxRetries int
+}
+
+// defaultResolution is a native handler's handle_mm_fault and its
+// retry bound, as New* give them.
+func defaultResolution() Resolution {
+	return Resolution{Resolve: memory.HandleMMFault, MaxRetries: 10000}
+}
+
 // note records that the handler took the path where its arch departs
 // from the generic handler by rule id.
 func note(t *kernel.Task, id arch.RuleID) { t.Kernel().NoteRule(id.Bit()) }

@@ -44,18 +44,13 @@ import (
 type PPC struct {
 	*powerpc.Arch
 	cfg config.Kernel
-	// Resolve is handle_mm_fault: memory.HandleMMFault, or a test double.
-	Resolve Resolver
-	// MaxRetries bounds the VM_FAULT_RETRY retries of one fault under the
-	// mmap lock, past which the access is a livelock. The kernel has no
-	// bound; the model needs one.
-	MaxRetries int
+	Resolution
 }
 
 // NewPPC returns ppc64le with its native fault handler for a kernel
 // configured as cfg.
 func NewPPC(cfg config.Kernel) *PPC {
-	return &PPC{Arch: powerpc.New(cfg), cfg: cfg, Resolve: memory.HandleMMFault, MaxRetries: 10000}
+	return &PPC{Arch: powerpc.New(cfg), cfg: cfg, Resolution: defaultResolution()}
 }
 
 // Trap implements kernel.Arch: do_page_fault (__do_page_fault), or

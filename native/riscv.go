@@ -47,18 +47,13 @@ import (
 type RISCV struct {
 	*riscv.Arch
 	cfg config.Kernel
-	// Resolve is handle_mm_fault: memory.HandleMMFault, or a test double.
-	Resolve Resolver
-	// MaxRetries bounds the VM_FAULT_RETRY retries of one fault under the
-	// mmap lock, past which the access is a livelock. The kernel has no
-	// bound; the model needs one.
-	MaxRetries int
+	Resolution
 }
 
 // NewRISCV returns riscv64 with its native fault handler for a kernel
 // configured as cfg.
 func NewRISCV(cfg config.Kernel) *RISCV {
-	return &RISCV{Arch: riscv.New(cfg), cfg: cfg, Resolve: memory.HandleMMFault, MaxRetries: 10000}
+	return &RISCV{Arch: riscv.New(cfg), cfg: cfg, Resolution: defaultResolution()}
 }
 
 // Trap implements kernel.Arch: handle_page_fault (do_page_fault at 6.1).

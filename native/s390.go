@@ -48,17 +48,13 @@ import (
 type S390 struct {
 	*s390.Arch
 	cfg config.Kernel
-	// Resolve is handle_mm_fault: memory.HandleMMFault, or a test double.
-	Resolve Resolver
-	// MaxRetries bounds the retries of one fault; past it the access is
-	// a livelock. The kernel has no bound; the model needs one.
-	MaxRetries int
+	Resolution
 }
 
 // NewS390 returns the native s390x machine for a kernel configured as
 // cfg.
 func NewS390(cfg config.Kernel) *S390 {
-	return &S390{Arch: s390.New(cfg), cfg: cfg, Resolve: memory.HandleMMFault, MaxRetries: 10000}
+	return &S390{Arch: s390.New(cfg), cfg: cfg, Resolution: defaultResolution()}
 }
 
 // Trap implements kernel.Arch: do_protection_exception for a protection

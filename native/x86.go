@@ -28,18 +28,12 @@ import (
 type X86 struct {
 	*x86.Arch
 	cfg config.Kernel
-	// Resolve is handle_mm_fault: memory.HandleMMFault, or a test double
-	// honouring its postconditions.
-	Resolve Resolver
-	// MaxRetries bounds the retries of one fault, as the generic
-	// handler's does: the kernel retries without bound; past it the
-	// fault is reported as a livelock.
-	MaxRetries int
+	Resolution
 }
 
 // NewX86 returns the native x86_64 machine for a kernel configured as cfg.
 func NewX86(cfg config.Kernel) *X86 {
-	return &X86{Arch: x86.New(cfg), cfg: cfg, Resolve: memory.HandleMMFault, MaxRetries: 10000}
+	return &X86{Arch: x86.New(cfg), cfg: cfg, Resolution: defaultResolution()}
 }
 
 // Trap implements kernel.Arch: the #GP entry (hardware, shared with the
